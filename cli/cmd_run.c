@@ -1,0 +1,203 @@
+/* vmctl run: one VM in the foreground, serial console on stdin/stdout.
+ * Exits 0 when the guest powers off (or resets, with --no-reboot). */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "vmm/cpu_backend.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vmctl run --kernel BZIMAGE [options]\n"
+            "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
+            "  --memory MIB           guest RAM (default 256)\n"
+            "  --cpus N               vCPUs (default 1)\n"
+            "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
+            "  --initrd FILE          initial ramdisk\n"
+            "  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
+            "  --disk PATH[,readonly] virtio-blk disk (repeatable)\n"
+            "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
+            "  --vnc ADDR:PORT        VNC console\n"
+            "  --no-reboot            exit when the guest resets instead of rebooting it\n"
+            "  -v, --verbose          debug logging\n"
+            "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
+}
+
+/* The terminal state to restore at exit; global because atexit handlers take no argument. */
+static struct termios g_saved_tty;
+static int g_tty_raw;
+
+static void tty_restore(void)
+{
+    if (g_tty_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
+}
+
+static void tty_make_raw(void)
+{
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &g_saved_tty)) return;
+    struct termios t = g_saved_tty;
+    cfmakeraw(&t);
+    t.c_oflag |= OPOST; /* keep \n -> \r\n on output */
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        g_tty_raw = 1;
+        atexit(tty_restore);
+    }
+}
+
+static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
+{
+    (void)opaque;
+    while (len > 0) {
+        ssize_t w = write(STDOUT_FILENO, buf, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return; /* stdout gone: drop output, keep the guest running */
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Set by the signal handler, read by the poll loop. */
+static volatile sig_atomic_t g_signalled;
+static void on_signal(int sig) { g_signalled = sig; }
+
+static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
+{
+    switch (accel) {
+    case ACCEL_KVM: return &kvm_backend_ops;
+    case ACCEL_EMU: return &emu_backend_ops;
+    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
+    }
+}
+
+/* Pump stdin into the console until the machine stops. Returns the stop reason. */
+static enum machine_stop run_console(struct machine *m)
+{
+    bool stdin_open = true, escape = false;
+    for (;;) {
+        if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
+        struct pollfd p[2] = {{.fd = m->stop_fd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
+        int n = poll(p, stdin_open ? 2 : 1, 1000);
+        if (n < 0 && errno != EINTR) break;
+        if (n <= 0) continue;
+        if (p[0].revents) break;
+        if (!(p[1].revents & (POLLIN | POLLHUP))) continue;
+        uint8_t buf[256];
+        ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
+        if (r <= 0) {
+            stdin_open = false;
+            continue;
+        }
+        size_t out = 0;
+        for (ssize_t i = 0; i < r; i++) {
+            if (g_tty_raw && escape) {
+                escape = false;
+                if (buf[i] == 'x') {
+                    machine_request_stop(m, MACHINE_STOP_KILL);
+                    break;
+                }
+                if (buf[i] != 1) continue;
+            } else if (g_tty_raw && buf[i] == 1) { /* Ctrl-A */
+                escape = true;
+                continue;
+            }
+            buf[out++] = buf[i];
+        }
+        if (out) machine_console_input(m, buf, out);
+    }
+    return machine_join(m);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"accel", required_argument, 0, 0},  {"memory", required_argument, 0, 0},
+        {"cpus", required_argument, 0, 0},   {"kernel", required_argument, 0, 0},
+        {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},
+        {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
+        {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
+        {"no-reboot", no_argument, 0, 'R'},  {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+    };
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    bool no_reboot = false;
+    char err[512];
+    int idx, c, rc = VMCTL_EXIT_USAGE;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vh", opts, &idx)) != -1) {
+        switch (c) {
+        case 0:
+            if (vm_config_set(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
+                fprintf(stderr, "vmctl run: %s\n", err);
+                goto out;
+            }
+            break;
+        case 'R': no_reboot = true; break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'h': run_usage(stdout); rc = VMCTL_EXIT_OK; goto out;
+        default:
+            if (optopt) fprintf(stderr, "vmctl run: option -%c: unknown or missing its value\n", optopt);
+            else fprintf(stderr, "vmctl run: option '%s': unknown or missing its value\n", argv[optind - 1]);
+            run_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vmctl run: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (!cfg.cmdline && vm_config_set(&cfg, "cmdline", "console=ttyS0", err, sizeof(err))) goto out;
+    if (vm_config_validate(&cfg, err, sizeof(err))) {
+        fprintf(stderr, "vmctl run: %s\n", err);
+        goto out;
+    }
+
+    const struct cpu_backend_ops *backend = pick_backend(cfg.accel);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    tty_make_raw();
+
+    rc = VMCTL_EXIT_FAIL;
+    for (;;) {
+        static struct machine m; /* large; one per process */
+        if (machine_create(&m, &cfg, backend, err, sizeof(err))) {
+            fprintf(stderr, "vmctl run: %s\n", err);
+            break;
+        }
+        m.console_out = console_to_stdout;
+        log_info("%s: %llu MiB, %u vCPU(s), backend %s", cfg.kernel, (unsigned long long)cfg.memory_mib,
+                 cfg.cpus, backend->name);
+        enum machine_stop why = machine_start(&m) ? machine_join(&m) : run_console(&m);
+        machine_destroy(&m);
+        if (why == MACHINE_STOP_RESET && !no_reboot) {
+            log_info("guest reset: rebooting");
+            continue;
+        }
+        switch (why) {
+        case MACHINE_STOP_POWEROFF:
+        case MACHINE_STOP_RESET: rc = VMCTL_EXIT_OK; break;
+        case MACHINE_STOP_KILL: rc = 128 + (g_signalled ? g_signalled : SIGTERM); break;
+        default: rc = VMCTL_EXIT_FAIL; break;
+        }
+        break;
+    }
+out:
+    vm_config_free(&cfg);
+    return rc;
+}

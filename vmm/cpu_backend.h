@@ -1,0 +1,51 @@
+/* cpu_backend: the one interface both CPU backends (kvm, emu) implement.
+ *
+ * The machine owns guest RAM, the buses and the devices; a backend owns only
+ * how guest instructions run. A backend reports PIO/MMIO accesses to the
+ * machine's buses (machine_pio/machine_mmio) and receives interrupts through
+ * set_irq. Devices never know which backend runs the CPU.
+ */
+#ifndef VMD_CPU_BACKEND_H
+#define VMD_CPU_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu_state.h"
+
+struct machine;
+struct vcpu;
+
+/* Why vcpu_run returned. */
+enum vcpu_exit {
+    VCPU_EXIT_STOP,     /* machine_request_stop() was called (poweroff, reset, pause, signal) */
+    VCPU_EXIT_SHUTDOWN, /* triple fault or unrecoverable guest state: the guest reset itself */
+    VCPU_EXIT_ERROR,    /* backend failure; message already logged */
+};
+
+struct cpu_backend_ops {
+    const char *name; /* "kvm" or "emu" */
+    /* Machine-wide set-up after guest RAM exists (memory slots, irqchip). */
+    int (*init)(struct machine *m);
+    void (*destroy)(struct machine *m);
+    int (*vcpu_init)(struct vcpu *v);
+    void (*vcpu_destroy)(struct vcpu *v);
+    /* Run the vCPU until the machine asks it to stop or the guest resets. */
+    enum vcpu_exit (*vcpu_run)(struct vcpu *v);
+    int (*get_state)(struct vcpu *v, struct cpu_state *s);
+    int (*set_state)(struct vcpu *v, const struct cpu_state *s);
+    /* Make a running vcpu_run return promptly (called from another thread). */
+    void (*kick)(struct vcpu *v);
+    /* Set the level of interrupt line `gsi` (0-23). Called with the device lock held. */
+    void (*set_irq)(struct machine *m, unsigned gsi, int level);
+    /* Whether the backend supplies PIC/PIT/IOAPIC itself (KVM in-kernel irqchip). */
+    bool has_kernel_irqchip;
+};
+
+extern const struct cpu_backend_ops kvm_backend_ops;
+extern const struct cpu_backend_ops emu_backend_ops;
+
+/* True if this host can run the kvm backend for real guests (vmx/svm present and /dev/kvm opens). */
+bool kvm_host_has_hw_virt(void);
+
+#endif

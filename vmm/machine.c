@@ -1,0 +1,182 @@
+/* machine: assembly of a VM (RAM, buses, devices, kernel, vCPUs) and its run loop. */
+#include "machine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "device.h"
+#include "log.h"
+
+int machine_create(struct machine *m, const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+                   char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    m->cfg = cfg;
+    m->backend = backend;
+    m->ncpus = cfg->cpus;
+    atomic_init(&m->stop, MACHINE_RUNNING);
+    m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->stop_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -errno;
+    }
+    pthread_mutex_init(&m->dev_lock, NULL);
+    bus_init(&m->pio);
+    bus_init(&m->mmio);
+
+    int r = guest_mem_init(&m->mem, cfg->memory_mib << 20);
+    if (r < 0) {
+        snprintf(err, errlen, "guest memory (%llu MiB): %s", (unsigned long long)cfg->memory_mib, strerror(-r));
+        goto fail_mem;
+    }
+    r = backend->init(m);
+    if (r < 0) {
+        snprintf(err, errlen, "%s backend: %s", backend->name, strerror(-r));
+        goto fail_backend;
+    }
+    r = devices_init_all(m, err, errlen);
+    if (r < 0) goto fail_devices;
+    r = boot_linux_load(m, err, errlen);
+    if (r < 0) goto fail_boot;
+
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        struct vcpu *v = &m->vcpus[i];
+        v->m = m;
+        v->index = i;
+        r = backend->vcpu_init(v);
+        if (r < 0) {
+            snprintf(err, errlen, "vCPU %u: %s", i, strerror(-r));
+            while (i-- > 0) backend->vcpu_destroy(&m->vcpus[i]);
+            goto fail_boot;
+        }
+        struct cpu_state s;
+        boot_cpu_state(m, i, &s);
+        r = backend->set_state(v, &s);
+        if (r < 0) {
+            snprintf(err, errlen, "vCPU %u initial state: %s", i, strerror(-r));
+            for (unsigned j = 0; j <= i; j++) backend->vcpu_destroy(&m->vcpus[j]);
+            goto fail_boot;
+        }
+    }
+    return 0;
+
+fail_boot:
+    devices_destroy_all(m);
+fail_devices:
+    backend->destroy(m);
+fail_backend:
+    guest_mem_free(&m->mem);
+fail_mem:
+    bus_free(&m->pio);
+    bus_free(&m->mmio);
+    pthread_mutex_destroy(&m->dev_lock);
+    close(m->stop_fd);
+    return r;
+}
+
+void machine_destroy(struct machine *m)
+{
+    for (unsigned i = 0; i < m->ncpus; i++) m->backend->vcpu_destroy(&m->vcpus[i]);
+    devices_destroy_all(m);
+    m->backend->destroy(m);
+    guest_mem_free(&m->mem);
+    bus_free(&m->pio);
+    bus_free(&m->mmio);
+    pthread_mutex_destroy(&m->dev_lock);
+    close(m->stop_fd);
+}
+
+static void *vcpu_thread(void *arg)
+{
+    struct vcpu *v = arg;
+    /* Signals are handled by the main thread; vCPU threads only see the backend's kick signal. */
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    v->exit = v->m->backend->vcpu_run(v);
+    switch (v->exit) {
+    case VCPU_EXIT_SHUTDOWN:
+        machine_request_stop(v->m, MACHINE_STOP_RESET);
+        break;
+    case VCPU_EXIT_ERROR:
+        machine_request_stop(v->m, MACHINE_STOP_ERROR);
+        break;
+    case VCPU_EXIT_STOP:
+        break;
+    }
+    return NULL;
+}
+
+int machine_start(struct machine *m)
+{
+    for (m->started = 0; m->started < m->ncpus; m->started++) {
+        int r = pthread_create(&m->vcpus[m->started].thread, NULL, vcpu_thread, &m->vcpus[m->started]);
+        if (r != 0) {
+            log_error("vCPU %u thread: %s", m->started, strerror(r));
+            machine_request_stop(m, MACHINE_STOP_ERROR);
+            return -r;
+        }
+    }
+    return 0;
+}
+
+enum machine_stop machine_join(struct machine *m)
+{
+    for (unsigned i = 0; i < m->started; i++) pthread_join(m->vcpus[i].thread, NULL);
+    m->started = 0;
+    return machine_stop_requested(m);
+}
+
+void machine_request_stop(struct machine *m, enum machine_stop why)
+{
+    int cur = atomic_load(&m->stop);
+    while ((int)why > cur && !atomic_compare_exchange_weak(&m->stop, &cur, (int)why)) {
+    }
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->vcpus[i].m) m->backend->kick(&m->vcpus[i]);
+    uint64_t one = 1;
+    ssize_t w = write(m->stop_fd, &one, sizeof(one));
+    (void)w;
+}
+
+void machine_pio(struct machine *m, uint16_t port, uint64_t *data, unsigned size, bool is_write)
+{
+    pthread_mutex_lock(&m->dev_lock);
+    bool claimed = bus_access(&m->pio, port, data, size, is_write);
+    pthread_mutex_unlock(&m->dev_lock);
+    if (!claimed && log_get_level() >= LOG_DEBUG)
+        log_debug("unclaimed port %s 0x%x size %u", is_write ? "write" : "read", port, size);
+}
+
+bool machine_mmio(struct machine *m, uint64_t addr, uint64_t *data, unsigned size, bool is_write)
+{
+    pthread_mutex_lock(&m->dev_lock);
+    bool claimed = bus_access(&m->mmio, addr, data, size, is_write);
+    pthread_mutex_unlock(&m->dev_lock);
+    return claimed;
+}
+
+void machine_set_irq(struct machine *m, unsigned gsi, int level)
+{
+    if (gsi >= MACHINE_NUM_GSI) return;
+    m->backend->set_irq(m, gsi, level);
+}
+
+void machine_pulse_irq(struct machine *m, unsigned gsi)
+{
+    machine_set_irq(m, gsi, 1);
+    machine_set_irq(m, gsi, 0);
+}
+
+void machine_console_input(struct machine *m, const uint8_t *buf, size_t len)
+{
+    pthread_mutex_lock(&m->dev_lock);
+    if (m->console_in) m->console_in(m->console_in_dev, buf, len);
+    pthread_mutex_unlock(&m->dev_lock);
+}

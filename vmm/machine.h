@@ -1,0 +1,118 @@
+/* machine: one VM's hardware: guest RAM, the PIO and MMIO buses, the devices,
+ * interrupt lines, timers and the vCPUs, plus the run loop that drives them.
+ *
+ * Threads: one thread per vCPU runs the backend's vcpu_run; the worker's main
+ * thread runs the I/O loop (console input, control channel, timers for kvm).
+ * Device state is guarded by one lock, dev_lock, held around every bus access,
+ * interrupt-line change and timer callback.
+ */
+#ifndef VMD_MACHINE_H
+#define VMD_MACHINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "cpu_backend.h"
+#include "guest_mem.h"
+#include "timer.h"
+#include "vm_config.h"
+
+#define MACHINE_MAX_CPUS 64
+#define MACHINE_NUM_GSI 24
+
+/* Why the machine stopped, in order of precedence (a higher value wins). */
+enum machine_stop {
+    MACHINE_RUNNING = 0,
+    MACHINE_STOP_PAUSE,    /* host asked to pause: vCPUs return, state kept */
+    MACHINE_STOP_RESET,    /* guest reset (i8042 pulse, triple fault, ACPI reset) */
+    MACHINE_STOP_POWEROFF, /* guest powered off (ACPI S5) */
+    MACHINE_STOP_KILL,     /* host asked to stop now */
+    MACHINE_STOP_ERROR,    /* a backend or device failed */
+};
+
+struct vcpu {
+    struct machine *m;
+    unsigned index;
+    pthread_t thread;
+    void *backend; /* backend-private per-vCPU state */
+    enum vcpu_exit exit;
+};
+
+/* Serial output goes to a sink chosen by the host side (stdout, log file, socket). */
+typedef void (*console_out_fn)(void *opaque, const uint8_t *buf, size_t len);
+
+struct machine {
+    const struct vm_config *cfg;
+    const struct cpu_backend_ops *backend;
+    void *backend_data; /* backend-private machine state */
+
+    struct guest_mem mem;
+    struct bus pio, mmio;
+    pthread_mutex_t dev_lock;
+    struct timer_list timers;
+
+    unsigned ncpus;
+    struct vcpu vcpus[MACHINE_MAX_CPUS];
+
+    _Atomic int stop; /* enum machine_stop */
+    int stop_fd;      /* eventfd, signalled by machine_request_stop */
+    unsigned started; /* vCPU threads running */
+
+    /* Guest-physical layout decided at boot */
+    uint64_t kernel_entry;   /* 64-bit entry point */
+    uint64_t boot_params_gpa;
+
+    /* Devices (NULL when absent). Typed as opaque here; see devices/. */
+    struct uart *com1;
+    struct pic *pic;
+    struct pit *pit;
+    struct rtc *rtc;
+    struct i8042 *i8042;
+    struct acpi_pm *acpi_pm;
+
+    /* Serial console: the UART writes guest output to console_out; host input goes
+     * to console_in (set by the device that owns the console, e.g. COM1). */
+    console_out_fn console_out;
+    void *console_opaque;
+    void (*console_in)(void *dev, const uint8_t *buf, size_t len);
+    void *console_in_dev;
+
+    /* Set by the emu backend's interrupt controller wiring: wakes a halted vCPU. */
+    void (*irq_notify)(struct machine *m);
+};
+
+/* Build a machine from a validated config: RAM, backend, devices, kernel loaded.
+ * On error returns -errno and writes a user-facing message to err. */
+int machine_create(struct machine *m, const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+                   char *err, size_t errlen);
+void machine_destroy(struct machine *m);
+
+/* Start the vCPU threads. machine_join() waits for them and returns the stop reason.
+ * stop_fd (an eventfd) becomes readable once a stop has been requested, for poll loops. */
+int machine_start(struct machine *m);
+enum machine_stop machine_join(struct machine *m);
+
+/* Ask every vCPU to stop (any thread; async-signal-safe apart from kick). */
+void machine_request_stop(struct machine *m, enum machine_stop why);
+static inline enum machine_stop machine_stop_requested(struct machine *m)
+{
+    return (enum machine_stop)atomic_load_explicit(&m->stop, memory_order_relaxed);
+}
+
+/* Backend entry points into the device model. Both take dev_lock. */
+void machine_pio(struct machine *m, uint16_t port, uint64_t *data, unsigned size, bool is_write);
+/* Returns false if no device claims addr (the backend decides what that means). */
+bool machine_mmio(struct machine *m, uint64_t addr, uint64_t *data, unsigned size, bool is_write);
+
+/* Device entry point: set interrupt line `gsi` to `level`. Caller holds dev_lock. */
+void machine_set_irq(struct machine *m, unsigned gsi, int level);
+/* Pulse an edge-triggered line (level 1 then 0). Caller holds dev_lock. */
+void machine_pulse_irq(struct machine *m, unsigned gsi);
+
+/* Console input from the host (main thread): feeds the UART. */
+void machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
+
+#endif

@@ -1,0 +1,64 @@
+/* vm_config: what a VM is made of (memory, CPUs, kernel, disks, NICs, VNC).
+ *
+ * One struct for `vmctl run`, `vmctl create` and the daemon's vm.create; it is
+ * parsed from command-line options or from JSON and validated in one place.
+ */
+#ifndef VMD_VM_CONFIG_H
+#define VMD_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_MAX_DISKS 8
+#define VM_MAX_NETS 4
+#define VM_MAX_HOSTFWD 8
+
+enum vm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_EMU };
+
+struct vm_disk {
+    char *path;
+    bool readonly;
+};
+
+struct vm_hostfwd {
+    bool udp;
+    char host_addr[64]; /* empty means any */
+    uint16_t host_port, guest_port;
+};
+
+enum vm_net_kind { NET_SLIRP, NET_TAP };
+
+struct vm_net {
+    enum vm_net_kind kind;
+    char bridge[32];                 /* NET_TAP */
+    unsigned nhostfwd;               /* NET_SLIRP */
+    struct vm_hostfwd hostfwd[VM_MAX_HOSTFWD];
+};
+
+struct vm_config {
+    char *name;
+    uint64_t memory_mib;
+    unsigned cpus;
+    enum vm_accel accel;
+    char *kernel, *initrd, *cmdline;
+    unsigned ndisks;
+    struct vm_disk disks[VM_MAX_DISKS];
+    unsigned nnets;
+    struct vm_net nets[VM_MAX_NETS];
+    char *vnc; /* "ADDR:PORT" or NULL */
+};
+
+void vm_config_init(struct vm_config *c); /* defaults: 256 MiB, 1 CPU, accel auto */
+void vm_config_free(struct vm_config *c);
+
+/* Apply one option (long name without dashes, e.g. "memory", and its value).
+ * Returns 0, or -EINVAL with a message naming the option in err. */
+int vm_config_set(struct vm_config *c, const char *option, const char *value, char *err, size_t errlen);
+/* Check the whole config (kernel present, sizes in range). 0 or -EINVAL with err. */
+int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
+
+const char *vm_accel_name(enum vm_accel a);
+int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
+
+#endif
