@@ -61,6 +61,11 @@ struct machine {
     int stop_fd;      /* eventfd, signalled by machine_request_stop */
     unsigned started; /* vCPU threads running */
 
+    /* Platform shape, fixed by the backend's init: whether the guest sees a local APIC and
+     * IOAPIC (kvm: in-kernel irqchip) or only the i8259 PIC pair (emu, for now). The boot
+     * loader describes the APICs in ACPI/MP tables only when this is set. */
+    bool apic;
+
     /* Guest-physical layout decided at boot */
     uint64_t kernel_entry;   /* 64-bit entry point */
     uint64_t boot_params_gpa;
