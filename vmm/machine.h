@@ -84,9 +84,6 @@ struct machine {
     void *console_opaque;
     void (*console_in)(void *dev, const uint8_t *buf, size_t len);
     void *console_in_dev;
-
-    /* Set by the emu backend's interrupt controller wiring: wakes a halted vCPU. */
-    void (*irq_notify)(struct machine *m);
 };
 
 /* Build a machine from a validated config: RAM, backend, devices, kernel loaded.

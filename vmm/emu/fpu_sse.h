@@ -54,6 +54,10 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
 /* Execute one instruction. */
 enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);
 
+/* CPUID leaf 1 ECX/EDX feature bits for what this module implements (FPU, MMX, FXSR, SSE, SSE2,
+ * and any of SSE3/SSSE3/SSE4.1/SSE4.2 it fully implements). The system part's CPUID ORs these in. */
+void fpu_sse_cpuid(uint32_t *leaf1_ecx, uint32_t *leaf1_edx);
+
 /* Reset values (FNINIT / power-on): FCW 0x37F, FTW empty, MXCSR 0x1F80. */
 void fpu_reset(struct cpu_fxsave *fx);
 
