@@ -16,6 +16,7 @@
 #include "devices/pci.h"
 #include "devices/virtio_pci.h"
 #include "devices/virtqueue.h"
+#include "tests/unit/virtio_test_driver.h"
 #include "vmm/machine.h"
 
 #define QSZ 8
@@ -233,69 +234,42 @@ static void test_ring_outside_ram_refused(void **state)
 
 /* ---- the PCI transport, driven through config mechanism #1 and the BAR like a driver ---- */
 
-static int irq_levels[24];
-static void fake_set_irq(struct machine *m, unsigned gsi, int level) { (void)m; irq_levels[gsi] = level; }
-static const struct cpu_backend_ops fake_backend = {.name = "fake", .set_irq = fake_set_irq};
-
-static uint32_t cfg_read(struct machine *m, unsigned slot, unsigned reg, unsigned size)
-{
-    uint64_t v = 0x80000000u | slot << 11 | (reg & 0xfc);
-    machine_pio(m, 0xcf8, &v, 4, true);
-    machine_pio(m, (uint16_t)(0xcfc + (reg & 3)), &v, size, false);
-    return (uint32_t)v;
-}
-
-static void cfg_write(struct machine *m, unsigned slot, unsigned reg, unsigned size, uint32_t val)
-{
-    uint64_t v = 0x80000000u | slot << 11 | (reg & 0xfc);
-    machine_pio(m, 0xcf8, &v, 4, true);
-    v = val;
-    machine_pio(m, (uint16_t)(0xcfc + (reg & 3)), &v, size, true);
-}
-
 static void notify_count(struct virtio_dev *d, unsigned q) { (*(int *)d->opaque)++; (void)q; }
 
 static void test_virtio_pci_enumeration_and_negotiation(void **state)
 {
     (void)state;
-    static struct machine m;
-    memset(&m, 0, sizeof(m));
-    m.backend = &fake_backend;
-    pthread_mutex_init(&m.dev_lock, NULL);
-    bus_init(&m.pio);
-    bus_init(&m.mmio);
-    assert_int_equal(guest_mem_init(&m.mem, RAM), 0);
+    struct machine *mp = vtd_machine_new(RAM);
+    assert_non_null(mp);
     char err[128];
-    assert_int_equal(pci_bus_init(&m, err, sizeof(err)), 0);
-
     static struct virtio_dev d;
     int notified = 0;
     static const struct virtio_ops ops = {
         .name = "virtio-test", .device_id = 4, .num_queues = 1, .queue_max = 16, .queue_notify = notify_count};
-    assert_int_equal(virtio_pci_register(&m, &d, &ops, &notified, err, sizeof(err)), 0);
+    assert_int_equal(virtio_pci_register(mp, &d, &ops, &notified, err, sizeof(err)), 0);
 
     /* Slot 0 is the host bridge, slot 1 our device; slot 2 is empty. */
-    assert_int_equal(cfg_read(&m, 0, PCI_CLASS_DEVICE, 2), 0x0600);
-    assert_int_equal(cfg_read(&m, 1, PCI_VENDOR_ID, 2), 0x1af4);
-    assert_int_equal(cfg_read(&m, 1, PCI_DEVICE_ID, 2), 0x1044);
-    assert_int_equal(cfg_read(&m, 2, PCI_VENDOR_ID, 2), 0xffff);
-    assert_int_equal(cfg_read(&m, 1, PCI_INTERRUPT_PIN, 1), 1);
-    unsigned irq = cfg_read(&m, 1, PCI_INTERRUPT_LINE, 1);
+    assert_int_equal(vtd_cfg_read(mp, 0, PCI_CLASS_DEVICE, 2), 0x0600);
+    assert_int_equal(vtd_cfg_read(mp, 1, PCI_VENDOR_ID, 2), 0x1af4);
+    assert_int_equal(vtd_cfg_read(mp, 1, PCI_DEVICE_ID, 2), 0x1044);
+    assert_int_equal(vtd_cfg_read(mp, 2, PCI_VENDOR_ID, 2), 0xffff);
+    assert_int_equal(vtd_cfg_read(mp, 1, PCI_INTERRUPT_PIN, 1), 1);
+    unsigned irq = vtd_cfg_read(mp, 1, PCI_INTERRUPT_LINE, 1);
 
     /* BAR sizing as Linux does it: write all-ones, read the mask, restore. */
-    uint32_t bar = cfg_read(&m, 1, PCI_BASE_ADDRESS_0, 4);
+    uint32_t bar = vtd_cfg_read(mp, 1, PCI_BASE_ADDRESS_0, 4);
     assert_int_equal(bar & 0xf, 0);
-    cfg_write(&m, 1, PCI_BASE_ADDRESS_0, 4, 0xffffffff);
-    assert_int_equal(cfg_read(&m, 1, PCI_BASE_ADDRESS_0, 4), 0xffffc000);
-    cfg_write(&m, 1, PCI_BASE_ADDRESS_0, 4, bar);
-    assert_int_equal(cfg_read(&m, 1, PCI_BASE_ADDRESS_0, 4), bar);
+    vtd_cfg_write(mp, 1, PCI_BASE_ADDRESS_0, 4, 0xffffffff);
+    assert_int_equal(vtd_cfg_read(mp, 1, PCI_BASE_ADDRESS_0, 4), 0xffffc000);
+    vtd_cfg_write(mp, 1, PCI_BASE_ADDRESS_0, 4, bar);
+    assert_int_equal(vtd_cfg_read(mp, 1, PCI_BASE_ADDRESS_0, 4), bar);
 
     /* Walk the capability list and find the four virtio structures. */
-    assert_true(cfg_read(&m, 1, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+    assert_true(vtd_cfg_read(mp, 1, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
     unsigned found = 0;
-    for (unsigned p = cfg_read(&m, 1, PCI_CAPABILITY_LIST, 1), n = 0; p && n < 16; p = cfg_read(&m, 1, p + 1, 1), n++) {
-        assert_int_equal(cfg_read(&m, 1, p, 1), PCI_CAP_ID_VNDR);
-        found |= 1u << cfg_read(&m, 1, p + 3, 1);
+    for (unsigned p = vtd_cfg_read(mp, 1, PCI_CAPABILITY_LIST, 1), n = 0; p && n < 16; p = vtd_cfg_read(mp, 1, p + 1, 1), n++) {
+        assert_int_equal(vtd_cfg_read(mp, 1, p, 1), PCI_CAP_ID_VNDR);
+        found |= 1u << vtd_cfg_read(mp, 1, p + 3, 1);
     }
     assert_int_equal(found, (1u << VIRTIO_PCI_CAP_COMMON_CFG) | (1u << VIRTIO_PCI_CAP_NOTIFY_CFG) |
                                 (1u << VIRTIO_PCI_CAP_ISR_CFG));
@@ -304,64 +278,61 @@ static void test_virtio_pci_enumeration_and_negotiation(void **state)
     uint64_t v;
 #define COMMON(f) (bar + offsetof(struct virtio_pci_common_cfg, f))
     v = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
-    machine_mmio(&m, COMMON(device_status), &v, 1, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, true);
     v = 0;
-    machine_mmio(&m, COMMON(guest_feature), &v, 4, true);
+    machine_mmio(mp, COMMON(guest_feature), &v, 4, true);
     v = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
-    machine_mmio(&m, COMMON(device_status), &v, 1, true);
-    machine_mmio(&m, COMMON(device_status), &v, 1, false);
+    machine_mmio(mp, COMMON(device_status), &v, 1, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, false);
     assert_false(v & VIRTIO_CONFIG_S_FEATURES_OK);
     v = 1;
-    machine_mmio(&m, COMMON(guest_feature_select), &v, 4, true);
+    machine_mmio(mp, COMMON(guest_feature_select), &v, 4, true);
     v = 1; /* VIRTIO_F_VERSION_1 is bit 32 */
-    machine_mmio(&m, COMMON(guest_feature), &v, 4, true);
+    machine_mmio(mp, COMMON(guest_feature), &v, 4, true);
     v = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK;
-    machine_mmio(&m, COMMON(device_status), &v, 1, true);
-    machine_mmio(&m, COMMON(device_status), &v, 1, false);
+    machine_mmio(mp, COMMON(device_status), &v, 1, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, false);
     assert_true(v & VIRTIO_CONFIG_S_FEATURES_OK);
 
     /* A queue with its rings outside RAM: the device asks for a reset, the host survives. */
     v = 0;
-    machine_mmio(&m, COMMON(queue_select), &v, 2, true);
-    machine_mmio(&m, COMMON(queue_size), &v, 2, false);
+    machine_mmio(mp, COMMON(queue_select), &v, 2, true);
+    machine_mmio(mp, COMMON(queue_size), &v, 2, false);
     assert_int_equal(v, 16);
     v = 0xfff00000;
-    machine_mmio(&m, COMMON(queue_desc_lo), &v, 4, true);
+    machine_mmio(mp, COMMON(queue_desc_lo), &v, 4, true);
     v = 1;
-    machine_mmio(&m, COMMON(queue_enable), &v, 2, true);
-    machine_mmio(&m, COMMON(device_status), &v, 1, false);
+    machine_mmio(mp, COMMON(queue_enable), &v, 2, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, false);
     assert_true(v & VIRTIO_CONFIG_S_NEEDS_RESET);
 
     /* Reset, then a good queue; notify reaches the device once DRIVER_OK. */
     v = 0;
-    machine_mmio(&m, COMMON(device_status), &v, 1, true);
-    machine_mmio(&m, COMMON(device_status), &v, 1, false);
+    machine_mmio(mp, COMMON(device_status), &v, 1, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, false);
     assert_int_equal(v, 0);
     v = DESC;
-    machine_mmio(&m, COMMON(queue_desc_lo), &v, 4, true);
+    machine_mmio(mp, COMMON(queue_desc_lo), &v, 4, true);
     v = AVAIL;
-    machine_mmio(&m, COMMON(queue_avail_lo), &v, 4, true);
+    machine_mmio(mp, COMMON(queue_avail_lo), &v, 4, true);
     v = USED;
-    machine_mmio(&m, COMMON(queue_used_lo), &v, 4, true);
+    machine_mmio(mp, COMMON(queue_used_lo), &v, 4, true);
     v = 1;
-    machine_mmio(&m, COMMON(queue_enable), &v, 2, true);
+    machine_mmio(mp, COMMON(queue_enable), &v, 2, true);
     v = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK;
-    machine_mmio(&m, COMMON(device_status), &v, 1, true);
+    machine_mmio(mp, COMMON(device_status), &v, 1, true);
     v = 0;
-    machine_mmio(&m, bar + 0x3000, &v, 2, true);
+    machine_mmio(mp, bar + 0x3000, &v, 2, true);
     assert_int_equal(notified, 1);
 
     /* Interrupt: notify raises INTx, reading the ISR returns the cause and lowers it. */
     virtio_notify_queue(&d, 0);
-    assert_int_equal(irq_levels[irq], 1);
-    machine_mmio(&m, bar + 0x1000, &v, 1, false);
+    assert_int_equal(vtd_irq_levels[irq], 1);
+    machine_mmio(mp, bar + 0x1000, &v, 1, false);
     assert_int_equal(v, 1);
-    assert_int_equal(irq_levels[irq], 0);
+    assert_int_equal(vtd_irq_levels[irq], 0);
 #undef COMMON
-    pci_bus_destroy(&m);
-    guest_mem_free(&m.mem);
-    bus_free(&m.pio);
-    bus_free(&m.mmio);
+    vtd_machine_free(mp);
 }
 
 int main(void)
