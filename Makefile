@@ -50,6 +50,9 @@ LIBS := $(RPC_LIB) $(VMM_LIB)
 PROGS := $(if $(VMD_SRCS),$(O)/bin/vmd) $(if $(WORKER_SRCS),$(O)/bin/vmd-worker) $(if $(VMCTL_SRCS),$(O)/bin/vmctl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 
+# Keep intermediate objects (test objects are otherwise deleted and rebuilt on every run).
+.SECONDARY:
+
 .PHONY: all build tests test unit integration deps assets demo clean install fuzz bench
 all: build
 
