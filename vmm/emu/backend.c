@@ -176,6 +176,7 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
         if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
 
         if (cpu->s.halted) {
+            cpu->s.interrupt_shadow = 0; /* the HLT after STI completed: the shadow is over */
             if (!(cpu->s.rflags & RFLAGS_IF) && cpu->trace)
                 log_debug("emu: HLT with interrupts disabled at RIP 0x%llx", (unsigned long long)cpu->s.rip);
             sleep_until(ev, deadline);
