@@ -32,10 +32,12 @@ need_daemon_bins() {
 }
 
 start_vmd() {
+    local before
+    before=$(cat "$VMD_LOG" 2>/dev/null | grep -c "ready")
     "$VMD" --state-dir "$STATE" --socket "$SOCK" "$@" >> "$VMD_LOG" 2>&1 &
     VMD_PID=$!
     for _ in $(seq 100); do
-        [ -S "$SOCK" ] && grep -q "ready" "$VMD_LOG" && return 0
+        [ -S "$SOCK" ] && [ "$(grep -c "ready" "$VMD_LOG")" -gt "$before" ] && return 0
         kill -0 "$VMD_PID" 2>/dev/null || { cat "$VMD_LOG"; fail "vmd exited at start-up"; }
         sleep 0.05
     done
@@ -100,3 +102,6 @@ need_running_guest() {
         skip "the guest does not keep running yet on this build ($1 is $st: $(vm_field "$1" reason))"
     fi
 }
+
+# proc_alive PID: the process exists and is not a zombie (orphaned workers may wait unreaped).
+proc_alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }

@@ -84,7 +84,7 @@ sleep 0.5
 ok "rebooted and running ($(vm_field g1 reason))"
 "$V" stop --force g1 > "$TEST_TMP/out" || fail "stop --force"
 [ "$(vm_state g1)" = stopped ] || fail "after stop --force: $(vm_state g1)"
-kill -0 "$pid" 2>/dev/null && fail "worker $pid still alive after stop"
+proc_alive "$pid" && fail "worker $pid still alive after stop"
 ok "stop --force: $(cat "$TEST_TMP/out"); worker gone"
 "$V" start g1 > /dev/null || fail "start again"
 [ "$(vm_state g1)" = running ] || fail "second start: $(vm_state g1)"
