@@ -77,6 +77,7 @@ struct machine {
     struct rtc *rtc;
     struct i8042 *i8042;
     struct acpi_pm *acpi_pm;
+    struct vga *vga;
     struct pci_bus *pci;
 
     /* Serial console: the UART writes guest output to console_out; host input goes
