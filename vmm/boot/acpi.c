@@ -101,7 +101,7 @@ static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t
     uint8_t *t = alloc(a, FADT_LEN, 16, gpa);
     if (!t) return -ENOSPC;
     header(t, "FACP", FADT_LEN, 6);
-    put32(t + 36, (uint32_t)facs);                 /* FIRMWARE_CTRL */
+    put32(t + 36, 0); /* FIRMWARE_CTRL: 0, X_FIRMWARE_CTRL has it (both set makes ACPICA install the FACS twice) */
     put32(t + 40, (uint32_t)dsdt);                 /* DSDT */
     put8(t + 45, 0);                               /* Preferred_PM_Profile: unspecified */
     put16(t + 46, ACPI_SCI_IRQ);                   /* SCI_INT */
