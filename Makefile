@@ -11,7 +11,7 @@ O := build/$(BUILD)
 BIN := build/bin
 
 CC ?= cc
-PKGS := libuv jansson libvncserver slirp openssl
+PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow=local -Wvla
 CFLAGS_COMMON := -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -g -MMD -MP -pthread \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -49,12 +49,18 @@ LIBS := $(RPC_LIB) $(VMM_LIB)
 
 PROGS := $(if $(VMD_SRCS),$(O)/bin/vmd) $(if $(WORKER_SRCS),$(O)/bin/vmd-worker) $(if $(VMCTL_SRCS),$(O)/bin/vmctl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+# Test tools (tests/tools/*.c): small programs integration tests drive, e.g. a VNC viewer.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
+
+# Keep intermediate objects (test objects are otherwise deleted and rebuilt on every run).
+.SECONDARY:
 
 .PHONY: all build tests test unit integration deps assets demo clean install fuzz bench
 all: build
 
 # `make` gives build/bin/{vmd,vmd-worker,vmctl}: links to the release build.
-build: $(PROGS)
+build: $(PROGS) $(TOOL_BINS)
 	@mkdir -p $(BIN)
 	@for p in $(PROGS); do ln -sf ../$(BUILD)/bin/$$(basename $$p) $(BIN)/$$(basename $$p); done
 
@@ -86,7 +92,11 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS) -lcmocka
 
-tests: $(UNIT_BINS) $(PROGS)
+$(O)/tools/%: $(O)/tests/tools/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+
+tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS)
 
 # Install the Debian packages the build and the tests need (idempotent; skips apt when all are present).
 deps:

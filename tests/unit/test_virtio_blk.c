@@ -57,19 +57,17 @@ static uint8_t request(struct vtd *d, uint32_t type, uint64_t sector, uint32_t l
     uint64_t addr[3] = {HDR, DATA, STATUS};
     uint32_t lens[3] = {sizeof(hdr), len, 1};
     int wr[3] = {0, data_writable, 1};
-    uint16_t before = d->next_avail;
+    uint16_t before = d->q[0].next_avail;
     if (len) {
-        vtd_submit(d, 3, addr, lens, wr);
+        vtd_submit(d, 0, 3, addr, lens, wr);
     } else {
         uint64_t a2[2] = {HDR, STATUS};
         uint32_t l2[2] = {sizeof(hdr), 1};
         int w2[2] = {0, 1};
-        vtd_submit(d, 2, a2, l2, w2);
+        vtd_submit(d, 0, 2, a2, l2, w2);
     }
-    assert_int_equal(vtd_wait_used(d, (uint16_t)(before + 1), 5000), 0);
-    struct vring_used_elem_local { uint32_t id, len; } ue;
-    guest_mem_read(&m->mem, d->used + 4 + 8ull * (before % d->qsize), &ue, sizeof(ue));
-    if (used_len) *used_len = ue.len;
+    assert_int_equal(vtd_wait_used(d, 0, (uint16_t)(before + 1), 5000), 0);
+    if (used_len) *used_len = vtd_used_len(d, 0, before);
     guest_mem_read(&m->mem, STATUS, &st, 1);
     return st;
 }
@@ -83,7 +81,7 @@ static void test_read_write_flush_id(void **state)
     char err[256];
     assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
     struct vtd d;
-    uint8_t status = vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_FLUSH, RING);
+    uint8_t status = vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_FLUSH, RING, 1);
     assert_true(status & 4); /* DRIVER_OK accepted */
 
     /* Capacity in the device config. */
@@ -133,7 +131,7 @@ static void test_readonly_refuses_writes(void **state)
     char err[256];
     assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
     struct vtd d;
-    vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_RO, RING);
+    vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_RO, RING, 1);
     uint8_t buf[512];
     memset(buf, 0x55, sizeof(buf));
     guest_mem_write(&m->mem, DATA, buf, 512);

@@ -78,7 +78,7 @@ static uint64_t common_read(struct vtd *d, size_t off, unsigned size)
 
 uint8_t vtd_status(struct vtd *d) { return (uint8_t)common_read(d, C(device_status), 1); }
 
-uint8_t vtd_init(struct vtd *d, struct machine *m, unsigned slot, uint64_t features, uint64_t ring_gpa)
+uint8_t vtd_init(struct vtd *d, struct machine *m, unsigned slot, uint64_t features, uint64_t ring_gpa, unsigned nq)
 {
     memset(d, 0, sizeof(*d));
     d->m = m;
@@ -92,46 +92,59 @@ uint8_t vtd_init(struct vtd *d, struct machine *m, unsigned slot, uint64_t featu
         common_write(d, C(guest_feature), (uint32_t)(features >> (32 * i)), 4);
     }
     common_write(d, C(device_status), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK, 1);
-    common_write(d, C(queue_select), 0, 2);
-    d->qsize = (uint16_t)common_read(d, C(queue_size), 2);
-    d->desc = ring_gpa;
-    d->avail = ring_gpa + 16ull * d->qsize;
-    d->used = (d->avail + 6 + 2ull * d->qsize + 4095) & ~4095ULL;
-    common_write(d, C(queue_desc_lo), d->desc, 8);
-    common_write(d, C(queue_avail_lo), d->avail, 8);
-    common_write(d, C(queue_used_lo), d->used, 8);
-    common_write(d, C(queue_enable), 1, 2);
+    for (unsigned qi = 0; qi < nq && qi < VTD_MAX_QUEUES; qi++) {
+        struct vtd_queue *q = &d->q[qi];
+        common_write(d, C(queue_select), qi, 2);
+        q->size = (uint16_t)common_read(d, C(queue_size), 2);
+        q->desc = ring_gpa + 0x10000ull * qi;
+        q->avail = q->desc + 16ull * q->size;
+        q->used = (q->avail + 6 + 2ull * q->size + 4095) & ~4095ULL;
+        common_write(d, C(queue_desc_lo), q->desc, 8);
+        common_write(d, C(queue_avail_lo), q->avail, 8);
+        common_write(d, C(queue_used_lo), q->used, 8);
+        common_write(d, C(queue_enable), 1, 2);
+    }
     common_write(d, C(device_status),
                  VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK, 1);
     return vtd_status(d);
 }
 
-uint16_t vtd_submit(struct vtd *d, unsigned n, const uint64_t *addr, const uint32_t *len, const int *writable)
+uint16_t vtd_submit(struct vtd *d, unsigned qi, unsigned n, const uint64_t *addr, const uint32_t *len,
+                    const int *writable)
 {
-    struct vring_desc *desc = guest_mem_ptr(&d->m->mem, d->desc, 16ull * d->qsize);
-    struct vring_avail *avail = guest_mem_ptr(&d->m->mem, d->avail, 6 + 2ull * d->qsize);
-    uint16_t head = (uint16_t)((d->next_avail * 4) % d->qsize); /* up to 4 descriptors per request */
+    struct vtd_queue *q = &d->q[qi];
+    struct vring_desc *desc = guest_mem_ptr(&d->m->mem, q->desc, 16ull * q->size);
+    struct vring_avail *avail = guest_mem_ptr(&d->m->mem, q->avail, 6 + 2ull * q->size);
+    uint16_t head = (uint16_t)((q->next_avail * 4) % q->size); /* up to 4 descriptors per request */
     for (unsigned i = 0; i < n; i++) {
-        uint16_t idx = (uint16_t)((head + i) % d->qsize);
+        uint16_t idx = (uint16_t)((head + i) % q->size);
         desc[idx].addr = addr[i];
         desc[idx].len = len[i];
         desc[idx].flags = (uint16_t)((writable[i] ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-        desc[idx].next = (uint16_t)((idx + 1) % d->qsize);
+        desc[idx].next = (uint16_t)((idx + 1) % q->size);
     }
-    avail->ring[avail->idx % d->qsize] = head;
+    avail->ring[avail->idx % q->size] = head;
     __atomic_store_n(&avail->idx, (uint16_t)(avail->idx + 1), __ATOMIC_RELEASE);
-    d->next_avail++;
-    uint64_t q = 0;
-    machine_mmio(d->m, d->bar + 0x3000, &q, 2, true);
+    q->next_avail++;
+    uint64_t v = qi;
+    machine_mmio(d->m, d->bar + 0x3000 + 4 * qi, &v, 2, true);
     return head;
 }
 
-int vtd_wait_used(struct vtd *d, uint16_t idx, int timeout_ms)
+int vtd_wait_used(struct vtd *d, unsigned qi, uint16_t idx, int timeout_ms)
 {
-    struct vring_used *used = guest_mem_ptr(&d->m->mem, d->used, 6 + 8ull * d->qsize);
+    struct vtd_queue *q = &d->q[qi];
+    struct vring_used *used = guest_mem_ptr(&d->m->mem, q->used, 6 + 8ull * q->size);
     for (int waited = 0; waited < timeout_ms; waited++) {
         if ((int16_t)(__atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) - idx) >= 0) return 0;
         nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     return -1;
+}
+
+uint32_t vtd_used_len(struct vtd *d, unsigned qi, uint16_t n)
+{
+    struct vtd_queue *q = &d->q[qi];
+    struct vring_used *used = guest_mem_ptr(&d->m->mem, q->used, 6 + 8ull * q->size);
+    return used->ring[n % q->size].len;
 }

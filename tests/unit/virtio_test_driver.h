@@ -7,13 +7,19 @@
 
 #include "vmm/machine.h"
 
+#define VTD_MAX_QUEUES 4
+
+struct vtd_queue {
+    uint64_t desc, avail, used; /* guest-physical ring addresses */
+    uint16_t size;
+    uint16_t next_avail;
+};
+
 struct vtd {
     struct machine *m;
     unsigned slot;
     uint64_t bar;
-    uint64_t desc, avail, used; /* guest-physical ring addresses of queue 0 */
-    uint16_t qsize;
-    uint16_t next_avail;
+    struct vtd_queue q[VTD_MAX_QUEUES];
 };
 
 /* A machine with guest RAM, buses, a fake backend recording IRQ levels, and PCI bus 0. */
@@ -23,13 +29,16 @@ extern int vtd_irq_levels[24];
 
 uint32_t vtd_cfg_read(struct machine *m, unsigned slot, unsigned reg, unsigned size);
 void vtd_cfg_write(struct machine *m, unsigned slot, unsigned reg, unsigned size, uint32_t val);
-/* Negotiate `features` (VERSION_1 added) and set up queue 0 of the device in `slot` with rings
- * at `ring_gpa`. Returns the device status after DRIVER_OK. */
-uint8_t vtd_init(struct vtd *d, struct machine *m, unsigned slot, uint64_t features, uint64_t ring_gpa);
-/* Publish a chain of `n` descriptors (addr, len, writable) on queue 0 and notify. Returns head. */
-uint16_t vtd_submit(struct vtd *d, unsigned n, const uint64_t *addr, const uint32_t *len, const int *writable);
-/* Wait (up to timeout_ms) until the used index reaches `idx`. Returns 0 or -1 on timeout. */
-int vtd_wait_used(struct vtd *d, uint16_t idx, int timeout_ms);
+/* Negotiate `features` (VERSION_1 added) and set up queues 0..nq-1 of the device in `slot`, with
+ * rings from `ring_gpa` on (64 KiB per queue). Returns the device status after DRIVER_OK. */
+uint8_t vtd_init(struct vtd *d, struct machine *m, unsigned slot, uint64_t features, uint64_t ring_gpa, unsigned nq);
+/* Publish a chain of `n` (<= 4) descriptors (addr, len, writable) on queue qi and notify. Returns head. */
+uint16_t vtd_submit(struct vtd *d, unsigned qi, unsigned n, const uint64_t *addr, const uint32_t *len,
+                    const int *writable);
+/* Wait (up to timeout_ms) until queue qi's used index reaches `idx`. Returns 0 or -1 on timeout. */
+int vtd_wait_used(struct vtd *d, unsigned qi, uint16_t idx, int timeout_ms);
+/* The length the device reported for used entry number `n` of queue qi. */
+uint32_t vtd_used_len(struct vtd *d, unsigned qi, uint16_t n);
 uint8_t vtd_status(struct vtd *d);
 
 #endif
