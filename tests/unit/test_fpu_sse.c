@@ -192,6 +192,11 @@ static void test_fxrstor_matches_host(void **state)
         mx |= (uint32_t)(harness_rand() & 0x1F80);
         if (i % 10 == 3) mx |= 1u << (18 + harness_rand() % 14); /* reserved bit: #GP (bit 17 is AMD's MM) */
         memcpy(s0.mem + 256 + 24, &mx, 4);
+        if (i % 4 == 1) { /* arbitrary control and status words, including ES and reserved bits */
+            uint16_t cw = (uint16_t)harness_rand(), sw = (uint16_t)harness_rand();
+            memcpy(s0.mem + 256, &cw, 2);
+            memcpy(s0.mem + 256 + 2, &sw, 2);
+        }
         se = s0;
         sh = s0;
         enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));

@@ -346,7 +346,7 @@ struct sse_desc {
 #define SPXM(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE | D_MMX, ISA_BASE, NULL}
 #define SPX3(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE3, NULL}
 #define XS3(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSSE3, fn_}
-#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX | D_SSE, ISA_SSSE3, fn_}
+#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX, ISA_SSSE3, fn_}
 #define X41(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSE41, fn_}
 #define SP41(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE41, NULL}
 
@@ -631,6 +631,8 @@ static enum fpu_result do_fxrstor(struct ops *o, bool w64)
     if (mxcsr & ~MXCSR_MASK_SUPPORTED) return FPU_GP;
     memcpy(&fx->fcw, img + 0, 2);
     memcpy(&fx->fsw, img + 2, 2);
+    fx->fcw = fpu_fcw_canon(fx->fcw);
+    fpu_update_es(fx);
     fx->ftw = img[4];
     memcpy(&fx->fop, img + 6, 2);
     fx->fop &= 0x7FF;
