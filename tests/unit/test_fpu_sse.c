@@ -45,6 +45,11 @@ static bool sdm_has_imm8(uint8_t map, uint8_t opc)
 static void gpr_fields(uint8_t map, uint8_t opc, uint8_t pfx, bool *gpr_reg, bool *gpr_rm)
 {
     *gpr_reg = *gpr_rm = false;
+    if (map == FPU_MAP_0F3A) {
+        if (opc >= 0x14 && opc <= 0x17) *gpr_rm = true; /* PEXTRB/W/D/Q, EXTRACTPS */
+        if (opc == 0x20 || opc == 0x22) *gpr_rm = true; /* PINSRB/D/Q */
+        return;
+    }
     if (map != FPU_MAP_0F) return;
     bool scalar = pfx == 0xF3 || pfx == 0xF2;
     if (((opc == 0x2C || opc == 0x2D) && scalar) || opc == 0x50 || opc == 0xC5 || opc == 0xD7 || opc == 0xC3)
