@@ -346,7 +346,7 @@ struct sse_desc {
 #define SPXM(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE | D_MMX, ISA_BASE, NULL}
 #define SPX3(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE3, NULL}
 #define XS3(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSSE3, fn_}
-#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX | D_SSE, ISA_SSSE3, fn_}
+#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX, ISA_SSSE3, fn_}
 #define X41(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSE41, fn_}
 #define SP41(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE41, NULL}
 
@@ -501,6 +501,19 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
 
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode) { return !(map == FPU_MAP_0F && opcode == 0x77); }
 
+bool fpu_op_uses_rflags(const struct fpu_op *op)
+{
+    switch (op->map) {
+    case FPU_MAP_0F: return op->opcode == 0x2E || op->opcode == 0x2F;
+    case FPU_MAP_0F38: return op->opcode == 0x17;
+    case FPU_MAP_X87:
+        if (op->has_mem) return false;
+        if (op->opcode == 0xDA || op->opcode == 0xDB) return op->modrm < 0xE0 || op->modrm >= 0xE8; /* FCMOVcc, F(U)COMI */
+        return op->opcode == 0xDF && op->modrm >= 0xE8 && op->modrm < 0xF8;                           /* F(U)COMIP */
+    default: return false;
+    }
+}
+
 void fpu_sse_cpuid(uint32_t *leaf1_ecx, uint32_t *leaf1_edx)
 {
     /* EDX: FPU(0) MMX(23) FXSR(24) SSE(25) SSE2(26) */
@@ -631,6 +644,8 @@ static enum fpu_result do_fxrstor(struct ops *o, bool w64)
     if (mxcsr & ~MXCSR_MASK_SUPPORTED) return FPU_GP;
     memcpy(&fx->fcw, img + 0, 2);
     memcpy(&fx->fsw, img + 2, 2);
+    fx->fcw = fpu_fcw_canon(fx->fcw);
+    fpu_update_es(fx);
     fx->ftw = img[4];
     memcpy(&fx->fop, img + 6, 2);
     fx->fop &= 0x7FF;

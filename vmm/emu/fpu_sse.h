@@ -55,6 +55,11 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
  * x87 escapes D8..DF always have one. */
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode);
 
+/* Whether the instruction reads or writes RFLAGS (COMISS/UCOMISS/COMISD/UCOMISD, PTEST,
+ * FCOMI/FUCOMI(P), FCMOVcc). When false, exec may skip materializing its lazy flags and
+ * pass any scratch value in *env->rflags. */
+bool fpu_op_uses_rflags(const struct fpu_op *op);
+
 /* Execute one instruction. */
 enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);
 

@@ -588,9 +588,6 @@ static unsigned env_image(struct x87 *x, uint8_t *img, bool o16)
     return 28;
 }
 
-/* FCW as the hardware keeps it: reserved bits 6 reads as 1, 7 and 13-15 as 0. */
-static inline uint16_t fcw_canon(uint16_t v) { return (uint16_t)((v & 0x1F3F) | 0x40); }
-
 static void env_load(struct x87 *x, const uint8_t *img, bool o16)
 {
     struct cpu_fxsave *fx = x->fx;
@@ -610,12 +607,10 @@ static void env_load(struct x87 *x, const uint8_t *img, bool o16)
         fx->fdp = d[5];
     }
     set_top_keep_regs(fx, (sw >> FSW_TOP_SHIFT) & 7);
-    fx->fcw = fcw_canon(cw);
+    fx->fcw = fpu_fcw_canon(cw);
     fx->fsw = sw;
     fx->ftw = fpu_abridged_tag(tw);
-    /* ES/B follow the unmasked-exception state of the loaded words. */
-    if (fx->fsw & 0x3F & ~fx->fcw) fx->fsw |= FSW_ES | FSW_B;
-    else fx->fsw &= (uint16_t)~(FSW_ES | FSW_B);
+    fpu_update_es(fx); /* ES/B follow the unmasked-exception state of the loaded words */
 }
 
 static void x87_init(struct cpu_fxsave *fx)
@@ -697,9 +692,8 @@ static enum fpu_result x87_mem(struct x87 *x)
         case 5: { /* FLDCW */
             uint16_t v;
             mem_read(x, &v, 2);
-            fx->fcw = fcw_canon(v);
-            if (fx->fsw & 0x3F & ~fx->fcw) fx->fsw |= FSW_ES | FSW_B;
-            else fx->fsw &= (uint16_t)~(FSW_ES | FSW_B);
+            fx->fcw = fpu_fcw_canon(v);
+            fpu_update_es(fx);
             return FPU_OK;
         }
         case 6: { /* FNSTENV: then masks every exception */
