@@ -264,7 +264,7 @@ enum fpu_result harness_run_emu(struct harness_state *st, const struct harness_i
     struct fpu_op op = {
         .map = in->map, .opcode = in->opcode, .mandatory = in->prefix, .modrm = in->modrm,
         .rex = in->rex, .imm8 = in->imm8, .has_mem = in->mem,
-        .ea = (uint64_t)(uintptr_t)(st->mem + in->mem_off), .long64 = true,
+        .ea = (uint64_t)(uintptr_t)(st->mem + in->mem_off), .long64 = true, .rip = in->rip,
     };
     uint64_t rflags_before = st->rflags;
     enum fpu_result r = fpu_sse_exec(&op, &env);

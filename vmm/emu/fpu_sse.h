@@ -23,6 +23,7 @@ struct fpu_op {
     bool has_mem;      /* ModRM.mod != 3 */
     uint64_t ea;       /* linear address of the memory operand (segment base added) */
     bool long64;       /* 64-bit mode (FXSAVE64 layout when REX.W) */
+    uint64_t rip;      /* address of the instruction, recorded as the x87 FIP (0 if not supplied) */
 };
 
 /* What fpu_sse_exec needs from the CPU. Memory callbacks return 0, or never return when they

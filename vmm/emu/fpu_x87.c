@@ -16,7 +16,7 @@
  * unchanged (no pop/push), and the next waiting x87/MMX instruction returns FPU_MF (the
  * deferred #MF of the architecture). Hardware stores a biased result for unmasked
  * overflow/underflow and the rounded result for unmasked precision; we store nothing.
- * FIP is not tracked (struct fpu_op does not carry RIP); FOP and FDP are.
+ * FOP, FIP (from fpu_op.rip) and FDP are recorded for every non-control instruction.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -1010,6 +1010,7 @@ enum fpu_result fpu_x87_exec(const struct fpu_op *op, struct fpu_env *env)
     enum fpu_result r = op->has_mem ? x87_mem(&x) : x87_reg(&x);
     if (r == FPU_OK && !nw && !(op->opcode == 0xDB && !op->has_mem && op->modrm >= 0xE0 && op->modrm <= 0xE4)) {
         fx->fop = fop;
+        fx->fip = op->rip;
         if (op->has_mem) fx->fdp = op->ea;
     }
     return r;
