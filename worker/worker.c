@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_conn.h"
 #include "rpc/vm_store.h"
@@ -30,12 +32,6 @@
 #include "vmm/machine.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
-
-/* Graceful-stop inputs from the device models; weak so the worker links before they land. */
-struct i8042;
-struct acpi_pm;
-extern void i8042_ctrl_alt_del(struct i8042 *k) __attribute__((weak));
-extern void acpi_pm_power_button(struct acpi_pm *p) __attribute__((weak));
 
 #define MAX_CONNS 8
 
@@ -238,11 +234,11 @@ static bool inject_shutdown(void)
 {
     bool sent = false;
     pthread_mutex_lock(&W.m.dev_lock);
-    if (i8042_ctrl_alt_del && W.m.i8042) {
+    if (W.m.i8042) {
         i8042_ctrl_alt_del(W.m.i8042);
         sent = true;
     }
-    if (acpi_pm_power_button && W.m.acpi_pm) {
+    if (W.m.acpi_pm) {
         acpi_pm_power_button(W.m.acpi_pm);
         sent = true;
     }
