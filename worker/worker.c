@@ -55,7 +55,8 @@ static struct worker {
     struct rpc_listener listener;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer, exit_timer;
-    bool stopping, stop_forced, pause_requested, reboot_requested, exiting;
+    bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
+    int stop_timeout_s;
     int exit_code;
 } W;
 
@@ -213,9 +214,16 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
     switch (why) {
     case MACHINE_STOP_POWEROFF: finish(VM_STOPPED, "guest powered off", 0); break;
     case MACHINE_STOP_RESET: finish(VM_STOPPED, "guest shut down (reset after the stop request)", 0); break;
-    case MACHINE_STOP_KILL:
-        finish(VM_STOPPED, W.stop_forced ? "stopped by request (forced)" : "stopped by request", 0);
+    case MACHINE_STOP_KILL: {
+        char reason[128];
+        if (W.stop_timed_out)
+            snprintf(reason, sizeof(reason), "stopped by request: the guest did not shut down within %d s, forced off",
+                     W.stop_timeout_s);
+        else
+            snprintf(reason, sizeof(reason), "%s", W.stop_forced ? "stopped by request (forced)" : "stopped by request");
+        finish(VM_STOPPED, reason, 0);
         break;
+    }
     case MACHINE_STOP_ERROR: finish(VM_CRASHED, "the CPU backend or a device failed (see the worker log)", 1); break;
     default: finish(VM_STOPPED, "stopped", 0); break;
     }
@@ -224,8 +232,9 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
 static void stop_timeout_cb(uv_timer_t *t)
 {
     (void)t;
-    log_warn("%s: guest did not stop within the timeout: forcing", W.name);
+    log_warn("%s: guest did not stop within %d s: forcing", W.name, W.stop_timeout_s);
     W.stop_forced = true;
+    W.stop_timed_out = true;
     if (W.machine_live) machine_request_stop(&W.m, MACHINE_STOP_KILL);
 }
 
@@ -265,6 +274,7 @@ static int do_stop(bool force, int timeout_s, char *err, size_t errlen)
         machine_request_stop(&W.m, MACHINE_STOP_KILL);
         return 0;
     }
+    W.stop_timeout_s = timeout_s;
     if (!inject_shutdown()) log_warn("%s: no keyboard controller or ACPI power button to ask the guest; waiting %d s before forcing", W.name, timeout_s);
     uv_timer_start(&W.stop_timer, stop_timeout_cb, (uint64_t)timeout_s * 1000, 0);
     return 0;
