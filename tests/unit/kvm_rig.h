@@ -27,6 +27,8 @@ struct kvm_rig {
  * Returns NULL and writes the reason to why if KVM is unavailable on this host. */
 struct kvm_rig *kvm_rig_new(uint64_t ram, char *why, size_t whylen);
 void kvm_rig_free(struct kvm_rig *r);
+/* Add a vCPU (m.ncpus grows). Returns its index or -errno. */
+int kvm_rig_add_vcpu(struct kvm_rig *r);
 
 /* Load state s and run vCPU 0 until the guest stops the machine (or the watchdog does).
  * Returns the vcpu_run result; *stop (if non-NULL) receives the stop reason. The stop flag
