@@ -138,8 +138,14 @@ static void *watchdog_thread(void *arg)
 
 enum vcpu_exit kvm_rig_run(struct kvm_rig *r, const struct cpu_state *s, enum machine_stop *stop)
 {
+    return kvm_rig_run_vcpu(r, 0, s, stop);
+}
+
+enum vcpu_exit kvm_rig_run_vcpu(struct kvm_rig *r, unsigned index, const struct cpu_state *s, enum machine_stop *stop)
+{
     struct machine *m = &r->m;
-    struct vcpu *v = &m->vcpus[0];
+    if (index >= m->ncpus) return VCPU_EXIT_ERROR;
+    struct vcpu *v = &m->vcpus[index];
     r->exc_vector = -1;
     if (s && kvm_backend_ops.set_state(v, s) < 0) return VCPU_EXIT_ERROR;
 

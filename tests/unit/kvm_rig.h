@@ -34,5 +34,7 @@ int kvm_rig_add_vcpu(struct kvm_rig *r);
  * Returns the vcpu_run result; *stop (if non-NULL) receives the stop reason. The stop flag
  * is cleared afterwards so the rig can run again. */
 enum vcpu_exit kvm_rig_run(struct kvm_rig *r, const struct cpu_state *s, enum machine_stop *stop);
+/* The same for vCPU `index`, on the calling thread. */
+enum vcpu_exit kvm_rig_run_vcpu(struct kvm_rig *r, unsigned index, const struct cpu_state *s, enum machine_stop *stop);
 
 #endif
