@@ -139,3 +139,20 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- install (vmd daemon helper) ----
+# make install [PREFIX=/usr/local] [DESTDIR=] [UNITDIR=/etc/systemd/system] [SYSCONFDIR=/etc]
+# Binaries to PREFIX/bin, the systemd unit to UNITDIR (ExecStart rewritten for PREFIX), the default
+# config to SYSCONFDIR/vmd/vmd.json (an existing one is kept), the docs to PREFIX/share/doc/vmd.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmd $(DESTDIR)$(PREFIX)/share/doc/vmd
+	install -m 0755 $(O)/bin/vmd $(O)/bin/vmd-worker $(O)/bin/vmctl $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/etc/vmd/|$(SYSCONFDIR)/vmd/|g' \
+	    -e 's|/usr/local/share/doc/|$(PREFIX)/share/doc/|g' systemd/vmd.service > $(DESTDIR)$(UNITDIR)/vmd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vmd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json ] || install -m 0644 systemd/vmd.json $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json
+	install -m 0644 docs/jsonrpc.md rpc/openrpc.json $(DESTDIR)$(PREFIX)/share/doc/vmd/
+	[ ! -f docs/operations.md ] || install -m 0644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/vmd/

@@ -20,6 +20,13 @@ cleanup_daemon() {
     fi
     [ -n "$VMD_PID" ] && kill -9 "$VMD_PID" 2>/dev/null
     wait 2>/dev/null
+    # sanitizer builds (VMD=build/asan/bin/vmd) report into vmd's log, workers' reports included
+    if grep -q "AddressSanitizer\|runtime error:\|LeakSanitizer" "$VMD_LOG" 2>/dev/null; then
+        grep -A 30 "AddressSanitizer\|runtime error:\|LeakSanitizer" "$VMD_LOG" | head -60
+        echo "FAIL: sanitizer report in vmd's log"
+        rm -rf "$TEST_TMP"
+        exit 1
+    fi
     rm -rf "$TEST_TMP"
 }
 trap cleanup_daemon EXIT
@@ -36,6 +43,7 @@ start_vmd() {
     before=$(cat "$VMD_LOG" 2>/dev/null | grep -c "ready")
     "$VMD" --state-dir "$STATE" --socket "$SOCK" "$@" >> "$VMD_LOG" 2>&1 &
     VMD_PID=$!
+    disown "$VMD_PID" # no "Killed" job messages when a test kills it
     for _ in $(seq 100); do
         [ -S "$SOCK" ] && [ "$(grep -c "ready" "$VMD_LOG")" -gt "$before" ] && return 0
         kill -0 "$VMD_PID" 2>/dev/null || { cat "$VMD_LOG"; fail "vmd exited at start-up"; }
@@ -45,7 +53,11 @@ start_vmd() {
     fail "vmd did not become ready"
 }
 
-stop_vmd_hard() { kill -9 "$VMD_PID"; wait "$VMD_PID" 2>/dev/null; VMD_PID=; }
+stop_vmd_hard() {
+    kill -9 "$VMD_PID"
+    for _ in $(seq 100); do proc_alive "$VMD_PID" || break; sleep 0.05; done
+    VMD_PID=
+}
 
 make_pki() {
     mkdir -p "$PKI"

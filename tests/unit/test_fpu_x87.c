@@ -179,11 +179,45 @@ static void test_x87_stack_overflow_masked_pushes_indefinite(void **state)
     assert_memory_equal(s.fx.st[0], indef, 10);
 }
 
+static void test_x87_records_fop_fip_fdp_and_fnstenv_reports_them(void **state)
+{
+    (void)state;
+    static struct harness_state s;
+    harness_rand_state(&s);
+    s.fx.ftw = 0xFF;
+    struct harness_insn in = {.map = FPU_MAP_X87, .opcode = 0xD8, .modrm = 0x06, .mem = true, .mem_off = 64,
+                              .rip = 0x401234};
+    float two = 2.0f;
+    memcpy(s.mem + 64, &two, 4);
+    assert_int_equal(harness_run_emu(&s, &in, CR0_BASE, CR4_BASE), FPU_OK); /* FADD m32 */
+    uint64_t ea = (uint64_t)(uintptr_t)(s.mem + 64);
+    assert_int_equal(s.fx.fop, 0x006);
+    assert_int_equal(s.fx.fip, 0x401234);
+    assert_int_equal(s.fx.fdp, ea);
+    /* FNSTCW is a control instruction: the pointers stay. */
+    struct harness_insn ctl = {.map = FPU_MAP_X87, .opcode = 0xD9, .modrm = 0x3E, .mem = true, .mem_off = 128, .rip = 0x999};
+    assert_int_equal(harness_run_emu(&s, &ctl, CR0_BASE, CR4_BASE), FPU_OK);
+    assert_int_equal(s.fx.fip, 0x401234);
+    /* FNSTENV (32-bit format): FIP at 12, FOP in bits 16-26 of the dword at 16, FDP at 20. */
+    struct harness_insn env = {.map = FPU_MAP_X87, .opcode = 0xD9, .modrm = 0x36, .mem = true, .mem_off = 256};
+    s.fx.fcw = 0x0372; /* some exceptions unmasked; no pending flags */
+    s.fx.fsw &= (uint16_t)~0x3F;
+    assert_int_equal(harness_run_emu(&s, &env, CR0_BASE, CR4_BASE), FPU_OK);
+    uint32_t d[7];
+    memcpy(d, s.mem + 256, 28);
+    assert_int_equal(d[3], 0x401234);
+    assert_int_equal(d[4] >> 16, 0x006);
+    assert_int_equal(d[5], (uint32_t)ea);
+    assert_int_equal(d[0] & 0xFFFF, 0x0372);  /* stored before FNSTENV masks everything */
+    assert_int_equal(s.fx.fcw, 0x037F);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_x87_nm_and_deferred_mf),
         cmocka_unit_test(test_x87_stack_overflow_masked_pushes_indefinite),
+        cmocka_unit_test(test_x87_records_fop_fip_fdp_and_fnstenv_reports_them),
         cmocka_unit_test(test_x87_differential_register_forms),
         cmocka_unit_test(test_x87_differential_memory_forms),
     };

@@ -346,7 +346,7 @@ struct sse_desc {
 #define SPXM(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE | D_MMX, ISA_BASE, NULL}
 #define SPX3(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE3, NULL}
 #define XS3(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSSE3, fn_}
-#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX | D_SSE, ISA_SSSE3, fn_}
+#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX, ISA_SSSE3, fn_}
 #define X41(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSE41, fn_}
 #define SP41(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE41, NULL}
 
@@ -501,6 +501,19 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
 
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode) { return !(map == FPU_MAP_0F && opcode == 0x77); }
 
+bool fpu_op_uses_rflags(const struct fpu_op *op)
+{
+    switch (op->map) {
+    case FPU_MAP_0F: return op->opcode == 0x2E || op->opcode == 0x2F;
+    case FPU_MAP_0F38: return op->opcode == 0x17;
+    case FPU_MAP_X87:
+        if (op->has_mem) return false;
+        if (op->opcode == 0xDA || op->opcode == 0xDB) return op->modrm < 0xE0 || op->modrm >= 0xE8; /* FCMOVcc, F(U)COMI */
+        return op->opcode == 0xDF && op->modrm >= 0xE8 && op->modrm < 0xF8;                           /* F(U)COMIP */
+    default: return false;
+    }
+}
+
 void fpu_sse_cpuid(uint32_t *leaf1_ecx, uint32_t *leaf1_edx)
 {
     /* EDX: FPU(0) MMX(23) FXSR(24) SSE(25) SSE2(26) */
@@ -534,6 +547,15 @@ static inline void mm_set(struct cpu_fxsave *fx, unsigned i, uint64_t v)
     memcpy(fx->st[i & 7], &v, 8);
     fx->st[i & 7][8] = 0xFF;
     fx->st[i & 7][9] = 0xFF;
+}
+
+/* MMi (physical register i) before the MMX transition, for stores that must not change any
+ * state if the memory access faults. */
+static inline uint64_t mm_peek(const struct cpu_fxsave *fx, unsigned i)
+{
+    uint64_t v;
+    memcpy(&v, fx->st[((i & 7) - fpu_top(fx)) & 7], 8);
+    return v;
 }
 
 void fpu_mmx_enter(struct cpu_fxsave *fx)
@@ -631,6 +653,8 @@ static enum fpu_result do_fxrstor(struct ops *o, bool w64)
     if (mxcsr & ~MXCSR_MASK_SUPPORTED) return FPU_GP;
     memcpy(&fx->fcw, img + 0, 2);
     memcpy(&fx->fsw, img + 2, 2);
+    fx->fcw = fpu_fcw_canon(fx->fcw);
+    fpu_update_es(fx);
     fx->ftw = img[4];
     memcpy(&fx->fop, img + 6, 2);
     fx->fop &= 0x7FF;
@@ -974,21 +998,21 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 xmm_get(fx, o->reg, &s);
                 v = s.q[0];
             } else {
-                fpu_mmx_enter(fx);
-                v = mm_get(fx, o->reg);
+                v = mm_peek(fx, o->reg);
             }
             if (!w64) v = (uint32_t)v;
             if (op->has_mem) wr_mem(o, &v, w64 ? 8 : 4);
             else env->gpr[o->rm] = v;
+            if (pfx != 1) fpu_mmx_enter(fx);
             return FPU_OK;
         }
     case 0x7F: /* MOVQ mm/m64, mm */
     case 0xE7: /* MOVNTQ m64, mm */
     {
-        fpu_mmx_enter(fx);
-        uint64_t v = mm_get(fx, o->reg);
+        uint64_t v = mm_peek(fx, o->reg);
         if (op->has_mem) wr_mem(o, &v, 8);
-        else mm_set(fx, o->rm, v);
+        fpu_mmx_enter(fx);
+        if (!op->has_mem) mm_set(fx, o->rm, v);
         return FPU_OK;
     }
     case 0x71:
@@ -1076,9 +1100,8 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
             xmm_get(fx, o->reg, &data);
             xmm_get(fx, o->rm, &mask);
         } else {
-            fpu_mmx_enter(fx);
-            data.q[0] = mm_get(fx, o->reg);
-            mask.q[0] = mm_get(fx, o->rm);
+            data.q[0] = mm_peek(fx, o->reg);
+            mask.q[0] = mm_peek(fx, o->rm);
         }
         /* Read-modify-write of the whole span: faults (if any) happen before any byte changes. */
         uint8_t buf[16];
@@ -1090,6 +1113,7 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 any = true;
             }
         if (any) env->write(env->ctx, la, buf, n);
+        if (pfx != 1) fpu_mmx_enter(fx);
         return FPU_OK;
     }
     }

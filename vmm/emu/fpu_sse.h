@@ -23,6 +23,7 @@ struct fpu_op {
     bool has_mem;      /* ModRM.mod != 3 */
     uint64_t ea;       /* linear address of the memory operand (segment base added) */
     bool long64;       /* 64-bit mode (FXSAVE64 layout when REX.W) */
+    uint64_t rip;      /* address of the instruction, recorded as the x87 FIP (0 if not supplied) */
 };
 
 /* What fpu_sse_exec needs from the CPU. Memory callbacks return 0, or never return when they
@@ -54,6 +55,11 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
 /* Whether the encoding has a ModRM byte: every claimed form does except 0F 77 (EMMS). The
  * x87 escapes D8..DF always have one. */
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode);
+
+/* Whether the instruction reads or writes RFLAGS (COMISS/UCOMISS/COMISD/UCOMISD, PTEST,
+ * FCOMI/FUCOMI(P), FCMOVcc). When false, exec may skip materializing its lazy flags and
+ * pass any scratch value in *env->rflags. */
+bool fpu_op_uses_rflags(const struct fpu_op *op);
 
 /* Execute one instruction. */
 enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);

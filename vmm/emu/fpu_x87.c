@@ -16,7 +16,7 @@
  * unchanged (no pop/push), and the next waiting x87/MMX instruction returns FPU_MF (the
  * deferred #MF of the architecture). Hardware stores a biased result for unmasked
  * overflow/underflow and the rounded result for unmasked precision; we store nothing.
- * FIP is not tracked (struct fpu_op does not carry RIP); FOP and FDP are.
+ * FOP, FIP (from fpu_op.rip) and FDP are recorded for every non-control instruction.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -489,6 +489,7 @@ static void store_mem(struct x87 *x, enum mtype t, bool trunc, bool pop)
     struct cpu_fxsave *fx = x->fx;
     uint8_t m[16];
     unsigned n = mtype_size[t];
+    uint16_t old_sw = fx->fsw;
     if (st_empty(fx, 0)) {
         if (!stack_fault(fx, false)) return;
         /* masked response: the indefinite of the destination format */
@@ -501,17 +502,17 @@ static void store_mem(struct x87 *x, enum mtype t, bool trunc, bool pop)
         case MT_I64: m[7] = 0x80; break;
         case MT_BCD: m[7] = 0xC0; m[8] = 0xFF; m[9] = 0xFF; break;
         }
-        mem_write(x, m, n);
+        uint16_t nsw = fx->fsw;
+        fx->fsw = old_sw;
+        mem_write(x, m, n); /* may fault: state is committed only afterwards */
+        fx->fsw = nsw;
     } else {
         long double v;
         st_get(fx, 0, &v);
         uint16_t sw = hx_store(t, trunc, m, &v, &x->henv);
-        uint16_t old = fx->fsw;
-        if (!merge_status(fx, sw, FSW_CC)) {
-            return;
-        }
+        if (!merge_status(fx, sw, FSW_CC)) return;
         uint16_t nsw = fx->fsw;
-        fx->fsw = old;
+        fx->fsw = old_sw;
         mem_write(x, m, n); /* may fault: state is committed only afterwards */
         fx->fsw = nsw;
     }
@@ -588,9 +589,6 @@ static unsigned env_image(struct x87 *x, uint8_t *img, bool o16)
     return 28;
 }
 
-/* FCW as the hardware keeps it: reserved bits 6 reads as 1, 7 and 13-15 as 0. */
-static inline uint16_t fcw_canon(uint16_t v) { return (uint16_t)((v & 0x1F3F) | 0x40); }
-
 static void env_load(struct x87 *x, const uint8_t *img, bool o16)
 {
     struct cpu_fxsave *fx = x->fx;
@@ -610,12 +608,10 @@ static void env_load(struct x87 *x, const uint8_t *img, bool o16)
         fx->fdp = d[5];
     }
     set_top_keep_regs(fx, (sw >> FSW_TOP_SHIFT) & 7);
-    fx->fcw = fcw_canon(cw);
+    fx->fcw = fpu_fcw_canon(cw);
     fx->fsw = sw;
     fx->ftw = fpu_abridged_tag(tw);
-    /* ES/B follow the unmasked-exception state of the loaded words. */
-    if (fx->fsw & 0x3F & ~fx->fcw) fx->fsw |= FSW_ES | FSW_B;
-    else fx->fsw &= (uint16_t)~(FSW_ES | FSW_B);
+    fpu_update_es(fx); /* ES/B follow the unmasked-exception state of the loaded words */
 }
 
 static void x87_init(struct cpu_fxsave *fx)
@@ -697,9 +693,8 @@ static enum fpu_result x87_mem(struct x87 *x)
         case 5: { /* FLDCW */
             uint16_t v;
             mem_read(x, &v, 2);
-            fx->fcw = fcw_canon(v);
-            if (fx->fsw & 0x3F & ~fx->fcw) fx->fsw |= FSW_ES | FSW_B;
-            else fx->fsw &= (uint16_t)~(FSW_ES | FSW_B);
+            fx->fcw = fpu_fcw_canon(v);
+            fpu_update_es(fx);
             return FPU_OK;
         }
         case 6: { /* FNSTENV: then masks every exception */
@@ -731,6 +726,7 @@ static enum fpu_result x87_mem(struct x87 *x)
         }
         case 7: { /* FSTP m80 */
             uint8_t m[10];
+            uint16_t old_sw = fx->fsw;
             if (st_empty(fx, 0)) {
                 if (!stack_fault(fx, false)) return FPU_OK;
                 memcpy(m, f80_indefinite, 10);
@@ -738,7 +734,10 @@ static enum fpu_result x87_mem(struct x87 *x)
                 memcpy(m, fx->st[0], 10);
                 fx->fsw &= (uint16_t)~FSW_C1;
             }
-            mem_write(x, m, 10);
+            uint16_t nsw = fx->fsw;
+            fx->fsw = old_sw;
+            mem_write(x, m, 10); /* may fault: state is committed only afterwards */
+            fx->fsw = nsw;
             st_pop(fx);
             return FPU_OK;
         }
@@ -1016,6 +1015,7 @@ enum fpu_result fpu_x87_exec(const struct fpu_op *op, struct fpu_env *env)
     enum fpu_result r = op->has_mem ? x87_mem(&x) : x87_reg(&x);
     if (r == FPU_OK && !nw && !(op->opcode == 0xDB && !op->has_mem && op->modrm >= 0xE0 && op->modrm <= 0xE4)) {
         fx->fop = fop;
+        fx->fip = op->rip;
         if (op->has_mem) fx->fdp = op->ea;
     }
     return r;
