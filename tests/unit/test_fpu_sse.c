@@ -376,6 +376,63 @@ static void test_unclaimed_encodings_are_ud_and_fxsave_legacy_layout(void **stat
     for (int i = 288; i < 512; i++) assert_int_equal(dst[i], 0xA5);
 }
 
+/* A memory access that faults, as the emulator's callbacks do: longjmp out of fpu_sse_exec. */
+static jmp_buf fault_jmp; /* test-only: the one in-flight faulting access */
+static void faulting_read(void *ctx, uint64_t la, void *buf, unsigned len)
+{
+    (void)ctx, (void)la, (void)buf, (void)len;
+    longjmp(fault_jmp, 1);
+}
+static void faulting_write(void *ctx, uint64_t la, const void *buf, unsigned len)
+{
+    (void)ctx, (void)la, (void)buf, (void)len;
+    longjmp(fault_jmp, 1);
+}
+
+static void test_faulting_memory_access_leaves_state_unchanged(void **state)
+{
+    (void)state;
+    /* map, prefix, opcode, modrm: stores and loads whose memory access faults */
+    static const struct { uint8_t map, pfx, opc, modrm; } cases[] = {
+        {FPU_MAP_0F, 0, 0x7E, 0x0E},    /* MOVD m32, mm1 */
+        {FPU_MAP_0F, 0, 0x7F, 0x0E},    /* MOVQ m64, mm1 */
+        {FPU_MAP_0F, 0, 0xE7, 0x0E},    /* MOVNTQ */
+        {FPU_MAP_0F, 0, 0x6F, 0x0E},    /* MOVQ mm1, m64 */
+        {FPU_MAP_0F, 0, 0xFC, 0x0E},    /* PADDB mm1, m64 */
+        {FPU_MAP_0F, 0, 0xC4, 0x0E},    /* PINSRW mm1, m16 */
+        {FPU_MAP_0F, 0x66, 0x7F, 0x0E}, /* MOVDQA m128 */
+        {FPU_MAP_0F, 0x66, 0x2F, 0x0E}, /* COMISD */
+        {FPU_MAP_0F, 0, 0xAE, 0x06},    /* FXSAVE */
+        {FPU_MAP_0F, 0, 0xAE, 0x0E},    /* FXRSTOR */
+        {FPU_MAP_0F, 0, 0xAE, 0x16},    /* LDMXCSR */
+        {FPU_MAP_X87, 0, 0xD9, 0x06},   /* FLD m32 */
+        {FPU_MAP_X87, 0, 0xD9, 0x1E},   /* FSTP m32 */
+        {FPU_MAP_X87, 0, 0xDF, 0x3E},   /* FISTP m64 */
+        {FPU_MAP_X87, 0, 0xDB, 0x3E},   /* FSTP m80 */
+        {FPU_MAP_X87, 0, 0xDD, 0x36},   /* FNSAVE */
+        {FPU_MAP_X87, 0, 0xDD, 0x26},   /* FRSTOR */
+        {FPU_MAP_X87, 0, 0xD8, 0x06},   /* FADD m32 */
+    };
+    for (volatile unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        static struct harness_state s, before;
+        harness_rand_state(&s);
+        s.fx.fsw = (uint16_t)((s.fx.fsw & ~0x3800u) | (3u << 11)); /* TOP = 3 */
+        before = s;
+        struct fpu_op op = {.map = cases[k].map, .mandatory = cases[k].pfx, .opcode = cases[k].opc,
+                            .modrm = cases[k].modrm, .has_mem = true, .ea = 0x1000, .long64 = true};
+        bool written = false;
+        struct fpu_env env = {.fx = &s.fx, .gpr = s.gpr, .cr0 = CR0_BASE, .cr4 = CR4_BASE, .rflags = &s.rflags,
+                              .rflags_written = &written, .read = faulting_read, .write = faulting_write};
+        if (setjmp(fault_jmp) == 0) {
+            fpu_sse_exec(&op, &env);
+            fail_msg("case %u: the access did not fault", k);
+        }
+        if (memcmp(&s.fx, &before.fx, sizeof(s.fx)) || memcmp(s.gpr, before.gpr, sizeof(s.gpr)))
+            fail_msg("case %u (map %u %02x /%u): state changed before the faulting access", k, cases[k].map,
+                     cases[k].opc, (cases[k].modrm >> 3) & 7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_reset_values),
         cmocka_unit_test(test_unclaimed_encodings_are_ud_and_fxsave_legacy_layout),
         cmocka_unit_test(test_control_register_checks),
+        cmocka_unit_test(test_faulting_memory_access_leaves_state_unchanged),
         cmocka_unit_test(test_unmasked_simd_exception_reports_xm),
         cmocka_unit_test(test_ldmxcsr_stmxcsr_match_host),
         cmocka_unit_test(test_fxsave_image_matches_host),

@@ -549,6 +549,15 @@ static inline void mm_set(struct cpu_fxsave *fx, unsigned i, uint64_t v)
     fx->st[i & 7][9] = 0xFF;
 }
 
+/* MMi (physical register i) before the MMX transition, for stores that must not change any
+ * state if the memory access faults. */
+static inline uint64_t mm_peek(const struct cpu_fxsave *fx, unsigned i)
+{
+    uint64_t v;
+    memcpy(&v, fx->st[((i & 7) - fpu_top(fx)) & 7], 8);
+    return v;
+}
+
 void fpu_mmx_enter(struct cpu_fxsave *fx)
 {
     unsigned top = fpu_top(fx);
@@ -989,21 +998,21 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 xmm_get(fx, o->reg, &s);
                 v = s.q[0];
             } else {
-                fpu_mmx_enter(fx);
-                v = mm_get(fx, o->reg);
+                v = mm_peek(fx, o->reg);
             }
             if (!w64) v = (uint32_t)v;
             if (op->has_mem) wr_mem(o, &v, w64 ? 8 : 4);
             else env->gpr[o->rm] = v;
+            if (pfx != 1) fpu_mmx_enter(fx);
             return FPU_OK;
         }
     case 0x7F: /* MOVQ mm/m64, mm */
     case 0xE7: /* MOVNTQ m64, mm */
     {
-        fpu_mmx_enter(fx);
-        uint64_t v = mm_get(fx, o->reg);
+        uint64_t v = mm_peek(fx, o->reg);
         if (op->has_mem) wr_mem(o, &v, 8);
-        else mm_set(fx, o->rm, v);
+        fpu_mmx_enter(fx);
+        if (!op->has_mem) mm_set(fx, o->rm, v);
         return FPU_OK;
     }
     case 0x71:
@@ -1091,9 +1100,8 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
             xmm_get(fx, o->reg, &data);
             xmm_get(fx, o->rm, &mask);
         } else {
-            fpu_mmx_enter(fx);
-            data.q[0] = mm_get(fx, o->reg);
-            mask.q[0] = mm_get(fx, o->rm);
+            data.q[0] = mm_peek(fx, o->reg);
+            mask.q[0] = mm_peek(fx, o->rm);
         }
         /* Read-modify-write of the whole span: faults (if any) happen before any byte changes. */
         uint8_t buf[16];
@@ -1105,6 +1113,7 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 any = true;
             }
         if (any) env->write(env->ctx, la, buf, n);
+        if (pfx != 1) fpu_mmx_enter(fx);
         return FPU_OK;
     }
     }

@@ -489,6 +489,7 @@ static void store_mem(struct x87 *x, enum mtype t, bool trunc, bool pop)
     struct cpu_fxsave *fx = x->fx;
     uint8_t m[16];
     unsigned n = mtype_size[t];
+    uint16_t old_sw = fx->fsw;
     if (st_empty(fx, 0)) {
         if (!stack_fault(fx, false)) return;
         /* masked response: the indefinite of the destination format */
@@ -501,17 +502,17 @@ static void store_mem(struct x87 *x, enum mtype t, bool trunc, bool pop)
         case MT_I64: m[7] = 0x80; break;
         case MT_BCD: m[7] = 0xC0; m[8] = 0xFF; m[9] = 0xFF; break;
         }
-        mem_write(x, m, n);
+        uint16_t nsw = fx->fsw;
+        fx->fsw = old_sw;
+        mem_write(x, m, n); /* may fault: state is committed only afterwards */
+        fx->fsw = nsw;
     } else {
         long double v;
         st_get(fx, 0, &v);
         uint16_t sw = hx_store(t, trunc, m, &v, &x->henv);
-        uint16_t old = fx->fsw;
-        if (!merge_status(fx, sw, FSW_CC)) {
-            return;
-        }
+        if (!merge_status(fx, sw, FSW_CC)) return;
         uint16_t nsw = fx->fsw;
-        fx->fsw = old;
+        fx->fsw = old_sw;
         mem_write(x, m, n); /* may fault: state is committed only afterwards */
         fx->fsw = nsw;
     }
@@ -725,6 +726,7 @@ static enum fpu_result x87_mem(struct x87 *x)
         }
         case 7: { /* FSTP m80 */
             uint8_t m[10];
+            uint16_t old_sw = fx->fsw;
             if (st_empty(fx, 0)) {
                 if (!stack_fault(fx, false)) return FPU_OK;
                 memcpy(m, f80_indefinite, 10);
@@ -732,7 +734,10 @@ static enum fpu_result x87_mem(struct x87 *x)
                 memcpy(m, fx->st[0], 10);
                 fx->fsw &= (uint16_t)~FSW_C1;
             }
-            mem_write(x, m, 10);
+            uint16_t nsw = fx->fsw;
+            fx->fsw = old_sw;
+            mem_write(x, m, 10); /* may fault: state is committed only afterwards */
+            fx->fsw = nsw;
             st_pop(fx);
             return FPU_OK;
         }
