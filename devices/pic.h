@@ -18,4 +18,8 @@ bool pic_has_irq(const struct pic *pic);
  * to in-service (spurious IRQ7/IRQ15 vectors as the hardware does), or -1 if none. Lock held. */
 int pic_read_irq(struct pic *pic);
 
+/* The registered device (tests call .init/.destroy directly). */
+struct device_desc;
+extern const struct device_desc pic_device;
+
 #endif

@@ -77,6 +77,7 @@ struct machine {
     struct rtc *rtc;
     struct i8042 *i8042;
     struct acpi_pm *acpi_pm;
+    struct pci_bus *pci;
 
     /* Serial console: the UART writes guest output to console_out; host input goes
      * to console_in (set by the device that owns the console, e.g. COM1). */

@@ -97,7 +97,7 @@ int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen)
     if (!strncmp(spec, "tap:", 4)) {
         n->kind = NET_TAP;
         const char *br = spec + 4;
-        if (!*br || strlen(br) >= sizeof(n->bridge) || strchr(br, '/') || strchr(br, ','))
+        if (!*br || strlen(br) > 15 || strchr(br, '/') || strchr(br, ','))
             FAIL("--net: '%s': expected tap:BRIDGE with a bridge name of at most 15 characters", spec);
         strcpy(n->bridge, br);
         return 0;

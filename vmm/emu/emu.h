@@ -107,6 +107,11 @@ struct emu_cpu {
 
     /* Statistics */
     uint64_t insn_count;
+
+    /* System-part private flags */
+    uint8_t trace;        /* VMD_EMU_TRACE=1: log delivered exceptions at debug level */
+    uint8_t triple_fault; /* the guest triple-faulted; the run loop reports VCPU_EXIT_SHUTDOWN */
+    uint8_t tlb_has_1g;   /* some TLB entry comes from a 1 GiB page (INVLPG then flushes all) */
 };
 
 /* ---- exec part -------------------------------------------------------------------- */

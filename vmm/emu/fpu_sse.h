@@ -51,6 +51,10 @@ enum fpu_result {
  * *has_imm8 is set). Used for instruction-length decoding of 0F/0F38/0F3A SSE forms. */
 bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_imm8);
 
+/* Whether the encoding has a ModRM byte: every claimed form does except 0F 77 (EMMS). The
+ * x87 escapes D8..DF always have one. */
+bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode);
+
 /* Execute one instruction. */
 enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);
 

@@ -1,0 +1,316 @@
+/* virtio_blk: block device (virtio ID 2) on a raw image file, one per --disk.
+ *
+ * Requests are served on a per-disk I/O thread, never on the vCPU thread: the queue-notify
+ * callback only wakes that thread. Reads and writes go straight to the file with
+ * preadv/pwritev into guest RAM; FLUSH is fdatasync, so a write the guest flushed is on disk;
+ * DISCARD punches holes. Read-only disks advertise VIRTIO_BLK_F_RO and refuse writes. The
+ * image is locked (flock) so two VMs cannot write one file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/virtio_blk.h"
+#include "devices/virtio_pci.h"
+#include "vmm/device.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+
+#define BLK_SECTOR 512
+#define BLK_QUEUE_SIZE 128
+#define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)
+#define BLK_MAX_DISCARD_SECTORS (1u << 22)
+
+struct virtio_blk {
+    struct virtio_dev vdev;
+    struct machine *m;
+    char *path;
+    int fd;
+    bool readonly;
+    uint64_t sectors;
+    char serial[VIRTIO_BLK_ID_BYTES];
+
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards kick/stop/reset_gen hand-off with the I/O thread */
+    pthread_cond_t cond;
+    bool kick, stop, thread_started;
+    unsigned reset_gen;    /* bumped on device reset: chains popped before it are not pushed */
+    struct virtq_elem elem;
+};
+
+static uint8_t blk_execute(struct virtio_blk *b, const struct virtq_elem *e, uint32_t *written)
+{
+    struct virtio_blk_outhdr hdr;
+    *written = 0;
+    if (e->nin == 0 || iov_to_buf(e->out, e->nout, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) return VIRTIO_BLK_S_IOERR;
+    /* Data: the readable bytes after the header, or the writable bytes before the status byte. */
+    struct iovec data[VIRTQ_MAX_SIZE];
+    unsigned n = 0;
+    uint64_t len = 0;
+    if (hdr.type == VIRTIO_BLK_T_OUT || hdr.type == VIRTIO_BLK_T_DISCARD) {
+        size_t skip = sizeof(hdr);
+        for (unsigned i = 0; i < e->nout; i++) {
+            if (skip >= e->out[i].iov_len) {
+                skip -= e->out[i].iov_len;
+                continue;
+            }
+            data[n++] = (struct iovec){(uint8_t *)e->out[i].iov_base + skip, e->out[i].iov_len - skip};
+            len += e->out[i].iov_len - skip;
+            skip = 0;
+        }
+    } else {
+        for (unsigned i = 0; i < e->nin; i++) {
+            data[n] = e->in[i];
+            if (i == e->nin - 1) data[n].iov_len--; /* the status byte */
+            len += data[n].iov_len;
+            if (data[n].iov_len) n++;
+        }
+    }
+    uint64_t off = hdr.sector * BLK_SECTOR;
+    bool in_range = hdr.sector <= b->sectors && len <= (b->sectors - hdr.sector) * BLK_SECTOR;
+
+    switch (hdr.type) {
+    case VIRTIO_BLK_T_IN:
+    case VIRTIO_BLK_T_OUT: {
+        if (!in_range || (len % BLK_SECTOR)) return VIRTIO_BLK_S_IOERR;
+        if (hdr.type == VIRTIO_BLK_T_OUT && b->readonly) return VIRTIO_BLK_S_IOERR;
+        unsigned i = 0;
+        while (i < n) {
+            ssize_t r = hdr.type == VIRTIO_BLK_T_IN ? preadv(b->fd, &data[i], (int)(n - i), (off_t)off)
+                                                    : pwritev(b->fd, &data[i], (int)(n - i), (off_t)off);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                log_warn("disk '%s': %s at sector %llu: %s", b->path, hdr.type ? "write" : "read",
+                         (unsigned long long)hdr.sector, strerror(errno));
+                return VIRTIO_BLK_S_IOERR;
+            }
+            if (r == 0) { /* read past the end of a file shorter than advertised: zeros */
+                for (; i < n; i++) memset(data[i].iov_base, 0, data[i].iov_len);
+                break;
+            }
+            off += (uint64_t)r;
+            if (hdr.type == VIRTIO_BLK_T_IN) *written += (uint32_t)r;
+            while (i < n && (size_t)r >= data[i].iov_len) r -= (ssize_t)data[i++].iov_len;
+            if (i < n) {
+                data[i].iov_base = (uint8_t *)data[i].iov_base + r;
+                data[i].iov_len -= (size_t)r;
+            }
+        }
+        return VIRTIO_BLK_S_OK;
+    }
+    case VIRTIO_BLK_T_FLUSH:
+        if (fdatasync(b->fd) < 0) {
+            log_warn("disk '%s': flush: %s", b->path, strerror(errno));
+            return VIRTIO_BLK_S_IOERR;
+        }
+        return VIRTIO_BLK_S_OK;
+    case VIRTIO_BLK_T_GET_ID: {
+        size_t l = len < VIRTIO_BLK_ID_BYTES ? len : VIRTIO_BLK_ID_BYTES;
+        *written = (uint32_t)iov_from_buf(data, n, 0, b->serial, l);
+        return VIRTIO_BLK_S_OK;
+    }
+    case VIRTIO_BLK_T_DISCARD: {
+        if (b->readonly) return VIRTIO_BLK_S_IOERR;
+        struct virtio_blk_discard_write_zeroes seg;
+        for (size_t at = 0; at + sizeof(seg) <= len; at += sizeof(seg)) {
+            iov_to_buf(data, n, at, &seg, sizeof(seg));
+            if (seg.flags || seg.num_sectors > BLK_MAX_DISCARD_SECTORS || seg.sector > b->sectors ||
+                seg.num_sectors > b->sectors - seg.sector)
+                return VIRTIO_BLK_S_IOERR;
+            if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(seg.sector * BLK_SECTOR),
+                          (off_t)seg.num_sectors * BLK_SECTOR) < 0 &&
+                errno != EOPNOTSUPP)
+                return VIRTIO_BLK_S_IOERR;
+        }
+        return VIRTIO_BLK_S_OK;
+    }
+    default:
+        return VIRTIO_BLK_S_UNSUPP;
+    }
+}
+
+static void *blk_io_thread(void *arg)
+{
+    struct virtio_blk *b = arg;
+    struct machine *m = b->m;
+    struct virtq *q = &b->vdev.vq[0];
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        while (!b->kick && !b->stop) pthread_cond_wait(&b->cond, &b->lock);
+        bool stop = b->stop;
+        b->kick = false;
+        pthread_mutex_unlock(&b->lock);
+        if (stop) return NULL;
+        for (;;) {
+            pthread_mutex_lock(&m->dev_lock);
+            unsigned gen = b->reset_gen;
+            int got = virtio_driver_ok(&b->vdev) ? virtq_pop(q, &b->elem) : 0;
+            if (got < 0) virtio_set_needs_reset(&b->vdev);
+            pthread_mutex_unlock(&m->dev_lock);
+            if (got <= 0) break;
+            uint32_t written;
+            uint8_t status = blk_execute(b, &b->elem, &written);
+            /* The status byte is the last writable byte of the chain. */
+            const struct iovec *last = &b->elem.in[b->elem.nin - 1];
+            ((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
+            pthread_mutex_lock(&m->dev_lock);
+            if (gen == b->reset_gen) {
+                virtq_push(q, b->elem.head, written + 1);
+                virtio_notify_queue(&b->vdev, 0);
+            }
+            pthread_mutex_unlock(&m->dev_lock);
+        }
+    }
+}
+
+static void blk_queue_notify(struct virtio_dev *d, unsigned qi)
+{
+    struct virtio_blk *b = d->opaque;
+    pthread_mutex_lock(&b->lock);
+    b->kick = true;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+    struct virtio_blk *b = d->opaque;
+    if (b) b->reset_gen++;
+}
+
+static void blk_release(struct virtio_dev *d)
+{
+    struct virtio_blk *b = d->opaque;
+    if (b->thread_started) {
+        pthread_mutex_lock(&b->lock);
+        b->stop = true;
+        pthread_cond_signal(&b->cond);
+        pthread_mutex_unlock(&b->lock);
+        /* The I/O thread takes dev_lock; the machine is being torn down without it held. */
+        pthread_join(b->thread, NULL);
+    }
+    if (b->fd >= 0) {
+        fdatasync(b->fd);
+        close(b->fd);
+    }
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    free(b->path);
+    free(b);
+}
+
+static void blk_config_fill(struct virtio_blk *b)
+{
+    struct virtio_blk_config c;
+    memset(&c, 0, sizeof(c));
+    c.capacity = b->sectors;
+    c.seg_max = BLK_SEG_MAX;
+    c.blk_size = BLK_SECTOR;
+    c.max_discard_sectors = BLK_MAX_DISCARD_SECTORS;
+    c.max_discard_seg = 1;
+    c.discard_sector_alignment = 8; /* 4 KiB, in sectors */
+    memcpy(b->vdev.config, &c, sizeof(c));
+}
+
+static const struct virtio_ops blk_ops_rw = {
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .pci_class = 0x010000, /* mass storage, SCSI (what Linux expects for virtio-blk) */
+    .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+                (1ULL << VIRTIO_BLK_F_DISCARD),
+    .num_queues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = sizeof(struct virtio_blk_config),
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+    .release = blk_release,
+};
+
+static const struct virtio_ops blk_ops_ro = {
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .pci_class = 0x010000,
+    .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+                (1ULL << VIRTIO_BLK_F_RO),
+    .num_queues = 1,
+    .queue_max = BLK_QUEUE_SIZE,
+    .config_size = sizeof(struct virtio_blk_config),
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+    .release = blk_release,
+};
+
+int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned index, char *err, size_t errlen)
+{
+    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "disk '%s': %s", disk->path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        snprintf(err, errlen, "disk '%s': not a regular file or block device", disk->path);
+        close(fd);
+        return -EINVAL;
+    }
+    if (flock(fd, (disk->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+        snprintf(err, errlen, "disk '%s': in use by another process (%s)", disk->path, strerror(errno));
+        close(fd);
+        return -EBUSY;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        size = end > 0 ? (uint64_t)end : 0;
+    }
+    struct virtio_blk *b = calloc(1, sizeof(*b));
+    if (!b || !(b->path = strdup(disk->path))) {
+        free(b);
+        close(fd);
+        return -ENOMEM;
+    }
+    b->m = m;
+    b->fd = fd;
+    b->readonly = disk->readonly;
+    b->sectors = size / BLK_SECTOR;
+    snprintf(b->serial, sizeof(b->serial), "vmd-disk%u", index);
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    int r = virtio_pci_register(m, &b->vdev, disk->readonly ? &blk_ops_ro : &blk_ops_rw, b, err, errlen);
+    if (r) {
+        b->vdev.opaque = b;
+        blk_release(&b->vdev);
+        return r;
+    }
+    blk_config_fill(b);
+    r = pthread_create(&b->thread, NULL, blk_io_thread, b);
+    if (r) {
+        snprintf(err, errlen, "disk '%s': I/O thread: %s", disk->path, strerror(r));
+        return -r; /* the bus frees b on teardown */
+    }
+    b->thread_started = true;
+    log_debug("disk '%s': %llu sectors%s", disk->path, (unsigned long long)b->sectors, disk->readonly ? ", read-only" : "");
+    return 0;
+}
+
+static int blk_init(struct machine *m, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < m->cfg->ndisks; i++) {
+        int r = virtio_blk_create(m, &m->cfg->disks[i], i, err, errlen);
+        if (r) return r;
+    }
+    return 0;
+}
+
+static const struct device_desc virtio_blk_desc = {.name = "virtio-blk", .level = DEVICE_LEVEL_DEVICE, .init = blk_init};
+DEVICE_REGISTER(virtio_blk_desc)

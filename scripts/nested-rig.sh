@@ -1,0 +1,92 @@
+#!/bin/bash
+# nested-rig: run vmd's KVM backend against a stock Linux guest on a host without usable hardware
+# virtualization (DESIGN.md section 5). QEMU (TCG, with nested SVM) boots Debian's linux-image-*-amd64
+# as the "outer" guest; its initramfs loads irqbypass, kvm, ccp, kvm-amd, which gives it /dev/kvm,
+# and then runs vmd's own vmctl (copied in with its shared libraries) to boot the "inner" guest:
+# the Debian cloud kernel with a busybox initramfs. Everything both guests print goes to stdout.
+#
+# usage: scripts/nested-rig.sh [options]
+#   --inner-script FILE   inner guest's test script (default tests/guest/inner-result.sh)
+#   --outer-script FILE   outer guest's script (default tests/guest/rig-outer-vmctl.sh: vmctl run --accel kvm)
+#   --inner-cmdline STR   inner kernel command line (default "console=ttyS0 quiet panic=-1")
+#   --inner-memory MIB    inner guest RAM (default 256)
+#   --vmctl PATH          the vmctl to test (default build/bin/vmctl, the release build)
+#   --vmctl-args STR      extra `vmctl run` options
+#   --with-qemu           also copy qemu-system-x86_64, its libraries and microvm firmware into the outer guest
+#   --add SRC:DST         extra file for the outer initramfs (repeatable)
+#   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
+#   --keep DIR            keep the built initramfs images in DIR
+# Exit status: QEMU's (0 once the outer guest powered off), 124 on timeout.
+# Markers: "RIG: /dev/kvm ok", "RIG: vmctl exit N", "RIG: vmctl seconds S" (outer), "INNER: ..." (inner).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+G=.cache/guest
+inner_script=tests/guest/inner-result.sh
+outer_script=tests/guest/rig-outer-vmctl.sh
+inner_cmdline="console=ttyS0 quiet panic=-1"
+inner_memory=256
+vmctl=build/bin/vmctl
+vmctl_args=""
+with_qemu=0
+timeout_s=600
+keep=""
+adds=()
+usage() { sed -n '8,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --inner-script) inner_script=$2; shift 2 ;;
+        --outer-script) outer_script=$2; shift 2 ;;
+        --inner-cmdline) inner_cmdline=$2; shift 2 ;;
+        --inner-memory) inner_memory=$2; shift 2 ;;
+        --vmctl) vmctl=$2; shift 2 ;;
+        --vmctl-args) vmctl_args=$2; shift 2 ;;
+        --with-qemu) with_qemu=1; shift ;;
+        --add) adds+=(--add "$2"); shift 2 ;;
+        --timeout) timeout_s=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        -h|--help) usage ;;
+        *) echo "nested-rig: unknown option '$1'" >&2; usage ;;
+    esac
+done
+die() { echo "nested-rig: $*" >&2; exit 1; }
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+scripts/fetch-guest-assets.sh
+[ -x "$vmctl" ] || die "vmctl '$vmctl' not built (run make)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/vmd-rig.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+scripts/mkinitramfs.sh "$work/inner.cpio.gz" --script "$inner_script" \
+    --modules-dir $G/modules-cloud --modules "${INNER_MODULES:-}"
+
+cat > "$work/env" <<ENV
+INNER_CMDLINE='$inner_cmdline'
+INNER_MEMORY='$inner_memory'
+VMCTL_TIMEOUT='$((timeout_s > 60 ? timeout_s - 30 : timeout_s))'
+VMCTL_ARGS='$vmctl_args'
+ENV
+
+elfs=("$vmctl:/usr/bin/vmctl")
+if [ $with_qemu = 1 ]; then
+    elfs+=("$(command -v qemu-system-x86_64):/usr/bin/qemu-system-x86_64")
+    # microvm's firmware (qboot) and the option ROMs QEMU loads for direct kernel boot.
+    for f in bios-microvm.bin qboot.rom linuxboot_dma.bin linuxboot.bin kvmvapic.bin pvh.bin; do
+        [ -e /usr/share/qemu/$f ] && adds+=(--add "$(readlink -f /usr/share/qemu/$f):/usr/share/qemu/$f")
+    done
+fi
+while IFS= read -r a; do adds+=(--add "$a"); done < <(scripts/rig/elf-with-libs.sh "${elfs[@]}")
+
+# The payload (kernel, libraries) is mostly compressed already: a plain cpio is quicker for TCG to unpack.
+scripts/mkinitramfs.sh "$work/outer.cpio" --uncompressed --script "$outer_script" \
+    --modules-dir $G/modules-amd64 --modules "irqbypass kvm ccp kvm-amd" \
+    --add $G/vmlinuz:/rig/vmlinuz --add "$work/inner.cpio.gz:/rig/inner.cpio.gz" --add "$work/env:/rig/env" \
+    "${adds[@]}"
+if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work/inner.cpio.gz" "$work/outer.cpio" "$keep/"; fi
+
+rc=0
+timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m 2048 -smp 2 \
+    -nographic -no-reboot -nic none -serial mon:stdio -monitor none \
+    -kernel $G/vmlinuz-amd64 -initrd "$work/outer.cpio" \
+    -append "console=ttyS0 quiet panic=1 oops=panic" < /dev/null || rc=$?
+exit $rc

@@ -1,0 +1,54 @@
+# test_emu_boot: vmd's software emulator boots Debian's cloud kernel with a busybox initramfs; the guest
+# computes values (shell arithmetic, a 20000-iteration loop, SHA-256 of a 4.5 MiB file it generates)
+# that must equal the host's own computation (python3), and vmctl exits 0 once the guest powers off.
+# VMM=qemu runs the same guest under qemu-system-x86_64 (TCG) instead, to check the test itself.
+# timeout: 900
+. "$(dirname "$0")/lib.sh"
+need_vmctl
+need_guest_assets
+command -v python3 > /dev/null || fail "python3 is needed to compute the expected values"
+limit=${EMU_BOOT_TIMEOUT:-600}
+initrd=$TEST_TMP/compute.cpio.gz
+scripts/mkinitramfs.sh "$initrd" --script tests/guest/compute.sh || fail "mkinitramfs"
+
+python3 - > "$TEST_TMP/expected" <<'PY'
+import hashlib
+x, block = 20261121, []
+for _ in range(8192):
+    x = (x * 69069 + 1) % 2147483648
+    block.append("%08x\n" % x)
+block = "".join(block)
+data = "".join("block %d\n%s" % (i, block) for i in range(64)).encode()
+s = 0
+for i in range(20000):
+    s = (s * 31 + i * i) % 1000003
+c_div = lambda a, b: -(-a // b) if (a < 0) != (b < 0) else a // b  # C/shell division truncates
+print("GUEST: arith %d %d %d %d" % ((123456789 * 987654321) % 1000000007, (1 << 62) // 3, c_div(-7, 2),
+                                    0x7fffffff ^ 0x12345678))
+print("GUEST: loop %d" % s)
+print("GUEST: bytes %d" % len(data))
+print("GUEST: sha256 %s" % hashlib.sha256(data).hexdigest())
+PY
+
+log=$TEST_TMP/console.log
+start=$(date +%s.%N)
+rc=0
+if [ "${VMM:-vmctl}" = qemu ]; then
+    timeout "$limit" qemu-system-x86_64 -accel tcg -M pc -m 256 -nographic -no-reboot -nic none \
+        -kernel "$GUEST/vmlinuz" -initrd "$initrd" -append "console=ttyS0 quiet" < /dev/null > "$log" 2>&1 || rc=$?
+else
+    timeout "$limit" "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$initrd" \
+        --cmdline "console=ttyS0 quiet" < /dev/null > "$log" 2>&1 || rc=$?
+fi
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+tr -d '\r' < "$log" > "$log.txt"
+echo "guest finished in ${secs}s (exit $rc); userspace at $(marker "$log" "GUEST: userspace at") (guest clock)"
+[ $rc -ne 124 ] || { tail -n 40 "$log.txt"; fail "the guest did not power off within ${limit}s"; }
+while IFS= read -r want; do
+    grep -qxF -- "$want" "$log.txt" ||
+        { tail -n 40 "$log.txt"; fail "expected '$want', guest printed '$(grep -F "${want% *}" "$log.txt" | tail -1)'"; }
+    ok "$want"
+done < "$TEST_TMP/expected"
+expect_in "$log.txt" '^VMD-INIT: test exit 0$' "the guest test script succeeded"
+[ $rc -eq 0 ] || fail "vmctl exited $rc after the guest powered off (expected 0)"
+ok "vmctl exit 0 after guest poweroff"

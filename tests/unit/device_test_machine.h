@@ -1,0 +1,128 @@
+/* device_test_machine: a bare machine for device unit tests: buses, device lock, timers, a
+ * little guest RAM and a fake CPU backend that records interrupt line levels and edges.
+ * Header-only so that it is linked into no other test binary. */
+#ifndef VMD_TESTS_DEVICE_TEST_MACHINE_H
+#define VMD_TESTS_DEVICE_TEST_MACHINE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/device.h"
+#include "vmm/machine.h"
+
+struct device_test_machine {
+    struct machine m;
+    struct vm_config cfg;
+    int irq_level[MACHINE_NUM_GSI];
+    unsigned irq_rises[MACHINE_NUM_GSI]; /* 0 -> 1 transitions seen */
+    uint8_t console[4096];               /* what the guest wrote to the console */
+    size_t console_len;
+    uint64_t now_ns;                     /* the fake clock devices may be pointed at */
+};
+
+/* The fake backend's set_irq needs to find the recorder from the machine; the machine is the
+ * first member of device_test_machine, so a cast recovers it. */
+static inline struct device_test_machine *dtm_of(struct machine *m) { return (struct device_test_machine *)m; }
+
+static inline void dtm_set_irq(struct machine *m, unsigned gsi, int level)
+{
+    struct device_test_machine *t = dtm_of(m);
+    if (gsi >= MACHINE_NUM_GSI) return;
+    if (level && !t->irq_level[gsi]) t->irq_rises[gsi]++;
+    t->irq_level[gsi] = level ? 1 : 0;
+}
+
+static inline void dtm_kick(struct vcpu *v) { (void)v; }
+
+static const struct cpu_backend_ops dtm_backend = {
+    .name = "test", .set_irq = dtm_set_irq, .kick = dtm_kick, .has_kernel_irqchip = false};
+
+static const struct cpu_backend_ops dtm_backend_irqchip = {
+    .name = "test-irqchip", .set_irq = dtm_set_irq, .kick = dtm_kick, .has_kernel_irqchip = true};
+
+static inline void dtm_console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct device_test_machine *t = opaque;
+    for (size_t i = 0; i < len && t->console_len < sizeof(t->console); i++) t->console[t->console_len++] = buf[i];
+}
+
+static inline uint64_t dtm_clock(void *opaque) { return ((struct device_test_machine *)opaque)->now_ns; }
+
+/* Build the machine with `mem_bytes` of RAM and run one device's init. */
+static inline void dtm_setup(struct device_test_machine *t, uint64_t mem_bytes, const struct cpu_backend_ops *ops,
+                             const struct device_desc *dev)
+{
+    memset(t, 0, sizeof(*t));
+    struct machine *m = &t->m;
+    m->cfg = &t->cfg;
+    m->backend = ops;
+    atomic_init(&m->stop, MACHINE_RUNNING);
+    m->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(m->stop_fd >= 0);
+    pthread_mutex_init(&m->dev_lock, NULL);
+    bus_init(&m->pio);
+    bus_init(&m->mmio);
+    assert_int_equal(guest_mem_init(&m->mem, mem_bytes), 0);
+    m->console_out = dtm_console_out;
+    m->console_opaque = t;
+    t->now_ns = 1000000000ULL;
+    char err[256] = "";
+    int r = dev->init(m, err, sizeof(err));
+    if (r < 0) fail_msg("%s init: %s", dev->name, err);
+}
+
+static inline void dtm_teardown(struct device_test_machine *t, const struct device_desc *dev)
+{
+    struct machine *m = &t->m;
+    dev->destroy(m);
+    assert_int_equal(m->pio.count, 0); /* the device released every port it claimed */
+    assert_int_equal(m->mmio.count, 0);
+    guest_mem_free(&m->mem);
+    bus_free(&m->pio);
+    bus_free(&m->mmio);
+    pthread_mutex_destroy(&m->dev_lock);
+    close(m->stop_fd);
+}
+
+static inline uint8_t dtm_inb(struct device_test_machine *t, uint16_t port)
+{
+    uint64_t v = 0;
+    machine_pio(&t->m, port, &v, 1, false);
+    return (uint8_t)v;
+}
+
+static inline uint64_t dtm_in(struct device_test_machine *t, uint16_t port, unsigned size)
+{
+    uint64_t v = 0;
+    machine_pio(&t->m, port, &v, size, false);
+    return v;
+}
+
+static inline void dtm_outb(struct device_test_machine *t, uint16_t port, uint8_t v)
+{
+    uint64_t d = v;
+    machine_pio(&t->m, port, &d, 1, true);
+}
+
+static inline void dtm_out(struct device_test_machine *t, uint16_t port, uint64_t v, unsigned size)
+{
+    machine_pio(&t->m, port, &v, size, true);
+}
+
+/* Advance the fake clock and run due timers, as a backend's loop would. */
+static inline void dtm_advance(struct device_test_machine *t, uint64_t ns)
+{
+    t->now_ns += ns;
+    pthread_mutex_lock(&t->m.dev_lock);
+    timers_run(&t->m.timers, t->now_ns);
+    pthread_mutex_unlock(&t->m.dev_lock);
+}
+
+#endif

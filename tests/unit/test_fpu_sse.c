@@ -1,0 +1,334 @@
+/* Unit tests for vmm/emu/fpu_sse (SSE/SSE2/SSE3, MMX, FXSAVE/FXRSTOR, MXCSR): every encoding
+ * the module claims is run with random operands both through fpu_sse_exec and natively on the
+ * host CPU, and registers, MXCSR, flags, memory and the fault raised are compared bit-exactly.
+ * Also: CR0.TS/EM and CR4.OSFXSR behaviour, alignment faults, CPUID bits, FXSAVE image layout. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/unit/fpu_host_harness.h"
+#include "vmm/emu/fpu_sse.h"
+
+#define CR0_BASE (CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_PG)
+#define CR4_BASE (CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_PAE)
+
+static bool host_ok;
+
+static int setup(void **state)
+{
+    (void)state;
+    uint64_t seed = (uint64_t)time(NULL);
+    const char *e = getenv("FPU_TEST_SEED");
+    if (e) seed = strtoull(e, NULL, 0);
+    printf("test_fpu_sse: seed %llu (set FPU_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    harness_seed(seed);
+    host_ok = harness_init() == 0;
+    if (!host_ok) printf("test_fpu_sse: skipping differential tests: no executable memory for native runs\n");
+    return 0;
+}
+
+/* Independent knowledge of the encodings (from the SDM), to check fpu_sse_claims against. */
+static bool sdm_has_imm8(uint8_t map, uint8_t opc)
+{
+    if (map == FPU_MAP_0F3A) return true;
+    if (map != FPU_MAP_0F) return false;
+    return (opc >= 0x70 && opc <= 0x73) || opc == 0xC2 || opc == 0xC4 || opc == 0xC5 || opc == 0xC6;
+}
+
+/* Which ModRM fields name general registers for this encoding. */
+static void gpr_fields(uint8_t map, uint8_t opc, uint8_t pfx, bool *gpr_reg, bool *gpr_rm)
+{
+    *gpr_reg = *gpr_rm = false;
+    if (map != FPU_MAP_0F) return;
+    bool scalar = pfx == 0xF3 || pfx == 0xF2;
+    if (((opc == 0x2C || opc == 0x2D) && scalar) || opc == 0x50 || opc == 0xC5 || opc == 0xD7 || opc == 0xC3)
+        *gpr_reg = true;
+    if ((opc == 0x2A && scalar) || opc == 0x6E || (opc == 0x7E && pfx != 0xF3) || opc == 0xC4) *gpr_rm = true;
+}
+
+static const char *outcome_name(enum harness_outcome o)
+{
+    static const char *n[] = {"ok", "#UD", "#GP", "#NM", "#MF", "#XM", "other"};
+    return n[o];
+}
+
+static void random_insn(struct harness_insn *in, uint8_t map, uint8_t opc, uint8_t pfx)
+{
+    memset(in, 0, sizeof(*in));
+    in->map = map;
+    in->opcode = opc;
+    in->prefix = pfx;
+    uint64_t r = harness_rand();
+    in->rex = (r & 1) ? (uint8_t)(0x40 | ((r >> 1) & 0xF)) : 0;
+    in->mem = (r >> 5) & 1;
+    unsigned reg = (r >> 6) & 7, rm = (r >> 9) & 7;
+    bool greg, grm;
+    gpr_fields(map, opc, pfx, &greg, &grm);
+    if (greg) {
+        reg = (unsigned)((r >> 12) % 3);
+        in->rex &= (uint8_t)~4;
+    }
+    if (in->mem) {
+        in->modrm = (uint8_t)(reg << 3 | 6);
+        in->rex &= (uint8_t)~3;
+    } else {
+        if (grm) {
+            rm = (unsigned)((r >> 14) % 3);
+            in->rex &= (uint8_t)~1;
+        }
+        in->modrm = (uint8_t)(0xC0 | reg << 3 | rm);
+    }
+    if (in->rex == 0x40 && (r & 0x10000)) in->rex = 0;
+    in->has_imm = sdm_has_imm8(map, opc);
+    in->no_modrm = map == FPU_MAP_0F && opc == 0x77; /* EMMS */
+    if (in->no_modrm) in->mem = false;
+    in->imm8 = (uint8_t)(((r >> 20) & 1) ? (r >> 24) % 20 : (r >> 24));
+    in->mem_off = ((r >> 40) & 3) ? 64 : 64 + (unsigned)((r >> 42) % 16);
+    in->rdi_off = 160 + (unsigned)((r >> 48) % 16);
+}
+
+static int run_differential(uint8_t map, uint8_t opc, uint8_t pfx, unsigned cases)
+{
+    int failures = 0;
+    for (unsigned i = 0; i < cases; i++) {
+        struct harness_insn in;
+        random_insn(&in, map, opc, pfx);
+        static struct harness_state s0, se, sh;
+        harness_rand_state(&s0);
+        se = s0;
+        sh = s0;
+        enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));
+        enum harness_outcome oh;
+        harness_run_host(&sh, &in, &oh);
+        char what[128];
+        snprintf(what, sizeof(what), "map %u %s%02x rex %02x modrm %02x imm %02x%s off %u", map,
+                 pfx == 0x66 ? "66 " : pfx == 0xF3 ? "F3 " : pfx == 0xF2 ? "F2 " : "", opc, in.rex, in.modrm,
+                 in.imm8, in.mem ? " [mem]" : "", in.mem_off);
+        if (oe != oh) {
+            fprintf(stderr, "outcome emu %s host %s: %s\n", outcome_name(oe), outcome_name(oh), what);
+            failures++;
+        } else if (oe == OUT_OK && !harness_same(&se, &sh, what, true)) {
+            failures++;
+        }
+        if (failures > 5) break;
+    }
+    return failures;
+}
+
+static void test_sse_differential_every_claimed_encoding(void **state)
+{
+    (void)state;
+    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    static const uint8_t pfxs[4] = {0, 0x66, 0xF3, 0xF2};
+    int failures = 0;
+    unsigned encodings = 0, cases = 0;
+    for (unsigned map = FPU_MAP_0F; map <= FPU_MAP_0F3A; map++)
+        for (unsigned opc = 0; opc < 256; opc++)
+            for (int p = 0; p < 4; p++) {
+                bool imm;
+                if (!fpu_sse_claims((uint8_t)map, (uint8_t)opc, pfxs[p], &imm)) continue;
+                if (map == FPU_MAP_0F && opc == 0xAE) continue; /* FXSAVE & co: tested below */
+                assert_int_equal(imm, sdm_has_imm8((uint8_t)map, (uint8_t)opc));
+                assert_int_equal(fpu_sse_has_modrm((uint8_t)map, (uint8_t)opc), !(map == FPU_MAP_0F && opc == 0x77));
+                encodings++;
+                cases += 400;
+                failures += run_differential((uint8_t)map, (uint8_t)opc, pfxs[p], 400);
+            }
+    printf("test_fpu_sse: %u encodings, %u random cases against the host\n", encodings, cases);
+    assert_true(encodings > 150);
+    assert_int_equal(failures, 0);
+}
+
+static void test_fxsave_image_matches_host(void **state)
+{
+    (void)state;
+    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    for (int i = 0; i < 200; i++) {
+        struct harness_insn in = {.map = FPU_MAP_0F, .opcode = 0xAE, .modrm = 0x06, .mem = true, .mem_off = 256};
+        in.rex = (i & 1) ? 0x48 : 0;
+        static struct harness_state s0, se, sh;
+        harness_rand_state(&s0);
+        se = s0;
+        sh = s0;
+        assert_int_equal(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE), FPU_OK);
+        enum harness_outcome oh;
+        harness_run_host(&sh, &in, &oh);
+        assert_int_equal(oh, OUT_OK);
+        /* FOP/FIP/FDP (bytes 6..23) describe the host's last x87 instruction: not comparable. */
+        memset(se.mem + 256 + 6, 0, 18);
+        memset(sh.mem + 256 + 6, 0, 18);
+        /* MXCSR_MASK is the emulated CPU's (0xFFFF), not the host's (AMD adds MM, bit 17). */
+        assert_int_equal(se.mem[256 + 28] | se.mem[256 + 29] << 8, 0xFFFF);
+        memset(se.mem + 256 + 28, 0, 4);
+        memset(sh.mem + 256 + 28, 0, 4);
+        assert_true(harness_same(&se, &sh, in.rex ? "fxsave64" : "fxsave", true));
+        assert_memory_equal(se.mem, sh.mem, HARNESS_MEM);
+    }
+}
+
+static void test_fxrstor_matches_host(void **state)
+{
+    (void)state;
+    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    for (int i = 0; i < 200; i++) {
+        struct harness_insn in = {.map = FPU_MAP_0F, .opcode = 0xAE, .modrm = 0x0E, .mem = true, .mem_off = 256};
+        in.rex = (i & 1) ? 0x48 : 0;
+        static struct harness_state s0, se, sh, img;
+        harness_rand_state(&s0);
+        harness_rand_state(&img);
+        memcpy(s0.mem + 256, &img.fx, 512);
+        uint32_t mx = img.fx.mxcsr & ~0x1F80u; /* any masks: FXRSTOR itself does not trap */
+        mx |= (uint32_t)(harness_rand() & 0x1F80);
+        if (i % 10 == 3) mx |= 1u << (18 + harness_rand() % 14); /* reserved bit: #GP (bit 17 is AMD's MM) */
+        memcpy(s0.mem + 256 + 24, &mx, 4);
+        se = s0;
+        sh = s0;
+        enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));
+        enum harness_outcome oh;
+        harness_run_host(&sh, &in, &oh);
+        assert_int_equal(oe, oh);
+        if (oe == OUT_OK) assert_true(harness_same(&se, &sh, "fxrstor", true));
+    }
+}
+
+static void test_ldmxcsr_stmxcsr_match_host(void **state)
+{
+    (void)state;
+    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    for (int i = 0; i < 300; i++) {
+        bool st = i & 1;
+        struct harness_insn in = {.map = FPU_MAP_0F, .opcode = 0xAE, .modrm = st ? 0x1E : 0x16, .mem = true, .mem_off = 64};
+        static struct harness_state s0, se, sh;
+        harness_rand_state(&s0);
+        uint32_t v = (uint32_t)harness_rand() & 0xFFFF;
+        if (i % 7 == 0) v |= 1u << (18 + harness_rand() % 14); /* reserved (bit 17 is AMD's MM) */
+        memcpy(s0.mem + 64, &v, 4);
+        se = s0;
+        sh = s0;
+        enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));
+        enum harness_outcome oh;
+        harness_run_host(&sh, &in, &oh);
+        assert_int_equal(oe, oh);
+        if (oe == OUT_OK) assert_true(harness_same(&se, &sh, st ? "stmxcsr" : "ldmxcsr", true));
+    }
+}
+
+static enum fpu_result run1(uint8_t opc, uint8_t pfx, uint8_t modrm, bool mem, unsigned off, uint64_t cr0, uint64_t cr4)
+{
+    static struct harness_state s;
+    harness_rand_state(&s);
+    struct harness_insn in = {.map = FPU_MAP_0F, .opcode = opc, .prefix = pfx, .modrm = modrm, .mem = mem, .mem_off = off};
+    return harness_run_emu(&s, &in, cr0, cr4);
+}
+
+static void test_control_register_checks(void **state)
+{
+    (void)state;
+    /* MOVAPS xmm0, xmm1 */
+    assert_int_equal(run1(0x28, 0, 0xC1, false, 0, CR0_BASE, CR4_BASE), FPU_OK);
+    assert_int_equal(run1(0x28, 0, 0xC1, false, 0, CR0_BASE | CR0_TS, CR4_BASE), FPU_NM);
+    assert_int_equal(run1(0x28, 0, 0xC1, false, 0, CR0_BASE | CR0_EM, CR4_BASE), FPU_UD);
+    assert_int_equal(run1(0x28, 0, 0xC1, false, 0, CR0_BASE, CR4_BASE & ~CR4_OSFXSR), FPU_UD);
+    /* PADDB mm0, mm1 (MMX): EM -> #UD, TS -> #NM, OSFXSR irrelevant */
+    assert_int_equal(run1(0xFC, 0, 0xC1, false, 0, CR0_BASE, CR4_BASE & ~CR4_OSFXSR), FPU_OK);
+    assert_int_equal(run1(0xFC, 0, 0xC1, false, 0, CR0_BASE | CR0_TS, CR4_BASE), FPU_NM);
+    assert_int_equal(run1(0xFC, 0, 0xC1, false, 0, CR0_BASE | CR0_EM, CR4_BASE), FPU_UD);
+    /* FXSAVE: TS or EM -> #NM; misaligned -> #GP */
+    assert_int_equal(run1(0xAE, 0, 0x06, true, 256, CR0_BASE | CR0_TS, CR4_BASE), FPU_NM);
+    assert_int_equal(run1(0xAE, 0, 0x06, true, 256, CR0_BASE | CR0_EM, CR4_BASE), FPU_NM);
+    assert_int_equal(run1(0xAE, 0, 0x06, true, 264, CR0_BASE, CR4_BASE), FPU_GP);
+    assert_int_equal(run1(0xAE, 0, 0x0E, true, 264, CR0_BASE, CR4_BASE), FPU_GP);
+    /* LDMXCSR: EM -> #UD, TS -> #NM */
+    assert_int_equal(run1(0xAE, 0, 0x16, true, 64, CR0_BASE | CR0_EM, CR4_BASE), FPU_UD);
+    assert_int_equal(run1(0xAE, 0, 0x16, true, 64, CR0_BASE | CR0_TS, CR4_BASE), FPU_NM);
+    /* Fences are not FPU instructions: no #NM */
+    assert_int_equal(run1(0xAE, 0, 0xF0, false, 0, CR0_BASE | CR0_TS, CR4_BASE), FPU_OK);
+    /* Alignment: MOVAPS/MOVDQA/ADDPS m128 need 16 bytes, MOVUPS/MOVDQU/ADDSS do not */
+    assert_int_equal(run1(0x28, 0, 0x06, true, 72, CR0_BASE, CR4_BASE), FPU_GP);
+    assert_int_equal(run1(0x6F, 0x66, 0x06, true, 65, CR0_BASE, CR4_BASE), FPU_GP);
+    assert_int_equal(run1(0x58, 0, 0x06, true, 68, CR0_BASE, CR4_BASE), FPU_GP);
+    assert_int_equal(run1(0x10, 0, 0x06, true, 65, CR0_BASE, CR4_BASE), FPU_OK);
+    assert_int_equal(run1(0x6F, 0xF3, 0x06, true, 65, CR0_BASE, CR4_BASE), FPU_OK);
+    assert_int_equal(run1(0x58, 0xF3, 0x06, true, 65, CR0_BASE, CR4_BASE), FPU_OK);
+}
+
+static void test_unmasked_simd_exception_reports_xm(void **state)
+{
+    (void)state;
+    static struct harness_state s;
+    harness_rand_state(&s);
+    float one = 1.0f, zero = 0.0f;
+    memset(s.fx.xmm[0], 0, 16);
+    memset(s.fx.xmm[1], 0, 16);
+    memcpy(s.fx.xmm[0], &one, 4);
+    memcpy(s.fx.xmm[1], &zero, 4);
+    s.fx.mxcsr = 0x1F80 & ~(1u << 9); /* divide-by-zero unmasked */
+    uint8_t before[16];
+    memcpy(before, s.fx.xmm[0], 16);
+    struct harness_insn in = {.map = FPU_MAP_0F, .opcode = 0x5E, .prefix = 0xF3, .modrm = 0xC1};
+    assert_int_equal(harness_run_emu(&s, &in, CR0_BASE, CR4_BASE), FPU_XM);
+    assert_true(s.fx.mxcsr & (1u << 2));        /* ZE recorded */
+    assert_memory_equal(s.fx.xmm[0], before, 16); /* destination untouched */
+    s.fx.mxcsr = 0x1F80;
+    assert_int_equal(harness_run_emu(&s, &in, CR0_BASE, CR4_BASE), FPU_OK);
+    float r;
+    memcpy(&r, s.fx.xmm[0], 4);
+    assert_true(r > 1e38f);
+}
+
+static void test_cpuid_bits_and_claims(void **state)
+{
+    (void)state;
+    uint32_t ecx = 0, edx = 0;
+    fpu_sse_cpuid(&ecx, &edx);
+    uint32_t want_edx = (1u << 0) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+    assert_int_equal(edx & want_edx, want_edx);
+    bool imm;
+    /* Each reported extension is claimed, each unreported one is not. */
+    assert_int_equal(fpu_sse_claims(FPU_MAP_0F, 0x7C, 0x66, &imm), (ecx & 1) != 0);     /* HADDPD: SSE3 */
+    assert_int_equal(fpu_sse_claims(FPU_MAP_0F38, 0x00, 0x66, &imm), (ecx & (1u << 9)) != 0); /* PSHUFB: SSSE3 */
+    assert_int_equal(fpu_sse_claims(FPU_MAP_0F38, 0x17, 0x66, &imm), (ecx & (1u << 19)) != 0); /* PTEST: SSE4.1 */
+    assert_false(ecx & (1u << 20)); /* SSE4.2 is not implemented */
+    assert_false(fpu_sse_claims(FPU_MAP_0F, 0x0F, 0, &imm)); /* 3DNow! */
+    assert_true(fpu_sse_claims(FPU_MAP_0F, 0xC2, 0, &imm));
+    assert_true(imm);
+    assert_true(fpu_sse_claims(FPU_MAP_0F, 0x6F, 0xF3, &imm));
+    assert_false(imm);
+    assert_false(fpu_sse_claims(FPU_MAP_0F, 0x28, 0xF3, &imm)); /* no F3 form of MOVAPS */
+    for (unsigned op = 0xD8; op <= 0xDF; op++) assert_true(fpu_sse_claims(FPU_MAP_X87, (uint8_t)op, 0, &imm));
+}
+
+static void test_reset_values(void **state)
+{
+    (void)state;
+    struct cpu_fxsave fx;
+    memset(&fx, 0xAA, sizeof(fx));
+    fpu_reset(&fx);
+    assert_int_equal(fx.fcw, 0x37F);
+    assert_int_equal(fx.fsw, 0);
+    assert_int_equal(fx.ftw, 0);
+    assert_int_equal(fx.mxcsr, 0x1F80);
+    static const uint8_t zero[16];
+    assert_memory_equal(fx.xmm[5], zero, 16);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpuid_bits_and_claims),
+        cmocka_unit_test(test_reset_values),
+        cmocka_unit_test(test_control_register_checks),
+        cmocka_unit_test(test_unmasked_simd_exception_reports_xm),
+        cmocka_unit_test(test_ldmxcsr_stmxcsr_match_host),
+        cmocka_unit_test(test_fxsave_image_matches_host),
+        cmocka_unit_test(test_fxrstor_matches_host),
+        cmocka_unit_test(test_sse_differential_every_claimed_encoding),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

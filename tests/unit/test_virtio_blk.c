@@ -1,0 +1,179 @@
+/* Unit tests for devices/virtio_blk, driven through PCI and a virtqueue like a guest driver:
+ * reads return the image's bytes, writes reach the file, FLUSH, GET_ID, read-only disks refuse
+ * writes, out-of-range requests fail, and a missing image is a clear error. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices/virtio_blk.h"
+#include "tests/unit/virtio_test_driver.h"
+#include "vmm/vm_config.h"
+
+#define RING 0x10000
+#define HDR 0x20000
+#define DATA 0x21000
+#define STATUS 0x30000
+
+static char image[64];
+
+static int make_image(void **state)
+{
+    (void)state;
+    snprintf(image, sizeof(image), "/tmp/vmd-test-blk-XXXXXX");
+    int fd = mkstemp(image);
+    assert_true(fd >= 0);
+    uint8_t sector[512];
+    for (unsigned s = 0; s < 64; s++) {
+        memset(sector, (int)s, sizeof(sector));
+        assert_int_equal(write(fd, sector, sizeof(sector)), 512);
+    }
+    close(fd);
+    return 0;
+}
+
+static int remove_image(void **state)
+{
+    (void)state;
+    unlink(image);
+    return 0;
+}
+
+static uint8_t request(struct vtd *d, uint32_t type, uint64_t sector, uint32_t len, int data_writable, uint32_t *used_len)
+{
+    struct machine *m = d->m;
+    struct virtio_blk_outhdr hdr = {.type = type, .sector = sector};
+    guest_mem_write(&m->mem, HDR, &hdr, sizeof(hdr));
+    uint8_t st = 0xee;
+    guest_mem_write(&m->mem, STATUS, &st, 1);
+    uint64_t addr[3] = {HDR, DATA, STATUS};
+    uint32_t lens[3] = {sizeof(hdr), len, 1};
+    int wr[3] = {0, data_writable, 1};
+    uint16_t before = d->q[0].next_avail;
+    if (len) {
+        vtd_submit(d, 0, 3, addr, lens, wr);
+    } else {
+        uint64_t a2[2] = {HDR, STATUS};
+        uint32_t l2[2] = {sizeof(hdr), 1};
+        int w2[2] = {0, 1};
+        vtd_submit(d, 0, 2, a2, l2, w2);
+    }
+    assert_int_equal(vtd_wait_used(d, 0, (uint16_t)(before + 1), 5000), 0);
+    if (used_len) *used_len = vtd_used_len(d, 0, before);
+    guest_mem_read(&m->mem, STATUS, &st, 1);
+    return st;
+}
+
+static void test_read_write_flush_id(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    assert_non_null(m);
+    struct vm_disk disk = {.path = image, .readonly = false};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
+    struct vtd d;
+    uint8_t status = vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_FLUSH, RING, 1);
+    assert_true(status & 4); /* DRIVER_OK accepted */
+
+    /* Capacity in the device config. */
+    uint64_t cap = 0;
+    machine_mmio(m, d.bar + 0x2000, &cap, 8, false);
+    assert_int_equal(cap, 64);
+
+    /* Read sectors 5-6: the image holds the sector number in every byte. */
+    uint32_t used_len;
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 5, 1024, 1, &used_len), VIRTIO_BLK_S_OK);
+    assert_int_equal(used_len, 1025);
+    uint8_t buf[1024];
+    guest_mem_read(&m->mem, DATA, buf, sizeof(buf));
+    assert_int_equal(buf[0], 5);
+    assert_int_equal(buf[511], 5);
+    assert_int_equal(buf[512], 6);
+
+    /* Write sector 9, flush, and see it in the file. */
+    memset(buf, 0xab, 512);
+    guest_mem_write(&m->mem, DATA, buf, 512);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_OUT, 9, 512, 0, NULL), VIRTIO_BLK_S_OK);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL), VIRTIO_BLK_S_OK);
+    int fd = open(image, O_RDONLY);
+    uint8_t file[512];
+    assert_int_equal(pread(fd, file, 512, 9 * 512), 512);
+    close(fd);
+    assert_int_equal(file[0], 0xab);
+    assert_int_equal(file[511], 0xab);
+
+    /* GET_ID, an out-of-range read, a misaligned length, and an unknown type. */
+    assert_int_equal(request(&d, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, 1, NULL), VIRTIO_BLK_S_OK);
+    char id[VIRTIO_BLK_ID_BYTES + 1] = {0};
+    guest_mem_read(&m->mem, DATA, id, VIRTIO_BLK_ID_BYTES);
+    assert_string_equal(id, "vmd-disk0");
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 63, 1024, 1, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, UINT64_MAX / 256, 512, 1, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 0, 100, 1, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(request(&d, 0x1234, 0, 512, 1, NULL), VIRTIO_BLK_S_UNSUPP);
+    vtd_machine_free(m);
+}
+
+static void test_readonly_refuses_writes(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    struct vm_disk disk = {.path = image, .readonly = true};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
+    struct vtd d;
+    vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_RO, RING, 1);
+    uint8_t buf[512];
+    memset(buf, 0x55, sizeof(buf));
+    guest_mem_write(&m->mem, DATA, buf, 512);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_OUT, 2, 512, 0, NULL), VIRTIO_BLK_S_IOERR);
+    int fd = open(image, O_RDONLY);
+    uint8_t file[1];
+    assert_int_equal(pread(fd, file, 1, 2 * 512), 1);
+    close(fd);
+    assert_int_equal(file[0], 2);
+    vtd_machine_free(m);
+}
+
+static void test_missing_image_is_a_clear_error(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    struct vm_disk disk = {.path = "/nonexistent/disk.img"};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), -ENOENT);
+    assert_string_equal(err, "disk '/nonexistent/disk.img': No such file or directory");
+    vtd_machine_free(m);
+}
+
+static void test_second_writer_refused(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    struct vm_disk disk = {.path = image};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
+    assert_int_equal(virtio_blk_create(m, &disk, 1, err, sizeof(err)), -EBUSY);
+    assert_non_null(strstr(err, "in use"));
+    vtd_machine_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_write_flush_id),
+        cmocka_unit_test(test_readonly_refuses_writes),
+        cmocka_unit_test(test_missing_image_is_a_clear_error),
+        cmocka_unit_test(test_second_writer_refused),
+    };
+    return cmocka_run_group_tests(tests, make_image, remove_image);
+}

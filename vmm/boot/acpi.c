@@ -1,0 +1,217 @@
+/* acpi: builds RSDP, XSDT/RSDT, FADT, FACS, DSDT and (with APICs) MADT in the BIOS area.
+ * Facts from the ACPI 6.x specification, chapter 5; field offsets are spelled out
+ * next to each write because the tables are packed byte layouts. */
+#include "vmm/boot/acpi.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vmm/boot/layout.h"
+#include "vmm/machine.h"
+
+#define ACPI_HDR_LEN 36
+#define FADT_LEN 276 /* revision 6 */
+#define FACS_LEN 64
+
+/* FADT flags (ACPI 6.x table 5-35) */
+#define FADT_WBINVD (1u << 0)
+#define FADT_PROC_C1 (1u << 2)
+#define FADT_SLP_BUTTON (1u << 5) /* sleep button absent (or control method) */
+#define FADT_FIX_RTC (1u << 6)    /* no RTC wake status in PM1 */
+#define FADT_TMR_VAL_EXT (1u << 8)
+#define FADT_RESET_REG_SUP (1u << 10)
+
+/* IAPC_BOOT_ARCH (table 5-36) */
+#define IAPC_LEGACY_DEVICES (1u << 0)
+#define IAPC_8042 (1u << 1)
+#define IAPC_MSI_NOT_SUPPORTED (1u << 3)
+
+#define GAS_SYSTEM_IO 1
+
+uint8_t acpi_checksum(const void *p, uint64_t len)
+{
+    const uint8_t *b = p;
+    uint8_t sum = 0;
+    for (uint64_t i = 0; i < len; i++) sum = (uint8_t)(sum + b[i]);
+    return sum;
+}
+
+static void put8(uint8_t *p, uint8_t v) { p[0] = v; }
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
+static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+
+/* Generic Address Structure (12 bytes) */
+static void put_gas(uint8_t *p, uint8_t space, uint8_t bit_width, uint8_t access_size, uint64_t addr)
+{
+    p[0] = space;
+    p[1] = bit_width;
+    p[2] = 0; /* bit offset */
+    p[3] = access_size; /* 1 byte, 2 word, 3 dword, 4 qword */
+    put64(p + 4, addr);
+}
+
+static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
+{
+    memcpy(t, sig, 4);
+    put32(t + 4, len);
+    put8(t + 8, rev);
+    /* t[9]: checksum, filled by finish() */
+    memcpy(t + 10, "VMD   ", 6);       /* OEMID */
+    memcpy(t + 16, "VMD", 3);          /* OEM table ID: "VMD" + signature */
+    memcpy(t + 19, sig, 4);
+    t[23] = ' ';
+    put32(t + 24, 1);                  /* OEM revision */
+    memcpy(t + 28, "VMD ", 4);         /* creator ID */
+    put32(t + 32, 1);                  /* creator revision */
+}
+
+static void finish(uint8_t *t)
+{
+    uint32_t len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+    t[9] = 0;
+    t[9] = (uint8_t)(0x100 - acpi_checksum(t, len));
+}
+
+/* AML for: DefinitionBlock: Name (_S5_, Package () { 5, 5, 0, 0 }) */
+static const uint8_t dsdt_aml[] = {
+    0x08, '_', 'S', '5', '_',                /* NameOp "_S5_" */
+    0x12, 0x08, 0x04,                        /* PackageOp, PkgLength 8, NumElements 4 */
+    0x0A, ACPI_S5_SLP_TYP, 0x0A, ACPI_S5_SLP_TYP, /* BytePrefix 5, BytePrefix 5 */
+    0x00, 0x00,                              /* ZeroOp, ZeroOp */
+};
+
+/* Bump allocator over the table area, in guest-physical terms. */
+struct area {
+    uint8_t *base; /* host address of ACPI_AREA_START */
+    uint64_t next; /* next free guest-physical address */
+};
+
+static uint8_t *alloc(struct area *a, uint64_t len, uint64_t align, uint64_t *gpa)
+{
+    uint64_t at = (a->next + align - 1) & ~(align - 1);
+    if (at + len > ACPI_AREA_END) return NULL;
+    a->next = at + len;
+    *gpa = at;
+    return a->base + (at - ACPI_AREA_START);
+}
+
+static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t facs, uint64_t *gpa)
+{
+    uint8_t *t = alloc(a, FADT_LEN, 16, gpa);
+    if (!t) return -ENOSPC;
+    header(t, "FACP", FADT_LEN, 6);
+    put32(t + 36, (uint32_t)facs);                 /* FIRMWARE_CTRL */
+    put32(t + 40, (uint32_t)dsdt);                 /* DSDT */
+    put8(t + 45, 0);                               /* Preferred_PM_Profile: unspecified */
+    put16(t + 46, ACPI_SCI_IRQ);                   /* SCI_INT */
+    put32(t + 48, 0);                              /* SMI_CMD: none, ACPI is always enabled */
+    put32(t + 56, ACPI_PM1_EVT_PORT);              /* PM1a_EVT_BLK */
+    put32(t + 64, ACPI_PM1_CNT_PORT);              /* PM1a_CNT_BLK */
+    put32(t + 76, ACPI_PM_TMR_PORT);               /* PM_TMR_BLK */
+    put8(t + 88, ACPI_PM1_EVT_LEN);                /* PM1_EVT_LEN */
+    put8(t + 89, ACPI_PM1_CNT_LEN);                /* PM1_CNT_LEN */
+    put8(t + 91, ACPI_PM_TMR_LEN);                 /* PM_TMR_LEN */
+    put16(t + 96, 101);                            /* P_LVL2_LAT > 100: C2 not supported */
+    put16(t + 98, 1001);                           /* P_LVL3_LAT > 1000: C3 not supported */
+    put8(t + 108, 0);                              /* CENTURY: no CMOS century register */
+    uint16_t boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042;
+    if (!m->apic) boot_arch |= IAPC_MSI_NOT_SUPPORTED;
+    put16(t + 109, boot_arch);                     /* IAPC_BOOT_ARCH (VGA present: bit 2 clear) */
+    put32(t + 112, FADT_WBINVD | FADT_PROC_C1 | FADT_SLP_BUTTON | FADT_FIX_RTC | FADT_TMR_VAL_EXT |
+                       FADT_RESET_REG_SUP);         /* Flags: not HW_REDUCED; fixed power button */
+    put_gas(t + 116, GAS_SYSTEM_IO, 8, 1, ACPI_RESET_PORT); /* RESET_REG */
+    put8(t + 128, ACPI_RESET_VALUE);               /* RESET_VALUE */
+    put8(t + 131, 0);                              /* FADT minor version (6.0) */
+    put64(t + 132, facs);                          /* X_FIRMWARE_CTRL */
+    put64(t + 140, dsdt);                          /* X_DSDT */
+    put_gas(t + 148, GAS_SYSTEM_IO, ACPI_PM1_EVT_LEN * 8, 2, ACPI_PM1_EVT_PORT); /* X_PM1a_EVT_BLK */
+    put_gas(t + 172, GAS_SYSTEM_IO, ACPI_PM1_CNT_LEN * 8, 2, ACPI_PM1_CNT_PORT); /* X_PM1a_CNT_BLK */
+    put_gas(t + 208, GAS_SYSTEM_IO, ACPI_PM_TMR_LEN * 8, 3, ACPI_PM_TMR_PORT);   /* X_PM_TMR_BLK */
+    memcpy(t + 268, "vmd\0\0\0\0\0", 8);           /* Hypervisor Vendor Identity */
+    finish(t);
+    return 0;
+}
+
+static int build_madt(struct machine *m, struct area *a, uint64_t *gpa)
+{
+    unsigned n = m->ncpus;
+    uint32_t len = ACPI_HDR_LEN + 8 + 8 * n + 12 + 10 * 2 + 6;
+    uint8_t *t = alloc(a, len, 16, gpa);
+    if (!t) return -ENOSPC;
+    header(t, "APIC", len, 3);
+    put32(t + 36, BOOT_LAPIC_ADDR);   /* Local Interrupt Controller Address */
+    put32(t + 40, 1);                 /* Flags: PCAT_COMPAT (dual 8259s present) */
+    uint8_t *e = t + 44;
+    for (unsigned i = 0; i < n; i++, e += 8) {
+        e[0] = 0; e[1] = 8;           /* Processor Local APIC */
+        e[2] = (uint8_t)i;            /* ACPI processor UID */
+        e[3] = (uint8_t)i;            /* APIC ID */
+        put32(e + 4, 1);              /* Enabled */
+    }
+    e[0] = 1; e[1] = 12;              /* I/O APIC */
+    e[2] = (uint8_t)n;                /* I/O APIC ID, after the CPUs' */
+    e[3] = 0;
+    put32(e + 4, BOOT_IOAPIC_ADDR);
+    put32(e + 8, 0);                  /* GSI base */
+    e += 12;
+    /* Interrupt source overrides: the PIT's IRQ0 arrives on GSI2; the SCI is level, active high. */
+    e[0] = 2; e[1] = 10; e[2] = 0; e[3] = 0; put32(e + 4, 2); put16(e + 8, 0x0005);   /* edge, high */
+    e += 10;
+    e[0] = 2; e[1] = 10; e[2] = 0; e[3] = ACPI_SCI_IRQ; put32(e + 4, ACPI_SCI_IRQ); put16(e + 8, 0x000D); /* level, high */
+    e += 10;
+    e[0] = 4; e[1] = 6; e[2] = 0xFF; put16(e + 3, 0x0005); e[5] = 1; /* LAPIC NMI on LINT1, all CPUs */
+    finish(t);
+    return 0;
+}
+
+int acpi_build(struct machine *m, uint64_t *rsdp_addr)
+{
+    uint8_t *base = guest_mem_ptr(&m->mem, ACPI_AREA_START, ACPI_AREA_END - ACPI_AREA_START);
+    if (!base) return -EFAULT;
+    memset(base, 0, ACPI_AREA_END - ACPI_AREA_START);
+    struct area a = {.base = base, .next = ACPI_AREA_START};
+
+    uint64_t rsdp_gpa, facs_gpa, dsdt_gpa, fadt_gpa, madt_gpa = 0, xsdt_gpa, rsdt_gpa;
+    uint8_t *rsdp = alloc(&a, 36, 16, &rsdp_gpa);
+    uint8_t *facs = alloc(&a, FACS_LEN, 64, &facs_gpa);
+    if (!rsdp || !facs) return -ENOSPC;
+    memcpy(facs, "FACS", 4);
+    put32(facs + 4, FACS_LEN);
+    put8(facs + 32, 2); /* version */
+
+    uint8_t *dsdt = alloc(&a, ACPI_HDR_LEN + sizeof(dsdt_aml), 16, &dsdt_gpa);
+    if (!dsdt) return -ENOSPC;
+    header(dsdt, "DSDT", ACPI_HDR_LEN + sizeof(dsdt_aml), 2);
+    memcpy(dsdt + ACPI_HDR_LEN, dsdt_aml, sizeof(dsdt_aml));
+    finish(dsdt);
+
+    int r = build_fadt(m, &a, dsdt_gpa, facs_gpa, &fadt_gpa);
+    if (r < 0) return r;
+    if (m->apic && (r = build_madt(m, &a, &madt_gpa)) < 0) return r;
+
+    uint64_t entries[2] = {fadt_gpa, madt_gpa};
+    unsigned nent = madt_gpa ? 2 : 1;
+    uint8_t *xsdt = alloc(&a, ACPI_HDR_LEN + 8 * nent, 16, &xsdt_gpa);
+    uint8_t *rsdt = alloc(&a, ACPI_HDR_LEN + 4 * nent, 16, &rsdt_gpa);
+    if (!xsdt || !rsdt) return -ENOSPC;
+    header(xsdt, "XSDT", ACPI_HDR_LEN + 8 * nent, 1);
+    header(rsdt, "RSDT", ACPI_HDR_LEN + 4 * nent, 1);
+    for (unsigned i = 0; i < nent; i++) {
+        put64(xsdt + ACPI_HDR_LEN + 8 * i, entries[i]);
+        put32(rsdt + ACPI_HDR_LEN + 4 * i, (uint32_t)entries[i]);
+    }
+    finish(xsdt);
+    finish(rsdt);
+
+    memcpy(rsdp, "RSD PTR ", 8);
+    memcpy(rsdp + 9, "VMD   ", 6);
+    put8(rsdp + 15, 2);                 /* revision: ACPI 2.0+ */
+    put32(rsdp + 16, (uint32_t)rsdt_gpa);
+    put32(rsdp + 20, 36);               /* length */
+    put64(rsdp + 24, xsdt_gpa);
+    rsdp[8] = (uint8_t)(0x100 - acpi_checksum(rsdp, 20));
+    rsdp[32] = (uint8_t)(0x100 - acpi_checksum(rsdp, 36));
+    *rsdp_addr = rsdp_gpa;
+    return 0;
+}

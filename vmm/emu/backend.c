@@ -1,0 +1,241 @@
+/* backend: the "emu" CPU backend (struct cpu_backend_ops) around the software emulator:
+ * CPU set-up (emu_cpu_init), the vCPU run loop (device timers, PIC interrupts, HLT sleeping,
+ * instruction budgets), interrupt lines, kicks and state get/set.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "devices/pic.h"
+#include "vmm/cpu_backend.h"
+#include "vmm/emu/emu.h"
+#include "vmm/emu/fpu_sse.h"
+#include "vmm/emu/sys_priv.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+
+/* Instructions per emu_exec call: small enough that device timers (PIT at HZ=250..1000,
+ * UART) fire within ~0.1-0.5 ms of their deadline at tens of MIPS. */
+#define EMU_BUDGET 20000
+/* Upper bound of one HLT sleep: timers armed by other threads do not wake us. */
+#define EMU_MAX_SLEEP_NS 10000000ULL
+#define EMU_TSC_KHZ 2000000ULL
+
+int emu_cpu_init(struct emu_cpu *cpu, struct machine *m)
+{
+    memset(cpu, 0, sizeof(*cpu));
+    cpu->m = m;
+    cpu->exc_vector = -1;
+    cpu->tsc_khz = EMU_TSC_KHZ;
+    const char *tr = getenv("VMD_EMU_TRACE");
+    cpu->trace = tr && tr[0] == '1';
+
+    uint64_t top = 0;
+    for (unsigned i = 0; i < m->mem.nregions; i++) {
+        uint64_t end = m->mem.regions[i].gpa + m->mem.regions[i].size;
+        if (end > top) top = end;
+    }
+    cpu->code_bitmap_pages = top >> 12;
+    cpu->code_bitmap = calloc((cpu->code_bitmap_pages + 7) / 8 + 1, 1);
+    if (!cpu->code_bitmap) return -ENOMEM;
+
+    /* power-on state (a boot loader replaces it through set_state) */
+    struct cpu_state *s = &cpu->s;
+    s->cr0 = CR0_ET;
+    s->rflags = RFLAGS_FIXED;
+    for (int i = 0; i < SEG_COUNT; i++) {
+        s->seg[i].limit = 0xffff;
+        s->seg[i].present = 1;
+        s->seg[i].s = i != SEG_TR && i != SEG_LDTR;
+        s->seg[i].type = i == SEG_CS ? 0xb : i == SEG_TR ? 0xb : i == SEG_LDTR ? 2 : 3;
+    }
+    s->gdtr.limit = s->idtr.limit = 0xffff;
+    s->dr[6] = 0xffff0ff0;
+    s->dr[7] = 0x400;
+    s->pat = 0x0007040600070406ULL;
+    fpu_reset(&s->fx);
+    emu_update_mode(cpu);
+    cpu->tsc_offset = -(int64_t)sys_tsc_now(cpu);
+
+    int r = emu_exec_init(cpu);
+    if (r < 0) {
+        free(cpu->code_bitmap);
+        cpu->code_bitmap = NULL;
+        return r;
+    }
+    return 0;
+}
+
+void emu_cpu_destroy(struct emu_cpu *cpu)
+{
+    emu_exec_destroy(cpu);
+    free(cpu->code_bitmap);
+    cpu->code_bitmap = NULL;
+}
+
+/* ---- the backend ---------------------------------------------------------------------- */
+
+struct emu_vcpu {
+    struct emu_cpu cpu;
+    pthread_mutex_t wait_lock; /* guards wake; taken after dev_lock when both are held */
+    pthread_cond_t wait_cond;
+    bool wake;
+};
+
+static struct emu_vcpu *vcpu_of(struct vcpu *v) { return v->backend; }
+
+static int emu_init(struct machine *m)
+{
+    m->apic = false;
+    m->backend_data = NULL;
+    return 0;
+}
+
+static void emu_destroy(struct machine *m) { (void)m; }
+
+static int emu_vcpu_init(struct vcpu *v)
+{
+    if (v->index != 0) {
+        log_error("emu backend: only one vCPU is supported");
+        return -EINVAL;
+    }
+    struct emu_vcpu *ev = aligned_alloc(64, (sizeof(*ev) + 63) & ~(size_t)63);
+    if (!ev) return -ENOMEM;
+    memset(ev, 0, sizeof(*ev));
+    int r = emu_cpu_init(&ev->cpu, v->m);
+    if (r < 0) {
+        free(ev);
+        return r;
+    }
+    ev->cpu.vcpu = v;
+    pthread_mutex_init(&ev->wait_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ev->wait_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    v->backend = ev;
+    v->m->backend_data = ev;
+    return 0;
+}
+
+static void emu_vcpu_destroy(struct vcpu *v)
+{
+    struct emu_vcpu *ev = vcpu_of(v);
+    if (!ev) return;
+    emu_cpu_destroy(&ev->cpu);
+    pthread_mutex_destroy(&ev->wait_lock);
+    pthread_cond_destroy(&ev->wait_cond);
+    if (v->m->backend_data == ev) v->m->backend_data = NULL;
+    free(ev);
+    v->backend = NULL;
+}
+
+static void wake_vcpu(struct emu_vcpu *ev)
+{
+    atomic_store(&ev->cpu.irq_check, 1);
+    pthread_mutex_lock(&ev->wait_lock);
+    ev->wake = true;
+    pthread_cond_signal(&ev->wait_cond);
+    pthread_mutex_unlock(&ev->wait_lock);
+}
+
+/* Sleep until `deadline` (CLOCK_MONOTONIC ns) or a wake-up. */
+static void sleep_until(struct emu_vcpu *ev, uint64_t deadline)
+{
+    uint64_t now = clock_now_ns();
+    if (deadline > now + EMU_MAX_SLEEP_NS) deadline = now + EMU_MAX_SLEEP_NS;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ULL), .tv_nsec = (long)(deadline % 1000000000ULL)};
+    pthread_mutex_lock(&ev->wait_lock);
+    while (!ev->wake && clock_now_ns() < deadline) {
+        if (pthread_cond_timedwait(&ev->wait_cond, &ev->wait_lock, &ts) == ETIMEDOUT) break;
+    }
+    ev->wake = false;
+    pthread_mutex_unlock(&ev->wait_lock);
+}
+
+static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
+{
+    struct emu_vcpu *ev = vcpu_of(v);
+    struct emu_cpu *cpu = &ev->cpu;
+    struct machine *m = v->m;
+    while (machine_stop_requested(m) == MACHINE_RUNNING) {
+        if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
+        atomic_store(&cpu->irq_check, 0);
+
+        int vec = -1;
+        bool can_intr = (cpu->s.rflags & RFLAGS_IF) && !cpu->s.interrupt_shadow;
+        pthread_mutex_lock(&m->dev_lock);
+        timers_run(&m->timers, clock_now_ns());
+        uint64_t deadline = timers_next_deadline(&m->timers);
+        if (m->pic && can_intr && pic_has_irq(m->pic)) vec = pic_read_irq(m->pic);
+        pthread_mutex_unlock(&m->dev_lock);
+
+        if (vec >= 0) emu_deliver_interrupt(cpu, (uint8_t)vec);
+        if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
+
+        if (cpu->s.halted) {
+            cpu->s.interrupt_shadow = 0; /* the HLT after STI completed: the shadow is over */
+            if (!(cpu->s.rflags & RFLAGS_IF) && cpu->trace)
+                log_debug("emu: HLT with interrupts disabled at RIP 0x%llx", (unsigned long long)cpu->s.rip);
+            sleep_until(ev, deadline);
+            continue;
+        }
+        emu_exec(cpu, EMU_BUDGET);
+    }
+    if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
+    return VCPU_EXIT_STOP;
+}
+
+static int emu_get_state(struct vcpu *v, struct cpu_state *s)
+{
+    struct emu_cpu *cpu = &vcpu_of(v)->cpu;
+    *s = cpu->s;
+    s->rflags = emu_get_rflags(cpu);
+    s->tsc = sys_tsc_now(cpu);
+    return 0;
+}
+
+static int emu_set_state(struct vcpu *v, const struct cpu_state *s)
+{
+    struct emu_cpu *cpu = &vcpu_of(v)->cpu;
+    cpu->s = *s;
+    emu_set_rflags(cpu, s->rflags);
+    cpu->tsc_offset = 0;
+    cpu->tsc_offset = (int64_t)(s->tsc - sys_tsc_now(cpu));
+    cpu->cpl = 0;
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    emu_icache_flush(cpu);
+    cpu->triple_fault = 0;
+    return 0;
+}
+
+static void emu_kick(struct vcpu *v)
+{
+    struct emu_vcpu *ev = vcpu_of(v);
+    if (ev) wake_vcpu(ev);
+}
+
+static void emu_set_irq(struct machine *m, unsigned gsi, int level)
+{
+    if (!m->pic || gsi >= 16) return;
+    pic_set_irq(m->pic, gsi, level);
+    struct emu_vcpu *ev = m->backend_data;
+    if (ev && pic_has_irq(m->pic)) wake_vcpu(ev);
+}
+
+const struct cpu_backend_ops emu_backend_ops = {
+    .name = "emu",
+    .init = emu_init,
+    .destroy = emu_destroy,
+    .vcpu_init = emu_vcpu_init,
+    .vcpu_destroy = emu_vcpu_destroy,
+    .vcpu_run = emu_vcpu_run,
+    .get_state = emu_get_state,
+    .set_state = emu_set_state,
+    .kick = emu_kick,
+    .set_irq = emu_set_irq,
+    .has_kernel_irqchip = false,
+};
