@@ -491,6 +491,8 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         if ((c == 0xf0 || c == 0xf1) && mem && in->rep == 0) fn = h_movbe;
     }
 
+    /* a REP string instruction may leave RIP at itself (chunked): it ends its block */
+    if (map == 0 && in->rep && ((c >= 0xa4 && c <= 0xa7) || (c >= 0xaa && c <= 0xaf))) fl |= IF_END_BLOCK;
 done:
     if (in->lock && (!lockable || !mem)) fn = NULL;
     if (!fn) goto ud_decoded;

@@ -282,7 +282,11 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
     uint64_t m = szmask(sz);
     unsigned c = (unsigned)(count & (sz == 8 ? 63 : 31));
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la), r;
-    if (c == 0) return; /* no flags change, no write (memory was still read: faults apply) */
+    if (c == 0) {
+        /* no flags change; a 32-bit register destination is still written (zero-extended) */
+        if (sz == 4 && in->mod == 3) cpu->s.gpr[in->rm] = a;
+        return;
+    }
     uint64_t f;
     switch (op) {
     case 0: /* ROL */
@@ -361,7 +365,10 @@ static void shxd(struct emu_cpu *cpu, const struct insn *in, uint64_t count, boo
     unsigned sz = in->osz, bits = sz * 8;
     unsigned c = (unsigned)(count & (sz == 8 ? 63 : 31));
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la), b = rreg(cpu, in->reg, sz), m = szmask(sz), r, cf;
-    if (c == 0) return;
+    if (c == 0) {
+        if (sz == 4 && in->mod == 3) cpu->s.gpr[in->rm] = a;
+        return;
+    }
     if (sz == 2) {
         /* 16-bit: operate on dst:src:dst as 48 bits */
         if (left) {
@@ -386,7 +393,8 @@ static void shxd(struct emu_cpu *cpu, const struct insn *in, uint64_t count, boo
     if (__builtin_parity((unsigned)(r & 0xff)) == 0) f |= RFLAGS_PF;
     if (r == 0) f |= RFLAGS_ZF;
     if (msb(r, sz)) f |= RFLAGS_SF;
-    if (msb(r ^ a, sz)) f |= RFLAGS_OF;
+    /* OF as AMD hardware computes it for every count (SDM: defined for count 1 only) */
+    if (left ? (msb(r, sz) ^ cf) : (msb(r, sz) ^ ((r >> (bits - 2)) & 1))) f |= RFLAGS_OF;
     set_raw_flags(cpu, f);
 }
 
