@@ -11,7 +11,7 @@ O := build/$(BUILD)
 BIN := build/bin
 
 CC ?= cc
-PKGS := libuv jansson libvncserver slirp openssl
+PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow=local -Wvla
 CFLAGS_COMMON := -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -g -MMD -MP -pthread \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -49,6 +49,9 @@ LIBS := $(RPC_LIB) $(VMM_LIB)
 
 PROGS := $(if $(VMD_SRCS),$(O)/bin/vmd) $(if $(WORKER_SRCS),$(O)/bin/vmd-worker) $(if $(VMCTL_SRCS),$(O)/bin/vmctl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+
+# Keep intermediate objects (test objects are otherwise deleted and rebuilt on every run).
+.SECONDARY:
 
 .PHONY: all build tests test unit integration deps assets demo clean install fuzz bench
 all: build

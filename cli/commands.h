@@ -1,4 +1,5 @@
-/* commands: vmctl's subcommands, one file each (cmd_<name>.c). */
+/* commands: vmctl's subcommands, one file per family (cmd_run.c, cmd_create.c, cmd_lifecycle.c,
+ * cmd_list.c, cmd_console.c). */
 #ifndef VMD_CLI_COMMANDS_H
 #define VMD_CLI_COMMANDS_H
 
@@ -14,5 +15,17 @@ struct vmctl_command {
 #define VMCTL_EXIT_USAGE 2
 
 int cmd_run(int argc, char **argv);
+int cmd_create(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_reboot(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_console(int argc, char **argv);
 
 #endif

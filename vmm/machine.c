@@ -133,6 +133,15 @@ enum machine_stop machine_join(struct machine *m)
     return machine_stop_requested(m);
 }
 
+int machine_resume(struct machine *m)
+{
+    uint64_t v;
+    ssize_t r = read(m->stop_fd, &v, sizeof(v)); /* drain the eventfd (non-blocking) */
+    (void)r;
+    atomic_store(&m->stop, MACHINE_RUNNING);
+    return machine_start(m);
+}
+
 void machine_request_stop(struct machine *m, enum machine_stop why)
 {
     int cur = atomic_load(&m->stop);

@@ -77,6 +77,7 @@ struct machine {
     struct rtc *rtc;
     struct i8042 *i8042;
     struct acpi_pm *acpi_pm;
+    struct vga *vga;
     struct pci_bus *pci;
 
     /* Serial console: the UART writes guest output to console_out; host input goes
@@ -97,6 +98,9 @@ void machine_destroy(struct machine *m);
  * stop_fd (an eventfd) becomes readable once a stop has been requested, for poll loops. */
 int machine_start(struct machine *m);
 enum machine_stop machine_join(struct machine *m);
+/* After a pause (machine_request_stop(PAUSE) then machine_join): clear the stop request and
+ * start the vCPU threads again with their state as it was. */
+int machine_resume(struct machine *m);
 
 /* Ask every vCPU to stop (any thread; async-signal-safe apart from kick). */
 void machine_request_stop(struct machine *m, enum machine_stop why);

@@ -1,0 +1,99 @@
+/* vmctl create NAME [the run options]: define a VM in vmd (vm.create). Paths are made absolute
+ * here, since vmd resolves nothing relative to the client's directory. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "vmm/vm_config_json.h"
+
+static void create_usage(FILE *f)
+{
+    fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
+               "                   [--accel auto|kvm|emu] [--disk PATH[,readonly]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
+               "Options are those of 'vmctl run' (see vmctl run --help).\n");
+}
+
+static char *absolute(const char *path)
+{
+    char *r = realpath(path, NULL);
+    if (r) return r;
+    if (path[0] == '/') return strdup(path);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd))) return strdup(path);
+    char *out;
+    if (asprintf(&out, "%s/%s", cwd, path) < 0) return NULL;
+    return out;
+}
+
+int cmd_create(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"accel", required_argument, 0, 0},  {"memory", required_argument, 0, 0},
+        {"cpus", required_argument, 0, 0},   {"kernel", required_argument, 0, 0},
+        {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},
+        {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
+        {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+    };
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    char err[512];
+    int idx, c, rc = VMCTL_EXIT_USAGE;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
+        if (c == 'h') {
+            create_usage(stdout);
+            rc = VMCTL_EXIT_OK;
+            goto out;
+        }
+        if (c != 0) {
+            fprintf(stderr, "vmctl create: option '%s': unknown or missing its value\n", argv[optind - 1]);
+            create_usage(stderr);
+            goto out;
+        }
+        const char *v = optarg;
+        char *abs = NULL;
+        if (!strcmp(opts[idx].name, "kernel") || !strcmp(opts[idx].name, "initrd")) v = abs = absolute(optarg);
+        else if (!strcmp(opts[idx].name, "disk")) {
+            char *comma = strchr(optarg, ',');
+            char *p = strndup(optarg, comma ? (size_t)(comma - optarg) : strlen(optarg));
+            char *a = absolute(p);
+            if (asprintf(&abs, "%s%s", a, comma ? comma : "") < 0) abs = NULL;
+            free(p);
+            free(a);
+            v = abs;
+        }
+        int r = vm_config_set(&cfg, opts[idx].name, v ? v : optarg, err, sizeof(err));
+        free(abs);
+        if (r) {
+            fprintf(stderr, "vmctl create: %s\n", err);
+            goto out;
+        }
+    }
+    if (optind < argc && !cfg.name) vm_config_set(&cfg, "name", argv[optind++], err, sizeof(err));
+    if (optind < argc) {
+        fprintf(stderr, "vmctl create: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (!cfg.name) {
+        fprintf(stderr, "vmctl create: a VM NAME is required\n");
+        create_usage(stderr);
+        goto out;
+    }
+    json_t *params = vm_config_to_json(&cfg), *result;
+    rc = vmctl_call("create", "vm.create", params, &result);
+    if (rc == 0) {
+        if (vmctl_globals.json) vmctl_print_json(result);
+        else printf("VM '%s' defined\n", cfg.name);
+        json_decref(result);
+    }
+out:
+    vm_config_free(&cfg);
+    return rc;
+}

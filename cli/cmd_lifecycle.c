@@ -1,0 +1,75 @@
+/* vmctl start|stop|pause|resume|reboot|delete NAME: one lifecycle method each. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+
+/* Call method with {name} and report "VM 'x' <done>". */
+static int simple(int argc, char **argv, const char *method, const char *done)
+{
+    const char *cmd = argv[0];
+    if (argc != 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: vmctl %s NAME\n", cmd);
+        return (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) ? VMCTL_EXIT_OK : VMCTL_EXIT_USAGE;
+    }
+    json_t *result;
+    int rc = vmctl_call(cmd, method, json_pack("{s:s}", "name", argv[1]), &result);
+    if (rc) return rc;
+    if (vmctl_globals.json) vmctl_print_json(result);
+    else printf("VM '%s' %s\n", argv[1], done);
+    json_decref(result);
+    return VMCTL_EXIT_OK;
+}
+
+int cmd_start(int argc, char **argv) { return simple(argc, argv, "vm.start", "started"); }
+int cmd_pause(int argc, char **argv) { return simple(argc, argv, "vm.pause", "paused"); }
+int cmd_resume(int argc, char **argv) { return simple(argc, argv, "vm.resume", "resumed"); }
+int cmd_reboot(int argc, char **argv) { return simple(argc, argv, "vm.reboot", "rebooting"); }
+int cmd_delete(int argc, char **argv) { return simple(argc, argv, "vm.delete", "deleted"); }
+
+int cmd_stop(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"force", no_argument, 0, 'f'}, {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    bool force = false;
+    long timeout = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ft:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': force = true; break;
+        case 't': {
+            char *end;
+            timeout = strtol(optarg, &end, 10);
+            if (*end || timeout < 1 || timeout > 3600) {
+                fprintf(stderr, "vmctl stop: --timeout '%s': expected seconds between 1 and 3600\n", optarg);
+                return VMCTL_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h':
+            printf("usage: vmctl stop NAME [--force] [--timeout SECONDS]\n"
+                   "Asks the guest to shut down (Ctrl-Alt-Del, ACPI power button); forces it off after the\n"
+                   "timeout (default 30 s). --force stops it at once.\n");
+            return VMCTL_EXIT_OK;
+        default: fprintf(stderr, "usage: vmctl stop NAME [--force] [--timeout SECONDS]\n"); return VMCTL_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "usage: vmctl stop NAME [--force] [--timeout SECONDS]\n");
+        return VMCTL_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    json_t *params = json_pack("{s:s, s:b}", "name", name, "force", force), *result;
+    if (timeout) json_object_set_new(params, "timeout", json_integer(timeout));
+    int rc = vmctl_call("stop", "vm.stop", params, &result);
+    if (rc) return rc;
+    if (vmctl_globals.json) vmctl_print_json(result);
+    else printf("VM '%s' stopped (%s)\n", name, json_string_value(json_object_get(result, "reason")));
+    json_decref(result);
+    return VMCTL_EXIT_OK;
+}

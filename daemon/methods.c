@@ -1,0 +1,508 @@
+/* methods: vmd's JSON-RPC methods (see rpc/openrpc.json), their parameter checks, the calls
+ * that wait for a VM state, and event notifications to subscribed clients. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "daemon/vmd.h"
+#include "rpc/vmd_api.h"
+#include "vmm/cpu_backend.h"
+#include "vmm/log.h"
+#include "vmm/vm_config_json.h"
+
+#define STATE_BIT(s) (1u << (s))
+
+/* ---- events ---- */
+
+void events_emit(struct vmd *d, const char *method, json_t *params)
+{
+    for (struct client *cl = d->clients; cl; cl = cl->next)
+        if (cl->events) rpc_conn_notify(cl->conn, method, json_incref(params));
+    json_decref(params);
+}
+
+/* ---- waiting for a state ---- */
+
+static void waiter_timer_closed(uv_handle_t *h) { free(h); }
+
+static void waiter_free(struct vm_waiter *w)
+{
+    for (struct vm_waiter **pp = &w->vm->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (w->timer) {
+        uv_timer_stop(w->timer);
+        uv_close((uv_handle_t *)w->timer, waiter_timer_closed);
+    }
+    free(w);
+}
+
+static void waiter_timeout(uv_timer_t *t)
+{
+    struct vm_waiter *w = t->data;
+    rpc_call_errorf(w->call, RPC_ERR_TIMEOUT, "VM '%s' did not become %s in time (it is %s)", w->vm->name,
+                    vm_state_name(w->want), vm_state_name(w->vm->state));
+    waiter_free(w);
+}
+
+void waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want, unsigned timeout_s)
+{
+    struct vm_waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        rpc_call_error(call, RPC_INTERNAL_ERROR, "Internal error: out of memory", NULL);
+        return;
+    }
+    w->vm = vm;
+    w->call = call;
+    w->done_mask = done_mask;
+    w->want = want;
+    w->id = ++vm->d->next_waiter_id;
+    w->timer = malloc(sizeof(*w->timer));
+    if (w->timer) {
+        uv_timer_init(vm->d->loop, w->timer);
+        w->timer->data = w;
+        uv_timer_start(w->timer, waiter_timeout, (uint64_t)timeout_s * 1000, 0);
+    }
+    w->next = vm->waiters;
+    vm->waiters = w;
+}
+
+void waiters_complete(struct vm_record *vm)
+{
+    struct vm_waiter *w = vm->waiters;
+    while (w) {
+        struct vm_waiter *next = w->next;
+        if (w->done_mask & STATE_BIT(vm->state)) {
+            if (vm->state == w->want)
+                rpc_call_result(w->call, vm_info_json(vm, false));
+            else
+                rpc_call_error(w->call, vm->state == VM_CRASHED ? RPC_ERR_WORKER : RPC_ERR_WRONG_STATE, vm->reason,
+                               json_pack("{s:s, s:s}", "name", vm->name, "state", vm_state_name(vm->state)));
+            waiter_free(w);
+        }
+        w = next;
+    }
+}
+
+/* A request forwarded to a worker; its answer is matched back to the waiter by id (the
+ * waiter may already be answered by a state change, or the VM deleted). */
+struct forward {
+    struct vmd *d;
+    char name[64];
+    unsigned long waiter_id;
+    struct rpc_call *call; /* answered directly with the worker's result when no waiter */
+};
+
+static void forward_done(void *opaque, json_t *result, json_t *error)
+{
+    struct forward *f = opaque;
+    if (f->call) {
+        if (error) rpc_call_error(f->call, RPC_ERR_WORKER, json_string_value(json_object_get(error, "message")), NULL);
+        else rpc_call_result(f->call, json_incref(result));
+    } else if (error) {
+        struct vm_record *vm = registry_find(f->d, f->name);
+        for (struct vm_waiter *w = vm ? vm->waiters : NULL; w; w = w->next)
+            if (w->id == f->waiter_id) {
+                json_t *code = json_object_get(error, "code");
+                rpc_call_error(w->call, json_is_integer(code) && json_integer_value(code) == RPC_ERR_WRONG_STATE ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER,
+                               json_string_value(json_object_get(error, "message")), NULL);
+                waiter_free(w);
+                break;
+            }
+    }
+    free(f);
+}
+
+/* Send method to vm's worker and let call wait for `want`. */
+static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, const char *method, json_t *params,
+                             unsigned done_mask, enum vm_state want, unsigned timeout_s)
+{
+    if (!vm->worker) {
+        json_decref(params);
+        rpc_call_errorf(call, RPC_ERR_WORKER, "VM '%s': no connection to its worker", vm->name);
+        return;
+    }
+    struct forward *f = calloc(1, sizeof(*f));
+    if (!f) {
+        json_decref(params);
+        rpc_call_error(call, RPC_INTERNAL_ERROR, NULL, NULL);
+        return;
+    }
+    waiter_add(vm, call, done_mask, want, timeout_s);
+    f->d = vm->d;
+    snprintf(f->name, sizeof(f->name), "%s", vm->name);
+    f->waiter_id = vm->waiters ? vm->waiters->id : 0;
+    rpc_conn_call(vm->worker, method, params, forward_done, f);
+}
+
+static void forward_direct(struct vm_record *vm, struct rpc_call *call, const char *method, json_t *params)
+{
+    struct forward *f = calloc(1, sizeof(*f));
+    if (!f || !vm->worker) {
+        free(f);
+        json_decref(params);
+        rpc_call_errorf(call, RPC_ERR_WORKER, "VM '%s': no connection to its worker", vm->name);
+        return;
+    }
+    f->call = call;
+    rpc_conn_call(vm->worker, method, params, forward_done, f);
+}
+
+/* ---- methods ---- */
+
+struct ctx {
+    struct vmd *d;
+    struct client *cl;
+    struct rpc_call *call;
+    json_t *p; /* checked params, keyed by name */
+};
+
+static void invalid(struct rpc_call *c, const char *field, const char *fmt, const char *detail)
+{
+    char msg[700];
+    snprintf(msg, sizeof(msg), fmt, detail);
+    rpc_call_error(c, RPC_INVALID_PARAMS, msg, field ? json_pack("{s:s}", "field", field) : NULL);
+}
+
+static const char *pstr(struct ctx *x, const char *k) { return json_string_value(json_object_get(x->p, k)); }
+
+static struct vm_record *find_vm(struct ctx *x)
+{
+    struct vm_record *vm = registry_find(x->d, pstr(x, "name"));
+    if (!vm) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "no VM named '%s'", pstr(x, "name"));
+        rpc_call_error(x->call, RPC_ERR_NO_SUCH_VM, msg, json_pack("{s:s}", "name", pstr(x, "name")));
+    }
+    return vm;
+}
+
+static void m_vm_create(struct ctx *x)
+{
+    struct vm_config c;
+    vm_config_init(&c);
+    char err[600];
+    const char *field = NULL;
+    if (vm_config_from_json(&c, x->p, err, sizeof(err), &field)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "Invalid params: %s%s%s", field ? field : "", field ? ": " : "", err);
+        rpc_call_error(x->call, RPC_INVALID_PARAMS, msg, field ? json_pack("{s:s}", "field", field) : NULL);
+        vm_config_free(&c);
+        return;
+    }
+    struct {
+        const char *field, *path;
+    } files[] = {{"kernel", c.kernel}, {"initrd", c.initrd}};
+    for (size_t i = 0; i < 2; i++) {
+        if (!files[i].path) continue;
+        if (files[i].path[0] != '/') {
+            invalid(x->call, files[i].field, "Invalid params: %s: must be an absolute path", files[i].field);
+            vm_config_free(&c);
+            return;
+        }
+        if (access(files[i].path, R_OK) < 0) {
+            snprintf(err, sizeof(err), "Invalid params: %s: '%s': %s", files[i].field, files[i].path, strerror(errno));
+            rpc_call_error(x->call, RPC_INVALID_PARAMS, err, json_pack("{s:s}", "field", files[i].field));
+            vm_config_free(&c);
+            return;
+        }
+    }
+    if (registry_find(x->d, c.name)) {
+        rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);
+        vm_config_free(&c);
+        return;
+    }
+    json_t *def = vm_config_to_json(&c);
+    struct vm_record *vm;
+    int r = registry_create(x->d, def, &c, &vm, err, sizeof(err));
+    json_decref(def);
+    vm_config_free(&c);
+    if (r) {
+        rpc_call_error(x->call, RPC_ERR_STORAGE, err, NULL);
+        return;
+    }
+    log_info("%s: defined", vm->name);
+    events_emit(x->d, "vm.state_changed", json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", "defined", "reason", "created"));
+    rpc_call_result(x->call, vm_info_json(vm, true));
+}
+
+static void m_vm_start(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_DEFINED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED)))) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    char err[512];
+    if (supervisor_start(vm, err, sizeof(err))) {
+        rpc_call_error(x->call, RPC_ERR_WORKER, err, NULL);
+        return;
+    }
+    waiter_add(vm, x->call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 60);
+}
+
+static void m_vm_stop(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_RUNNING) | STATE_BIT(VM_PAUSED)))) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    bool force = json_is_true(json_object_get(x->p, "force"));
+    json_t *t = json_object_get(x->p, "timeout");
+    int timeout = json_is_integer(t) ? (int)json_integer_value(t) : 30;
+    forward_and_wait(vm, x->call, "stop", json_pack("{s:b, s:i}", "force", force, "timeout", timeout),
+                     STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_STOPPED, (unsigned)timeout + 15);
+}
+
+static void m_vm_pause(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (vm->state != VM_RUNNING) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    forward_and_wait(vm, x->call, "pause", NULL, STATE_BIT(VM_PAUSED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
+                     VM_PAUSED, 15);
+}
+
+static void m_vm_resume(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (vm->state != VM_PAUSED) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not paused", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    forward_and_wait(vm, x->call, "resume", NULL, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
+                     VM_RUNNING, 15);
+}
+
+static void m_vm_reboot(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (vm->state != VM_RUNNING) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    forward_direct(vm, x->call, "reboot", NULL);
+}
+
+static void m_vm_delete(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->worker || vm->proc) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s: stop it first", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    char err[512];
+    char name[64];
+    snprintf(name, sizeof(name), "%s", vm->name);
+    if (registry_delete(x->d, vm, err, sizeof(err))) {
+        rpc_call_error(x->call, RPC_ERR_STORAGE, err, NULL);
+        return;
+    }
+    log_info("%s: deleted", name);
+    rpc_call_result(x->call, json_pack("{s:s, s:b}", "name", name, "deleted", 1));
+}
+
+static void m_vm_list(struct ctx *x)
+{
+    json_t *a = json_array();
+    for (struct vm_record *vm = x->d->vms; vm; vm = vm->next) json_array_append_new(a, vm_info_json(vm, false));
+    rpc_call_result(x->call, a);
+}
+
+static void m_vm_info(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (vm) rpc_call_result(x->call, vm_info_json(vm, true));
+}
+
+/* Append up to `want` trailing bytes of path to buf. */
+static size_t read_tail(const char *path, char *buf, size_t want, size_t *total)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    size_t got = 0;
+    if (fstat(fd, &st) == 0) {
+        size_t size = (size_t)st.st_size;
+        *total += size;
+        size_t n = size < want ? size : want;
+        ssize_t r = pread(fd, buf, n, (off_t)(size - n));
+        if (r > 0) got = (size_t)r;
+    }
+    close(fd);
+    return got;
+}
+
+static void m_vm_log(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    json_t *b = json_object_get(x->p, "bytes");
+    size_t want = json_is_integer(b) ? (size_t)json_integer_value(b) : 65536;
+    char *buf = malloc(want + 1);
+    if (!buf) {
+        rpc_call_error(x->call, RPC_INTERNAL_ERROR, NULL, NULL);
+        return;
+    }
+    char cur[4096], old[4096];
+    vm_store_path(cur, sizeof(cur), x->d->state_dir, vm->name, "console.log");
+    vm_store_path(old, sizeof(old), x->d->state_dir, vm->name, "console.log.1");
+    /* newest part first to know how much room the older part gets */
+    size_t total = 0;
+    char *tmp = malloc(want + 1);
+    size_t ncur = tmp ? read_tail(cur, tmp, want, &total) : 0;
+    size_t nold = read_tail(old, buf, want - ncur, &total);
+    if (tmp) memcpy(buf + nold, tmp, ncur);
+    free(tmp);
+    char *b64 = rpc_base64_encode(buf, nold + ncur);
+    free(buf);
+    rpc_call_result(x->call, json_pack("{s:s, s:s, s:I, s:I}", "name", vm->name, "data", b64 ? b64 : "", "bytes",
+                                       (json_int_t)(nold + ncur), "available", (json_int_t)total));
+    free(b64);
+}
+
+static void m_host_info(struct ctx *x)
+{
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    struct sysinfo si;
+    sysinfo(&si);
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    bool kvm_dev = fd >= 0;
+    if (fd >= 0) close(fd);
+    unsigned counts[5] = {0}, total = 0;
+    for (struct vm_record *vm = x->d->vms; vm; vm = vm->next) {
+        counts[vm->state]++;
+        total++;
+    }
+    json_t *vms = json_pack("{s:i}", "total", total);
+    for (int s = VM_DEFINED; s <= VM_CRASHED; s++) json_object_set_new(vms, vm_state_name((enum vm_state)s), json_integer(counts[s]));
+    rpc_call_result(x->call,
+                    json_pack("{s:s, s:s, s:i, s:I, s:{s:b, s:b}, s:o, s:I, s:s}", "version", VMD_VERSION, "hostname", host,
+                              "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",
+                              (json_int_t)((uint64_t)si.totalram * si.mem_unit >> 20), "kvm", "device", kvm_dev,
+                              "hw_virt", kvm_host_has_hw_virt(), "vms", vms, "uptime_s",
+                              (json_int_t)(time(NULL) - x->d->started), "state_dir", x->d->state_dir));
+}
+
+static void m_events_subscribe(struct ctx *x)
+{
+    x->cl->events = true;
+    rpc_call_result(x->call, json_pack("{s:b}", "subscribed", 1));
+}
+
+static void m_events_unsubscribe(struct ctx *x)
+{
+    x->cl->events = false;
+    rpc_call_result(x->call, json_pack("{s:b}", "subscribed", 0));
+}
+
+static void m_console_attach(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    supervisor_console_viewer(vm, x->cl->conn, true);
+    rpc_call_result(x->call, json_pack("{s:s, s:b}", "name", vm->name, "attached", 1));
+}
+
+static void m_console_detach(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    supervisor_console_viewer(vm, x->cl->conn, false);
+    rpc_call_result(x->call, json_pack("{s:s, s:b}", "name", vm->name, "attached", 0));
+}
+
+static void m_console_input(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm) return;
+    size_t len;
+    void *data = rpc_base64_decode(pstr(x, "data"), &len);
+    if (!data) {
+        invalid(x->call, "data", "Invalid params: %s: must be base64", "data");
+        return;
+    }
+    free(data);
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+        rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
+        return;
+    }
+    forward_direct(vm, x->call, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(struct ctx *x);
+} handlers[] = {
+    {"vm.create", m_vm_create},
+    {"vm.start", m_vm_start},
+    {"vm.stop", m_vm_stop},
+    {"vm.pause", m_vm_pause},
+    {"vm.resume", m_vm_resume},
+    {"vm.reboot", m_vm_reboot},
+    {"vm.delete", m_vm_delete},
+    {"vm.list", m_vm_list},
+    {"vm.info", m_vm_info},
+    {"vm.log", m_vm_log},
+    {"host.info", m_host_info},
+    {"events.subscribe", m_events_subscribe},
+    {"events.unsubscribe", m_events_unsubscribe},
+    {"console.attach", m_console_attach},
+    {"console.detach", m_console_detach},
+    {"console.input", m_console_input},
+};
+
+void methods_dispatch(void *ctx, struct rpc_call *call)
+{
+    struct client *cl = ctx;
+    const struct vmd_api_method *spec = vmd_api_find(call->method);
+    if (!spec) {
+        rpc_call_errorf(call, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", call->method);
+        return;
+    }
+    struct ctx x = {.d = cl->d, .cl = cl, .call = call};
+    char msg[512];
+    const char *field;
+    if (rpc_check_params(call->params, spec->params, spec->nparams, &x.p, msg, sizeof(msg), &field)) {
+        rpc_call_error(call, RPC_INVALID_PARAMS, msg, field ? json_pack("{s:s}", "field", field) : NULL);
+        return;
+    }
+    if (json_object_get(x.p, "name") && strcmp(call->method, "vm.create")) {
+        char err[256];
+        if (vm_name_check(pstr(&x, "name"), err, sizeof(err))) {
+            invalid(call, "name", "Invalid params: %s", err);
+            json_decref(x.p);
+            return;
+        }
+    }
+    log_debug("%s: %s", cl->conn->peer, call->method);
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (!strcmp(handlers[i].name, spec->name)) {
+            handlers[i].fn(&x);
+            json_decref(x.p);
+            return;
+        }
+    json_decref(x.p);
+    rpc_call_errorf(call, RPC_INTERNAL_ERROR, "Internal error: '%s' has no handler", call->method);
+}

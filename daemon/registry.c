@@ -1,0 +1,222 @@
+/* registry: VM definitions and states, loaded from and persisted to STATE_DIR/vms/NAME/. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/vmd.h"
+#include "vmm/log.h"
+#include "vmm/vm_config_json.h"
+
+struct vm_record *registry_find(struct vmd *d, const char *name)
+{
+    for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+        if (!strcmp(vm->name, name)) return vm;
+    return NULL;
+}
+
+static struct vm_record *record_new(struct vmd *d, const char *name)
+{
+    struct vm_record *vm = calloc(1, sizeof(*vm));
+    if (!vm) return NULL;
+    vm->d = d;
+    snprintf(vm->name, sizeof(vm->name), "%s", name);
+    vm->since = time(NULL);
+    /* keep the list sorted by name so vm.list is stable */
+    struct vm_record **pp = &d->vms;
+    while (*pp && strcmp((*pp)->name, name) < 0) pp = &(*pp)->next;
+    vm->next = *pp;
+    *pp = vm;
+    return vm;
+}
+
+static void record_free(struct vmd *d, struct vm_record *vm)
+{
+    for (struct vm_record **pp = &d->vms; *pp; pp = &(*pp)->next)
+        if (*pp == vm) {
+            *pp = vm->next;
+            break;
+        }
+    json_decref(vm->def);
+    vm_config_free(&vm->cfg);
+    free(vm->viewers);
+    free(vm);
+}
+
+static bool pid_file_alive(const char *path, pid_t *pid)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    int p = 0;
+    bool ok = fscanf(f, "%d", &p) == 1 && p > 1;
+    fclose(f);
+    if (!ok) return false;
+    *pid = p;
+    if (kill(p, 0) < 0 && errno == ESRCH) return false;
+    char proc[64], cmd[256] = "";
+    snprintf(proc, sizeof(proc), "/proc/%d/cmdline", p);
+    f = fopen(proc, "r");
+    if (!f) return false;
+    size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    cmd[n] = 0;
+    return strstr(cmd, "vmd-worker") != NULL; /* not a recycled pid */
+}
+
+int registry_load(struct vmd *d)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/vms", d->state_dir);
+    int r = vm_store_mkdirs(path, 0750);
+    if (r) {
+        log_error("state dir '%s': %s", path, strerror(-r));
+        return r;
+    }
+    DIR *dir = opendir(path);
+    if (!dir) {
+        log_error("state dir '%s': %s", path, strerror(errno));
+        return -errno;
+    }
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        char err[512];
+        if (e->d_name[0] == '.' || vm_name_check(e->d_name, err, sizeof(err))) continue;
+        char cfgpath[4096];
+        vm_store_path(cfgpath, sizeof(cfgpath), d->state_dir, e->d_name, "config.json");
+        json_t *def = vm_store_read_json(cfgpath);
+        if (!def) {
+            if (access(cfgpath, F_OK) == 0) log_warn("%s: not readable JSON: VM skipped", cfgpath);
+            continue;
+        }
+        struct vm_config c;
+        vm_config_init(&c);
+        const char *field;
+        if (vm_config_from_json(&c, def, err, sizeof(err), &field)) {
+            log_warn("%s: %s: VM skipped", cfgpath, err);
+            vm_config_free(&c);
+            json_decref(def);
+            continue;
+        }
+        struct vm_record *vm = record_new(d, e->d_name);
+        if (!vm) {
+            vm_config_free(&c);
+            json_decref(def);
+            continue;
+        }
+        vm->def = def;
+        vm->cfg = c;
+        snprintf(vm->accel, sizeof(vm->accel), "%s", vm_accel_name(c.accel));
+
+        char spath[4096];
+        vm_store_path(spath, sizeof(spath), d->state_dir, vm->name, "status.json");
+        json_t *st = vm_store_read_json(spath);
+        enum vm_state s = VM_DEFINED;
+        if (st) vm_state_parse(json_string_value(json_object_get(st, "state")), &s);
+        const char *reason = st ? json_string_value(json_object_get(st, "reason")) : NULL;
+        snprintf(vm->reason, sizeof(vm->reason), "%s", reason ? reason : "");
+        vm->state = s;
+        if (st && json_is_integer(json_object_get(st, "since"))) vm->since = (time_t)json_integer_value(json_object_get(st, "since"));
+        json_decref(st);
+
+        char ppath[4096];
+        vm_store_path(ppath, sizeof(ppath), d->state_dir, vm->name, "worker.pid");
+        pid_t pid;
+        if (pid_file_alive(ppath, &pid)) {
+            vm->pid = pid;
+            log_info("%s: worker pid %d is alive: re-adopting it", vm->name, (int)pid);
+            supervisor_adopt(vm);
+        } else if (s == VM_RUNNING || s == VM_PAUSED) {
+            vm_set_state(vm, VM_CRASHED, "the worker was gone when vmd started");
+        }
+        log_info("%s: %s", vm->name, vm_state_name(vm->state));
+    }
+    closedir(dir);
+    return 0;
+}
+
+int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struct vm_record **out, char *err,
+                    size_t errlen)
+{
+    char dir[4096], path[4096];
+    vm_store_path(dir, sizeof(dir), d->state_dir, c->name, NULL);
+    int r = vm_store_mkdirs(dir, 0750);
+    if (!r) {
+        vm_store_path(path, sizeof(path), d->state_dir, c->name, "config.json");
+        r = vm_store_write_json(path, def);
+    }
+    if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0);
+    if (r) {
+        snprintf(err, errlen, "writing the definition under '%s': %s", dir, strerror(-r));
+        return r;
+    }
+    struct vm_record *vm = record_new(d, c->name);
+    if (!vm) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    vm->def = json_deep_copy(def);
+    vm->cfg = *c;
+    memset(c, 0, sizeof(*c));
+    vm->state = VM_DEFINED;
+    snprintf(vm->reason, sizeof(vm->reason), "created");
+    snprintf(vm->accel, sizeof(vm->accel), "%s", vm_accel_name(vm->cfg.accel));
+    *out = vm;
+    return 0;
+}
+
+int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errlen)
+{
+    char dir[4096];
+    vm_store_path(dir, sizeof(dir), d->state_dir, vm->name, NULL);
+    DIR *dh = opendir(dir);
+    if (dh) {
+        struct dirent *e;
+        while ((e = readdir(dh))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[4400];
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            if (unlink(p) < 0) log_warn("%s: %s", p, strerror(errno));
+        }
+        closedir(dh);
+    }
+    if (rmdir(dir) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "removing '%s': %s", dir, strerror(errno));
+        return -errno;
+    }
+    events_emit(d, "vm.state_changed", json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", "deleted", "reason", "deleted by request"));
+    record_free(d, vm);
+    return 0;
+}
+
+void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason)
+{
+    bool changed = vm->state != s || strcmp(vm->reason, reason);
+    vm->state = s;
+    vm->since = time(NULL);
+    snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+    if (s != VM_RUNNING && s != VM_PAUSED) vm->pid = 0;
+    int r = vm_store_write_status(vm->d->state_dir, vm->name, s, reason, vm->pid);
+    if (r) log_warn("%s: writing status.json: %s", vm->name, strerror(-r));
+    if (changed) {
+        log_info("%s: %s (%s)", vm->name, vm_state_name(s), reason);
+        events_emit(vm->d, "vm.state_changed",
+                    json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", vm_state_name(s), "reason", reason));
+    }
+    waiters_complete(vm);
+}
+
+json_t *vm_info_json(const struct vm_record *vm, bool full)
+{
+    bool live = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}", "name", vm->name, "state", vm_state_name(vm->state),
+                          "reason", vm->reason, "memory_mib", (json_int_t)vm->cfg.memory_mib, "vcpus", (int)vm->cfg.cpus,
+                          "accel", vm->accel);
+    json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
+    json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
+    json_object_set_new(j, "vnc", vm->cfg.vnc && live ? json_string(vm->cfg.vnc) : json_null());
+    if (full) json_object_set_new(j, "definition", json_deep_copy(vm->def));
+    return j;
+}

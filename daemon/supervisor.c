@@ -1,0 +1,296 @@
+/* supervisor: one vmd-worker process per running VM.
+ *
+ * Start: a socketpair; the worker gets one end as fd 3 (--control-fd 3) and runs in its own
+ * session (setsid) so that it outlives vmd. Re-adoption: a worker found alive at start-up
+ * (worker.pid) is reached through its Unix socket, worker.sock, and asked for its status.
+ * End: for our children, libuv's exit callback gives the exit status or the signal; for an
+ * adopted worker (not our child) its connection closes and its pid is polled until gone.
+ * Either way the VM becomes stopped (a clean stop the worker reported) or crashed (with the
+ * reason), and no other VM is touched.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/vmd.h"
+#include "vmm/log.h"
+
+static void worker_message(struct rpc_conn *c, const char *msg, size_t len);
+static void worker_closed(struct rpc_conn *c);
+static const struct rpc_conn_ops worker_ops = {.on_message = worker_message, .on_close = worker_closed};
+
+/* The worker is gone: the VM is crashed with why_if_unknown, or else in the last state the
+ * worker reported. */
+static void worker_gone(struct vm_record *vm, const char *why_if_unknown)
+{
+    if (vm->worker) {
+        vm->worker->data = NULL;
+        rpc_conn_close(vm->worker);
+        vm->worker = NULL;
+    }
+    for (size_t i = 0; i < vm->nviewers; i++) rpc_conn_unref(vm->viewers[i]);
+    vm->nviewers = 0;
+    vm->started_at = 0;
+    if (why_if_unknown) vm_set_state(vm, VM_CRASHED, why_if_unknown);
+    else if (vm->final_seen) vm_set_state(vm, vm->final_state, vm->final_reason);
+    else vm_set_state(vm, VM_STOPPED, "worker exited");
+    vm->final_seen = false;
+    vm->adopted = false;
+}
+
+static void proc_closed(uv_handle_t *h) { free(h); }
+
+static void worker_exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+    struct vm_record *vm = p->data;
+    uv_close((uv_handle_t *)p, proc_closed);
+    if (!vm) return;
+    vm->proc = NULL;
+    char why[256];
+    if (term_signal) {
+        snprintf(why, sizeof(why), "worker pid %d killed by signal %d (%s)", (int)vm->pid, term_signal, strsignal(term_signal));
+        vm->final_seen = false; /* a signal overrides whatever it said last */
+        worker_gone(vm, why);
+    } else if (status != 0) {
+        snprintf(why, sizeof(why), "worker pid %d exited with status %d", (int)vm->pid, (int)status);
+        if (vm->final_seen && vm->final_state == VM_CRASHED) worker_gone(vm, NULL);
+        else {
+            vm->final_seen = false;
+            worker_gone(vm, why);
+        }
+    } else {
+        if (!vm->final_seen) {
+            vm->final_seen = true;
+            vm->final_state = VM_STOPPED;
+            snprintf(vm->final_reason, sizeof(vm->final_reason), "worker exited");
+        }
+        worker_gone(vm, NULL);
+    }
+}
+
+static void apply_worker_state(struct vm_record *vm, json_t *st)
+{
+    enum vm_state s;
+    const char *reason = json_string_value(json_object_get(st, "reason"));
+    if (vm_state_parse(json_string_value(json_object_get(st, "state")), &s)) return;
+    if (!reason) reason = "";
+    json_t *accel = json_object_get(st, "accel");
+    if (json_is_string(accel)) snprintf(vm->accel, sizeof(vm->accel), "%s", json_string_value(accel));
+    json_t *started = json_object_get(st, "started_at");
+    if (json_is_integer(started)) vm->started_at = (time_t)json_integer_value(started);
+    json_t *pid = json_object_get(st, "pid");
+    if (json_is_integer(pid)) vm->pid = (pid_t)json_integer_value(pid);
+    if (s == VM_STOPPED || s == VM_CRASHED) {
+        /* the worker is finishing: the state is applied once its process is gone */
+        vm->final_seen = true;
+        vm->final_state = s;
+        snprintf(vm->final_reason, sizeof(vm->final_reason), "%s", reason);
+        return;
+    }
+    if (s == VM_RUNNING && !vm->started_at) vm->started_at = time(NULL);
+    vm_set_state(vm, s, reason);
+}
+
+static void worker_message(struct rpc_conn *c, const char *msg, size_t len)
+{
+    struct vm_record *vm = c->data;
+    if (!vm) return;
+    json_t *j = json_loadb(msg, len, 0, NULL);
+    const char *method = json_string_value(json_object_get(j, "method"));
+    json_t *params = json_object_get(j, "params");
+    if (method && !strcmp(method, "state_changed")) {
+        if (!strcmp(json_string_value(json_object_get(params, "state")) ? json_string_value(json_object_get(params, "state")) : "", "running"))
+            vm->started_at = time(NULL);
+        apply_worker_state(vm, params);
+    } else if (method && !strcmp(method, "console.output")) {
+        json_t *data = json_object_get(params, "data");
+        if (json_is_string(data)) {
+            json_t *n = json_pack("{s:s, s:O}", "name", vm->name, "data", data);
+            for (size_t i = 0; i < vm->nviewers; i++) rpc_conn_notify(vm->viewers[i], "console.output", json_incref(n));
+            json_decref(n);
+        }
+    }
+    json_decref(j);
+}
+
+static bool pid_alive(pid_t pid)
+{
+    if (pid <= 1 || (kill(pid, 0) < 0 && errno == ESRCH)) return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !(rp && rp[1] == ' ' && rp[2] == 'Z'); /* a zombie is gone for our purposes */
+}
+
+static void reap_timer_closed(uv_handle_t *h) { free(h); }
+
+static void reap_poll(uv_timer_t *t)
+{
+    struct vm_record *vm = t->data;
+    if (pid_alive(vm->pid)) return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, reap_timer_closed);
+    vm->reap_timer = NULL;
+    if (!vm->final_seen) {
+        /* the worker may have written its last state to status.json before exiting */
+        char path[4096];
+        vm_store_path(path, sizeof(path), vm->d->state_dir, vm->name, "status.json");
+        json_t *st = vm_store_read_json(path);
+        enum vm_state s;
+        if (st && !vm_state_parse(json_string_value(json_object_get(st, "state")), &s) &&
+            (s == VM_STOPPED || s == VM_CRASHED) && json_integer_value(json_object_get(st, "pid")) == vm->pid) {
+            vm->final_seen = true;
+            vm->final_state = s;
+            snprintf(vm->final_reason, sizeof(vm->final_reason), "%s", json_string_value(json_object_get(st, "reason")));
+        }
+        json_decref(st);
+    }
+    char why[200];
+    snprintf(why, sizeof(why), "worker pid %d exited (adopted after a vmd restart, so its exit status is unknown)", (int)vm->pid);
+    worker_gone(vm, vm->final_seen ? NULL : why);
+}
+
+static void worker_closed(struct rpc_conn *c)
+{
+    struct vm_record *vm = c->data;
+    if (!vm || vm->worker != c) return;
+    vm->worker = NULL;
+    if (vm->proc) return; /* our child: worker_exit_cb decides */
+    if (!vm->reap_timer) {
+        vm->reap_timer = malloc(sizeof(*vm->reap_timer));
+        if (!vm->reap_timer) return;
+        uv_timer_init(vm->d->loop, vm->reap_timer);
+        vm->reap_timer->data = vm;
+        uv_timer_start(vm->reap_timer, reap_poll, 0, 100);
+    }
+}
+
+int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
+{
+    struct vmd *d = vm->d;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        snprintf(err, errlen, "socketpair: %s", strerror(errno));
+        return -errno;
+    }
+    char *args[] = {d->worker_path, "--state-dir", d->state_dir, "--name", vm->name, "--control-fd", "3",
+                    log_get_level() >= LOG_DEBUG ? "--verbose" : NULL, NULL};
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = 2}, /* worker messages go where vmd's go */
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+        {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+    };
+    uv_process_options_t o = {
+        .exit_cb = worker_exit_cb, .file = d->worker_path, .args = args, .stdio = stdio, .stdio_count = 4,
+        .flags = UV_PROCESS_DETACHED, /* own session: survives vmd and its terminal */
+    };
+    uv_process_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        close(sv[0]);
+        close(sv[1]);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    p->data = vm;
+    int r = uv_spawn(d->loop, p, &o);
+    close(sv[1]);
+    if (r < 0) {
+        close(sv[0]);
+        snprintf(err, errlen, "starting worker '%s': %s", d->worker_path, uv_strerror(r));
+        uv_close((uv_handle_t *)p, proc_closed);
+        return r;
+    }
+    vm->proc = p;
+    vm->pid = p->pid;
+    vm->final_seen = false;
+    vm->adopted = false;
+    struct rpc_conn *c = rpc_conn_new(d->loop, &worker_ops, vm);
+    if (c && rpc_conn_open_fd(c, sv[0]) == 0) {
+        snprintf(c->peer, sizeof(c->peer), "worker %s (pid %d)", vm->name, (int)p->pid);
+        vm->worker = c;
+        rpc_conn_start(c);
+    }
+    log_info("%s: worker pid %d started", vm->name, (int)p->pid);
+    return 0;
+}
+
+static void adopt_status(void *opaque, json_t *result, json_t *error)
+{
+    struct rpc_conn *c = opaque;
+    struct vm_record *vm = c->data;
+    if (!vm) return;
+    if (error) {
+        log_warn("%s: re-adopted worker did not answer status: %s", vm->name,
+                 json_string_value(json_object_get(error, "message")));
+        return;
+    }
+    apply_worker_state(vm, result);
+    log_info("%s: re-adopted worker pid %d (%s)", vm->name, (int)vm->pid, vm_state_name(vm->state));
+}
+
+static void adopt_connected(struct rpc_conn *c, int status)
+{
+    struct vm_record *vm = c->data;
+    if (!vm) return;
+    if (status < 0) {
+        char why[256];
+        log_warn("%s: worker pid %d is alive but its socket does not answer: %s", vm->name, (int)vm->pid, uv_strerror(status));
+        vm->worker = NULL;
+        c->data = NULL;
+        snprintf(why, sizeof(why), "worker pid %d unreachable after a vmd restart (%s)", (int)vm->pid, uv_strerror(status));
+        vm->final_seen = false;
+        worker_gone(vm, why);
+        return;
+    }
+    rpc_conn_start(c);
+    rpc_conn_call(c, "status", NULL, adopt_status, c);
+}
+
+void supervisor_adopt(struct vm_record *vm)
+{
+    char path[4096];
+    vm_store_path(path, sizeof(path), vm->d->state_dir, vm->name, "worker.sock");
+    struct rpc_conn *c = rpc_conn_new(vm->d->loop, &worker_ops, vm);
+    if (!c) return;
+    vm->worker = c;
+    vm->adopted = true;
+    if (vm->state != VM_PAUSED) vm->state = VM_RUNNING; /* until the worker says otherwise */
+    rpc_conn_connect_unix(c, path, adopt_connected);
+}
+
+static void subscribe_done(void *opaque, json_t *result, json_t *error)
+{
+    (void)opaque;
+    (void)result;
+    if (error) log_debug("console.subscribe: %s", json_string_value(json_object_get(error, "message")));
+}
+
+void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach)
+{
+    size_t before = vm->nviewers;
+    for (size_t i = 0; i < vm->nviewers; i++)
+        if (vm->viewers[i] == c) {
+            rpc_conn_unref(c);
+            vm->viewers[i] = vm->viewers[--vm->nviewers];
+            break;
+        }
+    if (attach) {
+        struct rpc_conn **v = realloc(vm->viewers, (vm->nviewers + 1) * sizeof(*v));
+        if (!v) return;
+        vm->viewers = v;
+        rpc_conn_ref(c);
+        vm->viewers[vm->nviewers++] = c;
+    }
+    if (vm->worker && (before == 0) != (vm->nviewers == 0))
+        rpc_conn_call(vm->worker, "console.subscribe", json_pack("{s:b}", "on", vm->nviewers > 0), subscribe_done, NULL);
+}

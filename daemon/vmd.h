@@ -1,0 +1,108 @@
+/* vmd: the daemon's shared types. The daemon is one libuv loop holding
+ *   - the registry of VM definitions (registry.c), persisted under the state dir,
+ *   - the supervisor (supervisor.c): one vmd-worker process per running VM,
+ *   - the JSON-RPC front end (methods.c) on a Unix socket and on TLS over TCP (main.c).
+ */
+#ifndef VMD_DAEMON_VMD_H
+#define VMD_DAEMON_VMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+#include <uv.h>
+
+#include "rpc/jsonrpc.h"
+#include "rpc/rpc_conn.h"
+#include "rpc/vm_store.h"
+#include "vmm/vm_config.h"
+
+#define VMD_VERSION "0.1.0"
+
+struct vmd;
+
+/* A call waiting for its VM to reach a state (vm.start waits for running, vm.stop for stopped...). */
+struct vm_waiter {
+    struct vm_waiter *next;
+    struct vm_record *vm;
+    struct rpc_call *call;
+    unsigned done_mask; /* states (1u << enum vm_state) that end the wait */
+    enum vm_state want; /* the state that means success */
+    uv_timer_t *timer;
+    unsigned long id;
+};
+
+struct vm_record {
+    struct vm_record *next;
+    struct vmd *d;
+    char name[64];
+    json_t *def;            /* the definition as stored in config.json */
+    struct vm_config cfg;
+    enum vm_state state;
+    char reason[512];
+    time_t since;           /* when the state was entered */
+    time_t started_at;      /* worker start (running/paused) */
+    pid_t pid;              /* worker pid, 0 if none */
+    char accel[8];          /* backend the worker chose */
+    uv_process_t *proc;     /* set when the worker is our child */
+    struct rpc_conn *worker;
+    bool adopted;           /* worker found at start-up, not our child */
+    bool final_seen;        /* the worker reported its last state */
+    enum vm_state final_state;
+    char final_reason[512];
+    uv_timer_t *reap_timer; /* polls an adopted worker's pid after its connection closed */
+    struct vm_waiter *waiters;
+    struct rpc_conn **viewers; /* clients attached to the console */
+    size_t nviewers;
+};
+
+/* A connected API client. */
+struct client {
+    struct client *next;
+    struct vmd *d;
+    struct rpc_conn *conn;
+    bool events;
+};
+
+struct vmd {
+    uv_loop_t *loop;
+    char *state_dir, *socket_path, *listen, *tls_cert, *tls_key, *tls_ca, *worker_path;
+    unsigned max_clients, nclients;
+    struct rpc_listener unix_listener, tls_listener;
+    bool tls_on;
+    SSL_CTX *tls;
+    gid_t socket_gid;
+    struct vm_record *vms;
+    struct client *clients;
+    unsigned long next_waiter_id;
+    time_t started;
+};
+
+/* registry.c */
+int registry_load(struct vmd *d);
+struct vm_record *registry_find(struct vmd *d, const char *name);
+/* Create and persist a definition (c is moved into the record). */
+int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struct vm_record **out, char *err,
+                    size_t errlen);
+int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errlen);
+/* Enter a state: persist status.json, complete waiters, notify event subscribers. */
+void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason);
+json_t *vm_info_json(const struct vm_record *vm, bool full);
+
+/* supervisor.c */
+int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
+void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
+void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
+
+/* methods.c */
+void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */
+void events_emit(struct vmd *d, const char *method, json_t *params); /* steals params */
+void waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
+                unsigned timeout_s);
+/* Answer every waiter whose mask contains the VM's current state. */
+void waiters_complete(struct vm_record *vm);
+
+/* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
+void sd_notify_send(const char *state);
+
+#endif

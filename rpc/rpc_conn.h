@@ -1,0 +1,120 @@
+/* rpc_conn: one JSON-RPC connection on a libuv stream (Unix socket, socketpair or TCP),
+ * optionally wrapped in TLS with OpenSSL memory BIOs driven by uv_read/uv_write.
+ *
+ * It frames incoming bytes into messages (rpc/jsonrpc.h), keeps the write queue bounded
+ * (a peer that does not read is dropped instead of blocking the loop), and tracks the calls
+ * this side made (rpc_conn_call) so their responses reach the right callback.
+ *
+ * Listening: rpc_listener accepts on a Unix socket path or a TCP address, enforces a maximum
+ * number of clients, reads SO_PEERCRED on Unix sockets and requires TLS client certificates
+ * on TCP when given a TLS context.
+ */
+#ifndef VMD_RPC_CONN_H
+#define VMD_RPC_CONN_H
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "jsonrpc.h"
+
+#define RPC_CONN_MAX_QUEUE_DEFAULT (8u << 20) /* bytes waiting to be written before a peer is dropped */
+
+struct rpc_conn;
+struct rpc_conn_ops {
+    /* A request, notification or batch from the peer (responses to rpc_conn_call are consumed). */
+    void (*on_message)(struct rpc_conn *c, const char *msg, size_t len);
+    /* The connection is closed (once); the conn is freed when the last reference goes. */
+    void (*on_close)(struct rpc_conn *c);
+};
+
+/* Response to rpc_conn_call: exactly one of result / error is non-NULL (borrowed). error is a
+ * JSON-RPC error object; on connection loss it is {code: RPC_ERR_WORKER, message: "connection closed"}. */
+typedef void (*rpc_response_fn)(void *opaque, json_t *result, json_t *error);
+
+struct rpc_pending;
+
+struct rpc_conn {
+    struct rpc_sink sink; /* first member: responses are sent through the conn */
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } h;
+    uv_loop_t *loop;
+    const struct rpc_conn_ops *ops;
+    void *data; /* owner's */
+
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    bool tls_ready;
+
+    struct rpc_framer framer;
+    size_t queued, max_queue;
+    int refs;
+    bool closing;
+
+    struct rpc_pending *pending;
+    long long next_id;
+
+    char peer[128]; /* for log messages */
+    bool has_cred;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+};
+
+/* Make a connection around an initialised stream type; call one of the attach functions next. */
+struct rpc_conn *rpc_conn_new(uv_loop_t *loop, const struct rpc_conn_ops *ops, void *data);
+/* Use an existing connected file descriptor (socketpair end). */
+int rpc_conn_open_fd(struct rpc_conn *c, int fd);
+/* Connect to a Unix socket path; cb(c, status) is called when connected (status < 0: failed, and
+ * the conn is closed after cb returns). */
+int rpc_conn_connect_unix(struct rpc_conn *c, const char *path, void (*cb)(struct rpc_conn *c, int status));
+/* Start reading (after open/accept). */
+int rpc_conn_start(struct rpc_conn *c);
+
+void rpc_conn_send(struct rpc_conn *c, const char *text, size_t len);
+void rpc_conn_notify(struct rpc_conn *c, const char *method, json_t *params); /* steals params */
+/* Send a request; cb gets the response (or a connection-closed error). Steals params. */
+void rpc_conn_call(struct rpc_conn *c, const char *method, json_t *params, rpc_response_fn cb, void *opaque);
+void rpc_conn_close(struct rpc_conn *c);
+/* Close once everything queued so far has been written. */
+void rpc_conn_close_after_flush(struct rpc_conn *c);
+void rpc_conn_ref(struct rpc_conn *c);
+void rpc_conn_unref(struct rpc_conn *c);
+
+/* ---- TLS ---- */
+/* Server context: TLS 1.2+, our certificate and key, client certificates required and verified
+ * against ca. Client context: TLS 1.2+, our certificate and key, the server verified against ca. */
+SSL_CTX *rpc_tls_server_ctx(const char *cert, const char *key, const char *ca, char *err, size_t errlen);
+SSL_CTX *rpc_tls_client_ctx(const char *cert, const char *key, const char *ca, char *err, size_t errlen);
+
+/* ---- listening ---- */
+struct rpc_listener {
+    uv_loop_t *loop;
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } h;
+    bool is_tcp;
+    SSL_CTX *tls; /* TCP: required */
+    unsigned *nclients, max_clients; /* shared count across listeners */
+    const struct rpc_conn_ops *ops;
+    void *data; /* given to each accepted conn */
+    /* Called for each accepted connection before reading starts; return false to refuse it. */
+    bool (*on_accept)(struct rpc_listener *l, struct rpc_conn *c);
+};
+
+/* Listen on a Unix socket (an existing socket file is replaced), with the given file mode. */
+int rpc_listen_unix(struct rpc_listener *l, uv_loop_t *loop, const char *path, int mode, char *err, size_t errlen);
+/* Listen on "ADDR:PORT" (IPv4, or [IPv6]:PORT). */
+int rpc_listen_tcp(struct rpc_listener *l, uv_loop_t *loop, const char *addr, char *err, size_t errlen);
+void rpc_listener_close(struct rpc_listener *l);
+
+#endif

@@ -1,0 +1,34 @@
+/* vm_store: the state directory layout shared by vmd and vmd-worker, and atomic JSON files.
+ *
+ *   STATE_DIR/vms/NAME/config.json   the VM definition (written by vmd)
+ *   STATE_DIR/vms/NAME/status.json   last known state {state, reason, pid, since} (vmd and the worker)
+ *   STATE_DIR/vms/NAME/worker.pid    pid of the running worker (the worker)
+ *   STATE_DIR/vms/NAME/worker.sock   the running worker's JSON-RPC endpoint (the worker)
+ *   STATE_DIR/vms/NAME/console.log   serial output, rotated to console.log.1 (the worker)
+ *
+ * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory.
+ */
+#ifndef VMD_RPC_VM_STORE_H
+#define VMD_RPC_VM_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum vm_state { VM_DEFINED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_CRASHED };
+
+const char *vm_state_name(enum vm_state s);
+int vm_state_parse(const char *name, enum vm_state *out); /* 0 or -EINVAL */
+
+/* STATE_DIR/vms/NAME[/FILE] into buf. Returns 0 or -ENAMETOOLONG. */
+int vm_store_path(char *buf, size_t len, const char *state_dir, const char *name, const char *file);
+
+int vm_store_write_json(const char *path, const json_t *j);
+json_t *vm_store_read_json(const char *path); /* NULL if absent or unreadable */
+
+int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid);
+
+/* mkdir -p with mode. */
+int vm_store_mkdirs(const char *path, mode_t mode);
+
+#endif

@@ -1,0 +1,44 @@
+/* vnc: a VNC server per VM (libvncserver), showing the VGA text console and typing into the
+ * guest's keyboard. Listens on --vnc ADDR:PORT (loopback by default; PORT 0 picks a free port
+ * from 5900 up), with VNC password authentication when a password file is given, and TLS
+ * (websocket over TLS, libvncserver's secure transport) when a certificate and key are given.
+ * Several viewers at once; a viewer that disconnects leaves the VM untouched.
+ */
+#ifndef VMD_VNC_H
+#define VMD_VNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct machine;
+struct vnc_server;
+
+#define VNC_COLS 80
+#define VNC_ROWS 25
+
+/* A snapshot of the text screen: VNC_COLS x VNC_ROWS cells of (character, attribute), and the
+ * cursor as a cell index (or -1 when hidden). Returns false when there is no text screen. */
+typedef bool (*vnc_text_source_fn)(void *opaque, uint8_t cells[VNC_ROWS * VNC_COLS * 2], int *cursor);
+/* Keyboard: deliver set-1 scan codes to the guest. */
+typedef void (*vnc_key_sink_fn)(void *opaque, const uint8_t *scancodes, size_t n);
+
+struct vnc_options {
+    const char *listen;        /* "ADDR:PORT" */
+    const char *password_file; /* NULL: no authentication */
+    const char *tls_cert, *tls_key;
+    const char *font;          /* NULL: VMD_DEFAULT_FONT */
+    vnc_text_source_fn text;
+    vnc_key_sink_fn keys;
+    void *opaque;
+    unsigned refresh_hz;       /* 0: 30 */
+};
+
+int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, size_t errlen);
+void vnc_stop(struct vnc_server *s);
+/* "ADDR:PORT" actually listened on. */
+const char *vnc_address(const struct vnc_server *s);
+/* Counters for tests and vm.info. */
+unsigned vnc_client_count(const struct vnc_server *s);
+
+#endif

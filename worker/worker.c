@@ -1,0 +1,532 @@
+/* vmd-worker: runs one daemon-managed VM.
+ *
+ *   vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--verbose]
+ *
+ * Reads DIR/vms/NAME/config.json, creates and starts the machine, and serves JSON-RPC to
+ * vmd on the inherited socketpair (--control-fd) and on DIR/vms/NAME/worker.sock, which a
+ * restarted vmd reconnects to. Its pid is in worker.pid. Serial output goes to console.log
+ * (rotated) and to live viewers. The worker runs in its own session, so it outlives vmd.
+ *
+ * Methods (vmd -> worker): status, stop {force, timeout}, pause, resume, reboot,
+ * console.subscribe {on}, console.input {data (base64)}.
+ * Notifications (worker -> vmd): state_changed {state, reason}, console.output {data}.
+ * Exit status: 0 after a clean stop, 1 after a failure (the last state_changed says why).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "rpc/jsonrpc.h"
+#include "rpc/rpc_conn.h"
+#include "rpc/vm_store.h"
+#include "vmm/cpu_backend.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/vm_config_json.h"
+#include "worker/console_log.h"
+
+/* Graceful-stop inputs from the device models; weak so the worker links before they land. */
+struct i8042;
+struct acpi_pm;
+extern void i8042_ctrl_alt_del(struct i8042 *k) __attribute__((weak));
+extern void acpi_pm_power_button(struct acpi_pm *p) __attribute__((weak));
+
+#define MAX_CONNS 8
+
+/* The worker's one VM and its loop; a process runs exactly one, so it is a single static object. */
+static struct worker {
+    uv_loop_t *loop;
+    const char *state_dir, *name;
+    char vm_dir[4096], sock_path[4096], pid_path[4096];
+    struct vm_config cfg;
+    const struct cpu_backend_ops *backend;
+    struct machine m;
+    bool machine_live; /* machine_create succeeded and not yet destroyed */
+    uv_poll_t *stop_poll;
+    enum vm_state state;
+    char reason[512];
+    time_t started_at;
+    struct console_log console;
+    uv_async_t console_async;
+    struct rpc_conn *conns[MAX_CONNS];
+    struct rpc_conn *console_watchers[MAX_CONNS];
+    struct rpc_listener listener;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t stop_timer, exit_timer;
+    bool stopping, stop_forced, pause_requested, reboot_requested, exiting;
+    int exit_code;
+} W;
+
+static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
+{
+    switch (accel) {
+    case ACCEL_KVM: return &kvm_backend_ops;
+    case ACCEL_EMU: return &emu_backend_ops;
+    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
+    }
+}
+
+static void broadcast(const char *method, json_t *params)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (W.conns[i]) rpc_conn_notify(W.conns[i], method, json_incref(params));
+    json_decref(params);
+}
+
+static void set_state(enum vm_state s, const char *reason)
+{
+    W.state = s;
+    snprintf(W.reason, sizeof(W.reason), "%s", reason);
+    log_info("%s: %s (%s)", W.name, vm_state_name(s), reason);
+    int r = vm_store_write_status(W.state_dir, W.name, s, reason, getpid());
+    if (r) log_warn("%s: writing status.json: %s", W.name, strerror(-r));
+    broadcast("state_changed", json_pack("{s:s, s:s}", "state", vm_state_name(s), "reason", reason));
+}
+
+static void exit_timer_cb(uv_timer_t *t) { uv_stop(t->loop); }
+
+/* The VM is over: tell vmd, flush, and leave the loop shortly after. */
+static void finish(enum vm_state final, const char *reason, int code)
+{
+    if (W.exiting) return;
+    W.exiting = true;
+    W.exit_code = code;
+    set_state(final, reason);
+    unlink(W.sock_path);
+    unlink(W.pid_path);
+    rpc_listener_close(&W.listener);
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (W.conns[i]) rpc_conn_close_after_flush(W.conns[i]);
+    uv_timer_start(&W.exit_timer, exit_timer_cb, 300, 0);
+}
+
+static void console_out(void *opaque, const uint8_t *buf, size_t len)
+{
+    (void)opaque;
+    console_log_write(&W.console, buf, len);
+}
+
+static void console_wake(void *opaque)
+{
+    (void)opaque;
+    uv_async_send(&W.console_async);
+}
+
+static void console_async_cb(uv_async_t *a)
+{
+    (void)a;
+    size_t len;
+    uint8_t *data = console_log_take_live(&W.console, &len);
+    if (!data) return;
+    char *b64 = rpc_base64_encode(data, len);
+    free(data);
+    if (!b64) return;
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (W.console_watchers[i]) rpc_conn_notify(W.console_watchers[i], "console.output", json_pack("{s:s}", "data", b64));
+    free(b64);
+}
+
+static void update_watching(void)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_CONNS; i++) n += W.console_watchers[i] != NULL;
+    console_log_set_watching(&W.console, n);
+}
+
+/* ---- the machine ---- */
+
+static void on_stop_fd(uv_poll_t *p, int status, int events);
+
+static void poll_closed(uv_handle_t *h) { free(h); }
+
+static void machine_teardown(void)
+{
+    if (W.stop_poll) {
+        uv_poll_stop(W.stop_poll);
+        uv_close((uv_handle_t *)W.stop_poll, poll_closed);
+        W.stop_poll = NULL;
+    }
+    if (W.machine_live) {
+        machine_destroy(&W.m);
+        W.machine_live = false;
+    }
+}
+
+static int machine_bringup(char *err, size_t errlen)
+{
+    int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
+    if (r) return r;
+    W.machine_live = true;
+    W.m.console_out = console_out;
+    W.stop_poll = malloc(sizeof(*W.stop_poll));
+    if (!W.stop_poll || uv_poll_init(W.loop, W.stop_poll, W.m.stop_fd) < 0) {
+        free(W.stop_poll);
+        W.stop_poll = NULL;
+        snprintf(err, errlen, "cannot watch the machine's stop eventfd");
+        return -EIO;
+    }
+    uv_poll_start(W.stop_poll, UV_READABLE, on_stop_fd);
+    r = machine_start(&W.m);
+    if (r) {
+        machine_join(&W.m);
+        snprintf(err, errlen, "starting vCPU threads: %s", strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+static void on_stop_fd(uv_poll_t *p, int status, int events)
+{
+    (void)p;
+    (void)status;
+    (void)events;
+    uint64_t v;
+    ssize_t rd = read(W.m.stop_fd, &v, sizeof(v)); /* level-triggered poll: drain the eventfd */
+    (void)rd;
+    enum machine_stop why = machine_join(&W.m);
+    uv_timer_stop(&W.stop_timer);
+    if (why == MACHINE_STOP_PAUSE && W.pause_requested && !W.stopping) {
+        W.pause_requested = false;
+        set_state(VM_PAUSED, "paused by request");
+        return;
+    }
+    W.pause_requested = false;
+    char err[512];
+    if (why == MACHINE_STOP_RESET && !W.stopping) {
+        bool asked = W.reboot_requested;
+        W.reboot_requested = false;
+        machine_teardown();
+        if (machine_bringup(err, sizeof(err))) {
+            machine_teardown();
+            char reason[600];
+            snprintf(reason, sizeof(reason), "reboot failed: %s", err);
+            finish(VM_CRASHED, reason, 1);
+            return;
+        }
+        W.started_at = time(NULL);
+        set_state(VM_RUNNING, asked ? "rebooted by request" : "guest reset: rebooted");
+        return;
+    }
+    machine_teardown();
+    switch (why) {
+    case MACHINE_STOP_POWEROFF: finish(VM_STOPPED, "guest powered off", 0); break;
+    case MACHINE_STOP_RESET: finish(VM_STOPPED, "guest shut down (reset after the stop request)", 0); break;
+    case MACHINE_STOP_KILL:
+        finish(VM_STOPPED, W.stop_forced ? "stopped by request (forced)" : "stopped by request", 0);
+        break;
+    case MACHINE_STOP_ERROR: finish(VM_CRASHED, "the CPU backend or a device failed (see the worker log)", 1); break;
+    default: finish(VM_STOPPED, "stopped", 0); break;
+    }
+}
+
+static void stop_timeout_cb(uv_timer_t *t)
+{
+    (void)t;
+    log_warn("%s: guest did not stop within the timeout: forcing", W.name);
+    W.stop_forced = true;
+    if (W.machine_live) machine_request_stop(&W.m, MACHINE_STOP_KILL);
+}
+
+/* Ask the guest to shut down: Ctrl-Alt-Del on the keyboard controller and the ACPI power button. */
+static bool inject_shutdown(void)
+{
+    bool sent = false;
+    pthread_mutex_lock(&W.m.dev_lock);
+    if (i8042_ctrl_alt_del && W.m.i8042) {
+        i8042_ctrl_alt_del(W.m.i8042);
+        sent = true;
+    }
+    if (acpi_pm_power_button && W.m.acpi_pm) {
+        acpi_pm_power_button(W.m.acpi_pm);
+        sent = true;
+    }
+    pthread_mutex_unlock(&W.m.dev_lock);
+    return sent;
+}
+
+static int do_stop(bool force, int timeout_s, char *err, size_t errlen)
+{
+    if (!W.machine_live) {
+        snprintf(err, errlen, "the VM is not running");
+        return -EINVAL;
+    }
+    W.stopping = true;
+    if (W.state == VM_PAUSED) { /* the machine's threads are gone: finish right here */
+        W.stop_forced = force;
+        machine_request_stop(&W.m, MACHINE_STOP_KILL);
+        machine_teardown();
+        finish(VM_STOPPED, force ? "stopped by request (forced, was paused)" : "stopped by request (was paused)", 0);
+        return 0;
+    }
+    if (force) {
+        W.stop_forced = true;
+        machine_request_stop(&W.m, MACHINE_STOP_KILL);
+        return 0;
+    }
+    if (!inject_shutdown()) log_warn("%s: no keyboard controller or ACPI power button to ask the guest; waiting %d s before forcing", W.name, timeout_s);
+    uv_timer_start(&W.stop_timer, stop_timeout_cb, (uint64_t)timeout_s * 1000, 0);
+    return 0;
+}
+
+/* ---- JSON-RPC from vmd ---- */
+
+static json_t *status_json(void)
+{
+    return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s?, s:I, s:i}", "state", vm_state_name(W.state), "reason", W.reason,
+                     "pid", (int)getpid(), "started_at", (json_int_t)W.started_at, "accel",
+                     W.backend ? W.backend->name : "none", "vnc", W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
+                     "vcpus", (int)W.cfg.cpus);
+}
+
+static void dispatch(void *ctx, struct rpc_call *c)
+{
+    struct rpc_conn *conn = ctx;
+    json_t *p = json_is_object(c->params) ? c->params : NULL;
+    char err[256];
+    if (W.exiting && strcmp(c->method, "status")) {
+        rpc_call_error(c, RPC_ERR_WRONG_STATE, "the VM is shutting down", NULL);
+    } else if (!strcmp(c->method, "status")) {
+        rpc_call_result(c, status_json());
+    } else if (!strcmp(c->method, "stop")) {
+        bool force = json_is_true(json_object_get(p, "force"));
+        json_t *t = json_object_get(p, "timeout");
+        int timeout = json_is_integer(t) ? (int)json_integer_value(t) : 30;
+        if (timeout < 1) timeout = 1;
+        if (do_stop(force, timeout, err, sizeof(err))) rpc_call_error(c, RPC_ERR_WRONG_STATE, err, NULL);
+        else rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else if (!strcmp(c->method, "pause")) {
+        if (W.state != VM_RUNNING || W.stopping) {
+            rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s, not running", vm_state_name(W.state));
+            return;
+        }
+        W.pause_requested = true;
+        machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
+        rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else if (!strcmp(c->method, "resume")) {
+        if (W.state != VM_PAUSED) {
+            rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s, not paused", vm_state_name(W.state));
+            return;
+        }
+        int r = machine_resume(&W.m);
+        if (r) {
+            rpc_call_errorf(c, RPC_ERR_WORKER, "resume: %s", strerror(-r));
+            return;
+        }
+        set_state(VM_RUNNING, "resumed by request");
+        rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else if (!strcmp(c->method, "reboot")) {
+        if (W.state != VM_RUNNING || W.stopping) {
+            rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s, not running", vm_state_name(W.state));
+            return;
+        }
+        W.reboot_requested = true;
+        machine_request_stop(&W.m, MACHINE_STOP_RESET);
+        rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else if (!strcmp(c->method, "console.subscribe")) {
+        bool on = !json_is_false(json_object_get(p, "on"));
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (W.console_watchers[i] == conn) W.console_watchers[i] = NULL;
+        if (on)
+            for (int i = 0; i < MAX_CONNS; i++)
+                if (!W.console_watchers[i]) {
+                    W.console_watchers[i] = conn;
+                    break;
+                }
+        update_watching();
+        rpc_call_result(c, json_pack("{s:b}", "on", on));
+    } else if (!strcmp(c->method, "console.input")) {
+        const char *b64 = json_string_value(json_object_get(p, "data"));
+        size_t len;
+        uint8_t *data = b64 ? rpc_base64_decode(b64, &len) : NULL;
+        if (!data) {
+            rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: 'data' must be base64", json_pack("{s:s}", "field", "data"));
+            return;
+        }
+        if (W.machine_live && len) machine_console_input(&W.m, data, len);
+        free(data);
+        rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else {
+        rpc_call_errorf(c, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", c->method);
+    }
+}
+
+static void conn_message(struct rpc_conn *c, const char *msg, size_t len)
+{
+    rpc_handle_message(msg, len, dispatch, c, &c->sink);
+}
+
+static void conn_close(struct rpc_conn *c)
+{
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (W.conns[i] == c) W.conns[i] = NULL;
+        if (W.console_watchers[i] == c) W.console_watchers[i] = NULL;
+    }
+    update_watching();
+    log_debug("%s: vmd disconnected (%s)", W.name, c->peer);
+}
+
+static const struct rpc_conn_ops conn_ops = {.on_message = conn_message, .on_close = conn_close};
+
+static bool add_conn(struct rpc_conn *c)
+{
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (!W.conns[i]) {
+            W.conns[i] = c;
+            return true;
+        }
+    log_warn("%s: refusing connection: already %d", W.name, MAX_CONNS);
+    return false;
+}
+
+static bool on_accept(struct rpc_listener *l, struct rpc_conn *c)
+{
+    (void)l;
+    /* Only the user running the worker (or root) may control it. */
+    if (c->has_cred && c->uid != 0 && c->uid != geteuid()) {
+        log_warn("%s: refusing %s: not uid %u", W.name, c->peer, (unsigned)geteuid());
+        return false;
+    }
+    log_info("%s: vmd connected (%s)", W.name, c->peer);
+    return add_conn(c);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    (void)s;
+    if (sig == SIGHUP) return; /* a closed terminal must not end the VM */
+    log_info("%s: %s: stopping the VM", W.name, strsignal(sig));
+    char err[128];
+    if (W.machine_live) do_stop(true, 1, err, sizeof(err));
+    else finish(VM_STOPPED, "worker terminated by signal", 0);
+}
+
+static int write_pid_file(void)
+{
+    char tmp[4200], text[32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", W.pid_path);
+    int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -errno;
+    fwrite(text, 1, (size_t)n, f);
+    fflush(f);
+    fsync(fileno(f));
+    fclose(f);
+    return rename(tmp, W.pid_path) < 0 ? -errno : 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--verbose]\n"
+               "Runs one VM for vmd; not meant to be started by hand.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, 0, 's'}, {"name", required_argument, 0, 'n'},
+        {"control-fd", required_argument, 0, 'c'}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    int control_fd = -1, c;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': W.state_dir = optarg; break;
+        case 'n': W.name = optarg; break;
+        case 'c': control_fd = atoi(optarg); break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!W.state_dir || !W.name) {
+        usage(stderr);
+        return 2;
+    }
+    char prefix[96], err[512];
+    snprintf(prefix, sizeof(prefix), "vmd-worker %s", W.name);
+    log_set_prefix(prefix);
+    signal(SIGPIPE, SIG_IGN);
+    if (vm_name_check(W.name, err, sizeof(err))) {
+        log_error("%s", err);
+        return 2;
+    }
+    vm_store_path(W.vm_dir, sizeof(W.vm_dir), W.state_dir, W.name, NULL);
+    vm_store_path(W.sock_path, sizeof(W.sock_path), W.state_dir, W.name, "worker.sock");
+    vm_store_path(W.pid_path, sizeof(W.pid_path), W.state_dir, W.name, "worker.pid");
+
+    W.loop = uv_default_loop();
+    uv_timer_init(W.loop, &W.stop_timer);
+    uv_timer_init(W.loop, &W.exit_timer);
+    uv_signal_init(W.loop, &W.sigterm);
+    uv_signal_init(W.loop, &W.sigint);
+    uv_signal_init(W.loop, &W.sighup);
+    uv_signal_start(&W.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&W.sigint, on_signal, SIGINT);
+    uv_signal_start(&W.sighup, on_signal, SIGHUP);
+
+    if (control_fd >= 0) {
+        struct rpc_conn *ctl = rpc_conn_new(W.loop, &conn_ops, NULL);
+        if (ctl && rpc_conn_open_fd(ctl, control_fd) == 0) {
+            snprintf(ctl->peer, sizeof(ctl->peer), "vmd (control socketpair)");
+            add_conn(ctl);
+            rpc_conn_start(ctl);
+        }
+    }
+    if (rpc_listen_unix(&W.listener, W.loop, W.sock_path, 0600, err, sizeof(err))) {
+        log_error("%s", err);
+        finish(VM_CRASHED, err, 1);
+        uv_run(W.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    W.listener.ops = &conn_ops;
+    W.listener.on_accept = on_accept;
+    int r = write_pid_file();
+    if (r) log_warn("%s: %s", W.pid_path, strerror(-r));
+
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config.json", W.vm_dir);
+    json_t *def = vm_store_read_json(path);
+    vm_config_init(&W.cfg);
+    const char *field;
+    if (!def || vm_config_from_json(&W.cfg, def, err, sizeof(err), &field)) {
+        char reason[5000];
+        snprintf(reason, sizeof(reason), "definition %s: %s", path, def ? err : "missing or not JSON");
+        json_decref(def);
+        finish(VM_CRASHED, reason, 1);
+        uv_run(W.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    json_decref(def);
+    if (!W.cfg.cmdline) vm_config_set(&W.cfg, "cmdline", "console=ttyS0", err, sizeof(err));
+
+    snprintf(path, sizeof(path), "%s/console.log", W.vm_dir);
+    r = console_log_open(&W.console, path, CONSOLE_LOG_MAX_DEFAULT);
+    if (r) log_warn("console log %s: %s", path, strerror(-r));
+    W.console.wake = console_wake;
+    uv_async_init(W.loop, &W.console_async, console_async_cb);
+
+    W.backend = pick_backend(W.cfg.accel);
+    W.started_at = time(NULL);
+    log_info("%s: %llu MiB, %u vCPU(s), backend %s, kernel %s", W.name, (unsigned long long)W.cfg.memory_mib,
+             W.cfg.cpus, W.backend->name, W.cfg.kernel);
+    if (machine_bringup(err, sizeof(err))) {
+        machine_teardown();
+        char reason[600];
+        snprintf(reason, sizeof(reason), "machine: %s", err);
+        finish(VM_CRASHED, reason, 1);
+    } else {
+        set_state(VM_RUNNING, "started");
+    }
+    uv_run(W.loop, UV_RUN_DEFAULT);
+    machine_teardown();
+    console_log_close(&W.console);
+    vm_config_free(&W.cfg);
+    log_info("%s: worker exits (%d)", W.name, W.exit_code);
+    return W.exit_code;
+}
