@@ -46,3 +46,7 @@ void devices_destroy_all(struct machine *m)
     for (unsigned i = g_ndevices; i-- > 0;)
         if (g_devices[i]->destroy) g_devices[i]->destroy(m);
 }
+
+unsigned devices_count(void) { return g_ndevices; }
+
+const struct device_desc *device_at(unsigned i) { return i < g_ndevices ? g_devices[i] : NULL; }

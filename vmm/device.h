@@ -8,9 +8,13 @@
 #ifndef VMD_DEVICE_H
 #define VMD_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct machine;
+struct snap_buf;
+struct snap_reader;
 
 enum device_level {
     DEVICE_LEVEL_CORE = 0,     /* interrupt controllers, timers */
@@ -29,12 +33,22 @@ struct device_desc {
      * m->backend->has_kernel_irqchip is set. */
     int (*init)(struct machine *m, char *err, size_t errlen);
     void (*destroy)(struct machine *m);
+    /* Snapshot support (optional: devices without guest-visible state leave these NULL).
+     * save appends the device's state to b. restore parses what save wrote (section version
+     * `version`), validating every field; it changes the device only when `apply` is true
+     * (restore runs once with apply=false on every device before any is changed). */
+    uint32_t state_version;
+    int (*save)(struct machine *m, struct snap_buf *b);
+    int (*restore)(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err, size_t errlen);
 };
 
 void device_register(const struct device_desc *desc);
 /* Run every registered init in level order; on failure destroy what was made. */
 int devices_init_all(struct machine *m, char *err, size_t errlen);
 void devices_destroy_all(struct machine *m);
+/* The registered devices, in init order (for snapshots). */
+unsigned devices_count(void);
+const struct device_desc *device_at(unsigned i);
 
 #define DEVICE_REGISTER(desc) \
     __attribute__((constructor)) static void device_register_##desc(void) { device_register(&(desc)); }
