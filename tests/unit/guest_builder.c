@@ -13,14 +13,16 @@
 
 static int put64(struct guest_mem *mem, uint64_t gpa, uint64_t v) { return guest_mem_write(mem, gpa, &v, 8); }
 
-/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment, DPL 0. */
+/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment. */
 static int put_gate(struct guest_mem *mem, unsigned vector, uint64_t handler)
 {
     uint8_t g[16] = {0};
     g[0] = handler & 0xff;
     g[1] = (handler >> 8) & 0xff;
     g[2] = GB_SEL_KCODE;
-    g[5] = 0x8e; /* P, DPL 0, type 0xE */
+    /* P, type 0xE; DPL 3 for #BP and #OF so INT3/INTO at CPL3 deliver them (as Linux sets
+     * its gates) instead of #GP, which is what the architecture requires with DPL 0 */
+    g[5] = (vector == 3 || vector == 4) ? 0xee : 0x8e;
     g[6] = (handler >> 16) & 0xff;
     g[7] = (handler >> 24) & 0xff;
     for (int i = 0; i < 4; i++) g[8 + i] = (handler >> (32 + 8 * i)) & 0xff;
