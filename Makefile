@@ -49,6 +49,9 @@ LIBS := $(RPC_LIB) $(VMM_LIB)
 
 PROGS := $(if $(VMD_SRCS),$(O)/bin/vmd) $(if $(WORKER_SRCS),$(O)/bin/vmd-worker) $(if $(VMCTL_SRCS),$(O)/bin/vmctl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+# Test tools (tests/tools/*.c): small programs integration tests drive, e.g. a VNC viewer.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
 
 # Keep intermediate objects (test objects are otherwise deleted and rebuilt on every run).
 .SECONDARY:
@@ -57,7 +60,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 all: build
 
 # `make` gives build/bin/{vmd,vmd-worker,vmctl}: links to the release build.
-build: $(PROGS)
+build: $(PROGS) $(TOOL_BINS)
 	@mkdir -p $(BIN)
 	@for p in $(PROGS); do ln -sf ../$(BUILD)/bin/$$(basename $$p) $(BIN)/$$(basename $$p); done
 
@@ -89,7 +92,11 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS) -lcmocka
 
-tests: $(UNIT_BINS) $(PROGS)
+$(O)/tools/%: $(O)/tests/tools/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
+
+tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS)
 
 # Install the Debian packages the build and the tests need (idempotent; skips apt when all are present).
 deps:
@@ -132,3 +139,20 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- install (vmd daemon helper) ----
+# make install [PREFIX=/usr/local] [DESTDIR=] [UNITDIR=/etc/systemd/system] [SYSCONFDIR=/etc]
+# Binaries to PREFIX/bin, the systemd unit to UNITDIR (ExecStart rewritten for PREFIX), the default
+# config to SYSCONFDIR/vmd/vmd.json (an existing one is kept), the docs to PREFIX/share/doc/vmd.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmd $(DESTDIR)$(PREFIX)/share/doc/vmd
+	install -m 0755 $(O)/bin/vmd $(O)/bin/vmd-worker $(O)/bin/vmctl $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/etc/vmd/|$(SYSCONFDIR)/vmd/|g' \
+	    -e 's|/usr/local/share/doc/|$(PREFIX)/share/doc/|g' systemd/vmd.service > $(DESTDIR)$(UNITDIR)/vmd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vmd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json ] || install -m 0644 systemd/vmd.json $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json
+	install -m 0644 docs/jsonrpc.md rpc/openrpc.json $(DESTDIR)$(PREFIX)/share/doc/vmd/
+	[ ! -f docs/operations.md ] || install -m 0644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/vmd/

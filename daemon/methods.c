@@ -192,7 +192,8 @@ static void m_vm_create(struct ctx *x)
     const char *field = NULL;
     if (vm_config_from_json(&c, x->p, err, sizeof(err), &field)) {
         char msg[700];
-        snprintf(msg, sizeof(msg), "Invalid params: %s%s%s", field ? field : "", field ? ": " : "", err);
+        bool named = field && !strncmp(err, field, strlen(field)); /* the message may already start with it */
+        snprintf(msg, sizeof(msg), "Invalid params: %s%s%s", field && !named ? field : "", field && !named ? ": " : "", err);
         rpc_call_error(x->call, RPC_INVALID_PARAMS, msg, field ? json_pack("{s:s}", "field", field) : NULL);
         vm_config_free(&c);
         return;

@@ -102,6 +102,7 @@ int rpc_client_connect(struct rpc_client *c, const struct rpc_client_opts *o, ch
     c->ssl = SSL_new(c->ctx);
     SSL_set_fd(c->ssl, fd);
     SSL_set_tlsext_host_name(c->ssl, host);
+    SSL_set1_host(c->ssl, host); /* the server certificate must name the host we asked for */
     if (SSL_connect(c->ssl) != 1) {
         unsigned long e = ERR_get_error();
         char ebuf[256] = "handshake failed";

@@ -78,12 +78,36 @@ void rpc_conn_close(struct rpc_conn *c)
     if (!uv_is_closing(&c->h.handle)) uv_close(&c->h.handle, close_cb);
 }
 
+/* Closing after a flush: our side is shut down (FIN sent after the queued writes) while the
+ * peer's remaining input is read and thrown away, so that closing with unread data does not
+ * reset the connection before the peer has read our last message. Ends at the peer's EOF,
+ * after 16 MiB of discarded input, or after a 2 s grace period. */
+static void drain_timer_closed(uv_handle_t *h)
+{
+    struct rpc_conn *c = h->data;
+    free(h);
+    rpc_conn_unref(c);
+}
+
+static void drain_end(struct rpc_conn *c)
+{
+    if (c->drain_timer) {
+        uv_timer_stop(c->drain_timer);
+        uv_close((uv_handle_t *)c->drain_timer, drain_timer_closed);
+        c->drain_timer = NULL;
+    }
+    c->draining = false;
+    c->closing = false; /* let rpc_conn_close run */
+    rpc_conn_close(c);
+}
+
+static void drain_timeout(uv_timer_t *t) { drain_end(t->data); }
+
 static void shutdown_cb(uv_shutdown_t *req, int status)
 {
     struct rpc_conn *c = req->data;
     free(req);
-    c->closing = false; /* let rpc_conn_close run */
-    rpc_conn_close(c);
+    if (status < 0 && c->draining) drain_end(c);
     rpc_conn_unref(c);
 }
 
@@ -91,19 +115,26 @@ void rpc_conn_close_after_flush(struct rpc_conn *c)
 {
     if (c->closing) return;
     uv_shutdown_t *req = malloc(sizeof(*req));
-    if (!req) {
+    c->drain_timer = malloc(sizeof(*c->drain_timer));
+    if (!req || !c->drain_timer) {
+        free(req);
+        free(c->drain_timer);
+        c->drain_timer = NULL;
         rpc_conn_close(c);
         return;
     }
     req->data = c;
-    c->closing = true; /* no more reads or sends */
-    uv_read_stop(&c->h.stream);
-    rpc_conn_ref(c);
+    c->closing = true; /* no more messages in or out */
+    c->draining = true;
+    uv_timer_init(c->loop, c->drain_timer);
+    c->drain_timer->data = c;
+    rpc_conn_ref(c); /* for the timer */
+    uv_timer_start(c->drain_timer, drain_timeout, 2000, 0);
+    rpc_conn_ref(c); /* for the shutdown request */
     if (uv_shutdown(req, &c->h.stream, shutdown_cb) < 0) {
         free(req);
-        c->closing = false;
-        rpc_conn_close(c);
         rpc_conn_unref(c);
+        drain_end(c);
     }
 }
 
@@ -324,7 +355,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct rpc_conn *c = s->data;
     rpc_conn_ref(c);
-    if (n > 0 && !c->closing) {
+    if (c->draining) {
+        c->drained += n > 0 ? (size_t)n : 0;
+        if (n < 0 || c->drained > (16u << 20)) drain_end(c);
+    } else if (n > 0 && !c->closing) {
         if (c->ssl) feed_tls(c, buf->base, (size_t)n);
         else feed_plain(c, buf->base, (size_t)n);
     } else if (n < 0) {

@@ -56,6 +56,9 @@ struct rpc_conn {
     size_t queued, max_queue;
     int refs;
     bool closing;
+    bool draining;          /* closing after a flush: input is read and discarded meanwhile */
+    size_t drained;
+    uv_timer_t *drain_timer;
 
     struct rpc_pending *pending;
     long long next_id;

@@ -3,7 +3,7 @@
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libjansson-dev libvncserver-dev libslirp-dev libglib2.0-dev
 libssl-dev zlib1g-dev libcmocka-dev console-setup-linux cpio busybox-static openssl qemu-system-x86 clang llvm libclang-rt-14-dev
-python3 curl procps iproute2 bridge-utils"
+python3 curl procps iproute2 bridge-utils acpica-tools systemd"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -12,6 +12,7 @@
 #   --inner-memory MIB    inner guest RAM (default 256)
 #   --vmctl PATH          the vmctl to test (default build/bin/vmctl, the release build)
 #   --vmctl-args STR      extra `vmctl run` options
+#   --vmctl-timeout SEC   the outer guest kills each inner VMM run after SEC seconds (default 180)
 #   --with-qemu           also copy qemu-system-x86_64, its libraries and microvm firmware into the outer guest
 #   --add SRC:DST         extra file for the outer initramfs (repeatable)
 #   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
@@ -28,11 +29,12 @@ inner_cmdline="console=ttyS0 quiet panic=-1"
 inner_memory=256
 vmctl=build/bin/vmctl
 vmctl_args=""
+vmctl_timeout=180
 with_qemu=0
 timeout_s=600
 keep=""
 adds=()
-usage() { sed -n '8,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --inner-script) inner_script=$2; shift 2 ;;
@@ -41,6 +43,7 @@ while [ $# -gt 0 ]; do
         --inner-memory) inner_memory=$2; shift 2 ;;
         --vmctl) vmctl=$2; shift 2 ;;
         --vmctl-args) vmctl_args=$2; shift 2 ;;
+        --vmctl-timeout) vmctl_timeout=$2; shift 2 ;;
         --with-qemu) with_qemu=1; shift ;;
         --add) adds+=(--add "$2"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
@@ -63,7 +66,7 @@ scripts/mkinitramfs.sh "$work/inner.cpio.gz" --script "$inner_script" \
 cat > "$work/env" <<ENV
 INNER_CMDLINE='$inner_cmdline'
 INNER_MEMORY='$inner_memory'
-VMCTL_TIMEOUT='$((timeout_s > 60 ? timeout_s - 30 : timeout_s))'
+VMCTL_TIMEOUT='$vmctl_timeout'
 VMCTL_ARGS='$vmctl_args'
 ENV
 

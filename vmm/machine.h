@@ -78,6 +78,7 @@ struct machine {
     struct i8042 *i8042;
     struct acpi_pm *acpi_pm;
     struct vga *vga;
+    struct vnc_server *vnc; /* the VNC console when --vnc is given */
     struct pci_bus *pci;
 
     /* Serial console: the UART writes guest output to console_out; host input goes

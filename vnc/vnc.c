@@ -31,6 +31,7 @@ struct vnc_server {
     struct vga_font font;
     uint32_t *fb;
     char *passwords[2];
+    char *tls_cert, *tls_key; /* owned copies: libvncserver keeps the pointers */
     char address[80];
     pthread_t render_thread;
     _Atomic bool stop;
@@ -221,8 +222,10 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
         s->screen->passwordCheck = rfbCheckPasswordByList;
     }
     if (o->tls_cert && o->tls_key) {
-        s->screen->sslcertfile = (char *)o->tls_cert;
-        s->screen->sslkeyfile = (char *)o->tls_key;
+        s->tls_cert = strdup(o->tls_cert);
+        s->tls_key = strdup(o->tls_key);
+        s->screen->sslcertfile = s->tls_cert;
+        s->screen->sslkeyfile = s->tls_key;
     }
     rfbInitServer(s->screen);
     if (s->screen->listenSock == RFB_INVALID_SOCKET) {
@@ -241,13 +244,17 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
         goto fail;
     }
     log_info("vnc: listening on %s%s%s", s->address, s->passwords[0] ? " (password)" : "",
-             o->tls_cert ? " (TLS)" : "");
+             s->tls_cert ? " (TLS)" : "");
+    /* The caller's strings are not kept. */
+    s->opt.listen = s->opt.password_file = s->opt.tls_cert = s->opt.tls_key = s->opt.font = NULL;
     *out = s;
     return 0;
 fail:
     if (s->screen) rfbScreenCleanup(s->screen);
     free(s->fb);
     free(s->passwords[0]);
+    free(s->tls_cert);
+    free(s->tls_key);
     free(s);
     return r;
 }
@@ -261,6 +268,8 @@ void vnc_stop(struct vnc_server *s)
     rfbScreenCleanup(s->screen);
     free(s->fb);
     free(s->passwords[0]);
+    free(s->tls_cert);
+    free(s->tls_key);
     free(s);
 }
 

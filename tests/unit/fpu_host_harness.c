@@ -264,9 +264,16 @@ enum fpu_result harness_run_emu(struct harness_state *st, const struct harness_i
     struct fpu_op op = {
         .map = in->map, .opcode = in->opcode, .mandatory = in->prefix, .modrm = in->modrm,
         .rex = in->rex, .imm8 = in->imm8, .has_mem = in->mem,
-        .ea = (uint64_t)(uintptr_t)(st->mem + in->mem_off), .long64 = true,
+        .ea = (uint64_t)(uintptr_t)(st->mem + in->mem_off), .long64 = true, .rip = in->rip,
     };
-    return fpu_sse_exec(&op, &env);
+    uint64_t rflags_before = st->rflags;
+    enum fpu_result r = fpu_sse_exec(&op, &env);
+    if (!fpu_op_uses_rflags(&op) && (written || st->rflags != rflags_before)) {
+        fprintf(stderr, "fpu harness: map %u opcode %02x modrm %02x changed RFLAGS but fpu_op_uses_rflags() is false\n",
+                op.map, op.opcode, op.modrm);
+        abort();
+    }
+    return r;
 }
 
 enum harness_outcome harness_outcome_of(enum fpu_result r)

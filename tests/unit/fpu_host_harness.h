@@ -30,6 +30,7 @@ struct harness_insn {
     uint8_t map, prefix, rex, opcode, modrm, imm8;
     bool has_imm, mem;
     bool no_modrm; /* EMMS */
+    uint64_t rip;  /* passed to fpu_sse_exec as the instruction address (emulated run only) */
     unsigned mem_off; /* offset of [rsi] inside mem */
     unsigned rdi_off; /* offset of [rdi] inside mem */
 };

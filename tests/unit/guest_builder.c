@@ -13,16 +13,15 @@
 
 static int put64(struct guest_mem *mem, uint64_t gpa, uint64_t v) { return guest_mem_write(mem, gpa, &v, 8); }
 
-/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment. */
-static int put_gate(struct guest_mem *mem, unsigned vector, uint64_t handler)
+/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment; DPL 3 for
+ * vector 3 (so INT3 works from CPL3, as under Linux), DPL 0 otherwise. */
+int guest_set_gate(struct guest_mem *mem, unsigned vector, uint64_t handler)
 {
     uint8_t g[16] = {0};
     g[0] = handler & 0xff;
     g[1] = (handler >> 8) & 0xff;
     g[2] = GB_SEL_KCODE;
-    /* P, type 0xE; DPL 3 for #BP and #OF so INT3/INTO at CPL3 deliver them (as Linux sets
-     * its gates) instead of #GP, which is what the architecture requires with DPL 0 */
-    g[5] = (vector == 3 || vector == 4) ? 0xee : 0x8e;
+    g[5] = vector == 3 ? 0xee : 0x8e; /* P, DPL, type 0xE */
     g[6] = (handler >> 16) & 0xff;
     g[7] = (handler >> 24) & 0xff;
     for (int i = 0; i < 4; i++) g[8 + i] = (handler >> (32 + 8 * i)) & 0xff;
@@ -56,7 +55,7 @@ int guest_build_long_mode(struct guest_mem *mem)
         uint8_t stub[16] = {0x50, 0x52, 0xb8, (uint8_t)v, 0, 0, 0, 0x66, 0xba, GB_EXC_PORT & 0xff, GB_EXC_PORT >> 8,
                             0xef, 0xeb, 0xfe, 0x90, 0x90};
         r |= guest_mem_write(mem, GB_EXC_STUBS + 16ULL * v, stub, sizeof(stub));
-        r |= put_gate(mem, v, GB_EXC_STUBS + 16ULL * v);
+        r |= guest_set_gate(mem, v, GB_EXC_STUBS + 16ULL * v);
     }
     return r ? -EFAULT : 0;
 }

@@ -15,7 +15,9 @@
 
 #include <asm/bootparam.h>
 
+#include "devices/pci.h"
 #include "vmm/boot/acpi.h"
+#include "vmm/boot/aml.h"
 #include "vmm/boot/boot.h"
 #include "vmm/boot/bzimage.h"
 #include "vmm/boot/e820.h"
@@ -129,7 +131,23 @@ struct vm {
     struct machine m;
     struct vm_config cfg;
     char err[256];
+    struct pci_bus pci;          /* only slots[] is read by the boot code */
+    struct pci_device pcidev[2];
 };
+
+/* Put two INTA# devices on the VM's PCI bus as devices/pci.c would: slot 3 on IRQ 10, slot 5 on IRQ 11. */
+static void vm_add_pci_devices(struct vm *v)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        struct pci_device *d = &v->pcidev[i];
+        d->slot = 3 + 2 * i;
+        d->irq = 10 + i;
+        d->cfg[0x3D] = 1; /* Interrupt Pin: INTA# */
+        d->cfg[0x3C] = (uint8_t)d->irq;
+        v->pci.slots[d->slot] = d;
+    }
+    v->m.pci = &v->pci;
+}
 
 static struct vm *vm_new(uint64_t mib, unsigned cpus, bool apic, char *kernel, char *initrd, const char *cmdline)
 {
@@ -735,7 +753,7 @@ static void test_acpi_rsdp_and_checksums(void **state)
     const uint8_t *facs = guest_mem_ptr(&v->m.mem, rd64(fadt + 132), 64);
     assert_memory_equal(facs, "FACS", 4);
     assert_int_equal(rd64(fadt + 132) % 64, 0);
-    assert_int_equal(rd32(fadt + 36), rd64(fadt + 132));
+    assert_int_equal(rd32(fadt + 36), 0); /* only X_FIRMWARE_CTRL, as ACPI 6 asks */
     /* \_S5_ with SLP_TYPa 5 */
     static const uint8_t s5[] = {0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0A, 0x05};
     assert_non_null(memmem(dsdt + 36, rd32(dsdt + 4) - 36, s5, sizeof(s5)));
@@ -830,6 +848,131 @@ static void test_acpi_madt(void **state)
     vm_free(v);
 }
 
+static void test_acpi_dsdt_pci_host_bridge(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    struct vm *v = vm_new(256, 2, true, write_kernel(&k), NULL, NULL);
+    vm_add_pci_devices(v);
+    assert_int_equal(vm_load(v), 0);
+    const uint8_t *fadt = find_table(v, "FACP");
+    const uint8_t *dsdt = acpi_table(v, rd64(fadt + 140), "DSDT");
+    size_t len = rd32(dsdt + 4) - 36;
+    const uint8_t *aml = dsdt + 36;
+    /* Scope (\_SB) { Device (PCI0) { Name (_HID, EisaId ("PNP0A03")) ... */
+    static const uint8_t scope[] = {'\\', '_', 'S', 'B', '_'};
+    static const uint8_t dev[] = {'P', 'C', 'I', '0', 0x08, '_', 'H', 'I', 'D', 0x0C, 0x41, 0xD0, 0x0A, 0x03};
+    assert_non_null(memmem(aml, len, scope, sizeof(scope)));
+    const uint8_t *d = memmem(aml, len, dev, sizeof(dev));
+    assert_non_null(d);
+    assert_int_equal(d[-4], 0x5B); /* ExtOpPrefix DeviceOp PkgLength(2 bytes) "PCI0" */
+    assert_int_equal(d[-3], 0x82);
+    assert_int_equal(d[-2] & 0xC0, 0x40);
+    assert_int_equal((d[-2] & 0x0F) | d[-1] << 4, (aml + len) - (d - 2)); /* the device runs to the table's end */
+    /* _PRT: Package (2) { Package (4) { 0x0003FFFF, Zero, Zero, 10 }, Package (4) { 0x0005FFFF, Zero, Zero, 11 } } */
+    static const uint8_t prt[] = {0x08, '_', 'P', 'R', 'T', 0x12};
+    const uint8_t *p = memmem(aml, len, prt, sizeof(prt));
+    assert_non_null(p);
+    static const uint8_t e0[] = {0x12, 0x0B, 0x04, 0x0C, 0xFF, 0xFF, 0x03, 0x00, 0x00, 0x00, 0x0A, 0x0A};
+    static const uint8_t e1[] = {0x12, 0x0B, 0x04, 0x0C, 0xFF, 0xFF, 0x05, 0x00, 0x00, 0x00, 0x0A, 0x0B};
+    assert_int_equal(p[7], 2); /* NumElements after a 1-byte PkgLength */
+    assert_memory_equal(p + 8, e0, sizeof(e0));
+    assert_memory_equal(p + 8 + sizeof(e0), e1, sizeof(e1));
+    /* _CRS: the 32-bit MMIO window covers devices/pci.c's BAR range */
+    static const uint8_t win[] = {0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xC0,
+                                  0xFF, 0xFF, 0xBF, 0xFE};
+    assert_non_null(memmem(aml, len, win, sizeof(win)));
+    assert_true(PCI_MMIO_BASE >= 0xC0000000ULL && PCI_MMIO_END - 1 <= 0xFEBFFFFFULL);
+    vm_free(v);
+}
+
+/* Disassemble our tables with ACPICA's iasl (Debian acpica-tools), the reference AML parser. */
+static void test_acpi_tables_disassemble_with_iasl(void **state)
+{
+    (void)state;
+    if (system("command -v iasl >/dev/null 2>&1") != 0) {
+        print_message("[  SKIP    ] iasl not installed (Debian package acpica-tools)\n");
+        skip();
+    }
+    struct fake_kernel k = default_kernel();
+    struct vm *v = vm_new(256, 2, true, write_kernel(&k), NULL, NULL);
+    vm_add_pci_devices(v);
+    assert_int_equal(vm_load(v), 0);
+    const uint8_t *fadt = find_table(v, "FACP");
+    const uint8_t *tables[] = {fadt, acpi_table(v, rd64(fadt + 140), "DSDT"), find_table(v, "APIC")};
+    static const char *names[] = {"facp", "dsdt", "apic"};
+    for (unsigned i = 0; i < 3; i++) {
+        char path[128], cmd[512];
+        snprintf(path, sizeof(path), "%s/%s.dat", tmpdir, names[i]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(tables[i], 1, rd32(tables[i] + 4), f), rd32(tables[i] + 4));
+        fclose(f);
+        snprintf(cmd, sizeof(cmd), "cd '%s' && iasl -d %s.dat >%s.log 2>&1", tmpdir, names[i], names[i]);
+        assert_int_equal(system(cmd), 0);
+        /* iasl reports bad checksums, unknown opcodes and AML parse errors in the listing */
+        snprintf(cmd, sizeof(cmd), "grep -qi 'error\\|invalid\\|incorrect' '%s/%s.dsl' '%s/%s.log'", tmpdir, names[i],
+                 tmpdir, names[i]);
+        if (system(cmd) == 0) fail_msg("iasl found a problem in %s (see %s)", names[i], tmpdir);
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "grep -q 'EisaId (\"PNP0A03\")' '%s/dsdt.dsl' && grep -q 'Name (_S5, Package (0x04)' '%s/dsdt.dsl' "
+             "&& grep -q '0x0005FFFF' '%s/dsdt.dsl'", tmpdir, tmpdir, tmpdir);
+    assert_int_equal(system(cmd), 0);
+    vm_free(v);
+}
+
+static void test_aml_pkglength_encoding(void **state)
+{
+    (void)state;
+    uint8_t buf[0x2000];
+    struct aml a;
+    /* 62 content bytes: 1-byte PkgLength 63 */
+    aml_init(&a, buf, sizeof(buf));
+    size_t t = aml_pkg_begin(&a);
+    for (int i = 0; i < 62; i++) aml_byte(&a, (uint8_t)i);
+    aml_pkg_end(&a, t);
+    assert_int_equal(a.len, 63);
+    assert_int_equal(buf[0], 63);
+    assert_int_equal(buf[1], 0);
+    assert_int_equal(buf[62], 61);
+    /* 63 content bytes: 2-byte PkgLength 65 = 0x41 -> 0x41, 0x04 */
+    aml_init(&a, buf, sizeof(buf));
+    t = aml_pkg_begin(&a);
+    for (int i = 0; i < 63; i++) aml_byte(&a, (uint8_t)i);
+    aml_pkg_end(&a, t);
+    assert_int_equal(a.len, 65);
+    assert_int_equal(buf[0], 0x41);
+    assert_int_equal(buf[1], 0x04);
+    assert_int_equal(buf[2], 0);
+    /* 0x1000 content bytes: 3-byte PkgLength 0x1003 -> 0x83, 0x00, 0x01 */
+    aml_init(&a, buf, sizeof(buf));
+    t = aml_pkg_begin(&a);
+    for (int i = 0; i < 0x1000; i++) aml_byte(&a, (uint8_t)i);
+    aml_pkg_end(&a, t);
+    assert_int_equal(a.len, 0x1003);
+    assert_int_equal(buf[0], 0x83);
+    assert_int_equal(buf[1], 0x00);
+    assert_int_equal(buf[2], 0x01);
+    assert_int_equal(buf[3], 0);
+    /* integers take the shortest form */
+    aml_init(&a, buf, sizeof(buf));
+    aml_int(&a, 0);
+    aml_int(&a, 1);
+    aml_int(&a, 0xFF);
+    aml_int(&a, 0x100);
+    aml_int(&a, 0x10000);
+    aml_int(&a, 0x100000000ULL);
+    static const uint8_t ints[] = {0x00, 0x01, 0x0A, 0xFF, 0x0B, 0x00, 0x01, 0x0C, 0x00, 0x00, 0x01, 0x00,
+                                   0x0E, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00};
+    assert_int_equal(a.len, sizeof(ints));
+    assert_memory_equal(buf, ints, sizeof(ints));
+    /* overflow is sticky, never writes past the buffer */
+    aml_init(&a, buf, 3);
+    aml_int(&a, 0x10000);
+    assert_true(a.overflow);
+}
+
 /* ---- MP table ---- */
 
 static void test_mptable(void **state)
@@ -837,6 +980,7 @@ static void test_mptable(void **state)
     (void)state;
     struct fake_kernel k = default_kernel();
     struct vm *v = vm_new(256, 4, true, write_kernel(&k), NULL, NULL);
+    vm_add_pci_devices(v);
     assert_int_equal(vm_load(v), 0);
     /* Linux scans the first KiB of the EBDA (segment at 0x40E) for "_MP_" on 16-byte boundaries */
     uint16_t seg;
@@ -860,7 +1004,7 @@ static void test_mptable(void **state)
     cfg = guest_mem_ptr(&v->m.mem, cfg_a, len);
     assert_int_equal(acpi_checksum(cfg, len), 0);
     assert_int_equal(rd32(cfg + 36), 0xFEE00000);
-    unsigned cpus = 0, bsp = 0, ioapic = 0, ioints = 0, lints = 0, buses = 0;
+    unsigned cpus = 0, bsp = 0, ioapic = 0, ioints = 0, lints = 0, buses = 0, pci_ints = 0;
     const uint8_t *e = cfg + 44;
     for (unsigned i = 0; i < count; i++) {
         assert_true(e < cfg + len);
@@ -878,8 +1022,17 @@ static void test_mptable(void **state)
             ioapic++;
             break;
         case 3:
-            if (e[5] == 0) assert_int_equal(e[7], 2); /* IRQ0 -> pin 2 */
-            else assert_int_equal(e[7], e[5]);
+            if (e[4] == 0) { /* PCI bus: slot 3 INTA -> pin 10, slot 5 INTA -> pin 11, level low */
+                assert_true(e[5] == (3 << 2) || e[5] == (5 << 2));
+                assert_int_equal(e[7], e[5] == (3 << 2) ? 10 : 11);
+                assert_int_equal(rd16(e + 2), 0x000F);
+                pci_ints++;
+            } else if (e[5] == 0) {
+                assert_int_equal(e[7], 2); /* IRQ0 -> pin 2 */
+            } else {
+                assert_int_equal(e[7], e[5]);
+                assert_true(e[5] != 10 && e[5] != 11); /* pins taken by PCI have no ISA entry */
+            }
             ioints++;
             break;
         case 4: lints++; break;
@@ -892,7 +1045,8 @@ static void test_mptable(void **state)
     assert_int_equal(bsp, 1);
     assert_int_equal(buses, 2);
     assert_int_equal(ioapic, 1);
-    assert_int_equal(ioints, 15);
+    assert_int_equal(ioints, 13 + 2);
+    assert_int_equal(pci_ints, 2);
     assert_int_equal(lints, 2);
     vm_free(v);
 }
@@ -955,6 +1109,9 @@ int main(void)
         cmocka_unit_test(test_acpi_rsdp_and_checksums),
         cmocka_unit_test(test_acpi_fadt_fields),
         cmocka_unit_test(test_acpi_madt),
+        cmocka_unit_test(test_acpi_dsdt_pci_host_bridge),
+        cmocka_unit_test(test_aml_pkglength_encoding),
+        cmocka_unit_test(test_acpi_tables_disassemble_with_iasl),
         cmocka_unit_test(test_mptable),
         cmocka_unit_test(test_max_cpus_fit),
         cmocka_unit_test(test_real_debian_kernel),

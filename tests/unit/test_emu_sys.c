@@ -754,6 +754,61 @@ static void test_hlt_cli_sti_and_io_privilege(void **state)
     assert_int_equal(f->cpu.exc_vector, EXC_GP);
 }
 
+
+static void test_descriptor_table_instructions(void **state)
+{
+    struct fix *f = *state;
+    /* LTR marks the 16-byte TSS descriptor busy and loads its 64-bit base */
+    uint64_t lo = 0x67 | ((TSS & 0xffffff) << 16) | (0x9ULL << 40) | (1ULL << 47) | ((TSS >> 24 & 0xff) << 56);
+    wr64(f, GDT + 0x40, lo);
+    wr64(f, GDT + 0x48, 0x1234); /* base bits 63:32 */
+    f->cpu.s.gdtr.limit = 0x4f;
+    f->cpu.exc_vector = -1;
+    if (setjmp(f->cpu.fault_jmp) == 0) emu_sys_ltr(&f->cpu, 0x40);
+    assert_int_equal(f->cpu.exc_vector, -1);
+    assert_int_equal((rd64(f, GDT + 0x40) >> 40) & 0xf, 0xb);
+    assert_int_equal(f->cpu.s.seg[SEG_TR].base, (0x1234ULL << 32) | TSS);
+    /* loading it again faults: it is busy now */
+    if (setjmp(f->cpu.fault_jmp) == 0) emu_sys_ltr(&f->cpu, 0x40);
+    assert_int_equal(f->cpu.exc_vector, EXC_GP);
+    assert_int_equal(f->cpu.exc_error, 0x40);
+    /* SGDT / LGDT round trip through guest memory */
+    emu_sys_sgdt_sidt(&f->cpu, false, 0x5000);
+    assert_int_equal(rd64(f, 0x5002), GDT);
+    wr64(f, 0x6000, 0x0000000002120017ULL); /* limit 0x17, base 0x212 */
+    wr64(f, 0x6008, 0);
+    emu_sys_lgdt_lidt(&f->cpu, true, 0x6000);
+    assert_int_equal(f->cpu.s.idtr.limit, 0x17);
+    assert_int_equal(f->cpu.s.idtr.base, 0x212);
+    /* LLDT 0 makes LDTR unusable */
+    emu_sys_lldt(&f->cpu, 0);
+    assert_true(f->cpu.s.seg[SEG_LDTR].unusable);
+}
+
+static void test_far_call_and_bytes_across_pages(void **state)
+{
+    struct fix *f = *state;
+    f->cpu.s.rip = 0x1005;
+    f->cpu.s.gpr[GPR_RSP] = 0x80000;
+    f->cpu.exc_vector = -1;
+    if (setjmp(f->cpu.fault_jmp) == 0) emu_sys_far_jmp_call(&f->cpu, 0x10, 0x2000, true, 8);
+    assert_int_equal(f->cpu.exc_vector, -1);
+    assert_int_equal(f->cpu.s.rip, 0x2000);
+    assert_int_equal(rd64(f, 0x80000 - 8), 0x10);
+    assert_int_equal(rd64(f, 0x80000 - 16), 0x1005);
+    /* a far call to a data segment is refused, leaving RSP alone */
+    if (setjmp(f->cpu.fault_jmp) == 0) emu_sys_far_jmp_call(&f->cpu, 0x18, 0x3000, true, 8);
+    assert_int_equal(f->cpu.exc_vector, EXC_GP);
+    assert_int_equal(f->cpu.s.gpr[GPR_RSP], 0x80000 - 16);
+    /* emu_write_bytes / emu_read_bytes across a page boundary */
+    uint8_t buf[64], back[64];
+    for (unsigned i = 0; i < sizeof(buf); i++) buf[i] = (uint8_t)(i * 7 + 1);
+    emu_write_bytes(&f->cpu, 0x6fe0, buf, sizeof(buf));
+    emu_read_bytes(&f->cpu, 0x6fe0, back, sizeof(back));
+    assert_memory_equal(buf, back, sizeof(buf));
+    assert_int_equal(*ram(f, 0x7000), buf[0x20]);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
@@ -781,6 +836,8 @@ int main(void)
         T(test_cpuid_reports_what_is_implemented),
         T(test_control_register_checks),
         T(test_hlt_cli_sti_and_io_privilege),
+        T(test_descriptor_table_instructions),
+        T(test_far_call_and_bytes_across_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

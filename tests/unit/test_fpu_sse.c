@@ -45,6 +45,11 @@ static bool sdm_has_imm8(uint8_t map, uint8_t opc)
 static void gpr_fields(uint8_t map, uint8_t opc, uint8_t pfx, bool *gpr_reg, bool *gpr_rm)
 {
     *gpr_reg = *gpr_rm = false;
+    if (map == FPU_MAP_0F3A) {
+        if (opc >= 0x14 && opc <= 0x17) *gpr_rm = true; /* PEXTRB/W/D/Q, EXTRACTPS */
+        if (opc == 0x20 || opc == 0x22) *gpr_rm = true; /* PINSRB/D/Q */
+        return;
+    }
     if (map != FPU_MAP_0F) return;
     bool scalar = pfx == 0xF3 || pfx == 0xF2;
     if (((opc == 0x2C || opc == 0x2D) && scalar) || opc == 0x50 || opc == 0xC5 || opc == 0xD7 || opc == 0xC3)
@@ -187,6 +192,11 @@ static void test_fxrstor_matches_host(void **state)
         mx |= (uint32_t)(harness_rand() & 0x1F80);
         if (i % 10 == 3) mx |= 1u << (18 + harness_rand() % 14); /* reserved bit: #GP (bit 17 is AMD's MM) */
         memcpy(s0.mem + 256 + 24, &mx, 4);
+        if (i % 4 == 1) { /* arbitrary control and status words, including ES and reserved bits */
+            uint16_t cw = (uint16_t)harness_rand(), sw = (uint16_t)harness_rand();
+            memcpy(s0.mem + 256, &cw, 2);
+            memcpy(s0.mem + 256 + 2, &sw, 2);
+        }
         se = s0;
         sh = s0;
         enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));
@@ -318,12 +328,119 @@ static void test_reset_values(void **state)
     assert_memory_equal(fx.xmm[5], zero, 16);
 }
 
+/* Memory callbacks where the linear address is the host address (inside the test buffer). */
+static void flat_write(void *ctx, uint64_t la, const void *buf, unsigned len)
+{
+    (void)ctx;
+    memcpy((void *)(uintptr_t)la, buf, len);
+}
+
+static void flat_read(void *ctx, uint64_t la, void *buf, unsigned len)
+{
+    (void)ctx;
+    memcpy(buf, (const void *)(uintptr_t)la, len);
+}
+
+static void test_unclaimed_encodings_are_ud_and_fxsave_legacy_layout(void **state)
+{
+    (void)state;
+    static const uint8_t pfxs[4] = {0, 0x66, 0xF3, 0xF2};
+    static struct harness_state s;
+    unsigned unclaimed = 0;
+    for (unsigned map = FPU_MAP_0F; map <= FPU_MAP_0F3A; map++)
+        for (unsigned opc = 0; opc < 256; opc++)
+            for (int p = 0; p < 4; p++) {
+                bool imm;
+                if (fpu_sse_claims((uint8_t)map, (uint8_t)opc, pfxs[p], &imm)) continue;
+                unclaimed++;
+                harness_rand_state(&s);
+                struct harness_insn in = {.map = (uint8_t)map, .opcode = (uint8_t)opc, .prefix = pfxs[p],
+                                          .modrm = (uint8_t)harness_rand(), .mem_off = 64};
+                in.mem = (in.modrm >> 6) != 3;
+                assert_int_equal(harness_run_emu(&s, &in, CR0_BASE, CR4_BASE), FPU_UD);
+            }
+    assert_true(unclaimed > 2000);
+
+    /* FXSAVE outside 64-bit mode stores XMM0-7 only (bytes 288.. untouched). */
+    harness_rand_state(&s);
+    memset(s.mem, 0xA5, HARNESS_MEM);
+    struct cpu_fxsave *fx = &s.fx;
+    uint8_t *dst = s.mem + 256;
+    struct fpu_op op = {.map = FPU_MAP_0F, .opcode = 0xAE, .modrm = 0x06, .has_mem = true,
+                        .ea = (uint64_t)(uintptr_t)dst, .long64 = false};
+    bool written = false;
+    struct fpu_env env = {.fx = fx, .gpr = s.gpr, .cr0 = CR0_BASE, .cr4 = CR4_BASE, .rflags = &s.rflags,
+                          .rflags_written = &written, .read = flat_read, .write = flat_write};
+    assert_int_equal(fpu_sse_exec(&op, &env), FPU_OK);
+    assert_memory_equal(dst + 160, fx->xmm[0], 128);
+    for (int i = 288; i < 512; i++) assert_int_equal(dst[i], 0xA5);
+}
+
+/* A memory access that faults, as the emulator's callbacks do: longjmp out of fpu_sse_exec. */
+static jmp_buf fault_jmp; /* test-only: the one in-flight faulting access */
+static void faulting_read(void *ctx, uint64_t la, void *buf, unsigned len)
+{
+    (void)ctx, (void)la, (void)buf, (void)len;
+    longjmp(fault_jmp, 1);
+}
+static void faulting_write(void *ctx, uint64_t la, const void *buf, unsigned len)
+{
+    (void)ctx, (void)la, (void)buf, (void)len;
+    longjmp(fault_jmp, 1);
+}
+
+static void test_faulting_memory_access_leaves_state_unchanged(void **state)
+{
+    (void)state;
+    /* map, prefix, opcode, modrm: stores and loads whose memory access faults */
+    static const struct { uint8_t map, pfx, opc, modrm; } cases[] = {
+        {FPU_MAP_0F, 0, 0x7E, 0x0E},    /* MOVD m32, mm1 */
+        {FPU_MAP_0F, 0, 0x7F, 0x0E},    /* MOVQ m64, mm1 */
+        {FPU_MAP_0F, 0, 0xE7, 0x0E},    /* MOVNTQ */
+        {FPU_MAP_0F, 0, 0x6F, 0x0E},    /* MOVQ mm1, m64 */
+        {FPU_MAP_0F, 0, 0xFC, 0x0E},    /* PADDB mm1, m64 */
+        {FPU_MAP_0F, 0, 0xC4, 0x0E},    /* PINSRW mm1, m16 */
+        {FPU_MAP_0F, 0x66, 0x7F, 0x0E}, /* MOVDQA m128 */
+        {FPU_MAP_0F, 0x66, 0x2F, 0x0E}, /* COMISD */
+        {FPU_MAP_0F, 0, 0xAE, 0x06},    /* FXSAVE */
+        {FPU_MAP_0F, 0, 0xAE, 0x0E},    /* FXRSTOR */
+        {FPU_MAP_0F, 0, 0xAE, 0x16},    /* LDMXCSR */
+        {FPU_MAP_X87, 0, 0xD9, 0x06},   /* FLD m32 */
+        {FPU_MAP_X87, 0, 0xD9, 0x1E},   /* FSTP m32 */
+        {FPU_MAP_X87, 0, 0xDF, 0x3E},   /* FISTP m64 */
+        {FPU_MAP_X87, 0, 0xDB, 0x3E},   /* FSTP m80 */
+        {FPU_MAP_X87, 0, 0xDD, 0x36},   /* FNSAVE */
+        {FPU_MAP_X87, 0, 0xDD, 0x26},   /* FRSTOR */
+        {FPU_MAP_X87, 0, 0xD8, 0x06},   /* FADD m32 */
+    };
+    for (volatile unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        static struct harness_state s, before;
+        harness_rand_state(&s);
+        s.fx.fsw = (uint16_t)((s.fx.fsw & ~0x3800u) | (3u << 11)); /* TOP = 3 */
+        before = s;
+        struct fpu_op op = {.map = cases[k].map, .mandatory = cases[k].pfx, .opcode = cases[k].opc,
+                            .modrm = cases[k].modrm, .has_mem = true, .ea = 0x1000, .long64 = true};
+        bool written = false;
+        struct fpu_env env = {.fx = &s.fx, .gpr = s.gpr, .cr0 = CR0_BASE, .cr4 = CR4_BASE, .rflags = &s.rflags,
+                              .rflags_written = &written, .read = faulting_read, .write = faulting_write};
+        if (setjmp(fault_jmp) == 0) {
+            fpu_sse_exec(&op, &env);
+            fail_msg("case %u: the access did not fault", k);
+        }
+        if (memcmp(&s.fx, &before.fx, sizeof(s.fx)) || memcmp(s.gpr, before.gpr, sizeof(s.gpr)))
+            fail_msg("case %u (map %u %02x /%u): state changed before the faulting access", k, cases[k].map,
+                     cases[k].opc, (cases[k].modrm >> 3) & 7);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cpuid_bits_and_claims),
         cmocka_unit_test(test_reset_values),
+        cmocka_unit_test(test_unclaimed_encodings_are_ud_and_fxsave_legacy_layout),
         cmocka_unit_test(test_control_register_checks),
+        cmocka_unit_test(test_faulting_memory_access_leaves_state_unchanged),
         cmocka_unit_test(test_unmasked_simd_exception_reports_xm),
         cmocka_unit_test(test_ldmxcsr_stmxcsr_match_host),
         cmocka_unit_test(test_fxsave_image_matches_host),

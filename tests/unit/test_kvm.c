@@ -387,6 +387,58 @@ static void test_stop_before_run(void **state)
     assert_int_equal(after.rip, GB_CODE);
 }
 
+/* The in-kernel irqchip: a CPL0 guest enables its local APIC, routes IOAPIC pin 5 to vector
+ * 0x40, reports ready with an OUT (whose handler pulses GSI 5 through set_irq) and halts with
+ * interrupts on; the interrupt wakes it and its handler reports vector 0x40. The in-kernel
+ * PIC (whose reset state would deliver GSI 5 as vector 5 through LINT0) is masked first.
+ *   mov al, 0xff; out 0x21, al; out 0xa1, al
+ *   mov eax, 0xfee000f0; mov dword [rax], 0x1ff        ; LAPIC SVR: enabled
+ *   mov eax, 0xfec00000; mov dword [rax], 0x1a; mov dword [rax+0x10], 0x40   ; redir 5 low
+ *   mov dword [rax], 0x1b; mov dword [rax+0x10], 0     ; redir 5 high: APIC 0
+ *   mov dx, 0x1234; out dx, al; sti; hlt; jmp $
+ * handler: mov eax, 0x40; mov dx, 0xf5; out dx, eax; jmp $ */
+struct irq_raiser {
+    struct machine *m;
+    unsigned gsi;
+    unsigned pulses;
+};
+
+static void raise_irq5(void *opaque, uint64_t offset, uint64_t *data, unsigned size, bool is_write)
+{
+    struct irq_raiser *ir = opaque;
+    if (!is_write) return;
+    kvm_backend_ops.set_irq(ir->m, ir->gsi, 1);
+    kvm_backend_ops.set_irq(ir->m, ir->gsi, 0);
+    ir->pulses++;
+}
+
+static void run_ioapic_guest(void **state, unsigned gsi, unsigned pin)
+{
+    uint8_t code[] = {
+        0xb0, 0xff, 0xe6, 0x21, 0xe6, 0xa1, 0xb8, 0xf0, 0x00, 0xe0, 0xfe, 0xc7, 0x00, 0xff, 0x01, 0x00, 0x00, 0xb8, 0x00, 0x00, 0xc0, 0xfe, 0xc7,
+        0x00, 0x1a, 0x00, 0x00, 0x00, 0xc7, 0x40, 0x10, 0x40, 0x00, 0x00, 0x00, 0xc7, 0x00, 0x1b, 0x00, 0x00,
+        0x00, 0xc7, 0x40, 0x10, 0x00, 0x00, 0x00, 0x00, 0x66, 0xba, 0x34, 0x12, 0xee, 0xfb, 0xf4, 0xeb, 0xfe};
+    static const uint8_t handler[] = {0xb8, 0x40, 0x00, 0x00, 0x00, 0x66, 0xba, 0xf5, 0x00, 0xef, 0xeb, 0xfe};
+    code[24] = (uint8_t)(0x10 + 2 * pin); /* IOREGSEL of the redirection entry's low and high halves */
+    code[37] = (uint8_t)(0x11 + 2 * pin);
+    struct kvm_rig *r = rig_or_skip(state);
+    struct irq_raiser ir = {.m = &r->m, .gsi = gsi};
+    assert_int_equal(bus_register(&r->m.pio, TEST_PORT, 1, raise_irq5, &ir, "test"), 0);
+    assert_int_equal(guest_mem_write(&r->m.mem, GB_CODE + 0x100, handler, sizeof(handler)), 0);
+    assert_int_equal(guest_set_gate(&r->m.mem, 0x40, GB_CODE + 0x100), 0);
+    struct cpu_state s;
+    guest_cpl0_state(&s, GB_CODE);
+    s.idtr.limit = 256 * 16 - 1;
+    run_code(r, code, sizeof(code), &s);
+    assert_int_equal(ir.pulses, 1);
+    assert_int_equal(r->exc_vector, 0x40);
+}
+
+static void test_interrupt_through_ioapic(void **state) { run_ioapic_guest(state, 5, 5); }
+
+/* IRQ0 (the PIT's line) arrives on IOAPIC pin 2, as the MADT override and the MP table say. */
+static void test_irq0_on_ioapic_pin2(void **state) { run_ioapic_guest(state, 0, 2); }
+
 static void test_host_hw_virt_matches_cpuinfo(void **unused)
 {
     (void)unused;
@@ -415,6 +467,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_triple_fault, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_stop_running_guest, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_interrupt_through_ioapic, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_irq0_on_ioapic_pin2, rig_setup, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

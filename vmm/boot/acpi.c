@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "vmm/boot/aml.h"
 #include "vmm/boot/layout.h"
+#include "vmm/boot/pci_intx.h"
 #include "vmm/machine.h"
 
 #define ACPI_HDR_LEN 36
@@ -73,13 +75,88 @@ static void finish(uint8_t *t)
     t[9] = (uint8_t)(0x100 - acpi_checksum(t, len));
 }
 
-/* AML for: DefinitionBlock: Name (_S5_, Package () { 5, 5, 0, 0 }) */
-static const uint8_t dsdt_aml[] = {
-    0x08, '_', 'S', '5', '_',                /* NameOp "_S5_" */
-    0x12, 0x08, 0x04,                        /* PackageOp, PkgLength 8, NumElements 4 */
-    0x0A, ACPI_S5_SLP_TYP, 0x0A, ACPI_S5_SLP_TYP, /* BytePrefix 5, BytePrefix 5 */
-    0x00, 0x00,                              /* ZeroOp, ZeroOp */
-};
+/* Largest DSDT we build: \_S5_, and PCI0 with _CRS and a _PRT of up to 32 entries. */
+#define DSDT_AML_MAX 4096
+
+static void word_addr(struct aml *a, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+    uint8_t d[16] = {0x88, 13, 0, type, 0x0C /* MinFixed, MaxFixed, PosDecode */, tflags};
+    uint16_t len = (uint16_t)(max - min + 1);
+    memcpy(d + 8, &min, 2); /* d[6..7]: granularity 0 */
+    memcpy(d + 10, &max, 2);
+    memcpy(d + 14, &len, 2); /* d[12..13]: translation 0 */
+    aml_bytes(a, d, sizeof(d));
+}
+
+static void dword_mem(struct aml *a, uint8_t tflags, uint32_t min, uint32_t max)
+{
+    uint8_t d[26] = {0x87, 23, 0, 0 /* memory */, 0x0C, tflags};
+    uint32_t len = max - min + 1;
+    memcpy(d + 10, &min, 4); /* d[6..9]: granularity 0 */
+    memcpy(d + 14, &max, 4);
+    memcpy(d + 22, &len, 4); /* d[18..21]: translation 0 */
+    aml_bytes(a, d, sizeof(d));
+}
+
+/* DSDT body: \_S5_ for soft-off and the PCI host bridge with its windows and INTx routing
+ * (without PCI0 in the namespace, Linux with ACPI enabled never scans PCI). */
+static void build_dsdt_aml(const struct machine *m, struct aml *a)
+{
+    /* Name (_S5_, Package () { 5, 5, 0, 0 }): SLP_TYPa/SLP_TYPb for S5 */
+    aml_name_decl(a, "_S5_");
+    size_t pkg = aml_package(a, 4);
+    aml_byte(a, 0x0A); aml_byte(a, ACPI_S5_SLP_TYP); /* BytePrefix 5 (not shortened, as iasl emits it) */
+    aml_byte(a, 0x0A); aml_byte(a, ACPI_S5_SLP_TYP);
+    aml_int(a, 0);
+    aml_int(a, 0);
+    aml_pkg_end(a, pkg);
+
+    size_t sb = aml_scope(a, "\\_SB_");
+    size_t dev = aml_device(a, "PCI0");
+    aml_name_decl(a, "_HID");
+    aml_int(a, 0x030AD041); /* EisaId ("PNP0A03"): PCI host bridge */
+    aml_name_decl(a, "_UID");
+    aml_int(a, 0);
+    aml_name_decl(a, "_ADR");
+    aml_int(a, 0);
+    aml_name_decl(a, "_BBN");
+    aml_int(a, 0);
+
+    aml_name_decl(a, "_CRS");
+    uint8_t crs[256];
+    struct aml r;
+    aml_init(&r, crs, sizeof(crs));
+    word_addr(&r, 2, 0, 0x00, 0xFF);                        /* bus numbers 0-255 */
+    static const uint8_t cf8[] = {0x47, 0x01, 0xF8, 0x0C, 0xF8, 0x0C, 0x01, 0x08}; /* IO: config ports */
+    aml_bytes(&r, cf8, sizeof(cf8));
+    word_addr(&r, 1, 0x03, 0x0000, 0x0CF7);                 /* I/O window below the config ports */
+    word_addr(&r, 1, 0x03, 0x0D00, 0xFFFF);                 /* I/O window above them */
+    dword_mem(&r, 0x03, 0x000A0000, 0x000BFFFF);            /* VGA memory, cacheable */
+    dword_mem(&r, 0x01, (uint32_t)GUEST_MEM_HOLE_START, BOOT_PCI_MMIO_END); /* 32-bit BARs */
+    static const uint8_t end_tag[] = {0x79, 0x00};
+    aml_bytes(&r, end_tag, sizeof(end_tag));
+    size_t buf = aml_buffer(a, r.len);
+    aml_bytes(a, crs, r.len);
+    aml_pkg_end(a, buf);
+
+    /* _PRT: one entry per device with an INTx pin, straight to its IRQ (no link devices) */
+    struct pci_intx_route routes[PCI_INTX_MAX_ROUTES];
+    unsigned nroutes = pci_intx_routes(m, routes);
+    aml_name_decl(a, "_PRT");
+    size_t prt = aml_package(a, (uint8_t)nroutes);
+    for (unsigned i = 0; i < nroutes; i++) {
+        size_t e = aml_package(a, 4);
+        aml_int(a, ((uint64_t)routes[i].slot << 16) | 0xFFFF);
+        aml_int(a, routes[i].pin);
+        aml_int(a, 0);
+        aml_int(a, routes[i].irq);
+        aml_pkg_end(a, e);
+    }
+    aml_pkg_end(a, prt);
+    aml_pkg_end(a, dev);
+    aml_pkg_end(a, sb);
+    if (r.overflow) a->overflow = true;
+}
 
 /* Bump allocator over the table area, in guest-physical terms. */
 struct area {
@@ -101,7 +178,7 @@ static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t
     uint8_t *t = alloc(a, FADT_LEN, 16, gpa);
     if (!t) return -ENOSPC;
     header(t, "FACP", FADT_LEN, 6);
-    put32(t + 36, (uint32_t)facs);                 /* FIRMWARE_CTRL */
+    put32(t + 36, 0); /* FIRMWARE_CTRL: 0, X_FIRMWARE_CTRL has it (both set makes ACPICA install the FACS twice) */
     put32(t + 40, (uint32_t)dsdt);                 /* DSDT */
     put8(t + 45, 0);                               /* Preferred_PM_Profile: unspecified */
     put16(t + 46, ACPI_SCI_IRQ);                   /* SCI_INT */
@@ -180,10 +257,15 @@ int acpi_build(struct machine *m, uint64_t *rsdp_addr)
     put32(facs + 4, FACS_LEN);
     put8(facs + 32, 2); /* version */
 
-    uint8_t *dsdt = alloc(&a, ACPI_HDR_LEN + sizeof(dsdt_aml), 16, &dsdt_gpa);
+    uint8_t aml_buf[DSDT_AML_MAX];
+    struct aml aml;
+    aml_init(&aml, aml_buf, sizeof(aml_buf));
+    build_dsdt_aml(m, &aml);
+    if (aml.overflow) return -ENOSPC;
+    uint8_t *dsdt = alloc(&a, ACPI_HDR_LEN + aml.len, 16, &dsdt_gpa);
     if (!dsdt) return -ENOSPC;
-    header(dsdt, "DSDT", ACPI_HDR_LEN + sizeof(dsdt_aml), 2);
-    memcpy(dsdt + ACPI_HDR_LEN, dsdt_aml, sizeof(dsdt_aml));
+    header(dsdt, "DSDT", (uint32_t)(ACPI_HDR_LEN + aml.len), 2);
+    memcpy(dsdt + ACPI_HDR_LEN, aml_buf, aml.len);
     finish(dsdt);
 
     int r = build_fadt(m, &a, dsdt_gpa, facs_gpa, &fadt_gpa);

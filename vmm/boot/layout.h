@@ -33,6 +33,9 @@
 #define BOOT_KERNEL_ADDR 0x100000ULL   /* protected-mode kernel (1 MiB) */
 #define BOOT_KERNEL_ENTRY64_OFFSET 0x200ULL
 
+/* 32-bit PCI MMIO window (ACPI _CRS): from the end of low RAM's hole start to just below the IOAPIC */
+#define BOOT_PCI_MMIO_END 0xFEBFFFFFU
+
 #define BOOT_IOAPIC_ADDR 0xFEC00000U
 #define BOOT_LAPIC_ADDR 0xFEE00000U
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vmm/boot/acpi.h"
+#include "vmm/boot/pci_intx.h"
 #include "vmm/boot/layout.h"
 #include "vmm/machine.h"
 
@@ -17,6 +18,8 @@
 #define MP_INT 0
 #define MP_NMI 1
 #define MP_EXTINT 3
+
+#define MP_FLAGS_LEVEL_LOW 0x000F /* polarity 11 (low), trigger 11 (level) */
 
 #define MP_APIC_VERSION 0x14
 #define MP_IOAPIC_VERSION 0x11
@@ -45,8 +48,12 @@ int mptable_build(struct machine *m)
     uint8_t *cfg = guest_mem_ptr(&m->mem, MPTABLE_CONFIG_ADDR, MPTABLE_CONFIG_MAX);
     uint8_t *fp = guest_mem_ptr(&m->mem, MPTABLE_FLOAT_ADDR, 16);
     if (!cfg || !fp) return -EFAULT;
-    uint64_t len = 44 + 20ULL * n + 8 * 2 + 8 + 8 * 15 + 8 * 2;
-    if (len > MPTABLE_CONFIG_MAX) return -ENOSPC;
+    struct pci_intx_route routes[PCI_INTX_MAX_ROUTES];
+    unsigned nroutes = pci_intx_routes(m, routes);
+    uint16_t pci_irqs = 0; /* ISA IRQs taken by PCI INTx: no ISA entry for them */
+    for (unsigned i = 0; i < nroutes; i++) pci_irqs |= (uint16_t)(1u << routes[i].irq);
+    uint64_t max_len = 44 + 20ULL * n + 8 * 2 + 8 + 8 * 15 + 8 * nroutes + 8 * 2;
+    if (max_len > MPTABLE_CONFIG_MAX) return -ENOSPC;
     memset(cfg, 0, MPTABLE_CONFIG_MAX);
 
     uint8_t *e = cfg + 44;
@@ -78,14 +85,21 @@ int mptable_build(struct machine *m)
     /* ISA IRQs identity-mapped to IOAPIC pins, except the PIT's IRQ0 which arrives on pin 2
      * (as on PC chipsets and in the MADT override); IRQ2 is the 8259 cascade and has no pin. */
     for (unsigned irq = 0; irq < 16; irq++) {
-        if (irq == 2) continue;
+        if (irq == 2 || (pci_irqs & (1u << irq))) continue;
         e = irq_entry(e, MP_ENTRY_IOINT, MP_INT, 0, MPTABLE_BUS_ISA, (uint8_t)irq, ioapic_id,
                       irq == 0 ? 2 : (uint8_t)irq);
+        count++;
+    }
+    /* PCI INTx (source IRQ = slot << 2 | pin), level, active low, on the pin of its ISA IRQ */
+    for (unsigned i = 0; i < nroutes; i++) {
+        e = irq_entry(e, MP_ENTRY_IOINT, MP_INT, MP_FLAGS_LEVEL_LOW, MPTABLE_BUS_PCI,
+                      (uint8_t)(routes[i].slot << 2 | routes[i].pin), ioapic_id, routes[i].irq);
         count++;
     }
     e = irq_entry(e, MP_ENTRY_LINT, MP_EXTINT, 0, MPTABLE_BUS_ISA, 0, 0xFF, 0); /* LINT0: 8259 ExtINT */
     e = irq_entry(e, MP_ENTRY_LINT, MP_NMI, 0, MPTABLE_BUS_ISA, 0, 0xFF, 1);    /* LINT1: NMI */
     count += 2;
+    uint64_t len = (uint64_t)(e - cfg);
 
     memcpy(cfg, "PCMP", 4);
     put16(cfg + 4, (uint16_t)len);      /* base table length */

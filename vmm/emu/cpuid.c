@@ -119,6 +119,9 @@ void emu_sys_cpuid(struct emu_cpu *cpu)
         break;
     case 0x80000008:
         a = (48u << 8) | EMU_MAXPHYADDR;
+        /* XSaveErPtr: FXSAVE/FXRSTOR always save and restore FIP/FDP/FOP (ours copy the whole
+         * register file), so Linux needs no FXSAVE-leak workaround (an FILD before FXRSTOR) */
+        b = 1u << 2;
         break;
     default:
         break; /* unknown and intermediate leaves (2..7) read as zero */

@@ -35,6 +35,16 @@ static inline void fpu_set_top(struct cpu_fxsave *fx, unsigned top)
     fx->fsw = (uint16_t)((fx->fsw & ~FSW_TOP_MASK) | ((top & 7) << FSW_TOP_SHIFT));
 }
 
+/* FCW as the hardware keeps it: reserved bit 6 reads as 1, bits 7 and 13-15 as 0. */
+static inline uint16_t fpu_fcw_canon(uint16_t v) { return (uint16_t)((v & 0x1F3F) | 0x40); }
+
+/* After loading FCW/FSW: ES and B summarize the unmasked pending exceptions. */
+static inline void fpu_update_es(struct cpu_fxsave *fx)
+{
+    if (fx->fsw & 0x3F & ~fx->fcw) fx->fsw |= FSW_ES | FSW_B;
+    else fx->fsw &= (uint16_t)~(FSW_ES | FSW_B);
+}
+
 /* MMX instructions put the x87 unit in MMX state: TOP=0, every register valid. The register
  * file keeps ST(i) order (FXSAVE layout), so with TOP != 0 the array is rotated first so that
  * st[i] is physical register R(i) = MMi. */

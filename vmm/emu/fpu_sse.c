@@ -179,6 +179,132 @@ static void x_shufpd(xreg *d, const xreg *s, uint8_t imm)
     *d = r;
 }
 
+
+/* ---- SSSE3 / SSE4.1 ------------------------------------------------------------------- */
+
+/* SSSE3 ops with MMX (no prefix) and XMM (66) forms, 0F 38 xx. */
+#define SSSE3_OPS(_) _(0x00, pshufb) _(0x01, phaddw) _(0x02, phaddd) _(0x03, phaddsw) _(0x04, pmaddubsw) \
+    _(0x05, phsubw) _(0x06, phsubd) _(0x07, phsubsw) _(0x08, psignb) _(0x09, psignw) _(0x0A, psignd)      \
+    _(0x0B, pmulhrsw) _(0x1C, pabsb) _(0x1D, pabsw) _(0x1E, pabsd)
+#define DEF_SSSE3(opc, name) XBIN(x_##name, #name) MBIN(m_##name, #name)
+SSSE3_OPS(DEF_SSSE3)
+#undef DEF_SSSE3
+
+/* SSE4.1 0F 38 xx (66) ops: opcode, mnemonic, memory operand size (16 = m128, aligned). */
+#define SSE41_OPS(_) _(0x20, pmovsxbw, 8) _(0x21, pmovsxbd, 4) _(0x22, pmovsxbq, 2) _(0x23, pmovsxwd, 8)     \
+    _(0x24, pmovsxwq, 4) _(0x25, pmovsxdq, 8) _(0x28, pmuldq, 16) _(0x29, pcmpeqq, 16) _(0x2B, packusdw, 16) \
+    _(0x30, pmovzxbw, 8) _(0x31, pmovzxbd, 4) _(0x32, pmovzxbq, 2) _(0x33, pmovzxwd, 8) _(0x34, pmovzxwq, 4) \
+    _(0x35, pmovzxdq, 8) _(0x38, pminsb, 16) _(0x39, pminsd, 16) _(0x3A, pminuw, 16) _(0x3B, pminud, 16)     \
+    _(0x3C, pmaxsb, 16) _(0x3D, pmaxsd, 16) _(0x3E, pmaxuw, 16) _(0x3F, pmaxud, 16) _(0x40, pmulld, 16)      \
+    _(0x41, phminposuw, 16)
+#define DEF_SSE41(opc, name, ms) XBIN(x_##name, #name)
+SSE41_OPS(DEF_SSE41)
+#undef DEF_SSE41
+
+/* Variable blends: the mask is XMM0. */
+#define XBLENDV(name, insn)                                                                  \
+    static void name(xreg *d, const xreg *s, uint8_t imm, const xreg *x0)                    \
+    {                                                                                        \
+        (void)imm;                                                                           \
+        __asm__ volatile(insn " %1, %0" : "+x"(d->v) : "x"(s->v), "Yz"(x0->v));              \
+    }
+XBLENDV(x_pblendvb, "pblendvb")
+XBLENDV(x_blendvps, "blendvps")
+XBLENDV(x_blendvpd, "blendvpd")
+
+/* ROUNDPS/PD/SS/SD: imm8[3:0] selects the rounding (imm8[2]: MXCSR.RC) and precision mask. */
+#define ROUND_IMMS(_, insn) _(0, insn) _(1, insn) _(2, insn) _(3, insn) _(4, insn) _(5, insn) _(6, insn) \
+    _(7, insn) _(8, insn) _(9, insn) _(10, insn) _(11, insn) _(12, insn) _(13, insn) _(14, insn) _(15, insn)
+#define ROUND_CASE(n, insn) case n: __asm__ volatile(insn " $" #n ", %1, %0" : "+x"(d->v) : "x"(s->v)); break;
+#define DEF_ROUND(name, insn)                                              \
+    static void name(xreg *d, const xreg *s, uint8_t imm)                  \
+    {                                                                      \
+        switch (imm & 15) { ROUND_IMMS(ROUND_CASE, insn) }                 \
+    }
+DEF_ROUND(x_roundps, "roundps")
+DEF_ROUND(x_roundpd, "roundpd")
+DEF_ROUND(x_roundss, "roundss")
+DEF_ROUND(x_roundsd, "roundsd")
+
+static void x_blendps(xreg *d, const xreg *s, uint8_t imm)
+{
+    for (int i = 0; i < 4; i++)
+        if (imm & (1 << i)) d->d[i] = s->d[i];
+}
+static void x_blendpd(xreg *d, const xreg *s, uint8_t imm)
+{
+    for (int i = 0; i < 2; i++)
+        if (imm & (1 << i)) d->q[i] = s->q[i];
+}
+static void x_pblendw(xreg *d, const xreg *s, uint8_t imm)
+{
+    for (int i = 0; i < 8; i++)
+        if (imm & (1 << i)) d->w[i] = s->w[i];
+}
+static void x_mpsadbw(xreg *d, const xreg *s, uint8_t imm)
+{
+    unsigned od = (imm & 4) ? 4 : 0, os = (imm & 3) * 4;
+    xreg r;
+    for (unsigned i = 0; i < 8; i++) {
+        unsigned sum = 0;
+        for (unsigned j = 0; j < 4; j++) {
+            int a = d->b[od + i + j], b = s->b[os + j];
+            sum += (unsigned)(a > b ? a - b : b - a);
+        }
+        r.w[i] = (uint16_t)sum;
+    }
+    *d = r;
+}
+/* PALIGNR: (dest:src) >> imm8 bytes, low half kept. */
+static void x_palignr(xreg *d, const xreg *s, uint8_t imm)
+{
+    uint8_t cat[32];
+    memcpy(cat, s->b, 16);
+    memcpy(cat + 16, d->b, 16);
+    xreg r;
+    for (unsigned i = 0; i < 16; i++) r.b[i] = imm + i < 32 ? cat[imm + i] : 0;
+    *d = r;
+}
+static void m_palignr(xreg *d, const xreg *s, uint8_t imm)
+{
+    uint8_t cat[16];
+    memcpy(cat, s->b, 8);
+    memcpy(cat + 8, d->b, 8);
+    for (unsigned i = 0; i < 8; i++) d->b[i] = imm + i < 16 ? cat[imm + i] : 0;
+}
+/* DPPS / DPPD, following the SDM's order of operations (products, then pairwise sums), each
+ * step on the host under the guest MXCSR. */
+static void x_dpps(xreg *d, const xreg *s, uint8_t imm)
+{
+    xreg t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = (xreg){.d = {0}};
+        if (imm & (0x10 << i)) {
+            xreg a = {.d = {d->d[i]}}, b = {.d = {s->d[i]}};
+            __asm__ volatile("mulss %1, %0" : "+x"(a.v) : "x"(b.v));
+            t[i] = a;
+        }
+    }
+    __asm__ volatile("addss %1, %0" : "+x"(t[0].v) : "x"(t[1].v));
+    __asm__ volatile("addss %1, %0" : "+x"(t[2].v) : "x"(t[3].v));
+    __asm__ volatile("addss %1, %0" : "+x"(t[0].v) : "x"(t[2].v));
+    for (int i = 0; i < 4; i++) d->d[i] = (imm & (1 << i)) ? t[0].d[0] : 0;
+}
+static void x_dppd(xreg *d, const xreg *s, uint8_t imm)
+{
+    xreg t[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = (xreg){.q = {0}};
+        if (imm & (0x10 << i)) {
+            xreg a = {.q = {d->q[i]}}, b = {.q = {s->q[i]}};
+            __asm__ volatile("mulsd %1, %0" : "+x"(a.v) : "x"(b.v));
+            t[i] = a;
+        }
+    }
+    __asm__ volatile("addsd %1, %0" : "+x"(t[0].v) : "x"(t[1].v));
+    for (int i = 0; i < 2; i++) d->q[i] = (imm & (1 << i)) ? t[0].q[0] : 0;
+}
+
 /* ---- encoding tables ------------------------------------------------------------------ */
 
 enum sse_kind {
@@ -219,6 +345,10 @@ struct sse_desc {
 #define SPM(ms, fl) {K_SPECIAL, ms, (fl) | D_MMX, ISA_BASE, NULL}
 #define SPXM(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE | D_MMX, ISA_BASE, NULL}
 #define SPX3(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE3, NULL}
+#define XS3(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSSE3, fn_}
+#define MS3(fn_, ms, fl) {K_M_MM, ms, (fl) | D_MMX, ISA_SSSE3, fn_}
+#define X41(fn_, ms, fl) {K_X_XM, ms, (fl) | D_SSE, ISA_SSE41, fn_}
+#define SP41(ms, fl) {K_SPECIAL, ms, (fl) | D_SSE, ISA_SSE41, NULL}
 
 #define A D_ALIGN
 #define FP D_FP
@@ -290,6 +420,42 @@ static const struct sse_desc tab0f[256][4] = {
     [0xF7] = {SPM(0, D_REGONLY), SPX(0, D_REGONLY)},
 };
 
+
+static const struct sse_desc tab0f38[256][4] = {
+#define TAB_SSSE3(opc, name) [opc] = {MS3(m_##name, 8, 0), XS3(x_##name, 16, A)},
+    SSSE3_OPS(TAB_SSSE3)
+#undef TAB_SSSE3
+#define TAB_SSE41(opc, name, ms) [opc] = {{0}, X41(x_##name, ms, (ms) == 16 ? A : 0)},
+    SSE41_OPS(TAB_SSE41)
+#undef TAB_SSE41
+    [0x10] = {{0}, SP41(16, A)}, /* PBLENDVB */
+    [0x14] = {{0}, SP41(16, A)}, /* BLENDVPS */
+    [0x15] = {{0}, SP41(16, A)}, /* BLENDVPD */
+    [0x17] = {{0}, SP41(16, A)}, /* PTEST */
+    [0x2A] = {{0}, X41(x_mov, 16, A | D_MEMONLY)}, /* MOVNTDQA */
+};
+
+static const struct sse_desc tab0f3a[256][4] = {
+    [0x08] = {{0}, X41(x_roundps, 16, A | FP | IM)},
+    [0x09] = {{0}, X41(x_roundpd, 16, A | FP | IM)},
+    [0x0A] = {{0}, X41(x_roundss, 4, FP | IM)},
+    [0x0B] = {{0}, X41(x_roundsd, 8, FP | IM)},
+    [0x0C] = {{0}, X41(x_blendps, 16, A | IM)},
+    [0x0D] = {{0}, X41(x_blendpd, 16, A | IM)},
+    [0x0E] = {{0}, X41(x_pblendw, 16, A | IM)},
+    [0x0F] = {MS3(m_palignr, 8, IM), XS3(x_palignr, 16, A | IM)},
+    [0x14] = {{0}, SP41(1, IM)}, /* PEXTRB r32/m8 */
+    [0x15] = {{0}, SP41(2, IM)}, /* PEXTRW r32/m16 */
+    [0x16] = {{0}, SP41(4, IM)}, /* PEXTRD/PEXTRQ */
+    [0x17] = {{0}, SP41(4, IM)}, /* EXTRACTPS */
+    [0x20] = {{0}, SP41(1, IM)}, /* PINSRB */
+    [0x21] = {{0}, SP41(4, IM)}, /* INSERTPS */
+    [0x22] = {{0}, SP41(4, IM)}, /* PINSRD/PINSRQ */
+    [0x40] = {{0}, X41(x_dpps, 16, A | FP | IM)},
+    [0x41] = {{0}, X41(x_dppd, 16, A | FP | IM)},
+    [0x42] = {{0}, X41(x_mpsadbw, 16, A | IM)},
+};
+
 #undef A
 #undef FP
 #undef IM
@@ -304,6 +470,8 @@ static uint8_t isa_enabled_mask(void)
         __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
         int m = 1 << ISA_BASE;
         if (c & (1u << 0)) m |= 1 << ISA_SSE3;
+        if (c & (1u << 9)) m |= 1 << ISA_SSSE3;
+        if ((c & (1u << 19)) && (m & (1 << ISA_SSSE3))) m |= 1 << ISA_SSE41;
         cached = m;
     }
     return (uint8_t)cached;
@@ -314,6 +482,8 @@ static const struct sse_desc *sse_lookup(uint8_t map, uint8_t opcode, uint8_t ma
     int p = mandatory == 0x66 ? 1 : mandatory == 0xF3 ? 2 : mandatory == 0xF2 ? 3 : 0;
     const struct sse_desc *d = NULL;
     if (map == FPU_MAP_0F) d = &tab0f[opcode][p];
+    else if (map == FPU_MAP_0F38) d = &tab0f38[opcode][p];
+    else if (map == FPU_MAP_0F3A) d = &tab0f3a[opcode][p];
     if (!d || d->kind == K_NONE) return NULL;
     if (!(isa_enabled_mask() & (1u << d->isa))) return NULL;
     return d;
@@ -331,12 +501,27 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
 
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode) { return !(map == FPU_MAP_0F && opcode == 0x77); }
 
+bool fpu_op_uses_rflags(const struct fpu_op *op)
+{
+    switch (op->map) {
+    case FPU_MAP_0F: return op->opcode == 0x2E || op->opcode == 0x2F;
+    case FPU_MAP_0F38: return op->opcode == 0x17;
+    case FPU_MAP_X87:
+        if (op->has_mem) return false;
+        if (op->opcode == 0xDA || op->opcode == 0xDB) return op->modrm < 0xE0 || op->modrm >= 0xE8; /* FCMOVcc, F(U)COMI */
+        return op->opcode == 0xDF && op->modrm >= 0xE8 && op->modrm < 0xF8;                           /* F(U)COMIP */
+    default: return false;
+    }
+}
+
 void fpu_sse_cpuid(uint32_t *leaf1_ecx, uint32_t *leaf1_edx)
 {
     /* EDX: FPU(0) MMX(23) FXSR(24) SSE(25) SSE2(26) */
     *leaf1_edx |= (1u << 0) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
     uint8_t m = isa_enabled_mask();
     if (m & (1u << ISA_SSE3)) *leaf1_ecx |= 1u << 0;
+    if (m & (1u << ISA_SSSE3)) *leaf1_ecx |= 1u << 9;
+    if (m & (1u << ISA_SSE41)) *leaf1_ecx |= 1u << 19;
 }
 
 void fpu_reset(struct cpu_fxsave *fx)
@@ -362,6 +547,15 @@ static inline void mm_set(struct cpu_fxsave *fx, unsigned i, uint64_t v)
     memcpy(fx->st[i & 7], &v, 8);
     fx->st[i & 7][8] = 0xFF;
     fx->st[i & 7][9] = 0xFF;
+}
+
+/* MMi (physical register i) before the MMX transition, for stores that must not change any
+ * state if the memory access faults. */
+static inline uint64_t mm_peek(const struct cpu_fxsave *fx, unsigned i)
+{
+    uint64_t v;
+    memcpy(&v, fx->st[((i & 7) - fpu_top(fx)) & 7], 8);
+    return v;
 }
 
 void fpu_mmx_enter(struct cpu_fxsave *fx)
@@ -459,6 +653,8 @@ static enum fpu_result do_fxrstor(struct ops *o, bool w64)
     if (mxcsr & ~MXCSR_MASK_SUPPORTED) return FPU_GP;
     memcpy(&fx->fcw, img + 0, 2);
     memcpy(&fx->fsw, img + 2, 2);
+    fx->fcw = fpu_fcw_canon(fx->fcw);
+    fpu_update_es(fx);
     fx->ftw = img[4];
     memcpy(&fx->fop, img + 6, 2);
     fx->fop &= 0x7FF;
@@ -802,21 +998,21 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 xmm_get(fx, o->reg, &s);
                 v = s.q[0];
             } else {
-                fpu_mmx_enter(fx);
-                v = mm_get(fx, o->reg);
+                v = mm_peek(fx, o->reg);
             }
             if (!w64) v = (uint32_t)v;
             if (op->has_mem) wr_mem(o, &v, w64 ? 8 : 4);
             else env->gpr[o->rm] = v;
+            if (pfx != 1) fpu_mmx_enter(fx);
             return FPU_OK;
         }
     case 0x7F: /* MOVQ mm/m64, mm */
     case 0xE7: /* MOVNTQ m64, mm */
     {
-        fpu_mmx_enter(fx);
-        uint64_t v = mm_get(fx, o->reg);
+        uint64_t v = mm_peek(fx, o->reg);
         if (op->has_mem) wr_mem(o, &v, 8);
-        else mm_set(fx, o->rm, v);
+        fpu_mmx_enter(fx);
+        if (!op->has_mem) mm_set(fx, o->rm, v);
         return FPU_OK;
     }
     case 0x71:
@@ -904,9 +1100,8 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
             xmm_get(fx, o->reg, &data);
             xmm_get(fx, o->rm, &mask);
         } else {
-            fpu_mmx_enter(fx);
-            data.q[0] = mm_get(fx, o->reg);
-            mask.q[0] = mm_get(fx, o->rm);
+            data.q[0] = mm_peek(fx, o->reg);
+            mask.q[0] = mm_peek(fx, o->rm);
         }
         /* Read-modify-write of the whole span: faults (if any) happen before any byte changes. */
         uint8_t buf[16];
@@ -918,9 +1113,86 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
                 any = true;
             }
         if (any) env->write(env->ctx, la, buf, n);
+        if (pfx != 1) fpu_mmx_enter(fx);
         return FPU_OK;
     }
     }
+    return FPU_UD;
+}
+
+
+/* SSE4.1 forms with GPR operands, implicit XMM0 or flags output (0F 38 / 0F 3A, 66). */
+static enum fpu_result sse41_special(struct ops *o, const struct sse_desc *desc)
+{
+    const struct fpu_op *op = o->op;
+    struct fpu_env *env = o->env;
+    struct cpu_fxsave *fx = env->fx;
+    bool w64 = (op->rex & 8) != 0;
+    xreg d, s = {0};
+    if (op->map == FPU_MAP_0F38) {
+        if (op->has_mem) rd_mem(o, &s, 16);
+        else xmm_get(fx, o->rm, &s);
+        xmm_get(fx, o->reg, &d);
+        if (op->opcode == 0x17) { /* PTEST: ZF = (d & s) == 0, CF = (~d & s) == 0 */
+            bool z = !((d.q[0] & s.q[0]) | (d.q[1] & s.q[1]));
+            bool c = !((~d.q[0] & s.q[0]) | (~d.q[1] & s.q[1]));
+            uint64_t f = *env->rflags & ~(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF);
+            if (z) f |= RFLAGS_ZF;
+            if (c) f |= RFLAGS_CF;
+            *env->rflags = f;
+            if (env->rflags_written) *env->rflags_written = true;
+            return FPU_OK;
+        }
+        xreg x0;
+        xmm_get(fx, 0, &x0);
+        if (op->opcode == 0x10) x_pblendvb(&d, &s, 0, &x0);
+        else if (op->opcode == 0x14) x_blendvps(&d, &s, 0, &x0);
+        else x_blendvpd(&d, &s, 0, &x0);
+        xmm_set(fx, o->reg, &d);
+        return FPU_OK;
+    }
+    uint8_t imm = op->imm8;
+    switch (op->opcode) {
+    case 0x14: case 0x15: case 0x16: case 0x17: { /* PEXTRB/W/D/Q, EXTRACTPS: r/m <- xmm(reg) */
+        xmm_get(fx, o->reg, &s);
+        uint64_t v;
+        unsigned n;
+        if (op->opcode == 0x14) v = s.b[imm & 15], n = 1;
+        else if (op->opcode == 0x15) v = s.w[imm & 7], n = 2;
+        else if (op->opcode == 0x16 && w64) v = s.q[imm & 1], n = 8;
+        else v = s.d[imm & 3], n = 4;
+        if (op->has_mem) wr_mem(o, &v, n);
+        else env->gpr[o->rm] = v;
+        return FPU_OK;
+    }
+    case 0x20: case 0x22: { /* PINSRB / PINSRD / PINSRQ */
+        unsigned n = op->opcode == 0x20 ? 1 : w64 ? 8 : 4;
+        uint64_t v = 0;
+        if (op->has_mem) rd_mem(o, &v, n);
+        else v = env->gpr[o->rm];
+        xmm_get(fx, o->reg, &d);
+        if (n == 1) d.b[imm & 15] = (uint8_t)v;
+        else if (n == 4) d.d[imm & 3] = (uint32_t)v;
+        else d.q[imm & 1] = v;
+        xmm_set(fx, o->reg, &d);
+        return FPU_OK;
+    }
+    case 0x21: { /* INSERTPS */
+        uint32_t v;
+        if (op->has_mem) rd_mem(o, &v, 4);
+        else {
+            xmm_get(fx, o->rm, &s);
+            v = s.d[(imm >> 6) & 3];
+        }
+        xmm_get(fx, o->reg, &d);
+        d.d[(imm >> 4) & 3] = v;
+        for (int i = 0; i < 4; i++)
+            if (imm & (1 << i)) d.d[i] = 0;
+        xmm_set(fx, o->reg, &d);
+        return FPU_OK;
+    }
+    }
+    (void)desc;
     return FPU_UD;
 }
 
@@ -989,6 +1261,7 @@ enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env)
         return FPU_OK;
     }
     default:
+        if (op->map != FPU_MAP_0F) return sse41_special(&o, desc);
         return sse_special(&o, desc, op->mandatory == 0x66 ? 1 : op->mandatory == 0xF3 ? 2 : op->mandatory == 0xF2 ? 3 : 0);
     }
 }

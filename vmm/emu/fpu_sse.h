@@ -23,6 +23,7 @@ struct fpu_op {
     bool has_mem;      /* ModRM.mod != 3 */
     uint64_t ea;       /* linear address of the memory operand (segment base added) */
     bool long64;       /* 64-bit mode (FXSAVE64 layout when REX.W) */
+    uint64_t rip;      /* address of the instruction, recorded as the x87 FIP (0 if not supplied) */
 };
 
 /* What fpu_sse_exec needs from the CPU. Memory callbacks return 0, or never return when they
@@ -55,8 +56,17 @@ bool fpu_sse_claims(uint8_t map, uint8_t opcode, uint8_t mandatory, bool *has_im
  * x87 escapes D8..DF always have one. */
 bool fpu_sse_has_modrm(uint8_t map, uint8_t opcode);
 
+/* Whether the instruction reads or writes RFLAGS (COMISS/UCOMISS/COMISD/UCOMISD, PTEST,
+ * FCOMI/FUCOMI(P), FCMOVcc). When false, exec may skip materializing its lazy flags and
+ * pass any scratch value in *env->rflags. */
+bool fpu_op_uses_rflags(const struct fpu_op *op);
+
 /* Execute one instruction. */
 enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);
+
+/* WAIT/FWAIT (9B), decoded by exec: FPU_NM if CR0.MP and CR0.TS, FPU_MF if an unmasked x87
+ * exception is pending (FSW.ES), else FPU_OK. */
+enum fpu_result fpu_wait(struct fpu_env *env);
 
 /* CPUID leaf 1 ECX/EDX feature bits for what this module implements (FPU, MMX, FXSR, SSE, SSE2,
  * and any of SSE3/SSSE3/SSE4.1/SSE4.2 it fully implements). The system part's CPUID ORs these in. */

@@ -95,6 +95,40 @@ static void install_kick_handler(void)
 
 static bool vm_has(struct kvm_vm *vm, int cap) { return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0; }
 
+/* Interrupt routing as on a PC and as vmd's MADT/MP table describe it: ISA IRQ n reaches the
+ * 8259 pair on pin n (IRQ2 is the cascade) and the IOAPIC on pin n, except IRQ0 (the PIT),
+ * which arrives on IOAPIC pin 2; GSIs 16-23 are IOAPIC-only. KVM's default routing would put
+ * IRQ0 on pin 0, where Linux (told "IRQ0 -> GSI2") does not find its timer. */
+static int set_gsi_routing(struct kvm_vm *vm)
+{
+    enum { MAX_ROUTES = 48 };
+    struct {
+        struct kvm_irq_routing hdr;
+        struct kvm_irq_routing_entry e[MAX_ROUTES];
+    } rt;
+    memset(&rt, 0, sizeof(rt));
+    unsigned n = 0;
+    for (unsigned gsi = 0; gsi < 16; gsi++) {
+        if (gsi == 2) continue;
+        rt.e[n].gsi = gsi;
+        rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+        rt.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+        rt.e[n].u.irqchip.pin = gsi & 7;
+        n++;
+    }
+    for (unsigned gsi = 0; gsi < MACHINE_NUM_GSI; gsi++) {
+        if (gsi == 2) continue;
+        rt.e[n].gsi = gsi;
+        rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+        rt.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+        rt.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+        n++;
+    }
+    rt.hdr.nr = n;
+    if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0) return kvm_errno("KVM_SET_GSI_ROUTING");
+    return 0;
+}
+
 static int kvm_init(struct machine *m)
 {
     static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
@@ -125,7 +159,7 @@ static int kvm_init(struct machine *m)
     static const struct { int cap; const char *name; } required[] = {
         {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"}, {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
         {KVM_CAP_PIT2, "KVM_CAP_PIT2"}, {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
-        {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+        {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"}, {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING"},
     };
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
         if (!vm_has(vm, required[i].cap)) {
@@ -163,6 +197,7 @@ static int kvm_init(struct machine *m)
         r = kvm_errno("KVM_CREATE_IRQCHIP (the in-kernel PIC/IOAPIC/LAPIC vmd relies on)");
         goto fail;
     }
+    if ((r = set_gsi_routing(vm)) < 0) goto fail;
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
         r = kvm_errno("KVM_CREATE_PIT2");

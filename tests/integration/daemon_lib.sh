@@ -1,0 +1,112 @@
+# daemon_lib.sh: helpers for the vmd integration tests (sourced after lib.sh).
+# start_vmd [ARGS...] starts vmd on a fresh state dir in $TEST_TMP and waits for its socket;
+# make_pki creates a CA, a server certificate for localhost/127.0.0.1, a client certificate,
+# and a second, unrelated CA with its own client certificate. Everything is cleaned up at exit.
+VMD=${VMD:-$ROOT/build/bin/vmd}
+STATE=$TEST_TMP/state
+SOCK=$TEST_TMP/vmd.sock
+VMD_LOG=$TEST_TMP/vmd.log
+PKI=$TEST_TMP/pki
+VMD_PID=
+export VMD_SOCKET=unix:$SOCK
+RPC_PY=$ROOT/tests/integration/rpc_client.py
+
+cleanup_daemon() {
+    # the VMs first (their workers outlive vmd by design), then vmd
+    if [ -d "$STATE/vms" ]; then
+        for p in "$STATE"/vms/*/worker.pid; do
+            [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+        done
+    fi
+    [ -n "$VMD_PID" ] && kill -9 "$VMD_PID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$TEST_TMP"
+}
+trap cleanup_daemon EXIT
+
+need_daemon_bins() {
+    [ -x "$VMD" ] || fail "$VMD is not built (run make)"
+    [ -x "$ROOT/build/bin/vmd-worker" ] || fail "vmd-worker is not built (run make)"
+    need_vmctl
+    command -v python3 >/dev/null || skip "python3 is not installed"
+}
+
+start_vmd() {
+    local before
+    before=$(cat "$VMD_LOG" 2>/dev/null | grep -c "ready")
+    "$VMD" --state-dir "$STATE" --socket "$SOCK" "$@" >> "$VMD_LOG" 2>&1 &
+    VMD_PID=$!
+    disown "$VMD_PID" # no "Killed" job messages when a test kills it
+    for _ in $(seq 100); do
+        [ -S "$SOCK" ] && [ "$(grep -c "ready" "$VMD_LOG")" -gt "$before" ] && return 0
+        kill -0 "$VMD_PID" 2>/dev/null || { cat "$VMD_LOG"; fail "vmd exited at start-up"; }
+        sleep 0.05
+    done
+    cat "$VMD_LOG"
+    fail "vmd did not become ready"
+}
+
+stop_vmd_hard() {
+    kill -9 "$VMD_PID"
+    for _ in $(seq 100); do proc_alive "$VMD_PID" || break; sleep 0.05; done
+    VMD_PID=
+}
+
+make_pki() {
+    mkdir -p "$PKI"
+    (
+        cd "$PKI" || exit 1
+        for ca in ca otherca; do
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vmd test $ca" \
+                -keyout $ca.key -out $ca.crt 2>/dev/null || exit 1
+        done
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null &&
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+                -extfile san.ext -out server.crt 2>/dev/null || exit 1
+        for who in client:ca intruder:otherca; do
+            n=${who%%:*} ca=${who##*:}
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=$n" -keyout $n.key -out $n.csr 2>/dev/null &&
+                openssl x509 -req -in $n.csr -CA $ca.crt -CAkey $ca.key -CAcreateserial -days 2 -out $n.crt 2>/dev/null || exit 1
+        done
+    ) || fail "openssl could not create the test certificates"
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# vm_state NAME: the VM's state as vmctl reports it.
+vm_state() { "$VMCTL" --json info "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }
+vm_field() { "$VMCTL" --json info "$1" 2>/dev/null | python3 -c "import json,sys; v=json.load(sys.stdin)[\"$2\"]; print('' if v is None else v)" 2>/dev/null; }
+
+# wait_state NAME STATE [SECONDS]
+wait_state() {
+    local i
+    for i in $(seq $((${3:-10} * 10))); do
+        [ "$(vm_state "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# need_running_guest NAME: start NAME; skip the test if the machine cannot run yet (emulator or
+# boot loader still missing), with the worker's reason.
+need_running_guest() {
+    local out
+    out=$("$VMCTL" start "$1" 2>&1) || {
+        case $out in
+            *"not built yet"*|*"Function not implemented"*|*"machine:"*|*"backend"*)
+                skip "the VM cannot run yet on this build: $(echo "$out" | tail -1)" ;;
+        esac
+        fail "vmctl start $1: $out"
+    }
+    sleep 1
+    local st
+    st=$(vm_state "$1")
+    if [ "$st" != running ]; then
+        skip "the guest does not keep running yet on this build ($1 is $st: $(vm_field "$1" reason))"
+    fi
+}
+
+# proc_alive PID: the process exists and is not a zombie (orphaned workers may wait unreaped).
+proc_alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }

@@ -1,0 +1,32 @@
+# test_vnc_console: a guest under the emulator writes known text on its VGA console; a real VNC
+# viewer (tests/tools/vncprobe, libvncclient) reads it back from the framebuffer pixels, types a
+# line that a shell on the guest's tty1 reads and echoes, and sees the echo; then types "quit" and
+# the guest powers off. Viewers connecting and disconnecting meanwhile leave the VM running.
+# timeout: 600
+. "$(dirname "$0")/lib.sh"
+need_vmctl
+need_guest_assets
+PROBE=$ROOT/build/release/tools/vncprobe
+[ -x "$PROBE" ] || fail "$PROBE is not built (run make)"
+initrd=$TEST_TMP/vnc.cpio.gz
+scripts/mkinitramfs.sh "$initrd" --script tests/guest/vnc_console.sh || fail "mkinitramfs"
+log=$TEST_TMP/vmctl.log
+"$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$initrd" --vnc 127.0.0.1:0 \
+    --cmdline "console=ttyS0 quiet" < /dev/null > "$log" 2>&1 &
+vm=$!
+for _ in $(seq 50); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
+addr=$(sed -n 's/.*vnc: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
+[ -n "$addr" ] || { cat "$log"; kill $vm; fail "vmctl did not report its VNC address"; }
+ok "VNC on $addr"
+"$PROBE" "$addr" --timeout 400 --wait-text "VMD-VNC-MARKER 42" || { kill $vm; tail -20 "$log"; fail "marker not seen over VNC"; }
+ok "guest text read back from the VNC framebuffer"
+for _ in $(seq 20); do "$PROBE" "$addr" --timeout 1 > /dev/null || fail "reconnect refused"; done
+kill -0 $vm || fail "the VM died while viewers came and went"
+ok "20 viewers connected and left; VM still running"
+"$PROBE" "$addr" --type 'hello vnc\n' --timeout 60 --wait-text "GOT:hello vnc" || { kill $vm; fail "typed line not echoed"; }
+ok "keys typed over VNC reached the shell on tty1"
+"$PROBE" "$addr" --type 'quit\n' --timeout 10 > /dev/null
+wait $vm
+rc=$?
+[ $rc -eq 0 ] || { tail -20 "$log"; fail "vmctl exited $rc"; }
+ok "guest powered off, vmctl exit 0"

@@ -1,0 +1,106 @@
+# test_daemon_lifecycle: a VM's life under vmd, driven by vmctl: create (with bad options
+# rejected, naming the option), list/info (table and --json), start, pause, resume, reboot,
+# stop --force, start again, stop (graceful request, forced after --timeout), delete; and the
+# vm.state_changed notifications a subscribed client receives meanwhile. The guest is Debian's
+# kernel with a busybox initramfs on the emu backend; the running part is skipped while the
+# machine cannot run on this build (the reason is printed).
+# timeout: 300
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/daemon_lib.sh"
+need_daemon_bins
+start_vmd
+V=$VMCTL
+
+# --- definitions (no guest needed) ---
+[ -f "$GUEST/vmlinuz" ] || need_guest_assets
+KERNEL=$GUEST/vmlinuz
+[ -f "$KERNEL" ] || skip "no guest kernel at $KERNEL"
+INITRD=$TEST_TMP/ticker.cpio.gz
+scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 ||
+    { cat "$TEST_TMP/mkinitramfs.log"; fail "mkinitramfs"; }
+
+expect_fail() { # expect_fail PATTERN WHAT ARGS...: vmctl ARGS exits non-zero, stderr matches PATTERN
+    local pat=$1 what=$2; shift 2
+    if "$V" "$@" > "$TEST_TMP/out" 2> "$TEST_TMP/err"; then fail "$what: vmctl $* succeeded"; fi
+    grep -Eq -- "$pat" "$TEST_TMP/err" || { cat "$TEST_TMP/err"; fail "$what: stderr does not match '$pat'"; }
+    ok "$what: $(head -1 "$TEST_TMP/err")"
+}
+expect_fail "kernel.*No such file" "create with a missing kernel" create g1 --kernel "$TEST_TMP/nope" --accel emu
+expect_fail "--memory" "create with a bad --memory" create g1 --kernel "$KERNEL" --memory 3
+expect_fail "name" "create with a bad name" create "bad/name" --kernel "$KERNEL"
+expect_fail "no VM named 'ghost'" "start an unknown VM" start ghost
+"$V" create g1 --kernel "$KERNEL" --initrd "$INITRD" --accel emu --memory 128 --cmdline "console=ttyS0" > "$TEST_TMP/out" ||
+    fail "vmctl create g1"
+ok "$(cat "$TEST_TMP/out")"
+expect_fail "already exists" "create a duplicate" create g1 --kernel "$KERNEL"
+expect_fail "is defined, not running" "stop a defined VM" stop g1
+"$V" list > "$TEST_TMP/list" || fail "vmctl list"
+expect_in "$TEST_TMP/list" "^NAME +STATE" "list prints a table header"
+expect_in "$TEST_TMP/list" "^g1 +defined +- +emu +128Mi" "list shows g1 defined"
+[ "$(vm_state g1)" = defined ] || fail "info --json: state $(vm_state g1)"
+ok "info --json: defined"
+[ -f "$STATE/vms/g1/config.json" ] || fail "definition not persisted"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['memory_mib']==128 and d['accel']=='emu', d" "$STATE/vms/g1/config.json" ||
+    fail "config.json content"
+ok "definition persisted in $STATE/vms/g1/config.json"
+
+# a client subscribed to events records every notification from here on
+python3 - "$SOCK" > "$TEST_TMP/events" 2>&1 <<'PY' &
+import sys, json
+sys.path.insert(0, "tests/integration")
+from rpc_client import Conn
+c = Conn.unix(sys.argv[1], timeout=None)
+c.call("events.subscribe")
+print("subscribed", flush=True)
+while True:
+    m = c.read()
+    if m is None: break
+    if m.get("method") == "vm.state_changed":
+        p = m["params"]; print("event %s %s %s" % (p["name"], p["state"], p["reason"]), flush=True)
+PY
+EVENTS_PID=$!
+for _ in $(seq 50); do grep -q subscribed "$TEST_TMP/events" && break; sleep 0.1; done
+
+# --- running (needs a machine that runs) ---
+need_running_guest g1
+ok "g1 started"
+pid=$(vm_field g1 pid)
+[ -n "$pid" ] && kill -0 "$pid" || fail "g1 has no live worker pid ($pid)"
+ok "g1 worker pid $pid is alive"
+"$V" list | grep -Eq "^g1 +running +$pid " || fail "list does not show g1 running with pid $pid"
+ok "list shows g1 running"
+expect_fail "is running" "start a running VM" start g1
+expect_fail "stop it first" "delete a running VM" delete g1
+"$V" pause g1 > /dev/null || fail "pause"
+[ "$(vm_state g1)" = paused ] || fail "after pause: $(vm_state g1)"
+ok "paused"
+expect_fail "not running" "pause a paused VM" pause g1
+"$V" resume g1 > /dev/null || fail "resume"
+[ "$(vm_state g1)" = running ] || fail "after resume: $(vm_state g1)"
+ok "resumed"
+"$V" reboot g1 > /dev/null || fail "reboot"
+sleep 0.5
+[ "$(vm_state g1)" = running ] || fail "after reboot: $(vm_state g1) ($(vm_field g1 reason))"
+ok "rebooted and running ($(vm_field g1 reason))"
+"$V" stop --force g1 > "$TEST_TMP/out" || fail "stop --force"
+[ "$(vm_state g1)" = stopped ] || fail "after stop --force: $(vm_state g1)"
+proc_alive "$pid" && fail "worker $pid still alive after stop"
+ok "stop --force: $(cat "$TEST_TMP/out"); worker gone"
+"$V" start g1 > /dev/null || fail "start again"
+[ "$(vm_state g1)" = running ] || fail "second start: $(vm_state g1)"
+ok "started again (pid $(vm_field g1 pid))"
+"$V" stop --timeout 3 g1 > "$TEST_TMP/out" || fail "graceful stop"
+[ "$(vm_state g1)" = stopped ] || fail "after stop: $(vm_state g1)"
+ok "stop (graceful request, then forced after 3 s at most): $(cat "$TEST_TMP/out")"
+"$V" delete g1 > /dev/null || fail "delete"
+[ -e "$STATE/vms/g1" ] && fail "g1's directory is still there"
+"$V" list | grep -q "^g1 " && fail "g1 still listed"
+ok "deleted"
+
+sleep 0.3
+kill "$EVENTS_PID" 2>/dev/null
+for st in running paused stopped deleted; do
+    grep -q "^event g1 $st" "$TEST_TMP/events" || { cat "$TEST_TMP/events"; fail "no vm.state_changed $st event"; }
+done
+ok "events: $(grep -c '^event g1' "$TEST_TMP/events") vm.state_changed notifications (running, paused, stopped, deleted...)"
+kill -0 "$VMD_PID" || fail "vmd died"
