@@ -3,7 +3,8 @@
  * Nothing ticks: a counter stores when it started counting (base_ns) from which value
  * (base_count); reads compute the current count and output level from the elapsed
  * 1.193182 MHz ticks. Only channel 0 needs events: a vm_timer armed for its next output
- * rising edge pulses IRQ 0 (periodic modes 2/3 re-arm, one-shot modes 0/1/4/5 do not).
+ * rising edge pulses IRQ 0 (periodic modes 2/3 re-arm, one-shot modes 0/1/4/5 do not);
+ * periodic ticks the guest could not take in time are re-injected (see pit_irq0_acknowledged).
  */
 #include "pit.h"
 
@@ -13,6 +14,9 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
+#include "pic.h"
+#include "vmm/log.h"
 #include "vmm/machine.h"
 
 #define PIT_CTRL_SC(v) (((v) >> 6) & 3)
@@ -35,6 +39,7 @@
 #define PORTB_REFRESH 0x10
 #define PORTB_OUT2 0x20
 #define PIT_REFRESH_PERIOD_NS 15085 /* DRAM refresh request toggle, as on PC/AT boards */
+#define PIT_MIN_RETRY_NS 50000     /* backlog delivery: at most one retry per 50 us */
 
 static uint64_t pit_default_clock(void *opaque) { (void)opaque; return clock_now_ns(); }
 
@@ -131,9 +136,31 @@ static uint64_t pit_next_edge(const struct pit_channel *c, uint64_t d)
     }
 }
 
+/* Channel 0 in a periodic mode keeps count of the ticks the guest has not been given yet
+ * (the host ran late, or the previous tick was still unacknowledged in the PIC) and hands
+ * them over one by one, as KVM's PIT does in its default "reinject" policy: Linux counts
+ * jiffies by tick interrupts while its tick is periodic, and its clocksource watchdog
+ * compares them with the TSC. At most one second's worth is kept. */
+static bool pit_irq0_acknowledged(const struct pit *p)
+{
+    return !p->m->pic || !pic_irq_requested(p->m->pic, PIT_IRQ);
+}
+
+static void pit_reset_tick_backlog(struct pit *p)
+{
+    p->periods_counted = 0;
+    p->ticks_pending = 0;
+}
+
 static void pit_rearm(struct pit *p, uint64_t now_ns)
 {
     struct pit_channel *c = &p->ch[0];
+    if (p->ticks_pending && c->loaded && c->running && (c->mode == 2 || c->mode == 3)) {
+        uint64_t retry = pit_ticks_to_ns(pit_period(c)) / 4;
+        if (retry < PIT_MIN_RETRY_NS) retry = PIT_MIN_RETRY_NS;
+        timer_mod(&p->m->timers, &p->irq_timer, now_ns + retry);
+        return;
+    }
     uint64_t k = pit_next_edge(c, pit_elapsed(c, now_ns));
     if (k == UINT64_MAX) {
         timer_del(&p->m->timers, &p->irq_timer);
@@ -149,7 +176,18 @@ static void pit_irq_timer(void *opaque, uint64_t now_ns)
     if (!c->loaded || !c->running) return;
     uint64_t d = pit_elapsed(c, now_ns);
     if (c->mode == 2 || c->mode == 3) {
-        machine_pulse_irq(p->m, PIT_IRQ); /* ticks missed while the host was late are dropped */
+        uint64_t periods = d / pit_period(c);
+        if (periods > p->periods_counted) {
+            uint64_t max_pending = PIT_FREQ_HZ / pit_period(c);
+            if (max_pending == 0) max_pending = 1;
+            uint64_t pending = p->ticks_pending + (periods - p->periods_counted);
+            p->ticks_pending = (uint32_t)(pending > max_pending ? max_pending : pending);
+            p->periods_counted = periods;
+        }
+        if (p->ticks_pending && pit_irq0_acknowledged(p)) {
+            p->ticks_pending--;
+            machine_pulse_irq(p->m, PIT_IRQ);
+        }
     } else if (!c->terminal_passed && d >= c->base_count) {
         c->terminal_passed = true;
         machine_pulse_irq(p->m, PIT_IRQ);
@@ -258,7 +296,10 @@ static void pit_control_word(struct pit *p, uint8_t v, uint64_t now_ns)
     c->read_hi_next = false;
     c->count_latched = false;
     c->status_latched = false;
-    if (sc == 0) pit_rearm(p, now_ns);
+    if (sc == 0) {
+        pit_reset_tick_backlog(p);
+        pit_rearm(p, now_ns);
+    }
 }
 
 static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_ns)
@@ -300,7 +341,10 @@ static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_
         }
         break;
     }
-    if (ch == 0) pit_rearm(p, now_ns);
+    if (ch == 0) {
+        pit_reset_tick_backlog(p);
+        pit_rearm(p, now_ns);
+    }
 }
 
 static uint8_t pit_read_count(struct pit *p, unsigned ch, uint64_t now_ns)
@@ -417,5 +461,131 @@ static void pit_destroy(struct machine *m)
     free(p);
 }
 
-const struct device_desc pit_device = {.name = "pit", .level = DEVICE_LEVEL_CORE, .init = pit_init, .destroy = pit_destroy};
+/* Snapshot: every channel's programming and latches. Times are saved relative to the moment of
+ * the save, so the counters carry on from the same values after a restore at any later time;
+ * the elapsed time is reduced to the counter's phase (periodic modes: within the period, with
+ * the unaccounted channel 0 ticks moved into the backlog; one-shot modes: modulo the counter
+ * range) so that a long-running guest restores onto a freshly booted host. */
+#define PIT_STATE_VERSION 1
+#define PIT_CH_BCD 0x01
+#define PIT_CH_GATE 0x02
+#define PIT_CH_LOADED 0x04
+#define PIT_CH_RUNNING 0x08
+#define PIT_CH_TERMINAL 0x10
+#define PIT_CH_NULL 0x20
+#define PIT_CH_WRITE_HI 0x40
+#define PIT_CH_READ_HI 0x80
+#define PIT_CH_COUNT_LATCHED 0x01
+#define PIT_CH_LATCHED_HI 0x02
+#define PIT_CH_STATUS_LATCHED 0x04
+
+static int pit_save(struct machine *m, struct snap_buf *b)
+{
+    struct pit *p = m->pit;
+    snap_put_bool(b, p != NULL);
+    if (!p) return 0;
+    uint64_t now = pit_now(p);
+    snap_put_u8(b, p->port_b);
+    for (unsigned i = 0; i < 3; i++) {
+        const struct pit_channel *c = &p->ch[i];
+        snap_put_u8(b, c->mode);
+        snap_put_u8(b, c->access);
+        snap_put_u8(b, (uint8_t)((c->bcd ? PIT_CH_BCD : 0) | (c->gate ? PIT_CH_GATE : 0) |
+                                 (c->loaded ? PIT_CH_LOADED : 0) | (c->running ? PIT_CH_RUNNING : 0) |
+                                 (c->terminal_passed ? PIT_CH_TERMINAL : 0) | (c->null_count ? PIT_CH_NULL : 0) |
+                                 (c->write_hi_next ? PIT_CH_WRITE_HI : 0) | (c->read_hi_next ? PIT_CH_READ_HI : 0)));
+        snap_put_u8(b, (uint8_t)((c->count_latched ? PIT_CH_COUNT_LATCHED : 0) |
+                                 (c->latched_hi_next ? PIT_CH_LATCHED_HI : 0) |
+                                 (c->status_latched ? PIT_CH_STATUS_LATCHED : 0)));
+        snap_put_u32(b, c->reload);
+        snap_put_u32(b, c->base_count);
+        uint64_t d = pit_elapsed(c, now), keep;
+        if (c->mode == 2 || c->mode == 3) {
+            keep = d % pit_period(c);
+        } else {
+            uint64_t mod = pit_modulus(c);
+            keep = d >= 2 * mod ? d % mod + mod : d;
+        }
+        snap_put_u64(b, c->running ? pit_ticks_to_ns(keep) : 0);
+        snap_put_u8(b, c->write_lo);
+        snap_put_u16(b, c->latched_count);
+        snap_put_u8(b, c->status);
+    }
+    uint64_t owed = p->ticks_pending;
+    const struct pit_channel *c0 = &p->ch[0];
+    if (c0->running && (c0->mode == 2 || c0->mode == 3)) {
+        uint64_t periods = pit_elapsed(c0, now) / pit_period(c0);
+        if (periods > p->periods_counted) owed += periods - p->periods_counted;
+        uint64_t max_pending = PIT_FREQ_HZ / pit_period(c0);
+        if (owed > max_pending) owed = max_pending ? max_pending : 1;
+    }
+    snap_put_u32(b, (uint32_t)owed);
+    return 0;
+}
+
+static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    if (version != PIT_STATE_VERSION) return dev_snapshot_invalid("pit", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (bad || r->short_read) return dev_snapshot_invalid("pit", "presence flag", err, errlen);
+    if (!present) {
+        if (apply && m->pit) log_warn("snapshot: it has no i8254 state (taken with an in-kernel PIT); the PIT starts reset");
+        return 0;
+    }
+    struct pit_channel ch[3];
+    uint64_t elapsed[3];
+    memset(ch, 0, sizeof(ch));
+    uint8_t port_b = snap_get_u8(r);
+    for (unsigned i = 0; i < 3; i++) {
+        struct pit_channel *c = &ch[i];
+        c->mode = snap_get_u8(r);
+        c->access = snap_get_u8(r);
+        uint8_t f = snap_get_u8(r), l = snap_get_u8(r);
+        c->bcd = f & PIT_CH_BCD;
+        c->gate = f & PIT_CH_GATE;
+        c->loaded = f & PIT_CH_LOADED;
+        c->running = f & PIT_CH_RUNNING;
+        c->terminal_passed = f & PIT_CH_TERMINAL;
+        c->null_count = f & PIT_CH_NULL;
+        c->write_hi_next = f & PIT_CH_WRITE_HI;
+        c->read_hi_next = f & PIT_CH_READ_HI;
+        c->count_latched = l & PIT_CH_COUNT_LATCHED;
+        c->latched_hi_next = l & PIT_CH_LATCHED_HI;
+        c->status_latched = l & PIT_CH_STATUS_LATCHED;
+        c->reload = snap_get_u32(r);
+        c->base_count = snap_get_u32(r);
+        elapsed[i] = snap_get_u64(r);
+        c->write_lo = snap_get_u8(r);
+        c->latched_count = snap_get_u16(r);
+        c->status = snap_get_u8(r);
+        if (c->mode > 5 || c->access < 1 || c->access > 3 || c->reload < 1 || c->reload > 65536 ||
+            c->base_count > 65536 || (l & ~7u) || elapsed[i] > 1000000000ULL)
+            bad = true;
+    }
+    uint32_t pending = snap_get_u32(r);
+    if (r->short_read) return dev_snapshot_invalid("pit", "truncated", err, errlen);
+    if (bad || (port_b & ~PORTB_WRITABLE)) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    struct pit *p = m->pit;
+    if (!apply || !p) return 0;
+    uint64_t now = pit_now(p);
+    for (unsigned i = 0; i < 3; i++) {
+        ch[i].base_ns = now - (elapsed[i] < now ? elapsed[i] : now); /* the monotonic clock exceeds 1 s */
+        p->ch[i] = ch[i];
+    }
+    p->port_b = port_b;
+    p->periods_counted = 0;
+    p->ticks_pending = pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : pending;
+    pit_rearm(p, now);
+    return 0;
+}
+
+const struct device_desc pit_device = {.name = "pit",
+                                       .level = DEVICE_LEVEL_CORE,
+                                       .init = pit_init,
+                                       .destroy = pit_destroy,
+                                       .state_version = PIT_STATE_VERSION,
+                                       .save = pit_save,
+                                       .restore = pit_restore};
 DEVICE_REGISTER(pit_device);
