@@ -52,12 +52,13 @@ static void waiter_timeout(uv_timer_t *t)
     waiter_free(w);
 }
 
-void waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want, unsigned timeout_s)
+unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
+                         unsigned timeout_s)
 {
     struct vm_waiter *w = calloc(1, sizeof(*w));
     if (!w) {
         rpc_call_error(call, RPC_INTERNAL_ERROR, "Internal error: out of memory", NULL);
-        return;
+        return 0;
     }
     w->vm = vm;
     w->call = call;
@@ -72,6 +73,7 @@ void waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask,
     }
     w->next = vm->waiters;
     vm->waiters = w;
+    return w->id;
 }
 
 void waiters_complete(struct vm_record *vm)
@@ -135,10 +137,14 @@ static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, const 
         rpc_call_error(call, RPC_INTERNAL_ERROR, NULL, NULL);
         return;
     }
-    waiter_add(vm, call, done_mask, want, timeout_s);
+    f->waiter_id = waiter_add(vm, call, done_mask, want, timeout_s);
+    if (!f->waiter_id) { /* the call has been answered already */
+        free(f);
+        json_decref(params);
+        return;
+    }
     f->d = vm->d;
     snprintf(f->name, sizeof(f->name), "%s", vm->name);
-    f->waiter_id = vm->waiters ? vm->waiters->id : 0;
     rpc_conn_call(vm->worker, method, params, forward_done, f);
 }
 

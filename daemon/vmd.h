@@ -97,8 +97,9 @@ void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool at
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */
 void events_emit(struct vmd *d, const char *method, json_t *params); /* steals params */
-void waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
-                unsigned timeout_s);
+/* Returns the waiter's id, or 0 if it could not be added (the call is then answered). */
+unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
+                         unsigned timeout_s);
 /* Answer every waiter whose mask contains the VM's current state. */
 void waiters_complete(struct vm_record *vm);
 

@@ -104,6 +104,11 @@ void pic_set_irq(struct pic *p, unsigned irq, int level)
     pic_update(p);
 }
 
+bool pic_irq_requested(const struct pic *p, unsigned irq)
+{
+    return p && irq < 16 && (p->chip[irq >> 3].irr & (1u << (irq & 7)));
+}
+
 bool pic_has_irq(const struct pic *p) { return p && pic_chip_pending(&p->chip[0], true) >= 0; }
 
 /* Acknowledge `irq` on chip c: move it from IRR to ISR (or not, with auto-EOI). */

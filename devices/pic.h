@@ -18,6 +18,10 @@ bool pic_has_irq(const struct pic *pic);
  * to in-service (spurious IRQ7/IRQ15 vectors as the hardware does), or -1 if none. Lock held. */
 int pic_read_irq(struct pic *pic);
 
+/* True while `irq`'s request is latched in IRR, i.e. raised but not yet acknowledged.
+ * Lets the PIT hold back a tick until the previous one was taken. Lock held. */
+bool pic_irq_requested(const struct pic *pic, unsigned irq);
+
 /* The registered device (tests call .init/.destroy directly). */
 struct device_desc;
 extern const struct device_desc pic_device;

@@ -3,7 +3,8 @@
  * Nothing ticks: a counter stores when it started counting (base_ns) from which value
  * (base_count); reads compute the current count and output level from the elapsed
  * 1.193182 MHz ticks. Only channel 0 needs events: a vm_timer armed for its next output
- * rising edge pulses IRQ 0 (periodic modes 2/3 re-arm, one-shot modes 0/1/4/5 do not).
+ * rising edge pulses IRQ 0 (periodic modes 2/3 re-arm, one-shot modes 0/1/4/5 do not);
+ * periodic ticks the guest could not take in time are re-injected (see pit_irq0_acknowledged).
  */
 #include "pit.h"
 
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "pic.h"
 #include "vmm/machine.h"
 
 #define PIT_CTRL_SC(v) (((v) >> 6) & 3)
@@ -35,6 +37,7 @@
 #define PORTB_REFRESH 0x10
 #define PORTB_OUT2 0x20
 #define PIT_REFRESH_PERIOD_NS 15085 /* DRAM refresh request toggle, as on PC/AT boards */
+#define PIT_MIN_RETRY_NS 50000     /* backlog delivery: at most one retry per 50 us */
 
 static uint64_t pit_default_clock(void *opaque) { (void)opaque; return clock_now_ns(); }
 
@@ -131,9 +134,31 @@ static uint64_t pit_next_edge(const struct pit_channel *c, uint64_t d)
     }
 }
 
+/* Channel 0 in a periodic mode keeps count of the ticks the guest has not been given yet
+ * (the host ran late, or the previous tick was still unacknowledged in the PIC) and hands
+ * them over one by one, as KVM's PIT does in its default "reinject" policy: Linux counts
+ * jiffies by tick interrupts while its tick is periodic, and its clocksource watchdog
+ * compares them with the TSC. At most one second's worth is kept. */
+static bool pit_irq0_acknowledged(const struct pit *p)
+{
+    return !p->m->pic || !pic_irq_requested(p->m->pic, PIT_IRQ);
+}
+
+static void pit_reset_tick_backlog(struct pit *p)
+{
+    p->periods_counted = 0;
+    p->ticks_pending = 0;
+}
+
 static void pit_rearm(struct pit *p, uint64_t now_ns)
 {
     struct pit_channel *c = &p->ch[0];
+    if (p->ticks_pending && c->loaded && c->running && (c->mode == 2 || c->mode == 3)) {
+        uint64_t retry = pit_ticks_to_ns(pit_period(c)) / 4;
+        if (retry < PIT_MIN_RETRY_NS) retry = PIT_MIN_RETRY_NS;
+        timer_mod(&p->m->timers, &p->irq_timer, now_ns + retry);
+        return;
+    }
     uint64_t k = pit_next_edge(c, pit_elapsed(c, now_ns));
     if (k == UINT64_MAX) {
         timer_del(&p->m->timers, &p->irq_timer);
@@ -149,7 +174,18 @@ static void pit_irq_timer(void *opaque, uint64_t now_ns)
     if (!c->loaded || !c->running) return;
     uint64_t d = pit_elapsed(c, now_ns);
     if (c->mode == 2 || c->mode == 3) {
-        machine_pulse_irq(p->m, PIT_IRQ); /* ticks missed while the host was late are dropped */
+        uint64_t periods = d / pit_period(c);
+        if (periods > p->periods_counted) {
+            uint64_t max_pending = PIT_FREQ_HZ / pit_period(c);
+            if (max_pending == 0) max_pending = 1;
+            uint64_t pending = p->ticks_pending + (periods - p->periods_counted);
+            p->ticks_pending = (uint32_t)(pending > max_pending ? max_pending : pending);
+            p->periods_counted = periods;
+        }
+        if (p->ticks_pending && pit_irq0_acknowledged(p)) {
+            p->ticks_pending--;
+            machine_pulse_irq(p->m, PIT_IRQ);
+        }
     } else if (!c->terminal_passed && d >= c->base_count) {
         c->terminal_passed = true;
         machine_pulse_irq(p->m, PIT_IRQ);
@@ -258,7 +294,10 @@ static void pit_control_word(struct pit *p, uint8_t v, uint64_t now_ns)
     c->read_hi_next = false;
     c->count_latched = false;
     c->status_latched = false;
-    if (sc == 0) pit_rearm(p, now_ns);
+    if (sc == 0) {
+        pit_reset_tick_backlog(p);
+        pit_rearm(p, now_ns);
+    }
 }
 
 static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_ns)
@@ -300,7 +339,10 @@ static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_
         }
         break;
     }
-    if (ch == 0) pit_rearm(p, now_ns);
+    if (ch == 0) {
+        pit_reset_tick_backlog(p);
+        pit_rearm(p, now_ns);
+    }
 }
 
 static uint8_t pit_read_count(struct pit *p, unsigned ch, uint64_t now_ns)

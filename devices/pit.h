@@ -54,7 +54,9 @@ struct pit {
     struct machine *m;
     struct pit_channel ch[3];
     uint8_t port_b; /* bits 0-3 as written to port 0x61 */
-    struct vm_timer irq_timer; /* next channel 0 output rising edge */
+    struct vm_timer irq_timer; /* next channel 0 output rising edge (or backlog retry) */
+    uint64_t periods_counted;  /* channel 0 periods since base_ns already accounted for */
+    uint32_t ticks_pending;    /* channel 0 ticks owed to the guest */
     /* Time source; tests replace it to drive the counters deterministically. */
     uint64_t (*clock_ns)(void *opaque);
     void *clock_opaque;

@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_conn.h"
 #include "rpc/vm_store.h"
@@ -30,12 +32,6 @@
 #include "vmm/machine.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
-
-/* Graceful-stop inputs from the device models; weak so the worker links before they land. */
-struct i8042;
-struct acpi_pm;
-extern void i8042_ctrl_alt_del(struct i8042 *k) __attribute__((weak));
-extern void acpi_pm_power_button(struct acpi_pm *p) __attribute__((weak));
 
 #define MAX_CONNS 8
 
@@ -59,7 +55,8 @@ static struct worker {
     struct rpc_listener listener;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer, exit_timer;
-    bool stopping, stop_forced, pause_requested, reboot_requested, exiting;
+    bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
+    int stop_timeout_s;
     int exit_code;
 } W;
 
@@ -217,9 +214,16 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
     switch (why) {
     case MACHINE_STOP_POWEROFF: finish(VM_STOPPED, "guest powered off", 0); break;
     case MACHINE_STOP_RESET: finish(VM_STOPPED, "guest shut down (reset after the stop request)", 0); break;
-    case MACHINE_STOP_KILL:
-        finish(VM_STOPPED, W.stop_forced ? "stopped by request (forced)" : "stopped by request", 0);
+    case MACHINE_STOP_KILL: {
+        char reason[128];
+        if (W.stop_timed_out)
+            snprintf(reason, sizeof(reason), "stopped by request: the guest did not shut down within %d s, forced off",
+                     W.stop_timeout_s);
+        else
+            snprintf(reason, sizeof(reason), "%s", W.stop_forced ? "stopped by request (forced)" : "stopped by request");
+        finish(VM_STOPPED, reason, 0);
         break;
+    }
     case MACHINE_STOP_ERROR: finish(VM_CRASHED, "the CPU backend or a device failed (see the worker log)", 1); break;
     default: finish(VM_STOPPED, "stopped", 0); break;
     }
@@ -228,8 +232,9 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
 static void stop_timeout_cb(uv_timer_t *t)
 {
     (void)t;
-    log_warn("%s: guest did not stop within the timeout: forcing", W.name);
+    log_warn("%s: guest did not stop within %d s: forcing", W.name, W.stop_timeout_s);
     W.stop_forced = true;
+    W.stop_timed_out = true;
     if (W.machine_live) machine_request_stop(&W.m, MACHINE_STOP_KILL);
 }
 
@@ -238,11 +243,11 @@ static bool inject_shutdown(void)
 {
     bool sent = false;
     pthread_mutex_lock(&W.m.dev_lock);
-    if (i8042_ctrl_alt_del && W.m.i8042) {
+    if (W.m.i8042) {
         i8042_ctrl_alt_del(W.m.i8042);
         sent = true;
     }
-    if (acpi_pm_power_button && W.m.acpi_pm) {
+    if (W.m.acpi_pm) {
         acpi_pm_power_button(W.m.acpi_pm);
         sent = true;
     }
@@ -269,6 +274,7 @@ static int do_stop(bool force, int timeout_s, char *err, size_t errlen)
         machine_request_stop(&W.m, MACHINE_STOP_KILL);
         return 0;
     }
+    W.stop_timeout_s = timeout_s;
     if (!inject_shutdown()) log_warn("%s: no keyboard controller or ACPI power button to ask the guest; waiting %d s before forcing", W.name, timeout_s);
     uv_timer_start(&W.stop_timer, stop_timeout_cb, (uint64_t)timeout_s * 1000, 0);
     return 0;

@@ -20,6 +20,13 @@ cleanup_daemon() {
     fi
     [ -n "$VMD_PID" ] && kill -9 "$VMD_PID" 2>/dev/null
     wait 2>/dev/null
+    # sanitizer builds (VMD=build/asan/bin/vmd) report into vmd's log, workers' reports included
+    if grep -q "AddressSanitizer\|runtime error:\|LeakSanitizer" "$VMD_LOG" 2>/dev/null; then
+        grep -A 30 "AddressSanitizer\|runtime error:\|LeakSanitizer" "$VMD_LOG" | head -60
+        echo "FAIL: sanitizer report in vmd's log"
+        rm -rf "$TEST_TMP"
+        exit 1
+    fi
     rm -rf "$TEST_TMP"
 }
 trap cleanup_daemon EXIT

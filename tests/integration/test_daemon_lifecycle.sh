@@ -78,6 +78,21 @@ expect_fail "not running" "pause a paused VM" pause g1
 "$V" resume g1 > /dev/null || fail "resume"
 [ "$(vm_state g1)" = running ] || fail "after resume: $(vm_state g1)"
 ok "resumed"
+python3 - "$SOCK" <<'PY' || fail "console attach/input on a running VM"
+import sys, base64
+sys.path.insert(0, "tests/integration")
+from rpc_client import Conn
+c = Conn.unix(sys.argv[1])
+r = c.call("console.attach", {"name": "g1"}); assert r == {"name": "g1", "attached": True}, r
+r = c.call("console.input", {"name": "g1", "data": base64.b64encode(b"echo hi\n").decode()}); assert r.get("accepted") is True, r
+r = c.request("console.input", {"name": "g1", "data": "not base64!"}); assert r["error"]["code"] == -32602 and r["error"]["data"]["field"] == "data", r
+r = c.call("console.detach", {"name": "g1"}); assert r["attached"] is False, r
+print("ok: console.attach, console.input (typed into the guest's UART), console.detach; bad base64 named")
+PY
+printf 'x\035' | timeout 20 "$V" console g1 > "$TEST_TMP/console.out" 2> "$TEST_TMP/console.err" ||
+    { cat "$TEST_TMP/console.err"; fail "vmctl console g1 did not detach cleanly on Ctrl-]"; }
+expect_in "$TEST_TMP/console.err" "Connected to VM 'g1' \\(escape character is \\^\\]\\)" "vmctl console attaches"
+expect_in "$TEST_TMP/console.err" "detached from VM 'g1'" "Ctrl-] detaches vmctl console"
 "$V" reboot g1 > /dev/null || fail "reboot"
 sleep 0.5
 [ "$(vm_state g1)" = running ] || fail "after reboot: $(vm_state g1) ($(vm_field g1 reason))"
@@ -91,7 +106,7 @@ ok "stop --force: $(cat "$TEST_TMP/out"); worker gone"
 ok "started again (pid $(vm_field g1 pid))"
 "$V" stop --timeout 3 g1 > "$TEST_TMP/out" || fail "graceful stop"
 [ "$(vm_state g1)" = stopped ] || fail "after stop: $(vm_state g1)"
-ok "stop (graceful request, then forced after 3 s at most): $(cat "$TEST_TMP/out")"
+ok "stop (graceful request, forced after 3 s at most): $(cat "$TEST_TMP/out")"
 "$V" delete g1 > /dev/null || fail "delete"
 [ -e "$STATE/vms/g1" ] && fail "g1's directory is still there"
 "$V" list | grep -q "^g1 " && fail "g1 still listed"

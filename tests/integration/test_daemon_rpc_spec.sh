@@ -107,5 +107,31 @@ check(c.request("vm.list")["result"] == [], "server alive after oversize client"
 print("ok: %d JSON-RPC checks over %s" % (checks, transport))
 PY
 done
+# a client that sends requests but never reads its answers is dropped once 8 MiB of answers wait
+# for it, and meanwhile everyone else is served
+python3 - "$SOCK" <<'PY' || fail "slow client"
+import sys, json, socket, time, threading
+sys.path.insert(0, "tests/integration")
+from rpc_client import Conn
+slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); slow.connect(sys.argv[1])
+slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+batch = (json.dumps([{"jsonrpc": "2.0", "method": "host.info", "id": i} for i in range(1000)]) + "\n").encode()
+other = Conn.unix(sys.argv[1], timeout=10)
+sent, dropped, t0 = 0, False, time.time()
+slow.settimeout(5)
+while time.time() - t0 < 60:
+    try:
+        slow.sendall(batch); sent += 1
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        dropped = True; break
+    if sent % 10 == 0:
+        t1 = time.time(); assert other.call("vm.list") == []
+        assert time.time() - t1 < 2, "another client waited %.1f s" % (time.time() - t1)
+if not dropped:
+    print("FAIL: the non-reading client was never dropped (%d batches sent)" % sent); sys.exit(1)
+assert other.call("vm.list") == []
+print("ok: a client that never reads was dropped after %d batches of 1000 requests; others kept being served" % sent)
+PY
+grep -q "peer not reading" "$VMD_LOG" || fail "vmd did not log dropping the slow client"
 kill -0 "$VMD_PID" || fail "vmd died"
 ok "vmd still running"

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/pic.h"
 #include "vmm/device.h"
 #include "vmm/machine.h"
 
@@ -43,6 +44,16 @@ static inline void dtm_kick(struct vcpu *v) { (void)v; }
 
 static const struct cpu_backend_ops dtm_backend = {
     .name = "test", .set_irq = dtm_set_irq, .kick = dtm_kick, .has_kernel_irqchip = false};
+
+/* Like the emu backend: ISA lines go to the i8259 model as well as to the recorder. */
+static inline void dtm_set_irq_pic(struct machine *m, unsigned gsi, int level)
+{
+    dtm_set_irq(m, gsi, level);
+    if (m->pic && gsi < 16) pic_set_irq(m->pic, gsi, level);
+}
+
+static const struct cpu_backend_ops dtm_backend_pic = {
+    .name = "test-pic", .set_irq = dtm_set_irq_pic, .kick = dtm_kick, .has_kernel_irqchip = false};
 
 static const struct cpu_backend_ops dtm_backend_irqchip = {
     .name = "test-irqchip", .set_irq = dtm_set_irq, .kick = dtm_kick, .has_kernel_irqchip = true};

@@ -13,14 +13,15 @@
 
 static int put64(struct guest_mem *mem, uint64_t gpa, uint64_t v) { return guest_mem_write(mem, gpa, &v, 8); }
 
-/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment, DPL 0. */
+/* An IDT gate: 64-bit interrupt gate to `handler` in the kernel code segment; DPL 3 for
+ * vector 3 (so INT3 works from CPL3, as under Linux), DPL 0 otherwise. */
 int guest_set_gate(struct guest_mem *mem, unsigned vector, uint64_t handler)
 {
     uint8_t g[16] = {0};
     g[0] = handler & 0xff;
     g[1] = (handler >> 8) & 0xff;
     g[2] = GB_SEL_KCODE;
-    g[5] = 0x8e; /* P, DPL 0, type 0xE */
+    g[5] = vector == 3 ? 0xee : 0x8e; /* P, DPL, type 0xE */
     g[6] = (handler >> 16) & 0xff;
     g[7] = (handler >> 24) & 0xff;
     for (int i = 0; i < 4; i++) g[8 + i] = (handler >> (32 + 8 * i)) & 0xff;

@@ -59,7 +59,8 @@
 /* Write page tables, GDT, TSS, IDT and exception stubs into mem. Returns 0 or -EFAULT. */
 int guest_build_long_mode(struct guest_mem *mem);
 
-/* Point IDT entry `vector` (0-255) at a CPL0 handler (64-bit interrupt gate). Callers using
+/* Point IDT entry `vector` (0-255) at a CPL0 handler (64-bit interrupt gate, DPL 0 except for
+ * vector 3, which INT3 may reach from CPL3). Callers using
  * vectors >= 32 must raise the IDT limit in the state (idtr.limit = 256 * 16 - 1). */
 int guest_set_gate(struct guest_mem *mem, unsigned vector, uint64_t handler);
 

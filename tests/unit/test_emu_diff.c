@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +42,22 @@
 #pragma weak emu_get_rflags
 #pragma weak emu_update_mode
 #pragma weak emu_tlb_flush
+#pragma weak emu_icache_flush
 
 #define DIFF_RAM (4ULL << 20)
 #define DIFF_DEFAULT_SEED 0x5eed0fd1ffULL
 #define DIFF_DEFAULT_CASES 3000
 /* Memory the generated code may touch: data window and the user stack below its start RSP. */
 #define DATA_WIN GB_DATA
-#define DATA_WIN_SIZE 0x1000ULL
+#define DATA_WIN_SIZE 0x2000ULL /* two 4 KiB pages: accesses may straddle them */
 #define STACK_LO (GB_STACK_TOP - 0x1000)
 #define STACK_SIZE 0x1000ULL
 #define START_RSP (GB_STACK_TOP - 0x800)
+/* Right after the data window: a read-only user page, then a not-present page (4 KiB pages
+ * mapped by FAULT_PT, which replaces the first 2 MiB large page). */
+#define RO_PAGE (DATA_WIN + DATA_WIN_SIZE)
+#define NP_PAGE (RO_PAGE + 0x1000)
+#define FAULT_PT 0x60000ULL
 /* The kernel-stack bytes an exception frame (plus the stub's pushes) occupies. */
 #define KFRAME_LO (GB_KSTACK_TOP - 0x40)
 
@@ -96,11 +103,11 @@ static uint64_t rnd_value(uint64_t *s)
 
 enum diff_class {
     C_ALU_RR, C_ALU_MEM, C_ALU_IMM, C_INCDEC_NEG_NOT, C_SHIFT, C_MULDIV, C_MOV, C_LEA, C_CMOV_SETCC, C_BT,
-    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_EXCEPTION, C_COUNT
+    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_SMC, C_PAGEFAULT, C_EXCEPTION, C_COUNT
 };
 static const char *const class_names[C_COUNT] = {
     "alu-rr", "alu-mem", "alu-imm", "incdec-neg-not", "shift", "muldiv", "mov", "lea", "cmov-setcc", "bt",
-    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "exception",
+    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "smc", "pagefault", "exception",
 };
 
 /* One generated item: setup instructions and the instruction under test (the last one). */
@@ -187,10 +194,14 @@ struct operand {
 /* A target in the data window with room for `size` bytes, aligned to `align`. */
 static uint64_t rnd_target(struct gen *g, unsigned size, unsigned align)
 {
-    uint64_t off = rn(&g->rng, (unsigned)(DATA_WIN_SIZE - 64 - size));
-    if (align > 1) off &= ~(uint64_t)(align - 1);
-    else if (chance(&g->rng, 30)) off &= ~7ULL;
-    return DATA_WIN + 32 + off;
+    uint64_t t;
+    if (chance(&g->rng, 20)) /* at or across the page boundary in the middle of the window */
+        t = DATA_WIN + 0x1000 - 1 - rn(&g->rng, size + 8);
+    else
+        t = DATA_WIN + 32 + rn(&g->rng, (unsigned)(DATA_WIN_SIZE - 64 - size));
+    if (align > 1) t &= ~(uint64_t)(align - 1);
+    else if (chance(&g->rng, 30)) t &= ~7ULL;
+    return t;
 }
 
 /* Memory operand at a fresh target; emits the register set-up it needs. `avoid` registers
@@ -1069,6 +1080,103 @@ static void gen_sse_fp(struct gen *g)
     }
 }
 
+/* Self-modifying code: a store patches the immediate of an instruction ahead (possibly already
+ * decoded into the emulator's block cache) or of one that already ran and runs again. */
+static void gen_smc(struct gen *g)
+{
+    int r = rnd_dst_not(g, 1, -1);
+    uint8_t rex = (uint8_t)(0x48 | (r >= 8 ? 1 : 0)), modrm = (uint8_t)(0xc0 | (r & 7));
+    uint8_t newimm = (uint8_t)rnd(&g->rng);
+    if (chance(&g->rng, 50)) {
+        /* mov byte [rip+3+gap], imm8 ; (gap bytes of nop) ; add r64, imm8 */
+        unsigned gap = rn(&g->rng, 3);
+        b(g, 0xc6);
+        b(g, 0x05);
+        b32(g, 3 + gap);
+        b(g, newimm);
+        for (unsigned i = 0; i < gap; i++) b(g, 0x90);
+        b(g, rex);
+        b(g, 0x83);
+        b(g, modrm);
+        b(g, (uint8_t)rnd(&g->rng));
+    } else {
+        /* mov ecx, 2 ; L: add r64, imm8 ; mov byte [rip-8], imm8 (L+3) ; loop L */
+        emit_mov_r32(g, 1, 2);
+        b(g, rex);
+        b(g, 0x83);
+        b(g, modrm);
+        b(g, (uint8_t)rnd(&g->rng));
+        b(g, 0xc6);
+        b(g, 0x05);
+        b32(g, (uint32_t)-8);
+        b(g, newimm);
+        b(g, 0xe2);
+        b(g, (uint8_t)-13);
+    }
+    flags_set(g, OSZAPC, 0);
+}
+
+/* Page faults in the middle of an access: stores straddling into the read-only page (nothing
+ * may be written, error code W|U|P, CR2 the first faulting byte), loads straddling into the
+ * not-present page, and REP MOVSB/STOSB running into the read-only page (the bytes before it
+ * are written and RCX/RSI/RDI show the progress). Ends the sequence. */
+static void gen_pagefault(struct gen *g)
+{
+    unsigned kind = rn(&g->rng, 4);
+    if (kind == 0) { /* store straddling RW -> RO */
+        unsigned size = 2u << rn(&g->rng, 4); /* 2 4 8 16 */
+        uint64_t t = RO_PAGE - 1 - rn(&g->rng, size - 1);
+        struct operand abs = {.mem = true, .kind = MK_ABS, .disp = (int32_t)t, .target = t};
+        struct enc e = {0};
+        if (size == 16) { /* movdqu [t], xmm */
+            e.pfx[e.npfx++] = 0xf3;
+            e.op[0] = 0x0f;
+            e.op[1] = 0x7f;
+            e.nop = 2;
+            e.reg = rnd_reg(g);
+        } else {
+            set_osize(&e, size);
+            e.op[0] = 0x89;
+            e.nop = 1;
+            e.reg = rnd_reg(g);
+        }
+        emit(g, &e, &abs);
+    } else if (kind == 1) { /* load straddling RO -> not present */
+        unsigned size = 2u << rn(&g->rng, 4);
+        uint64_t t = NP_PAGE - 1 - rn(&g->rng, size - 1);
+        struct operand abs = {.mem = true, .kind = MK_ABS, .disp = (int32_t)t, .target = t};
+        struct enc e = {.nop = 1, .reg = rnd_dst(g)};
+        if (size == 16) {
+            e.pfx[e.npfx++] = 0xf3;
+            e.op[0] = 0x0f;
+            e.op[1] = 0x6f;
+            e.nop = 2;
+        } else {
+            set_osize(&e, size);
+            e.op[0] = 0x8b;
+        }
+        emit(g, &e, &abs);
+    } else if (kind == 2) { /* rep movs/stos into the RO page */
+        unsigned size = 1u << rn(&g->rng, 4);
+        unsigned before = 1 + rn(&g->rng, 4); /* elements that fit before the page */
+        emit_mov_r32(g, 6, (uint32_t)(DATA_WIN + 0x100));
+        emit_mov_r32(g, 7, (uint32_t)(RO_PAGE - before * size));
+        emit_mov_r32(g, 1, before + 1 + rn(&g->rng, 4));
+        b(g, 0xf3);
+        if (size == 2) b(g, 0x66);
+        if (size == 8) b(g, 0x48);
+        b(g, (uint8_t)((chance(&g->rng, 50) ? 0xa4 : 0xaa) + (size == 1 ? 0 : 1)));
+    } else { /* whole access on the RO page (write) or the NP page (read) */
+        bool write = chance(&g->rng, 50);
+        uint64_t t = (write ? RO_PAGE : NP_PAGE) + rn(&g->rng, 0xff0);
+        struct operand abs = {.mem = true, .kind = MK_ABS, .disp = (int32_t)t, .target = t};
+        struct enc e = {.op = {(uint8_t)(write ? 0x89 : 0x8b)}, .nop = 1, .reg = write ? rnd_reg(g) : rnd_dst(g)};
+        set_osize(&e, 4u << rn(&g->rng, 2));
+        emit(g, &e, &abs);
+    }
+    g->ended = true;
+}
+
 /* Deliberate exceptions, delivered through the IDT in both: #DE, #UD, #GP (HLT at CPL3,
  * non-canonical access), #BP, #PF (write to the read-only... no: access to unmapped space). */
 static void gen_exception(struct gen *g)
@@ -1112,17 +1220,20 @@ static void gen_alu_mem(struct gen *g) { gen_alu(g, true); }
 static const gen_fn class_gen[C_COUNT] = {
     gen_alu_rr, gen_alu_mem, gen_alu_imm, gen_incdec_neg_not, gen_shift, gen_muldiv, gen_mov, gen_lea,
     gen_cmov_setcc, gen_bt, gen_bsf_bsr, gen_string, gen_stack, gen_xchg, gen_branch, gen_sse_mov,
-    gen_sse_int, gen_sse_fp, gen_exception,
+    gen_sse_int, gen_sse_fp, gen_smc, gen_pagefault, gen_exception,
 };
 
-/* The end marker: mov [RIG_DONE_MMIO], al */
-#define END_LEN 7
+/* The end marker: mov [RIG_DONE_MMIO], al ; jmp $ (the emulator may run on to the end of its
+ * block before it notices the stop; spinning in place keeps its state that of the store) */
+#define END_LEN 9
 static void gen_end(struct gen *g)
 {
     b(g, 0x88);
     b(g, 0x04);
     b(g, 0x25);
     b32(g, (uint32_t)RIG_DONE_MMIO);
+    b(g, 0xeb);
+    b(g, 0xfe);
 }
 
 static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
@@ -1134,10 +1245,11 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
     unsigned ncls = 0;
     int cls_list[C_COUNT];
     for (int c = 0; c < C_COUNT; c++)
-        if (enabled[c] && c != C_EXCEPTION) cls_list[ncls++] = c;
+        if (enabled[c] && c != C_EXCEPTION && c != C_PAGEFAULT) cls_list[ncls++] = c;
     for (unsigned i = 0; i < n && g->nitems < MAX_ITEMS - 1 && g->len < MAX_CODE - 100; i++) {
         int c;
         if (enabled[C_EXCEPTION] && i == n - 1 && chance(&g->rng, 5)) c = C_EXCEPTION;
+        else if (enabled[C_PAGEFAULT] && i == n - 1 && chance(&g->rng, 5)) c = C_PAGEFAULT;
         else if (ncls == 0) break;
         else c = cls_list[rn(&g->rng, ncls)];
         struct item *it = &g->items[g->nitems++];
@@ -1206,6 +1318,8 @@ struct outcome {
 struct emu_side {
     struct machine m;
     int exc_vector;
+    struct emu_cpu cpu; /* reused across cases: its decoded-instruction cache is large to set up */
+    bool cpu_ready;
 };
 
 static void emu_done(void *opaque, uint64_t offset, uint64_t *data, unsigned size, bool is_write)
@@ -1226,6 +1340,23 @@ static void emu_exc(void *opaque, uint64_t offset, uint64_t *data, unsigned size
     machine_request_stop(&e->m, MACHINE_STOP_POWEROFF);
 }
 
+/* 4 KiB pages for the first 2 MiB: user read/write, except RO_PAGE (read-only) and NP_PAGE
+ * (not present). Applied to both guests' RAM. */
+static int setup_fault_pages(struct guest_mem *mem)
+{
+    int r = 0;
+    for (uint64_t i = 0; i < 512; i++) {
+        uint64_t pa = i << 12;
+        uint64_t pte = pa | 0x7; /* P RW US */
+        if (pa == RO_PAGE) pte = pa | 0x5;
+        if (pa == NP_PAGE) pte = 0;
+        r |= guest_mem_write(mem, FAULT_PT + 8 * i, &pte, 8);
+    }
+    uint64_t pde = FAULT_PT | 0x7;
+    r |= guest_mem_write(mem, GB_PML4 + 0x2000, &pde, 8); /* PD[0] of the first page directory */
+    return r ? -EFAULT : 0;
+}
+
 static int emu_side_init(struct emu_side *e)
 {
     memset(e, 0, sizeof(*e));
@@ -1239,6 +1370,7 @@ static int emu_side_init(struct emu_side *e)
     bus_init(&m->mmio);
     int r = guest_mem_init(&m->mem, DIFF_RAM);
     if (r == 0) r = guest_build_long_mode(&m->mem);
+    if (r == 0) r = setup_fault_pages(&m->mem);
     if (r == 0) r = bus_register(&m->mmio, RIG_DONE_MMIO, 0x1000, emu_done, e, "diff-done");
     if (r == 0) r = bus_register(&m->pio, GB_EXC_PORT, 1, emu_exc, e, "diff-exception");
     return r;
@@ -1246,6 +1378,7 @@ static int emu_side_init(struct emu_side *e)
 
 static void emu_side_free(struct emu_side *e)
 {
+    if (e->cpu_ready) emu_cpu_destroy(&e->cpu);
     guest_mem_free(&e->m.mem);
     bus_free(&e->m.pio);
     bus_free(&e->m.mmio);
@@ -1281,29 +1414,34 @@ static void run_kvm(struct kvm_rig *rig, const struct gen *g, const struct cpu_s
 }
 
 static void run_emu(struct emu_side *e, const struct gen *g, const struct cpu_state *init, const uint8_t *data,
-                    const uint8_t *stack, struct outcome *o)
+                    const uint8_t *stack, bool single_step, struct outcome *o)
 {
     write_case(&e->m.mem, g, data, stack);
     e->exc_vector = -1;
     atomic_store(&e->m.stop, MACHINE_RUNNING);
-    static struct emu_cpu cpu; /* large (software TLB); one at a time */
     o->exit = VCPU_EXIT_ERROR;
-    if (emu_cpu_init(&cpu, &e->m) < 0) return;
-    cpu.s = *init;
-    emu_set_rflags(&cpu, init->rflags);
-    emu_update_mode(&cpu);
-    emu_tlb_flush(&cpu);
-    /* One instruction per call, so nothing runs past the stop however emu_exec treats it. */
-    for (unsigned i = 0; i < 20000 && machine_stop_requested(&e->m) == MACHINE_RUNNING; i++) {
-        emu_exec(&cpu, 1);
-        if (cpu.s.halted) break;
+    if (!e->cpu_ready) {
+        if (emu_cpu_init(&e->cpu, &e->m) < 0) return;
+        e->cpu_ready = true;
+    }
+    struct emu_cpu *cpu = &e->cpu;
+    cpu->s = *init;
+    cpu->exc_vector = -1;
+    emu_set_rflags(cpu, init->rflags);
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    emu_icache_flush(cpu); /* the code was rewritten behind its back */
+    /* Either one instruction per call, or whole blocks (chained, as the backend runs them). */
+    uint64_t budget = single_step ? 1 : 100000, ran = 0;
+    while (ran < 200000 && machine_stop_requested(&e->m) == MACHINE_RUNNING) {
+        ran += emu_exec(cpu, budget) + 1;
+        if (cpu->s.halted) break;
     }
     o->stop = machine_stop_requested(&e->m);
     o->exit = o->stop == MACHINE_RUNNING ? VCPU_EXIT_ERROR : VCPU_EXIT_STOP;
-    o->s = cpu.s;
-    o->s.rflags = emu_get_rflags(&cpu);
+    o->s = cpu->s;
+    o->s.rflags = emu_get_rflags(cpu);
     o->exc_vector = e->exc_vector;
-    emu_cpu_destroy(&cpu);
     collect_memory(&e->m.mem, o);
     uint64_t cnt;
     while (read(e->m.stop_fd, &cnt, sizeof(cnt)) > 0) {
@@ -1356,6 +1494,8 @@ static int compare(const struct outcome *k, const struct outcome *e, uint64_t un
             DIFF("stack %08" PRIx64 " kvm %02x  emu %02x\n", (uint64_t)(STACK_LO + i), k->stack[i], e->stack[i]);
             if (nd > 40) return nd;
         }
+    if (k->exc_vector == 14 && e->exc_vector == 14 && k->s.cr2 != e->s.cr2)
+        DIFF("cr2    kvm %016" PRIx64 "  emu %016" PRIx64 "\n", k->s.cr2, e->s.cr2);
     if (k->exc_vector >= 0 && k->exc_vector == e->exc_vector) {
         /* The exception frame: RFLAGS without RF (set by hardware for faults), the rest exactly. */
         for (unsigned i = 0; i < sizeof(k->kframe); i += 8) {
@@ -1383,6 +1523,7 @@ struct diff_ctx {
     unsigned cases_with[C_COUNT], fails_in[C_COUNT];
     uint8_t data[DATA_WIN_SIZE], stack[STACK_SIZE];
     struct outcome ko, eo;
+    bool single_step; /* run the emulator one instruction per emu_exec call (else whole blocks) */
 };
 
 static void print_case(FILE *f, const struct gen *g, unsigned upto)
@@ -1405,7 +1546,7 @@ static int run_prefix(struct diff_ctx *c, const struct gen *full, unsigned n, co
     g.undef = full->items[n - 1].undef_after;
     gen_end(&g);
     run_kvm(c->rig, &g, init, c->data, c->stack, &c->ko);
-    run_emu(&c->emu, &g, init, c->data, c->stack, &c->eo);
+    run_emu(&c->emu, &g, init, c->data, c->stack, c->single_step, &c->eo);
     return compare(&c->ko, &c->eo, g.undef, out);
 }
 
@@ -1438,7 +1579,7 @@ static int diff_setup(void **state)
     memset(&ctx, 0, sizeof(ctx));
     static char why[256];
     ctx.rig = kvm_rig_new(DIFF_RAM, why, sizeof(why));
-    if (ctx.rig && emu_side_init(&ctx.emu) < 0) {
+    if (ctx.rig && (setup_fault_pages(&ctx.rig->m.mem) < 0 || emu_side_init(&ctx.emu) < 0)) {
         kvm_rig_free(ctx.rig);
         ctx.rig = NULL;
         snprintf(why, sizeof(why), "emulator-side machine set-up failed");
@@ -1477,7 +1618,7 @@ static void test_emu_matches_kvm(void **state)
     struct diff_ctx *c = *state;
     if (!c) skip();
     if (!emu_cpu_init || !emu_exec || !emu_get_rflags || !emu_set_rflags || !emu_update_mode || !emu_tlb_flush ||
-        !emu_cpu_destroy) {
+        !emu_cpu_destroy || !emu_icache_flush) {
         print_message("skipped: the emulator (vmm/emu) is not built yet\n");
         skip();
     }
@@ -1497,11 +1638,12 @@ static void test_emu_matches_kvm(void **state)
         gen_case(&g, cs, c->enabled);
         struct cpu_state init;
         gen_state(cs, &init, c->data, c->stack);
+        c->single_step = (cs >> 40) & 1;
         bool seen[C_COUNT] = {0};
         for (unsigned j = 0; j < g.nitems; j++) seen[g.items[j].cls] = true;
         for (int j = 0; j < C_COUNT; j++) c->cases_with[j] += seen[j];
         run_kvm(c->rig, &g, &init, c->data, c->stack, &c->ko);
-        run_emu(&c->emu, &g, &init, c->data, c->stack, &c->eo);
+        run_emu(&c->emu, &g, &init, c->data, c->stack, c->single_step, &c->eo);
         ran++;
         if (verbose) {
             fprintf(stderr, "case %u:\n", i);
@@ -1537,7 +1679,8 @@ static void test_emu_matches_kvm(void **state)
         if (failures <= 5) {
             fprintf(stderr, "\nemu-diff: MISMATCH case %u (reproduce: VMD_DIFF_SEED=0x%" PRIx64 " VMD_DIFF_ONLY=%u)\n", i,
                     seed, i);
-            fprintf(stderr, "  first differing item: [%u] %s; code up to it:\n", bad, class_names[g.items[bad].cls]);
+            fprintf(stderr, "  first differing item: [%u] %s; emulator run %s; code up to it:\n", bad,
+                    class_names[g.items[bad].cls], c->single_step ? "one instruction per emu_exec" : "in blocks");
             print_case(stderr, &g, culprit);
             fprintf(stderr, "  initial:");
             for (int r = 0; r < GPR_COUNT; r++)

@@ -7,13 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "guest_builder.h"
 #include "kvm_rig.h"
+#include "vmm/device.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 #define TEST_RAM (4ULL << 20)
 #define TEST_PORT 0x1234
@@ -439,6 +442,55 @@ static void test_interrupt_through_ioapic(void **state) { run_ioapic_guest(state
 /* IRQ0 (the PIT's line) arrives on IOAPIC pin 2, as the MADT override and the MP table say. */
 static void test_irq0_on_ioapic_pin2(void **state) { run_ioapic_guest(state, 0, 2); }
 
+static const struct device_desc *find_device(const char *name)
+{
+    for (unsigned i = 0; i < devices_count(); i++)
+        if (!strcmp(device_at(i)->name, name)) return device_at(i);
+    return NULL;
+}
+
+/* The in-kernel irqchip state goes into snapshots: after a guest programmed the IOAPIC and
+ * its LAPIC, the "kvm-irqchip" section restored into a fresh VM reproduces them. */
+static void test_irqchip_snapshot_round_trip(void **state)
+{
+    struct kvm_rig *a = rig_or_skip(state);
+    const struct device_desc *d = find_device("kvm-irqchip");
+    assert_non_null(d);
+    run_ioapic_guest(state, 5, 5); /* leaves IOAPIC pin 5 -> vector 0x40 and the LAPIC enabled */
+    struct snap_buf saved, again;
+    snap_buf_init(&saved);
+    snap_buf_init(&again);
+    assert_int_equal(d->save(&a->m, &saved), 0);
+    assert_false(saved.failed);
+
+    char why[256];
+    struct kvm_rig *b = kvm_rig_new(TEST_RAM, why, sizeof(why));
+    assert_non_null(b);
+    char err[256] = "";
+    struct snap_reader rd = {.data = saved.data, .len = saved.len};
+    assert_int_equal(d->restore(&b->m, &rd, d->state_version, false, err, sizeof(err)), 0);
+    rd = (struct snap_reader){.data = saved.data, .len = saved.len};
+    assert_int_equal(d->restore(&b->m, &rd, d->state_version, true, err, sizeof(err)), 0);
+    assert_false(rd.short_read);
+    assert_int_equal(d->save(&b->m, &again), 0);
+    assert_int_equal(again.len, saved.len);
+    /* present, ncpus, then the three interrupt controllers: identical */
+    size_t chips = 8 + 3 * sizeof(struct kvm_irqchip);
+    assert_memory_equal(again.data, saved.data, chips);
+    /* the LAPIC (last in the section): spurious-vector register as the guest left it */
+    uint32_t svr;
+    memcpy(&svr, again.data + again.len - sizeof(struct kvm_lapic_state) + 0xf0, 4);
+    assert_int_equal(svr, 0x1ff);
+
+    /* a truncated section is refused */
+    rd = (struct snap_reader){.data = saved.data, .len = saved.len - 1};
+    d->restore(&b->m, &rd, d->state_version, false, err, sizeof(err));
+    assert_true(rd.short_read);
+    snap_buf_free(&saved);
+    snap_buf_free(&again);
+    kvm_rig_free(b);
+}
+
 static void test_host_hw_virt_matches_cpuinfo(void **unused)
 {
     (void)unused;
@@ -469,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_before_run, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_through_ioapic, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_irq0_on_ioapic_pin2, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_irqchip_snapshot_round_trip, rig_setup, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

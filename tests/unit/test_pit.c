@@ -2,6 +2,7 @@
  * reads the 8254 (clockevents on channel 0, TSC calibration on channel 2 through port 0x61). */
 #include "tests/unit/device_test_machine.h"
 
+#include "devices/pic.h"
 #include "devices/pit.h"
 
 static int setup(void **state)
@@ -118,15 +119,25 @@ static void test_channel0_mode2_periodic_irq(void **state)
     t->now_ns += ticks_ns(latch / 2);
     uint16_t c = read_count_lohi(t, 0);
     assert_true(c >= latch - latch / 2 - 2 && c <= latch - latch / 2 + 1);
-    /* A host that was late by several periods gets one catch-up pulse, then the tick resumes. */
-    dtm_advance(t, ticks_ns(5 * (uint64_t)latch));
+    /* A host late by several periods: the missed ticks follow one per retry (period/4). */
+    dtm_advance(t, ticks_ns(5 * (uint64_t)latch)); /* now 15.5 periods in */
     assert_int_equal(t->irq_rises[0], 11);
-    dtm_advance(t, ticks_ns(latch));
-    assert_int_equal(t->irq_rises[0], 12);
-    /* A new control word stops the channel. */
+    for (unsigned i = 0; i < 12; i++) dtm_advance(t, ticks_ns(latch) / 4); /* to 18.5 periods */
+    assert_int_equal(t->irq_rises[0], 18);
+    /* The backlog is bounded to one second of ticks (249 at this rate): after a 10 s stall
+     * and 500 more periods, 249 + 500 ticks arrive, not 2095 + 500. */
+    unsigned before = t->irq_rises[0];
+    dtm_advance(t, 10ULL * 1000000000ULL);
+    for (unsigned i = 0; i < 2000; i++) dtm_advance(t, ticks_ns(latch) / 4);
+    unsigned delivered = t->irq_rises[0] - before;
+    assert_true(delivered >= 249 + 500 - 2 && delivered <= 249 + 500 + 2);
+    /* A new control word stops the channel and forgets the backlog. */
+    dtm_advance(t, 10ULL * 1000000000ULL);
     dtm_outb(t, 0x43, 0x30);
+    before = t->irq_rises[0];
     dtm_advance(t, ticks_ns(10 * (uint64_t)latch));
-    assert_int_equal(t->irq_rises[0], 12);
+    dtm_advance(t, ticks_ns(10 * (uint64_t)latch));
+    assert_int_equal(t->irq_rises[0], before);
 }
 
 /* Linux's one-shot clockevent: mode 4 (0x38) and a count per event. */
@@ -258,6 +269,42 @@ static void test_refresh_bit_toggles(void **state)
     assert_int_not_equal(a, b);
 }
 
+/* With the PIC in the loop, a tick is held back while the previous one is unacknowledged. */
+static void test_tick_waits_for_pic_acknowledge(void **state)
+{
+    (void)state;
+    struct device_test_machine *t = malloc(sizeof(*t));
+    assert_non_null(t);
+    dtm_setup(t, 1 << 20, &dtm_backend_pic, &pic_device);
+    char err[128];
+    assert_int_equal(pit_device.init(&t->m, err, sizeof(err)), 0);
+    t->m.pit->clock_ns = dtm_clock;
+    t->m.pit->clock_opaque = t;
+    const uint8_t icw[] = {0x11, 0x20, 0x04, 0x01};
+    for (unsigned i = 0; i < 4; i++) dtm_outb(t, i ? 0x21 : 0x20, icw[i]);
+    dtm_outb(t, 0x21, 0x00);
+    dtm_outb(t, 0x43, 0x34);
+    write_count_lohi(t, 0, 1193); /* 1 kHz */
+    for (unsigned i = 0; i < 3; i++) dtm_advance(t, ticks_ns(1193));
+    assert_int_equal(t->irq_rises[0], 1); /* the guest has not taken the first tick */
+    unsigned taken = 0;
+    for (unsigned i = 0; i < 20 && taken < 5; i++) {
+        pthread_mutex_lock(&t->m.dev_lock);
+        if (pic_has_irq(t->m.pic)) {
+            assert_int_equal(pic_read_irq(t->m.pic), 0x20);
+            taken++;
+        }
+        pthread_mutex_unlock(&t->m.dev_lock);
+        dtm_outb(t, 0x20, 0x20);
+        dtm_advance(t, ticks_ns(1193) / 4);
+    }
+    /* Three periods owed plus the ones that passed meanwhile: all arrive, one per ack. */
+    assert_int_equal(taken, 5);
+    pit_device.destroy(&t->m);
+    dtm_teardown(t, &pic_device);
+    free(t);
+}
+
 static void test_absent_with_kernel_irqchip(void **state)
 {
     (void)state;
@@ -284,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readback_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lobyte_hibyte_access_and_bcd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_bit_toggles, setup, teardown),
+        cmocka_unit_test(test_tick_waits_for_pic_acknowledge),
         cmocka_unit_test(test_absent_with_kernel_irqchip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

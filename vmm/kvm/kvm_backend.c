@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kvm_backend.h"
 #include "kvm_state.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
@@ -518,3 +519,15 @@ const struct cpu_backend_ops kvm_backend_ops = {
     .set_irq = kvm_set_irq,
     .has_kernel_irqchip = true,
 };
+
+int kvm_machine_vm_fd(const struct machine *m)
+{
+    if (m->backend != &kvm_backend_ops || !m->backend_data) return -1;
+    return ((const struct kvm_vm *)m->backend_data)->vm_fd;
+}
+
+int kvm_vcpu_fd(const struct vcpu *v)
+{
+    if (!v->m || v->m->backend != &kvm_backend_ops || !v->backend) return -1;
+    return ((const struct kvm_vcpu *)v->backend)->fd;
+}
