@@ -10,6 +10,7 @@
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 #define PCI_CONFIG_ADDRESS 0xCF8
 #define PCI_CONFIG_DATA 0xCFC
@@ -261,6 +262,91 @@ void pci_bus_destroy(struct machine *m)
     m->pci = NULL;
 }
 
-static const struct device_desc pci_bus_desc = {
-    .name = "pci", .level = DEVICE_LEVEL_BUS, .init = pci_bus_init, .destroy = pci_bus_destroy};
+/* Snapshot: the config address register, then per occupied slot its vendor/device ID, config
+ * space and the device model's own state, length-prefixed. */
+static int pci_bus_save(struct machine *m, struct snap_buf *b)
+{
+    struct pci_bus *pb = m->pci;
+    snap_put_u8(b, pb != NULL);
+    if (!pb) return 0;
+    snap_put_u32(b, pb->config_address);
+    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+        struct pci_device *d = pb->slots[s];
+        snap_put_u8(b, d != NULL);
+        if (!d) continue;
+        snap_put(b, d->cfg, PCI_CFG_SIZE);
+        snap_put_u8(b, (uint8_t)d->irq_level);
+        struct snap_buf own;
+        snap_buf_init(&own);
+        if (d->save) d->save(d, &own);
+        b->failed |= own.failed;
+        snap_put_u32(b, (uint32_t)own.len);
+        snap_put(b, own.data, own.len);
+        snap_buf_free(&own);
+    }
+    return 0;
+}
+
+static int pci_bus_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                           size_t errlen)
+{
+    struct pci_bus *pb = m->pci;
+    if (version != 1) {
+        snprintf(err, errlen, "snapshot: section 'dev.pci' has version %u, this vmd reads 1", version);
+        return -EINVAL;
+    }
+    bool had_bus = snap_get_u8(r);
+    if (had_bus != (pb != NULL)) {
+        snprintf(err, errlen, "snapshot: the PCI bus is %s in the snapshot but %s in this VM", had_bus ? "present" : "absent",
+                 pb ? "present" : "absent");
+        return -EINVAL;
+    }
+    if (!pb) return 0;
+    uint32_t config_address = snap_get_u32(r);
+    for (unsigned s = 0; s < PCI_MAX_SLOTS; s++) {
+        struct pci_device *d = pb->slots[s];
+        bool present = snap_get_u8(r);
+        if (present != (d != NULL)) {
+            snprintf(err, errlen, "snapshot: PCI slot %u is %s in the snapshot but %s in this VM", s,
+                     present ? "occupied" : "empty", d ? "occupied" : "empty");
+            return -EINVAL;
+        }
+        if (!d) continue;
+        uint8_t cfg[PCI_CFG_SIZE];
+        snap_get(r, cfg, sizeof(cfg));
+        uint8_t level = snap_get_u8(r);
+        uint32_t len = snap_get_u32(r);
+        if (r->short_read || len > r->len - r->pos) {
+            snprintf(err, errlen, "snapshot: section 'dev.pci' is truncated at slot %u", s);
+            return -EINVAL;
+        }
+        if (memcmp(cfg, d->cfg, 4)) { /* vendor and device ID */
+            snprintf(err, errlen, "snapshot: PCI slot %u holds another device (%02x%02x:%02x%02x) than this VM's %s", s,
+                     cfg[1], cfg[0], cfg[3], cfg[2], d->name);
+            return -EINVAL;
+        }
+        struct snap_reader own = {.data = r->data + r->pos, .len = len};
+        r->pos += len;
+        if (d->restore) {
+            int ret = d->restore(d, &own, apply, err, errlen);
+            if (ret) return ret;
+        }
+        if (apply) {
+            memcpy(d->cfg, cfg, sizeof(cfg));
+            d->irq_level = level;
+            pci_update_mappings(d);
+            machine_set_irq(m, d->irq, level);
+        }
+    }
+    if (apply) pb->config_address = config_address;
+    return 0;
+}
+
+static const struct device_desc pci_bus_desc = {.name = "pci",
+                                                .level = DEVICE_LEVEL_BUS,
+                                                .init = pci_bus_init,
+                                                .destroy = pci_bus_destroy,
+                                                .state_version = 1,
+                                                .save = pci_bus_save,
+                                                .restore = pci_bus_restore};
 DEVICE_REGISTER(pci_bus_desc)

@@ -16,6 +16,8 @@
 #include "vmm/bus.h"
 
 struct machine;
+struct snap_buf;
+struct snap_reader;
 
 #define PCI_CFG_SIZE 256
 #define PCI_NUM_BARS 6
@@ -46,6 +48,10 @@ struct pci_device {
     struct machine *m;
     /* Called when the bus is torn down with the machine; frees the device model. Optional. */
     void (*release)(struct pci_device *d);
+    /* Snapshot of the device model's own state (beyond config space). Optional; restore
+     * validates and changes nothing unless `apply`. */
+    void (*save)(struct pci_device *d, struct snap_buf *b);
+    int (*restore)(struct pci_device *d, struct snap_reader *r, bool apply, char *err, size_t errlen);
 };
 
 struct pci_bus {

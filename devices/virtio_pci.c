@@ -11,6 +11,7 @@
 
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 #define BAR_SIZE 0x4000
 #define COMMON_OFF 0x0000
@@ -231,6 +232,82 @@ static void virtio_pci_release(struct pci_device *p)
     if (d->ops->release) d->ops->release(d);
 }
 
+/* Snapshot of the transport: negotiation, status, interrupt and every queue's ring addresses and
+ * positions (the rings themselves are in guest RAM). */
+static void virtio_pci_save(struct pci_device *p, struct snap_buf *b)
+{
+    struct virtio_dev *d = (struct virtio_dev *)((char *)p - offsetof(struct virtio_dev, pci));
+    snap_put_u64(b, d->driver_features);
+    snap_put_u32(b, d->device_feature_select);
+    snap_put_u32(b, d->driver_feature_select);
+    snap_put_u8(b, d->status);
+    snap_put_u8(b, d->isr);
+    snap_put_u8(b, d->config_generation);
+    snap_put_u16(b, d->queue_select);
+    snap_put(b, d->config, sizeof(d->config));
+    snap_put_u8(b, (uint8_t)d->ops->num_queues);
+    for (unsigned i = 0; i < d->ops->num_queues; i++) {
+        const struct virtq *q = &d->vq[i];
+        snap_put_u16(b, q->size);
+        snap_put_u64(b, q->desc_gpa);
+        snap_put_u64(b, q->avail_gpa);
+        snap_put_u64(b, q->used_gpa);
+        snap_put_u8(b, q->enabled);
+        snap_put_u8(b, q->broken);
+        snap_put_u16(b, q->last_avail);
+        snap_put_u16(b, q->used_idx);
+    }
+}
+
+static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool apply, char *err, size_t errlen)
+{
+    struct virtio_dev *d = (struct virtio_dev *)((char *)p - offsetof(struct virtio_dev, pci));
+    uint64_t drv = snap_get_u64(r);
+    uint32_t dsel = snap_get_u32(r), gsel = snap_get_u32(r);
+    uint8_t status = snap_get_u8(r), isr = snap_get_u8(r), gen = snap_get_u8(r);
+    uint16_t qsel = snap_get_u16(r);
+    uint8_t config[VIRTIO_CONFIG_MAX];
+    snap_get(r, config, sizeof(config));
+    unsigned nq = snap_get_u8(r);
+    if (nq != d->ops->num_queues || r->short_read) {
+        snprintf(err, errlen, "snapshot: %s has %u queues in the snapshot, %u here", d->ops->name, nq, d->ops->num_queues);
+        return -EINVAL;
+    }
+    struct virtq qs[VIRTIO_MAX_QUEUES];
+    for (unsigned i = 0; i < nq; i++) {
+        struct virtq *q = &qs[i];
+        virtq_reset(q, &d->m->mem);
+        q->size = snap_get_u16(r);
+        q->desc_gpa = snap_get_u64(r);
+        q->avail_gpa = snap_get_u64(r);
+        q->used_gpa = snap_get_u64(r);
+        bool enabled = snap_get_u8(r), broken = snap_get_u8(r);
+        uint16_t last_avail = snap_get_u16(r), used_idx = snap_get_u16(r);
+        if (enabled && !broken && virtq_enable(q) < 0) {
+            snprintf(err, errlen, "snapshot: %s queue %u has rings outside guest RAM", d->ops->name, i);
+            return -EINVAL;
+        }
+        q->broken = broken;
+        q->last_avail = last_avail;
+        q->used_idx = used_idx;
+    }
+    if (r->short_read) {
+        snprintf(err, errlen, "snapshot: %s state is truncated", d->ops->name);
+        return -EINVAL;
+    }
+    if (!apply) return 0;
+    d->driver_features = drv;
+    d->device_feature_select = dsel;
+    d->driver_feature_select = gsel;
+    d->status = status;
+    d->isr = isr;
+    d->config_generation = gen;
+    d->queue_select = qsel;
+    memcpy(d->config, config, sizeof(config));
+    for (unsigned i = 0; i < nq; i++) d->vq[i] = qs[i];
+    return 0;
+}
+
 int virtio_pci_register(struct machine *m, struct virtio_dev *d, const struct virtio_ops *ops, void *opaque,
                         char *err, size_t errlen)
 {
@@ -244,6 +321,8 @@ int virtio_pci_register(struct machine *m, struct virtio_dev *d, const struct vi
     pci_device_init(&d->pci, ops->name, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id),
                     ops->pci_class, 1, VIRTIO_PCI_VENDOR, ops->device_id);
     d->pci.release = virtio_pci_release;
+    d->pci.save = virtio_pci_save;
+    d->pci.restore = virtio_pci_restore;
     int r = pci_device_add_bar(&d->pci, 0, BAR_SIZE, false, virtio_bar_access, d);
     if (r) {
         snprintf(err, errlen, "%s: BAR: %s", ops->name, strerror(-r));

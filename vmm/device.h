@@ -36,7 +36,9 @@ struct device_desc {
     /* Snapshot support (optional: devices without guest-visible state leave these NULL).
      * save appends the device's state to b. restore parses what save wrote (section version
      * `version`), validating every field; it changes the device only when `apply` is true
-     * (restore runs once with apply=false on every device before any is changed). */
+     * (restore runs once with apply=false on every device before any is changed). Both must
+     * cope with the device being absent in this machine (e.g. the PIC under KVM): record that,
+     * and refuse a snapshot whose presence differs. */
     uint32_t state_version;
     int (*save)(struct machine *m, struct snap_buf *b);
     int (*restore)(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err, size_t errlen);

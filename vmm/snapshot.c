@@ -31,7 +31,7 @@ void snap_buf_free(struct snap_buf *b)
 
 void snap_put(struct snap_buf *b, const void *p, size_t n)
 {
-    if (b->failed) return;
+    if (b->failed || n == 0) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n) cap *= 2;
