@@ -12,7 +12,8 @@
  * invalid/denormal/divide-by-zero only those pre-computation flags are recorded, as the
  * hardware does. Simplifications: the flags come from the masked computation, so an exact tiny
  * result (which raises UE only when UE is unmasked) does not report #XM, and in rare cases the
- * hardware records PE differently (the differential test measures this). Linux and glibc run
+ * hardware records PE differently (the differential test measures this), and DPPS/DPPD may
+ * record flags of a different stage than the hardware. Linux and glibc run
  * with every SIMD exception masked.
  *
  * Encodings are described by one table per opcode map indexed by [opcode][mandatory prefix];
