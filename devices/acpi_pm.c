@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/machine.h"
 
 static uint64_t acpi_pm_default_clock(void *opaque) { (void)opaque; return clock_now_ns(); }
 
 uint32_t acpi_pm_timer(const struct acpi_pm *p)
 {
-    uint64_t ns = p->clock_ns(p->clock_opaque);
+    uint64_t ns = p->clock_ns(p->clock_opaque) + p->timer_offset_ns; /* wraps harmlessly */
     return (uint32_t)((unsigned __int128)ns * ACPI_PM_TIMER_HZ / 1000000000ULL);
 }
 
@@ -147,6 +148,54 @@ static void acpi_pm_destroy(struct machine *m)
     free(p);
 }
 
-const struct device_desc acpi_pm_device = {
-    .name = "acpi-pm", .level = DEVICE_LEVEL_BASE, .init = acpi_pm_init, .destroy = acpi_pm_destroy};
+/* Snapshot: the PM1 registers and the PM timer's value, which continues from there after a
+ * restore (a clocksource must not jump). */
+#define ACPI_PM_STATE_VERSION 1
+
+static int acpi_pm_save(struct machine *m, struct snap_buf *b)
+{
+    struct acpi_pm *p = m->acpi_pm;
+    snap_put_bool(b, p != NULL);
+    if (!p) return 0;
+    snap_put_u16(b, p->pm1_sts);
+    snap_put_u16(b, p->pm1_en);
+    snap_put_u16(b, p->pm1_cnt);
+    snap_put_u32(b, acpi_pm_timer(p));
+    snap_put_u8(b, (uint8_t)p->tmr_msb_seen);
+    return 0;
+}
+
+static int acpi_pm_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                           size_t errlen)
+{
+    if (version != ACPI_PM_STATE_VERSION) return dev_snapshot_invalid("acpi-pm", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (!present) return bad || r->short_read ? dev_snapshot_invalid("acpi-pm", "presence flag", err, errlen) : 0;
+    uint16_t sts = snap_get_u16(r), en = snap_get_u16(r), cnt = snap_get_u16(r);
+    uint32_t timer = snap_get_u32(r);
+    uint8_t msb = snap_get_u8(r);
+    if (r->short_read || msb > 1) return dev_snapshot_invalid("acpi-pm", "truncated or malformed", err, errlen);
+    struct acpi_pm *p = m->acpi_pm;
+    if (!apply || !p) return 0;
+    p->pm1_sts = sts;
+    p->pm1_en = en;
+    p->pm1_cnt = (uint16_t)((cnt & ~ACPI_PM1_CNT_SLP_EN) | ACPI_PM1_CNT_SCI_EN);
+    p->tmr_msb_seen = msb;
+    /* Choose the offset so that the timer reads `timer` now (in 2^32-tick cycles). */
+    uint64_t now = p->clock_ns(p->clock_opaque);
+    uint64_t want_ns = (uint64_t)(((unsigned __int128)timer * 1000000000ULL + ACPI_PM_TIMER_HZ - 1) / ACPI_PM_TIMER_HZ);
+    p->timer_offset_ns = want_ns - now;
+    p->sci_level = -1;
+    acpi_pm_update_sci(p);
+    return 0;
+}
+
+const struct device_desc acpi_pm_device = {.name = "acpi-pm",
+                                           .level = DEVICE_LEVEL_BASE,
+                                           .init = acpi_pm_init,
+                                           .destroy = acpi_pm_destroy,
+                                           .state_version = ACPI_PM_STATE_VERSION,
+                                           .save = acpi_pm_save,
+                                           .restore = acpi_pm_restore};
 DEVICE_REGISTER(acpi_pm_device);

@@ -39,6 +39,7 @@ struct acpi_pm {
     uint16_t pm1_sts, pm1_en, pm1_cnt;
     uint32_t tmr_msb_seen; /* PM timer bit 31 when TMR_STS was last cleared */
     int sci_level;
+    uint64_t timer_offset_ns; /* added to the clock (mod 2^64) so a restored timer continues */
     /* Time source; tests replace it to drive the PM timer deterministically. */
     uint64_t (*clock_ns)(void *opaque);
     void *clock_opaque;

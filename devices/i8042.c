@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -408,6 +409,71 @@ static void i8042_destroy(struct machine *m)
     free(k);
 }
 
-const struct device_desc i8042_device = {
-    .name = "i8042", .level = DEVICE_LEVEL_BASE, .init = i8042_init, .destroy = i8042_destroy};
+/* Snapshot: controller and keyboard state and the unread output queue. */
+#define I8042_STATE_VERSION 1
+
+static int i8042_save(struct machine *m, struct snap_buf *b)
+{
+    struct i8042 *k = m->i8042;
+    snap_put_bool(b, k != NULL);
+    if (!k) return 0;
+    snap_put(b, k->ram, sizeof(k->ram)); /* ram[0] is the command byte */
+    const uint8_t regs[] = {k->outport,          k->status_flags, k->pending_cmd,     k->kbd_pending_cmd,
+                            k->kbd_scanning,     k->kbd_scancode_set, k->kbd_leds, k->kbd_typematic};
+    snap_put(b, regs, sizeof(regs));
+    snap_put_u32(b, k->q_count);
+    for (unsigned i = 0; i < k->q_count; i++) {
+        const struct i8042_byte *e = &k->queue[(k->q_head + i) % I8042_QUEUE_SIZE];
+        snap_put_u8(b, e->data);
+        snap_put_u8(b, e->status);
+    }
+    return 0;
+}
+
+static int i8042_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                         size_t errlen)
+{
+    if (version != I8042_STATE_VERSION) return dev_snapshot_invalid("i8042", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (!present) return bad || r->short_read ? dev_snapshot_invalid("i8042", "presence flag", err, errlen) : 0;
+    uint8_t ram[32], regs[8];
+    snap_get(r, ram, sizeof(ram));
+    snap_get(r, regs, sizeof(regs));
+    uint32_t count = snap_get_u32(r);
+    if (count > I8042_QUEUE_SIZE) return dev_snapshot_invalid("i8042", "output queue too long", err, errlen);
+    struct i8042_byte queue[I8042_QUEUE_SIZE];
+    for (uint32_t i = 0; i < count; i++) {
+        queue[i].data = snap_get_u8(r);
+        queue[i].status = snap_get_u8(r) & (I8042_STR_AUXDATA | I8042_STR_TIMEOUT);
+    }
+    if (r->short_read) return dev_snapshot_invalid("i8042", "truncated", err, errlen);
+    if (regs[4] > 1 || regs[5] < 1 || regs[5] > 3) return dev_snapshot_invalid("i8042", "keyboard state", err, errlen);
+    struct i8042 *k = m->i8042;
+    if (!apply || !k) return 0;
+    memcpy(k->ram, ram, sizeof(ram));
+    i8042_set_ctr(k, ram[0]);
+    k->outport = regs[0];
+    k->status_flags = regs[1] & (I8042_STR_SYS | I8042_STR_CMDDAT);
+    k->pending_cmd = regs[2];
+    k->kbd_pending_cmd = regs[3];
+    k->kbd_scanning = regs[4];
+    k->kbd_scancode_set = regs[5];
+    k->kbd_leds = regs[6];
+    k->kbd_typematic = regs[7];
+    memcpy(k->queue, queue, count * sizeof(queue[0]));
+    k->q_head = 0;
+    k->q_count = count;
+    k->irq1_level = k->irq12_level = -1; /* drive both lines to the restored state */
+    i8042_update_irq(k);
+    return 0;
+}
+
+const struct device_desc i8042_device = {.name = "i8042",
+                                         .level = DEVICE_LEVEL_BASE,
+                                         .init = i8042_init,
+                                         .destroy = i8042_destroy,
+                                         .state_version = I8042_STATE_VERSION,
+                                         .save = i8042_save,
+                                         .restore = i8042_restore};
 DEVICE_REGISTER(i8042_device);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "misc_ports.h"
 #include "vmm/machine.h"
 
@@ -62,17 +63,56 @@ static int misc_ports_init(struct machine *m, char *err, size_t errlen)
     return 0;
 }
 
+/* The machine has no typed slot for this device: find the instance through the bus. */
+static struct misc_ports *misc_ports_of(struct machine *m)
+{
+    const struct bus_range *r = bus_find(&m->pio, POST_PORT);
+    return r && r->handler == misc_post_io ? r->opaque : NULL;
+}
+
 static void misc_ports_destroy(struct machine *m)
 {
-    /* Both ranges point at the same instance: find it through the bus. */
-    const struct bus_range *r = bus_find(&m->pio, POST_PORT);
-    if (!r || r->handler != misc_post_io) return;
-    struct misc_ports *d = r->opaque;
+    struct misc_ports *d = misc_ports_of(m);
+    if (!d) return;
     bus_release(&m->pio, POST_PORT, d);
     bus_release(&m->pio, SYSCTL_PORT_A, d);
     free(d);
 }
 
-const struct device_desc misc_ports_device = {
-    .name = "misc-ports", .level = DEVICE_LEVEL_BASE, .init = misc_ports_init, .destroy = misc_ports_destroy};
+/* Snapshot: the A20 gate and the last POST code. */
+#define MISC_PORTS_STATE_VERSION 1
+
+static int misc_ports_save(struct machine *m, struct snap_buf *b)
+{
+    struct misc_ports *d = misc_ports_of(m);
+    snap_put_bool(b, d != NULL);
+    if (!d) return 0;
+    snap_put_u8(b, d->port_a);
+    snap_put_u8(b, d->post_code);
+    return 0;
+}
+
+static int misc_ports_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                              size_t errlen)
+{
+    if (version != MISC_PORTS_STATE_VERSION) return dev_snapshot_invalid("misc-ports", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (!present) return bad || r->short_read ? dev_snapshot_invalid("misc-ports", "presence flag", err, errlen) : 0;
+    uint8_t port_a = snap_get_u8(r), post = snap_get_u8(r);
+    if (r->short_read) return dev_snapshot_invalid("misc-ports", "truncated", err, errlen);
+    struct misc_ports *d = misc_ports_of(m);
+    if (!apply || !d) return 0;
+    d->port_a = port_a & SYSCTL_A_A20;
+    d->post_code = post;
+    return 0;
+}
+
+const struct device_desc misc_ports_device = {.name = "misc-ports",
+                                              .level = DEVICE_LEVEL_BASE,
+                                              .init = misc_ports_init,
+                                              .destroy = misc_ports_destroy,
+                                              .state_version = MISC_PORTS_STATE_VERSION,
+                                              .save = misc_ports_save,
+                                              .restore = misc_ports_restore};
 DEVICE_REGISTER(misc_ports_device);

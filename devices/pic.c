@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -327,5 +328,86 @@ static void pic_destroy(struct machine *m)
     free(p);
 }
 
-const struct device_desc pic_device = {.name = "pic", .level = DEVICE_LEVEL_CORE, .init = pic_init, .destroy = pic_destroy};
+/* Snapshot: both chips' registers, input levels and initialization state. Under an in-kernel
+ * irqchip there is no PIC here: the section then only says "absent". */
+#define PIC_STATE_VERSION 1
+#define PIC_FLAG_ICW4 0x01
+#define PIC_FLAG_SINGLE 0x02
+#define PIC_FLAG_AEOI 0x04
+#define PIC_FLAG_ROTATE_AEOI 0x08
+#define PIC_FLAG_SFNM 0x10
+#define PIC_FLAG_READ_ISR 0x20
+#define PIC_FLAG_POLL 0x40
+#define PIC_FLAG_SMM 0x80
+
+static int pic_save(struct machine *m, struct snap_buf *b)
+{
+    struct pic *p = m->pic;
+    snap_put_bool(b, p != NULL);
+    if (!p) return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        const struct pic_chip *c = &p->chip[i];
+        uint8_t flags = (c->icw4_needed ? PIC_FLAG_ICW4 : 0) | (c->single ? PIC_FLAG_SINGLE : 0) |
+                        (c->auto_eoi ? PIC_FLAG_AEOI : 0) | (c->rotate_on_auto_eoi ? PIC_FLAG_ROTATE_AEOI : 0) |
+                        (c->special_fully_nested ? PIC_FLAG_SFNM : 0) | (c->read_isr ? PIC_FLAG_READ_ISR : 0) |
+                        (c->poll ? PIC_FLAG_POLL : 0) | (c->special_mask ? PIC_FLAG_SMM : 0);
+        const uint8_t regs[] = {c->irr,  c->isr,           c->imr,  c->lines, c->elcr, c->vector_base,
+                                c->icw3, c->lowest_priority, (uint8_t)c->init_step, flags};
+        snap_put(b, regs, sizeof(regs));
+    }
+    return 0;
+}
+
+static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    if (version != PIC_STATE_VERSION) return dev_snapshot_invalid("pic", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (bad || r->short_read) return dev_snapshot_invalid("pic", "presence flag", err, errlen);
+    if (!present) {
+        if (apply && m->pic) log_warn("snapshot: it has no i8259 state (taken with an in-kernel irqchip); the PIC starts reset");
+        return 0;
+    }
+    uint8_t regs[2][10];
+    snap_get(r, regs, sizeof(regs));
+    if (r->short_read) return dev_snapshot_invalid("pic", "truncated", err, errlen);
+    static const uint8_t elcr_mask[2] = {0xF8, 0xDE};
+    for (unsigned i = 0; i < 2; i++) {
+        if (regs[i][7] > 7 || regs[i][8] > PIC_WANT_ICW4 || (regs[i][4] & ~elcr_mask[i]))
+            return dev_snapshot_invalid("pic", "register out of range", err, errlen);
+    }
+    struct pic *p = m->pic;
+    if (!apply || !p) return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        struct pic_chip *c = &p->chip[i];
+        const uint8_t *v = regs[i];
+        c->irr = v[0];
+        c->isr = v[1];
+        c->imr = v[2];
+        c->lines = v[3];
+        c->elcr = v[4];
+        c->vector_base = v[5] & 0xF8;
+        c->icw3 = v[6];
+        c->lowest_priority = v[7];
+        c->init_step = (enum pic_init_step)v[8];
+        c->icw4_needed = v[9] & PIC_FLAG_ICW4;
+        c->single = v[9] & PIC_FLAG_SINGLE;
+        c->auto_eoi = v[9] & PIC_FLAG_AEOI;
+        c->rotate_on_auto_eoi = v[9] & PIC_FLAG_ROTATE_AEOI;
+        c->special_fully_nested = v[9] & PIC_FLAG_SFNM;
+        c->read_isr = v[9] & PIC_FLAG_READ_ISR;
+        c->poll = v[9] & PIC_FLAG_POLL;
+        c->special_mask = v[9] & PIC_FLAG_SMM;
+    }
+    return 0;
+}
+
+const struct device_desc pic_device = {.name = "pic",
+                                       .level = DEVICE_LEVEL_CORE,
+                                       .init = pic_init,
+                                       .destroy = pic_destroy,
+                                       .state_version = PIC_STATE_VERSION,
+                                       .save = pic_save,
+                                       .restore = pic_restore};
 DEVICE_REGISTER(pic_device);

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "pic.h"
+#include "vmm/log.h"
 #include "vmm/machine.h"
 
 #define PIT_CTRL_SC(v) (((v) >> 6) & 3)
@@ -459,5 +461,131 @@ static void pit_destroy(struct machine *m)
     free(p);
 }
 
-const struct device_desc pit_device = {.name = "pit", .level = DEVICE_LEVEL_CORE, .init = pit_init, .destroy = pit_destroy};
+/* Snapshot: every channel's programming and latches. Times are saved relative to the moment of
+ * the save, so the counters carry on from the same values after a restore at any later time;
+ * the elapsed time is reduced to the counter's phase (periodic modes: within the period, with
+ * the unaccounted channel 0 ticks moved into the backlog; one-shot modes: modulo the counter
+ * range) so that a long-running guest restores onto a freshly booted host. */
+#define PIT_STATE_VERSION 1
+#define PIT_CH_BCD 0x01
+#define PIT_CH_GATE 0x02
+#define PIT_CH_LOADED 0x04
+#define PIT_CH_RUNNING 0x08
+#define PIT_CH_TERMINAL 0x10
+#define PIT_CH_NULL 0x20
+#define PIT_CH_WRITE_HI 0x40
+#define PIT_CH_READ_HI 0x80
+#define PIT_CH_COUNT_LATCHED 0x01
+#define PIT_CH_LATCHED_HI 0x02
+#define PIT_CH_STATUS_LATCHED 0x04
+
+static int pit_save(struct machine *m, struct snap_buf *b)
+{
+    struct pit *p = m->pit;
+    snap_put_bool(b, p != NULL);
+    if (!p) return 0;
+    uint64_t now = pit_now(p);
+    snap_put_u8(b, p->port_b);
+    for (unsigned i = 0; i < 3; i++) {
+        const struct pit_channel *c = &p->ch[i];
+        snap_put_u8(b, c->mode);
+        snap_put_u8(b, c->access);
+        snap_put_u8(b, (uint8_t)((c->bcd ? PIT_CH_BCD : 0) | (c->gate ? PIT_CH_GATE : 0) |
+                                 (c->loaded ? PIT_CH_LOADED : 0) | (c->running ? PIT_CH_RUNNING : 0) |
+                                 (c->terminal_passed ? PIT_CH_TERMINAL : 0) | (c->null_count ? PIT_CH_NULL : 0) |
+                                 (c->write_hi_next ? PIT_CH_WRITE_HI : 0) | (c->read_hi_next ? PIT_CH_READ_HI : 0)));
+        snap_put_u8(b, (uint8_t)((c->count_latched ? PIT_CH_COUNT_LATCHED : 0) |
+                                 (c->latched_hi_next ? PIT_CH_LATCHED_HI : 0) |
+                                 (c->status_latched ? PIT_CH_STATUS_LATCHED : 0)));
+        snap_put_u32(b, c->reload);
+        snap_put_u32(b, c->base_count);
+        uint64_t d = pit_elapsed(c, now), keep;
+        if (c->mode == 2 || c->mode == 3) {
+            keep = d % pit_period(c);
+        } else {
+            uint64_t mod = pit_modulus(c);
+            keep = d >= 2 * mod ? d % mod + mod : d;
+        }
+        snap_put_u64(b, c->running ? pit_ticks_to_ns(keep) : 0);
+        snap_put_u8(b, c->write_lo);
+        snap_put_u16(b, c->latched_count);
+        snap_put_u8(b, c->status);
+    }
+    uint64_t owed = p->ticks_pending;
+    const struct pit_channel *c0 = &p->ch[0];
+    if (c0->running && (c0->mode == 2 || c0->mode == 3)) {
+        uint64_t periods = pit_elapsed(c0, now) / pit_period(c0);
+        if (periods > p->periods_counted) owed += periods - p->periods_counted;
+        uint64_t max_pending = PIT_FREQ_HZ / pit_period(c0);
+        if (owed > max_pending) owed = max_pending ? max_pending : 1;
+    }
+    snap_put_u32(b, (uint32_t)owed);
+    return 0;
+}
+
+static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    if (version != PIT_STATE_VERSION) return dev_snapshot_invalid("pit", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (bad || r->short_read) return dev_snapshot_invalid("pit", "presence flag", err, errlen);
+    if (!present) {
+        if (apply && m->pit) log_warn("snapshot: it has no i8254 state (taken with an in-kernel PIT); the PIT starts reset");
+        return 0;
+    }
+    struct pit_channel ch[3];
+    uint64_t elapsed[3];
+    memset(ch, 0, sizeof(ch));
+    uint8_t port_b = snap_get_u8(r);
+    for (unsigned i = 0; i < 3; i++) {
+        struct pit_channel *c = &ch[i];
+        c->mode = snap_get_u8(r);
+        c->access = snap_get_u8(r);
+        uint8_t f = snap_get_u8(r), l = snap_get_u8(r);
+        c->bcd = f & PIT_CH_BCD;
+        c->gate = f & PIT_CH_GATE;
+        c->loaded = f & PIT_CH_LOADED;
+        c->running = f & PIT_CH_RUNNING;
+        c->terminal_passed = f & PIT_CH_TERMINAL;
+        c->null_count = f & PIT_CH_NULL;
+        c->write_hi_next = f & PIT_CH_WRITE_HI;
+        c->read_hi_next = f & PIT_CH_READ_HI;
+        c->count_latched = l & PIT_CH_COUNT_LATCHED;
+        c->latched_hi_next = l & PIT_CH_LATCHED_HI;
+        c->status_latched = l & PIT_CH_STATUS_LATCHED;
+        c->reload = snap_get_u32(r);
+        c->base_count = snap_get_u32(r);
+        elapsed[i] = snap_get_u64(r);
+        c->write_lo = snap_get_u8(r);
+        c->latched_count = snap_get_u16(r);
+        c->status = snap_get_u8(r);
+        if (c->mode > 5 || c->access < 1 || c->access > 3 || c->reload < 1 || c->reload > 65536 ||
+            c->base_count > 65536 || (l & ~7u) || elapsed[i] > 1000000000ULL)
+            bad = true;
+    }
+    uint32_t pending = snap_get_u32(r);
+    if (r->short_read) return dev_snapshot_invalid("pit", "truncated", err, errlen);
+    if (bad || (port_b & ~PORTB_WRITABLE)) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    struct pit *p = m->pit;
+    if (!apply || !p) return 0;
+    uint64_t now = pit_now(p);
+    for (unsigned i = 0; i < 3; i++) {
+        ch[i].base_ns = now - (elapsed[i] < now ? elapsed[i] : now); /* the monotonic clock exceeds 1 s */
+        p->ch[i] = ch[i];
+    }
+    p->port_b = port_b;
+    p->periods_counted = 0;
+    p->ticks_pending = pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : pending;
+    pit_rearm(p, now);
+    return 0;
+}
+
+const struct device_desc pit_device = {.name = "pit",
+                                       .level = DEVICE_LEVEL_CORE,
+                                       .init = pit_init,
+                                       .destroy = pit_destroy,
+                                       .state_version = PIT_STATE_VERSION,
+                                       .save = pit_save,
+                                       .restore = pit_restore};
 DEVICE_REGISTER(pit_device);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/machine.h"
 
 #define RTC_UIP_WINDOW_NS 244000 /* UIP is set this long before each update */
@@ -20,6 +21,7 @@
 #define CMOS_MEM_ABOVE_16M_LO 0x34
 #define CMOS_MEM_ABOVE_4G 0x5B
 #define CMOS_CHECKSUM_HI 0x2E
+#define RTC_MAX_OFFSET_S 10000000000000LL /* about 317,000 years either way */
 
 static uint64_t rtc_host_wall_ns(void *opaque)
 {
@@ -95,7 +97,12 @@ static void rtc_take_time_from_registers(struct rtc *r)
     tm.tm_year = (int)(rtc_decode(r, r->cmos[RTC_REG_CENTURY]) * 100 + rtc_decode(r, r->cmos[RTC_REG_YEAR])) - 1900;
     time_t t = timegm(&tm); /* normalises out-of-range fields; nonsense in, some date out */
     int64_t host = (int64_t)(r->wall_ns(r->clock_opaque) / 1000000000ULL);
-    r->offset_s = (int64_t)t - host;
+    int64_t offset = (int64_t)t - host;
+    /* Whatever the registers said (binary century 255, month 200), the offset stays in a range
+     * gmtime_r and a snapshot restore accept. */
+    if (offset > RTC_MAX_OFFSET_S) offset = RTC_MAX_OFFSET_S;
+    if (offset < -RTC_MAX_OFFSET_S) offset = -RTC_MAX_OFFSET_S;
+    r->offset_s = offset;
 }
 
 static bool rtc_clock_running(const struct rtc *r)
@@ -287,5 +294,54 @@ static void rtc_destroy(struct machine *m)
     free(r);
 }
 
-const struct device_desc rtc_device = {.name = "rtc", .level = DEVICE_LEVEL_BASE, .init = rtc_init, .destroy = rtc_destroy};
+/* Snapshot: the CMOS bytes, the index and the guest's offset from the host's wall clock (the
+ * RTC keeps following real time across a save and restore, as a battery-backed clock does). */
+#define RTC_STATE_VERSION 1
+
+static int rtc_save(struct machine *m, struct snap_buf *b)
+{
+    struct rtc *r = m->rtc;
+    snap_put_bool(b, r != NULL);
+    if (!r) return 0;
+    snap_put_u8(b, r->index);
+    snap_put_bool(b, r->nmi_masked);
+    snap_put(b, r->cmos, sizeof(r->cmos));
+    snap_put_u64(b, (uint64_t)r->offset_s);
+    return 0;
+}
+
+static int rtc_restore(struct machine *m, struct snap_reader *rd, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    if (version != RTC_STATE_VERSION) return dev_snapshot_invalid("rtc", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(rd, &bad);
+    if (!present) return bad || rd->short_read ? dev_snapshot_invalid("rtc", "presence flag", err, errlen) : 0;
+    uint8_t index = snap_get_u8(rd);
+    bool nmi = snap_get_bool(rd, &bad);
+    uint8_t cmos[RTC_CMOS_SIZE];
+    snap_get(rd, cmos, sizeof(cmos));
+    int64_t offset = (int64_t)snap_get_u64(rd);
+    if (rd->short_read || bad) return dev_snapshot_invalid("rtc", "truncated or malformed", err, errlen);
+    if (index >= RTC_CMOS_SIZE || offset > RTC_MAX_OFFSET_S || offset < -RTC_MAX_OFFSET_S)
+        return dev_snapshot_invalid("rtc", "value out of range", err, errlen);
+    struct rtc *r = m->rtc;
+    if (!apply || !r) return 0;
+    r->index = index;
+    r->nmi_masked = nmi;
+    memcpy(r->cmos, cmos, sizeof(cmos));
+    r->offset_s = offset;
+    r->irq_level = -1;
+    rtc_update_irq(r);
+    rtc_rearm(r);
+    return 0;
+}
+
+const struct device_desc rtc_device = {.name = "rtc",
+                                       .level = DEVICE_LEVEL_BASE,
+                                       .init = rtc_init,
+                                       .destroy = rtc_destroy,
+                                       .state_version = RTC_STATE_VERSION,
+                                       .save = rtc_save,
+                                       .restore = rtc_restore};
 DEVICE_REGISTER(rtc_device);

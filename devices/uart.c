@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/machine.h"
 
 #define UART_IIR_FIFO_BITS 0xC0 /* IIR bits 7:6 read 11 while the FIFOs are enabled */
@@ -253,6 +254,66 @@ static void uart_destroy(struct machine *m)
     free(u);
 }
 
-const struct device_desc uart_device = {
-    .name = "uart-com1", .level = DEVICE_LEVEL_BASE, .init = uart_init, .destroy = uart_destroy};
+/* Snapshot: the registers, the THR-empty condition and the unread receive FIFO. */
+#define UART_STATE_VERSION 1
+
+static int uart_save(struct machine *m, struct snap_buf *b)
+{
+    struct uart *u = m->com1;
+    snap_put_bool(b, u != NULL);
+    if (!u) return 0;
+    const uint8_t regs[] = {u->ier, u->fcr, u->lcr, u->mcr, u->lsr, u->msr, u->scr, u->dll, u->dlm};
+    snap_put(b, regs, sizeof(regs));
+    snap_put_bool(b, u->thri_pending);
+    snap_put_u32(b, (uint32_t)u->rx_count);
+    for (size_t i = 0; i < u->rx_count; i++) snap_put_u8(b, u->rx[(u->rx_head + i) % UART_RX_FIFO_SIZE]);
+    return 0;
+}
+
+static int uart_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                        size_t errlen)
+{
+    if (version != UART_STATE_VERSION) return dev_snapshot_invalid("uart", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (!present) return bad || r->short_read ? dev_snapshot_invalid("uart", "presence flag", err, errlen) : 0;
+    uint8_t regs[9];
+    snap_get(r, regs, sizeof(regs));
+    bool thri = snap_get_bool(r, &bad);
+    uint32_t count = snap_get_u32(r);
+    if (count > UART_RX_FIFO_SIZE) return dev_snapshot_invalid("uart", "receive FIFO too long", err, errlen);
+    uint8_t *rx = malloc(count ? count : 1);
+    if (!rx) return -ENOMEM;
+    snap_get(r, rx, count);
+    struct uart *u = m->com1;
+    if (bad || r->short_read || !apply || !u) {
+        free(rx);
+        return bad || r->short_read ? dev_snapshot_invalid("uart", "truncated or malformed", err, errlen) : 0;
+    }
+    u->ier = regs[0] & 0x0F;
+    u->fcr = regs[1] & (UART_FCR_ENABLE_FIFO | UART_FCR_TRIGGER_MASK);
+    u->lcr = regs[2];
+    u->mcr = regs[3] & 0x1F;
+    u->lsr = regs[4];
+    u->msr = regs[5];
+    u->scr = regs[6];
+    u->dll = regs[7];
+    u->dlm = regs[8];
+    u->thri_pending = thri;
+    memcpy(u->rx, rx, count);
+    free(rx);
+    u->rx_head = 0;
+    u->rx_count = count;
+    u->irq_level = -1; /* drive IRQ 4 to the restored level */
+    uart_update_irq(u);
+    return 0;
+}
+
+const struct device_desc uart_device = {.name = "uart-com1",
+                                        .level = DEVICE_LEVEL_BASE,
+                                        .init = uart_init,
+                                        .destroy = uart_destroy,
+                                        .state_version = UART_STATE_VERSION,
+                                        .save = uart_save,
+                                        .restore = uart_restore};
 DEVICE_REGISTER(uart_device);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bus_claim.h"
+#include "dev_snapshot.h"
 #include "vmm/machine.h"
 
 #define VGA_PORT_ATTR 0x3C0 /* 0x3C0-0x3CF */
@@ -346,5 +347,81 @@ static void vga_destroy(struct machine *m)
     free(v);
 }
 
-const struct device_desc vga_device = {.name = "vga", .level = DEVICE_LEVEL_BASE, .init = vga_init, .destroy = vga_destroy};
+/* Snapshot: every register and the DAC; the video memory itself is guest RAM (saved with it),
+ * unless the device had to use its own buffer, which is then saved here. */
+#define VGA_STATE_VERSION 1
+
+static int vga_save(struct machine *m, struct snap_buf *b)
+{
+    struct vga *v = m->vga;
+    snap_put_bool(b, v != NULL);
+    if (!v) return 0;
+    const uint8_t idx[] = {v->misc_output,  v->crtc_index,      v->seq_index,       v->gfx_index,
+                           v->attr_index,   v->attr_flipflop_data, v->dac_mask,     v->dac_read_index,
+                           v->dac_write_index, v->dac_component, v->dac_reading,    v->feature_control};
+    snap_put(b, idx, sizeof(idx));
+    snap_put(b, v->crtc, sizeof(v->crtc));
+    snap_put(b, v->seq, sizeof(v->seq));
+    snap_put(b, v->gfx, sizeof(v->gfx));
+    snap_put(b, v->attr, sizeof(v->attr));
+    snap_put(b, v->dac, sizeof(v->dac));
+    snap_put_bool(b, v->own_vram != NULL);
+    if (v->own_vram) snap_put(b, v->own_vram, VGA_MEM_SIZE);
+    return 0;
+}
+
+static int vga_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    if (version != VGA_STATE_VERSION) return dev_snapshot_invalid("vga", "unknown version", err, errlen);
+    bool bad = false;
+    bool present = snap_get_bool(r, &bad);
+    if (!present) return bad || r->short_read ? dev_snapshot_invalid("vga", "presence flag", err, errlen) : 0;
+    uint8_t idx[12], crtc[VGA_CRTC_REGS], seq[VGA_SEQ_REGS], gfx[VGA_GFX_REGS], attr[VGA_ATTR_REGS], dac[256][3];
+    snap_get(r, idx, sizeof(idx));
+    snap_get(r, crtc, sizeof(crtc));
+    snap_get(r, seq, sizeof(seq));
+    snap_get(r, gfx, sizeof(gfx));
+    snap_get(r, attr, sizeof(attr));
+    snap_get(r, dac, sizeof(dac));
+    bool has_vram = snap_get_bool(r, &bad);
+    size_t vram_pos = r->pos;
+    if (has_vram) {
+        if (r->len - r->pos < VGA_MEM_SIZE) r->short_read = true;
+        else r->pos += VGA_MEM_SIZE;
+    }
+    if (r->short_read || bad) return dev_snapshot_invalid("vga", "truncated or malformed", err, errlen);
+    if (idx[5] > 1 || idx[9] > 2 || idx[10] > 1) return dev_snapshot_invalid("vga", "register out of range", err, errlen);
+    struct vga *v = m->vga;
+    if (!apply || !v) return 0;
+    v->misc_output = idx[0];
+    v->crtc_index = idx[1] & 0x3F;
+    v->seq_index = idx[2] & 0x07;
+    v->gfx_index = idx[3] & 0x0F;
+    v->attr_index = idx[4] & 0x3F;
+    v->attr_flipflop_data = idx[5];
+    v->dac_mask = idx[6];
+    v->dac_read_index = idx[7];
+    v->dac_write_index = idx[8];
+    v->dac_component = idx[9];
+    v->dac_reading = idx[10];
+    v->feature_control = idx[11];
+    memcpy(v->crtc, crtc, sizeof(crtc));
+    memcpy(v->seq, seq, sizeof(seq));
+    memcpy(v->gfx, gfx, sizeof(gfx));
+    memcpy(v->attr, attr, sizeof(attr));
+    for (unsigned i = 0; i < 256; i++)
+        for (unsigned c = 0; c < 3; c++) v->dac[i][c] = dac[i][c] & 0x3F;
+    if (has_vram && v->own_vram) memcpy(v->own_vram, r->data + vram_pos, VGA_MEM_SIZE);
+    v->shadow_valid = false; /* the next reader repaints everything */
+    return 0;
+}
+
+const struct device_desc vga_device = {.name = "vga",
+                                       .level = DEVICE_LEVEL_BASE,
+                                       .init = vga_init,
+                                       .destroy = vga_destroy,
+                                       .state_version = VGA_STATE_VERSION,
+                                       .save = vga_save,
+                                       .restore = vga_restore};
 DEVICE_REGISTER(vga_device);

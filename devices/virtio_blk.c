@@ -221,26 +221,13 @@ static void blk_config_fill(struct virtio_blk *b)
     memcpy(b->vdev.config, &c, sizeof(c));
 }
 
-static const struct virtio_ops blk_ops_rw = {
+/* Read-only disks offer F_RO instead of F_DISCARD (see virtio_blk_create). */
+static const struct virtio_ops blk_ops = {
     .name = "virtio-blk",
     .device_id = VIRTIO_ID_BLOCK,
     .pci_class = 0x010000, /* mass storage, SCSI (what Linux expects for virtio-blk) */
     .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
                 (1ULL << VIRTIO_BLK_F_DISCARD),
-    .num_queues = 1,
-    .queue_max = BLK_QUEUE_SIZE,
-    .config_size = sizeof(struct virtio_blk_config),
-    .queue_notify = blk_queue_notify,
-    .reset = blk_reset,
-    .release = blk_release,
-};
-
-static const struct virtio_ops blk_ops_ro = {
-    .name = "virtio-blk",
-    .device_id = VIRTIO_ID_BLOCK,
-    .pci_class = 0x010000,
-    .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
-                (1ULL << VIRTIO_BLK_F_RO),
     .num_queues = 1,
     .queue_max = BLK_QUEUE_SIZE,
     .config_size = sizeof(struct virtio_blk_config),
@@ -286,12 +273,13 @@ int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned in
     snprintf(b->serial, sizeof(b->serial), "vmd-disk%u", index);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
-    int r = virtio_pci_register(m, &b->vdev, disk->readonly ? &blk_ops_ro : &blk_ops_rw, b, err, errlen);
+    int r = virtio_pci_register(m, &b->vdev, &blk_ops, b, err, errlen);
     if (r) {
         b->vdev.opaque = b;
         blk_release(&b->vdev);
         return r;
     }
+    if (disk->readonly) b->vdev.features = (b->vdev.features & ~(1ULL << VIRTIO_BLK_F_DISCARD)) | (1ULL << VIRTIO_BLK_F_RO);
     blk_config_fill(b);
     r = pthread_create(&b->thread, NULL, blk_io_thread, b);
     if (r) {

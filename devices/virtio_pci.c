@@ -29,7 +29,7 @@ bool virtio_has_feature(const struct virtio_dev *d, unsigned bit) { return (d->d
 
 static uint64_t device_features(const struct virtio_dev *d)
 {
-    return d->ops->features | (1ULL << VIRTIO_F_VERSION_1);
+    return d->features | (1ULL << VIRTIO_F_VERSION_1);
 }
 
 static void virtio_update_irq(struct virtio_dev *d) { pci_set_irq(&d->pci, d->isr != 0); }
@@ -317,6 +317,7 @@ int virtio_pci_register(struct machine *m, struct virtio_dev *d, const struct vi
     }
     d->ops = ops;
     d->opaque = opaque;
+    d->features = ops->features;
     d->m = m;
     pci_device_init(&d->pci, ops->name, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + ops->device_id),
                     ops->pci_class, 1, VIRTIO_PCI_VENDOR, ops->device_id);

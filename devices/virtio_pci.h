@@ -45,6 +45,7 @@ struct virtio_dev {
     struct pci_device pci;
     const struct virtio_ops *ops;
     void *opaque;              /* the device model's state */
+    uint64_t features;         /* what this instance offers: ops->features unless the model adjusts it */
     struct machine *m;
     uint64_t driver_features;
     uint32_t device_feature_select, driver_feature_select;

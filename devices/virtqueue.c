@@ -101,7 +101,8 @@ bool virtq_needs_interrupt(const struct virtq *q)
     return !(load16_acquire(&q->avail->flags) & VRING_AVAIL_F_NO_INTERRUPT);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+/* Copy between an iovec array (from byte `skip` on) and a flat buffer, in either direction. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len, bool to_iov)
 {
     size_t done = 0;
     for (unsigned i = 0; i < n && done < len; i++) {
@@ -111,26 +112,21 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, s
         }
         size_t c = iov[i].iov_len - skip;
         if (c > len - done) c = len - done;
-        memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, c);
+        uint8_t *seg = (uint8_t *)iov[i].iov_base + skip;
+        if (to_iov) memcpy(seg, buf + done, c);
+        else memcpy(buf + done, seg, c);
         done += c;
         skip = 0;
     }
     return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len)
+{
+    return iov_copy(iov, n, skip, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len)
 {
-    size_t done = 0;
-    for (unsigned i = 0; i < n && done < len; i++) {
-        if (skip >= iov[i].iov_len) {
-            skip -= iov[i].iov_len;
-            continue;
-        }
-        size_t c = iov[i].iov_len - skip;
-        if (c > len - done) c = len - done;
-        memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, c);
-        done += c;
-        skip = 0;
-    }
-    return done;
+    return iov_copy(iov, n, skip, (uint8_t *)buf, len, true);
 }

@@ -17,6 +17,7 @@
 #include "devices/pic.h"
 #include "vmm/device.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 struct device_test_machine {
     struct machine m;
@@ -134,6 +135,37 @@ static inline void dtm_advance(struct device_test_machine *t, uint64_t ns)
     pthread_mutex_lock(&t->m.dev_lock);
     timers_run(&t->m.timers, t->now_ns);
     pthread_mutex_unlock(&t->m.dev_lock);
+}
+
+/* Save `dev` from `from` and restore it into `to` the way snapshot_restore does (validate,
+ * then apply). Also checks that every truncation of the saved state is refused. */
+static inline void dtm_snapshot_copy(struct device_test_machine *from, struct device_test_machine *to,
+                                     const struct device_desc *dev)
+{
+    struct snap_buf b;
+    snap_buf_init(&b);
+    pthread_mutex_lock(&from->m.dev_lock);
+    assert_int_equal(dev->save(&from->m, &b), 0);
+    pthread_mutex_unlock(&from->m.dev_lock);
+    assert_false(b.failed);
+    char err[256] = "";
+    for (size_t n = 0; n < b.len; n++) {
+        struct snap_reader cut = {.data = b.data, .len = n};
+        int r = dev->restore(&to->m, &cut, dev->state_version, false, err, sizeof(err));
+        if (r == 0 && !cut.short_read) fail_msg("%s: state cut to %zu of %zu bytes was accepted", dev->name, n, b.len);
+    }
+    struct snap_reader other = {.data = b.data, .len = b.len};
+    assert_true(dev->restore(&to->m, &other, dev->state_version + 1, false, err, sizeof(err)) < 0);
+    pthread_mutex_lock(&to->m.dev_lock);
+    for (int apply = 0; apply <= 1; apply++) {
+        struct snap_reader r = {.data = b.data, .len = b.len};
+        int rc = dev->restore(&to->m, &r, dev->state_version, apply, err, sizeof(err));
+        if (rc < 0) fail_msg("%s restore: %s", dev->name, err);
+        assert_false(r.short_read);
+        assert_int_equal(r.pos, b.len); /* every byte saved was consumed */
+    }
+    pthread_mutex_unlock(&to->m.dev_lock);
+    snap_buf_free(&b);
 }
 
 #endif

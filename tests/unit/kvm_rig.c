@@ -95,8 +95,11 @@ void kvm_rig_free(struct kvm_rig *r)
 {
     if (!r) return;
     struct machine *m = &r->m;
-    kvm_backend_ops.vcpu_destroy(&m->vcpus[0]);
-    m->vcpus[0].m = NULL;
+    for (unsigned i = 0; i < MACHINE_MAX_CPUS; i++) {
+        if (!m->vcpus[i].m) continue;
+        kvm_backend_ops.vcpu_destroy(&m->vcpus[i]);
+        m->vcpus[i].m = NULL;
+    }
     kvm_backend_ops.destroy(m);
     guest_mem_free(&m->mem);
     bus_free(&m->pio);
@@ -135,8 +138,14 @@ static void *watchdog_thread(void *arg)
 
 enum vcpu_exit kvm_rig_run(struct kvm_rig *r, const struct cpu_state *s, enum machine_stop *stop)
 {
+    return kvm_rig_run_vcpu(r, 0, s, stop);
+}
+
+enum vcpu_exit kvm_rig_run_vcpu(struct kvm_rig *r, unsigned index, const struct cpu_state *s, enum machine_stop *stop)
+{
     struct machine *m = &r->m;
-    struct vcpu *v = &m->vcpus[0];
+    if (index >= m->ncpus) return VCPU_EXIT_ERROR;
+    struct vcpu *v = &m->vcpus[index];
     r->exc_vector = -1;
     if (s && kvm_backend_ops.set_state(v, s) < 0) return VCPU_EXIT_ERROR;
 
@@ -163,4 +172,20 @@ enum vcpu_exit kvm_rig_run(struct kvm_rig *r, const struct cpu_state *s, enum ma
     while (read(m->stop_fd, &cnt, sizeof(cnt)) > 0) {
     }
     return ex;
+}
+
+int kvm_rig_add_vcpu(struct kvm_rig *r)
+{
+    struct machine *m = &r->m;
+    if (m->ncpus >= MACHINE_MAX_CPUS) return -ENOSPC;
+    struct vcpu *v = &m->vcpus[m->ncpus];
+    v->m = m;
+    v->index = m->ncpus;
+    int e = kvm_backend_ops.vcpu_init(v);
+    if (e < 0) {
+        v->m = NULL;
+        return e;
+    }
+    m->ncpus++;
+    return (int)v->index;
 }

@@ -27,10 +27,14 @@ struct kvm_rig {
  * Returns NULL and writes the reason to why if KVM is unavailable on this host. */
 struct kvm_rig *kvm_rig_new(uint64_t ram, char *why, size_t whylen);
 void kvm_rig_free(struct kvm_rig *r);
+/* Add a vCPU (m.ncpus grows). Returns its index or -errno. */
+int kvm_rig_add_vcpu(struct kvm_rig *r);
 
 /* Load state s and run vCPU 0 until the guest stops the machine (or the watchdog does).
  * Returns the vcpu_run result; *stop (if non-NULL) receives the stop reason. The stop flag
  * is cleared afterwards so the rig can run again. */
 enum vcpu_exit kvm_rig_run(struct kvm_rig *r, const struct cpu_state *s, enum machine_stop *stop);
+/* The same for vCPU `index`, on the calling thread. */
+enum vcpu_exit kvm_rig_run_vcpu(struct kvm_rig *r, unsigned index, const struct cpu_state *s, enum machine_stop *stop);
 
 #endif

@@ -107,6 +107,32 @@ static void test_power_button_sci(void **state)
     assert_int_equal(t->irq_rises[ACPI_SCI_IRQ], 2);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    t->now_ns += 123456789;
+    dtm_out(t, ACPI_PM1_EN, ACPI_PM1_PWRBTN_STS, 2);
+    pthread_mutex_lock(&t->m.dev_lock);
+    acpi_pm_power_button(t->m.acpi_pm);
+    pthread_mutex_unlock(&t->m.dev_lock);
+    uint32_t timer = (uint32_t)dtm_in(t, ACPI_PM_TMR, 4);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &acpi_pm_device);
+    u->m.acpi_pm->clock_ns = dtm_clock;
+    u->m.acpi_pm->clock_opaque = u;
+    u->now_ns = 5; /* a freshly booted host */
+    dtm_snapshot_copy(t, u, &acpi_pm_device);
+    assert_int_equal((uint32_t)dtm_in(u, ACPI_PM_TMR, 4), timer); /* no jump */
+    u->now_ns += 1000000;
+    uint32_t later = (uint32_t)dtm_in(u, ACPI_PM_TMR, 4);
+    assert_true(later - timer >= 3579 && later - timer <= 3580);
+    assert_int_equal(u->irq_level[ACPI_SCI_IRQ], 1); /* the pending power button SCI */
+    assert_true(dtm_in(u, ACPI_PM1_STS, 2) & ACPI_PM1_PWRBTN_STS);
+    dtm_teardown(u, &acpi_pm_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -116,6 +142,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pm_timer_advances, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timer_status_on_msb_toggle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_power_button_sci, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

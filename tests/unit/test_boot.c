@@ -24,7 +24,9 @@
 #include "vmm/boot/layout.h"
 #include "vmm/boot/longmode.h"
 #include "vmm/boot/mptable.h"
+#include "vmm/cpu_backend.h"
 #include "vmm/machine.h"
+#include "vmm/vm_config.h"
 
 #define MIB (1024ULL * 1024ULL)
 
@@ -1061,6 +1063,49 @@ static void test_max_cpus_fit(void **state)
     vm_free(v);
 }
 
+/* ---- the whole machine: real devices, then the loader ---- */
+
+/* machine_create with the emu backend runs devices_init_all then boot_linux_load: the
+ * DSDT's _PRT and the PCI devices the device registry created must agree. */
+static void test_machine_create_tables_match_devices(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.kernel = write_kernel(&k);
+    cfg.cmdline = strdup("console=ttyS0");
+    struct machine *m = calloc(1, sizeof(*m));
+    char err[256] = "";
+    int r = machine_create(m, &cfg, &emu_backend_ops, err, sizeof(err));
+    if (r < 0) fail_msg("machine_create: %s", err);
+    assert_int_equal(m->kernel_entry, 0x100200);
+    const struct boot_params *bp = guest_mem_ptr(&m->mem, m->boot_params_gpa, sizeof(*bp));
+    assert_int_equal(bp->acpi_rsdp_addr, ACPI_RSDP_ADDR);
+    /* find the DSDT through the RSDP */
+    const uint8_t *rsdp = guest_mem_ptr(&m->mem, bp->acpi_rsdp_addr, 36);
+    const uint8_t *xsdt = guest_mem_ptr(&m->mem, rd64(rsdp + 24), 44);
+    const uint8_t *fadt = guest_mem_ptr(&m->mem, rd64(xsdt + 36), 276);
+    assert_memory_equal(fadt, "FACP", 4);
+    const uint8_t *dsdt = guest_mem_ptr(&m->mem, rd64(fadt + 140), 36);
+    uint32_t dlen = rd32(dsdt + 4);
+    dsdt = guest_mem_ptr(&m->mem, rd64(fadt + 140), dlen);
+    assert_int_equal(acpi_checksum(dsdt, dlen), 0);
+    unsigned devices = 0;
+    for (unsigned slot = 1; m->pci && slot < PCI_MAX_SLOTS; slot++) {
+        const struct pci_device *d = m->pci->slots[slot];
+        if (!d || !d->cfg[0x3D]) continue;
+        devices++;
+        uint8_t entry[] = {0x12, 0x0B, 0x04, 0x0C, 0xFF, 0xFF, (uint8_t)slot, 0x00, 0x00, 0x00, 0x0A, (uint8_t)d->irq};
+        if (!memmem(dsdt + 36, dlen - 36, entry, sizeof(entry)))
+            fail_msg("no _PRT entry for %s in slot %u (IRQ %u)", d->name, slot, d->irq);
+    }
+    print_message("[  INFO    ] %u PCI device(s) with INTx routed in the _PRT\n", devices);
+    machine_destroy(m);
+    free(m);
+    vm_config_free(&cfg);
+}
+
 /* ---- a real kernel, when the assets helper has fetched one ---- */
 
 static void test_real_debian_kernel(void **state)
@@ -1114,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_acpi_tables_disassemble_with_iasl),
         cmocka_unit_test(test_mptable),
         cmocka_unit_test(test_max_cpus_fit),
+        cmocka_unit_test(test_machine_create_tables_match_devices),
         cmocka_unit_test(test_real_debian_kernel),
     };
     return cmocka_run_group_tests_name("boot", tests, setup_tmpdir, remove_tmpdir);

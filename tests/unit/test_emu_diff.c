@@ -103,11 +103,11 @@ static uint64_t rnd_value(uint64_t *s)
 
 enum diff_class {
     C_ALU_RR, C_ALU_MEM, C_ALU_IMM, C_INCDEC_NEG_NOT, C_SHIFT, C_MULDIV, C_MOV, C_LEA, C_CMOV_SETCC, C_BT,
-    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_SMC, C_PAGEFAULT, C_EXCEPTION, C_COUNT
+    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_X87, C_MMX, C_SMC, C_PAGEFAULT, C_EXCEPTION, C_COUNT
 };
 static const char *const class_names[C_COUNT] = {
     "alu-rr", "alu-mem", "alu-imm", "incdec-neg-not", "shift", "muldiv", "mov", "lea", "cmov-setcc", "bt",
-    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "smc", "pagefault", "exception",
+    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "x87", "mmx", "smc", "pagefault", "exception",
 };
 
 /* One generated item: setup instructions and the instruction under test (the last one). */
@@ -126,6 +126,7 @@ struct gen {
     uint64_t undef;     /* arithmetic flags that may be undefined at this point */
     int64_t rsp_delta;  /* RSP relative to START_RSP */
     bool ended;         /* an exception item ends the sequence */
+    unsigned x87_depth; /* registers on the x87 stack (kept within 0..8: no stack faults) */
     bool enabled[C_COUNT];
 };
 
@@ -1080,6 +1081,172 @@ static void gen_sse_fp(struct gen *g)
     }
 }
 
+/* x87: loads, stores, arithmetic, compares, control word changes (rounding and precision),
+ * integer conversions. Transcendental instructions are left out: their last-bit results are
+ * implementation-specific. The stack depth is tracked so nothing overflows or underflows. */
+static void x87_mem(struct gen *g, uint8_t op, int digit, unsigned size)
+{
+    struct enc e = {.op = {op}, .nop = 1, .reg = digit};
+    struct operand rm = mem_operand(g, size, 1, -1, -1);
+    emit(g, &e, &rm);
+}
+
+static void gen_x87(struct gen *g)
+{
+    unsigned d = g->x87_depth;
+    unsigned k = rn(&g->rng, 17);
+    if (d == 0 && k >= 4) k = rn(&g->rng, 4);     /* only pushes on an empty stack */
+    if (d == 8 && k < 4) k = 4 + rn(&g->rng, 13); /* no pushes on a full one */
+    unsigned i = d ? rn(&g->rng, d) : 0;          /* a valid ST(i) */
+    switch (k) {
+    case 0: { /* FLD m32 / m64 / m80, FILD m16 / m32 / m64 */
+        static const struct { uint8_t op; int digit; unsigned size; } ld[] = {
+            {0xd9, 0, 4}, {0xdd, 0, 8}, {0xdb, 5, 10}, {0xdf, 0, 2}, {0xdb, 0, 4}, {0xdf, 5, 8}};
+        unsigned j = rn(&g->rng, 6);
+        x87_mem(g, ld[j].op, ld[j].digit, ld[j].size);
+        g->x87_depth++;
+        break;
+    }
+    case 1: /* FLD1 FLDZ FLDPI FLDL2E FLDLN2 */
+        b(g, 0xd9);
+        b(g, (uint8_t)(0xe8 + "\0\6\3\2\5"[rn(&g->rng, 5)]));
+        g->x87_depth++;
+        break;
+    case 2: case 3: /* FLD ST(i) */
+        if (d == 0) {
+            x87_mem(g, 0xdd, 0, 8);
+        } else {
+            b(g, 0xd9);
+            b(g, (uint8_t)(0xc0 + i));
+        }
+        g->x87_depth++;
+        break;
+    case 4: case 5: case 6: { /* FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR: ST(0),ST(i) | ST(i),ST(0) | ...P | m32/m64 */
+        unsigned op = rn(&g->rng, 8);
+        if (op == 2 || op == 3) op += 2; /* skip FCOM/FCOMP here */
+        unsigned form = rn(&g->rng, 4);
+        if (form == 0) {
+            b(g, 0xd8);
+            b(g, (uint8_t)(0xc0 + op * 8 + i));
+        } else if (form == 1) {
+            b(g, 0xdc);
+            b(g, (uint8_t)(0xc0 + op * 8 + i));
+        } else if (form == 2 && d >= 2) {
+            b(g, 0xde);
+            b(g, (uint8_t)(0xc0 + op * 8 + (i ? i : 1)));
+            g->x87_depth--;
+        } else {
+            x87_mem(g, chance(&g->rng, 50) ? 0xd8 : 0xdc, (int)op, 8);
+        }
+        break;
+    }
+    case 7: /* FCHS FABS FTST FXAM FSQRT FRNDINT, and with ST(1) present FSCALE FPREM FPREM1 */
+        b(g, 0xd9);
+        b(g, (uint8_t)"\xe0\xe1\xe4\xe5\xfa\xfc\xfd\xf8\xf5"[rn(&g->rng, d >= 2 ? 9 : 6)]);
+        break;
+    case 8: /* FXCH ST(i) */
+        b(g, 0xd9);
+        b(g, (uint8_t)(0xc8 + i));
+        break;
+    case 9: { /* FCOMI / FUCOMI / FCOMIP / FUCOMIP ST(0), ST(i) */
+        bool pop = d >= 2 && chance(&g->rng, 40);
+        b(g, pop ? 0xdf : 0xdb);
+        b(g, (uint8_t)((chance(&g->rng, 50) ? 0xf0 : 0xe8) + i));
+        if (pop) g->x87_depth--;
+        flags_set(g, OSZAPC, 0);
+        break;
+    }
+    case 10: /* FCOM / FCOMP m64 or ST(i), then FNSTSW AX */
+        if (chance(&g->rng, 50)) {
+            b(g, 0xd8);
+            b(g, (uint8_t)(0xd0 + i));
+        } else {
+            x87_mem(g, 0xdc, 2, 8);
+        }
+        b(g, 0xdf);
+        b(g, 0xe0);
+        break;
+    case 11: case 12: { /* FST/FSTP m32/m64/m80, FIST m16, FISTP m32/m64 */
+        static const struct { uint8_t op; int digit; unsigned size; bool pop; } st[] = {
+            {0xd9, 2, 4, false}, {0xd9, 3, 4, true}, {0xdd, 2, 8, false}, {0xdd, 3, 8, true},
+            {0xdb, 7, 10, true}, {0xdf, 2, 2, false}, {0xdb, 3, 4, true}, {0xdf, 7, 8, true}};
+        unsigned j = rn(&g->rng, 8);
+        x87_mem(g, st[j].op, st[j].digit, st[j].size);
+        if (st[j].pop) g->x87_depth--;
+        break;
+    }
+    case 13: { /* FLDCW: masked exceptions, random rounding and precision control */
+        uint64_t t = rnd_target(g, 2, 2);
+        static const uint16_t pc[] = {0x000, 0x200, 0x300};
+        uint16_t cw = (uint16_t)(0x7f | pc[rn(&g->rng, 3)] | (rn(&g->rng, 4) << 10));
+        struct operand abs = {.mem = true, .kind = MK_ABS, .disp = (int32_t)t, .target = t};
+        struct enc mv = {.pfx = {0x66}, .npfx = 1, .op = {0xc7}, .nop = 1};
+        set_imm(&mv, cw, 2);
+        emit(g, &mv, &abs);
+        struct enc ld = {.op = {0xd9}, .nop = 1, .reg = 5};
+        emit(g, &ld, &abs);
+        break;
+    }
+    case 14: /* FSTP ST(i) / FFREE-free: pop into a register */
+        b(g, 0xdd);
+        b(g, (uint8_t)(0xd8 + i));
+        g->x87_depth--;
+        break;
+    case 15: { /* transcendentals (the emulator uses the host FPU, so even these match) */
+        static const struct { uint8_t op; int need, push; } tr[] = {
+            {0xf0, 1, 0}, {0xfe, 1, 0}, {0xff, 1, 0}, /* F2XM1 FSIN FCOS */
+            {0xf2, 1, 1}, {0xfb, 1, 1}, {0xf4, 1, 1}, /* FPTAN FSINCOS FXTRACT */
+            {0xf3, 2, -1}, {0xf1, 2, -1}, {0xf9, 2, -1}, /* FPATAN FYL2X FYL2XP1 */
+        };
+        unsigned j;
+        do j = rn(&g->rng, 9); while ((int)d < tr[j].need || (tr[j].push > 0 && d == 8));
+        b(g, 0xd9);
+        b(g, tr[j].op);
+        g->x87_depth = (unsigned)((int)g->x87_depth + tr[j].push);
+        break;
+    }
+    default: /* FNSTSW m16 / FNSTCW m16 */
+        x87_mem(g, chance(&g->rng, 50) ? 0xdd : 0xd9, 7, 2);
+        break;
+    }
+}
+
+/* MMX: moves and integer arithmetic on MM registers, ending with EMMS (which empties the x87
+ * stack: the x87 generator starts over from depth 0). */
+static void gen_mmx(struct gen *g)
+{
+    static const uint8_t ops[] = {0xfc, 0xfd, 0xfe, 0xd4, 0xf8, 0xf9, 0xfa, 0xfb, 0xec, 0xed, 0xdc, 0xdd,
+                                  0xe8, 0xe9, 0xd8, 0xd9, 0xd5, 0xe5, 0xf5, 0xdb, 0xdf, 0xeb, 0xef, 0x74,
+                                  0x75, 0x76, 0x64, 0x65, 0x66, 0x60, 0x61, 0x62, 0x68, 0x69, 0x6a, 0x63,
+                                  0x6b, 0x67, 0xd1, 0xd2, 0xd3, 0xe1, 0xe2, 0xf1, 0xf2, 0xf3, 0xe4, 0xf4};
+    unsigned n = 1 + rn(&g->rng, 4);
+    for (unsigned j = 0; j < n; j++) {
+        int mm = (int)rn(&g->rng, 8);
+        struct enc e = {.op = {0x0f, 0}, .nop = 2, .reg = mm};
+        struct operand rm;
+        unsigned k = rn(&g->rng, 6);
+        if (k == 0) { /* movq mm, mm/m64 */
+            e.op[1] = 0x6f;
+            rm = chance(&g->rng, 50) ? mem_operand(g, 8, 1, -1, -1) : (struct operand){.reg = (int)rn(&g->rng, 8)};
+        } else if (k == 1) { /* movd/movq mm, r/m */
+            e.op[1] = 0x6e;
+            e.rex_w = chance(&g->rng, 50);
+            rm = reg_operand(rnd_reg(g));
+        } else if (k == 2) { /* movd/movq r/m, mm */
+            e.op[1] = 0x7e;
+            e.rex_w = chance(&g->rng, 50);
+            rm = chance(&g->rng, 30) ? mem_operand(g, e.rex_w ? 8 : 4, 1, -1, -1) : reg_operand(rnd_dst(g));
+        } else {
+            e.op[1] = ops[rn(&g->rng, sizeof(ops))];
+            rm = chance(&g->rng, 30) ? mem_operand(g, 8, 1, -1, -1) : (struct operand){.reg = (int)rn(&g->rng, 8)};
+        }
+        emit(g, &e, &rm);
+    }
+    b(g, 0x0f);
+    b(g, 0x77); /* emms */
+    g->x87_depth = 0;
+}
+
 /* Self-modifying code: a store patches the immediate of an instruction ahead (possibly already
  * decoded into the emulator's block cache) or of one that already ran and runs again. */
 static void gen_smc(struct gen *g)
@@ -1220,7 +1387,7 @@ static void gen_alu_mem(struct gen *g) { gen_alu(g, true); }
 static const gen_fn class_gen[C_COUNT] = {
     gen_alu_rr, gen_alu_mem, gen_alu_imm, gen_incdec_neg_not, gen_shift, gen_muldiv, gen_mov, gen_lea,
     gen_cmov_setcc, gen_bt, gen_bsf_bsr, gen_string, gen_stack, gen_xchg, gen_branch, gen_sse_mov,
-    gen_sse_int, gen_sse_fp, gen_smc, gen_pagefault, gen_exception,
+    gen_sse_int, gen_sse_fp, gen_x87, gen_mmx, gen_smc, gen_pagefault, gen_exception,
 };
 
 /* The end marker: mov [RIG_DONE_MMIO], al ; jmp $ (the emulator may run on to the end of its
@@ -1482,6 +1649,22 @@ static int compare(const struct outcome *k, const struct outcome *e, uint64_t un
                  c[1], c[0]);
         }
     if (k->s.fx.mxcsr != e->s.fx.mxcsr) DIFF("mxcsr  kvm %08x  emu %08x\n", k->s.fx.mxcsr, e->s.fx.mxcsr);
+    if (k->s.fx.fcw != e->s.fx.fcw) DIFF("fcw    kvm %04x  emu %04x\n", k->s.fx.fcw, e->s.fx.fcw);
+    if (k->s.fx.fsw != e->s.fx.fsw) DIFF("fsw    kvm %04x  emu %04x\n", k->s.fx.fsw, e->s.fx.fsw);
+    if (k->s.fx.ftw != e->s.fx.ftw) DIFF("ftw    kvm %02x  emu %02x\n", k->s.fx.ftw, e->s.fx.ftw);
+    unsigned top = (k->s.fx.fsw >> 11) & 7;
+    for (unsigned i = 0; i < 8; i++) {
+        bool valid = (k->s.fx.ftw >> ((top + i) & 7)) & 1; /* stale contents of empty registers don't count */
+        if (valid && memcmp(k->s.fx.st[i], e->s.fx.st[i], 10)) {
+            uint64_t a, c;
+            uint16_t ae, ce;
+            memcpy(&a, k->s.fx.st[i], 8);
+            memcpy(&ae, k->s.fx.st[i] + 8, 2);
+            memcpy(&c, e->s.fx.st[i], 8);
+            memcpy(&ce, e->s.fx.st[i] + 8, 2);
+            DIFF("st%u    kvm %04x:%016" PRIx64 "  emu %04x:%016" PRIx64 "\n", i, ae, a, ce, c);
+        }
+    }
     if (k->s.seg[SEG_CS].selector != e->s.seg[SEG_CS].selector)
         DIFF("cs     kvm %04x  emu %04x\n", k->s.seg[SEG_CS].selector, e->s.seg[SEG_CS].selector);
     for (unsigned i = 0; i < DATA_WIN_SIZE; i++)

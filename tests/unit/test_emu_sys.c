@@ -232,6 +232,22 @@ static void test_user_supervisor_and_wp(void **state)
     assert_int_equal(try_access(&f->cpu, OP_READ, 0x8000, 4, &v), EXC_PF);
 }
 
+
+static void test_entering_cpl3_keeps_user_tlb_entries(void **state)
+{
+    struct fix *f = *state;
+    wr64(f, PT + 8 * 8, 0x8000 | P | RW);      /* supervisor page */
+    wr64(f, PT + 9 * 8, 0x9000 | P | RW | US); /* user page */
+    emu_tlb_flush(&f->cpu);
+    assert_int_equal(emu_read32(&f->cpu, 0x8000), 0);
+    assert_int_equal(emu_read32(&f->cpu, 0x9000), 0);
+    set_cpl3(f);
+    assert_int_equal(emu_tlb_slot(&f->cpu, 0x8000)->tag_read, 0);
+    assert_int_equal(emu_tlb_slot(&f->cpu, 0x9000)->tag_read, emu_tlb_tag(0x9000));
+    uint64_t v;
+    assert_int_equal(try_access(&f->cpu, OP_READ, 0x8000, 4, &v), EXC_PF);
+}
+
 static void test_nx_and_reserved_bits(void **state)
 {
     struct fix *f = *state;
@@ -817,6 +833,7 @@ int main(void)
         T(test_walk_2m_and_1g_pages),
         T(test_not_present_fault_code_and_cr2),
         T(test_user_supervisor_and_wp),
+        T(test_entering_cpl3_keeps_user_tlb_entries),
         T(test_nx_and_reserved_bits),
         T(test_non_canonical_is_gp),
         T(test_tlb_invlpg_and_cr3_reload),

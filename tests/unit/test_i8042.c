@@ -215,6 +215,30 @@ static void test_queue_overflow_is_bounded(void **state)
     assert_int_equal(n, I8042_QUEUE_SIZE);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    dtm_outb(t, CMD, 0x60);
+    dtm_outb(t, DATA, I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_XLATE);
+    dtm_outb(t, DATA, 0xF2); /* FA AB 41 queued */
+    assert_int_equal(dtm_inb(t, DATA), 0xFA);
+    dtm_outb(t, DATA, 0xED); /* waiting for the LED argument */
+    assert_int_equal(dtm_inb(t, DATA), 0xAB);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &i8042_device);
+    dtm_snapshot_copy(t, u, &i8042_device);
+    assert_int_equal(u->irq_level[1], 1);
+    assert_int_equal(dtm_inb(u, DATA), 0x41);
+    assert_int_equal(dtm_inb(u, DATA), 0xFA);
+    dtm_outb(u, DATA, 0x02); /* the argument the snapshot was waiting for */
+    assert_int_equal(dtm_inb(u, DATA), 0xFA);
+    assert_int_equal(u->m.i8042->kbd_leds, 2);
+    assert_int_equal(ctl_command(u, 0x20), I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_XLATE);
+    dtm_teardown(u, &i8042_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ctrl_alt_del_set2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_dropped_while_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_overflow_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,14 @@ static void collect_line(void *opaque, const char *msg, size_t len)
     l->n++;
 }
 
+static void collect_line_bounded(void *opaque, const char *msg, size_t len)
+{
+    (void)msg;
+    struct lines *l = opaque;
+    assert_true(len <= 200);
+    l->n++;
+}
+
 static void test_framer_split_and_multiple(void **state)
 {
     (void)state;
@@ -357,6 +365,61 @@ static void test_base64(void **state)
     assert_null(rpc_base64_decode("a!c=", &m));
 }
 
+/* Hostile input: mutated requests and random bytes, split at random points, never crash the
+ * codec (this suite runs under ASan/UBSan) and every answer is a valid JSON-RPC response. */
+static void test_hostile_input(void **state)
+{
+    (void)state;
+    static const char *seeds[] = {
+        "{\"jsonrpc\":\"2.0\",\"method\":\"sum\",\"params\":{\"a\":1,\"b\":2,\"name\":\"x\"},\"id\":1}",
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":[1,{\"k\":[true,null]}],\"id\":\"z\"},{\"jsonrpc\":\"2.0\",\"method\":\"fail\"}]",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"slow\",\"id\":9}",
+    };
+    struct capture cap = new_capture();
+    unsigned seed = 12345;
+    char buf[512];
+    for (int iter = 0; iter < 20000; iter++) {
+        const char *src = seeds[iter % 3];
+        size_t n = strlen(src);
+        memcpy(buf, src, n);
+        int muts = 1 + (int)(rand_r(&seed) % 4);
+        for (int k = 0; k < muts && n > 0; k++) {
+            size_t at = (size_t)rand_r(&seed) % n;
+            switch (rand_r(&seed) % 3) {
+            case 0: buf[at] = (char)(rand_r(&seed) & 0xff); break;            /* flip a byte */
+            case 1: n = at; break;                                             /* truncate */
+            default: if (n + 1 < sizeof(buf)) { memmove(buf + at + 1, buf + at, n - at); buf[at] = "{}[]\",:0\\"[rand_r(&seed) % 10]; n++; }
+            }
+        }
+        g_deferred = NULL;
+        int before = cap.sends;
+        rpc_handle_message(buf, n, dispatch, NULL, &cap.sink);
+        if (g_deferred) rpc_call_result(g_deferred, json_true());
+        if (cap.sends > before) {
+            json_t *r = json_loads(cap.last, JSON_DECODE_ANY, NULL);
+            assert_non_null(r);
+            json_t *one = json_is_array(r) ? json_array_get(r, 0) : r;
+            assert_non_null(one);
+            assert_string_equal(json_string_value(json_object_get(one, "jsonrpc")), "2.0");
+            assert_true(json_object_get(one, "result") != NULL || json_object_get(one, "error") != NULL);
+            json_decref(r);
+        }
+    }
+    assert_int_equal(cap.refs, 0);
+    free(cap.last);
+    /* and the framer with random splits of a stream of such messages */
+    struct rpc_framer f;
+    struct lines l = {0};
+    rpc_framer_init(&f, 200);
+    for (int iter = 0; iter < 2000; iter++) {
+        for (size_t i = 0; i < 32; i++) buf[i] = (char)(rand_r(&seed) % 4 == 0 ? '\n' : 'a' + rand_r(&seed) % 26);
+        l.n = 0;
+        int r = rpc_framer_feed(&f, buf, 32, collect_line_bounded, &l);
+        assert_true(r == 0 || r == -EMSGSIZE);
+    }
+    rpc_framer_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_param_checks),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_hostile_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

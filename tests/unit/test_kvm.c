@@ -442,6 +442,70 @@ static void test_interrupt_through_ioapic(void **state) { run_ioapic_guest(state
 /* IRQ0 (the PIT's line) arrives on IOAPIC pin 2, as the MADT override and the MP table say. */
 static void test_irq0_on_ioapic_pin2(void **state) { run_ioapic_guest(state, 0, 2); }
 
+/* Two vCPUs on their own threads (machine_start, as `--cpus 2` runs them) both run their CPL3
+ * loops (lock inc qword [0x20000 / 0x20008]; jmp back) until one stop request ends both. */
+static void test_two_vcpus_run_and_stop(void **state)
+{
+    static const uint8_t loop0[] = {0xf0, 0x48, 0xff, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0xeb, 0xf5};
+    static const uint8_t loop1[] = {0xf0, 0x48, 0xff, 0x04, 0x25, 0x08, 0x00, 0x02, 0x00, 0xeb, 0xf5};
+    struct kvm_rig *r = rig_or_skip(state);
+    assert_int_equal(kvm_rig_add_vcpu(r), 1);
+    assert_int_equal(guest_mem_write(&r->m.mem, GB_CODE, loop0, sizeof(loop0)), 0);
+    assert_int_equal(guest_mem_write(&r->m.mem, GB_CODE + 0x40, loop1, sizeof(loop1)), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        struct cpu_state s;
+        guest_cpl3_state(&s, GB_CODE + 0x40 * i);
+        s.gpr[GPR_RSP] = GB_STACK_TOP - 0x1000 * i;
+        assert_int_equal(kvm_backend_ops.set_state(&r->m.vcpus[i], &s), 0);
+    }
+    assert_int_equal(machine_start(&r->m), 0);
+    struct timespec ts = {.tv_nsec = 150 * 1000000L};
+    nanosleep(&ts, NULL);
+    uint64_t counters[2];
+    assert_int_equal(guest_mem_read(&r->m.mem, GB_DATA, counters, sizeof(counters)), 0);
+    double t0 = now_s();
+    machine_request_stop(&r->m, MACHINE_STOP_KILL);
+    assert_int_equal(machine_join(&r->m), MACHINE_STOP_KILL);
+    assert_true(now_s() - t0 < 2.0);
+    assert_true(counters[0] > 0);
+    assert_true(counters[1] > 0);
+    assert_int_equal(r->m.vcpus[0].exit, VCPU_EXIT_STOP);
+    assert_int_equal(r->m.vcpus[1].exit, VCPU_EXIT_STOP);
+}
+
+/* CPUID as the guest kernel sees it: the hypervisor bit and KVM's signature leaf (so Linux
+ * finds kvm-clock and the paravirt features), and each vCPU's own APIC ID in leaf 1
+ * EBX[31:24]. At CPL0: on kvm_pvm, CPUID at CPL3 runs on the host CPU unintercepted.
+ *   mov eax, 1; xor ecx, ecx; cpuid; mov r8, rbx; mov r9, rcx
+ *   mov eax, 0x40000000; cpuid; mov r10, rbx; mov r11, rcx; mov r12, rdx; mov r13, rax; done */
+static void test_guest_cpuid(void **state)
+{
+    static const uint8_t code[] = {
+        0xb8, 0x01, 0x00, 0x00, 0x00, 0x31, 0xc9, 0x0f, 0xa2, 0x49, 0x89, 0xd8, 0x49, 0x89, 0xc9, 0xb8, 0x00,
+        0x00, 0x00, 0x40, 0x0f, 0xa2, 0x49, 0x89, 0xda, 0x49, 0x89, 0xcb, 0x49, 0x89, 0xd4, 0x49, 0x89, 0xc5,
+        DONE_MMIO_AL};
+    struct kvm_rig *r = rig_or_skip(state);
+    assert_int_equal(kvm_rig_add_vcpu(r), 1);
+    assert_int_equal(guest_load_code(&r->m.mem, code, sizeof(code)), 0);
+    for (unsigned i = 0; i < 2; i++) {
+        struct cpu_state s;
+        guest_cpl0_state(&s, GB_CODE);
+        enum machine_stop why;
+        enum vcpu_exit ex = kvm_rig_run_vcpu(r, i, &s, &why);
+        assert_int_equal(kvm_backend_ops.get_state(&r->m.vcpus[i], &s), 0);
+        assert_int_equal(ex, VCPU_EXIT_STOP);
+        assert_int_equal(why, MACHINE_STOP_POWEROFF);
+        assert_int_equal(s.gpr[GPR_R8] >> 24 & 0xff, i);      /* initial APIC ID */
+        assert_true(s.gpr[GPR_R9] & (1u << 31));              /* hypervisor present */
+        assert_true(s.gpr[GPR_R13] >= 0x40000001);            /* max hypervisor leaf */
+        char sig[13];
+        uint32_t regs[3] = {(uint32_t)s.gpr[GPR_R10], (uint32_t)s.gpr[GPR_R11], (uint32_t)s.gpr[GPR_R12]};
+        memcpy(sig, regs, 12);
+        sig[12] = 0;
+        assert_string_equal(sig, "KVMKVMKVM");
+    }
+}
+
 static const struct device_desc *find_device(const char *name)
 {
     for (unsigned i = 0; i < devices_count(); i++)
@@ -522,6 +586,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_through_ioapic, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_irq0_on_ioapic_pin2, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_irqchip_snapshot_round_trip, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_two_vcpus_run_and_stop, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_guest_cpuid, rig_setup, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,11 +38,26 @@ static void test_port92_a20_and_reset(void **state)
     assert_int_equal(machine_stop_requested(&t->m), MACHINE_STOP_RESET);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    dtm_outb(t, 0x92, 0x00);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &misc_ports_device);
+    assert_int_equal(dtm_inb(u, 0x92), 0x02);
+    dtm_snapshot_copy(t, u, &misc_ports_device);
+    assert_int_equal(dtm_inb(u, 0x92), 0x00);
+    dtm_teardown(u, &misc_ports_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port80_is_a_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port92_a20_and_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

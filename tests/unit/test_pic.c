@@ -278,6 +278,44 @@ static void test_absent_with_kernel_irqchip(void **state)
     free(t);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    pic_init_linux(t, false);
+    dtm_outb(t, 0x4D1, 0x02); /* IRQ9 level */
+    dtm_outb(t, 0x21, 0x40);
+    raise_irq(t, 3, 1);
+    assert_int_equal(ack(t), 0x33); /* IRQ3 in service */
+    raise_irq(t, 5, 1);             /* waiting behind it */
+    raise_irq(t, 6, 1);             /* masked */
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &pic_device);
+    dtm_snapshot_copy(t, u, &pic_device);
+    assert_int_equal(dtm_inb(u, 0x21), 0x40);
+    assert_int_equal(dtm_inb(u, 0x4D1), 0x02);
+    dtm_outb(u, 0x20, 0x0B);
+    assert_int_equal(dtm_inb(u, 0x20), 0x08);
+    assert_false(pic_has_irq(u->m.pic));
+    eoi(u, false);
+    assert_int_equal(ack(u), 0x35);
+    eoi(u, false);
+    assert_int_equal(ack(u), -1);
+    dtm_teardown(u, &pic_device);
+    /* A snapshot without a PIC (in-kernel irqchip) restores into one, leaving it reset. */
+    struct device_test_machine *k = malloc(sizeof(*k));
+    assert_non_null(k);
+    dtm_setup(k, 1 << 20, &dtm_backend_irqchip, &pic_device);
+    dtm_setup(u, 1 << 20, &dtm_backend, &pic_device);
+    dtm_snapshot_copy(k, u, &pic_device);
+    assert_int_equal(dtm_inb(u, 0x21), 0xFF);
+    dtm_snapshot_copy(t, k, &pic_device); /* and the other way round: ignored */
+    dtm_teardown(k, &pic_device);
+    dtm_teardown(u, &pic_device);
+    free(k);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +329,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_eoi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_special_mask_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
         cmocka_unit_test(test_absent_with_kernel_irqchip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -317,6 +317,38 @@ static void test_absent_with_kernel_irqchip(void **state)
     free(t);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    dtm_outb(t, 0x43, 0x34);
+    write_count_lohi(t, 0, 10000);
+    dtm_outb(t, 0x61, 0x01);
+    dtm_outb(t, 0x43, 0xB0);
+    write_count_lohi(t, 2, 30000);
+    dtm_advance(t, ticks_ns(12500)); /* one tick, 2500 into the second period */
+    assert_int_equal(t->irq_rises[0], 1);
+    dtm_outb(t, 0x43, 0x80); /* latch channel 2 (12500 elapsed -> 17500) */
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &pit_device);
+    u->m.pit->clock_ns = dtm_clock;
+    u->m.pit->clock_opaque = u;
+    u->now_ns = 777ULL * 1000000000ULL; /* restored on a host whose clock reads otherwise */
+    dtm_snapshot_copy(t, u, &pit_device);
+    assert_int_equal(read_count_lohi(u, 2), 17500); /* the latch survived */
+    assert_int_equal(read_count_lohi(u, 2), 17500); /* and the live count continues from there */
+    assert_int_equal(read_count_lohi(u, 0), 7500);
+    assert_int_equal(dtm_inb(u, 0x61) & 0x21, 0x01);
+    dtm_advance(u, ticks_ns(7499));
+    assert_int_equal(u->irq_rises[0], 0);
+    dtm_advance(u, ticks_ns(2));
+    assert_int_equal(u->irq_rises[0], 1); /* the tick comes on the restored schedule */
+    dtm_advance(u, ticks_ns(17500));
+    assert_int_equal(dtm_inb(u, 0x61) & 0x20, 0x20);
+    dtm_teardown(u, &pit_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readback_command, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lobyte_hibyte_access_and_bcd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refresh_bit_toggles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
         cmocka_unit_test(test_tick_waits_for_pic_acknowledge),
         cmocka_unit_test(test_absent_with_kernel_irqchip),
     };

@@ -207,6 +207,47 @@ static void test_alarm_interrupt(void **state)
     assert_true(cmos_read(t, RTC_REG_C) & RTC_C_AF);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    cmos_write(t, RTC_REG_B, RTC_B_24H | RTC_B_DM_BINARY);
+    cmos_write(t, RTC_REG_B, RTC_B_SET | RTC_B_24H | RTC_B_DM_BINARY);
+    cmos_write(t, RTC_REG_YEAR, 30);
+    cmos_write(t, RTC_REG_B, RTC_B_24H | RTC_B_DM_BINARY | RTC_B_UIE);
+    cmos_write(t, 0x40, 0xAB);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 32 << 20, &dtm_backend, &rtc_device);
+    u->m.rtc->wall_ns = fake_wall;
+    u->m.rtc->mono_ns = dtm_clock;
+    u->m.rtc->clock_opaque = u;
+    u->now_ns = t->now_ns + 3ULL * 1000000000ULL; /* restored three seconds later */
+    dtm_snapshot_copy(t, u, &rtc_device);
+    assert_int_equal(cmos_read(u, 0x40), 0xAB);
+    assert_int_equal(cmos_read(u, RTC_REG_YEAR), 30);
+    assert_int_equal(cmos_read(u, RTC_REG_SECONDS), 59); /* the clock kept following real time */
+    dtm_advance(u, 1000000000ULL);                           /* update interrupts still armed */
+    assert_int_equal(u->irq_level[RTC_IRQ], 1);
+    dtm_teardown(u, &rtc_device);
+    free(u);
+}
+
+/* Whatever date the guest writes, the clock keeps running and stays saveable. */
+static void test_absurd_date_is_clamped(void **state)
+{
+    struct device_test_machine *t = *state;
+    cmos_write(t, RTC_REG_B, RTC_B_24H | RTC_B_DM_BINARY);
+    cmos_write(t, RTC_REG_CENTURY, 255);
+    cmos_write(t, RTC_REG_MONTH, 200);
+    (void)cmos_read(t, RTC_REG_SECONDS);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 32 << 20, &dtm_backend, &rtc_device);
+    dtm_snapshot_copy(t, u, &rtc_device);
+    dtm_teardown(u, &rtc_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +260,8 @@ int main(void)
         cmocka_unit_test(test_memory_size_above_4g),
         cmocka_unit_test_setup_teardown(test_update_ended_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_interrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_absurd_date_is_clamped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -200,6 +200,33 @@ static void test_modem_status_interrupt(void **state)
     assert_int_equal(t->irq_level[IRQ4], 0);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    dtm_outb(t, COM1 + UART_LCR, UART_LCR_DLAB | UART_LCR_WLEN8);
+    dtm_outb(t, COM1 + UART_DLL, 0x01);
+    dtm_outb(t, COM1 + UART_LCR, UART_LCR_WLEN8);
+    dtm_outb(t, COM1 + UART_FCR, UART_FCR_ENABLE_FIFO);
+    dtm_outb(t, COM1 + UART_IER, UART_IER_RDI);
+    dtm_outb(t, COM1 + UART_SCR, 0x77);
+    machine_console_input(&t->m, (const uint8_t *)"xyz", 3);
+    assert_int_equal(dtm_inb(t, COM1 + UART_RX), 'x');
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &uart_device);
+    dtm_snapshot_copy(t, u, &uart_device);
+    assert_int_equal(u->irq_level[IRQ4], 1); /* pending received data re-drives IRQ 4 */
+    assert_int_equal(dtm_inb(u, COM1 + UART_IIR), 0xC0 | UART_IIR_RDI);
+    assert_int_equal(dtm_inb(u, COM1 + UART_RX), 'y');
+    assert_int_equal(dtm_inb(u, COM1 + UART_RX), 'z');
+    assert_false(dtm_inb(u, COM1 + UART_LSR) & UART_LSR_DR);
+    assert_int_equal(dtm_inb(u, COM1 + UART_SCR), 0x77);
+    dtm_outb(u, COM1 + UART_LCR, UART_LCR_DLAB | UART_LCR_WLEN8);
+    assert_int_equal(dtm_inb(u, COM1 + UART_DLL), 0x01);
+    dtm_teardown(u, &uart_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -214,6 +241,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scratch_and_ier_width, setup, teardown),
         cmocka_unit_test_setup_teardown(test_modem_status_interrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

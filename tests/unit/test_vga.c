@@ -210,6 +210,32 @@ static void test_misc_sequencer_graphics_registers(void **state)
     assert_int_equal(dtm_inb(t, 0x3CF), 0x05);
 }
 
+static void test_snapshot_round_trip(void **state)
+{
+    struct device_test_machine *t = *state;
+    crtc_write(t, 0x0E, 0x01);
+    crtc_write(t, 0x0F, 0x2C);
+    crtc_write(t, 0x0D, 80);
+    dtm_outb(t, 0x3C8, 1);
+    dtm_outb(t, 0x3C9, 63);
+    dtm_outb(t, 0x3C9, 0);
+    dtm_outb(t, 0x3C9, 0);
+    struct device_test_machine *u = malloc(sizeof(*u));
+    assert_non_null(u);
+    dtm_setup(u, 1 << 20, &dtm_backend, &vga_device);
+    static uint8_t dirty[VGA_TEXT_MAX_ROWS][VGA_DIRTY_ROW_BYTES];
+    (void)vga_text_collect_dirty(u->m.vga, dirty);
+    dtm_snapshot_copy(t, u, &vga_device);
+    assert_int_equal(vga_cursor_location(u->m.vga), 300);
+    assert_int_equal(vga_start_address(u->m.vga), 80);
+    uint8_t rgb[3];
+    vga_text_color_rgb(u->m.vga, 1, rgb);
+    assert_int_equal(rgb[0], 255);
+    assert_int_equal(vga_text_collect_dirty(u->m.vga, dirty), 80 * 25); /* the reader repaints */
+    dtm_teardown(u, &vga_device);
+    free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dac_and_attribute_palette, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_register_toggles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misc_sequencer_graphics_registers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

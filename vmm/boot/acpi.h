@@ -1,6 +1,6 @@
 /* acpi: the minimal ACPI table set vmd gives a directly booted Linux guest:
  * RSDP, RSDT, XSDT, FADT (fixed-hardware PM block at I/O 0x600, see devices/acpi_pm),
- * FACS, a DSDT holding only \_S5_, and a MADT when the machine has APICs. */
+ * FACS, a DSDT with \_S5_ and the PCI host bridge, and a MADT when the machine has APICs. */
 #ifndef VMD_BOOT_ACPI_H
 #define VMD_BOOT_ACPI_H
 
@@ -8,17 +8,19 @@
 
 struct machine;
 
-/* The ACPI PM register block the FADT describes (the devices side models these ports). */
-#define ACPI_PM1_EVT_PORT 0x600   /* PM1a status (2 bytes) + enable (2 bytes) */
+/* The ACPI PM register block the FADT describes is devices/acpi_pm.c's; its header is
+ * the one source of the port numbers, the SCI and the S5 sleep type. */
+#include "devices/acpi_pm.h"
+
+#define ACPI_PM1_EVT_PORT ACPI_PM1_STS /* PM1a status (2 bytes) + enable (2 bytes) */
 #define ACPI_PM1_EVT_LEN 4
-#define ACPI_PM1_CNT_PORT 0x604   /* PM1a control (2 bytes): SCI_EN, SLP_TYP, SLP_EN */
+#define ACPI_PM1_CNT_PORT ACPI_PM1_CNT /* PM1a control (2 bytes): SCI_EN, SLP_TYP, SLP_EN */
 #define ACPI_PM1_CNT_LEN 2
-#define ACPI_PM_TMR_PORT 0x608    /* 32-bit 3.579545 MHz PM timer */
+#define ACPI_PM_TMR_PORT ACPI_PM_TMR   /* 32-bit 3.579545 MHz PM timer */
 #define ACPI_PM_TMR_LEN 4
-#define ACPI_RESET_PORT 0x60C     /* write ACPI_RESET_VALUE: system reset */
+#define ACPI_RESET_PORT ACPI_RESET_REG /* write ACPI_RESET_VALUE: system reset */
 #define ACPI_RESET_VALUE 1
-#define ACPI_SCI_IRQ 9
-#define ACPI_S5_SLP_TYP 5         /* SLP_TYPa for soft-off, from \_S5_ */
+#define ACPI_S5_SLP_TYP ACPI_SLP_TYP_S5 /* SLP_TYPa for soft-off, in \_S5_ */
 
 #define ACPI_RSDP_ADDR 0xE0000ULL /* first 16-byte slot Linux's legacy RSDP scan visits */
 

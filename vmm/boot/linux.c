@@ -185,6 +185,7 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
     bp.hdr.heap_end_ptr = 0xFE00;
     bp.hdr.code32_start = (uint32_t)BOOT_KERNEL_ADDR;
     bp.hdr.vid_mode = 0xFFFF; /* "normal" */
+    bp.hdr.setup_data = 0;    /* no setup_data list, whatever the file says */
     fill_screen_info(&bp.screen_info);
     r = e820_build(&m->mem, bp.e820_table, E820_MAX_ENTRIES_ZEROPAGE);
     if (r < 0) {

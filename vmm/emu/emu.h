@@ -53,7 +53,8 @@ enum emu_access { ACC_READ = 0, ACC_WRITE = 1, ACC_FETCH = 2 };
 struct emu_tlb_entry {
     uint64_t tag_read, tag_write, tag_fetch; /* (vaddr >> 12) << 1 | 1, or 0 if invalid */
     uintptr_t host_addend;                   /* host pointer = host_addend + vaddr */
-    uint64_t gpa_page;                       /* guest-physical address of the page */
+    uint64_t gpa_page;                       /* guest-physical address of the page; bits 11:0
+                                                are system-part flags: mask them off */
 };
 
 /* Lazy flags: the last flag-setting operation is recorded and flags are computed on demand.

@@ -27,7 +27,7 @@ void emu_update_mode(struct emu_cpu *cpu)
     if (!pe) cpu->cpl = 0;
     else cpu->cpl = cs->dpl & 3;
     /* entries filled at CPL0 may permit what CPL3 may not (see mmu.c) */
-    if (cpu->cpl == 3 && old_cpl != 3) emu_tlb_flush(cpu);
+    if (cpu->cpl == 3 && old_cpl != 3) emu_tlb_drop_privileged(cpu);
 }
 
 void seg_load_flat_code(struct cpu_segment *s, uint16_t sel, unsigned dpl, bool l)

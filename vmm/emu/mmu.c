@@ -6,8 +6,9 @@
  *
  * TLB privilege rule: an entry is installed only by an access whose privilege matches the
  * current CPL, so entries filled at CPL3 are valid for user accesses and (no SMEP/SMAP) also
- * for supervisor ones; entries filled at CPL0 may allow what CPL3 may not, so the TLB is
- * flushed whenever the CPU enters CPL3 from a more privileged level (emu_update_mode).
+ * for supervisor ones; entries filled at CPL0 that allow what CPL3 may not are marked
+ * EMU_TLB_PRIVILEGED and dropped whenever the CPU enters CPL3 from a more privileged level
+ * (emu_update_mode), so user pages stay cached across system calls and interrupts.
  */
 #include <string.h>
 
@@ -119,7 +120,7 @@ void *mmu_lookup(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool use
     uint64_t tag = emu_tlb_tag(la);
     uint64_t hit = acc == ACC_READ ? e->tag_read : acc == ACC_WRITE ? e->tag_write : e->tag_fetch;
     if (hit == tag) {
-        *gpa = e->gpa_page | (la & 0xfff);
+        *gpa = (e->gpa_page & ~0xfffULL) | (la & 0xfff);
         return (void *)(e->host_addend + la);
     }
 
@@ -146,7 +147,10 @@ void *mmu_lookup(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool use
         e->tag_write = may_write && w.dirty && !code_page(cpu, page) ? tag : 0;
         e->tag_fetch = may_read && !w.nx ? tag : 0;
         e->host_addend = (uintptr_t)host - (uintptr_t)(la & ~0xfffULL);
-        e->gpa_page = page;
+        /* an entry filled at CPL0..2 that grants more than CPL3 may use is marked in the
+         * low bits of gpa_page; entering CPL3 drops only those (emu_tlb_drop_privileged) */
+        bool privileged = !user && (!w.user_ok || (e->tag_write && !w.write_ok));
+        e->gpa_page = page | (privileged ? EMU_TLB_PRIVILEGED : 0);
         if (w.large_1g) cpu->tlb_has_1g = 1;
     }
     return host + (la & 0xfff);
@@ -327,7 +331,13 @@ void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa)
 {
     uint64_t page = gpa & ~0xfffULL;
     for (unsigned i = 0; i < EMU_TLB_SIZE; i++)
-        if (cpu->tlb[i].gpa_page == page) cpu->tlb[i].tag_write = 0;
+        if ((cpu->tlb[i].gpa_page & ~0xfffULL) == page) cpu->tlb[i].tag_write = 0;
+}
+
+void emu_tlb_drop_privileged(struct emu_cpu *cpu)
+{
+    for (unsigned i = 0; i < EMU_TLB_SIZE; i++)
+        if (cpu->tlb[i].gpa_page & EMU_TLB_PRIVILEGED) memset(&cpu->tlb[i], 0, sizeof(cpu->tlb[i]));
 }
 
 uint64_t emu_seg_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc)

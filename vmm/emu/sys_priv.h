@@ -42,6 +42,11 @@ void mmu_write(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size, bo
 /* Raise now any fault a write of [la, la+len) would raise (so later writes cannot fail). */
 void mmu_probe_write(struct emu_cpu *cpu, uint64_t la, unsigned len, bool user);
 
+/* Flag in the low bits of emu_tlb_entry.gpa_page: the entry was filled at CPL0..2 and grants
+ * access CPL3 does not have. */
+#define EMU_TLB_PRIVILEGED 1ULL
+void emu_tlb_drop_privileged(struct emu_cpu *cpu);
+
 /* Descriptors */
 struct emu_desc {
     uint32_t lo, hi;   /* the 8-byte descriptor */

@@ -256,8 +256,9 @@ static void kvm_destroy(struct machine *m)
 
 /* ---- vCPU ----------------------------------------------------------------------------- */
 
-/* Give vCPU `index` its own APIC ID in the topology leaves; everything else (including the
- * hypervisor bit and KVM's paravirt leaves) is what the host's KVM supports. */
+/* Give vCPU `index` its own APIC ID in the topology leaves and set the hypervisor bit (KVM
+ * does not report it as supported everywhere; without it Linux never looks at KVM's paravirt
+ * leaves and runs without kvm-clock). Everything else is what the host's KVM supports. */
 static void cpuid_fixup(struct kvm_cpuid2 *c, unsigned index, unsigned ncpus)
 {
     for (unsigned i = 0; i < c->nent; i++) {
@@ -266,6 +267,7 @@ static void cpuid_fixup(struct kvm_cpuid2 *c, unsigned index, unsigned ncpus)
         case 1:
             e->ebx = (e->ebx & 0x0000ffffu) | ((uint32_t)index << 24) | ((ncpus > 1 ? ncpus : 1) << 16);
             if (ncpus > 1) e->edx |= 1u << 28; /* HTT: EBX[23:16] is meaningful */
+            e->ecx |= 1u << 31;                /* hypervisor present */
             break;
         case 0xb:
         case 0x1f:

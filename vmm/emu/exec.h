@@ -1,0 +1,266 @@
+/* exec: private interface of the emulator's exec part (decoder, instruction handlers, lazy
+ * flags, decoded-block cache). Nothing outside vmm/emu/{decode,exec_*,flags,icache}.c uses it.
+ *
+ * Execution model: a decoded instruction (struct insn) carries its handler. The dispatch loop
+ * sets cpu->insn_rip to the instruction's address, advances cpu->s.rip past it and calls
+ * in->fn(cpu, in); relative branches therefore add their displacement to cpu->s.rip.
+ *
+ * Only 64-bit mode is implemented: the kernel is entered in long mode by vmd's boot loader.
+ * Outside 64-bit mode (real, protected, compatibility mode) every instruction raises #UD.
+ */
+#ifndef VMD_EMU_EXEC_H
+#define VMD_EMU_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vmm/emu/emu.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+struct insn;
+typedef void (*insn_fn)(struct emu_cpu *cpu, const struct insn *in);
+
+#define NOREG 0xff
+#define RIPREL 0xfe /* base register value meaning "RIP-relative" */
+
+/* insn.flags */
+#define IF_END_BLOCK 0x01 /* control transfer or system instruction: the block ends after it */
+#define IF_COND_BRANCH 0x02
+
+struct insn {
+    insn_fn fn;
+    uint64_t imm;   /* immediate, sign-extended to 64 bits where the encoding says so */
+    int64_t disp;   /* ModRM displacement, or moffs / branch displacement */
+    uint16_t imm2;  /* ENTER's second immediate */
+    uint8_t len;
+    uint8_t op;     /* opcode byte within its map */
+    uint8_t map;    /* 0: one-byte map, 1: 0F, 2: 0F38, 3: 0F3A */
+    uint8_t modrm;
+    uint8_t mod;    /* 3: register operand */
+    uint8_t reg;    /* ModRM.reg | REX.R (byte-register encoding for byte operands) */
+    uint8_t rm;     /* ModRM.rm | REX.B  (byte-register encoding for byte operands) */
+    uint8_t base, index, scale;
+    uint8_t osz;    /* operand size in bytes: 1, 2, 4, 8 */
+    uint8_t asz;    /* address size: 4 or 8 */
+    uint8_t seg;    /* effective segment of the memory operand */
+    uint8_t rep;    /* 0, 0xF2 or 0xF3 */
+    uint8_t lock;
+    uint8_t rex;
+    uint8_t pfx66;
+    uint8_t flags;  /* IF_* */
+    uint8_t mandatory; /* SSE mandatory prefix (fpu_op.mandatory) */
+};
+
+/* Byte registers: 0..15 are the low bytes of the GPRs, 16..19 are AH CH DH BH. */
+#define REG8_HIGH 16
+
+/* ---- decoder (decode.c) ---- */
+#define DECODE_NEED_MORE (-1)
+/* Decode one instruction from bytes[0..avail). Returns its length, or DECODE_NEED_MORE when
+ * avail < 15 and the instruction continues past it. An invalid encoding still decodes: its
+ * handler raises #UD (or #GP for an over-long instruction). */
+int emu_decode(const uint8_t *bytes, unsigned avail, bool long64, struct insn *in);
+
+/* ---- lazy flags (flags.c) ---- */
+enum lf_op {
+    LF_RAW = 0,  /* res holds the six arithmetic flags themselves */
+    LF_ADD, LF_ADC1, LF_SUB, LF_SBB1, LF_LOGIC, LF_INC, LF_DEC,
+    LF_SHL, LF_SHR, LF_SAR, LF_MUL,
+};
+#define ARITH_FLAGS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+uint64_t emu_flags_compute(const struct emu_lazy_flags *lf);
+bool emu_flags_cf(const struct emu_lazy_flags *lf);
+bool emu_cond(const struct emu_cpu *cpu, unsigned cc);
+
+static inline void setf(struct emu_cpu *cpu, unsigned op, unsigned size, uint64_t res, uint64_t s1, uint64_t s2)
+{
+    cpu->lf.op = op;
+    cpu->lf.size = size;
+    cpu->lf.res = res;
+    cpu->lf.src1 = s1;
+    cpu->lf.src2 = s2;
+}
+static inline void set_raw_flags(struct emu_cpu *cpu, uint64_t f)
+{
+    cpu->lf.op = LF_RAW;
+    cpu->lf.size = 8;
+    cpu->lf.res = f & ARITH_FLAGS;
+}
+
+/* ---- operand helpers ---- */
+static inline uint64_t szmask(unsigned size) { return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1; }
+static inline uint64_t sext(uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: return (uint64_t)(int64_t)(int8_t)v;
+    case 2: return (uint64_t)(int64_t)(int16_t)v;
+    case 4: return (uint64_t)(int64_t)(int32_t)v;
+    default: return v;
+    }
+}
+static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
+
+static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
+{
+    return r < REG8_HIGH ? (uint8_t *)&cpu->s.gpr[r] : (uint8_t *)&cpu->s.gpr[r - REG8_HIGH] + 1;
+}
+static inline uint64_t rreg(struct emu_cpu *cpu, unsigned r, unsigned size)
+{
+    switch (size) {
+    case 1: return *reg8p(cpu, r);
+    case 2: return (uint16_t)cpu->s.gpr[r];
+    case 4: return (uint32_t)cpu->s.gpr[r];
+    default: return cpu->s.gpr[r];
+    }
+}
+static inline void wreg(struct emu_cpu *cpu, unsigned r, uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: *reg8p(cpu, r) = (uint8_t)v; break;
+    case 2: cpu->s.gpr[r] = (cpu->s.gpr[r] & ~0xffffULL) | (uint16_t)v; break;
+    case 4: cpu->s.gpr[r] = (uint32_t)v; break;
+    default: cpu->s.gpr[r] = v; break;
+    }
+}
+
+static inline bool is_canonical(uint64_t la) { return (uint64_t)((int64_t)(la << 16) >> 16) == la; }
+
+/* Effective address (offset within the segment) of the ModRM memory operand. */
+static inline uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = (uint64_t)in->disp;
+    if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
+    if (in->index != NOREG) a += cpu->s.gpr[in->index] << in->scale;
+    if (in->asz == 4) a = (uint32_t)a;
+    return a;
+}
+/* 64-bit mode: FS/GS add their base; every linear address must be canonical. */
+static inline uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+{
+    if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
+    if (unlikely(!is_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
+    return off;
+}
+static inline uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
+
+static inline uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
+{
+    switch (size) {
+    case 1: return emu_read8(cpu, la);
+    case 2: return emu_read16(cpu, la);
+    case 4: return emu_read32(cpu, la);
+    default: return emu_read64(cpu, la);
+    }
+}
+static inline void mwrite(struct emu_cpu *cpu, uint64_t la, uint64_t v, unsigned size)
+{
+    switch (size) {
+    case 1: emu_write8(cpu, la, (uint8_t)v); break;
+    case 2: emu_write16(cpu, la, (uint16_t)v); break;
+    case 4: emu_write32(cpu, la, (uint32_t)v); break;
+    default: emu_write64(cpu, la, v); break;
+    }
+}
+
+/* The r/m operand: register or memory. For a memory read-modify-write, *la keeps the address. */
+static inline uint64_t load_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t *la)
+{
+    if (in->mod == 3) return rreg(cpu, in->rm, size);
+    *la = ea(cpu, in);
+    return mread(cpu, *la, size);
+}
+static inline void store_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t la, uint64_t v)
+{
+    if (in->mod == 3) wreg(cpu, in->rm, v, size);
+    else mwrite(cpu, la, v, size);
+}
+static inline void store_rm_new(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t v)
+{
+    if (in->mod == 3) wreg(cpu, in->rm, v, size);
+    else mwrite(cpu, ea(cpu, in), v, size);
+}
+
+/* 64-bit mode stack (SS base 0). The store happens before RSP changes, so a fault leaves
+ * RSP intact. */
+static inline void push64(struct emu_cpu *cpu, uint64_t v)
+{
+    uint64_t sp = cpu->s.gpr[GPR_RSP] - 8;
+    emu_write64(cpu, lin_seg(cpu, SEG_SS, sp), v);
+    cpu->s.gpr[GPR_RSP] = sp;
+}
+static inline uint64_t pop64(struct emu_cpu *cpu)
+{
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint64_t v = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
+    cpu->s.gpr[GPR_RSP] = sp + 8;
+    return v;
+}
+static inline void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
+{
+    if (size == 8) {
+        push64(cpu, v);
+        return;
+    }
+    uint64_t sp = cpu->s.gpr[GPR_RSP] - size;
+    mwrite(cpu, lin_seg(cpu, SEG_SS, sp), v, size);
+    cpu->s.gpr[GPR_RSP] = sp;
+}
+static inline uint64_t popsz(struct emu_cpu *cpu, unsigned size)
+{
+    if (size == 8) return pop64(cpu);
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint64_t v = mread(cpu, lin_seg(cpu, SEG_SS, sp), size);
+    cpu->s.gpr[GPR_RSP] = sp + size;
+    return v;
+}
+
+/* Branch target: #GP(0) at the branch if non-canonical. */
+static inline void jump_to(struct emu_cpu *cpu, uint64_t target)
+{
+    if (unlikely(!is_canonical(target))) emu_raise_gp0(cpu);
+    cpu->s.rip = target;
+}
+
+/* ---- handlers, by family ---- */
+#define H(name) void name(struct emu_cpu *cpu, const struct insn *in)
+/* common */
+H(h_ud); H(h_gp0); H(h_nop);
+/* exec_alu.c */
+H(h_add_rm_r); H(h_or_rm_r); H(h_adc_rm_r); H(h_sbb_rm_r); H(h_and_rm_r); H(h_sub_rm_r); H(h_xor_rm_r); H(h_cmp_rm_r);
+H(h_add_r_rm); H(h_or_r_rm); H(h_adc_r_rm); H(h_sbb_r_rm); H(h_and_r_rm); H(h_sub_r_rm); H(h_xor_r_rm); H(h_cmp_r_rm);
+H(h_add_rm_i); H(h_or_rm_i); H(h_adc_rm_i); H(h_sbb_rm_i); H(h_and_rm_i); H(h_sub_rm_i); H(h_xor_rm_i); H(h_cmp_rm_i);
+H(h_test_rm_r); H(h_test_rm_i);
+H(h_inc); H(h_dec); H(h_not); H(h_neg);
+H(h_mul1); H(h_imul1); H(h_div); H(h_idiv); H(h_imul_r_rm); H(h_imul_r_rm_i);
+H(h_shift_1); H(h_shift_cl); H(h_shift_i);
+H(h_shld_i); H(h_shld_cl); H(h_shrd_i); H(h_shrd_cl);
+H(h_cbw); H(h_cwd);
+H(h_lahf); H(h_sahf); H(h_clc); H(h_stc); H(h_cmc); H(h_cld); H(h_std);
+/* exec_move.c */
+H(h_mov_rm_r); H(h_mov_r_rm); H(h_mov_rm_i); H(h_mov_r_i); H(h_mov_a_moffs); H(h_mov_moffs_a);
+H(h_movzx); H(h_movsx); H(h_movsxd); H(h_lea); H(h_xchg_rm_r); H(h_xchg_a_r);
+H(h_cmpxchg); H(h_cmpxchg8b16b); H(h_xadd); H(h_bswap); H(h_movnti); H(h_movbe);
+H(h_push_r); H(h_pop_r); H(h_push_i); H(h_push_rm); H(h_pop_rm);
+H(h_pushf); H(h_popf); H(h_enter); H(h_leave); H(h_xlat); H(h_cmov); H(h_setcc);
+/* exec_control.c */
+H(h_jcc); H(h_jmp_rel); H(h_call_rel); H(h_jmp_rm); H(h_call_rm); H(h_ret); H(h_ret_i);
+H(h_loop); H(h_loope); H(h_loopne); H(h_jrcxz);
+/* exec_bits.c */
+H(h_bt_rm_r); H(h_bt_rm_i); H(h_bsf); H(h_bsr); H(h_tzcnt); H(h_lzcnt); H(h_popcnt);
+/* exec_string.c */
+H(h_movs); H(h_stos); H(h_lods); H(h_scas); H(h_cmps); H(h_ins); H(h_outs);
+/* exec_system.c */
+H(h_in_i); H(h_in_dx); H(h_out_i); H(h_out_dx);
+H(h_hlt); H(h_cli); H(h_sti); H(h_int3); H(h_int); H(h_int1); H(h_iret);
+H(h_cpuid); H(h_rdtsc); H(h_rdtscp); H(h_rdmsr); H(h_wrmsr);
+H(h_mov_from_cr); H(h_mov_to_cr); H(h_mov_from_dr); H(h_mov_to_dr);
+H(h_mov_rm_sreg); H(h_mov_sreg_rm); H(h_push_seg); H(h_pop_seg);
+H(h_grp6); H(h_grp7_mem); H(h_swapgs); H(h_xgetbv); H(h_xsetbv); H(h_smsw_r);
+H(h_syscall); H(h_sysret); H(h_clts); H(h_wbinvd); H(h_jmp_far_m); H(h_call_far_m); H(h_retf); H(h_retf_i);
+H(h_fence); H(h_clflush); H(h_fpu); H(h_fwait); H(h_rdpid); H(h_pause);
+#undef H
+
+#endif

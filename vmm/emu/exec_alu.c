@@ -1,0 +1,448 @@
+/* exec_alu: integer arithmetic and logic instructions (exec part): ADD OR ADC SBB AND SUB XOR
+ * CMP TEST INC DEC NOT NEG, MUL IMUL DIV IDIV, shifts and rotates, SHLD/SHRD, CBW/CWD
+ * families and the direct flag instructions (LAHF SAHF CLC STC CMC CLD STD).
+ * Flags are committed after the destination store so a faulting store leaves them intact.
+ */
+#include "vmm/emu/exec.h"
+
+static inline struct emu_lazy_flags mkf(unsigned op, unsigned size, uint64_t res, uint64_t s1, uint64_t s2)
+{
+    return (struct emu_lazy_flags){.res = res, .src1 = s1, .src2 = s2, .op = op, .size = size};
+}
+
+static inline uint64_t alu(struct emu_cpu *cpu, unsigned op, uint64_t a, uint64_t b, unsigned size,
+                           struct emu_lazy_flags *f)
+{
+    uint64_t m = szmask(size), r;
+    bool c;
+    b &= m;
+    switch (op) {
+    case 0: r = (a + b) & m; *f = mkf(LF_ADD, size, r, a, b); break;
+    case 1: r = a | b; *f = mkf(LF_LOGIC, size, r, 0, 0); break;
+    case 2:
+        c = emu_flags_cf(&cpu->lf);
+        r = (a + b + c) & m;
+        *f = mkf(c ? LF_ADC1 : LF_ADD, size, r, a, b);
+        break;
+    case 3:
+        c = emu_flags_cf(&cpu->lf);
+        r = (a - b - c) & m;
+        *f = mkf(c ? LF_SBB1 : LF_SUB, size, r, a, b);
+        break;
+    case 4: r = a & b; *f = mkf(LF_LOGIC, size, r, 0, 0); break;
+    case 6: r = a ^ b; *f = mkf(LF_LOGIC, size, r, 0, 0); break;
+    default: r = (a - b) & m; *f = mkf(LF_SUB, size, r, a, b); break; /* SUB, CMP */
+    }
+    return r;
+}
+
+#define ALU_HANDLERS(name, op)                                                   \
+    void h_##name##_rm_r(struct emu_cpu *cpu, const struct insn *in)             \
+    {                                                                            \
+        unsigned sz = in->osz;                                                   \
+        uint64_t la = 0, a = load_rm(cpu, in, sz, &la);                         \
+        struct emu_lazy_flags f;                                                 \
+        uint64_t r = alu(cpu, op, a, rreg(cpu, in->reg, sz), sz, &f);            \
+        if (op != 7) store_rm(cpu, in, sz, la, r);                               \
+        cpu->lf = f;                                                             \
+    }                                                                            \
+    void h_##name##_r_rm(struct emu_cpu *cpu, const struct insn *in)             \
+    {                                                                            \
+        unsigned sz = in->osz;                                                   \
+        uint64_t la = 0, b = load_rm(cpu, in, sz, &la);                         \
+        struct emu_lazy_flags f;                                                 \
+        uint64_t r = alu(cpu, op, rreg(cpu, in->reg, sz), b, sz, &f);            \
+        if (op != 7) wreg(cpu, in->reg, r, sz);                                  \
+        cpu->lf = f;                                                             \
+    }                                                                            \
+    void h_##name##_rm_i(struct emu_cpu *cpu, const struct insn *in)             \
+    {                                                                            \
+        unsigned sz = in->osz;                                                   \
+        uint64_t la = 0, a = load_rm(cpu, in, sz, &la);                         \
+        struct emu_lazy_flags f;                                                 \
+        uint64_t r = alu(cpu, op, a, in->imm, sz, &f);                           \
+        if (op != 7) store_rm(cpu, in, sz, la, r);                               \
+        cpu->lf = f;                                                             \
+    }
+ALU_HANDLERS(add, 0)
+ALU_HANDLERS(or, 1)
+ALU_HANDLERS(adc, 2)
+ALU_HANDLERS(sbb, 3)
+ALU_HANDLERS(and, 4)
+ALU_HANDLERS(sub, 5)
+ALU_HANDLERS(xor, 6)
+ALU_HANDLERS(cmp, 7)
+
+void h_test_rm_r(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, r = load_rm(cpu, in, sz, &la) & rreg(cpu, in->reg, sz);
+    setf(cpu, LF_LOGIC, sz, r, 0, 0);
+}
+
+void h_test_rm_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, r = load_rm(cpu, in, sz, &la) & in->imm & szmask(sz);
+    setf(cpu, LF_LOGIC, sz, r, 0, 0);
+}
+
+void h_inc(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
+    uint64_t r = (a + 1) & szmask(sz);
+    bool cf = emu_flags_cf(&cpu->lf);
+    store_rm(cpu, in, sz, la, r);
+    setf(cpu, LF_INC, sz, r, a, cf);
+}
+
+void h_dec(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
+    uint64_t r = (a - 1) & szmask(sz);
+    bool cf = emu_flags_cf(&cpu->lf);
+    store_rm(cpu, in, sz, la, r);
+    setf(cpu, LF_DEC, sz, r, a, cf);
+}
+
+void h_not(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
+    store_rm(cpu, in, sz, la, ~a & szmask(sz));
+}
+
+void h_neg(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
+    uint64_t r = (0 - a) & szmask(sz);
+    store_rm(cpu, in, sz, la, r);
+    setf(cpu, LF_SUB, sz, r, 0, a);
+}
+
+/* ---- multiply and divide ---- */
+
+void h_mul1(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, b = load_rm(cpu, in, sz, &la);
+    uint64_t a = rreg(cpu, GPR_RAX, sz);
+    switch (sz) {
+    case 1: {
+        uint64_t r = a * b;
+        wreg(cpu, GPR_RAX, r, 2);
+        setf(cpu, LF_MUL, 1, r & 0xff, 0, (r >> 8) != 0);
+        break;
+    }
+    case 2:
+    case 4: {
+        uint64_t r = a * b, hi = r >> (sz * 8), lo = r & szmask(sz);
+        wreg(cpu, GPR_RAX, lo, sz);
+        wreg(cpu, GPR_RDX, hi, sz);
+        setf(cpu, LF_MUL, sz, lo, 0, hi != 0);
+        break;
+    }
+    default: {
+        unsigned __int128 r = (unsigned __int128)a * b;
+        uint64_t hi = (uint64_t)(r >> 64);
+        cpu->s.gpr[GPR_RAX] = (uint64_t)r;
+        cpu->s.gpr[GPR_RDX] = hi;
+        setf(cpu, LF_MUL, 8, (uint64_t)r, 0, hi != 0);
+        break;
+    }
+    }
+}
+
+void h_imul1(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, b = load_rm(cpu, in, sz, &la);
+    uint64_t a = rreg(cpu, GPR_RAX, sz);
+    if (sz == 8) {
+        __int128 r = (__int128)(int64_t)a * (int64_t)b;
+        uint64_t lo = (uint64_t)r, hi = (uint64_t)((unsigned __int128)r >> 64);
+        cpu->s.gpr[GPR_RAX] = lo;
+        cpu->s.gpr[GPR_RDX] = hi;
+        setf(cpu, LF_MUL, 8, lo, 0, r != (__int128)(int64_t)lo);
+        return;
+    }
+    int64_t r = (int64_t)sext(a, sz) * (int64_t)sext(b, sz);
+    uint64_t lo = (uint64_t)r & szmask(sz);
+    bool ovf = (int64_t)sext(lo, sz) != r;
+    if (sz == 1) {
+        wreg(cpu, GPR_RAX, (uint64_t)r, 2);
+    } else {
+        wreg(cpu, GPR_RAX, lo, sz);
+        wreg(cpu, GPR_RDX, ((uint64_t)r >> (sz * 8)) & szmask(sz), sz);
+    }
+    setf(cpu, LF_MUL, sz, lo, 0, ovf);
+}
+
+static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64_t b)
+{
+    unsigned sz = in->osz;
+    if (sz == 8) {
+        __int128 r = (__int128)(int64_t)a * (int64_t)b;
+        uint64_t lo = (uint64_t)r;
+        cpu->s.gpr[in->reg] = lo;
+        setf(cpu, LF_MUL, 8, lo, 0, r != (__int128)(int64_t)lo);
+        return;
+    }
+    int64_t r = (int64_t)sext(a, sz) * (int64_t)sext(b, sz);
+    uint64_t lo = (uint64_t)r & szmask(sz);
+    wreg(cpu, in->reg, lo, sz);
+    setf(cpu, LF_MUL, sz, lo, 0, (int64_t)sext(lo, sz) != r);
+}
+
+void h_imul_r_rm(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t la, b = load_rm(cpu, in, in->osz, &la);
+    imul2(cpu, in, rreg(cpu, in->reg, in->osz), b);
+}
+
+void h_imul_r_rm_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t la, a = load_rm(cpu, in, in->osz, &la);
+    imul2(cpu, in, a, in->imm);
+}
+
+static __attribute__((noreturn)) void raise_de(struct emu_cpu *cpu) { emu_raise(cpu, EXC_DE, 0, false); }
+
+/* DIV/IDIV leave the flags undefined; hardware leaves them as they were on AMD, so do we. */
+void h_div(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, d = load_rm(cpu, in, sz, &la);
+    if (d == 0) raise_de(cpu);
+    if (sz == 8) {
+        unsigned __int128 n = ((unsigned __int128)cpu->s.gpr[GPR_RDX] << 64) | cpu->s.gpr[GPR_RAX];
+        unsigned __int128 q = n / d;
+        if (q >> 64) raise_de(cpu);
+        cpu->s.gpr[GPR_RAX] = (uint64_t)q;
+        cpu->s.gpr[GPR_RDX] = (uint64_t)(n % d);
+        return;
+    }
+    uint64_t n = sz == 1 ? rreg(cpu, GPR_RAX, 2) : (rreg(cpu, GPR_RDX, sz) << (sz * 8)) | rreg(cpu, GPR_RAX, sz);
+    uint64_t q = n / d, r = n % d;
+    if (q > szmask(sz)) raise_de(cpu);
+    if (sz == 1) {
+        wreg(cpu, GPR_RAX, (r << 8) | q, 2);
+    } else {
+        wreg(cpu, GPR_RAX, q, sz);
+        wreg(cpu, GPR_RDX, r, sz);
+    }
+}
+
+void h_idiv(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t la, d = load_rm(cpu, in, sz, &la);
+    if (d == 0) raise_de(cpu);
+    if (sz == 8) {
+        __int128 n = (__int128)(((unsigned __int128)cpu->s.gpr[GPR_RDX] << 64) | cpu->s.gpr[GPR_RAX]);
+        int64_t dv = (int64_t)d;
+        __int128 q, r;
+        if (dv == -1) {
+            if (n < -(__int128)INT64_MAX || n > (__int128)INT64_MAX + 1) raise_de(cpu);
+            q = -n;
+            r = 0;
+        } else {
+            q = n / dv;
+            r = n % dv;
+        }
+        if (q > INT64_MAX || q < INT64_MIN) raise_de(cpu);
+        cpu->s.gpr[GPR_RAX] = (uint64_t)q;
+        cpu->s.gpr[GPR_RDX] = (uint64_t)r;
+        return;
+    }
+    int64_t n = sz == 1 ? (int64_t)sext(rreg(cpu, GPR_RAX, 2), 2)
+                        : (int64_t)sext((rreg(cpu, GPR_RDX, sz) << (sz * 8)) | rreg(cpu, GPR_RAX, sz), sz * 2);
+    int64_t dv = (int64_t)sext(d, sz);
+    if (dv == -1 && n == INT64_MIN) raise_de(cpu);
+    int64_t q = n / dv, r = n % dv;
+    int64_t lim = (int64_t)1 << (sz * 8 - 1);
+    if (q >= lim || q < -lim) raise_de(cpu);
+    if (sz == 1) {
+        wreg(cpu, GPR_RAX, (((uint64_t)r & 0xff) << 8) | ((uint64_t)q & 0xff), 2);
+    } else {
+        wreg(cpu, GPR_RAX, (uint64_t)q, sz);
+        wreg(cpu, GPR_RDX, (uint64_t)r, sz);
+    }
+}
+
+/* ---- shifts and rotates ---- */
+
+/* OF after rotates by more than one is undefined; we compute it with the count-1 formula. */
+static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
+{
+    unsigned sz = in->osz, bits = sz * 8, op = (in->modrm >> 3) & 7;
+    uint64_t m = szmask(sz);
+    unsigned c = (unsigned)(count & (sz == 8 ? 63 : 31));
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la), r;
+    if (c == 0) {
+        /* no flags change; a 32-bit register destination is still written (zero-extended) */
+        if (sz == 4 && in->mod == 3) cpu->s.gpr[in->rm] = a;
+        return;
+    }
+    uint64_t f;
+    switch (op) {
+    case 0: /* ROL */
+    case 1: /* ROR */ {
+        unsigned k = c % bits;
+        if (op == 0) r = k ? ((a << k) | (a >> (bits - k))) & m : a;
+        else r = k ? ((a >> k) | (a << (bits - k))) & m : a;
+        store_rm(cpu, in, sz, la, r);
+        f = emu_flags_compute(&cpu->lf) & ~(RFLAGS_CF | RFLAGS_OF);
+        if (op == 0) {
+            if (r & 1) f |= RFLAGS_CF;
+            if (msb(r, sz) ^ (r & 1)) f |= RFLAGS_OF;
+        } else {
+            if (msb(r, sz)) f |= RFLAGS_CF;
+            if (msb(r, sz) ^ ((r >> (bits - 2)) & 1)) f |= RFLAGS_OF;
+        }
+        set_raw_flags(cpu, f);
+        return;
+    }
+    case 2: /* RCL */
+    case 3: /* RCR */ {
+        unsigned k = c % (bits + 1);
+        uint64_t cf = emu_flags_cf(&cpu->lf);
+        f = emu_flags_compute(&cpu->lf) & ~(RFLAGS_CF | RFLAGS_OF);
+        r = a;
+        /* rotate through carry one bit at a time: counts are small (<= 64) */
+        for (unsigned i = 0; i < k; i++) {
+            if (op == 2) {
+                uint64_t out = msb(r, sz);
+                r = ((r << 1) | cf) & m;
+                cf = out;
+            } else {
+                uint64_t out = r & 1;
+                r = (r >> 1) | (cf << (bits - 1));
+                cf = out;
+            }
+        }
+        store_rm(cpu, in, sz, la, r);
+        if (cf) f |= RFLAGS_CF;
+        if (op == 2) {
+            if (msb(r, sz) ^ cf) f |= RFLAGS_OF;
+        } else {
+            if (msb(r, sz) ^ ((r >> (bits - 2)) & 1)) f |= RFLAGS_OF;
+        }
+        set_raw_flags(cpu, f);
+        return;
+    }
+    case 4: /* SHL */
+    case 6:
+        r = c < 64 ? (a << c) & m : 0;
+        store_rm(cpu, in, sz, la, r);
+        setf(cpu, LF_SHL, sz, r, a, c);
+        return;
+    case 5: /* SHR */
+        r = c < 64 ? a >> c : 0;
+        store_rm(cpu, in, sz, la, r);
+        setf(cpu, LF_SHR, sz, r, a, c);
+        return;
+    default: /* SAR */
+        r = (uint64_t)((int64_t)sext(a, sz) >> (c > 63 ? 63 : c)) & m;
+        store_rm(cpu, in, sz, la, r);
+        setf(cpu, LF_SAR, sz, r, a, c);
+        return;
+    }
+}
+
+void h_shift_1(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, 1); }
+void h_shift_cl(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff); }
+void h_shift_i(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, in->imm & 0xff); }
+
+/* SHLD/SHRD: count masked to 5 (6 for 64-bit) bits; 16-bit counts above 16 are undefined
+ * (we shift through a 32-bit concatenation like Intel). Flags: CF = last bit out,
+ * OF = sign change (count-1 formula), SF ZF PF from the result, AF cleared. */
+static void shxd(struct emu_cpu *cpu, const struct insn *in, uint64_t count, bool left)
+{
+    unsigned sz = in->osz, bits = sz * 8;
+    unsigned c = (unsigned)(count & (sz == 8 ? 63 : 31));
+    uint64_t la = 0, a = load_rm(cpu, in, sz, &la), b = rreg(cpu, in->reg, sz), m = szmask(sz), r, cf;
+    if (c == 0) {
+        if (sz == 4 && in->mod == 3) cpu->s.gpr[in->rm] = a;
+        return;
+    }
+    if (sz == 2) {
+        /* 16-bit: operate on dst:src:dst as 48 bits */
+        if (left) {
+            uint64_t w = (a << 32) | (b << 16) | a;
+            r = ((w << c) >> 32) & m;
+            cf = (w >> (48 - c)) & 1;
+        } else {
+            uint64_t w = a | (b << 16) | (a << 32);
+            r = (w >> c) & m;
+            cf = (w >> (c - 1)) & 1;
+        }
+    } else if (left) {
+        r = ((a << c) | (b >> (bits - c))) & m;
+        cf = (a >> (bits - c)) & 1;
+    } else {
+        r = ((a >> c) | (b << (bits - c))) & m;
+        cf = (a >> (c - 1)) & 1;
+    }
+    store_rm(cpu, in, sz, la, r);
+    uint64_t f = 0;
+    if (cf) f |= RFLAGS_CF;
+    if (__builtin_parity((unsigned)(r & 0xff)) == 0) f |= RFLAGS_PF;
+    if (r == 0) f |= RFLAGS_ZF;
+    if (msb(r, sz)) f |= RFLAGS_SF;
+    /* OF as AMD hardware computes it for every count (SDM: defined for count 1 only) */
+    if (left ? (msb(r, sz) ^ cf) : (msb(r, sz) ^ ((r >> (bits - 2)) & 1))) f |= RFLAGS_OF;
+    set_raw_flags(cpu, f);
+}
+
+void h_shld_i(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, in->imm & 0xff, true); }
+void h_shld_cl(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, true); }
+void h_shrd_i(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, in->imm & 0xff, false); }
+void h_shrd_cl(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, false); }
+
+/* ---- conversions and flag instructions ---- */
+
+void h_cbw(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    wreg(cpu, GPR_RAX, sext(rreg(cpu, GPR_RAX, sz / 2), sz / 2), sz);
+}
+
+void h_cwd(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    wreg(cpu, GPR_RDX, msb(rreg(cpu, GPR_RAX, sz), sz) ? ~0ULL : 0, sz);
+}
+
+void h_lahf(struct emu_cpu *cpu, const struct insn *in)
+{
+    *reg8p(cpu, REG8_HIGH + GPR_RAX) = (uint8_t)(emu_get_rflags(cpu) & 0xd5) | 2;
+}
+
+void h_sahf(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t f = emu_flags_compute(&cpu->lf) & RFLAGS_OF;
+    f |= *reg8p(cpu, REG8_HIGH + GPR_RAX) & (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF);
+    set_raw_flags(cpu, f);
+}
+
+static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complement */
+{
+    uint64_t f = emu_flags_compute(&cpu->lf);
+    if (v == 0) f &= ~RFLAGS_CF;
+    else if (v == 1) f |= RFLAGS_CF;
+    else f ^= RFLAGS_CF;
+    set_raw_flags(cpu, f);
+}
+void h_clc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 0); }
+void h_stc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 1); }
+void h_cmc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 2); }
+void h_cld(struct emu_cpu *cpu, const struct insn *in) { cpu->s.rflags &= ~RFLAGS_DF; }
+void h_std(struct emu_cpu *cpu, const struct insn *in) { cpu->s.rflags |= RFLAGS_DF; }
+
+void h_nop(struct emu_cpu *cpu, const struct insn *in) { (void)cpu; }
+void h_ud(struct emu_cpu *cpu, const struct insn *in) { emu_raise_ud(cpu); }
+void h_gp0(struct emu_cpu *cpu, const struct insn *in) { emu_raise_gp0(cpu); }

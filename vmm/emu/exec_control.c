@@ -1,0 +1,76 @@
+/* exec_control: near control transfers (exec part): Jcc, JMP, CALL, RET (incl. RET imm16),
+ * LOOP/LOOPE/LOOPNE and JRCXZ. Far transfers and IRET are in exec_system.c.
+ * Targets are checked for canonical form at the branch (#GP(0) with RIP at the branch).
+ */
+#include "vmm/emu/exec.h"
+
+void h_jcc(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (emu_cond(cpu, in->op & 15)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+}
+
+void h_jmp_rel(struct emu_cpu *cpu, const struct insn *in) { jump_to(cpu, cpu->s.rip + (uint64_t)in->disp); }
+
+void h_call_rel(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t target = cpu->s.rip + (uint64_t)in->disp;
+    if (unlikely(!is_canonical(target))) emu_raise_gp0(cpu);
+    push64(cpu, cpu->s.rip);
+    cpu->s.rip = target;
+}
+
+void h_jmp_rm(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t la, t = load_rm(cpu, in, 8, &la);
+    jump_to(cpu, t);
+}
+
+void h_call_rm(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t la, t = load_rm(cpu, in, 8, &la);
+    if (unlikely(!is_canonical(t))) emu_raise_gp0(cpu);
+    push64(cpu, cpu->s.rip);
+    cpu->s.rip = t;
+}
+
+static inline void ret_common(struct emu_cpu *cpu, uint64_t extra)
+{
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint64_t t = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
+    if (unlikely(!is_canonical(t))) emu_raise_gp0(cpu);
+    cpu->s.gpr[GPR_RSP] = sp + 8 + extra;
+    cpu->s.rip = t;
+}
+
+void h_ret(struct emu_cpu *cpu, const struct insn *in) { ret_common(cpu, 0); }
+void h_ret_i(struct emu_cpu *cpu, const struct insn *in) { ret_common(cpu, in->imm & 0xffff); }
+
+/* The count register is RCX, or ECX with a 67 prefix. */
+static inline uint64_t dec_count(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (in->asz == 8) return --cpu->s.gpr[GPR_RCX];
+    uint32_t c = (uint32_t)cpu->s.gpr[GPR_RCX] - 1;
+    cpu->s.gpr[GPR_RCX] = c;
+    return c;
+}
+
+void h_loop(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (dec_count(cpu, in)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+}
+
+void h_loope(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (dec_count(cpu, in) && emu_cond(cpu, 4)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+}
+
+void h_loopne(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (dec_count(cpu, in) && emu_cond(cpu, 5)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+}
+
+void h_jrcxz(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t c = in->asz == 8 ? cpu->s.gpr[GPR_RCX] : (uint32_t)cpu->s.gpr[GPR_RCX];
+    if (c == 0) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+}
