@@ -6,7 +6,7 @@
 #
 # usage: tests/boot/qemu-crosscheck.sh [--cpus N] [--memory MIB] [--acpi-off] [--no-apic] [KERNEL]
 # Needs: build/release/libvmm.a (make), qemu-system-x86_64, busybox-static, cpio.
-# Prints the guest's boot lines that matter and PASS/FAIL; exit status 0 on PASS.
+# Prints the guest's boot lines that matter and PASS/FAIL; exit status 0 on PASS, 77 on SKIP.
 set -u
 cd "$(dirname "$0")/../.."
 cpus=2 mem=256 extra="" apic=1
@@ -21,10 +21,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ -r "$kernel" ] || { echo "SKIP: no kernel at $kernel (make assets)"; exit 0; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 0; }
+[ -r "$kernel" ] || { echo "SKIP: no kernel at $kernel (make assets)"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 busybox=$(command -v busybox || echo /bin/busybox)
-[ -x "$busybox" ] || { echo "SKIP: busybox not installed"; exit 0; }
+[ -x "$busybox" ] || { echo "SKIP: busybox not installed"; exit 77; }
 [ -f build/release/libvmm.a ] || { echo "build first: make"; exit 1; }
 
 out=build/crosscheck

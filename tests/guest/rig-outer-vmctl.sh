@@ -16,4 +16,5 @@ rc=$?
 read t1 _ < /proc/uptime
 echo "RIG: vmctl exit $rc"
 echo "RIG: vmctl seconds $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+[ -f /rig/after.sh ] && . /rig/after.sh
 exit $rc

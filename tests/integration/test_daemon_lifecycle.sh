@@ -8,8 +8,15 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
-start_vmd
 V=$VMCTL
+# without vmd: a clear error and exit 1; usage errors exit 2
+rc=0; "$V" list > /dev/null 2> "$TEST_TMP/err" || rc=$?
+[ $rc -eq 1 ] || fail "vmctl list without vmd: exit $rc"
+expect_in "$TEST_TMP/err" "cannot connect to $SOCK" "vmctl without vmd names the socket"
+rc=0; "$V" stop > /dev/null 2>&1 || rc=$?; [ $rc -eq 2 ] || fail "vmctl stop without a name: exit $rc"
+rc=0; "$V" --bogus list > /dev/null 2>&1 || rc=$?; [ $rc -eq 2 ] || fail "vmctl --bogus: exit $rc"
+ok "usage errors exit 2"
+start_vmd
 
 # --- definitions (no guest needed) ---
 [ -f "$GUEST/vmlinuz" ] || need_guest_assets

@@ -103,11 +103,11 @@ static uint64_t rnd_value(uint64_t *s)
 
 enum diff_class {
     C_ALU_RR, C_ALU_MEM, C_ALU_IMM, C_INCDEC_NEG_NOT, C_SHIFT, C_MULDIV, C_MOV, C_LEA, C_CMOV_SETCC, C_BT,
-    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_X87, C_MMX, C_SMC, C_PAGEFAULT, C_EXCEPTION, C_COUNT
+    C_BSF_BSR, C_STRING, C_STACK, C_XCHG, C_BRANCH, C_SSE_MOV, C_SSE_INT, C_SSE_FP, C_X87, C_MMX, C_MISC, C_SMC, C_PAGEFAULT, C_EXCEPTION, C_COUNT
 };
 static const char *const class_names[C_COUNT] = {
     "alu-rr", "alu-mem", "alu-imm", "incdec-neg-not", "shift", "muldiv", "mov", "lea", "cmov-setcc", "bt",
-    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "x87", "mmx", "smc", "pagefault", "exception",
+    "bsf-bsr", "string", "stack", "xchg-cmpxchg-xadd", "branch", "sse-mov", "sse-int", "sse-fp", "x87", "mmx", "misc", "smc", "pagefault", "exception",
 };
 
 /* One generated item: setup instructions and the instruction under test (the last one). */
@@ -1247,6 +1247,126 @@ static void gen_mmx(struct gen *g)
     g->x87_depth = 0;
 }
 
+/* Odds and ends: SHLD/SHRD, BSWAP, POPCNT, CBW..CQO, CMPXCHG8B/16B, XLAT, CLC/STC/CMC,
+ * multi-byte NOP, PAUSE, XCHG eax,eax (which zero-extends, unlike NOP). */
+static void gen_misc(struct gen *g)
+{
+    struct enc e = {0};
+    switch (rn(&g->rng, 9)) {
+    case 0: { /* SHLD/SHRD r/m, r, imm8 | CL */
+        unsigned size = rnd_size248(g);
+        set_osize(&e, size);
+        bool cl = chance(&g->rng, 50), left = chance(&g->rng, 50);
+        unsigned limit = size == 2 ? 16 : size * 8; /* 16-bit counts above 16 give undefined results */
+        unsigned count = rn(&g->rng, limit + 1);
+        if (size == 2) count = rn(&g->rng, 17);
+        int src = rnd_reg(g);
+        if (cl && src == 1) src = 0;
+        struct operand rm = chance(&g->rng, 30) ? mem_operand(g, size, 1, src, 1) : reg_operand(rnd_dst_not(g, 1, -1));
+        if (cl) emit_mov_r32(g, 1, count);
+        e.op[0] = 0x0f;
+        e.op[1] = (uint8_t)((left ? 0xa4 : 0xac) + (cl ? 1 : 0));
+        e.nop = 2;
+        e.reg = src;
+        if (!cl) set_imm(&e, count, 1);
+        emit(g, &e, &rm);
+        unsigned masked = count & (size == 8 ? 63 : 31);
+        if (masked) flags_set(g, OSZAPC, (masked == 1 ? 0 : RFLAGS_OF) | RFLAGS_AF | (masked > size * 8 ? RFLAGS_CF : 0));
+        break;
+    }
+    case 1: { /* BSWAP r32 / r64 */
+        int r = rnd_dst(g);
+        int rex = (chance(&g->rng, 50) ? 8 : 0) | (r >= 8 ? 1 : 0);
+        if (rex) b(g, (uint8_t)(0x40 | rex));
+        b(g, 0x0f);
+        b(g, (uint8_t)(0xc8 + (r & 7)));
+        break;
+    }
+    case 2: { /* POPCNT r, r/m */
+        unsigned size = rnd_size248(g);
+        e.pfx[e.npfx++] = 0xf3;
+        set_osize(&e, size);
+        int dst = rnd_dst(g);
+        struct operand rm = chance(&g->rng, 30) ? mem_operand(g, size, 1, dst, -1) : reg_operand(rnd_reg(g));
+        e.op[0] = 0x0f;
+        e.op[1] = 0xb8;
+        e.nop = 2;
+        e.reg = dst;
+        emit(g, &e, &rm);
+        flags_set(g, OSZAPC, 0);
+        break;
+    }
+    case 3: { /* CBW CWDE CDQE CWD CDQ CQO */
+        unsigned size = rnd_size248(g);
+        if (size == 2) b(g, 0x66);
+        if (size == 8) b(g, 0x48);
+        b(g, chance(&g->rng, 50) ? 0x98 : 0x99);
+        break;
+    }
+    case 4: { /* CMPXCHG8B / CMPXCHG16B m */
+        bool wide = chance(&g->rng, 50);
+        struct operand rm = mem_operand(g, wide ? 16 : 8, wide ? 16 : 1, 0, 2);
+        if (chance(&g->rng, 50)) { /* make the compare succeed: load RDX:RAX from the operand */
+            struct enc ld = {.rex_w = true, .op = {0x8b}, .nop = 1, .reg = 0};
+            struct operand lo = {.mem = true, .kind = MK_ABS, .disp = (int32_t)rm.target, .target = rm.target};
+            emit(g, &ld, &lo);
+            if (wide) {
+                struct operand hi = {.mem = true, .kind = MK_ABS, .disp = (int32_t)(rm.target + 8), .target = rm.target + 8};
+                ld.reg = 2;
+                emit(g, &ld, &hi);
+            } else {
+                struct operand hi = {.mem = true, .kind = MK_ABS, .disp = (int32_t)(rm.target + 4), .target = rm.target + 4};
+                struct enc ld32 = {.op = {0x8b}, .nop = 1, .reg = 2};
+                emit(g, &ld32, &hi);
+                struct enc ld32a = {.op = {0x8b}, .nop = 1, .reg = 0};
+                emit(g, &ld32a, &lo);
+            }
+        }
+        if (chance(&g->rng, 30)) e.pfx[e.npfx++] = 0xf0;
+        e.rex_w = wide;
+        e.op[0] = 0x0f;
+        e.op[1] = 0xc7;
+        e.nop = 2;
+        e.reg = 1;
+        emit(g, &e, &rm);
+        flags_set(g, RFLAGS_ZF, 0);
+        break;
+    }
+    case 5: /* XLAT: AL = [RBX + AL] */
+        emit_mov_r32(g, 3, (uint32_t)rnd_target(g, 256, 1));
+        b(g, 0xd7);
+        break;
+    case 6: /* CLC / STC / CMC */
+        if (chance(&g->rng, 33)) {
+            b(g, 0xf8);
+        } else if (chance(&g->rng, 50)) {
+            b(g, 0xf9);
+        } else {
+            define_flags(g, RFLAGS_CF);
+            b(g, 0xf5);
+        }
+        g->undef &= ~RFLAGS_CF;
+        break;
+    case 7: { /* multi-byte NOP 0F 1F /0 with a memory form (never accessed), PAUSE */
+        if (chance(&g->rng, 50)) {
+            b(g, 0xf3);
+            b(g, 0x90);
+        } else {
+            struct operand rm = {.mem = true, .kind = MK_BASE_INDEX, .base = rnd_reg(g), .index = 0, .scale = 1,
+                                 .disp = (int32_t)rnd(&g->rng)};
+            struct enc nop = {.op = {0x0f, 0x1f}, .nop = 2, .reg = 0};
+            if (chance(&g->rng, 30)) nop.pfx[nop.npfx++] = 0x66;
+            emit(g, &nop, &rm);
+        }
+        break;
+    }
+    default: /* XCHG eax, eax (87 C0): zero-extends RAX */
+        b(g, 0x87);
+        b(g, 0xc0);
+        break;
+    }
+}
+
 /* Self-modifying code: a store patches the immediate of an instruction ahead (possibly already
  * decoded into the emulator's block cache) or of one that already ran and runs again. */
 static void gen_smc(struct gen *g)
@@ -1387,7 +1507,7 @@ static void gen_alu_mem(struct gen *g) { gen_alu(g, true); }
 static const gen_fn class_gen[C_COUNT] = {
     gen_alu_rr, gen_alu_mem, gen_alu_imm, gen_incdec_neg_not, gen_shift, gen_muldiv, gen_mov, gen_lea,
     gen_cmov_setcc, gen_bt, gen_bsf_bsr, gen_string, gen_stack, gen_xchg, gen_branch, gen_sse_mov,
-    gen_sse_int, gen_sse_fp, gen_x87, gen_mmx, gen_smc, gen_pagefault, gen_exception,
+    gen_sse_int, gen_sse_fp, gen_x87, gen_mmx, gen_misc, gen_smc, gen_pagefault, gen_exception,
 };
 
 /* The end marker: mov [RIG_DONE_MMIO], al ; jmp $ (the emulator may run on to the end of its

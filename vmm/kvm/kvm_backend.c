@@ -41,6 +41,7 @@ struct kvm_vm {
 struct kvm_vcpu {
     int fd;
     struct kvm_run *run;
+    size_t run_size; /* bytes mapped at run */
     /* The thread inside vcpu_run, for kick; guarded by lock because kick runs on other threads. */
     pthread_mutex_t lock;
     pthread_t thread;
@@ -292,7 +293,8 @@ static int kvm_vcpu_init(struct vcpu *v)
         r = kvm_errno("KVM_CREATE_VCPU");
         goto fail_free;
     }
-    kv->run = mmap(NULL, (size_t)vm->run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, kv->fd, 0);
+    kv->run_size = (size_t)vm->run_mmap_size;
+    kv->run = mmap(NULL, kv->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, kv->fd, 0);
     if (kv->run == MAP_FAILED) {
         r = kvm_errno("mmap of kvm_run");
         goto fail_close;
@@ -364,10 +366,17 @@ static void log_vcpu_registers(struct vcpu *v)
               (unsigned long long)s.gpr[GPR_RSI], (unsigned long long)s.gpr[GPR_RDI]);
 }
 
-static void handle_io(struct vcpu *v, struct kvm_run *run)
+static void handle_io(struct vcpu *v, struct kvm_run *run, size_t run_size)
 {
-    uint8_t *p = (uint8_t *)run + run->io.data_offset;
     unsigned size = run->io.size;
+    /* The kernel fills these, but check them before forming pointers into the mapping. */
+    if ((size != 1 && size != 2 && size != 4) || run->io.data_offset >= run_size ||
+        (uint64_t)run->io.count * size > run_size - run->io.data_offset) {
+        log_error("vCPU %u: malformed I/O exit (port 0x%x size %u count %u)", v->index, run->io.port, size,
+                  run->io.count);
+        return;
+    }
+    uint8_t *p = (uint8_t *)run + run->io.data_offset;
     bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
     for (uint32_t i = 0; i < run->io.count; i++, p += size) {
         uint64_t val = 0;
@@ -440,7 +449,7 @@ static enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
         }
         switch (run->exit_reason) {
         case KVM_EXIT_IO:
-            handle_io(v, run);
+            handle_io(v, run, kv->run_size);
             continue;
         case KVM_EXIT_MMIO:
             handle_mmio(v, run);
