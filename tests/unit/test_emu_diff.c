@@ -1554,7 +1554,7 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
     memset(g, 0, sizeof(*g));
     g->rng = splitmix(seed) | 1;
     memcpy(g->enabled, enabled, sizeof(g->enabled));
-    unsigned n = 1 + rn(&g->rng, 12);
+    unsigned n = chance(&g->rng, 20) ? 12 + rn(&g->rng, MAX_ITEMS - 13) : 1 + rn(&g->rng, 12); /* sometimes long */
     unsigned ncls = 0;
     int cls_list[C_COUNT];
     for (int c = 0; c < C_COUNT; c++)
