@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,12 +53,14 @@ static void usage(FILE *f)
 static void client_message(struct rpc_conn *c, const char *msg, size_t len)
 {
     struct client *cl = c->data;
+    if (!cl) return;
     rpc_handle_message(msg, len, methods_dispatch, cl, &c->sink);
 }
 
 static void client_closed(struct rpc_conn *c)
 {
     struct client *cl = c->data;
+    if (!cl) return; /* refused before it became a client */
     struct vmd *d = cl->d;
     for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
         for (size_t i = 0; i < vm->nviewers; i++)
@@ -256,6 +260,18 @@ int main(int argc, char **argv)
         }
         free(d.state_dir);
         d.state_dir = abs;
+    }
+
+    /* One vmd per state dir: a second one would steal the socket and the workers. The lock fd is
+     * close-on-exec so that workers do not keep holding it after vmd is gone. */
+    char lockpath[PATH_MAX];
+    snprintf(lockpath, sizeof(lockpath), "%s/vmd.lock", d.state_dir);
+    vm_store_mkdirs(d.state_dir, 0750);
+    int lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("state dir '%s': %s", d.state_dir,
+                  errno == EWOULDBLOCK ? "another vmd is already using it" : strerror(errno));
+        return 1;
     }
 
     signal(SIGPIPE, SIG_IGN);

@@ -484,7 +484,7 @@ static void on_connection(uv_stream_t *server, int status)
         log_warn("accept: %s", uv_strerror(status));
         return;
     }
-    struct rpc_conn *c = rpc_conn_new(l->loop, l->ops, l->data);
+    struct rpc_conn *c = rpc_conn_new(l->loop, l->ops, NULL); /* data: set by on_accept */
     if (!c) return;
     if (l->is_tcp) uv_tcp_init(l->loop, &c->h.tcp);
     else uv_pipe_init(l->loop, &c->h.pipe, 0);

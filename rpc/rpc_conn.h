@@ -109,8 +109,9 @@ struct rpc_listener {
     SSL_CTX *tls; /* TCP: required */
     unsigned *nclients, max_clients; /* shared count across listeners */
     const struct rpc_conn_ops *ops;
-    void *data; /* given to each accepted conn */
-    /* Called for each accepted connection before reading starts; return false to refuse it. */
+    void *data; /* the owner's */
+    /* Called for each accepted connection before reading starts (conn->data is NULL until this
+     * sets it; on_close is called for refused connections too). Return false to refuse it. */
     bool (*on_accept)(struct rpc_listener *l, struct rpc_conn *c);
 };
 

@@ -8,13 +8,15 @@
 # usage: scripts/nested-rig.sh [options]
 #   --inner-script FILE   inner guest's test script (default tests/guest/inner-result.sh)
 #   --outer-script FILE   outer guest's script (default tests/guest/rig-outer-vmctl.sh: vmctl run --accel kvm)
+#   --inner-modules LIST  cloud-kernel modules the inner initramfs loads first (e.g. "virtio_pci virtio_blk")
 #   --inner-cmdline STR   inner kernel command line (default "console=ttyS0 quiet panic=-1")
 #   --inner-memory MIB    inner guest RAM (default 256)
 #   --vmctl PATH          the vmctl to test (default build/bin/vmctl, the release build)
 #   --vmctl-args STR      extra `vmctl run` options
 #   --vmctl-timeout SEC   the outer guest kills each inner VMM run after SEC seconds (default 180)
 #   --with-qemu           also copy qemu-system-x86_64, its libraries and microvm firmware into the outer guest
-#   --add SRC:DST         extra file for the outer initramfs (repeatable)
+#   --add SRC:DST         extra file for the outer initramfs (repeatable); /rig/before.sh and /rig/after.sh,
+#                         if added, are sourced by the default outer script before vmctl starts and after it exits
 #   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
 #   --keep DIR            keep the built initramfs images in DIR
 # Exit status: QEMU's (0 once the outer guest powered off), 124 on timeout.
@@ -27,6 +29,7 @@ inner_script=tests/guest/inner-result.sh
 outer_script=tests/guest/rig-outer-vmctl.sh
 inner_cmdline="console=ttyS0 quiet panic=-1"
 inner_memory=256
+inner_modules=""
 vmctl=build/bin/vmctl
 vmctl_args=""
 vmctl_timeout=180
@@ -34,11 +37,12 @@ with_qemu=0
 timeout_s=600
 keep=""
 adds=()
-usage() { sed -n '8,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --inner-script) inner_script=$2; shift 2 ;;
         --outer-script) outer_script=$2; shift 2 ;;
+        --inner-modules) inner_modules=$2; shift 2 ;;
         --inner-cmdline) inner_cmdline=$2; shift 2 ;;
         --inner-memory) inner_memory=$2; shift 2 ;;
         --vmctl) vmctl=$2; shift 2 ;;
@@ -61,7 +65,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/vmd-rig.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 scripts/mkinitramfs.sh "$work/inner.cpio.gz" --script "$inner_script" \
-    --modules-dir $G/modules-cloud --modules "${INNER_MODULES:-}"
+    --modules-dir $G/modules-cloud --modules "$inner_modules"
 
 cat > "$work/env" <<ENV
 INNER_CMDLINE='$inner_cmdline'

@@ -8,8 +8,15 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
-start_vmd
 V=$VMCTL
+# without vmd: a clear error and exit 1; usage errors exit 2
+rc=0; "$V" list > /dev/null 2> "$TEST_TMP/err" || rc=$?
+[ $rc -eq 1 ] || fail "vmctl list without vmd: exit $rc"
+expect_in "$TEST_TMP/err" "cannot connect to $SOCK" "vmctl without vmd names the socket"
+rc=0; "$V" stop > /dev/null 2>&1 || rc=$?; [ $rc -eq 2 ] || fail "vmctl stop without a name: exit $rc"
+rc=0; "$V" --bogus list > /dev/null 2>&1 || rc=$?; [ $rc -eq 2 ] || fail "vmctl --bogus: exit $rc"
+ok "usage errors exit 2"
+start_vmd
 
 # --- definitions (no guest needed) ---
 [ -f "$GUEST/vmlinuz" ] || need_guest_assets
@@ -59,7 +66,10 @@ while True:
         p = m["params"]; print("event %s %s %s" % (p["name"], p["state"], p["reason"]), flush=True)
 PY
 EVENTS_PID=$!
+"$V" events > "$TEST_TMP/vmctl-events" 2>&1 &
+VMCTL_EVENTS_PID=$!
 for _ in $(seq 50); do grep -q subscribed "$TEST_TMP/events" && break; sleep 0.1; done
+sleep 0.2
 
 # --- running (needs a machine that runs) ---
 need_running_guest g1
@@ -113,7 +123,8 @@ ok "stop (graceful request, forced after 3 s at most): $(cat "$TEST_TMP/out")"
 ok "deleted"
 
 sleep 0.3
-kill "$EVENTS_PID" 2>/dev/null
+kill "$EVENTS_PID" "$VMCTL_EVENTS_PID" 2>/dev/null
+expect_in "$TEST_TMP/vmctl-events" "^g1 paused paused by request" "vmctl events prints the state changes"
 for st in running paused stopped deleted; do
     grep -q "^event g1 $st" "$TEST_TMP/events" || { cat "$TEST_TMP/events"; fail "no vm.state_changed $st event"; }
 done

@@ -14,7 +14,8 @@
 #include "vmm/machine.h"
 
 #define RIG_DONE_PORT 0xf4
-/* Outside RAM (the rig has at most 1 GiB) and below 2 GiB, so `mov [disp32], al` reaches it. */
+/* Below 2 GiB, so `mov [disp32], al` reaches it; outside RAM (an exit) only in rigs with at
+ * most 1 GiB of RAM. Larger rigs end their runs with an exception instead. */
 #define RIG_DONE_MMIO 0x40000000ULL
 
 struct kvm_rig {

@@ -506,6 +506,49 @@ static void test_guest_cpuid(void **state)
     }
 }
 
+/* More than 3 GiB of RAM: two memory slots, RAM resuming at 4 GiB above the MMIO hole. The
+ * guest (page tables extended to map 4-5 GiB) writes at 4 GiB + 4 KiB and reads the last page
+ * below the hole, then ends with HLT (#GP at CPL3).
+ *   mov rax, 0x100001000; mov [rax], rbx; mov rcx, 0xbffff000; mov rdx, [rcx]; hlt */
+static void test_ram_above_4g(void **state)
+{
+    (void)state;
+    static const uint8_t code[] = {0x48, 0xb8, 0x00, 0x10, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x48, 0x89, 0x18, 0x48,
+                                   0xb9, 0x00, 0xf0, 0xff, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x48, 0x8b, 0x11, 0xf4};
+    char why[256];
+    struct kvm_rig *r = kvm_rig_new(GUEST_MEM_HOLE_START + (512ULL << 20), why, sizeof(why));
+    if (!r) {
+        print_message("skipped: %s\n", why);
+        skip();
+    }
+    assert_int_equal(r->m.mem.nregions, 2);
+    /* PDPT[4] -> a page directory of 2 MiB pages for 4-5 GiB (free page 0x60000) */
+    uint64_t pdpte = 0x60000 | 7;
+    assert_int_equal(guest_mem_write(&r->m.mem, GB_PML4 + 0x1000 + 8 * 4, &pdpte, 8), 0);
+    for (uint64_t j = 0; j < 512; j++) {
+        uint64_t pde = (GUEST_MEM_HIGH_START + (j << 21)) | 0x87;
+        assert_int_equal(guest_mem_write(&r->m.mem, 0x60000 + 8 * j, &pde, 8), 0);
+    }
+    uint64_t below = 0x1122334455667788ULL;
+    assert_int_equal(guest_mem_write(&r->m.mem, 0xbffff000ULL, &below, 8), 0);
+    struct cpu_state s;
+    guest_cpl3_state(&s, GB_CODE);
+    s.gpr[GPR_RBX] = 0xa5a5a5a5deadbeefULL;
+    assert_int_equal(guest_load_code(&r->m.mem, code, sizeof(code)), 0);
+    enum machine_stop stop;
+    enum vcpu_exit ex = kvm_rig_run(r, &s, &stop);
+    int vector = r->exc_vector;
+    uint64_t above = 0, rdx = 0;
+    guest_mem_read(&r->m.mem, GUEST_MEM_HIGH_START + 0x1000, &above, 8);
+    guest_mem_read(&r->m.mem, GB_FRAME_RDX(true), &rdx, 8);
+    kvm_rig_free(r);
+    assert_int_equal(ex, VCPU_EXIT_STOP);
+    assert_int_equal(stop, MACHINE_STOP_POWEROFF);
+    assert_int_equal(vector, 13);
+    assert_int_equal(above, 0xa5a5a5a5deadbeefULL);
+    assert_int_equal(rdx, below);
+}
+
 static const struct device_desc *find_device(const char *name)
 {
     for (unsigned i = 0; i < devices_count(); i++)
@@ -588,6 +631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_irqchip_snapshot_round_trip, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_two_vcpus_run_and_stop, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_guest_cpuid, rig_setup, rig_teardown),
+        cmocka_unit_test(test_ram_above_4g),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,8 @@
 # and a restart, and a graceful `vmctl stop` (Ctrl-Alt-Del through the i8042; the guest restarts
 # at once) ends the VM before the timeout would force it.
 # PENDING until the emulator boots the kernel to userspace (move to tests/integration/ then).
+# The guest side was checked under QEMU TCG: ticks, the echoed input, and "reboot: Restarting
+# system" right after a Ctrl-Alt-Del (sendkey ctrl-alt-delete).
 # timeout: 900
 . "$(dirname "$0")/../lib.sh"
 . "$ROOT/tests/integration/daemon_lib.sh"
