@@ -235,6 +235,17 @@ static void test_text_file_is_not_bzimage(void **state)
     vm_free(v);
 }
 
+static void test_elf_vmlinux_named(void **state)
+{
+    (void)state;
+    uint8_t elf[4096] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+    char *path = write_file("vmlinux", elf, sizeof(elf));
+    struct vm *v = vm_new(64, 1, false, path, NULL, NULL);
+    assert_int_equal(vm_load(v), -ENOEXEC);
+    assert_non_null(strstr(v->err, "not a bzImage (an ELF file: an uncompressed vmlinux? use the bzImage)"));
+    vm_free(v);
+}
+
 static void test_short_and_empty_files(void **state)
 {
     (void)state;
@@ -1132,6 +1143,7 @@ int main(void)
         cmocka_unit_test(test_missing_kernel_file),
         cmocka_unit_test(test_kernel_is_directory),
         cmocka_unit_test(test_text_file_is_not_bzimage),
+        cmocka_unit_test(test_elf_vmlinux_named),
         cmocka_unit_test(test_short_and_empty_files),
         cmocka_unit_test(test_bad_magic_and_bootflag),
         cmocka_unit_test(test_old_protocols_rejected),

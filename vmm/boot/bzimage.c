@@ -35,7 +35,11 @@ int bzimage_parse(const uint8_t *head, size_t head_len, uint64_t file_size, stru
     if (head_len < 0x206)
         return reject(why, whylen, "not a bzImage (%llu bytes, too short for a setup header)",
                       (unsigned long long)file_size);
-    if (memcmp(head + 0x202, "HdrS", 4) != 0) return reject(why, whylen, "not a bzImage (no HdrS magic)");
+    if (memcmp(head + 0x202, "HdrS", 4) != 0) {
+        if (memcmp(head, "\x7f" "ELF", 4) == 0)
+            return reject(why, whylen, "not a bzImage (an ELF file: an uncompressed vmlinux? use the bzImage)");
+        return reject(why, whylen, "not a bzImage (no HdrS magic)");
+    }
     if (get16(head + 0x1FE) != 0xAA55) return reject(why, whylen, "not a bzImage (no 0xAA55 boot flag)");
     if (head_len < 0x208) return reject(why, whylen, "truncated (ends inside the setup header)");
     bz->version = get16(head + 0x206);
