@@ -1,5 +1,5 @@
 /* commands: vmctl's subcommands, one file per family (cmd_run.c, cmd_create.c, cmd_lifecycle.c,
- * cmd_list.c, cmd_console.c). */
+ * cmd_list.c, cmd_console.c, cmd_events.c). */
 #ifndef VMD_CLI_COMMANDS_H
 #define VMD_CLI_COMMANDS_H
 
@@ -27,5 +27,6 @@ int cmd_info(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_console(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 
 #endif

@@ -22,6 +22,7 @@ static const struct vmctl_command commands[] = {
     {"host", "show the host vmd runs on", cmd_host},
     {"log", "print a VM's serial output so far", cmd_log},
     {"console", "attach to a VM's serial console (Ctrl-] detaches)", cmd_console},
+    {"events", "print VM state changes as they happen", cmd_events},
 };
 
 static void usage(FILE *f)

@@ -66,7 +66,10 @@ while True:
         p = m["params"]; print("event %s %s %s" % (p["name"], p["state"], p["reason"]), flush=True)
 PY
 EVENTS_PID=$!
+"$V" events > "$TEST_TMP/vmctl-events" 2>&1 &
+VMCTL_EVENTS_PID=$!
 for _ in $(seq 50); do grep -q subscribed "$TEST_TMP/events" && break; sleep 0.1; done
+sleep 0.2
 
 # --- running (needs a machine that runs) ---
 need_running_guest g1
@@ -120,7 +123,8 @@ ok "stop (graceful request, forced after 3 s at most): $(cat "$TEST_TMP/out")"
 ok "deleted"
 
 sleep 0.3
-kill "$EVENTS_PID" 2>/dev/null
+kill "$EVENTS_PID" "$VMCTL_EVENTS_PID" 2>/dev/null
+expect_in "$TEST_TMP/vmctl-events" "^g1 paused paused by request" "vmctl events prints the state changes"
 for st in running paused stopped deleted; do
     grep -q "^event g1 $st" "$TEST_TMP/events" || { cat "$TEST_TMP/events"; fail "no vm.state_changed $st event"; }
 done
