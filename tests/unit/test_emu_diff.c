@@ -58,6 +58,9 @@
 #define RO_PAGE (DATA_WIN + DATA_WIN_SIZE)
 #define NP_PAGE (RO_PAGE + 0x1000)
 #define FAULT_PT 0x60000ULL
+/* FS and GS bases of the initial state: memory operands with FS:/GS: overrides add them. */
+#define FS_BASE_VAL (DATA_WIN - 0x3000)
+#define GS_BASE_VAL 0x7ff00000ULL
 /* The kernel-stack bytes an exception frame (plus the stub's pushes) occupies. */
 #define KFRAME_LO (GB_KSTACK_TOP - 0x40)
 
@@ -190,7 +193,19 @@ struct operand {
     int32_t disp;
     uint64_t target;
     bool addr32;             /* 0x67 prefix: 32-bit address arithmetic */
+    int seg;                 /* segment prefix: 0 none, 1-4 ES CS SS DS (no effect in 64-bit mode), 5 FS, 6 GS */
 };
+
+static uint64_t seg_base_of(int seg) { return seg == 5 ? FS_BASE_VAL : seg == 6 ? GS_BASE_VAL : 0; }
+
+/* mov r64, simm32 (sign-extends) */
+static void emit_mov_r64s(struct gen *g, int reg, int32_t v)
+{
+    b(g, (uint8_t)(0x48 | (reg >= 8 ? 1 : 0)));
+    b(g, 0xc7);
+    b(g, (uint8_t)(0xc0 | (reg & 7)));
+    b32(g, (uint32_t)v);
+}
 
 /* A target in the data window with room for `size` bytes, aligned to `align`. */
 static uint64_t rnd_target(struct gen *g, unsigned size, unsigned align)
@@ -211,15 +226,21 @@ static struct operand mem_operand(struct gen *g, unsigned size, unsigned align, 
 {
     struct operand o = {.mem = true, .base = -1, .index = -1};
     o.target = rnd_target(g, size, align);
+    unsigned sp = rn(&g->rng, 100);
+    o.seg = sp < 12 ? 5 : sp < 24 ? 6 : sp < 30 ? 1 + (int)rn(&g->rng, 4) : 0;
+    uint64_t off = o.target - seg_base_of(o.seg); /* the effective address the operand must compute */
+    bool wide = o.seg >= 5; /* offsets from GS's base are negative: set registers sign-extended */
     unsigned k = rn(&g->rng, 10);
     if (k < 2) {
         o.kind = MK_ABS;
-        o.disp = (int32_t)o.target;
+        o.disp = (int32_t)off;
     } else if (k < 5) {
         o.kind = MK_BASE;
         o.base = rnd_dst_not(g, avoid1, avoid2);
         o.disp = chance(&g->rng, 40) ? 0 : chance(&g->rng, 70) ? (int8_t)rnd(&g->rng) : (int32_t)(rn(&g->rng, 0x20000) - 0x10000);
-        emit_mov_r32(g, o.base, (uint32_t)(o.target - (uint64_t)(int64_t)o.disp));
+        uint64_t v = off - (uint64_t)(int64_t)o.disp;
+        if (wide) emit_mov_r64s(g, o.base, (int32_t)v);
+        else emit_mov_r32(g, o.base, (uint32_t)v);
     } else if (k < 8) {
         o.kind = MK_BASE_INDEX;
         o.base = rnd_dst_not(g, avoid1, avoid2);
@@ -228,19 +249,23 @@ static struct operand mem_operand(struct gen *g, unsigned size, unsigned align, 
         o.disp = chance(&g->rng, 50) ? 0 : (int8_t)rnd(&g->rng);
         uint32_t idx = rn(&g->rng, 64);
         emit_mov_r32(g, o.index, idx);
-        emit_mov_r32(g, o.base, (uint32_t)(o.target - ((uint64_t)idx << o.scale) - (uint64_t)(int64_t)o.disp));
-        o.addr32 = chance(&g->rng, 10);
+        uint64_t v = off - ((uint64_t)idx << o.scale) - (uint64_t)(int64_t)o.disp;
+        if (wide) emit_mov_r64s(g, o.base, (int32_t)v);
+        else emit_mov_r32(g, o.base, (uint32_t)v);
+        o.addr32 = !wide && chance(&g->rng, 10);
     } else if (k < 9 || g->rsp_delta > -64) {
         o.kind = MK_RIP;
     } else {
         /* [rsp + disp8] into what was pushed */
         o.kind = MK_RSP;
+        o.seg = 0;
         unsigned room = (unsigned)(-g->rsp_delta - 16);
         o.disp = (int32_t)(rn(&g->rng, (room < 120 ? room : 120) + 1) & ~(align > 1 ? align - 1 : 0));
         o.target = START_RSP + (uint64_t)(g->rsp_delta + o.disp);
         if (align > 1 && (o.target & (align - 1))) {
             o.kind = MK_RIP;
             o.target = rnd_target(g, size, align);
+            o.seg = 0;
         }
     }
     return o;
@@ -262,6 +287,7 @@ struct enc {
 
 static void emit(struct gen *g, const struct enc *e, const struct operand *rm)
 {
+    if (rm->mem && rm->seg) b(g, (uint8_t)"\x00\x26\x2e\x36\x3e\x64\x65"[rm->seg]);
     for (int i = 0; i < e->npfx; i++) b(g, e->pfx[i]);
     if (rm->mem && rm->addr32) b(g, 0x67);
     int rex = 0x40 | (e->rex_w ? 8 : 0) | (e->reg >= 8 ? 4 : 0);
@@ -312,7 +338,7 @@ static void emit(struct gen *g, const struct enc *e, const struct operand *rm)
     int32_t disp = rm->disp;
     if (rm->mem && rm->kind == MK_RIP) {
         uint64_t next = GB_CODE + g->len + 4 + (unsigned)e->nimm;
-        disp = (int32_t)(rm->target - next);
+        disp = (int32_t)(rm->target - seg_base_of(rm->seg) - next);
     }
     if (disp_bytes == 1) b(g, (uint8_t)disp);
     if (disp_bytes == 4) b32(g, (uint32_t)disp);
@@ -1557,6 +1583,8 @@ static void gen_state(uint64_t seed, struct cpu_state *s, uint8_t *data, uint8_t
     guest_cpl3_state(s, GB_CODE);
     for (int i = 0; i < GPR_COUNT; i++) s->gpr[i] = rnd_value(&r);
     s->gpr[GPR_RSP] = START_RSP;
+    s->seg[SEG_FS].base = FS_BASE_VAL;
+    s->seg[SEG_GS].base = GS_BASE_VAL;
     /* kvm_pvm runs CPL3 code with IF=1 and IOPL=0 whatever the state says: start there. */
     s->rflags = RFLAGS_FIXED | RFLAGS_IF | (rnd(&r) & ARITH);
     static const uint32_t f32[] = {0, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000,
