@@ -156,3 +156,17 @@ install: build
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json ] || install -m 0644 systemd/vmd.json $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json
 	install -m 0644 docs/jsonrpc.md rpc/openrpc.json $(DESTDIR)$(PREFIX)/share/doc/vmd/
 	[ ! -f docs/operations.md ] || install -m 0644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/vmd/
+
+# ---- fuzz targets (emu-exec) -------------------------------------------------------------
+# `make fuzz` (BUILD=fuzz: clang, ASan+UBSan, libFuzzer) builds build/fuzz/fuzz_decode;
+# scripts/run-fuzz.sh runs it.
+FUZZ_BINS := $(O)/fuzz_decode
+ifeq ($(BUILD),fuzz)
+CFLAGS += -Wno-unknown-warning-option -Wno-error  # -Werror is enforced by the gcc builds
+endif
+fuzzers: $(FUZZ_BINS)
+
+$(O)/fuzz_decode: tests/fuzz/fuzz_decode.c $(O)/tests/unit/guest_builder.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_decode.c $(O)/tests/unit/guest_builder.o \
+		$(LINK_LIBS) $(LDLIBS) -fsanitize=fuzzer

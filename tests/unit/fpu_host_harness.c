@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 /* The executable scratch page and the fault-recovery state of the native run. Test-only
  * globals: the harness runs one instruction at a time on the test's thread. */
@@ -16,11 +17,17 @@ static sigjmp_buf host_jmp;
 static volatile sig_atomic_t host_sig;
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
+/* The SSE state at a #XM (SIGFPE), from the signal frame: MXCSR flags and XMM registers. */
+static struct cpu_fxsave fault_fx;
+
 static void host_fault(int sig, siginfo_t *si, void *uc)
 {
     (void)si;
-    (void)uc;
     host_sig = sig;
+    if (sig == SIGFPE) {
+        const ucontext_t *u = uc;
+        memcpy(&fault_fx, u->uc_mcontext.fpregs, sizeof(fault_fx));
+    }
     siglongjmp(host_jmp, 1);
 }
 
@@ -226,6 +233,10 @@ void harness_run_host(struct harness_state *st, const struct harness_insn *in, e
         __asm__ volatile("fxrstor64 (%0)" : : "r"(&host_save) : "memory");
         *out = host_sig == SIGILL ? OUT_UD : (host_sig == SIGSEGV || host_sig == SIGBUS) ? OUT_GP
              : host_sig == SIGFPE ? OUT_XM : OUT_OTHER;
+        if (host_sig == SIGFPE) { /* the faulting instruction did not complete: report its state */
+            st->fx.mxcsr = fault_fx.mxcsr;
+            memcpy(st->fx.xmm, fault_fx.xmm, sizeof(fault_fx.xmm));
+        }
     }
     sigaction(SIGILL, &old_ill, NULL);
     sigaction(SIGSEGV, &old_segv, NULL);

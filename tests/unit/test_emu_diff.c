@@ -58,6 +58,9 @@
 #define RO_PAGE (DATA_WIN + DATA_WIN_SIZE)
 #define NP_PAGE (RO_PAGE + 0x1000)
 #define FAULT_PT 0x60000ULL
+/* FS and GS bases of the initial state: memory operands with FS:/GS: overrides add them. */
+#define FS_BASE_VAL (DATA_WIN - 0x3000)
+#define GS_BASE_VAL 0x7ff00000ULL
 /* The kernel-stack bytes an exception frame (plus the stub's pushes) occupies. */
 #define KFRAME_LO (GB_KSTACK_TOP - 0x40)
 
@@ -127,6 +130,7 @@ struct gen {
     int64_t rsp_delta;  /* RSP relative to START_RSP */
     bool ended;         /* an exception item ends the sequence */
     unsigned x87_depth; /* registers on the x87 stack (kept within 0..8: no stack faults) */
+    uint64_t code_base; /* where the code runs: GB_CODE, or just below a 4 KiB page boundary */
     bool enabled[C_COUNT];
 };
 
@@ -190,7 +194,19 @@ struct operand {
     int32_t disp;
     uint64_t target;
     bool addr32;             /* 0x67 prefix: 32-bit address arithmetic */
+    int seg;                 /* segment prefix: 0 none, 1-4 ES CS SS DS (no effect in 64-bit mode), 5 FS, 6 GS */
 };
+
+static uint64_t seg_base_of(int seg) { return seg == 5 ? FS_BASE_VAL : seg == 6 ? GS_BASE_VAL : 0; }
+
+/* mov r64, simm32 (sign-extends) */
+static void emit_mov_r64s(struct gen *g, int reg, int32_t v)
+{
+    b(g, (uint8_t)(0x48 | (reg >= 8 ? 1 : 0)));
+    b(g, 0xc7);
+    b(g, (uint8_t)(0xc0 | (reg & 7)));
+    b32(g, (uint32_t)v);
+}
 
 /* A target in the data window with room for `size` bytes, aligned to `align`. */
 static uint64_t rnd_target(struct gen *g, unsigned size, unsigned align)
@@ -211,15 +227,21 @@ static struct operand mem_operand(struct gen *g, unsigned size, unsigned align, 
 {
     struct operand o = {.mem = true, .base = -1, .index = -1};
     o.target = rnd_target(g, size, align);
+    unsigned sp = rn(&g->rng, 100);
+    o.seg = sp < 12 ? 5 : sp < 24 ? 6 : sp < 30 ? 1 + (int)rn(&g->rng, 4) : 0;
+    uint64_t off = o.target - seg_base_of(o.seg); /* the effective address the operand must compute */
+    bool wide = o.seg >= 5; /* offsets from GS's base are negative: set registers sign-extended */
     unsigned k = rn(&g->rng, 10);
     if (k < 2) {
         o.kind = MK_ABS;
-        o.disp = (int32_t)o.target;
+        o.disp = (int32_t)off;
     } else if (k < 5) {
         o.kind = MK_BASE;
         o.base = rnd_dst_not(g, avoid1, avoid2);
         o.disp = chance(&g->rng, 40) ? 0 : chance(&g->rng, 70) ? (int8_t)rnd(&g->rng) : (int32_t)(rn(&g->rng, 0x20000) - 0x10000);
-        emit_mov_r32(g, o.base, (uint32_t)(o.target - (uint64_t)(int64_t)o.disp));
+        uint64_t v = off - (uint64_t)(int64_t)o.disp;
+        if (wide) emit_mov_r64s(g, o.base, (int32_t)v);
+        else emit_mov_r32(g, o.base, (uint32_t)v);
     } else if (k < 8) {
         o.kind = MK_BASE_INDEX;
         o.base = rnd_dst_not(g, avoid1, avoid2);
@@ -228,19 +250,23 @@ static struct operand mem_operand(struct gen *g, unsigned size, unsigned align, 
         o.disp = chance(&g->rng, 50) ? 0 : (int8_t)rnd(&g->rng);
         uint32_t idx = rn(&g->rng, 64);
         emit_mov_r32(g, o.index, idx);
-        emit_mov_r32(g, o.base, (uint32_t)(o.target - ((uint64_t)idx << o.scale) - (uint64_t)(int64_t)o.disp));
-        o.addr32 = chance(&g->rng, 10);
+        uint64_t v = off - ((uint64_t)idx << o.scale) - (uint64_t)(int64_t)o.disp;
+        if (wide) emit_mov_r64s(g, o.base, (int32_t)v);
+        else emit_mov_r32(g, o.base, (uint32_t)v);
+        o.addr32 = !wide && chance(&g->rng, 10);
     } else if (k < 9 || g->rsp_delta > -64) {
         o.kind = MK_RIP;
     } else {
         /* [rsp + disp8] into what was pushed */
         o.kind = MK_RSP;
+        o.seg = 0;
         unsigned room = (unsigned)(-g->rsp_delta - 16);
         o.disp = (int32_t)(rn(&g->rng, (room < 120 ? room : 120) + 1) & ~(align > 1 ? align - 1 : 0));
         o.target = START_RSP + (uint64_t)(g->rsp_delta + o.disp);
         if (align > 1 && (o.target & (align - 1))) {
             o.kind = MK_RIP;
             o.target = rnd_target(g, size, align);
+            o.seg = 0;
         }
     }
     return o;
@@ -262,6 +288,7 @@ struct enc {
 
 static void emit(struct gen *g, const struct enc *e, const struct operand *rm)
 {
+    if (rm->mem && rm->seg) b(g, (uint8_t)"\x00\x26\x2e\x36\x3e\x64\x65"[rm->seg]);
     for (int i = 0; i < e->npfx; i++) b(g, e->pfx[i]);
     if (rm->mem && rm->addr32) b(g, 0x67);
     int rex = 0x40 | (e->rex_w ? 8 : 0) | (e->reg >= 8 ? 4 : 0);
@@ -311,8 +338,8 @@ static void emit(struct gen *g, const struct enc *e, const struct operand *rm)
     if (has_sib) b(g, sib);
     int32_t disp = rm->disp;
     if (rm->mem && rm->kind == MK_RIP) {
-        uint64_t next = GB_CODE + g->len + 4 + (unsigned)e->nimm;
-        disp = (int32_t)(rm->target - next);
+        uint64_t next = g->code_base + g->len + 4 + (unsigned)e->nimm;
+        disp = (int32_t)(rm->target - seg_base_of(rm->seg) - next);
     }
     if (disp_bytes == 1) b(g, (uint8_t)disp);
     if (disp_bytes == 4) b32(g, (uint32_t)disp);
@@ -1528,7 +1555,9 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
     memset(g, 0, sizeof(*g));
     g->rng = splitmix(seed) | 1;
     memcpy(g->enabled, enabled, sizeof(g->enabled));
-    unsigned n = 1 + rn(&g->rng, 12);
+    /* one case in four runs across a page boundary (instructions straddling it, too) */
+    g->code_base = chance(&g->rng, 25) ? GB_CODE + 0x1000 - 8 - rn(&g->rng, 120) : GB_CODE;
+    unsigned n = chance(&g->rng, 20) ? 12 + rn(&g->rng, MAX_ITEMS - 13) : 1 + rn(&g->rng, 12); /* sometimes long */
     unsigned ncls = 0;
     int cls_list[C_COUNT];
     for (int c = 0; c < C_COUNT; c++)
@@ -1551,12 +1580,14 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
 }
 
 /* Initial state and memory, from the case seed (independent of the code generator's stream). */
-static void gen_state(uint64_t seed, struct cpu_state *s, uint8_t *data, uint8_t *stack)
+static void gen_state(uint64_t seed, uint64_t code_base, struct cpu_state *s, uint8_t *data, uint8_t *stack)
 {
     uint64_t r = splitmix(seed ^ 0xabcdef) | 1;
-    guest_cpl3_state(s, GB_CODE);
+    guest_cpl3_state(s, code_base);
     for (int i = 0; i < GPR_COUNT; i++) s->gpr[i] = rnd_value(&r);
     s->gpr[GPR_RSP] = START_RSP;
+    s->seg[SEG_FS].base = FS_BASE_VAL;
+    s->seg[SEG_GS].base = GS_BASE_VAL;
     /* kvm_pvm runs CPL3 code with IF=1 and IOPL=0 whatever the state says: start there. */
     s->rflags = RFLAGS_FIXED | RFLAGS_IF | (rnd(&r) & ARITH);
     static const uint32_t f32[] = {0, 0x80000000, 0x3f800000, 0xbf800000, 0x7f800000, 0xff800000, 0x7fc00000,
@@ -1675,9 +1706,9 @@ static void emu_side_free(struct emu_side *e)
 
 static void write_case(struct guest_mem *mem, const struct gen *g, const uint8_t *data, const uint8_t *stack)
 {
-    uint8_t *code = guest_mem_ptr(mem, GB_CODE, MAX_CODE + 16);
-    memset(code, 0xcc, MAX_CODE + 16); /* int3 past the end */
-    memcpy(code, g->code, g->len);
+    uint8_t *code = guest_mem_ptr(mem, GB_CODE, 0x1000 + MAX_CODE + 16);
+    memset(code, 0xcc, 0x1000 + MAX_CODE + 16); /* int3 around the code */
+    memcpy(code + (g->code_base - GB_CODE), g->code, g->len);
     guest_mem_write(mem, DATA_WIN, data, DATA_WIN_SIZE);
     guest_mem_write(mem, STACK_LO, stack, STACK_SIZE);
     memset(guest_mem_ptr(mem, KFRAME_LO, sizeof(((struct outcome *)0)->kframe)), 0, sizeof(((struct outcome *)0)->kframe));
@@ -1940,7 +1971,7 @@ static void test_emu_matches_kvm(void **state)
         uint64_t cs = splitmix(seed + i);
         gen_case(&g, cs, c->enabled);
         struct cpu_state init;
-        gen_state(cs, &init, c->data, c->stack);
+        gen_state(cs, g.code_base, &init, c->data, c->stack);
         c->single_step = (cs >> 40) & 1;
         bool seen[C_COUNT] = {0};
         for (unsigned j = 0; j < g.nitems; j++) seen[g.items[j].cls] = true;
@@ -2017,7 +2048,7 @@ static void test_generator_runs_cleanly_under_kvm(void **state)
         uint64_t cs = splitmix(seed + i);
         gen_case(&g, cs, c->enabled);
         struct cpu_state init;
-        gen_state(cs, &init, c->data, c->stack);
+        gen_state(cs, g.code_base, &init, c->data, c->stack);
         run_kvm(c->rig, &g, &init, c->data, c->stack, &first);
         run_kvm(c->rig, &g, &init, c->data, c->stack, &c->ko);
         bool clean = first.exit == VCPU_EXIT_STOP && first.stop == MACHINE_STOP_POWEROFF &&

@@ -98,6 +98,9 @@ static void random_insn(struct harness_insn *in, uint8_t map, uint8_t opc, uint8
     in->rdi_off = 160 + (unsigned)((r >> 48) % 16);
 }
 
+/* How many cases ended in #XM on both sides, and how many of those differed only in PE. */
+static unsigned xm_cases, xm_pe_differences;
+
 static int run_differential(uint8_t map, uint8_t opc, uint8_t pfx, unsigned cases)
 {
     int failures = 0;
@@ -106,6 +109,8 @@ static int run_differential(uint8_t map, uint8_t opc, uint8_t pfx, unsigned case
         random_insn(&in, map, opc, pfx);
         static struct harness_state s0, se, sh;
         harness_rand_state(&s0);
+        if (i % 8 == 7) /* some SIMD exceptions unmasked: #XM outcomes and flags compared too */
+            s0.fx.mxcsr = (s0.fx.mxcsr & ~0x1F80u) | (uint32_t)(harness_rand() & 0x1F80) | 0x0800;
         se = s0;
         sh = s0;
         enum harness_outcome oe = harness_outcome_of(harness_run_emu(&se, &in, CR0_BASE, CR4_BASE));
@@ -118,6 +123,21 @@ static int run_differential(uint8_t map, uint8_t opc, uint8_t pfx, unsigned case
         if (oe != oh) {
             fprintf(stderr, "outcome emu %s host %s: %s\n", outcome_name(oe), outcome_name(oh), what);
             failures++;
+        } else if (oe == OUT_XM) {
+            /* Documented approximation: with unmasked exceptions the hardware occasionally
+             * records PE differently from the masked computation fpu_sse uses; all else
+             * (destination untouched, every other flag) must match. */
+            xm_cases++;
+            if (map == FPU_MAP_0F3A && (opc == 0x40 || opc == 0x41)) {
+                /* DPPS/DPPD: which stage's flags an unmasked exception leaves is not modelled
+                 * exactly (documented in fpu_sse.c); the outcome and registers must match. */
+                sh.fx.mxcsr = se.fx.mxcsr;
+            }
+            if ((se.fx.mxcsr ^ sh.fx.mxcsr) == 0x20) {
+                xm_pe_differences++;
+                sh.fx.mxcsr = se.fx.mxcsr;
+            }
+            if (!harness_same(&se, &sh, what, false)) failures++;
         } else if (oe == OUT_OK && !harness_same(&se, &sh, what, true)) {
             failures++;
         }
@@ -145,7 +165,9 @@ static void test_sse_differential_every_claimed_encoding(void **state)
                 cases += 400;
                 failures += run_differential((uint8_t)map, (uint8_t)opc, pfxs[p], 400);
             }
-    printf("test_fpu_sse: %u encodings, %u random cases against the host\n", encodings, cases);
+    printf("test_fpu_sse: %u encodings, %u random cases against the host (%u ended in #XM, %u of them with a "
+           "different PE flag)\n", encodings, cases, xm_cases, xm_pe_differences);
+    assert_true(xm_pe_differences * 50 <= xm_cases + 50);
     assert_true(encodings > 150);
     assert_int_equal(failures, 0);
 }
@@ -290,6 +312,24 @@ static void test_unmasked_simd_exception_reports_xm(void **state)
     float r;
     memcpy(&r, s.fx.xmm[0], 4);
     assert_true(r > 1e38f);
+
+    /* ADDPS: lane 0 inexact (PE), lane 1 inf + -inf (IE). IE unmasked: only IE is recorded. */
+    float a[4] = {1.0f, __builtin_inff(), 0, 0}, b[4] = {1e-10f, -__builtin_inff(), 0, 0};
+    memcpy(s.fx.xmm[2], a, 16);
+    memcpy(s.fx.xmm[3], b, 16);
+    struct harness_insn addps = {.map = FPU_MAP_0F, .opcode = 0x58, .modrm = 0xD3};
+    s.fx.mxcsr = 0x1F80 & ~(1u << 7);
+    assert_int_equal(harness_run_emu(&s, &addps, CR0_BASE, CR4_BASE), FPU_XM);
+    assert_int_equal(s.fx.mxcsr & 0x3F, 0x01);
+    assert_memory_equal(s.fx.xmm[2], a, 16);
+    /* Only PE unmasked: the masked IE does not stop the post-computation #XM; both recorded. */
+    s.fx.mxcsr = 0x1F80 & ~(1u << 12);
+    assert_int_equal(harness_run_emu(&s, &addps, CR0_BASE, CR4_BASE), FPU_XM);
+    assert_int_equal(s.fx.mxcsr & 0x3F, 0x21);
+    /* All masked: both flags, result written. */
+    s.fx.mxcsr = 0x1F80;
+    assert_int_equal(harness_run_emu(&s, &addps, CR0_BASE, CR4_BASE), FPU_OK);
+    assert_int_equal(s.fx.mxcsr & 0x3F, 0x21);
 }
 
 static void test_cpuid_bits_and_claims(void **state)

@@ -7,10 +7,14 @@
  * exception flags the host raised are merged into the guest MXCSR afterwards. This makes the
  * results and flags bit-exact with the host CPU. The host's MXCSR is restored after each op.
  *
- * Unmasked SIMD exceptions are simplified: when an operation raises a flag whose exception is
- * unmasked in the guest MXCSR, all raised flags are recorded, the destination is left
- * unchanged and FPU_XM is returned (hardware records only the pre-computation exceptions in
- * that case). Linux and glibc run with every SIMD exception masked.
+ * Unmasked SIMD exceptions: when an operation raises a flag whose exception is unmasked in the
+ * guest MXCSR, the destination is left unchanged and FPU_XM is returned; with an unmasked
+ * invalid/denormal/divide-by-zero only those pre-computation flags are recorded, as the
+ * hardware does. Simplifications: the flags come from the masked computation, so an exact tiny
+ * result (which raises UE only when UE is unmasked) does not report #XM, and in rare cases the
+ * hardware records PE differently (the differential test measures this), and DPPS/DPPD may
+ * record flags of a different stage than the hardware. Linux and glibc run
+ * with every SIMD exception masked.
  *
  * Encodings are described by one table per opcode map indexed by [opcode][mandatory prefix];
  * the regular forms (xmm op= xmm/mem, mm op= mm/mem) are executed generically, the others
@@ -272,6 +276,18 @@ static void m_palignr(xreg *d, const xreg *s, uint8_t imm)
     memcpy(cat + 8, d->b, 8);
     for (unsigned i = 0; i < 8; i++) d->b[i] = imm + i < 16 ? cat[imm + i] : 0;
 }
+/* The guest MXCSR of the floating-point operation in progress on this thread (set by the
+ * dispatcher around each D_FP operation): DPPS/DPPD stop after their multiply stage when it
+ * raised an unmasked exception, as the hardware does. */
+static __thread uint32_t op_guest_mxcsr;
+
+static inline bool stage_raised_unmasked(void)
+{
+    uint32_t cur;
+    __asm__ volatile("stmxcsr %0" : "=m"(cur));
+    return (cur & 0x3Fu & ~(op_guest_mxcsr >> 7)) != 0;
+}
+
 /* DPPS / DPPD, following the SDM's order of operations (products, then pairwise sums), each
  * step on the host under the guest MXCSR. */
 static void x_dpps(xreg *d, const xreg *s, uint8_t imm)
@@ -285,6 +301,7 @@ static void x_dpps(xreg *d, const xreg *s, uint8_t imm)
             t[i] = a;
         }
     }
+    if (stage_raised_unmasked()) return;
     __asm__ volatile("addss %1, %0" : "+x"(t[0].v) : "x"(t[1].v));
     __asm__ volatile("addss %1, %0" : "+x"(t[2].v) : "x"(t[3].v));
     __asm__ volatile("addss %1, %0" : "+x"(t[0].v) : "x"(t[2].v));
@@ -301,6 +318,7 @@ static void x_dppd(xreg *d, const xreg *s, uint8_t imm)
             t[i] = a;
         }
     }
+    if (stage_raised_unmasked()) return;
     __asm__ volatile("addsd %1, %0" : "+x"(t[0].v) : "x"(t[1].v));
     for (int i = 0; i < 2; i++) d->q[i] = (imm & (1 << i)) ? t[0].q[0] : 0;
 }
@@ -584,11 +602,19 @@ static inline uint32_t mx_leave(uint32_t host)
     return now & 0x3Fu;
 }
 
-/* Merge flags raised by an operation; true if one of them is unmasked (#XM). */
+/* Merge flags raised by an operation; true if one of them is unmasked (#XM). When an unmasked
+ * pre-computation exception (invalid, denormal, divide-by-zero) occurs, the hardware records
+ * only the pre-computation flags; otherwise every raised flag is recorded. */
 static inline bool mx_merge(struct cpu_fxsave *fx, uint32_t raised)
 {
+    const uint32_t pre = 0x7u; /* IE DE ZE */
+    uint32_t unmasked = raised & ~(fx->mxcsr >> 7) & 0x3Fu;
+    if (unmasked & pre) {
+        fx->mxcsr |= raised & pre;
+        return true;
+    }
     fx->mxcsr |= raised;
-    return (raised & ~(fx->mxcsr >> 7) & 0x3Fu) != 0;
+    return unmasked != 0;
 }
 
 struct ops {
@@ -1234,6 +1260,7 @@ enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env)
         }
         xmm_get(fx, o.reg, &d);
         if (fl & D_FP) {
+            op_guest_mxcsr = fx->mxcsr;
             uint32_t host = mx_enter(fx->mxcsr);
             desc->fn(&d, &s, op->imm8);
             if (mx_merge(fx, mx_leave(host))) return FPU_XM;

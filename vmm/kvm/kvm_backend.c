@@ -133,6 +133,7 @@ static int set_gsi_routing(struct kvm_vm *vm)
 
 static int kvm_init(struct machine *m)
 {
+    /* Signal dispositions are process-wide: the kick handler is installed once per process. */
     static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
     pthread_once(&handler_once, install_kick_handler);
 

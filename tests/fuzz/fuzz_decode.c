@@ -1,0 +1,40 @@
+/* fuzz_decode: libFuzzer target for the emulator's decoder and instruction handlers.
+ * The input's first byte picks CPL0 or CPL3, the rest is placed as instruction bytes at the
+ * entry point of a flat 64-bit test machine (emu_exec_testbed.h) and run for a bounded
+ * instruction budget. Any crash, hang or sanitizer report is a bug: hostile guest code must
+ * never hurt the host. Build: make fuzzers; run: scripts/run-fuzz.sh [SECONDS].
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "emu_exec_testbed.h"
+
+/* One machine for the whole fuzzing process (libFuzzer calls us repeatedly); rebuilt state
+ * per input. */
+static struct testbed *tb;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || size > 4096) return 0;
+    if (!tb) {
+        tb = tb_new();
+        if (!tb) return 0;
+    }
+    /* fresh page tables/GDT/IDT (CPL0 input may have rewritten them) and a fresh machine state */
+    guest_build_long_mode(&tb->m.mem);
+    uint8_t code[4096 + 16];
+    memcpy(code, data + 1, size - 1);
+    memset(code + size - 1, 0xf4, 16); /* HLT after the input */
+    tb_start(tb, code, size - 1 + 16, (data[0] & 1) ? 3 : 0);
+    emu_icache_flush(&tb->cpu);
+    atomic_store(&tb->m.stop, MACHINE_RUNNING);
+    for (int i = 0; i < GPR_COUNT; i++)
+        if (i != GPR_RSP) tb->cpu.s.gpr[i] = GB_DATA + 0x100 * (uint64_t)i;
+    for (int i = 0; i < 8 && !tb->cpu.s.halted; i++) {
+        if (machine_stop_requested(&tb->m)) break;
+        emu_exec(&tb->cpu, 500);
+    }
+    return 0;
+}
