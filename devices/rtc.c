@@ -141,6 +141,42 @@ static void rtc_rearm(struct rtc *r)
     timer_mod(&r->m->timers, &r->update_timer, r->mono_ns(r->clock_opaque) + to_boundary);
 }
 
+/* Periodic interrupt period from register A's rate select (0: off), on the 32.768 kHz base. */
+static uint64_t rtc_periodic_ns(const struct rtc *r)
+{
+    unsigned rate = r->cmos[RTC_REG_A] & 0x0F;
+    if (rate == 0 || (r->cmos[RTC_REG_A] & RTC_DIVIDER_MASK) != RTC_DIVIDER_NORMAL) return 0;
+    unsigned shift = rate <= 2 ? rate + 6 : rate - 1; /* rates 1 and 2 repeat 8 and 9 */
+    return (1000000000ULL << shift) / 32768;
+}
+
+/* (Re)start or stop the periodic interrupt timer; it runs while PIE is set. */
+static void rtc_restart_periodic(struct rtc *r)
+{
+    if (!r->m) return;
+    uint64_t period = rtc_periodic_ns(r);
+    if (!period || !(r->cmos[RTC_REG_B] & RTC_B_PIE)) {
+        timer_del(&r->m->timers, &r->periodic_timer);
+        return;
+    }
+    r->periodic_next_ns = r->mono_ns(r->clock_opaque) + period;
+    timer_mod(&r->m->timers, &r->periodic_timer, r->periodic_next_ns);
+}
+
+static void rtc_periodic_timer(void *opaque, uint64_t now_ns)
+{
+    struct rtc *r = opaque;
+    uint64_t period = rtc_periodic_ns(r);
+    if (!period || !(r->cmos[RTC_REG_B] & RTC_B_PIE)) return;
+    r->cmos[RTC_REG_C] |= RTC_C_PF;
+    rtc_update_irq(r);
+    /* Keep the schedule; periods the host missed are skipped, not queued. */
+    uint64_t next = r->periodic_next_ns + period;
+    if (next <= now_ns) next = now_ns + period;
+    r->periodic_next_ns = next;
+    timer_mod(&r->m->timers, &r->periodic_timer, next);
+}
+
 static void rtc_update_timer(void *opaque, uint64_t now_ns)
 {
     (void)now_ns;
@@ -190,10 +226,13 @@ static void rtc_write(struct rtc *r, unsigned reg, uint8_t v)
         return;
     }
     switch (reg) {
-    case RTC_REG_A:
+    case RTC_REG_A: {
+        uint8_t old = r->cmos[RTC_REG_A];
         r->cmos[RTC_REG_A] = v & ~RTC_A_UIP;
         rtc_rearm(r);
+        if ((old ^ v) & 0x7F) rtc_restart_periodic(r);
         break;
+    }
     case RTC_REG_B: {
         uint8_t old = r->cmos[RTC_REG_B];
         if (!(old & RTC_B_SET) && (v & RTC_B_SET)) rtc_refresh_time(r); /* freeze current time */
@@ -202,6 +241,7 @@ static void rtc_write(struct rtc *r, unsigned reg, uint8_t v)
         /* Changing the data mode re-encodes what is read next, as the chip's next update would. */
         rtc_update_irq(r);
         rtc_rearm(r);
+        if ((old ^ v) & RTC_B_PIE) rtc_restart_periodic(r);
         break;
     }
     case RTC_REG_C:
@@ -274,6 +314,7 @@ static int rtc_init(struct machine *m, char *err, size_t errlen)
     r->cmos[RTC_REG_D] = RTC_D_VRT;
     rtc_fill_memory_size(r, &m->mem);
     timer_init(&r->update_timer, rtc_update_timer, r);
+    timer_init(&r->periodic_timer, rtc_periodic_timer, r);
     int rc = bus_register(&m->pio, RTC_INDEX_PORT, 2, rtc_io, r, "rtc");
     if (rc < 0) {
         snprintf(err, errlen, "rtc ports 0x70/0x71: %s", strerror(-rc));
@@ -289,6 +330,7 @@ static void rtc_destroy(struct machine *m)
     struct rtc *r = m->rtc;
     if (!r) return;
     timer_del(&m->timers, &r->update_timer);
+    timer_del(&m->timers, &r->periodic_timer);
     bus_release(&m->pio, RTC_INDEX_PORT, r);
     m->rtc = NULL;
     free(r);
@@ -334,6 +376,7 @@ static int rtc_restore(struct machine *m, struct snap_reader *rd, uint32_t versi
     r->irq_level = -1;
     rtc_update_irq(r);
     rtc_rearm(r);
+    rtc_restart_periodic(r);
     return 0;
 }
 

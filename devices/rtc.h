@@ -5,7 +5,8 @@
  * the time registers. Registers A-D behave as on the chip (UIP in the last 244 us of
  * each second, BCD or binary and 12/24-hour per register B, flags in C cleared on read,
  * VRT in D). Update-ended and alarm interrupts are delivered from a once-a-second timer
- * while enabled; the periodic interrupt is not modelled (PF never sets).
+ * while enabled, the periodic interrupt from a timer at register A's rate while PIE is set
+ * (PF is only tracked while PIE is set).
  * The memory-size bytes (0x15-0x18, 0x30/0x31, 0x34/0x35, 0x5B-0x5D) describe guest RAM.
  */
 #ifndef VMD_DEVICES_RTC_H
@@ -62,6 +63,8 @@ struct rtc {
     int64_t offset_s;  /* guest time minus host wall time, in seconds */
     int irq_level;
     struct vm_timer update_timer; /* next second boundary, while UIE or AIE is set */
+    struct vm_timer periodic_timer; /* periodic interrupt, while PIE is set */
+    uint64_t periodic_next_ns;
     /* Host wall clock (UTC, ns since the epoch) and the monotonic clock the machine's timers
      * use; tests replace them. */
     uint64_t (*wall_ns)(void *opaque);

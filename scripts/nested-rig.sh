@@ -15,8 +15,8 @@
 #   --vmctl-args STR      extra `vmctl run` options
 #   --vmctl-timeout SEC   the outer guest kills each inner VMM run after SEC seconds (default 180)
 #   --with-qemu           also copy qemu-system-x86_64, its libraries and microvm firmware into the outer guest
-#   --add SRC:DST         extra file for the outer initramfs (repeatable); /rig/after.sh, if added, is
-#                         sourced by the default outer script after vmctl exits (to inspect disk images)
+#   --add SRC:DST         extra file for the outer initramfs (repeatable); /rig/before.sh and /rig/after.sh,
+#                         if added, are sourced by the default outer script before vmctl starts and after it exits
 #   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
 #   --keep DIR            keep the built initramfs images in DIR
 # Exit status: QEMU's (0 once the outer guest powered off), 124 on timeout.

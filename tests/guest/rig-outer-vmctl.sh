@@ -9,6 +9,7 @@ if [ ! -c /dev/kvm ]; then
     exit 1
 fi
 echo "RIG: /dev/kvm ok ($(grep -c svm /proc/cpuinfo) vCPUs with svm)"
+[ -f /rig/before.sh ] && . /rig/before.sh
 read t0 _ < /proc/uptime
 timeout "$VMCTL_TIMEOUT" vmctl run --accel kvm --memory "$INNER_MEMORY" --kernel /rig/vmlinuz \
     --initrd /rig/inner.cpio.gz --cmdline "$INNER_CMDLINE" $VMCTL_ARGS < /dev/null

@@ -130,6 +130,7 @@ struct gen {
     int64_t rsp_delta;  /* RSP relative to START_RSP */
     bool ended;         /* an exception item ends the sequence */
     unsigned x87_depth; /* registers on the x87 stack (kept within 0..8: no stack faults) */
+    uint64_t code_base; /* where the code runs: GB_CODE, or just below a 4 KiB page boundary */
     bool enabled[C_COUNT];
 };
 
@@ -337,7 +338,7 @@ static void emit(struct gen *g, const struct enc *e, const struct operand *rm)
     if (has_sib) b(g, sib);
     int32_t disp = rm->disp;
     if (rm->mem && rm->kind == MK_RIP) {
-        uint64_t next = GB_CODE + g->len + 4 + (unsigned)e->nimm;
+        uint64_t next = g->code_base + g->len + 4 + (unsigned)e->nimm;
         disp = (int32_t)(rm->target - seg_base_of(rm->seg) - next);
     }
     if (disp_bytes == 1) b(g, (uint8_t)disp);
@@ -1554,7 +1555,9 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
     memset(g, 0, sizeof(*g));
     g->rng = splitmix(seed) | 1;
     memcpy(g->enabled, enabled, sizeof(g->enabled));
-    unsigned n = 1 + rn(&g->rng, 12);
+    /* one case in four runs across a page boundary (instructions straddling it, too) */
+    g->code_base = chance(&g->rng, 25) ? GB_CODE + 0x1000 - 8 - rn(&g->rng, 120) : GB_CODE;
+    unsigned n = chance(&g->rng, 20) ? 12 + rn(&g->rng, MAX_ITEMS - 13) : 1 + rn(&g->rng, 12); /* sometimes long */
     unsigned ncls = 0;
     int cls_list[C_COUNT];
     for (int c = 0; c < C_COUNT; c++)
@@ -1577,10 +1580,10 @@ static void gen_case(struct gen *g, uint64_t seed, const bool *enabled)
 }
 
 /* Initial state and memory, from the case seed (independent of the code generator's stream). */
-static void gen_state(uint64_t seed, struct cpu_state *s, uint8_t *data, uint8_t *stack)
+static void gen_state(uint64_t seed, uint64_t code_base, struct cpu_state *s, uint8_t *data, uint8_t *stack)
 {
     uint64_t r = splitmix(seed ^ 0xabcdef) | 1;
-    guest_cpl3_state(s, GB_CODE);
+    guest_cpl3_state(s, code_base);
     for (int i = 0; i < GPR_COUNT; i++) s->gpr[i] = rnd_value(&r);
     s->gpr[GPR_RSP] = START_RSP;
     s->seg[SEG_FS].base = FS_BASE_VAL;
@@ -1703,9 +1706,9 @@ static void emu_side_free(struct emu_side *e)
 
 static void write_case(struct guest_mem *mem, const struct gen *g, const uint8_t *data, const uint8_t *stack)
 {
-    uint8_t *code = guest_mem_ptr(mem, GB_CODE, MAX_CODE + 16);
-    memset(code, 0xcc, MAX_CODE + 16); /* int3 past the end */
-    memcpy(code, g->code, g->len);
+    uint8_t *code = guest_mem_ptr(mem, GB_CODE, 0x1000 + MAX_CODE + 16);
+    memset(code, 0xcc, 0x1000 + MAX_CODE + 16); /* int3 around the code */
+    memcpy(code + (g->code_base - GB_CODE), g->code, g->len);
     guest_mem_write(mem, DATA_WIN, data, DATA_WIN_SIZE);
     guest_mem_write(mem, STACK_LO, stack, STACK_SIZE);
     memset(guest_mem_ptr(mem, KFRAME_LO, sizeof(((struct outcome *)0)->kframe)), 0, sizeof(((struct outcome *)0)->kframe));
@@ -1968,7 +1971,7 @@ static void test_emu_matches_kvm(void **state)
         uint64_t cs = splitmix(seed + i);
         gen_case(&g, cs, c->enabled);
         struct cpu_state init;
-        gen_state(cs, &init, c->data, c->stack);
+        gen_state(cs, g.code_base, &init, c->data, c->stack);
         c->single_step = (cs >> 40) & 1;
         bool seen[C_COUNT] = {0};
         for (unsigned j = 0; j < g.nitems; j++) seen[g.items[j].cls] = true;
@@ -2045,7 +2048,7 @@ static void test_generator_runs_cleanly_under_kvm(void **state)
         uint64_t cs = splitmix(seed + i);
         gen_case(&g, cs, c->enabled);
         struct cpu_state init;
-        gen_state(cs, &init, c->data, c->stack);
+        gen_state(cs, g.code_base, &init, c->data, c->stack);
         run_kvm(c->rig, &g, &init, c->data, c->stack, &first);
         run_kvm(c->rig, &g, &init, c->data, c->stack, &c->ko);
         bool clean = first.exit == VCPU_EXIT_STOP && first.stop == MACHINE_STOP_POWEROFF &&

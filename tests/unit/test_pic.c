@@ -316,6 +316,55 @@ static void test_snapshot_round_trip(void **state)
     free(u);
 }
 
+static void test_special_fully_nested_mode(void **state)
+{
+    struct device_test_machine *t = *state;
+    pic_init_linux(t, false);
+    dtm_outb(t, 0x20, 0x11);
+    dtm_outb(t, 0x21, 0x30);
+    dtm_outb(t, 0x21, 0x04);
+    dtm_outb(t, 0x21, 0x11); /* ICW4: SFNM */
+    dtm_outb(t, 0x21, 0x00);
+    raise_irq(t, 12, 1);
+    assert_int_equal(ack(t), 0x3C);
+    /* A higher-priority slave request nests although the cascade is in service. */
+    raise_irq(t, 9, 1);
+    assert_true(pic_has_irq(t->m.pic));
+    assert_int_equal(ack(t), 0x39);
+    /* Without SFNM it would wait: re-init plain and repeat. */
+    pic_init_linux(t, false);
+    raise_irq(t, 12, 0);
+    raise_irq(t, 9, 0);
+    raise_irq(t, 12, 1);
+    assert_int_equal(ack(t), 0x3C);
+    raise_irq(t, 9, 1);
+    assert_false(pic_has_irq(t->m.pic));
+}
+
+static void test_rotate_on_auto_eoi_and_single_mode(void **state)
+{
+    struct device_test_machine *t = *state;
+    pic_init_linux(t, true);
+    dtm_outb(t, 0x20, 0x80); /* OCW2: rotate in auto-EOI mode, set */
+    raise_irq(t, 2, 0);
+    raise_irq(t, 1, 1);
+    raise_irq(t, 4, 1);
+    assert_int_equal(ack(t), 0x31); /* IRQ1 becomes lowest: 2..7 0 1 */
+    raise_irq(t, 0, 1);
+    assert_int_equal(ack(t), 0x34);
+    assert_int_equal(ack(t), 0x30);
+    /* ICW1 with SNGL and no IC4: ICW2 completes the sequence, the next 0x21 write is OCW1. */
+    dtm_outb(t, 0x20, 0x12);
+    dtm_outb(t, 0x21, 0x48);
+    dtm_outb(t, 0x21, 0x01); /* IRQ0 masked */
+    assert_int_equal(dtm_inb(t, 0x21), 0x01);
+    raise_irq(t, 0, 0);
+    raise_irq(t, 0, 1);
+    assert_false(pic_has_irq(t->m.pic));
+    dtm_outb(t, 0x21, 0x00);
+    assert_int_equal(ack(t), 0x48);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +378,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_eoi, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poll_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_special_mask_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_special_fully_nested_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_on_auto_eoi_and_single_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
         cmocka_unit_test(test_absent_with_kernel_irqchip),
     };

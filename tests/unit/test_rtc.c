@@ -248,6 +248,37 @@ static void test_absurd_date_is_clamped(void **state)
     free(u);
 }
 
+static void test_periodic_interrupt(void **state)
+{
+    struct device_test_machine *t = *state;
+    assert_int_equal(cmos_read(t, RTC_REG_A) & 0x0F, 6); /* 1024 Hz */
+    cmos_write(t, RTC_REG_B, RTC_B_PIE | RTC_B_24H);
+    dtm_advance(t, 976000);
+    assert_int_equal(t->irq_level[RTC_IRQ], 0);
+    dtm_advance(t, 1000);
+    assert_int_equal(t->irq_level[RTC_IRQ], 1);
+    assert_int_equal(cmos_read(t, RTC_REG_C), RTC_C_IRQF | RTC_C_PF);
+    assert_int_equal(t->irq_level[RTC_IRQ], 0);
+    for (unsigned i = 0; i < 100; i++) {
+        dtm_advance(t, 976563);
+        (void)cmos_read(t, RTC_REG_C);
+    }
+    assert_int_equal(t->irq_rises[RTC_IRQ], 101);
+    /* 2 Hz */
+    cmos_write(t, RTC_REG_A, 0x20 | 0x0F);
+    unsigned before = t->irq_rises[RTC_IRQ];
+    for (unsigned i = 0; i < 20; i++) {
+        dtm_advance(t, 100000000ULL);
+        (void)cmos_read(t, RTC_REG_C);
+    }
+    assert_int_equal(t->irq_rises[RTC_IRQ] - before, 4);
+    /* Off */
+    cmos_write(t, RTC_REG_B, RTC_B_24H);
+    before = t->irq_rises[RTC_IRQ];
+    dtm_advance(t, 2000000000ULL);
+    assert_int_equal(t->irq_rises[RTC_IRQ], before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_memory_size_above_4g),
         cmocka_unit_test_setup_teardown(test_update_ended_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_interrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_periodic_interrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_absurd_date_is_clamped, setup, teardown),
     };

@@ -227,6 +227,24 @@ static void test_snapshot_round_trip(void **state)
     free(u);
 }
 
+/* serial8250_startup's THRE probe: Linux flags UART_BUG_THRE if re-enabling THRI does not
+ * raise the interrupt again. */
+static void test_linux_thre_probe_sees_no_bug(void **state)
+{
+    struct device_test_machine *t = *state;
+    dtm_outb(t, COM1 + UART_LCR, UART_LCR_WLEN8);
+    dtm_outb(t, COM1 + UART_IER, UART_IER_THRI);
+    uint8_t lsr = dtm_inb(t, COM1 + UART_LSR);
+    uint8_t iir1 = dtm_inb(t, COM1 + UART_IIR);
+    dtm_outb(t, COM1 + UART_IER, 0);
+    dtm_outb(t, COM1 + UART_IER, UART_IER_THRI);
+    uint8_t iir = dtm_inb(t, COM1 + UART_IIR);
+    dtm_outb(t, COM1 + UART_IER, 0);
+    assert_true(lsr & UART_LSR_TEMT);
+    assert_false(iir1 & UART_IIR_NO_INT);
+    assert_false(iir & UART_IIR_NO_INT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scratch_and_ier_width, setup, teardown),
         cmocka_unit_test_setup_teardown(test_modem_status_interrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linux_thre_probe_sees_no_bug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
