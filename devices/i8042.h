@@ -17,7 +17,9 @@
 #define I8042_CMD_PORT 0x64
 #define I8042_KBD_IRQ 1
 #define I8042_AUX_IRQ 12
-#define I8042_QUEUE_SIZE 64
+/* Bytes buffered towards the guest (the keyboard's own buffer is 16 bytes). Linux's i8042_flush
+ * gives up on a controller that still has data after 16 reads, so never hold more. */
+#define I8042_QUEUE_SIZE 16
 
 /* Status register */
 #define I8042_STR_OBF 0x01

@@ -6,16 +6,19 @@
  * masked-response indefinite values) is done here in C.
  *
  * Arithmetic is carried out by the host's own x87 instruction of the same name: each helper
- * below runs FNINIT, loads the guest's control word with every exception masked (so the
- * guest's precision and rounding control apply), loads the operands with FLD m80 (exact, no
- * exceptions), executes the instruction, and reads the status word (exception flags, C0-C3)
- * before restoring the host's control word. Results are therefore bit-exact with the host
- * CPU, including the transcendental instructions.
+ * below loads (FLDENV) the guest's control word and condition codes with an empty stack,
+ * loads the operands with FLD m80 (exact, no exceptions), executes the instruction, reads the
+ * status word and clears the exception state (FNSTSW; FNCLEX) before any further waiting
+ * instruction, so an unmasked guest exception is never delivered to the host; then stores
+ * the results and restores the host's control word. Results are therefore bit-exact with the
+ * host CPU, including the transcendental instructions and the biased results of unmasked
+ * overflow/underflow.
  *
- * Unmasked exceptions: the flags are recorded, ES and B are set, the destination is left
- * unchanged (no pop/push), and the next waiting x87/MMX instruction returns FPU_MF (the
- * deferred #MF of the architecture). Hardware stores a biased result for unmasked
- * overflow/underflow and the rounded result for unmasked precision; we store nothing.
+ * Unmasked exceptions: the flags are recorded and ES and B are set. With an unmasked invalid
+ * operation (or stack fault), denormal or divide-by-zero the instruction does nothing else;
+ * with unmasked overflow, underflow or precision it completes with the hardware's result
+ * (memory destinations are written only for precision). The next waiting x87/MMX
+ * instruction then returns FPU_MF (the deferred #MF of the architecture).
  * FOP, FIP (from fpu_op.rip) and FDP are recorded for every non-control instruction.
  */
 #include <stdbool.h>
@@ -28,7 +31,7 @@ static const uint8_t f80_indefinite[10] = {0, 0, 0, 0, 0, 0, 0, 0xC0, 0xFF, 0xFF
 
 /* ---- host execution ------------------------------------------------------------------- */
 
-/* The host environment for one operation: the guest FCW with every exception masked, the
+/* The host environment for one operation: the guest FCW (its exception masks included), the
  * guest's C0-C3 (so "unchanged/undefined" condition codes behave as on the hardware), TOP=0,
  * every register empty. */
 struct hx_env {
@@ -48,7 +51,7 @@ static uint16_t hx_arith(unsigned op, long double *r, const long double *dst, co
 #define ARITH(n, insn)                                                                                     \
     case n:                                                                                                \
         __asm__ volatile(HX_BEGIN "fldt %[s]\n\tfldt %[d]\n\t" insn " %%st(1), %%st\n\tfnstsw %[sw]\n\t"     \
-                         "fstpt %[r]\n\t" HX_END                                                           \
+                         "fnclex\n\tfstpt %[r]\n\t" HX_END                                                           \
                          : [r] "=m"(*r), [sw] "=m"(sw), HX_CW                                              \
                          : [s] "m"(*src), [d] "m"(*dst), HX_GCW);                                          \
         break;
@@ -104,7 +107,7 @@ static uint16_t hx_arith_mem(unsigned esc, unsigned op, long double *r, const lo
     uint16_t hcw, sw = 0;
     const struct { uint8_t b[8]; } *mm = m;
 #define AM(insn)                                                                                            \
-    __asm__ volatile(HX_BEGIN "fldt %[d]\n\t" insn " %[m]\n\tfnstsw %[sw]\n\tfstpt %[r]\n\t" HX_END          \
+    __asm__ volatile(HX_BEGIN "fldt %[d]\n\t" insn " %[m]\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\t" HX_END          \
                      : [r] "=m"(*r), [sw] "=m"(sw), HX_CW : [d] "m"(*dst), [m] "m"(*mm), HX_GCW)
 #define AM_ALL(sfx, isfx)                                                                                   \
     switch (op) {                                                                                           \
@@ -157,7 +160,7 @@ static uint16_t hx_load(enum mtype t, long double *r, const void *m, const struc
     switch (t) {
 #define LOAD(n, insn)                                                                                       \
     case n:                                                                                                 \
-        __asm__ volatile(HX_BEGIN insn " %[m]\n\tfnstsw %[sw]\n\tfstpt %[r]\n\t" HX_END                     \
+        __asm__ volatile(HX_BEGIN insn " %[m]\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\t" HX_END                     \
                          : [r] "=m"(*r), [sw] "=m"(sw), HX_CW : [m] "m"(*mm), HX_GCW);                      \
         break;
         LOAD(MT_F32, "flds")
@@ -235,7 +238,7 @@ static uint16_t hx_unop(enum unop u, long double *r0, long double *r1, const lon
     switch (u) {
 #define UN(n, insn)                                                                                         \
     case n:                                                                                                 \
-        __asm__ volatile(HX_BEGIN "fldt %[a1]\n\tfldt %[a0]\n\t" insn "\n\tfnstsw %[sw]\n\t"                \
+        __asm__ volatile(HX_BEGIN "fldt %[a1]\n\tfldt %[a0]\n\t" insn "\n\tfnstsw %[sw]\n\tfnclex\n\t"    \
                          "fstpt %[r0]\n\tfstpt %[r1]\n\t" HX_END                                            \
                          : [r0] "=m"(*r0), [r1] "=m"(*r1), [sw] "=m"(sw), HX_CW                             \
                          : [a0] "m"(*a0), [a1] "m"(*a1), HX_GCW);                                           \
@@ -275,7 +278,7 @@ static uint16_t hx_const(unsigned which, long double *r, const struct hx_env *ge
     switch (which) {
 #define K(n, insn)                                                                                          \
     case n:                                                                                                 \
-        __asm__ volatile(HX_BEGIN insn "\n\tfnstsw %[sw]\n\tfstpt %[r]\n\t" HX_END                          \
+        __asm__ volatile(HX_BEGIN insn "\n\tfnstsw %[sw]\n\tfnclex\n\tfstpt %[r]\n\t" HX_END                          \
                          : [r] "=m"(*r), [sw] "=m"(sw), HX_CW : HX_GCW);                                    \
         break;
         K(0, "fld1")
@@ -369,17 +372,24 @@ static bool stack_fault(struct cpu_fxsave *fx, bool overflow)
     return false;
 }
 
-/* Merge a host status word: exception flags accumulate, `cc` bits are replaced. Returns
- * false (and sets ES|B) if a raised exception is unmasked in the guest FCW. */
-static bool merge_status(struct cpu_fxsave *fx, uint16_t sw, uint16_t cc)
+/* Merge a host status word: exception flags accumulate, `cc` bits are replaced, ES and B are
+ * set for an unmasked exception. Returns false when the instruction must not complete (an
+ * unmasked invalid/denormal/divide-by-zero exception; with `mem_dest`, also overflow and
+ * underflow, whose biased results cannot be stored to memory). */
+static bool merge_status_dest(struct cpu_fxsave *fx, uint16_t sw, uint16_t cc, bool mem_dest)
 {
     uint16_t exc = sw & 0x7F;
     fx->fsw = (uint16_t)((fx->fsw & ~cc) | (sw & cc) | exc);
-    if (exc & 0x3F & ~fx->fcw) {
-        fx->fsw |= FSW_ES | FSW_B;
-        return false;
-    }
-    return true;
+    uint16_t unmasked = exc & 0x3F & ~fx->fcw;
+    if (!unmasked) return true;
+    fx->fsw |= FSW_ES | FSW_B;
+    if (unmasked & (FSW_IE | FSW_DE | FSW_ZE)) return false;
+    return !(mem_dest && (unmasked & (FSW_OE | FSW_UE)));
+}
+
+static inline bool merge_status(struct cpu_fxsave *fx, uint16_t sw, uint16_t cc)
+{
+    return merge_status_dest(fx, sw, cc, false);
 }
 
 /* ---- tag word ------------------------------------------------------------------------- */
@@ -443,16 +453,17 @@ static void arith(struct x87 *x, unsigned op, unsigned dst_j, const long double 
 static void compare(struct x87 *x, unsigned kind, const long double *src, bool src_empty, unsigned pops)
 {
     struct cpu_fxsave *fx = x->fx;
-    bool zf = true, pf = true, cf = true;
+    bool zf = true, pf = true, cf = true, complete;
     if (st_empty(fx, 0) || src_empty) {
-        if (!stack_fault(fx, false)) return;
+        /* stack fault: "unordered" is reported even when IE is unmasked */
+        complete = stack_fault(fx, false);
         if (kind < 2) fx->fsw |= FSW_C0 | FSW_C2 | FSW_C3;
     } else {
         long double a;
         st_get(fx, 0, &a);
         uint16_t sw = hx_cmp(kind, &a, src, &x->henv, &zf, &pf, &cf);
         /* FCOMI leaves C0-C3 alone (the host's operand loads clobbered its C1) */
-        if (!merge_status(fx, sw, kind < 2 ? FSW_CC : 0)) return;
+        complete = merge_status(fx, sw, kind < 2 ? FSW_CC : 0);
     }
     if (kind >= 2) {
         uint64_t f = *x->env->rflags & ~(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF);
@@ -462,6 +473,7 @@ static void compare(struct x87 *x, unsigned kind, const long double *src, bool s
         *x->env->rflags = f;
         if (x->env->rflags_written) *x->env->rflags_written = true;
     }
+    if (!complete) return;
     while (pops--) st_pop(fx);
 }
 
@@ -478,7 +490,8 @@ static void load_push(struct x87 *x, enum mtype t)
     }
     long double v;
     uint16_t sw = hx_load(t, &v, m, &x->henv);
-    if (!merge_status(fx, sw, FSW_CC)) return;
+    /* A load completes despite an unmasked denormal exception (only #IA stops it). */
+    if (!merge_status(fx, sw, FSW_CC) && (sw & FSW_IE & ~fx->fcw)) return;
     fx->fsw &= (uint16_t)~FSW_C1;
     st_push(fx, &v);
 }
@@ -510,7 +523,7 @@ static void store_mem(struct x87 *x, enum mtype t, bool trunc, bool pop)
         long double v;
         st_get(fx, 0, &v);
         uint16_t sw = hx_store(t, trunc, m, &v, &x->henv);
-        if (!merge_status(fx, sw, FSW_CC)) return;
+        if (!merge_status_dest(fx, sw, FSW_CC, true)) return;
         uint16_t nsw = fx->fsw;
         fx->fsw = old_sw;
         mem_write(x, m, n); /* may fault: state is committed only afterwards */
@@ -532,12 +545,13 @@ static void unop(struct x87 *x, enum unop u)
     bool under = st_empty(fx, 0) || (ui->nargs == 2 && st_empty(fx, 1));
     bool over = ui->effect > 0 && !st_empty(fx, 7);
     if (under || over) {
-        if (!stack_fault(fx, !under)) return;
+        bool masked = stack_fault(fx, !under);
         fx->fsw &= (uint16_t)~(ui->cc & FSW_C2);
         if (u == U_FTST) {
-            fx->fsw |= FSW_C0 | FSW_C2 | FSW_C3;
+            fx->fsw |= FSW_C0 | FSW_C2 | FSW_C3; /* "unordered", even when IE is unmasked */
             return;
         }
+        if (!masked) return;
         if (ui->effect < 0) {
             st_put_raw(fx, 1, f80_indefinite);
             st_pop(fx);
@@ -639,16 +653,35 @@ static bool cmov_cond(uint64_t fl, unsigned opcode, unsigned sub)
 
 /* ---- dispatcher ----------------------------------------------------------------------- */
 
+/* Reserved encodings (#UD, which takes priority over a pending #MF). */
+static bool x87_reserved(const struct fpu_op *op)
+{
+    unsigned sub = (op->modrm >> 3) & 7, m = op->modrm;
+    if (op->has_mem)
+        return (op->opcode == 0xD9 && sub == 1) || (op->opcode == 0xDB && (sub == 4 || sub == 6)) ||
+               (op->opcode == 0xDD && sub == 5);
+    switch (op->opcode) {
+    case 0xD9:
+        return (m >= 0xD1 && m <= 0xD7) || m == 0xE2 || m == 0xE3 || m == 0xE6 || m == 0xE7 || m == 0xEF;
+    case 0xDA: return m >= 0xE0 && m != 0xE9;
+    case 0xDB: return (m >= 0xE5 && m <= 0xE7) || m >= 0xF8;
+    case 0xDD: return m >= 0xF0;
+    case 0xDE: return m >= 0xD8 && m <= 0xDF && m != 0xD9;
+    case 0xDF: return (m >= 0xE1 && m <= 0xE7) || m >= 0xF8;
+    default: return false;
+    }
+}
+
 static bool non_waiting(const struct fpu_op *op)
 {
     unsigned sub = (op->modrm >> 3) & 7;
     if (op->has_mem) {
-        if (op->opcode == 0xD9 && sub >= 4) return true;  /* FLDENV FLDCW FNSTENV FNSTCW */
-        if (op->opcode == 0xDD && sub >= 4) return true;  /* FRSTOR FNSAVE FNSTSW */
+        if (op->opcode == 0xD9 && sub >= 6) return true;  /* FNSTENV FNSTCW */
+        if (op->opcode == 0xDD && sub >= 6) return true;  /* FNSAVE FNSTSW */
         return false;
     }
-    return (op->opcode == 0xDB && (op->modrm == 0xE2 || op->modrm == 0xE3)) || /* FNCLEX FNINIT */
-           (op->opcode == 0xDF && op->modrm == 0xE0);                          /* FNSTSW AX */
+    return (op->opcode == 0xDB && op->modrm >= 0xE0 && op->modrm <= 0xE4) || /* FNENI FNDISI FNCLEX FNINIT FNSETPM */
+           (op->opcode == 0xDF && op->modrm == 0xE0);                        /* FNSTSW AX */
 }
 
 static enum fpu_result x87_mem(struct x87 *x)
@@ -666,9 +699,10 @@ static enum fpu_result x87_mem(struct x87 *x)
         mem_read(x, m, mtype_size[t]);
         bool cmp = sub == 2 || sub == 3;
         if (st_empty(fx, 0)) {
-            if (!stack_fault(fx, false)) return FPU_OK;
+            bool masked = stack_fault(fx, false);
             if (cmp) fx->fsw |= FSW_C0 | FSW_C2 | FSW_C3;
-            else st_put_raw(fx, 0, f80_indefinite);
+            if (!masked) return FPU_OK;
+            if (!cmp) st_put_raw(fx, 0, f80_indefinite);
         } else {
             long double d, r;
             st_get(fx, 0, &d);
@@ -702,6 +736,7 @@ static enum fpu_result x87_mem(struct x87 *x)
             unsigned n = env_image(x, img, o16);
             mem_write(x, img, n);
             fx->fcw |= 0x3F;
+            fpu_update_es(fx);
             return FPU_OK;
         }
         case 7: mem_write(x, &fx->fcw, 2); return FPU_OK; /* FNSTCW */
@@ -1006,10 +1041,11 @@ enum fpu_result fpu_x87_exec(const struct fpu_op *op, struct fpu_env *env)
     struct cpu_fxsave *fx = env->fx;
     if (env->cr0 & (CR0_EM | CR0_TS)) return FPU_NM;
     if (op->opcode < 0xD8 || op->opcode > 0xDF) return FPU_UD;
+    if (x87_reserved(op)) return FPU_UD;
     bool nw = non_waiting(op);
     if (!nw && (fx->fsw & FSW_ES)) return FPU_MF;
     struct x87 x = {.op = op, .env = env, .fx = fx,
-                    .henv = {.cw = 0xFFFF0000u | fx->fcw | 0x3Fu, .sw = 0xFFFF0000u | (fx->fsw & FSW_CC),
+                    .henv = {.cw = 0xFFFF0000u | fx->fcw, .sw = 0xFFFF0000u | (fx->fsw & FSW_CC),
                              .tw = 0xFFFFFFFFu}};
     uint16_t fop = (uint16_t)(((op->opcode & 7) << 8) | op->modrm);
     enum fpu_result r = op->has_mem ? x87_mem(&x) : x87_reg(&x);
