@@ -159,19 +159,26 @@ struct msr_buf {
 static int msrs_get(int fd, struct cpu_state *s)
 {
     struct msr_buf b;
-    memset(&b, 0, sizeof(b));
-    b.hdr.nmsrs = NUM_STATE_MSRS;
-    for (unsigned i = 0; i < NUM_STATE_MSRS; i++) b.e[i].index = state_msrs[i];
-    int n = ioctl(fd, KVM_GET_MSRS, &b);
-    if (n < 0) {
-        int e = errno;
-        log_error("kvm: KVM_GET_MSRS: %s", strerror(e));
-        return -e;
+    unsigned done = 0;
+    /* KVM stops at the first MSR it cannot read: that one reads as 0, the rest are retried. */
+    while (done < NUM_STATE_MSRS) {
+        memset(&b, 0, sizeof(b));
+        b.hdr.nmsrs = NUM_STATE_MSRS - done;
+        for (unsigned i = 0; i < b.hdr.nmsrs; i++) b.e[i].index = state_msrs[done + i];
+        int n = ioctl(fd, KVM_GET_MSRS, &b);
+        if (n < 0) {
+            int e = errno;
+            log_error("kvm: KVM_GET_MSRS: %s", strerror(e));
+            return -e;
+        }
+        for (int i = 0; i < n; i++) *state_msr_field(s, b.e[i].index) = b.e[i].data;
+        done += (unsigned)n;
+        if (done < NUM_STATE_MSRS) {
+            log_debug("kvm: MSR 0x%x is not readable here; it reads as 0", state_msrs[done]);
+            *state_msr_field(s, state_msrs[done]) = 0;
+            done++;
+        }
     }
-    /* KVM stops at the first MSR it cannot read; the rest read as 0. */
-    if ((unsigned)n < NUM_STATE_MSRS)
-        log_debug("kvm: MSR 0x%x is not readable; it and the MSRs after it read as 0", state_msrs[n]);
-    for (unsigned i = 0; i < NUM_STATE_MSRS; i++) *state_msr_field(s, state_msrs[i]) = i < (unsigned)n ? b.e[i].data : 0;
     return 0;
 }
 
@@ -179,21 +186,30 @@ static int msrs_set(int fd, const struct cpu_state *s)
 {
     struct msr_buf b;
     struct cpu_state tmp = *s;
-    memset(&b, 0, sizeof(b));
-    b.hdr.nmsrs = NUM_STATE_MSRS;
-    for (unsigned i = 0; i < NUM_STATE_MSRS; i++) {
-        b.e[i].index = state_msrs[i];
-        b.e[i].data = *state_msr_field(&tmp, state_msrs[i]);
-    }
-    int n = ioctl(fd, KVM_SET_MSRS, &b);
-    if (n < 0) {
-        int e = errno;
-        log_error("kvm: KVM_SET_MSRS: %s", strerror(e));
-        return -e;
-    }
-    if ((unsigned)n < NUM_STATE_MSRS) {
-        log_error("kvm: MSR 0x%x rejected value 0x%llx", state_msrs[n], (unsigned long long)b.e[n].data);
-        return -EINVAL;
+    unsigned done = 0;
+    /* KVM stops at the first MSR it refuses. One it does not model (e.g. TSC_AUX without
+     * RDTSCP in the guest CPUID) is skipped when the state holds 0 there, its reset value. */
+    while (done < NUM_STATE_MSRS) {
+        memset(&b, 0, sizeof(b));
+        b.hdr.nmsrs = NUM_STATE_MSRS - done;
+        for (unsigned i = 0; i < b.hdr.nmsrs; i++) {
+            b.e[i].index = state_msrs[done + i];
+            b.e[i].data = *state_msr_field(&tmp, state_msrs[done + i]);
+        }
+        int n = ioctl(fd, KVM_SET_MSRS, &b);
+        if (n < 0) {
+            int e = errno;
+            log_error("kvm: KVM_SET_MSRS: %s", strerror(e));
+            return -e;
+        }
+        done += (unsigned)n;
+        if (done == NUM_STATE_MSRS) break;
+        if (b.e[n].data != 0) {
+            log_error("kvm: MSR 0x%x rejected value 0x%llx", b.e[n].index, (unsigned long long)b.e[n].data);
+            return -EINVAL;
+        }
+        log_debug("kvm: MSR 0x%x not settable here; left at its reset value", b.e[n].index);
+        done++;
     }
     return 0;
 }
