@@ -88,8 +88,8 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
         snprintf(err, errlen, "no kernel given (--kernel)");
         return -EINVAL;
     }
-    uint64_t low_end = m->mem.regions[0].size;
-    if (m->mem.nregions < 1 || low_end < 2 * MIB) {
+    uint64_t low_end = m->mem.nregions ? m->mem.regions[0].size : 0;
+    if (low_end < 2 * MIB) {
         snprintf(err, errlen, "guest memory too small for Linux (%llu KiB)", (unsigned long long)(low_end >> 10));
         return -EINVAL;
     }
