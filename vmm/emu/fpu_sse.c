@@ -13,8 +13,11 @@
  * hardware does. Simplifications: the flags come from the masked computation, so an exact tiny
  * result (which raises UE only when UE is unmasked) does not report #XM, and in rare cases the
  * hardware records PE differently (the differential test measures this), and DPPS/DPPD may
- * record flags of a different stage than the hardware. Linux and glibc run
- * with every SIMD exception masked.
+ * record flags of a different stage than the hardware. Linux and glibc run with every SIMD
+ * exception masked.
+ *
+ * SSE3, SSSE3 and SSE4.1 are implemented completely but executed and reported in CPUID only
+ * when the host has them (they run on the host's instructions). SSE4.2 is not implemented.
  *
  * Encodings are described by one table per opcode map indexed by [opcode][mandatory prefix];
  * the regular forms (xmm op= xmm/mem, mm op= mm/mem) are executed generically, the others

@@ -68,8 +68,9 @@ enum fpu_result fpu_sse_exec(const struct fpu_op *op, struct fpu_env *env);
  * exception is pending (FSW.ES), else FPU_OK. */
 enum fpu_result fpu_wait(struct fpu_env *env);
 
-/* CPUID leaf 1 ECX/EDX feature bits for what this module implements (FPU, MMX, FXSR, SSE, SSE2,
- * and any of SSE3/SSSE3/SSE4.1/SSE4.2 it fully implements). The system part's CPUID ORs these in. */
+/* CPUID leaf 1 ECX/EDX feature bits for what this module implements: EDX FPU, MMX, FXSR, SSE,
+ * SSE2; ECX SSE3, SSSE3, SSE4.1 when the host CPU has them (not SSE4.2). The system part's
+ * CPUID ORs these in. */
 void fpu_sse_cpuid(uint32_t *leaf1_ecx, uint32_t *leaf1_edx);
 
 /* Reset values (FNINIT / power-on): FCW 0x37F, FTW empty, MXCSR 0x1F80. */
