@@ -3,7 +3,8 @@
 # TLS with 1, 8 and 40 concurrent clients (bench/rpc_load.c), then the memory of vmd and of one
 # worker beyond its guest RAM (RSS minus the resident part of the guest-RAM mapping), printed
 # beside Firecracker's published figure (< 5 MiB of VMM memory overhead per microVM).
-# Environment: CALLS (per client, default 2000), VMS (defined VMs listed by vm.list, default 10).
+# Environment: CALLS (per client, default 2000), VMS (defined VMs listed by vm.list, default 10),
+# SETTLE (seconds the VM runs before its memory is read, default 40: booted and idle).
 set -eu
 cd "$(dirname "$0")/.."
 CALLS=${CALLS:-2000}
@@ -60,7 +61,7 @@ if [ -x scripts/mkinitramfs.sh ] && [ -f .cache/guest/vmlinuz ]; then
 fi
 build/bin/vmctl create idle --kernel "$KERNEL" $INITRD --accel emu --memory 256 > /dev/null
 if build/bin/vmctl start idle > "$T/start.out" 2>&1; then
-    sleep "${SETTLE:-5}"
+    sleep "${SETTLE:-40}" # long enough for the guest to boot to its idle ticker
     wp=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])' < <(build/bin/vmctl --json info idle))
     python3 - "$wp" 256 <<'PY'
 import sys

@@ -103,8 +103,6 @@ static void worker_message(struct rpc_conn *c, const char *msg, size_t len)
     const char *method = json_string_value(json_object_get(j, "method"));
     json_t *params = json_object_get(j, "params");
     if (method && !strcmp(method, "state_changed")) {
-        if (!strcmp(json_string_value(json_object_get(params, "state")) ? json_string_value(json_object_get(params, "state")) : "", "running"))
-            vm->started_at = time(NULL);
         apply_worker_state(vm, params);
     } else if (method && !strcmp(method, "console.output")) {
         json_t *data = json_object_get(params, "data");

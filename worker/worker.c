@@ -9,7 +9,7 @@
  *
  * Methods (vmd -> worker): status, stop {force, timeout}, pause, resume, reboot,
  * console.subscribe {on}, console.input {data (base64)}.
- * Notifications (worker -> vmd): state_changed {state, reason}, console.output {data}.
+ * Notifications (worker -> vmd): state_changed {state, reason, started_at, pid}, console.output {data}.
  * Exit status: 0 after a clean stop, 1 after a failure (the last state_changed says why).
  */
 #include <errno.h>
@@ -83,7 +83,8 @@ static void set_state(enum vm_state s, const char *reason)
     log_info("%s: %s (%s)", W.name, vm_state_name(s), reason);
     int r = vm_store_write_status(W.state_dir, W.name, s, reason, getpid());
     if (r) log_warn("%s: writing status.json: %s", W.name, strerror(-r));
-    broadcast("state_changed", json_pack("{s:s, s:s}", "state", vm_state_name(s), "reason", reason));
+    broadcast("state_changed", json_pack("{s:s, s:s, s:I, s:i}", "state", vm_state_name(s), "reason", reason,
+                                         "started_at", (json_int_t)W.started_at, "pid", (int)getpid()));
 }
 
 static void exit_timer_cb(uv_timer_t *t) { uv_stop(t->loop); }

@@ -1,7 +1,7 @@
 # test_daemon_faults: the worker is the unit of failure. kill -9 of one VM's worker makes that
 # VM crashed (the reason names the signal) and leaves vmd and the other VM untouched; kill -9
-# of vmd leaves the VMs running, and a restarted vmd re-adopts them (same pids, running), can
-# still stop them, and notices when an adopted worker dies.
+# of vmd leaves the VMs running (their serial logs keep growing), and a restarted vmd re-adopts
+# them (same pids, running), can still pause and stop them, and notices when an adopted worker dies.
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
@@ -35,6 +35,10 @@ pa=$(vm_field a pid)
 ok "a restarted (worker $pa)"
 
 # --- vmd dies ---
+BLOG=$STATE/vms/b/console.log
+for _ in $(seq "${GUEST_BOOT_TIMEOUT:-300}"); do grep -q "VMD-GUEST: tick" "$BLOG" 2>/dev/null && break; sleep 1; done
+grep -q "VMD-GUEST: tick" "$BLOG" || fail "b's guest never reached its ticker (console.log: $(tail -c 300 "$BLOG" 2>/dev/null))"
+s1=$(stat -c %s "$BLOG")
 stop_vmd_hard
 sleep 0.5
 for p in $pa $pb; do proc_alive "$p" || fail "worker $p died with vmd"; done
@@ -48,6 +52,11 @@ done
 grep -Eq "^b +running +$pb " "$TEST_TMP/list" || { cat "$TEST_TMP/list"; fail "list after restart"; }
 grep -q "re-adopted worker pid $pb" "$VMD_LOG" || fail "vmd did not log the re-adoption"
 ok "restarted vmd re-adopted a and b as running (same pids)"
+sleep 2.5
+s2=$(stat -c %s "$BLOG")
+[ "$s2" -gt "$s1" ] || fail "b's serial log stopped growing ($s1 -> $s2 bytes)"
+"$V" log b | grep -q "VMD-GUEST: tick" || fail "vmctl log b after the restart"
+ok "b's serial log kept growing through the vmd restart ($s1 -> $s2 bytes)"
 # the re-adopted workers obey
 "$V" pause b > /dev/null && [ "$(vm_state b)" = paused ] || fail "pause re-adopted b"
 "$V" resume b > /dev/null && [ "$(vm_state b)" = running ] || fail "resume re-adopted b"
