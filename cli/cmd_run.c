@@ -88,7 +88,7 @@ static enum machine_stop run_console(struct machine *m)
     for (;;) {
         if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
         struct pollfd p[2] = {{.fd = m->stop_fd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
-        int n = poll(p, stdin_open ? 2 : 1, 1000);
+        int n = poll(p, stdin_open ? 2 : 1, machine_timer_poll_ms(m, 1000));
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
         if (p[0].revents) break;

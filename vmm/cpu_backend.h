@@ -40,6 +40,9 @@ struct cpu_backend_ops {
     void (*set_irq)(struct machine *m, unsigned gsi, int level);
     /* Whether the backend supplies PIC/PIT/IOAPIC itself (KVM in-kernel irqchip). */
     bool has_kernel_irqchip;
+    /* Whether the backend's vCPU thread runs the machine's device timers (emu does, between
+     * instruction batches). Otherwise the process's I/O loop must call machine_run_timers(). */
+    bool runs_device_timers;
 };
 
 extern const struct cpu_backend_ops kvm_backend_ops;

@@ -183,6 +183,26 @@ void machine_pulse_irq(struct machine *m, unsigned gsi)
     machine_set_irq(m, gsi, 0);
 }
 
+uint64_t machine_run_timers(struct machine *m)
+{
+    pthread_mutex_lock(&m->dev_lock);
+    timers_run(&m->timers, clock_now_ns());
+    uint64_t next = timers_next_deadline(&m->timers);
+    pthread_mutex_unlock(&m->dev_lock);
+    return next;
+}
+
+int machine_timer_poll_ms(struct machine *m, int max_ms)
+{
+    if (m->backend->runs_device_timers) return max_ms;
+    uint64_t next = machine_run_timers(m);
+    if (next == TIMER_NEVER) return max_ms;
+    uint64_t now = clock_now_ns();
+    if (next <= now) return 0;
+    uint64_t ms = (next - now + 999999) / 1000000;
+    return ms < (uint64_t)max_ms ? (int)ms : max_ms;
+}
+
 void machine_console_input(struct machine *m, const uint8_t *buf, size_t len)
 {
     pthread_mutex_lock(&m->dev_lock);

@@ -120,6 +120,13 @@ void machine_set_irq(struct machine *m, unsigned gsi, int level);
 /* Pulse an edge-triggered line (level 1 then 0). Caller holds dev_lock. */
 void machine_pulse_irq(struct machine *m, unsigned gsi);
 
+/* Run the device timers that are due (takes dev_lock) and return the next deadline
+ * (CLOCK_MONOTONIC ns, or TIMER_NEVER). For I/O loops of backends that don't run timers
+ * themselves (cpu_backend_ops.runs_device_timers false); others may call it harmlessly. */
+uint64_t machine_run_timers(struct machine *m);
+/* Milliseconds a poll() may sleep before machine_run_timers() is due again (at most max_ms). */
+int machine_timer_poll_ms(struct machine *m, int max_ms);
+
 /* Console input from the host (main thread): feeds the UART. */
 void machine_console_input(struct machine *m, const uint8_t *buf, size_t len);
 

@@ -3,3 +3,4 @@
 read up _ < /proc/uptime
 echo "INNER: userspace at ${up}s"
 echo "INNER: RESULT $((6 * 7))"
+echo "INNER: cpus $(grep -c ^processor /proc/cpuinfo) online $(cat /sys/devices/system/cpu/online)"

@@ -238,4 +238,5 @@ const struct cpu_backend_ops emu_backend_ops = {
     .kick = emu_kick,
     .set_irq = emu_set_irq,
     .has_kernel_irqchip = false,
+    .runs_device_timers = true,
 };

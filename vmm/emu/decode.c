@@ -498,6 +498,8 @@ done:
     if (!fn) goto ud_decoded;
     in->fn = fn;
     in->flags = fl;
+    insn_fn fast = emu_specialize(in);
+    if (fast) in->fn = fast;
     return (int)i;
 
 ud_decoded:

@@ -64,6 +64,9 @@ struct insn {
  * handler raises #UD (or #GP for an over-long instruction). */
 int emu_decode(const uint8_t *bytes, unsigned avail, bool long64, struct insn *in);
 
+/* exec_fast.c: a specialized handler for `in`, or NULL (keep in->fn) */
+insn_fn emu_specialize(const struct insn *in);
+
 /* ---- lazy flags (flags.c) ---- */
 enum lf_op {
     LF_RAW = 0,  /* res holds the six arithmetic flags themselves */
@@ -107,7 +110,7 @@ static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
 {
     return r < REG8_HIGH ? (uint8_t *)&cpu->s.gpr[r] : (uint8_t *)&cpu->s.gpr[r - REG8_HIGH] + 1;
 }
-static inline uint64_t rreg(struct emu_cpu *cpu, unsigned r, unsigned size)
+static inline __attribute__((always_inline)) uint64_t rreg(struct emu_cpu *cpu, unsigned r, unsigned size)
 {
     switch (size) {
     case 1: return *reg8p(cpu, r);
@@ -116,7 +119,7 @@ static inline uint64_t rreg(struct emu_cpu *cpu, unsigned r, unsigned size)
     default: return cpu->s.gpr[r];
     }
 }
-static inline void wreg(struct emu_cpu *cpu, unsigned r, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void wreg(struct emu_cpu *cpu, unsigned r, uint64_t v, unsigned size)
 {
     switch (size) {
     case 1: *reg8p(cpu, r) = (uint8_t)v; break;
@@ -129,7 +132,7 @@ static inline void wreg(struct emu_cpu *cpu, unsigned r, uint64_t v, unsigned si
 static inline bool is_canonical(uint64_t la) { return (uint64_t)((int64_t)(la << 16) >> 16) == la; }
 
 /* Effective address (offset within the segment) of the ModRM memory operand. */
-static inline uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
+static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t a = (uint64_t)in->disp;
     if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
@@ -138,15 +141,15 @@ static inline uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
     return a;
 }
 /* 64-bit mode: FS/GS add their base; every linear address must be canonical. */
-static inline uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
 {
     if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
     if (unlikely(!is_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
     return off;
 }
-static inline uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
+static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
 
-static inline uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
+static inline __attribute__((always_inline)) uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
 {
     switch (size) {
     case 1: return emu_read8(cpu, la);
@@ -155,7 +158,7 @@ static inline uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
     default: return emu_read64(cpu, la);
     }
 }
-static inline void mwrite(struct emu_cpu *cpu, uint64_t la, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void mwrite(struct emu_cpu *cpu, uint64_t la, uint64_t v, unsigned size)
 {
     switch (size) {
     case 1: emu_write8(cpu, la, (uint8_t)v); break;
@@ -166,18 +169,18 @@ static inline void mwrite(struct emu_cpu *cpu, uint64_t la, uint64_t v, unsigned
 }
 
 /* The r/m operand: register or memory. For a memory read-modify-write, *la keeps the address. */
-static inline uint64_t load_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t *la)
+static inline __attribute__((always_inline)) uint64_t load_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t *la)
 {
     if (in->mod == 3) return rreg(cpu, in->rm, size);
     *la = ea(cpu, in);
     return mread(cpu, *la, size);
 }
-static inline void store_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t la, uint64_t v)
+static inline __attribute__((always_inline)) void store_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t la, uint64_t v)
 {
     if (in->mod == 3) wreg(cpu, in->rm, v, size);
     else mwrite(cpu, la, v, size);
 }
-static inline void store_rm_new(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t v)
+static inline __attribute__((always_inline)) void store_rm_new(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t v)
 {
     if (in->mod == 3) wreg(cpu, in->rm, v, size);
     else mwrite(cpu, ea(cpu, in), v, size);
@@ -185,20 +188,20 @@ static inline void store_rm_new(struct emu_cpu *cpu, const struct insn *in, unsi
 
 /* 64-bit mode stack (SS base 0). The store happens before RSP changes, so a fault leaves
  * RSP intact. */
-static inline void push64(struct emu_cpu *cpu, uint64_t v)
+static inline __attribute__((always_inline)) void push64(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP] - 8;
     emu_write64(cpu, lin_seg(cpu, SEG_SS, sp), v);
     cpu->s.gpr[GPR_RSP] = sp;
 }
-static inline uint64_t pop64(struct emu_cpu *cpu)
+static inline __attribute__((always_inline)) uint64_t pop64(struct emu_cpu *cpu)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint64_t v = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
     cpu->s.gpr[GPR_RSP] = sp + 8;
     return v;
 }
-static inline void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
 {
     if (size == 8) {
         push64(cpu, v);
@@ -208,7 +211,7 @@ static inline void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
     mwrite(cpu, lin_seg(cpu, SEG_SS, sp), v, size);
     cpu->s.gpr[GPR_RSP] = sp;
 }
-static inline uint64_t popsz(struct emu_cpu *cpu, unsigned size)
+static inline __attribute__((always_inline)) uint64_t popsz(struct emu_cpu *cpu, unsigned size)
 {
     if (size == 8) return pop64(cpu);
     uint64_t sp = cpu->s.gpr[GPR_RSP];

@@ -483,7 +483,7 @@ static const struct sse_desc tab0f3a[256][4] = {
 
 /* Which optional ISA extensions this build reports and executes: only those the host
  * itself has (operations run on the host's instructions). Computed once; constant after. */
-static uint8_t isa_enabled_mask(void)
+static inline uint8_t isa_enabled_mask(void)
 {
     static int cached = -1; /* host CPUID result, immutable once computed (benign race) */
     if (cached < 0) {
@@ -498,7 +498,7 @@ static uint8_t isa_enabled_mask(void)
     return (uint8_t)cached;
 }
 
-static const struct sse_desc *sse_lookup(uint8_t map, uint8_t opcode, uint8_t mandatory)
+static inline __attribute__((always_inline)) const struct sse_desc *sse_lookup(uint8_t map, uint8_t opcode, uint8_t mandatory)
 {
     int p = mandatory == 0x66 ? 1 : mandatory == 0xF3 ? 2 : mandatory == 0xF2 ? 3 : 0;
     const struct sse_desc *d = NULL;
@@ -937,7 +937,7 @@ static enum fpu_result shift_group(struct ops *o, uint8_t opcode, bool xmm)
     return FPU_OK;
 }
 
-static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, int pfx)
+__attribute__((noinline)) static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, int pfx)
 {
     const struct fpu_op *op = o->op;
     struct fpu_env *env = o->env;
@@ -1151,7 +1151,7 @@ static enum fpu_result sse_special(struct ops *o, const struct sse_desc *desc, i
 
 
 /* SSE4.1 forms with GPR operands, implicit XMM0 or flags output (0F 38 / 0F 3A, 66). */
-static enum fpu_result sse41_special(struct ops *o, const struct sse_desc *desc)
+__attribute__((noinline)) static enum fpu_result sse41_special(struct ops *o, const struct sse_desc *desc)
 {
     const struct fpu_op *op = o->op;
     struct fpu_env *env = o->env;

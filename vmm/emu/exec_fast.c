@@ -1,0 +1,319 @@
+/* exec_fast: specialized handlers for the hottest instruction forms (exec part): 32- and
+ * 64-bit ALU, MOV, TEST, INC/DEC, shifts by an immediate, LEA, MOVZX, PUSH/POP and Jcc per
+ * condition code, split by register and memory operands so no operand-size or ModRM-mode
+ * switch runs at execution time. emu_specialize() picks one at decode time; the generic
+ * handlers in exec_*.c define the semantics and remain the fallback.
+ */
+#include "vmm/emu/exec.h"
+
+#define GPR(r) cpu->s.gpr[r]
+
+/* write a 32- or 64-bit register (32-bit writes zero-extend) */
+#define WR32(r, v) (GPR(r) = (uint32_t)(v))
+#define WR64(r, v) (GPR(r) = (uint64_t)(v))
+
+/* ALU core on type T; OP 0..7; sets *res and the lazy flags; returns false for CMP (no write) */
+#define ALU_CORE(OP, T, SZ, a, b, res)                                                              \
+    do {                                                                                            \
+        T a_ = (a), b_ = (b), r_;                                                                   \
+        switch (OP) {                                                                               \
+        case 0: r_ = a_ + b_; setf(cpu, LF_ADD, SZ, r_, a_, b_); break;                             \
+        case 1: r_ = a_ | b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
+        case 2: {                                                                                   \
+            T c_ = (T)emu_flags_cf(&cpu->lf);                                                       \
+            r_ = a_ + b_ + c_;                                                                      \
+            setf(cpu, c_ ? LF_ADC1 : LF_ADD, SZ, r_, a_, b_);                                       \
+            break;                                                                                  \
+        }                                                                                           \
+        case 3: {                                                                                   \
+            T c_ = (T)emu_flags_cf(&cpu->lf);                                                       \
+            r_ = a_ - b_ - c_;                                                                      \
+            setf(cpu, c_ ? LF_SBB1 : LF_SUB, SZ, r_, a_, b_);                                       \
+            break;                                                                                  \
+        }                                                                                           \
+        case 4: r_ = a_ & b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
+        case 6: r_ = a_ ^ b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
+        default: r_ = a_ - b_; setf(cpu, LF_SUB, SZ, r_, a_, b_); break;                            \
+        }                                                                                           \
+        res = r_;                                                                                   \
+    } while (0)
+
+/* RR: dst = rm (d=rm) or reg; RI: dst rm op imm; RM: reg op= [mem]; MR: [mem] op= reg; MI. */
+#define ALU_FAST(name, OP)                                                                          \
+    static void f_##name##_rr_rm_64(struct emu_cpu *cpu, const struct insn *in)                      \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR64(in->rm, r); } \
+    static void f_##name##_rr_rm_32(struct emu_cpu *cpu, const struct insn *in)                      \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR32(in->rm, r); } \
+    static void f_##name##_rr_reg_64(struct emu_cpu *cpu, const struct insn *in)                     \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR64(in->reg, r); } \
+    static void f_##name##_rr_reg_32(struct emu_cpu *cpu, const struct insn *in)                     \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR32(in->reg, r); } \
+    static void f_##name##_ri64(struct emu_cpu *cpu, const struct insn *in)                         \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), in->imm, r); if (OP != 7) WR64(in->rm, r); } \
+    static void f_##name##_ri32(struct emu_cpu *cpu, const struct insn *in)                         \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), in->imm, r); if (OP != 7) WR32(in->rm, r); } \
+    static void f_##name##_rm64(struct emu_cpu *cpu, const struct insn *in)                         \
+    { uint64_t b = emu_read64(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), b, r); if (OP != 7) WR64(in->reg, r); } \
+    static void f_##name##_rm32(struct emu_cpu *cpu, const struct insn *in)                         \
+    { uint32_t b = emu_read32(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), b, r); if (OP != 7) WR32(in->reg, r); } \
+    static void f_##name##_mr64(struct emu_cpu *cpu, const struct insn *in)                         \
+    {                                                                                               \
+        uint64_t la = ea(cpu, in), a = emu_read64(cpu, la), r;                                      \
+        struct emu_lazy_flags old = cpu->lf;                                                        \
+        ALU_CORE(OP, uint64_t, 8, a, GPR(in->reg), r);                                              \
+        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
+    }                                                                                               \
+    static void f_##name##_mr32(struct emu_cpu *cpu, const struct insn *in)                         \
+    {                                                                                               \
+        uint64_t la = ea(cpu, in);                                                                  \
+        uint32_t a = emu_read32(cpu, la), r;                                                        \
+        struct emu_lazy_flags old = cpu->lf;                                                        \
+        ALU_CORE(OP, uint32_t, 4, a, GPR(in->reg), r);                                              \
+        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
+    }                                                                                               \
+    static void f_##name##_mi64(struct emu_cpu *cpu, const struct insn *in)                         \
+    {                                                                                               \
+        uint64_t la = ea(cpu, in), a = emu_read64(cpu, la), r;                                      \
+        struct emu_lazy_flags old = cpu->lf;                                                        \
+        ALU_CORE(OP, uint64_t, 8, a, in->imm, r);                                                   \
+        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
+    }                                                                                               \
+    static void f_##name##_mi32(struct emu_cpu *cpu, const struct insn *in)                         \
+    {                                                                                               \
+        uint64_t la = ea(cpu, in);                                                                  \
+        uint32_t a = emu_read32(cpu, la), r;                                                        \
+        struct emu_lazy_flags old = cpu->lf;                                                        \
+        ALU_CORE(OP, uint32_t, 4, a, in->imm, r);                                                   \
+        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
+    }
+
+ALU_FAST(add, 0)
+ALU_FAST(or, 1)
+ALU_FAST(adc, 2)
+ALU_FAST(sbb, 3)
+ALU_FAST(and, 4)
+ALU_FAST(sub, 5)
+ALU_FAST(xor, 6)
+ALU_FAST(cmp, 7)
+
+#define ALU_TABLE(form)                                                                               \
+    static const insn_fn t_##form[8][2] = {                                                           \
+        {f_add_##form##32, f_add_##form##64}, {f_or_##form##32, f_or_##form##64},                     \
+        {f_adc_##form##32, f_adc_##form##64}, {f_sbb_##form##32, f_sbb_##form##64},                   \
+        {f_and_##form##32, f_and_##form##64}, {f_sub_##form##32, f_sub_##form##64},                   \
+        {f_xor_##form##32, f_xor_##form##64}, {f_cmp_##form##32, f_cmp_##form##64}};
+ALU_TABLE(rr_rm_)
+ALU_TABLE(rr_reg_)
+ALU_TABLE(ri)
+ALU_TABLE(rm)
+ALU_TABLE(mr)
+ALU_TABLE(mi)
+
+/* ---- MOV, LEA, MOVZX, TEST, INC/DEC, shifts, PUSH/POP ---- */
+
+static void f_mov_rr64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, GPR(in->reg)); }
+static void f_mov_rr32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, GPR(in->reg)); }
+static void f_mov_rr_rev64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, GPR(in->rm)); }
+static void f_mov_rr_rev32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, GPR(in->rm)); }
+static void f_mov_load64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read64(cpu, ea(cpu, in))); }
+static void f_mov_load32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, emu_read32(cpu, ea(cpu, in))); }
+static void f_mov_store64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), GPR(in->reg)); }
+static void f_mov_store32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)GPR(in->reg)); }
+static void f_mov_storei64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), in->imm); }
+static void f_mov_storei32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)in->imm); }
+static void f_mov_ri64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, in->imm); }
+static void f_mov_ri32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, in->imm); }
+static void f_mov_rmi64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, in->imm); }
+static void f_mov_rmi32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, in->imm); }
+static void f_lea64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, ea_off(cpu, in)); }
+static void f_lea32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, ea_off(cpu, in)); }
+static void f_movzx8_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read8(cpu, ea(cpu, in))); }
+static void f_movzx16_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read16(cpu, ea(cpu, in))); }
+static void f_movzx8_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, *reg8p(cpu, in->rm)); }
+static void f_movzx16_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint16_t)GPR(in->rm)); }
+static void f_movsxd_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint64_t)(int64_t)(int32_t)GPR(in->rm)); }
+static void f_movsxd_load(struct emu_cpu *cpu, const struct insn *in)
+{
+    WR64(in->reg, (uint64_t)(int64_t)(int32_t)emu_read32(cpu, ea(cpu, in)));
+}
+
+static void f_test_rr64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & GPR(in->reg), 0, 0); }
+static void f_test_rr32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & GPR(in->reg)), 0, 0); }
+static void f_test_rr8(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 1, *reg8p(cpu, in->rm) & *reg8p(cpu, in->reg), 0, 0); }
+static void f_test_ri64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & in->imm, 0, 0); }
+static void f_test_ri32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & in->imm), 0, 0); }
+
+static void f_inc64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = GPR(in->rm), r = a + 1;
+    bool cf = emu_flags_cf(&cpu->lf);
+    WR64(in->rm, r);
+    setf(cpu, LF_INC, 8, r, a, cf);
+}
+static void f_inc32(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint32_t a = (uint32_t)GPR(in->rm), r = a + 1;
+    bool cf = emu_flags_cf(&cpu->lf);
+    WR32(in->rm, r);
+    setf(cpu, LF_INC, 4, r, a, cf);
+}
+static void f_dec64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = GPR(in->rm), r = a - 1;
+    bool cf = emu_flags_cf(&cpu->lf);
+    WR64(in->rm, r);
+    setf(cpu, LF_DEC, 8, r, a, cf);
+}
+static void f_dec32(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint32_t a = (uint32_t)GPR(in->rm), r = a - 1;
+    bool cf = emu_flags_cf(&cpu->lf);
+    WR32(in->rm, r);
+    setf(cpu, LF_DEC, 4, r, a, cf);
+}
+
+/* SHL/SHR/SAR reg, imm8 (count already masked at decode time, non-zero) */
+static void f_shl64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = GPR(in->rm), c = in->imm, r = a << c;
+    WR64(in->rm, r);
+    setf(cpu, LF_SHL, 8, r, a, c);
+}
+static void f_shr64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = GPR(in->rm), c = in->imm, r = a >> c;
+    WR64(in->rm, r);
+    setf(cpu, LF_SHR, 8, r, a, c);
+}
+static void f_sar64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = GPR(in->rm), c = in->imm, r = (uint64_t)((int64_t)a >> c);
+    WR64(in->rm, r);
+    setf(cpu, LF_SAR, 8, r, a, c);
+}
+static void f_shl32(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint32_t a = (uint32_t)GPR(in->rm), r = a << in->imm;
+    WR32(in->rm, r);
+    setf(cpu, LF_SHL, 4, r, a, in->imm);
+}
+static void f_shr32(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint32_t a = (uint32_t)GPR(in->rm), r = a >> in->imm;
+    WR32(in->rm, r);
+    setf(cpu, LF_SHR, 4, r, a, in->imm);
+}
+static void f_sar32(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint32_t a = (uint32_t)GPR(in->rm), r = (uint32_t)((int32_t)a >> in->imm);
+    WR32(in->rm, r);
+    setf(cpu, LF_SAR, 4, r, a, in->imm);
+}
+
+static void f_push64(struct emu_cpu *cpu, const struct insn *in) { push64(cpu, GPR(in->reg)); }
+static void f_pop64(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t v = pop64(cpu);
+    WR64(in->reg, v);
+}
+
+/* ---- Jcc per condition code, with the CMP/SUB and logic-op cases inline ---- */
+
+static inline __attribute__((always_inline)) bool cond_inline(const struct emu_cpu *cpu, unsigned cc)
+{
+    const struct emu_lazy_flags *lf = &cpu->lf;
+    if (lf->op == LF_SUB && lf->size == 8) {
+        uint64_t a = lf->src1, b = lf->src2;
+        switch (cc) {
+        case 2: return a < b;
+        case 3: return a >= b;
+        case 4: return a == b;
+        case 5: return a != b;
+        case 6: return a <= b;
+        case 7: return a > b;
+        case 12: return (int64_t)a < (int64_t)b;
+        case 13: return (int64_t)a >= (int64_t)b;
+        case 14: return (int64_t)a <= (int64_t)b;
+        case 15: return (int64_t)a > (int64_t)b;
+        default: break;
+        }
+    }
+    if (cc == 4 && lf->op != LF_RAW) return lf->res == 0;
+    if (cc == 5 && lf->op != LF_RAW) return lf->res != 0;
+    return emu_cond(cpu, cc);
+}
+
+#define JCC(cc)                                                                          \
+    static void f_jcc##cc(struct emu_cpu *cpu, const struct insn *in)                    \
+    {                                                                                    \
+        if (cond_inline(cpu, cc)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);         \
+    }
+JCC(0) JCC(1) JCC(2) JCC(3) JCC(4) JCC(5) JCC(6) JCC(7)
+JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
+static const insn_fn t_jcc[16] = {f_jcc0, f_jcc1, f_jcc2,  f_jcc3,  f_jcc4,  f_jcc5,  f_jcc6,  f_jcc7,
+                                  f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15};
+
+/* Pick a specialized handler for a decoded instruction, or return NULL to keep the generic one. */
+insn_fn emu_specialize(const struct insn *in)
+{
+    bool mem = in->mod != 3, w = in->osz == 8;
+    unsigned op = in->op, sz = in->osz;
+    if (in->fn == h_jcc) return t_jcc[op & 15];
+    if (in->lock) return NULL;
+    if (in->map == 0) {
+        if (op < 0x40 && (op & 7) < 6 && sz >= 4) {
+            unsigned aop = op >> 3;
+            switch (op & 7) {
+            case 1: return mem ? t_mr[aop][w] : t_rr_rm_[aop][w];
+            case 3: return mem ? t_rm[aop][w] : t_rr_reg_[aop][w];
+            case 5: return t_ri[aop][w];
+            default: return NULL;
+            }
+        }
+        switch (op) {
+        case 0x81:
+        case 0x83:
+            if (sz < 4) return NULL;
+            return mem ? t_mi[(in->modrm >> 3) & 7][w] : t_ri[(in->modrm >> 3) & 7][w];
+        case 0x85: return !mem && sz >= 4 ? (w ? f_test_rr64 : f_test_rr32) : NULL;
+        case 0x84: return !mem ? f_test_rr8 : NULL;
+        case 0xa9: return sz >= 4 ? (w ? f_test_ri64 : f_test_ri32) : NULL;
+        case 0x89:
+            if (sz < 4) return NULL;
+            return mem ? (w ? f_mov_store64 : f_mov_store32) : (w ? f_mov_rr64 : f_mov_rr32);
+        case 0x8b:
+            if (sz < 4) return NULL;
+            return mem ? (w ? f_mov_load64 : f_mov_load32) : (w ? f_mov_rr_rev64 : f_mov_rr_rev32);
+        case 0x8d: return sz >= 4 ? (w ? f_lea64 : f_lea32) : NULL;
+        case 0x63: return w ? (mem ? f_movsxd_load : f_movsxd_r) : NULL;
+        case 0xb8 ... 0xbf: return sz >= 4 ? (w ? f_mov_ri64 : f_mov_ri32) : NULL;
+        case 0xc7:
+            if (sz < 4) return NULL;
+            return mem ? (w ? f_mov_storei64 : f_mov_storei32) : (w ? f_mov_rmi64 : f_mov_rmi32);
+        case 0xc1: {
+            unsigned sub = (in->modrm >> 3) & 7;
+            unsigned c = (unsigned)(in->imm & (w ? 63 : 31));
+            if (mem || sz < 4 || c == 0 || c != (in->imm & 0xff)) return NULL;
+            if (sub == 4) return w ? f_shl64 : f_shl32;
+            if (sub == 5) return w ? f_shr64 : f_shr32;
+            if (sub == 7) return w ? f_sar64 : f_sar32;
+            return NULL;
+        }
+        case 0xff: {
+            unsigned sub = (in->modrm >> 3) & 7;
+            if (mem || sz < 4 || sub > 1) return NULL;
+            return sub == 0 ? (w ? f_inc64 : f_inc32) : (w ? f_dec64 : f_dec32);
+        }
+        case 0x50 ... 0x57: return sz == 8 ? f_push64 : NULL;
+        case 0x58 ... 0x5f: return sz == 8 ? f_pop64 : NULL;
+        default: return NULL;
+        }
+    }
+    if (in->map == 1) {
+        if ((op == 0xb6 || op == 0xb7) && sz >= 4) {
+            if (op == 0xb6) return mem ? f_movzx8_load : f_movzx8_r;
+            return mem ? f_movzx16_load : f_movzx16_r;
+        }
+    }
+    return NULL;
+}
