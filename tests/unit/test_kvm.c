@@ -373,6 +373,32 @@ static void test_stop_running_guest(void **state)
     }
 }
 
+/* A vCPU halted with interrupts off (CPL0: cli; hlt) sleeps inside KVM_RUN (in-kernel LAPIC);
+ * a stop request still ends vcpu_run promptly, and the state says halted. */
+static void test_stop_halted_guest(void **state)
+{
+    static const uint8_t code[] = {0xfa, 0xf4, 0xeb, 0xfe}; /* cli; hlt; jmp $ */
+    struct kvm_rig *r = rig_or_skip(state);
+    r->timeout_ms = 0;
+    struct cpu_state s;
+    guest_cpl0_state(&s, GB_CODE);
+    assert_int_equal(guest_load_code(&r->m.mem, code, sizeof(code)), 0);
+    struct stopper st = {.m = &r->m, .delay_ms = 200};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stop_later, &st), 0);
+    double t0 = now_s();
+    enum machine_stop why;
+    assert_int_equal(kvm_rig_run(r, &s, &why), VCPU_EXIT_STOP);
+    double took = now_s() - t0;
+    pthread_join(t, NULL);
+    assert_int_equal(why, MACHINE_STOP_PAUSE);
+    assert_true(took >= 0.19 && took < 2.0);
+    struct cpu_state after;
+    assert_int_equal(kvm_backend_ops.get_state(&r->m.vcpus[0], &after), 0);
+    assert_true(after.halted);
+    assert_int_equal(after.rip, GB_CODE + 2);
+}
+
 /* A stop requested before vcpu_run starts makes it return at once without running the guest. */
 static void test_stop_before_run(void **state)
 {
@@ -626,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_triple_fault, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_stop_running_guest, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_stop_before_run, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_halted_guest, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_through_ioapic, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_irq0_on_ioapic_pin2, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_irqchip_snapshot_round_trip, rig_setup, rig_teardown),
