@@ -35,7 +35,7 @@ secs() { python3 -c "print('%.2f' % ($2 - $1))"; }
 
 printf '%-8s %-9s %10s %10s %12s %14s\n' "guest" "filled" "vm.snap" "save s" "restore s" "restore(stop) s"
 for mib in "${sizes[@]}"; do
-    fill=$((mib * 5 / 8))
+    fill=$((mib / 2))
     name=b$mib
     "$V" create "$name" --kernel "$PWD/.cache/guest/vmlinuz" --initrd "$work/fill.cpio.gz" --accel emu --memory "$mib" \
         --cmdline "console=ttyS0 quiet vmd.fill=$fill" > /dev/null
