@@ -72,15 +72,6 @@ static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
 static volatile sig_atomic_t g_signalled;
 static void on_signal(int sig) { g_signalled = sig; }
 
-static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
-{
-    switch (accel) {
-    case ACCEL_KVM: return &kvm_backend_ops;
-    case ACCEL_EMU: return &emu_backend_ops;
-    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
-    }
-}
-
 /* Pump stdin into the console until the machine stops. Returns the stop reason. */
 static enum machine_stop run_console(struct machine *m)
 {
@@ -165,7 +156,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
-    const struct cpu_backend_ops *backend = pick_backend(cfg.accel);
+    const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
