@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -31,27 +32,6 @@ static void run_usage(FILE *f)
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  -v, --verbose          debug logging\n"
             "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
-}
-
-/* The terminal state to restore at exit; global because atexit handlers take no argument. */
-static struct termios g_saved_tty;
-static int g_tty_raw;
-
-static void tty_restore(void)
-{
-    if (g_tty_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
-}
-
-static void tty_make_raw(void)
-{
-    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &g_saved_tty)) return;
-    struct termios t = g_saved_tty;
-    cfmakeraw(&t);
-    t.c_oflag |= OPOST; /* keep \n -> \r\n on output */
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-        g_tty_raw = 1;
-        atexit(tty_restore);
-    }
 }
 
 static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
@@ -75,7 +55,7 @@ static void on_signal(int sig) { g_signalled = sig; }
 /* Pump stdin into the console until the machine stops. Returns the stop reason. */
 static enum machine_stop run_console(struct machine *m)
 {
-    bool stdin_open = true, escape = false;
+    bool stdin_open = true, escape = false, raw = tty_is_raw();
     for (;;) {
         if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
         struct pollfd p[2] = {{.fd = m->stop_fd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
@@ -92,14 +72,14 @@ static enum machine_stop run_console(struct machine *m)
         }
         size_t out = 0;
         for (ssize_t i = 0; i < r; i++) {
-            if (g_tty_raw && escape) {
+            if (raw && escape) {
                 escape = false;
                 if (buf[i] == 'x') {
                     machine_request_stop(m, MACHINE_STOP_KILL);
                     break;
                 }
                 if (buf[i] != 1) continue;
-            } else if (g_tty_raw && buf[i] == 1) { /* Ctrl-A */
+            } else if (raw && buf[i] == 1) { /* Ctrl-A */
                 escape = true;
                 continue;
             }
@@ -162,7 +142,7 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    tty_make_raw();
+    tty_raw_begin(true);
 
     rc = VMCTL_EXIT_FAIL;
     for (;;) {
