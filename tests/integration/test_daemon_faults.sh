@@ -2,7 +2,7 @@
 # VM crashed (the reason names the signal) and leaves vmd and the other VM untouched; kill -9
 # of vmd leaves the VMs running (their serial logs keep growing), and a restarted vmd re-adopts
 # them (same pids, running), can still pause and stop them, and notices when an adopted worker dies.
-# timeout: 300
+# timeout: 600
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -129,15 +129,19 @@ static void test_halted_vcpu_runs_timers_and_stops(void **state)
 
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, run_thread, &f->m.vcpus[0]), 0);
-    for (int i = 0; i < 200 && !atomic_load(&f->fired); i++) usleep(5000);
-    assert_int_equal(atomic_load(&f->fired), 1);
-    assert_true(f->fired_at >= deadline);
-    assert_true(f->fired_at < deadline + 50000000ULL); /* within 50 ms of the deadline */
-
+    for (int i = 0; i < 400 && !atomic_load(&f->fired); i++) usleep(5000);
+    int fired = atomic_load(&f->fired);
+    /* stop and join before asserting, so a failure never leaves the thread running */
     uint64_t t0 = clock_now_ns();
     machine_request_stop(&f->m, MACHINE_STOP_POWEROFF);
     pthread_join(th, NULL);
-    assert_true(clock_now_ns() - t0 < 200000000ULL);
+    uint64_t stop_ns = clock_now_ns() - t0;
+
+    assert_int_equal(fired, 1);
+    assert_true(f->fired_at >= deadline);
+    /* bounds are loose: the host running the tests may be heavily loaded */
+    assert_true(f->fired_at < deadline + 1000000000ULL);
+    assert_true(stop_ns < 1000000000ULL);
     assert_int_equal(f->m.vcpus[0].exit, VCPU_EXIT_STOP);
     struct cpu_state out;
     emu_backend_ops.get_state(&f->m.vcpus[0], &out);

@@ -81,6 +81,7 @@ struct emu_vcpu {
     pthread_mutex_t wait_lock; /* guards wake; taken after dev_lock when both are held */
     pthread_cond_t wait_cond;
     bool wake;
+    uint64_t halted_ns; /* statistics: time spent sleeping in HLT */
 };
 
 static struct emu_vcpu *vcpu_of(struct vcpu *v) { return v->backend; }
@@ -160,8 +161,10 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
     struct emu_vcpu *ev = vcpu_of(v);
     struct emu_cpu *cpu = &ev->cpu;
     struct machine *m = v->m;
+    uint64_t start_ns = clock_now_ns(), start_insn = cpu->insn_count, start_halted = ev->halted_ns;
+    enum vcpu_exit why = VCPU_EXIT_STOP;
     while (machine_stop_requested(m) == MACHINE_RUNNING) {
-        if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
+        if (cpu->triple_fault) break;
         atomic_store(&cpu->irq_check, 0);
 
         int vec = -1;
@@ -173,19 +176,27 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
         pthread_mutex_unlock(&m->dev_lock);
 
         if (vec >= 0) emu_deliver_interrupt(cpu, (uint8_t)vec);
-        if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
+        if (cpu->triple_fault) break;
 
         if (cpu->s.halted) {
             cpu->s.interrupt_shadow = 0; /* the HLT after STI completed: the shadow is over */
             if (!(cpu->s.rflags & RFLAGS_IF) && cpu->trace)
                 log_debug("emu: HLT with interrupts disabled at RIP 0x%llx", (unsigned long long)cpu->s.rip);
+            uint64_t t0 = clock_now_ns();
             sleep_until(ev, deadline);
+            ev->halted_ns += clock_now_ns() - t0;
             continue;
         }
         emu_exec(cpu, EMU_BUDGET);
     }
-    if (cpu->triple_fault) return VCPU_EXIT_SHUTDOWN;
-    return VCPU_EXIT_STOP;
+    if (cpu->triple_fault) why = VCPU_EXIT_SHUTDOWN;
+    double secs = (double)(clock_now_ns() - start_ns) / 1e9;
+    uint64_t insns = cpu->insn_count - start_insn;
+    log_debug("emu: %llu instructions in %.2f s (%.1f MIPS while running), %.2f s halted",
+              (unsigned long long)insns, secs,
+              insns / 1e6 / (secs - (double)(ev->halted_ns - start_halted) / 1e9 + 1e-9),
+              (double)(ev->halted_ns - start_halted) / 1e9);
+    return why;
 }
 
 static int emu_get_state(struct vcpu *v, struct cpu_state *s)

@@ -64,6 +64,32 @@ struct insn {
  * handler raises #UD (or #GP for an over-long instruction). */
 int emu_decode(const uint8_t *bytes, unsigned avail, bool long64, struct insn *in);
 
+/* Dispatch state of the running block, the first member of the (private) struct emu_icache:
+ * pos is the next instruction to run, left how many more may run in this block (budget and
+ * block end); emu_code_written() zeroes left (and sets abort) to leave the block early. */
+struct exec_hot {
+    const struct insn *pos;
+    uint32_t left;
+    uint32_t abort;
+};
+#define EXEC_HOT(cpu) ((struct exec_hot *)(void *)(cpu)->icache)
+
+/* Threaded dispatch: a handler that never ends its block ends with chain_next(cpu), which runs
+ * the next instruction of the block from a tail call (one indirect jump per handler, which the
+ * host predicts far better than one shared call site). */
+static inline __attribute__((always_inline)) void chain_next(struct emu_cpu *cpu)
+{
+    struct exec_hot *h = EXEC_HOT(cpu);
+    if (likely(h->left)) {
+        const struct insn *nx = h->pos;
+        h->left--;
+        h->pos = nx + 1;
+        cpu->insn_rip = cpu->s.rip;
+        cpu->s.rip += nx->len;
+        nx->fn(cpu, nx);
+    }
+}
+
 /* exec_fast.c: a specialized handler for `in`, or NULL (keep in->fn) */
 insn_fn emu_specialize(const struct insn *in);
 

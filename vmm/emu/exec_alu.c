@@ -45,6 +45,7 @@ static inline uint64_t alu(struct emu_cpu *cpu, unsigned op, uint64_t a, uint64_
         uint64_t r = alu(cpu, op, a, rreg(cpu, in->reg, sz), sz, &f);            \
         if (op != 7) store_rm(cpu, in, sz, la, r);                               \
         cpu->lf = f;                                                             \
+        chain_next(cpu);                                                         \
     }                                                                            \
     void h_##name##_r_rm(struct emu_cpu *cpu, const struct insn *in)             \
     {                                                                            \
@@ -54,6 +55,7 @@ static inline uint64_t alu(struct emu_cpu *cpu, unsigned op, uint64_t a, uint64_
         uint64_t r = alu(cpu, op, rreg(cpu, in->reg, sz), b, sz, &f);            \
         if (op != 7) wreg(cpu, in->reg, r, sz);                                  \
         cpu->lf = f;                                                             \
+        chain_next(cpu);                                                         \
     }                                                                            \
     void h_##name##_rm_i(struct emu_cpu *cpu, const struct insn *in)             \
     {                                                                            \
@@ -63,6 +65,7 @@ static inline uint64_t alu(struct emu_cpu *cpu, unsigned op, uint64_t a, uint64_
         uint64_t r = alu(cpu, op, a, in->imm, sz, &f);                           \
         if (op != 7) store_rm(cpu, in, sz, la, r);                               \
         cpu->lf = f;                                                             \
+        chain_next(cpu);                                                         \
     }
 ALU_HANDLERS(add, 0)
 ALU_HANDLERS(or, 1)
@@ -78,6 +81,7 @@ void h_test_rm_r(struct emu_cpu *cpu, const struct insn *in)
     unsigned sz = in->osz;
     uint64_t la, r = load_rm(cpu, in, sz, &la) & rreg(cpu, in->reg, sz);
     setf(cpu, LF_LOGIC, sz, r, 0, 0);
+    chain_next(cpu);
 }
 
 void h_test_rm_i(struct emu_cpu *cpu, const struct insn *in)
@@ -85,6 +89,7 @@ void h_test_rm_i(struct emu_cpu *cpu, const struct insn *in)
     unsigned sz = in->osz;
     uint64_t la, r = load_rm(cpu, in, sz, &la) & in->imm & szmask(sz);
     setf(cpu, LF_LOGIC, sz, r, 0, 0);
+    chain_next(cpu);
 }
 
 void h_inc(struct emu_cpu *cpu, const struct insn *in)
@@ -95,6 +100,7 @@ void h_inc(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     store_rm(cpu, in, sz, la, r);
     setf(cpu, LF_INC, sz, r, a, cf);
+    chain_next(cpu);
 }
 
 void h_dec(struct emu_cpu *cpu, const struct insn *in)
@@ -105,6 +111,7 @@ void h_dec(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     store_rm(cpu, in, sz, la, r);
     setf(cpu, LF_DEC, sz, r, a, cf);
+    chain_next(cpu);
 }
 
 void h_not(struct emu_cpu *cpu, const struct insn *in)
@@ -112,6 +119,7 @@ void h_not(struct emu_cpu *cpu, const struct insn *in)
     unsigned sz = in->osz;
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
     store_rm(cpu, in, sz, la, ~a & szmask(sz));
+    chain_next(cpu);
 }
 
 void h_neg(struct emu_cpu *cpu, const struct insn *in)
@@ -121,6 +129,7 @@ void h_neg(struct emu_cpu *cpu, const struct insn *in)
     uint64_t r = (0 - a) & szmask(sz);
     store_rm(cpu, in, sz, la, r);
     setf(cpu, LF_SUB, sz, r, 0, a);
+    chain_next(cpu);
 }
 
 /* ---- multiply and divide ---- */
@@ -154,6 +163,7 @@ void h_mul1(struct emu_cpu *cpu, const struct insn *in)
         break;
     }
     }
+    chain_next(cpu);
 }
 
 void h_imul1(struct emu_cpu *cpu, const struct insn *in)
@@ -179,6 +189,7 @@ void h_imul1(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RDX, ((uint64_t)r >> (sz * 8)) & szmask(sz), sz);
     }
     setf(cpu, LF_MUL, sz, lo, 0, ovf);
+    chain_next(cpu);
 }
 
 static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64_t b)
@@ -201,12 +212,14 @@ void h_imul_r_rm(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t la, b = load_rm(cpu, in, in->osz, &la);
     imul2(cpu, in, rreg(cpu, in->reg, in->osz), b);
+    chain_next(cpu);
 }
 
 void h_imul_r_rm_i(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t la, a = load_rm(cpu, in, in->osz, &la);
     imul2(cpu, in, a, in->imm);
+    chain_next(cpu);
 }
 
 static __attribute__((noreturn)) void raise_de(struct emu_cpu *cpu) { emu_raise(cpu, EXC_DE, 0, false); }
@@ -234,6 +247,7 @@ void h_div(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, q, sz);
         wreg(cpu, GPR_RDX, r, sz);
     }
+    chain_next(cpu);
 }
 
 void h_idiv(struct emu_cpu *cpu, const struct insn *in)
@@ -271,6 +285,7 @@ void h_idiv(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, (uint64_t)q, sz);
         wreg(cpu, GPR_RDX, (uint64_t)r, sz);
     }
+    chain_next(cpu);
 }
 
 /* ---- shifts and rotates ---- */
@@ -353,9 +368,21 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
     }
 }
 
-void h_shift_1(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, 1); }
-void h_shift_cl(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff); }
-void h_shift_i(struct emu_cpu *cpu, const struct insn *in) { shift_op(cpu, in, in->imm & 0xff); }
+void h_shift_1(struct emu_cpu *cpu, const struct insn *in)
+{
+    shift_op(cpu, in, 1);
+    chain_next(cpu);
+}
+void h_shift_cl(struct emu_cpu *cpu, const struct insn *in)
+{
+    shift_op(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff);
+    chain_next(cpu);
+}
+void h_shift_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    shift_op(cpu, in, in->imm & 0xff);
+    chain_next(cpu);
+}
 
 /* SHLD/SHRD: count masked to 5 (6 for 64-bit) bits; 16-bit counts above 16 are undefined
  * (we shift through a 32-bit concatenation like Intel). Flags: CF = last bit out,
@@ -398,10 +425,26 @@ static void shxd(struct emu_cpu *cpu, const struct insn *in, uint64_t count, boo
     set_raw_flags(cpu, f);
 }
 
-void h_shld_i(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, in->imm & 0xff, true); }
-void h_shld_cl(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, true); }
-void h_shrd_i(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, in->imm & 0xff, false); }
-void h_shrd_cl(struct emu_cpu *cpu, const struct insn *in) { shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, false); }
+void h_shld_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    shxd(cpu, in, in->imm & 0xff, true);
+    chain_next(cpu);
+}
+void h_shld_cl(struct emu_cpu *cpu, const struct insn *in)
+{
+    shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, true);
+    chain_next(cpu);
+}
+void h_shrd_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    shxd(cpu, in, in->imm & 0xff, false);
+    chain_next(cpu);
+}
+void h_shrd_cl(struct emu_cpu *cpu, const struct insn *in)
+{
+    shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, false);
+    chain_next(cpu);
+}
 
 /* ---- conversions and flag instructions ---- */
 
@@ -409,17 +452,20 @@ void h_cbw(struct emu_cpu *cpu, const struct insn *in)
 {
     unsigned sz = in->osz;
     wreg(cpu, GPR_RAX, sext(rreg(cpu, GPR_RAX, sz / 2), sz / 2), sz);
+    chain_next(cpu);
 }
 
 void h_cwd(struct emu_cpu *cpu, const struct insn *in)
 {
     unsigned sz = in->osz;
     wreg(cpu, GPR_RDX, msb(rreg(cpu, GPR_RAX, sz), sz) ? ~0ULL : 0, sz);
+    chain_next(cpu);
 }
 
 void h_lahf(struct emu_cpu *cpu, const struct insn *in)
 {
     *reg8p(cpu, REG8_HIGH + GPR_RAX) = (uint8_t)(emu_get_rflags(cpu) & 0xd5) | 2;
+    chain_next(cpu);
 }
 
 void h_sahf(struct emu_cpu *cpu, const struct insn *in)
@@ -427,6 +473,7 @@ void h_sahf(struct emu_cpu *cpu, const struct insn *in)
     uint64_t f = emu_flags_compute(&cpu->lf) & RFLAGS_OF;
     f |= *reg8p(cpu, REG8_HIGH + GPR_RAX) & (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF);
     set_raw_flags(cpu, f);
+    chain_next(cpu);
 }
 
 static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complement */
@@ -437,12 +484,36 @@ static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complemen
     else f ^= RFLAGS_CF;
     set_raw_flags(cpu, f);
 }
-void h_clc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 0); }
-void h_stc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 1); }
-void h_cmc(struct emu_cpu *cpu, const struct insn *in) { set_cf(cpu, 2); }
-void h_cld(struct emu_cpu *cpu, const struct insn *in) { cpu->s.rflags &= ~RFLAGS_DF; }
-void h_std(struct emu_cpu *cpu, const struct insn *in) { cpu->s.rflags |= RFLAGS_DF; }
+void h_clc(struct emu_cpu *cpu, const struct insn *in)
+{
+    set_cf(cpu, 0);
+    chain_next(cpu);
+}
+void h_stc(struct emu_cpu *cpu, const struct insn *in)
+{
+    set_cf(cpu, 1);
+    chain_next(cpu);
+}
+void h_cmc(struct emu_cpu *cpu, const struct insn *in)
+{
+    set_cf(cpu, 2);
+    chain_next(cpu);
+}
+void h_cld(struct emu_cpu *cpu, const struct insn *in)
+{
+    cpu->s.rflags &= ~RFLAGS_DF;
+    chain_next(cpu);
+}
+void h_std(struct emu_cpu *cpu, const struct insn *in)
+{
+    cpu->s.rflags |= RFLAGS_DF;
+    chain_next(cpu);
+}
 
-void h_nop(struct emu_cpu *cpu, const struct insn *in) { (void)cpu; }
+void h_nop(struct emu_cpu *cpu, const struct insn *in)
+{
+    (void)cpu;
+    chain_next(cpu);
+}
 void h_ud(struct emu_cpu *cpu, const struct insn *in) { emu_raise_ud(cpu); }
 void h_gp0(struct emu_cpu *cpu, const struct insn *in) { emu_raise_gp0(cpu); }

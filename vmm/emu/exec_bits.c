@@ -41,11 +41,13 @@ void h_bt_rm_r(struct emu_cpu *cpu, const struct insn *in)
 {
     unsigned op = in->op == 0xa3 ? 0 : in->op == 0xab ? 1 : in->op == 0xb3 ? 2 : 3;
     bt_common(cpu, in, op, (int64_t)sext(rreg(cpu, in->reg, in->osz), in->osz), true);
+    chain_next(cpu);
 }
 
 void h_bt_rm_i(struct emu_cpu *cpu, const struct insn *in)
 {
     bt_common(cpu, in, ((in->modrm >> 3) & 7) - 4, (int64_t)(in->imm & 0xff), false);
+    chain_next(cpu);
 }
 
 void h_bsf(struct emu_cpu *cpu, const struct insn *in)
@@ -57,6 +59,7 @@ void h_bsf(struct emu_cpu *cpu, const struct insn *in)
     }
     wreg(cpu, in->reg, (uint64_t)__builtin_ctzll(v), in->osz);
     set_raw_flags(cpu, 0);
+    chain_next(cpu);
 }
 
 void h_bsr(struct emu_cpu *cpu, const struct insn *in)
@@ -68,6 +71,7 @@ void h_bsr(struct emu_cpu *cpu, const struct insn *in)
     }
     wreg(cpu, in->reg, (uint64_t)(63 - __builtin_clzll(v)), in->osz);
     set_raw_flags(cpu, 0);
+    chain_next(cpu);
 }
 
 void h_tzcnt(struct emu_cpu *cpu, const struct insn *in)
@@ -77,6 +81,7 @@ void h_tzcnt(struct emu_cpu *cpu, const struct insn *in)
     uint64_t r = v ? (uint64_t)__builtin_ctzll(v) : sz * 8;
     wreg(cpu, in->reg, r, sz);
     set_raw_flags(cpu, (v == 0 ? RFLAGS_CF : 0) | (r == 0 ? RFLAGS_ZF : 0));
+    chain_next(cpu);
 }
 
 void h_lzcnt(struct emu_cpu *cpu, const struct insn *in)
@@ -86,6 +91,7 @@ void h_lzcnt(struct emu_cpu *cpu, const struct insn *in)
     uint64_t r = v ? (uint64_t)(__builtin_clzll(v) - (64 - sz * 8)) : sz * 8;
     wreg(cpu, in->reg, r, sz);
     set_raw_flags(cpu, (v == 0 ? RFLAGS_CF : 0) | (r == 0 ? RFLAGS_ZF : 0));
+    chain_next(cpu);
 }
 
 void h_popcnt(struct emu_cpu *cpu, const struct insn *in)
@@ -93,4 +99,5 @@ void h_popcnt(struct emu_cpu *cpu, const struct insn *in)
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     wreg(cpu, in->reg, (uint64_t)__builtin_popcountll(v), in->osz);
     set_raw_flags(cpu, v == 0 ? RFLAGS_ZF : 0);
+    chain_next(cpu);
 }

@@ -41,27 +41,28 @@
 /* RR: dst = rm (d=rm) or reg; RI: dst rm op imm; RM: reg op= [mem]; MR: [mem] op= reg; MI. */
 #define ALU_FAST(name, OP)                                                                          \
     static void f_##name##_rr_rm_64(struct emu_cpu *cpu, const struct insn *in)                      \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR64(in->rm, r); } \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR64(in->rm, r); chain_next(cpu); } \
     static void f_##name##_rr_rm_32(struct emu_cpu *cpu, const struct insn *in)                      \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR32(in->rm, r); } \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR32(in->rm, r); chain_next(cpu); } \
     static void f_##name##_rr_reg_64(struct emu_cpu *cpu, const struct insn *in)                     \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR64(in->reg, r); } \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR64(in->reg, r); chain_next(cpu); } \
     static void f_##name##_rr_reg_32(struct emu_cpu *cpu, const struct insn *in)                     \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR32(in->reg, r); } \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR32(in->reg, r); chain_next(cpu); } \
     static void f_##name##_ri64(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), in->imm, r); if (OP != 7) WR64(in->rm, r); } \
+    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), in->imm, r); if (OP != 7) WR64(in->rm, r); chain_next(cpu); } \
     static void f_##name##_ri32(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), in->imm, r); if (OP != 7) WR32(in->rm, r); } \
+    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), in->imm, r); if (OP != 7) WR32(in->rm, r); chain_next(cpu); } \
     static void f_##name##_rm64(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint64_t b = emu_read64(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), b, r); if (OP != 7) WR64(in->reg, r); } \
+    { uint64_t b = emu_read64(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), b, r); if (OP != 7) WR64(in->reg, r); chain_next(cpu); } \
     static void f_##name##_rm32(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint32_t b = emu_read32(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), b, r); if (OP != 7) WR32(in->reg, r); } \
+    { uint32_t b = emu_read32(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), b, r); if (OP != 7) WR32(in->reg, r); chain_next(cpu); } \
     static void f_##name##_mr64(struct emu_cpu *cpu, const struct insn *in)                         \
     {                                                                                               \
         uint64_t la = ea(cpu, in), a = emu_read64(cpu, la), r;                                      \
         struct emu_lazy_flags old = cpu->lf;                                                        \
         ALU_CORE(OP, uint64_t, 8, a, GPR(in->reg), r);                                              \
         if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
+        chain_next(cpu);                                                                            \
     }                                                                                               \
     static void f_##name##_mr32(struct emu_cpu *cpu, const struct insn *in)                         \
     {                                                                                               \
@@ -70,6 +71,7 @@
         struct emu_lazy_flags old = cpu->lf;                                                        \
         ALU_CORE(OP, uint32_t, 4, a, GPR(in->reg), r);                                              \
         if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
+        chain_next(cpu);                                                                            \
     }                                                                                               \
     static void f_##name##_mi64(struct emu_cpu *cpu, const struct insn *in)                         \
     {                                                                                               \
@@ -77,6 +79,7 @@
         struct emu_lazy_flags old = cpu->lf;                                                        \
         ALU_CORE(OP, uint64_t, 8, a, in->imm, r);                                                   \
         if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
+        chain_next(cpu);                                                                            \
     }                                                                                               \
     static void f_##name##_mi32(struct emu_cpu *cpu, const struct insn *in)                         \
     {                                                                                               \
@@ -85,6 +88,7 @@
         struct emu_lazy_flags old = cpu->lf;                                                        \
         ALU_CORE(OP, uint32_t, 4, a, in->imm, r);                                                   \
         if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
+        chain_next(cpu);                                                                            \
     }
 
 ALU_FAST(add, 0)
@@ -111,37 +115,38 @@ ALU_TABLE(mi)
 
 /* ---- MOV, LEA, MOVZX, TEST, INC/DEC, shifts, PUSH/POP ---- */
 
-static void f_mov_rr64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, GPR(in->reg)); }
-static void f_mov_rr32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, GPR(in->reg)); }
-static void f_mov_rr_rev64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, GPR(in->rm)); }
-static void f_mov_rr_rev32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, GPR(in->rm)); }
-static void f_mov_load64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read64(cpu, ea(cpu, in))); }
-static void f_mov_load32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, emu_read32(cpu, ea(cpu, in))); }
-static void f_mov_store64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), GPR(in->reg)); }
-static void f_mov_store32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)GPR(in->reg)); }
-static void f_mov_storei64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), in->imm); }
-static void f_mov_storei32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)in->imm); }
-static void f_mov_ri64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, in->imm); }
-static void f_mov_ri32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, in->imm); }
-static void f_mov_rmi64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, in->imm); }
-static void f_mov_rmi32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, in->imm); }
-static void f_lea64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, ea_off(cpu, in)); }
-static void f_lea32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, ea_off(cpu, in)); }
-static void f_movzx8_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read8(cpu, ea(cpu, in))); }
-static void f_movzx16_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read16(cpu, ea(cpu, in))); }
-static void f_movzx8_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, *reg8p(cpu, in->rm)); }
-static void f_movzx16_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint16_t)GPR(in->rm)); }
-static void f_movsxd_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint64_t)(int64_t)(int32_t)GPR(in->rm)); }
+static void f_mov_rr64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, GPR(in->reg)); chain_next(cpu); }
+static void f_mov_rr32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, GPR(in->reg)); chain_next(cpu); }
+static void f_mov_rr_rev64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, GPR(in->rm)); chain_next(cpu); }
+static void f_mov_rr_rev32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, GPR(in->rm)); chain_next(cpu); }
+static void f_mov_load64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read64(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_mov_load32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, emu_read32(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_mov_store64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), GPR(in->reg)); chain_next(cpu); }
+static void f_mov_store32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)GPR(in->reg)); chain_next(cpu); }
+static void f_mov_storei64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), in->imm); chain_next(cpu); }
+static void f_mov_storei32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)in->imm); chain_next(cpu); }
+static void f_mov_ri64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, in->imm); chain_next(cpu); }
+static void f_mov_ri32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, in->imm); chain_next(cpu); }
+static void f_mov_rmi64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, in->imm); chain_next(cpu); }
+static void f_mov_rmi32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, in->imm); chain_next(cpu); }
+static void f_lea64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, ea_off(cpu, in)); chain_next(cpu); }
+static void f_lea32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, ea_off(cpu, in)); chain_next(cpu); }
+static void f_movzx8_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read8(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_movzx16_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read16(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_movzx8_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, *reg8p(cpu, in->rm)); chain_next(cpu); }
+static void f_movzx16_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint16_t)GPR(in->rm)); chain_next(cpu); }
+static void f_movsxd_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint64_t)(int64_t)(int32_t)GPR(in->rm)); chain_next(cpu); }
 static void f_movsxd_load(struct emu_cpu *cpu, const struct insn *in)
 {
     WR64(in->reg, (uint64_t)(int64_t)(int32_t)emu_read32(cpu, ea(cpu, in)));
+    chain_next(cpu);
 }
 
-static void f_test_rr64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & GPR(in->reg), 0, 0); }
-static void f_test_rr32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & GPR(in->reg)), 0, 0); }
-static void f_test_rr8(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 1, *reg8p(cpu, in->rm) & *reg8p(cpu, in->reg), 0, 0); }
-static void f_test_ri64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & in->imm, 0, 0); }
-static void f_test_ri32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & in->imm), 0, 0); }
+static void f_test_rr64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & GPR(in->reg), 0, 0); chain_next(cpu); }
+static void f_test_rr32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & GPR(in->reg)), 0, 0); chain_next(cpu); }
+static void f_test_rr8(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 1, *reg8p(cpu, in->rm) & *reg8p(cpu, in->reg), 0, 0); chain_next(cpu); }
+static void f_test_ri64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & in->imm, 0, 0); chain_next(cpu); }
+static void f_test_ri32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & in->imm), 0, 0); chain_next(cpu); }
 
 static void f_inc64(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -149,6 +154,7 @@ static void f_inc64(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     WR64(in->rm, r);
     setf(cpu, LF_INC, 8, r, a, cf);
+    chain_next(cpu);
 }
 static void f_inc32(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -156,6 +162,7 @@ static void f_inc32(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     WR32(in->rm, r);
     setf(cpu, LF_INC, 4, r, a, cf);
+    chain_next(cpu);
 }
 static void f_dec64(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -163,6 +170,7 @@ static void f_dec64(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     WR64(in->rm, r);
     setf(cpu, LF_DEC, 8, r, a, cf);
+    chain_next(cpu);
 }
 static void f_dec32(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -170,6 +178,7 @@ static void f_dec32(struct emu_cpu *cpu, const struct insn *in)
     bool cf = emu_flags_cf(&cpu->lf);
     WR32(in->rm, r);
     setf(cpu, LF_DEC, 4, r, a, cf);
+    chain_next(cpu);
 }
 
 /* SHL/SHR/SAR reg, imm8 (count already masked at decode time, non-zero) */
@@ -178,43 +187,50 @@ static void f_shl64(struct emu_cpu *cpu, const struct insn *in)
     uint64_t a = GPR(in->rm), c = in->imm, r = a << c;
     WR64(in->rm, r);
     setf(cpu, LF_SHL, 8, r, a, c);
+    chain_next(cpu);
 }
 static void f_shr64(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t a = GPR(in->rm), c = in->imm, r = a >> c;
     WR64(in->rm, r);
     setf(cpu, LF_SHR, 8, r, a, c);
+    chain_next(cpu);
 }
 static void f_sar64(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t a = GPR(in->rm), c = in->imm, r = (uint64_t)((int64_t)a >> c);
     WR64(in->rm, r);
     setf(cpu, LF_SAR, 8, r, a, c);
+    chain_next(cpu);
 }
 static void f_shl32(struct emu_cpu *cpu, const struct insn *in)
 {
     uint32_t a = (uint32_t)GPR(in->rm), r = a << in->imm;
     WR32(in->rm, r);
     setf(cpu, LF_SHL, 4, r, a, in->imm);
+    chain_next(cpu);
 }
 static void f_shr32(struct emu_cpu *cpu, const struct insn *in)
 {
     uint32_t a = (uint32_t)GPR(in->rm), r = a >> in->imm;
     WR32(in->rm, r);
     setf(cpu, LF_SHR, 4, r, a, in->imm);
+    chain_next(cpu);
 }
 static void f_sar32(struct emu_cpu *cpu, const struct insn *in)
 {
     uint32_t a = (uint32_t)GPR(in->rm), r = (uint32_t)((int32_t)a >> in->imm);
     WR32(in->rm, r);
     setf(cpu, LF_SAR, 4, r, a, in->imm);
+    chain_next(cpu);
 }
 
-static void f_push64(struct emu_cpu *cpu, const struct insn *in) { push64(cpu, GPR(in->reg)); }
+static void f_push64(struct emu_cpu *cpu, const struct insn *in) { push64(cpu, GPR(in->reg)); chain_next(cpu); }
 static void f_pop64(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t v = pop64(cpu);
     WR64(in->reg, v);
+    chain_next(cpu);
 }
 
 /* ---- Jcc per condition code, with the CMP/SUB and logic-op cases inline ---- */

@@ -6,26 +6,41 @@
  */
 #include "vmm/emu/exec.h"
 
-void h_mov_rm_r(struct emu_cpu *cpu, const struct insn *in) { store_rm_new(cpu, in, in->osz, rreg(cpu, in->reg, in->osz)); }
+void h_mov_rm_r(struct emu_cpu *cpu, const struct insn *in)
+{
+    store_rm_new(cpu, in, in->osz, rreg(cpu, in->reg, in->osz));
+    chain_next(cpu);
+}
 
 void h_mov_r_rm(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     wreg(cpu, in->reg, v, in->osz);
+    chain_next(cpu);
 }
 
-void h_mov_rm_i(struct emu_cpu *cpu, const struct insn *in) { store_rm_new(cpu, in, in->osz, in->imm); }
-void h_mov_r_i(struct emu_cpu *cpu, const struct insn *in) { wreg(cpu, in->reg, in->imm, in->osz); }
+void h_mov_rm_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    store_rm_new(cpu, in, in->osz, in->imm);
+    chain_next(cpu);
+}
+void h_mov_r_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    wreg(cpu, in->reg, in->imm, in->osz);
+    chain_next(cpu);
+}
 
 void h_mov_a_moffs(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t v = mread(cpu, lin_seg(cpu, in->seg, ea_off(cpu, in)), in->osz);
     wreg(cpu, GPR_RAX, v, in->osz);
+    chain_next(cpu);
 }
 
 void h_mov_moffs_a(struct emu_cpu *cpu, const struct insn *in)
 {
     mwrite(cpu, lin_seg(cpu, in->seg, ea_off(cpu, in)), rreg(cpu, GPR_RAX, in->osz), in->osz);
+    chain_next(cpu);
 }
 
 void h_movzx(struct emu_cpu *cpu, const struct insn *in)
@@ -33,6 +48,7 @@ void h_movzx(struct emu_cpu *cpu, const struct insn *in)
     unsigned ssz = (in->op & 1) ? 2 : 1;
     uint64_t la, v = load_rm(cpu, in, ssz, &la);
     wreg(cpu, in->reg, v, in->osz);
+    chain_next(cpu);
 }
 
 void h_movsx(struct emu_cpu *cpu, const struct insn *in)
@@ -40,6 +56,7 @@ void h_movsx(struct emu_cpu *cpu, const struct insn *in)
     unsigned ssz = (in->op & 1) ? 2 : 1;
     uint64_t la, v = load_rm(cpu, in, ssz, &la);
     wreg(cpu, in->reg, sext(v, ssz), in->osz);
+    chain_next(cpu);
 }
 
 void h_movsxd(struct emu_cpu *cpu, const struct insn *in)
@@ -47,9 +64,14 @@ void h_movsxd(struct emu_cpu *cpu, const struct insn *in)
     unsigned ssz = in->osz == 8 ? 4 : in->osz;
     uint64_t la, v = load_rm(cpu, in, ssz, &la);
     wreg(cpu, in->reg, sext(v, ssz), in->osz);
+    chain_next(cpu);
 }
 
-void h_lea(struct emu_cpu *cpu, const struct insn *in) { wreg(cpu, in->reg, ea_off(cpu, in), in->osz); }
+void h_lea(struct emu_cpu *cpu, const struct insn *in)
+{
+    wreg(cpu, in->reg, ea_off(cpu, in), in->osz);
+    chain_next(cpu);
+}
 
 void h_xchg_rm_r(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -57,6 +79,7 @@ void h_xchg_rm_r(struct emu_cpu *cpu, const struct insn *in)
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la), b = rreg(cpu, in->reg, sz);
     store_rm(cpu, in, sz, la, b);
     wreg(cpu, in->reg, a, sz);
+    chain_next(cpu);
 }
 
 void h_xchg_a_r(struct emu_cpu *cpu, const struct insn *in)
@@ -65,6 +88,7 @@ void h_xchg_a_r(struct emu_cpu *cpu, const struct insn *in)
     uint64_t a = rreg(cpu, GPR_RAX, sz), b = rreg(cpu, in->reg, sz);
     wreg(cpu, GPR_RAX, b, sz);
     wreg(cpu, in->reg, a, sz);
+    chain_next(cpu);
 }
 
 void h_cmpxchg(struct emu_cpu *cpu, const struct insn *in)
@@ -78,6 +102,7 @@ void h_cmpxchg(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, d, sz);
     }
     setf(cpu, LF_SUB, sz, (acc - d) & szmask(sz), acc, d);
+    chain_next(cpu);
 }
 
 void h_cmpxchg8b16b(struct emu_cpu *cpu, const struct insn *in)
@@ -125,6 +150,7 @@ void h_xadd(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, in->rm, r, sz);
     }
     setf(cpu, LF_ADD, sz, r, d, s);
+    chain_next(cpu);
 }
 
 void h_bswap(struct emu_cpu *cpu, const struct insn *in)
@@ -133,6 +159,7 @@ void h_bswap(struct emu_cpu *cpu, const struct insn *in)
     if (in->osz == 8) *r = __builtin_bswap64(*r);
     else if (in->osz == 4) *r = __builtin_bswap32((uint32_t)*r);
     else *r &= ~0xffffULL; /* 16-bit BSWAP is undefined; hardware gives 0 */
+    chain_next(cpu);
 }
 
 void h_movnti(struct emu_cpu *cpu, const struct insn *in) { mwrite(cpu, ea(cpu, in), rreg(cpu, in->reg, in->osz), in->osz); }
@@ -152,20 +179,30 @@ void h_movbe(struct emu_cpu *cpu, const struct insn *in)
 
 /* ---- stack ---- */
 
-void h_push_r(struct emu_cpu *cpu, const struct insn *in) { pushsz(cpu, rreg(cpu, in->reg, in->osz), in->osz); }
+void h_push_r(struct emu_cpu *cpu, const struct insn *in)
+{
+    pushsz(cpu, rreg(cpu, in->reg, in->osz), in->osz);
+    chain_next(cpu);
+}
 
 void h_pop_r(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t v = popsz(cpu, in->osz);
     wreg(cpu, in->reg, v, in->osz);
+    chain_next(cpu);
 }
 
-void h_push_i(struct emu_cpu *cpu, const struct insn *in) { pushsz(cpu, in->imm, in->osz); }
+void h_push_i(struct emu_cpu *cpu, const struct insn *in)
+{
+    pushsz(cpu, in->imm, in->osz);
+    chain_next(cpu);
+}
 
 void h_push_rm(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     pushsz(cpu, v, in->osz);
+    chain_next(cpu);
 }
 
 /* POP r/m: the address is computed with RSP already incremented (SDM). */
@@ -261,6 +298,11 @@ void h_cmov(struct emu_cpu *cpu, const struct insn *in)
     uint64_t la, v = load_rm(cpu, in, sz, &la);
     if (emu_cond(cpu, in->op & 15)) wreg(cpu, in->reg, v, sz);
     else if (sz == 4) cpu->s.gpr[in->reg] = (uint32_t)cpu->s.gpr[in->reg];
+    chain_next(cpu);
 }
 
-void h_setcc(struct emu_cpu *cpu, const struct insn *in) { store_rm_new(cpu, in, 1, emu_cond(cpu, in->op & 15)); }
+void h_setcc(struct emu_cpu *cpu, const struct insn *in)
+{
+    store_rm_new(cpu, in, 1, emu_cond(cpu, in->op & 15));
+    chain_next(cpu);
+}

@@ -89,6 +89,7 @@ void h_movs(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RDI, di + (uint64_t)d, asz);
         aset(cpu, GPR_RCX, --cnt, asz);
     }
+    chain_next(cpu);
 }
 
 void h_stos(struct emu_cpu *cpu, const struct insn *in)
@@ -133,6 +134,7 @@ void h_stos(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RDI, di + (uint64_t)d, asz);
         aset(cpu, GPR_RCX, --cnt, asz);
     }
+    chain_next(cpu);
 }
 
 void h_lods(struct emu_cpu *cpu, const struct insn *in)
@@ -149,6 +151,7 @@ void h_lods(struct emu_cpu *cpu, const struct insn *in)
         cnt--;
         if (in->rep) aset(cpu, GPR_RCX, cnt, asz);
     }
+    chain_next(cpu);
 }
 
 /* SCAS/CMPS: REPE (F3) stops when ZF=0, REPNE (F2) when ZF=1. */
@@ -169,6 +172,7 @@ void h_scas(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RCX, cnt, asz);
         if ((in->rep == 0xf3) != (a == v)) return;
     }
+    chain_next(cpu);
 }
 
 void h_cmps(struct emu_cpu *cpu, const struct insn *in)
@@ -189,6 +193,7 @@ void h_cmps(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RCX, cnt, asz);
         if ((in->rep == 0xf3) != (a == b)) return;
     }
+    chain_next(cpu);
 }
 
 void h_ins(struct emu_cpu *cpu, const struct insn *in)

@@ -46,10 +46,10 @@ struct code_page {
 };
 
 struct emu_icache {
+    struct exec_hot hot; /* first member: exec.h reaches it through cpu->icache */
     uint8_t *arena;
     size_t arena_used;
     uint32_t gen; /* bumped by every full flush */
-    int abort;    /* leave the current block after this instruction */
     int flush_pending;
     bool running;
     bool own_bitmap;
@@ -150,7 +150,8 @@ void emu_icache_flush(struct emu_cpu *cpu)
     if (!ic) return;
     if (ic->running) {
         ic->flush_pending = 1;
-        ic->abort = 1;
+        ic->hot.abort = 1;
+        ic->hot.left = 0;
     } else {
         flush_all(cpu);
     }
@@ -173,7 +174,9 @@ void emu_code_written(struct emu_cpu *cpu, uint64_t gpa)
         while (*hp && *hp != b) hp = &(*hp)->hash_next;
         if (*hp) *hp = b->hash_next;
     }
-    ic->abort = 1; /* the running block may be one of them: leave it after this instruction */
+    /* the running block may be one of them: leave it after this instruction */
+    ic->hot.abort = 1;
+    ic->hot.left = 0;
 }
 
 /* Fetch instruction bytes one at a time through the slow path (page-crossing or MMIO). */
@@ -316,21 +319,23 @@ static __attribute__((noinline)) void run_loop(struct emu_cpu *cpu, uint64_t bud
         unsigned n = b->ninsn < limit ? b->ninsn : (unsigned)limit;
         st->cur = b;
         st->cur_rip = rip;
-        ic->abort = 0;
-        const struct insn *in = b->insns;
-        unsigned k = 0;
-        while (k < n) {
+        struct exec_hot *h = &ic->hot;
+        h->abort = 0;
+        h->pos = b->insns;
+        h->left = n;
+        while (h->left) {
+            const struct insn *in = h->pos;
+            h->left--;
+            h->pos = in + 1;
             cpu->insn_rip = cpu->s.rip;
             cpu->s.rip += in->len;
-            in->fn(cpu, in);
-            in++;
-            k++;
-            if (unlikely(ic->abort)) break;
+            in->fn(cpu, in); /* may run further instructions itself (chain_next) */
         }
+        unsigned k = (unsigned)(h->pos - b->insns);
         st->done += k;
         st->cur = NULL;
         if (shadow) cpu->s.interrupt_shadow = 0;
-        prev = (k == b->ninsn && !ic->abort && b->valid) ? b : NULL;
+        prev = (k == b->ninsn && !h->abort && b->valid) ? b : NULL;
     }
 }
 
@@ -358,7 +363,8 @@ uint64_t emu_exec(struct emu_cpu *cpu, uint64_t budget)
         s->cur = NULL;
         cpu->s.rip = cpu->insn_rip;
         cpu->s.interrupt_shadow = 0;
-        ic->abort = 0;
+        ic->hot.abort = 0;
+        ic->hot.left = 0;
         if (ic->trace) log_info("emu: exception %d at rip %#llx", cpu->exc_vector, (unsigned long long)cpu->insn_rip);
         if (++nested > 64) {
             /* delivery keeps faulting without the system part resolving it: give up */
