@@ -157,16 +157,19 @@ install: build
 	install -m 0644 docs/jsonrpc.md rpc/openrpc.json $(DESTDIR)$(PREFIX)/share/doc/vmd/
 	[ ! -f docs/operations.md ] || install -m 0644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/vmd/
 
-# ---- fuzz targets (emu-exec) -------------------------------------------------------------
-# `make fuzz` (BUILD=fuzz: clang, ASan+UBSan, libFuzzer) builds build/fuzz/fuzz_decode;
-# scripts/run-fuzz.sh runs it.
-FUZZ_BINS := $(O)/fuzz_decode
+# ---- fuzz targets ---------------------------------------------------------------------------
+# `make BUILD=fuzz fuzzers` (or `make fuzz`; clang, ASan+UBSan, libFuzzer) builds one binary per
+# tests/fuzz/fuzz_*.c as build/fuzz/fuzz_*; scripts/run-fuzz.sh [SECONDS] [TARGET...] runs them.
+# Every target links both libraries and the cmocka-free unit-test helpers it may use.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/%,$(FUZZ_SRCS))
+FUZZ_HELPERS := $(O)/tests/unit/guest_builder.o $(O)/tests/unit/virtio_test_driver.o
 ifeq ($(BUILD),fuzz)
 CFLAGS += -Wno-unknown-warning-option -Wno-error  # -Werror is enforced by the gcc builds
 endif
 fuzzers: $(FUZZ_BINS)
 
-$(O)/fuzz_decode: tests/fuzz/fuzz_decode.c $(O)/tests/unit/guest_builder.o $(LIBS)
+$(O)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HELPERS) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_decode.c $(O)/tests/unit/guest_builder.o \
+	$(CC) $(CFLAGS) -Itests/unit -fsanitize=fuzzer -o $@ $< $(FUZZ_HELPERS) \
 		$(LINK_LIBS) $(LDLIBS) -fsanitize=fuzzer

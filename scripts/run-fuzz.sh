@@ -1,11 +1,59 @@
 #!/bin/bash
-# run-fuzz: build and run the emulator decoder fuzzer (tests/fuzz/fuzz_decode.c) for N seconds.
-# usage: scripts/run-fuzz.sh [SECONDS]   (default 60). Corpus in .cache/fuzz/decode, crashes in
-# .cache/fuzz/crashes (both git-ignored).
-set -euo pipefail
+# run-fuzz: build the libFuzzer targets (tests/fuzz/fuzz_*.c) and run each for SECONDS.
+# usage: scripts/run-fuzz.sh [SECONDS] [TARGET...]   (default 60 s each, every target;
+#        TARGET is e.g. "jsonrpc" or "fuzz_jsonrpc")
+# Each target keeps a corpus in .cache/fuzz/<target>, seeded from tests/fuzz/seeds/<target>/
+# (and, for targets that build valid seeds at runtime, from FUZZ_SEED_DIR); crash inputs go to
+# .cache/fuzz/crashes/, full logs to .cache/fuzz/logs/. Prints one line per target and exits
+# non-zero if any target crashed (or could not be built/run).
+set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-make -s BUILD=fuzz fuzzers -j2
-mkdir -p .cache/fuzz/decode .cache/fuzz/crashes
-exec build/fuzz/fuzz_decode -max_total_time="$secs" -max_len=64 -timeout=10 -rss_limit_mb=4096 \
-    -artifact_prefix=.cache/fuzz/crashes/ .cache/fuzz/decode
+shift || true
+case "$secs" in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a number, not '$secs'" >&2; exit 2 ;; esac
+
+if ! make -s BUILD=fuzz fuzzers -j2; then
+    echo "run-fuzz: building the fuzz targets failed" >&2
+    exit 1
+fi
+
+targets=()
+if [ $# -gt 0 ]; then
+    for t in "$@"; do targets+=("${t#fuzz_}"); done
+else
+    for f in tests/fuzz/fuzz_*.c; do t=$(basename "$f" .c); targets+=("${t#fuzz_}"); done
+fi
+
+mkdir -p .cache/fuzz/crashes .cache/fuzz/logs
+passed=0 failed=0
+for t in "${targets[@]}"; do
+    bin=build/fuzz/fuzz_$t
+    corpus=.cache/fuzz/$t
+    log=.cache/fuzz/logs/$t.log
+    if [ ! -x "$bin" ]; then
+        echo "fuzz_$t: FAIL (no such target: $bin)"
+        failed=$((failed + 1))
+        continue
+    fi
+    mkdir -p "$corpus"
+    [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null
+    extra=()
+    [ "$t" = decode ] && extra+=(-max_len=64)
+    start=$(date +%s)
+    FUZZ_SEED_DIR=$corpus "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        "${extra[@]}" -artifact_prefix=.cache/fuzz/crashes/"$t"- "$corpus" >"$log" 2>&1
+    rc=$?
+    took=$(($(date +%s) - start))
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    if [ $rc -eq 0 ]; then
+        echo "fuzz_$t: ok, ${execs:-?} executions in ${took}s, corpus $(ls "$corpus" | wc -l) inputs"
+        passed=$((passed + 1))
+    else
+        art=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //')
+        why=$(grep -m1 -E "^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal|timeout" "$log" | cut -c1-160)
+        echo "fuzz_$t: CRASH after ${execs:-?} executions in ${took}s: ${why:-exit $rc} (input: ${art:-none}, log: $log)"
+        failed=$((failed + 1))
+    fi
+done
+echo "fuzz: $passed passed, $failed failed"
+[ $failed -eq 0 ]
