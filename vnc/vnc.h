@@ -31,7 +31,7 @@ struct vnc_options {
     vnc_text_source_fn text;
     vnc_key_sink_fn keys;
     void *opaque;
-    unsigned refresh_hz;       /* 0: 30 */
+    unsigned refresh_hz;       /* 0: 60 */
 };
 
 int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, size_t errlen);

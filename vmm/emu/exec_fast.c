@@ -269,6 +269,27 @@ JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
 static const insn_fn t_jcc[16] = {f_jcc0, f_jcc1, f_jcc2,  f_jcc3,  f_jcc4,  f_jcc5,  f_jcc6,  f_jcc7,
                                   f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15};
 
+/* IMUL r64, r/m64 and CMOVcc r64/r32, r/m */
+static inline __attribute__((always_inline)) void imul64(struct emu_cpu *cpu, const struct insn *in, uint64_t b)
+{
+    __int128 r = (__int128)(int64_t)GPR(in->reg) * (int64_t)b;
+    uint64_t lo = (uint64_t)r;
+    WR64(in->reg, lo);
+    setf(cpu, LF_MUL, 8, lo, 0, r != (__int128)(int64_t)lo);
+}
+static void f_imul_rr64(struct emu_cpu *cpu, const struct insn *in) { imul64(cpu, in, GPR(in->rm)); chain_next(cpu); }
+static void f_imul_rm64(struct emu_cpu *cpu, const struct insn *in) { imul64(cpu, in, emu_read64(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_cmov_rr64(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (cond_inline(cpu, in->op & 15)) WR64(in->reg, GPR(in->rm));
+    chain_next(cpu);
+}
+static void f_cmov_rr32(struct emu_cpu *cpu, const struct insn *in)
+{
+    WR32(in->reg, cond_inline(cpu, in->op & 15) ? GPR(in->rm) : GPR(in->reg));
+    chain_next(cpu);
+}
+
 /* Pick a specialized handler for a decoded instruction, or return NULL to keep the generic one. */
 insn_fn emu_specialize(const struct insn *in)
 {
@@ -326,6 +347,8 @@ insn_fn emu_specialize(const struct insn *in)
         }
     }
     if (in->map == 1) {
+        if (op == 0xaf && w) return mem ? f_imul_rm64 : f_imul_rr64;
+        if (op >= 0x40 && op <= 0x4f && !mem && sz >= 4) return w ? f_cmov_rr64 : f_cmov_rr32;
         if ((op == 0xb6 || op == 0xb7) && sz >= 4) {
             if (op == 0xb6) return mem ? f_movzx8_load : f_movzx8_r;
             return mem ? f_movzx16_load : f_movzx16_r;
