@@ -95,3 +95,22 @@ int snap_store_remove(const char *state_dir, const char *vm, const char *snap)
     if (!r && rmdir(dir) < 0) r = -errno;
     return r;
 }
+
+int snap_store_remove_all(const char *state_dir, const char *vm)
+{
+    char dir[4096];
+    if (snap_store_path(dir, sizeof(dir), state_dir, vm, NULL, NULL)) return -ENAMETOOLONG;
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    int r = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int rr = snap_store_remove(state_dir, vm, e->d_name);
+        if (rr == -ENOTDIR) rr = unlinkat(dirfd(d), e->d_name, 0) < 0 ? -errno : 0;
+        if (rr && !r) r = rr;
+    }
+    closedir(d);
+    if (!r && rmdir(dir) < 0) r = -errno;
+    return r;
+}

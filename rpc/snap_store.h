@@ -30,4 +30,7 @@ json_t *snap_store_list(const char *state_dir, const char *vm);
 /* rm -r of one snapshot directory (its files, then the directory). 0 or -errno. */
 int snap_store_remove(const char *state_dir, const char *vm, const char *snap);
 
+/* Remove every snapshot of the VM and its snapshots directory (vm.delete). 0 or -errno. */
+int snap_store_remove_all(const char *state_dir, const char *vm);
+
 #endif

@@ -116,3 +116,6 @@ grep -q "no snapshot named 'nosuch'" "$TEST_TMP/nosuch" || fail "missing: $(cat 
 "$V" snapshot-delete c1 bad > /dev/null || fail "snapshot-delete"
 [ -e "$SNAPDIR/bad" ] && fail "snapshot 'bad' still on disk"
 ok "snapshot-delete removes it; a missing snapshot is reported"
+"$V" delete c1 > /dev/null || fail "vmctl delete of a VM with snapshots"
+[ -e "$STATE/vms/c1" ] && fail "the VM's directory (with its snapshots) is still there"
+ok "vm.delete removes the VM with its snapshots"

@@ -95,8 +95,11 @@ static void test_list_and_remove(void **state)
     assert_int_equal(json_array_size(l), 2);
     json_decref(l);
     assert_int_equal(snap_store_remove(root, "vm1", "early"), 0);
-    assert_int_equal(snap_store_remove(root, "vm1", "also-early"), 0);
-    assert_int_equal(snap_store_remove(root, "vm1", "partial"), 0);
+    /* remove_all: what is left (a complete and a partial snapshot), then the directory */
+    assert_int_equal(snap_store_remove_all(root, "vm1"), 0);
+    snap_store_path(p, sizeof(p), root, "vm1", NULL, NULL);
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(snap_store_remove_all(root, "vm1"), 0); /* nothing there: fine */
     char cmd[4200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     assert_int_equal(system(cmd), 0);
