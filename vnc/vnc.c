@@ -100,6 +100,7 @@ static void *render_thread(void *arg)
     unsigned hz = s->opt.refresh_hz ? s->opt.refresh_hz : 60;
     struct timespec period = {0, 1000000000L / hz};
     while (!s->stop) {
+        if (s->opt.tick) s->opt.tick(s->opt.opaque);
         render_once(s);
         nanosleep(&period, NULL);
     }

@@ -30,6 +30,7 @@ struct vnc_options {
     const char *font;          /* NULL: VMD_DEFAULT_FONT */
     vnc_text_source_fn text;
     vnc_key_sink_fn keys;
+    void (*tick)(void *opaque); /* optional: called on every render pass (render thread) */
     void *opaque;
     unsigned refresh_hz;       /* 0: 60 */
 };
