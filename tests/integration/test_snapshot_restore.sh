@@ -47,10 +47,12 @@ BOOT=$(tr -d '\r' < "$LOG" | sed -n 's/^VMD-GUEST: counter ready boot \([^ ]*\) 
 BOOT=${BOOT% *}
 ok "guest counting, boot id $BOOT"
 
-# snapshot while running
+# snapshot while running: the snapshot's count lies between the last count printed before the
+# call and the last printed after it (a line being printed at that instant may be printed again)
+BEFORE=$(last_count)
 "$V" snapshot c1 s1 > "$TEST_TMP/snap.out" 2> "$TEST_TMP/snap.err" || { cat "$TEST_TMP/snap.err"; fail "vmctl snapshot"; }
 SNAPCOUNT=$(last_count)
-ok "$(cat "$TEST_TMP/snap.out") at count $SNAPCOUNT"
+ok "$(cat "$TEST_TMP/snap.out") at count $BEFORE..$SNAPCOUNT"
 grep -q "snapshot: 100%" "$TEST_TMP/snap.err" || { cat "$TEST_TMP/snap.err"; fail "no progress lines from vmctl snapshot"; }
 ok "progress reported: $(tr '\n' ' ' < "$TEST_TMP/snap.err")"
 [ "$(vm_state c1)" = running ] || fail "c1 is $(vm_state c1) after the snapshot"
@@ -82,13 +84,34 @@ sleep 2
 FIRST=$(first_count "$SIZE")
 tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-INIT: start\|Linux version" && fail "the guest booted afresh"
 tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep "count" | grep -vq "boot $BOOT " && fail "a different boot id after restore"
-[ "$FIRST" -ge "$SNAPCOUNT" ] && [ "$FIRST" -le $((SNAPCOUNT + 2)) ] ||
-    fail "after restore the count went on from $FIRST; the snapshot was at $SNAPCOUNT (stopped at $STOPCOUNT)"
-ok "restored: count continues $SNAPCOUNT -> $FIRST -> $(last_count "$SIZE") in boot $BOOT (was $STOPCOUNT at the stop)"
+[ "$FIRST" -ge "$BEFORE" ] && [ "$FIRST" -le $((SNAPCOUNT + 1)) ] ||
+    fail "after restore the count went on from $FIRST; the snapshot was at $BEFORE..$SNAPCOUNT (stopped at $STOPCOUNT)"
+ok "restored: count continues from the snapshot ($BEFORE..$SNAPCOUNT) at $FIRST -> $(last_count "$SIZE") in boot $BOOT (was $STOPCOUNT at the stop)"
 say "read"
 wait_log "VMD-GUEST: sector " "$SIZE" || fail "the guest did not read its disk"
 tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-GUEST: sector .*AFTERSNAP" && fail "the guest still reads AFTERSNAP"
 ok "the restored guest reads its disk without the later write"
+
+# restore of the running VM: it goes back to s1 again (the count drops back) and runs on
+wait_log "VMD-GUEST: boot .* count $((SNAPCOUNT + 8))$" "$SIZE" || fail "the restored guest stopped counting"
+SIZE2=$(stat -c %s "$LOG")
+"$V" restore c1 s1 > "$TEST_TMP/restore2.out" 2>&1 || { cat "$TEST_TMP/restore2.out"; fail "vmctl restore (running VM)"; }
+[ "$(vm_state c1)" = running ] || fail "c1 is $(vm_state c1) after restoring the running VM"
+sleep 3
+LOW=$(tail -c +"$((SIZE2 + 1))" "$LOG" | tr -d '\r' | sed -n 's/^VMD-GUEST: boot .* count \([0-9]*\)$/\1/p' | sort -n | head -1)
+[ -n "$LOW" ] && [ "$LOW" -ge "$BEFORE" ] && [ "$LOW" -le $((SNAPCOUNT + 1)) ] ||
+    fail "after restoring the running VM the lowest count is '$LOW', the snapshot was at $BEFORE..$SNAPCOUNT"
+ok "restore of the running VM: the count went back to $LOW and runs on ($(last_count "$SIZE2"))"
+
+# a paused VM: snapshot and restore keep it paused
+"$V" pause c1 > /dev/null || fail "pause"
+"$V" snapshot c1 p1 > /dev/null 2>&1 || fail "snapshot of the paused VM"
+"$V" restore c1 s1 > /dev/null 2>&1 || fail "restore of the paused VM"
+[ "$(vm_state c1)" = paused ] || fail "c1 is $(vm_state c1) after snapshot/restore while paused"
+"$V" snapshots c1 | grep -q "^p1 .* paused" || fail "p1 is not listed as taken while paused"
+"$V" resume c1 > /dev/null || fail "resume"
+"$V" snapshot-delete c1 p1 > /dev/null || fail "snapshot-delete p1"
+ok "snapshot and restore of a paused VM leave it paused"
 
 # a corrupted copy: one byte of the RAM page data flipped
 SNAPDIR=$STATE/vms/c1/snapshots
@@ -100,10 +123,11 @@ b[len(b) - 100] ^= 0x5a   # the RAM section is the last one
 open(p, "wb").write(b)
 PY
 B1=$(last_count)
+SIZE3=$(stat -c %s "$LOG")
 "$V" restore c1 bad 2> "$TEST_TMP/bad.err" && fail "a corrupted snapshot was restored"
 grep -q "section 'ram' is corrupted" "$TEST_TMP/bad.err" || { cat "$TEST_TMP/bad.err"; fail "the error does not name the section"; }
 ok "corrupted snapshot refused on the running VM: $(cat "$TEST_TMP/bad.err")"
-wait_log "VMD-GUEST: boot $BOOT count $((B1 + 3))$" || fail "the VM did not run on after the refused restore"
+wait_log "VMD-GUEST: boot $BOOT count $((B1 + 3))$" "$SIZE3" || fail "the VM did not run on after the refused restore"
 [ "$(vm_state c1)" = running ] || fail "c1 is $(vm_state c1)"
 ok "the VM runs on unchanged (count $B1 -> $(last_count))"
 "$V" stop --force c1 > /dev/null || fail "stop"
