@@ -155,7 +155,15 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
     return 0;
 }
 
-int worker_snapshot_check(const struct vm_config *cfg, const char *dir, char *err, size_t errlen)
+void worker_snapshot_backend_error(char *err, size_t errlen, const char *taken, const char *running)
+{
+    snprintf(err, errlen,
+             "snapshot was taken under the %s backend; restoring it under %s is not supported yet (the interrupt "
+             "controller and timer state are not translated between backends, see docs/snapshots.md)",
+             taken, running);
+}
+
+int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, char *err, size_t errlen)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/meta.json", dir);
@@ -190,7 +198,12 @@ int worker_snapshot_check(const struct vm_config *cfg, const char *dir, char *er
     snprintf(path, sizeof(path), "%s/vm.snap", dir);
     struct snap_file sf;
     r = snap_file_open(&sf, path, err, errlen); /* header and every section's CRC */
-    if (!r) snap_file_close(&sf);
+    if (r) return r;
+    if (strcmp(sf.backend, backend)) {
+        worker_snapshot_backend_error(err, errlen, sf.backend, backend);
+        r = -ENOTSUP;
+    }
+    snap_file_close(&sf);
     return r;
 }
 
