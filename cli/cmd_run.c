@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -35,27 +36,6 @@ static void run_usage(FILE *f)
             "                         either backend, see docs/snapshots.md) instead of booting\n"
             "  -v, --verbose          debug logging\n"
             "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
-}
-
-/* The terminal state to restore at exit; global because atexit handlers take no argument. */
-static struct termios g_saved_tty;
-static int g_tty_raw;
-
-static void tty_restore(void)
-{
-    if (g_tty_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
-}
-
-static void tty_make_raw(void)
-{
-    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &g_saved_tty)) return;
-    struct termios t = g_saved_tty;
-    cfmakeraw(&t);
-    t.c_oflag |= OPOST; /* keep \n -> \r\n on output */
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-        g_tty_raw = 1;
-        atexit(tty_restore);
-    }
 }
 
 static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
@@ -96,19 +76,10 @@ static enum machine_stop snapshot_running(struct machine *m, const char *path)
     return MACHINE_RUNNING;
 }
 
-static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
-{
-    switch (accel) {
-    case ACCEL_KVM: return &kvm_backend_ops;
-    case ACCEL_EMU: return &emu_backend_ops;
-    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
-    }
-}
-
 /* Pump stdin into the console until the machine stops. Returns the stop reason. */
 static enum machine_stop run_console(struct machine *m, const char *snapshot_path)
 {
-    bool stdin_open = true, escape = false;
+    bool stdin_open = true, escape = false, raw = tty_is_raw();
     for (;;) {
         if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
         if (g_snapshot_requested && snapshot_path) {
@@ -130,14 +101,14 @@ static enum machine_stop run_console(struct machine *m, const char *snapshot_pat
         }
         size_t out = 0;
         for (ssize_t i = 0; i < r; i++) {
-            if (g_tty_raw && escape) {
+            if (raw && escape) {
                 escape = false;
                 if (buf[i] == 'x') {
                     machine_request_stop(m, MACHINE_STOP_KILL);
                     break;
                 }
                 if (buf[i] != 1) continue;
-            } else if (g_tty_raw && buf[i] == 1) { /* Ctrl-A */
+            } else if (raw && buf[i] == 1) { /* Ctrl-A */
                 escape = true;
                 continue;
             }
@@ -198,7 +169,7 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
-    const struct cpu_backend_ops *backend = pick_backend(cfg.accel);
+    const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -208,7 +179,7 @@ int cmd_run(int argc, char **argv)
         struct sigaction su = {.sa_handler = on_snapshot_signal};
         sigaction(SIGUSR2, &su, NULL);
     }
-    tty_make_raw();
+    tty_raw_begin(true);
 
     rc = VMCTL_EXIT_FAIL;
     for (;;) {

@@ -59,6 +59,7 @@ static struct worker {
     struct rpc_listener listener;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer, exit_timer;
+    uv_timer_t dev_timer; /* runs device timers for backends that don't (kvm) */
     bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
     int stop_timeout_s;
     int exit_code;
@@ -66,14 +67,6 @@ static struct worker {
     int progress_percent;   /* last snapshot.progress sent */
 } W;
 
-static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
-{
-    switch (accel) {
-    case ACCEL_KVM: return &kvm_backend_ops;
-    case ACCEL_EMU: return &emu_backend_ops;
-    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
-    }
-}
 
 static void broadcast(const char *method, json_t *params)
 {
@@ -149,8 +142,18 @@ static void on_stop_fd(uv_poll_t *p, int status, int events);
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
+/* Device timers (RTC, PIT when modelled) for backends whose vCPU threads don't run them:
+ * re-armed for the next deadline, at least once a second. */
+static void on_dev_timer(uv_timer_t *t)
+{
+    if (!W.machine_live) return;
+    int ms = machine_timer_poll_ms(&W.m, 1000);
+    uv_timer_start(t, on_dev_timer, (uint64_t)ms, 0);
+}
+
 static void machine_teardown(void)
 {
+    uv_timer_stop(&W.dev_timer);
     if (W.stop_poll) {
         uv_poll_stop(W.stop_poll);
         uv_close((uv_handle_t *)W.stop_poll, poll_closed);
@@ -206,6 +209,7 @@ static int machine_bringup(char *err, size_t errlen)
         snprintf(err, errlen, "starting vCPU threads: %s", strerror(-r));
         return r;
     }
+    if (!W.backend->runs_device_timers) uv_timer_start(&W.dev_timer, on_dev_timer, 0, 0);
     return 0;
 }
 
@@ -565,6 +569,7 @@ int main(int argc, char **argv)
     W.loop = uv_default_loop();
     uv_timer_init(W.loop, &W.stop_timer);
     uv_timer_init(W.loop, &W.exit_timer);
+    uv_timer_init(W.loop, &W.dev_timer);
     uv_signal_init(W.loop, &W.sigterm);
     uv_signal_init(W.loop, &W.sigint);
     uv_signal_init(W.loop, &W.sighup);
@@ -613,7 +618,7 @@ int main(int argc, char **argv)
     W.console.wake = console_wake;
     uv_async_init(W.loop, &W.console_async, console_async_cb);
 
-    W.backend = pick_backend(W.cfg.accel);
+    W.backend = cpu_backend_for_accel(W.cfg.accel);
     W.started_at = time(NULL);
     snprintf(path, sizeof(path), "%s/restore-from", W.vm_dir);
     FILE *rf = fopen(path, "r");
