@@ -42,9 +42,11 @@
 #define F81D_PAGE1GB (1u << 26)
 #define F81D_LM (1u << 29)
 #define F81C_LAHF_LM (1u << 0)
+#define F81C_ABM (1u << 5) /* LZCNT (and POPCNT) */
 
 /* Integer-instruction features implemented by the exec part (see vmm/emu/exec_*.c). */
-#define EXEC_LEAF1_ECX (F1C_CX16 | F1C_POPCNT)
+#define F1C_MOVBE (1u << 22)
+#define EXEC_LEAF1_ECX (F1C_CX16 | F1C_POPCNT | F1C_MOVBE)
 
 #define CPU_SIGNATURE 0x00060fb1u /* family 0Fh, model 6Bh, stepping 1 */
 
@@ -91,7 +93,7 @@ void emu_sys_cpuid(struct emu_cpu *cpu)
     }
     case 0x80000001:
         a = CPU_SIGNATURE;
-        c = F81C_LAHF_LM;
+        c = F81C_LAHF_LM | F81C_ABM;
         /* AMD mirrors the leaf-1 EDX bits here */
         d = (leaf1_edx & 0x0183f3ffu) | F81D_SYSCALL | F81D_NX | F81D_PAGE1GB | F81D_LM;
         break;

@@ -192,13 +192,34 @@ void h_retf_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_ret(cpu,
 
 void h_fence(struct emu_cpu *cpu, const struct insn *in) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 void h_clflush(struct emu_cpu *cpu, const struct insn *in) { (void)ea(cpu, in); }
-void h_fwait(struct emu_cpu *cpu, const struct insn *in) { (void)cpu; } /* pending x87 exceptions: not checked */
 void h_pause(struct emu_cpu *cpu, const struct insn *in) { __builtin_ia32_pause(); }
 
 /* ---- x87 / MMX / SSE: decoded here, executed by fpu_sse ---- */
 
 static void fpu_read(void *ctx, uint64_t la, void *buf, unsigned len) { emu_read_bytes(ctx, la, buf, len); }
 static void fpu_write(void *ctx, uint64_t la, const void *buf, unsigned len) { emu_write_bytes(ctx, la, buf, len); }
+
+/* Raise what the fpu part reported. */
+static void fpu_result_raise(struct emu_cpu *cpu, enum fpu_result r)
+{
+    switch (r) {
+    case FPU_OK: return;
+    case FPU_NM: emu_raise(cpu, EXC_NM, 0, false);
+    case FPU_GP: emu_raise_gp0(cpu);
+    case FPU_MF: emu_raise(cpu, EXC_MF, 0, false);
+    case FPU_XM:
+        if (cpu->s.cr4 & CR4_OSXMMEXCPT) emu_raise(cpu, EXC_XM, 0, false);
+        emu_raise_ud(cpu);
+    default: emu_raise_ud(cpu);
+    }
+}
+
+/* WAIT/FWAIT: #NM with CR0.MP and TS set, #MF when an unmasked x87 exception is pending. */
+void h_fwait(struct emu_cpu *cpu, const struct insn *in)
+{
+    struct fpu_env env = {.fx = &cpu->s.fx, .gpr = cpu->s.gpr, .cr0 = cpu->s.cr0, .cr4 = cpu->s.cr4, .ctx = cpu};
+    fpu_result_raise(cpu, fpu_wait(&env));
+}
 
 void h_fpu(struct emu_cpu *cpu, const struct insn *in)
 {
@@ -211,6 +232,7 @@ void h_fpu(struct emu_cpu *cpu, const struct insn *in)
         .imm8 = (uint8_t)in->imm,
         .has_mem = in->mod != 3,
         .long64 = true,
+        .rip = cpu->insn_rip, /* the x87 FIP */
     };
     if (op.has_mem) op.ea = ea(cpu, in);
     /* Materialize the lazy flags only for the few operations that touch RFLAGS. */
@@ -227,15 +249,6 @@ void h_fpu(struct emu_cpu *cpu, const struct insn *in)
         .rflags = &rflags,
         .rflags_written = &written,
     };
-    switch (fpu_sse_exec(&op, &env)) {
-    case FPU_OK: break;
-    case FPU_NM: emu_raise(cpu, EXC_NM, 0, false);
-    case FPU_GP: emu_raise_gp0(cpu);
-    case FPU_MF: emu_raise(cpu, EXC_MF, 0, false);
-    case FPU_XM:
-        if (cpu->s.cr4 & CR4_OSXMMEXCPT) emu_raise(cpu, EXC_XM, 0, false);
-        emu_raise_ud(cpu);
-    default: emu_raise_ud(cpu);
-    }
+    fpu_result_raise(cpu, fpu_sse_exec(&op, &env));
     if (written) emu_set_rflags(cpu, rflags);
 }
