@@ -11,6 +11,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/tty.h"
 #include "rpc/jsonrpc.h"
 
 #define CONSOLE_ESCAPE 0x1d /* Ctrl-] */
@@ -49,13 +50,6 @@ int cmd_log(int argc, char **argv)
     return VMCTL_EXIT_OK;
 }
 
-/* Terminal state restored at exit; global because atexit handlers take no argument. */
-static struct termios g_saved_tty;
-static int g_tty_raw;
-static void tty_restore(void)
-{
-    if (g_tty_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
-}
 
 struct console_ctx {
     const char *name;
@@ -111,14 +105,7 @@ int cmd_console(int argc, char **argv)
         return VMCTL_EXIT_FAIL;
     }
     json_decref(result);
-    if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &g_saved_tty) == 0) {
-        struct termios t = g_saved_tty;
-        cfmakeraw(&t);
-        if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-            g_tty_raw = 1;
-            atexit(tty_restore);
-        }
-    }
+    tty_raw_begin(false);
     fprintf(stderr, "Connected to VM '%s' (escape character is ^])\r\n", cx.name);
     bool stdin_open = true;
     int rc = VMCTL_EXIT_OK;
@@ -164,8 +151,7 @@ int cmd_console(int argc, char **argv)
             }
         }
     }
-    tty_restore();
-    g_tty_raw = 0;
+    tty_raw_end();
     rpc_client_close(&c);
     return rc;
 }

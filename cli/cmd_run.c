@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 
 static void run_usage(FILE *f)
 {
@@ -29,29 +31,11 @@ static void run_usage(FILE *f)
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
+            "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
+            "  --restore PATH         start from the snapshot PATH (same --memory/--cpus; taken under\n"
+            "                         either backend, see docs/snapshots.md) instead of booting\n"
             "  -v, --verbose          debug logging\n"
             "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
-}
-
-/* The terminal state to restore at exit; global because atexit handlers take no argument. */
-static struct termios g_saved_tty;
-static int g_tty_raw;
-
-static void tty_restore(void)
-{
-    if (g_tty_raw) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
-}
-
-static void tty_make_raw(void)
-{
-    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &g_saved_tty)) return;
-    struct termios t = g_saved_tty;
-    cfmakeraw(&t);
-    t.c_oflag |= OPOST; /* keep \n -> \r\n on output */
-    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
-        g_tty_raw = 1;
-        atexit(tty_restore);
-    }
 }
 
 static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
@@ -71,22 +55,38 @@ static void console_to_stdout(void *opaque, const uint8_t *buf, size_t len)
 /* Set by the signal handler, read by the poll loop. */
 static volatile sig_atomic_t g_signalled;
 static void on_signal(int sig) { g_signalled = sig; }
+/* Set by SIGUSR2 with --snapshot-on-signal, read by the poll loop. */
+static volatile sig_atomic_t g_snapshot_requested;
+static void on_snapshot_signal(int sig) { (void)sig; g_snapshot_requested = 1; }
 
-static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
+/* Pause the running machine, save it to path, resume it. Returns the stop reason if the
+ * machine stopped for another reason meanwhile (it is then not resumed), else RUNNING. */
+static enum machine_stop snapshot_running(struct machine *m, const char *path)
 {
-    switch (accel) {
-    case ACCEL_KVM: return &kvm_backend_ops;
-    case ACCEL_EMU: return &emu_backend_ops;
-    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
+    machine_request_stop(m, MACHINE_STOP_PAUSE);
+    enum machine_stop why = machine_join(m);
+    if (why != MACHINE_STOP_PAUSE) return why;
+    char err[512];
+    if (snapshot_save(m, path, NULL, NULL, err, sizeof(err))) log_error("%s", err);
+    else log_info("snapshot saved to %s", path);
+    if (machine_resume(m)) {
+        log_error("vmctl run: resuming after the snapshot failed");
+        return MACHINE_STOP_ERROR;
     }
+    return MACHINE_RUNNING;
 }
 
 /* Pump stdin into the console until the machine stops. Returns the stop reason. */
-static enum machine_stop run_console(struct machine *m)
+static enum machine_stop run_console(struct machine *m, const char *snapshot_path)
 {
-    bool stdin_open = true, escape = false;
+    bool stdin_open = true, escape = false, raw = tty_is_raw();
     for (;;) {
         if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
+        if (g_snapshot_requested && snapshot_path) {
+            g_snapshot_requested = 0;
+            enum machine_stop why = snapshot_running(m, snapshot_path);
+            if (why != MACHINE_RUNNING) return why;
+        }
         struct pollfd p[2] = {{.fd = m->stop_fd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
         int n = poll(p, stdin_open ? 2 : 1, machine_timer_poll_ms(m, 1000));
         if (n < 0 && errno != EINTR) break;
@@ -101,14 +101,14 @@ static enum machine_stop run_console(struct machine *m)
         }
         size_t out = 0;
         for (ssize_t i = 0; i < r; i++) {
-            if (g_tty_raw && escape) {
+            if (raw && escape) {
                 escape = false;
                 if (buf[i] == 'x') {
                     machine_request_stop(m, MACHINE_STOP_KILL);
                     break;
                 }
                 if (buf[i] != 1) continue;
-            } else if (g_tty_raw && buf[i] == 1) { /* Ctrl-A */
+            } else if (raw && buf[i] == 1) { /* Ctrl-A */
                 escape = true;
                 continue;
             }
@@ -128,11 +128,13 @@ int cmd_run(int argc, char **argv)
         {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
         {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
         {"no-reboot", no_argument, 0, 'R'},  {"verbose", no_argument, 0, 'v'},
+        {"snapshot-on-signal", required_argument, 0, 'S'}, {"restore", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
     struct vm_config cfg;
     vm_config_init(&cfg);
     bool no_reboot = false;
+    const char *snapshot_path = NULL, *restore_path = NULL;
     char err[512];
     int idx, c, rc = VMCTL_EXIT_USAGE;
     opterr = 0;
@@ -146,6 +148,8 @@ int cmd_run(int argc, char **argv)
             }
             break;
         case 'R': no_reboot = true; break;
+        case 'S': snapshot_path = optarg; break;
+        case 'L': restore_path = optarg; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': run_usage(stdout); rc = VMCTL_EXIT_OK; goto out;
         default:
@@ -165,13 +169,17 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
-    const struct cpu_backend_ops *backend = pick_backend(cfg.accel);
+    const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    tty_make_raw();
+    if (snapshot_path) {
+        struct sigaction su = {.sa_handler = on_snapshot_signal};
+        sigaction(SIGUSR2, &su, NULL);
+    }
+    tty_raw_begin(true);
 
     rc = VMCTL_EXIT_FAIL;
     for (;;) {
@@ -181,9 +189,18 @@ int cmd_run(int argc, char **argv)
             break;
         }
         m.console_out = console_to_stdout;
+        if (restore_path) {
+            if (snapshot_restore(&m, restore_path, NULL, NULL, err, sizeof(err))) {
+                fprintf(stderr, "vmctl run: %s\n", err);
+                machine_destroy(&m);
+                break;
+            }
+            log_info("restored %s", restore_path);
+            restore_path = NULL; /* a guest reset reboots from the kernel */
+        }
         log_info("%s: %llu MiB, %u vCPU(s), backend %s", cfg.kernel, (unsigned long long)cfg.memory_mib,
                  cfg.cpus, backend->name);
-        enum machine_stop why = machine_start(&m) ? machine_join(&m) : run_console(&m);
+        enum machine_stop why = machine_start(&m) ? machine_join(&m) : run_console(&m, snapshot_path);
         machine_destroy(&m);
         if (why == MACHINE_STOP_RESET && !no_reboot) {
             log_info("guest reset: rebooting");

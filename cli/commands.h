@@ -28,5 +28,9 @@ int cmd_host(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
+int cmd_snapshot_delete(int argc, char **argv);
 
 #endif

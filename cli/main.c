@@ -23,6 +23,10 @@ static const struct vmctl_command commands[] = {
     {"log", "print a VM's serial output so far", cmd_log},
     {"console", "attach to a VM's serial console (Ctrl-] detaches)", cmd_console},
     {"events", "print VM state changes as they happen", cmd_events},
+    {"snapshot", "save a running or paused VM's state and disks (NAME SNAPSHOT)", cmd_snapshot},
+    {"restore", "bring a VM back to a snapshot (NAME SNAPSHOT); a stopped VM starts from it", cmd_restore},
+    {"snapshots", "list a VM's snapshots", cmd_snapshots},
+    {"snapshot-delete", "delete a VM's snapshot (NAME SNAPSHOT)", cmd_snapshot_delete},
 };
 
 static void usage(FILE *f)

@@ -458,6 +458,11 @@ static void m_console_input(struct ctx *x)
     forward_direct(vm, x->call, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
 }
 
+static void m_vm_snapshot(struct ctx *x) { snapshots_take(x->d, x->cl, x->call, x->p); }
+static void m_vm_restore(struct ctx *x) { snapshots_restore(x->d, x->cl, x->call, x->p); }
+static void m_vm_snapshots(struct ctx *x) { snapshots_list(x->d, x->cl, x->call, x->p); }
+static void m_vm_snapshot_delete(struct ctx *x) { snapshots_delete(x->d, x->cl, x->call, x->p); }
+
 static const struct {
     const char *name;
     void (*fn)(struct ctx *x);
@@ -478,6 +483,10 @@ static const struct {
     {"console.attach", m_console_attach},
     {"console.detach", m_console_detach},
     {"console.input", m_console_input},
+    {"vm.snapshot", m_vm_snapshot},
+    {"vm.restore", m_vm_restore},
+    {"vm.snapshots", m_vm_snapshots},
+    {"vm.snapshot.delete", m_vm_snapshot_delete},
 };
 
 void methods_dispatch(void *ctx, struct rpc_call *call)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
+#include "rpc/snap_store.h"
 #include "vmm/log.h"
 #include "vmm/vm_config_json.h"
 
@@ -171,6 +172,8 @@ int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errle
 {
     char dir[4096];
     vm_store_path(dir, sizeof(dir), d->state_dir, vm->name, NULL);
+    int sr = snap_store_remove_all(d->state_dir, vm->name); /* the VM's snapshots go with it */
+    if (sr) log_warn("%s: removing its snapshots: %s", vm->name, strerror(-sr));
     DIR *dh = opendir(dir);
     if (dh) {
         struct dirent *e;

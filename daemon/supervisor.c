@@ -104,6 +104,8 @@ static void worker_message(struct rpc_conn *c, const char *msg, size_t len)
     json_t *params = json_object_get(j, "params");
     if (method && !strcmp(method, "state_changed")) {
         apply_worker_state(vm, params);
+    } else if (method && !strcmp(method, "snapshot.progress")) {
+        snapshots_worker_progress(vm, params);
     } else if (method && !strcmp(method, "console.output")) {
         json_t *data = json_object_get(params, "data");
         if (json_is_string(data)) {

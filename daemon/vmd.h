@@ -103,6 +103,14 @@ unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned d
 /* Answer every waiter whose mask contains the VM's current state. */
 void waiters_complete(struct vm_record *vm);
 
+/* snapshots.c: the snapshot methods (params checked against the spec) and the worker's
+ * snapshot.progress notifications, forwarded to the requesting client. */
+void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
+void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
+void snapshots_list(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
+void snapshots_delete(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
+void snapshots_worker_progress(struct vm_record *vm, json_t *params);
+
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);
 

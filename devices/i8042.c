@@ -368,6 +368,8 @@ void i8042_key_event(struct i8042 *k, const uint8_t *scancodes, size_t n)
     i8042_update_irq(k);
 }
 
+unsigned i8042_key_room(const struct i8042 *k) { return I8042_QUEUE_SIZE - k->q_count; }
+
 void i8042_ctrl_alt_del(struct i8042 *k)
 {
     static const uint8_t cad[] = {0x1D, 0x38, 0xE0, 0x53, 0xE0, 0xD3, 0xB8, 0x9D};

@@ -75,6 +75,9 @@ extern const struct device_desc i8042_device;
  * converts them to set 2 when translation is off. Dropped while the keyboard is disabled
  * or not scanning. Caller holds dev_lock. */
 void i8042_key_event(struct i8042 *k, const uint8_t *scancodes, size_t n);
+/* Free bytes in the output queue: a caller feeding bursts (VNC) injects only what fits and
+ * keeps the rest, as a keyboard holds keys the controller has not taken. Caller holds dev_lock. */
+unsigned i8042_key_room(const struct i8042 *k);
 
 /* Press and release Ctrl-Alt-Del (Linux then signals init, which reboots or stops the
  * machine as it is configured to). Caller holds dev_lock. */

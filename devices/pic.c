@@ -358,17 +358,14 @@ static int pic_save(struct machine *m, struct snap_buf *b)
     return 0;
 }
 
-static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                       size_t errlen)
+int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *out, char *err, size_t errlen)
 {
+    memset(out, 0, sizeof(*out));
     if (version != PIC_STATE_VERSION) return dev_snapshot_invalid("pic", "unknown version", err, errlen);
     bool bad = false;
-    bool present = snap_get_bool(r, &bad);
+    out->present = snap_get_bool(r, &bad);
     if (bad || r->short_read) return dev_snapshot_invalid("pic", "presence flag", err, errlen);
-    if (!present) {
-        if (apply && m->pic) log_warn("snapshot: it has no i8259 state (taken with an in-kernel irqchip); the PIC starts reset");
-        return 0;
-    }
+    if (!out->present) return 0;
     uint8_t regs[2][10];
     snap_get(r, regs, sizeof(regs));
     if (r->short_read) return dev_snapshot_invalid("pic", "truncated", err, errlen);
@@ -377,10 +374,8 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
         if (regs[i][7] > 7 || regs[i][8] > PIC_WANT_ICW4 || (regs[i][4] & ~elcr_mask[i]))
             return dev_snapshot_invalid("pic", "register out of range", err, errlen);
     }
-    struct pic *p = m->pic;
-    if (!apply || !p) return 0;
     for (unsigned i = 0; i < 2; i++) {
-        struct pic_chip *c = &p->chip[i];
+        struct pic_saved_chip *c = &out->chip[i];
         const uint8_t *v = regs[i];
         c->irr = v[0];
         c->isr = v[1];
@@ -390,7 +385,7 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
         c->vector_base = v[5] & 0xF8;
         c->icw3 = v[6];
         c->lowest_priority = v[7];
-        c->init_step = (enum pic_init_step)v[8];
+        c->init_step = v[8];
         c->icw4_needed = v[9] & PIC_FLAG_ICW4;
         c->single = v[9] & PIC_FLAG_SINGLE;
         c->auto_eoi = v[9] & PIC_FLAG_AEOI;
@@ -399,6 +394,43 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
         c->read_isr = v[9] & PIC_FLAG_READ_ISR;
         c->poll = v[9] & PIC_FLAG_POLL;
         c->special_mask = v[9] & PIC_FLAG_SMM;
+    }
+    return 0;
+}
+
+static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    struct pic_saved saved;
+    int rc = pic_state_decode(r, version, &saved, err, errlen);
+    if (rc) return rc;
+    struct pic *p = m->pic;
+    if (!saved.present) {
+        if (apply && p) log_warn("snapshot: it has no i8259 state (taken with an in-kernel irqchip); the PIC starts reset");
+        return 0;
+    }
+    /* No PIC here (in-kernel irqchip): the kvm-irqchip device translates this section. */
+    if (!apply || !p) return 0;
+    for (unsigned i = 0; i < 2; i++) {
+        struct pic_chip *c = &p->chip[i];
+        const struct pic_saved_chip *v = &saved.chip[i];
+        c->irr = v->irr;
+        c->isr = v->isr;
+        c->imr = v->imr;
+        c->lines = v->lines;
+        c->elcr = v->elcr;
+        c->vector_base = v->vector_base;
+        c->icw3 = v->icw3;
+        c->lowest_priority = v->lowest_priority;
+        c->init_step = (enum pic_init_step)v->init_step;
+        c->icw4_needed = v->icw4_needed;
+        c->single = v->single;
+        c->auto_eoi = v->auto_eoi;
+        c->rotate_on_auto_eoi = v->rotate_on_auto_eoi;
+        c->special_fully_nested = v->special_fully_nested;
+        c->read_isr = v->read_isr;
+        c->poll = v->poll;
+        c->special_mask = v->special_mask;
     }
     return 0;
 }

@@ -6,6 +6,8 @@
 #define VMD_DEVICES_PIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct pic;
 struct machine;
@@ -21,6 +23,29 @@ int pic_read_irq(struct pic *pic);
 /* True while `irq`'s request is latched in IRR, i.e. raised but not yet acknowledged.
  * Lets the PIT hold back a tick until the previous one was taken. Lock held. */
 bool pic_irq_requested(const struct pic *pic, unsigned irq);
+
+/* A PIC section of a snapshot ("dev.pic"), decoded and validated: lets another interrupt
+ * controller model (the kvm backend's in-kernel one) take over a snapshot made with this one. */
+struct pic_saved_chip {
+    uint8_t irr, isr, imr;
+    uint8_t lines; /* input levels (edge detection) */
+    uint8_t elcr;
+    uint8_t vector_base; /* ICW2 & 0xF8 */
+    uint8_t icw3;
+    uint8_t lowest_priority; /* the IRQ with the lowest priority; (lowest + 1) & 7 is the highest */
+    uint8_t init_step;       /* 0 ready, 1 expecting ICW2, 2 ICW3, 3 ICW4 */
+    bool icw4_needed, single;
+    bool auto_eoi, rotate_on_auto_eoi, special_fully_nested;
+    bool read_isr, poll, special_mask;
+};
+struct pic_saved {
+    bool present; /* false: the snapshot was taken with an in-kernel irqchip */
+    struct pic_saved_chip chip[2]; /* 0 master, 1 slave */
+};
+struct snap_reader;
+/* Parse a "dev.pic" section payload of section version `version`. 0, or -EINVAL with the
+ * reason in err. */
+int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *out, char *err, size_t errlen);
 
 /* The registered device (tests call .init/.destroy directly). */
 struct device_desc;

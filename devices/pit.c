@@ -523,23 +523,17 @@ static int pit_save(struct machine *m, struct snap_buf *b)
     return 0;
 }
 
-static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                       size_t errlen)
+int pit_state_decode(struct snap_reader *r, uint32_t version, struct pit_saved *out, char *err, size_t errlen)
 {
+    memset(out, 0, sizeof(*out));
     if (version != PIT_STATE_VERSION) return dev_snapshot_invalid("pit", "unknown version", err, errlen);
     bool bad = false;
-    bool present = snap_get_bool(r, &bad);
+    out->present = snap_get_bool(r, &bad);
     if (bad || r->short_read) return dev_snapshot_invalid("pit", "presence flag", err, errlen);
-    if (!present) {
-        if (apply && m->pit) log_warn("snapshot: it has no i8254 state (taken with an in-kernel PIT); the PIT starts reset");
-        return 0;
-    }
-    struct pit_channel ch[3];
-    uint64_t elapsed[3];
-    memset(ch, 0, sizeof(ch));
-    uint8_t port_b = snap_get_u8(r);
+    if (!out->present) return 0;
+    out->port_b = snap_get_u8(r);
     for (unsigned i = 0; i < 3; i++) {
-        struct pit_channel *c = &ch[i];
+        struct pit_channel *c = &out->ch[i];
         c->mode = snap_get_u8(r);
         c->access = snap_get_u8(r);
         uint8_t f = snap_get_u8(r), l = snap_get_u8(r);
@@ -556,27 +550,49 @@ static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t versio
         c->status_latched = l & PIT_CH_STATUS_LATCHED;
         c->reload = snap_get_u32(r);
         c->base_count = snap_get_u32(r);
-        elapsed[i] = snap_get_u64(r);
+        out->elapsed_ns[i] = snap_get_u64(r);
         c->write_lo = snap_get_u8(r);
         c->latched_count = snap_get_u16(r);
         c->status = snap_get_u8(r);
         if (c->mode > 5 || c->access < 1 || c->access > 3 || c->reload < 1 || c->reload > 65536 ||
-            c->base_count > 65536 || (l & ~7u) || elapsed[i] > 1000000000ULL)
+            c->base_count > 65536 || (l & ~7u) || out->elapsed_ns[i] > 1000000000ULL)
             bad = true;
     }
-    uint32_t pending = snap_get_u32(r);
+    out->ticks_pending = snap_get_u32(r);
     if (r->short_read) return dev_snapshot_invalid("pit", "truncated", err, errlen);
-    if (bad || (port_b & ~PORTB_WRITABLE)) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    if (bad || (out->port_b & ~PORTB_WRITABLE)) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    return 0;
+}
+
+uint32_t pit_saved_count(const struct pit_saved *s, unsigned ch)
+{
+    struct pit_channel c = s->ch[ch];
+    c.base_ns = 0;
+    return pit_count(&c, s->elapsed_ns[ch]);
+}
+
+static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                       size_t errlen)
+{
+    struct pit_saved saved;
+    int rc = pit_state_decode(r, version, &saved, err, errlen);
+    if (rc) return rc;
     struct pit *p = m->pit;
+    if (!saved.present) {
+        if (apply && p) log_warn("snapshot: it has no i8254 state (taken with an in-kernel PIT); the PIT starts reset");
+        return 0;
+    }
+    /* No PIT here (in-kernel irqchip): the kvm-irqchip device translates this section. */
     if (!apply || !p) return 0;
     uint64_t now = pit_now(p);
     for (unsigned i = 0; i < 3; i++) {
-        ch[i].base_ns = now - (elapsed[i] < now ? elapsed[i] : now); /* the monotonic clock exceeds 1 s */
-        p->ch[i] = ch[i];
+        uint64_t elapsed = saved.elapsed_ns[i];
+        p->ch[i] = saved.ch[i];
+        p->ch[i].base_ns = now - (elapsed < now ? elapsed : now); /* the monotonic clock exceeds 1 s */
     }
-    p->port_b = port_b;
+    p->port_b = saved.port_b;
     p->periods_counted = 0;
-    p->ticks_pending = pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : pending;
+    p->ticks_pending = saved.ticks_pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : saved.ticks_pending;
     pit_rearm(p, now);
     return 0;
 }

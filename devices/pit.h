@@ -62,6 +62,22 @@ struct pit {
     void *clock_opaque;
 };
 
+/* A PIT section of a snapshot ("dev.pit"), decoded and validated (channels' base_ns left 0):
+ * lets the kvm backend's in-kernel PIT take over a snapshot made with this model. */
+struct pit_saved {
+    bool present; /* false: the snapshot was taken with an in-kernel PIT */
+    uint8_t port_b;
+    struct pit_channel ch[3];
+    uint64_t elapsed_ns[3]; /* time each running channel had been counting at the save */
+    uint32_t ticks_pending; /* channel 0 ticks owed to the guest */
+};
+struct snap_reader;
+/* Parse a "dev.pit" section payload of section version `version`. 0, or -EINVAL with the
+ * reason in err. */
+int pit_state_decode(struct snap_reader *r, uint32_t version, struct pit_saved *out, char *err, size_t errlen);
+/* The value channel `ch`'s counting element held at the save (binary, 0..modulus-1). */
+uint32_t pit_saved_count(const struct pit_saved *s, unsigned ch);
+
 /* The registered device (tests call .init/.destroy directly). */
 extern const struct device_desc pit_device;
 

@@ -33,6 +33,8 @@
 #define RPC_ERR_WORKER -32004         /* the VM's worker process failed or did not answer */
 #define RPC_ERR_STORAGE -32005        /* the state directory could not be read or written */
 #define RPC_ERR_TIMEOUT -32006        /* the operation did not finish in time */
+#define RPC_ERR_NO_SUCH_SNAPSHOT -32007 /* the VM has no snapshot of that name */
+#define RPC_ERR_SNAPSHOT_INVALID -32008 /* the snapshot is corrupted, truncated, of another version or does not fit the VM */
 
 #define RPC_MAX_MESSAGE_DEFAULT (1u << 20) /* 1 MiB */
 

@@ -63,9 +63,33 @@ static void fail_pending(struct rpc_conn *c)
     }
 }
 
+static void hs_timer_closed(uv_handle_t *h)
+{
+    struct rpc_conn *c = h->data;
+    free(h);
+    rpc_conn_unref(c);
+}
+
+static void hs_timer_stop(struct rpc_conn *c)
+{
+    if (!c->hs_timer) return;
+    uv_timer_stop(c->hs_timer);
+    uv_close((uv_handle_t *)c->hs_timer, hs_timer_closed);
+    c->hs_timer = NULL;
+}
+
+static void hs_timeout(uv_timer_t *t)
+{
+    struct rpc_conn *c = t->data;
+    log_warn("%s: TLS handshake not finished within %d s: closing", c->peer, RPC_TLS_HANDSHAKE_TIMEOUT_MS / 1000);
+    hs_timer_stop(c);
+    rpc_conn_close(c);
+}
+
 static void close_cb(uv_handle_t *h)
 {
     struct rpc_conn *c = h->data;
+    hs_timer_stop(c);
     fail_pending(c);
     if (c->ops && c->ops->on_close) c->ops->on_close(c);
     rpc_conn_unref(c);
@@ -317,6 +341,7 @@ static void feed_tls(struct rpc_conn *c, const char *data, size_t len)
             return;
         }
         c->tls_ready = true;
+        hs_timer_stop(c);
         X509 *cert = SSL_get_peer_certificate(c->ssl);
         char subject[256] = "?";
         if (cert) X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
@@ -541,6 +566,13 @@ static void on_connection(uv_stream_t *server, int status)
         }
         SSL_set_bio(c->ssl, c->rbio, c->wbio);
         SSL_set_accept_state(c->ssl);
+        c->hs_timer = malloc(sizeof(*c->hs_timer));
+        if (c->hs_timer) {
+            uv_timer_init(l->loop, c->hs_timer);
+            c->hs_timer->data = c;
+            rpc_conn_ref(c); /* dropped when the timer handle is closed */
+            uv_timer_start(c->hs_timer, hs_timeout, RPC_TLS_HANDSHAKE_TIMEOUT_MS, 0);
+        }
     }
     if (l->on_accept && !l->on_accept(l, c)) {
         rpc_conn_close(c);

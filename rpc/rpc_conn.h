@@ -21,6 +21,7 @@
 #include "jsonrpc.h"
 
 #define RPC_CONN_MAX_QUEUE_DEFAULT (8u << 20) /* bytes waiting to be written before a peer is dropped */
+#define RPC_TLS_HANDSHAKE_TIMEOUT_MS 10000     /* a TLS client must finish its handshake in this time */
 
 struct rpc_conn;
 struct rpc_conn_ops {
@@ -51,6 +52,7 @@ struct rpc_conn {
     SSL *ssl;
     BIO *rbio, *wbio;
     bool tls_ready;
+    uv_timer_t *hs_timer; /* handshake deadline: a silent client must not hold a slot */
 
     struct rpc_framer framer;
     size_t queued, max_queue;

@@ -5,6 +5,7 @@
 
 #define NAME_PARAM {"name", RPC_T_STRING, true, 1, 63}
 #define NOCHECK 1, 0
+#define SNAPSHOT_PARAM {"snapshot", RPC_T_STRING, true, 1, 63}
 
 const struct vmd_api_method vmd_api_methods[] = {
     {"vm.create", 10, {
@@ -34,6 +35,10 @@ const struct vmd_api_method vmd_api_methods[] = {
     {"console.attach", 1, {NAME_PARAM}},
     {"console.detach", 1, {NAME_PARAM}},
     {"console.input", 2, {NAME_PARAM, {"data", RPC_T_STRING, true, 0, 65536}}},
+    {"vm.snapshot", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
+    {"vm.restore", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
+    {"vm.snapshots", 1, {NAME_PARAM}},
+    {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
 };
 
 const size_t vmd_api_nmethods = sizeof(vmd_api_methods) / sizeof(vmd_api_methods[0]);

@@ -19,6 +19,8 @@
 #                         if added, are sourced by the default outer script before vmctl starts and after it exits
 #   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
 #   --keep DIR            keep the built initramfs images in DIR
+#   --outer-cpu MODEL     the outer QEMU's -cpu (default qemu64,+svm,+npt; a restored snapshot needs
+#                         every CPUID feature the guest saw where it was taken)
 # Exit status: QEMU's (0 once the outer guest powered off), 124 on timeout.
 # Markers: "RIG: /dev/kvm ok", "RIG: vmctl exit N", "RIG: vmctl seconds S" (outer), "INNER: ..." (inner).
 set -euo pipefail
@@ -36,8 +38,9 @@ vmctl_timeout=180
 with_qemu=0
 timeout_s=600
 keep=""
+outer_cpu="qemu64,+svm,+npt"
 adds=()
-usage() { sed -n '8,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --inner-script) inner_script=$2; shift 2 ;;
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --add) adds+=(--add "$2"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
+        --outer-cpu) outer_cpu=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "nested-rig: unknown option '$1'" >&2; usage ;;
     esac
@@ -92,7 +96,7 @@ scripts/mkinitramfs.sh "$work/outer.cpio" --uncompressed --script "$outer_script
 if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work/inner.cpio.gz" "$work/outer.cpio" "$keep/"; fi
 
 rc=0
-timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm,+npt -m 2048 -smp 2 \
+timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu "$outer_cpu" -m 2048 -smp 2 \
     -nographic -no-reboot -nic none -serial mon:stdio -monitor none \
     -kernel $G/vmlinuz-amd64 -initrd "$work/outer.cpio" \
     -append "console=ttyS0 quiet panic=1 oops=panic" < /dev/null || rc=$?

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cpu_state.h"
+#include "vm_config.h"
 
 struct machine;
 struct vcpu;
@@ -50,5 +51,9 @@ extern const struct cpu_backend_ops emu_backend_ops;
 
 /* True if this host can run the kvm backend for real guests (vmx/svm present and /dev/kvm opens). */
 bool kvm_host_has_hw_virt(void);
+
+/* The backend for --accel: kvm or emu as asked; auto picks kvm only where the host CPU has
+ * vmx or svm (this project's hosts expose kvm_pvm, which cannot run a stock kernel), else emu. */
+const struct cpu_backend_ops *cpu_backend_for_accel(enum vm_accel accel);
 
 #endif

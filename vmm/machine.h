@@ -79,6 +79,7 @@ struct machine {
     struct acpi_pm *acpi_pm;
     struct vga *vga;
     struct vnc_server *vnc; /* the VNC console when --vnc is given */
+    struct vnc_console *vnc_console;
     struct pci_bus *pci;
 
     /* Serial console: the UART writes guest output to console_out; host input goes

@@ -407,7 +407,7 @@ static int restore_devices(struct machine *m, struct snap_file *sf, bool apply, 
             snprintf(err, errlen, "snapshot: reading section '%s' failed", name);
             return r;
         }
-        struct snap_reader rd = {.data = data, .len = s->length};
+        struct snap_reader rd = {.data = data, .len = s->length, .file = sf};
         r = d->restore(m, &rd, s->version, apply, err, errlen);
         if (!r && rd.short_read) {
             snprintf(err, errlen, "snapshot: section '%s' is shorter than its device state", name);

@@ -43,11 +43,17 @@ static inline void snap_put_u16(struct snap_buf *b, uint16_t v) { snap_put(b, &v
 static inline void snap_put_u32(struct snap_buf *b, uint32_t v) { snap_put(b, &v, 4); }
 static inline void snap_put_u64(struct snap_buf *b, uint64_t v) { snap_put(b, &v, 8); }
 
-/* A cursor over a section's payload for restore. Reads past the end set `short_read`. */
+struct snap_file;
+
+/* A cursor over a section's payload for restore. Reads past the end set `short_read`.
+ * `file` is the whole snapshot being restored (NULL when a test restores a bare payload):
+ * a device that takes over another model's state (the kvm irqchip translating the emulated
+ * PIC/PIT of a snapshot taken under emu) reads those sections from it. */
 struct snap_reader {
     const uint8_t *data;
     size_t len, pos;
     bool short_read;
+    struct snap_file *file;
 };
 
 void snap_get(struct snap_reader *r, void *p, size_t n);

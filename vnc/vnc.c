@@ -97,9 +97,10 @@ static void render_once(struct vnc_server *s)
 static void *render_thread(void *arg)
 {
     struct vnc_server *s = arg;
-    unsigned hz = s->opt.refresh_hz ? s->opt.refresh_hz : 30;
+    unsigned hz = s->opt.refresh_hz ? s->opt.refresh_hz : 60;
     struct timespec period = {0, 1000000000L / hz};
     while (!s->stop) {
+        if (s->opt.tick) s->opt.tick(s->opt.opaque);
         render_once(s);
         nanosleep(&period, NULL);
     }

@@ -30,8 +30,9 @@ struct vnc_options {
     const char *font;          /* NULL: VMD_DEFAULT_FONT */
     vnc_text_source_fn text;
     vnc_key_sink_fn keys;
+    void (*tick)(void *opaque); /* optional: called on every render pass (render thread) */
     void *opaque;
-    unsigned refresh_hz;       /* 0: 30 */
+    unsigned refresh_hz;       /* 0: 60 */
 };
 
 int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, size_t errlen);

@@ -15,9 +15,48 @@
 #include "vmm/machine.h"
 #include "vnc/vnc.h"
 
+/* Key events from viewers wait here until the keyboard controller has room: a viewer sends a
+ * burst (a pasted line) faster than the guest drains the i8042's 16-byte queue. */
+#define KEY_FIFO 4096
+struct vnc_console {
+    struct machine *m;
+    pthread_mutex_t lock; /* guards the FIFO; taken before dev_lock */
+    uint8_t fifo[KEY_FIFO];
+    size_t head, count;
+};
+
+/* Length of the key event at the FIFO head: an 0xE0 prefix belongs to the code after it. */
+static size_t head_event_len(const struct vnc_console *c)
+{
+    if (c->count == 0) return 0;
+    if (c->fifo[c->head] == 0xE0) return c->count >= 2 ? 2 : 0;
+    return 1;
+}
+
+static void console_flush_keys(struct vnc_console *c)
+{
+    struct machine *m = c->m;
+    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&m->dev_lock);
+    if (m->i8042) {
+        size_t len;
+        while ((len = head_event_len(c)) && i8042_key_room(m->i8042) >= len) {
+            uint8_t ev[2];
+            for (size_t i = 0; i < len; i++) ev[i] = c->fifo[(c->head + i) % KEY_FIFO];
+            i8042_key_event(m->i8042, ev, len);
+            c->head = (c->head + len) % KEY_FIFO;
+            c->count -= len;
+        }
+    }
+    pthread_mutex_unlock(&m->dev_lock);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void console_tick(void *opaque) { console_flush_keys(opaque); }
+
 static bool console_text(void *opaque, uint8_t cells[VNC_ROWS * VNC_COLS * 2], int *cursor)
 {
-    struct machine *m = opaque;
+    struct machine *m = ((struct vnc_console *)opaque)->m;
     bool ok = false;
     pthread_mutex_lock(&m->dev_lock);
     if (m->vga) {
@@ -43,10 +82,11 @@ static bool console_text(void *opaque, uint8_t cells[VNC_ROWS * VNC_COLS * 2], i
 
 static void console_keys(void *opaque, const uint8_t *codes, size_t n)
 {
-    struct machine *m = opaque;
-    pthread_mutex_lock(&m->dev_lock);
-    if (m->i8042) i8042_key_event(m->i8042, codes, n);
-    pthread_mutex_unlock(&m->dev_lock);
+    struct vnc_console *c = opaque;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n && c->count < KEY_FIFO; i++) c->fifo[(c->head + c->count++) % KEY_FIFO] = codes[i];
+    pthread_mutex_unlock(&c->lock);
+    console_flush_keys(c);
 }
 
 /* Split "ADDR:PORT,key=value,..." into its parts (pointers into spec, which is modified). */
@@ -74,18 +114,36 @@ static int vnc_console_init(struct machine *m, char *err, size_t errlen)
 {
     if (!m->cfg->vnc) return 0;
     char *spec = strdup(m->cfg->vnc);
-    if (!spec) return -ENOMEM;
-    struct vnc_options o = {.text = console_text, .keys = console_keys, .opaque = m};
+    struct vnc_console *c = calloc(1, sizeof(*c));
+    if (!spec || !c) {
+        free(spec);
+        free(c);
+        return -ENOMEM;
+    }
+    c->m = m;
+    pthread_mutex_init(&c->lock, NULL);
+    struct vnc_options o = {.text = console_text, .keys = console_keys, .tick = console_tick, .opaque = c};
     int r = parse_spec(spec, &o, err, errlen);
     if (!r) r = vnc_start(&o, &m->vnc, err, errlen);
     free(spec);
-    return r;
+    if (r) {
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return r;
+    }
+    m->vnc_console = c;
+    return 0;
 }
 
 static void vnc_console_destroy(struct machine *m)
 {
-    vnc_stop(m->vnc);
+    vnc_stop(m->vnc); /* joins the threads that use the console state */
     m->vnc = NULL;
+    if (m->vnc_console) {
+        pthread_mutex_destroy(&m->vnc_console->lock);
+        free(m->vnc_console);
+        m->vnc_console = NULL;
+    }
 }
 
 static const struct device_desc vnc_console_desc = {

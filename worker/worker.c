@@ -8,8 +8,11 @@
  * (rotated) and to live viewers. The worker runs in its own session, so it outlives vmd.
  *
  * Methods (vmd -> worker): status, stop {force, timeout}, pause, resume, reboot,
- * console.subscribe {on}, console.input {data (base64)}.
- * Notifications (worker -> vmd): state_changed {state, reason, started_at, pid}, console.output {data}.
+ * console.subscribe {on}, console.input {data (base64)}, snapshot {dir}, restore {dir}.
+ * Notifications (worker -> vmd): state_changed {state, reason, started_at, pid}, console.output {data},
+ * snapshot.progress {op, percent}.
+ * If DIR/vms/NAME/restore-from names a snapshot directory, the machine starts from that snapshot
+ * (the file is consumed).
  * Exit status: 0 after a clean stop, 1 after a failure (the last state_changed says why).
  */
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include "vmm/machine.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
+#include "worker/worker_snapshot.h"
 
 #define MAX_CONNS 8
 
@@ -55,19 +59,14 @@ static struct worker {
     struct rpc_listener listener;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t stop_timer, exit_timer;
+    uv_timer_t dev_timer; /* runs device timers for backends that don't (kvm) */
     bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
     int stop_timeout_s;
     int exit_code;
+    char restore_dir[4096]; /* snapshot to start from (restore-from), consumed by the first bringup */
+    int progress_percent;   /* last snapshot.progress sent */
 } W;
 
-static const struct cpu_backend_ops *pick_backend(enum vm_accel accel)
-{
-    switch (accel) {
-    case ACCEL_KVM: return &kvm_backend_ops;
-    case ACCEL_EMU: return &emu_backend_ops;
-    default: return kvm_host_has_hw_virt() ? &kvm_backend_ops : &emu_backend_ops;
-    }
-}
 
 static void broadcast(const char *method, json_t *params)
 {
@@ -143,8 +142,18 @@ static void on_stop_fd(uv_poll_t *p, int status, int events);
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
+/* Device timers (RTC, PIT when modelled) for backends whose vCPU threads don't run them:
+ * re-armed for the next deadline, at least once a second. */
+static void on_dev_timer(uv_timer_t *t)
+{
+    if (!W.machine_live) return;
+    int ms = machine_timer_poll_ms(&W.m, 1000);
+    uv_timer_start(t, on_dev_timer, (uint64_t)ms, 0);
+}
+
 static void machine_teardown(void)
 {
+    uv_timer_stop(&W.dev_timer);
     if (W.stop_poll) {
         uv_poll_stop(W.stop_poll);
         uv_close((uv_handle_t *)W.stop_poll, poll_closed);
@@ -156,12 +165,36 @@ static void machine_teardown(void)
     }
 }
 
+static void snapshot_progress(void *opaque, uint64_t done, uint64_t total)
+{
+    const char *op = opaque;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == W.progress_percent) return;
+    W.progress_percent = pct;
+    broadcast("snapshot.progress", json_pack("{s:s, s:i}", "op", op, "percent", pct));
+}
+
 static int machine_bringup(char *err, size_t errlen)
 {
+    bool restoring = W.restore_dir[0] != 0;
+    if (restoring) { /* disks first: the devices open them in machine_create */
+        int r = worker_snapshot_check(&W.cfg, W.restore_dir, err, errlen);
+        if (!r) r = worker_snapshot_restore_disks(&W.cfg, W.restore_dir, err, errlen);
+        if (r) {
+            W.restore_dir[0] = 0;
+            return r;
+        }
+    }
     int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
     if (r) return r;
     W.machine_live = true;
     W.m.console_out = console_out;
+    if (restoring) { /* RAM, vCPUs and devices replaced before any vCPU runs */
+        W.progress_percent = -1;
+        r = worker_snapshot_restore_machine(&W.m, W.restore_dir, snapshot_progress, "restore", err, errlen);
+        W.restore_dir[0] = 0;
+        if (r) return r;
+    }
     W.stop_poll = malloc(sizeof(*W.stop_poll));
     if (!W.stop_poll || uv_poll_init(W.loop, W.stop_poll, W.m.stop_fd) < 0) {
         free(W.stop_poll);
@@ -176,6 +209,7 @@ static int machine_bringup(char *err, size_t errlen)
         snprintf(err, errlen, "starting vCPU threads: %s", strerror(-r));
         return r;
     }
+    if (!W.backend->runs_device_timers) uv_timer_start(&W.dev_timer, on_dev_timer, 0, 0);
     return 0;
 }
 
@@ -291,6 +325,69 @@ static json_t *status_json(void)
                      "vcpus", (int)W.cfg.cpus);
 }
 
+/* Pause the vCPUs for a snapshot or restore. Returns false (call answered) if the machine stopped
+ * for another reason meanwhile: that stop is then handled by on_stop_fd as usual. */
+static bool pause_for_snapshot(struct rpc_call *c)
+{
+    machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
+    enum machine_stop why = machine_join(&W.m);
+    if (why != MACHINE_STOP_PAUSE) {
+        rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM stopped (%d) while pausing for the snapshot", (int)why);
+        return false;
+    }
+    return true;
+}
+
+/* snapshot {dir} / restore {dir}: runs on the loop thread with the vCPUs paused; a running VM
+ * resumes afterwards (the eventfd written by the pause is drained by machine_resume). */
+static void worker_snapshot_call(struct rpc_call *c, json_t *p)
+{
+    const char *dir = json_string_value(json_object_get(p, "dir"));
+    bool save = !strcmp(c->method, "snapshot");
+    char err[1024];
+    if (!dir) {
+        rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: 'dir' is required", json_pack("{s:s}", "field", "dir"));
+        return;
+    }
+    if (!W.machine_live || (W.state != VM_RUNNING && W.state != VM_PAUSED) || W.stopping || W.pause_requested ||
+        W.reboot_requested) {
+        rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s%s", vm_state_name(W.state), W.stopping ? " (stopping)" : "");
+        return;
+    }
+    if (!save) { /* refuse a bad snapshot before touching anything */
+        int r = worker_snapshot_check(&W.cfg, dir, err, sizeof(err));
+        if (r) {
+            rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
+            return;
+        }
+    }
+    bool was_running = W.state == VM_RUNNING;
+    if (was_running && !pause_for_snapshot(c)) return;
+    W.progress_percent = -1;
+    json_t *meta = NULL;
+    int r;
+    if (save) {
+        r = worker_snapshot_save(&W.m, &W.cfg, dir, was_running ? "running" : "paused", snapshot_progress, "snapshot",
+                                 &meta, err, sizeof(err));
+    } else {
+        r = worker_snapshot_restore_disks(&W.cfg, dir, err, sizeof(err));
+        if (!r) r = worker_snapshot_restore_machine(&W.m, dir, snapshot_progress, "restore", err, sizeof(err));
+    }
+    if (was_running) {
+        int rr = machine_resume(&W.m);
+        if (rr) log_error("%s: resume after %s: %s", W.name, c->method, strerror(-rr));
+    }
+    if (r) {
+        log_warn("%s: %s: %s", W.name, c->method, err);
+        rpc_call_error(c, save ? RPC_ERR_STORAGE : RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
+        return;
+    }
+    log_info("%s: %s %s", W.name, save ? "snapshot saved to" : "restored from", dir);
+    if (!save) meta = json_pack("{s:s}", "dir", dir);
+    json_object_set_new(meta, "state", json_string(vm_state_name(W.state)));
+    rpc_call_result(c, meta);
+}
+
 static void dispatch(void *ctx, struct rpc_call *c)
 {
     struct rpc_conn *conn = ctx;
@@ -335,6 +432,8 @@ static void dispatch(void *ctx, struct rpc_call *c)
         W.reboot_requested = true;
         machine_request_stop(&W.m, MACHINE_STOP_RESET);
         rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
+    } else if (!strcmp(c->method, "snapshot") || !strcmp(c->method, "restore")) {
+        worker_snapshot_call(c, p);
     } else if (!strcmp(c->method, "console.subscribe")) {
         bool on = !json_is_false(json_object_get(p, "on"));
         for (int i = 0; i < MAX_CONNS; i++)
@@ -470,6 +569,7 @@ int main(int argc, char **argv)
     W.loop = uv_default_loop();
     uv_timer_init(W.loop, &W.stop_timer);
     uv_timer_init(W.loop, &W.exit_timer);
+    uv_timer_init(W.loop, &W.dev_timer);
     uv_signal_init(W.loop, &W.sigterm);
     uv_signal_init(W.loop, &W.sigint);
     uv_signal_init(W.loop, &W.sighup);
@@ -518,8 +618,17 @@ int main(int argc, char **argv)
     W.console.wake = console_wake;
     uv_async_init(W.loop, &W.console_async, console_async_cb);
 
-    W.backend = pick_backend(W.cfg.accel);
+    W.backend = cpu_backend_for_accel(W.cfg.accel);
     W.started_at = time(NULL);
+    snprintf(path, sizeof(path), "%s/restore-from", W.vm_dir);
+    FILE *rf = fopen(path, "r");
+    if (rf) { /* vm.restore of a stopped VM: start from that snapshot, once */
+        if (!fgets(W.restore_dir, sizeof(W.restore_dir), rf)) W.restore_dir[0] = 0;
+        W.restore_dir[strcspn(W.restore_dir, "\n")] = 0;
+        fclose(rf);
+        unlink(path);
+    }
+    bool restoring = W.restore_dir[0] != 0;
     log_info("%s: %llu MiB, %u vCPU(s), backend %s, kernel %s", W.name, (unsigned long long)W.cfg.memory_mib,
              W.cfg.cpus, W.backend->name, W.cfg.kernel);
     if (machine_bringup(err, sizeof(err))) {
@@ -528,7 +637,7 @@ int main(int argc, char **argv)
         snprintf(reason, sizeof(reason), "machine: %s", err);
         finish(VM_CRASHED, reason, 1);
     } else {
-        set_state(VM_RUNNING, "started");
+        set_state(VM_RUNNING, restoring ? "restored from a snapshot" : "started");
     }
     uv_run(W.loop, UV_RUN_DEFAULT);
     machine_teardown();

@@ -1,7 +1,7 @@
 # test_daemon_tls: vmd's TCP listener speaks TLS 1.2+ and requires a client certificate signed
 # by --tls-ca: a client without a certificate, or with one from another CA, gets no answer;
-# plain TCP gets none; TLS 1.1 is refused; 40 concurrent TLS clients making 25 calls each all
-# succeed; vmctl works over tls://.
+# plain TCP gets none; TLS 1.1 is refused; a client that never handshakes is closed after 10 s;
+# 40 concurrent TLS clients making 25 calls each all succeed; vmctl works over tls://.
 # timeout: 180
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
@@ -81,6 +81,21 @@ if errors:
 print("ok: %d clients x %d calls = %d successful calls, none failed" % (N, CALLS, sum(ok)))
 assert sum(ok) == N * CALLS
 PY
+
+# a TCP client that never starts its TLS handshake is disconnected (it must not hold a slot)
+python3 - "$PORT" <<'PY' || fail "silent TCP client"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+t0 = time.time()
+try:
+    data = s.recv(100)
+except OSError:
+    data = b""
+if data or time.time() - t0 > 15:
+    print("FAIL: silent client not closed in time (%r after %.1f s)" % (data, time.time() - t0)); sys.exit(1)
+print("ok: a client that never handshakes is closed after %.1f s" % (time.time() - t0))
+PY
+grep -q "TLS handshake not finished" "$VMD_LOG" || fail "vmd did not log the handshake timeout"
 
 # vmctl over mutual TLS, and its refusal without a client certificate
 T="--connect tls://127.0.0.1:$PORT --ca $PKI/ca.crt"

@@ -25,6 +25,10 @@ kill -0 $vm || fail "the VM died while viewers came and went"
 ok "20 viewers connected and left; VM still running"
 "$PROBE" "$addr" --type 'hello vnc\n' --timeout 60 --wait-text "GOT:hello vnc" || { kill $vm; fail "typed line not echoed"; }
 ok "keys typed over VNC reached the shell on tty1"
+# A burst far larger than the i8042's 16-byte queue (about 100 scan codes) arrives whole.
+line='the quick brown fox jumps over the lazy dog 42'
+"$PROBE" "$addr" --type "$line\\n" --timeout 60 --wait-text "GOT:$line" || { kill $vm; fail "a long typed line was not echoed whole"; }
+ok "a 46-character burst typed over VNC arrived whole"
 "$PROBE" "$addr" --type 'quit\n' --timeout 10 > /dev/null
 wait $vm
 rc=$?

@@ -652,6 +652,28 @@ static void test_enter_leave_cmpxchg16b(void **state)
     assert_int_equal(d[1], sp0 - 8); /* RCX held the frame pointer (rbp after ENTER) */
 }
 
+static void test_rep_chunks_resume(void **state)
+{
+    struct testbed *tb = *state;
+    /* std; rep stosb backwards over 10000 bytes (element path, several chunks); cld; hlt */
+    uint8_t code[] = {0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xb8, 0x5a, 0, 0, 0, 0xb9, 0x10, 0x27, 0, 0, 0xfd, 0xf3, 0xaa, 0xfc, 0xf4};
+    uint32_t top = (uint32_t)GB_DATA + 10000 - 1;
+    memcpy(code + 3, &top, 4);
+    tb_start(tb, code, sizeof(code), 0);
+    uint64_t calls = 0, n = 0;
+    while (!tb->cpu.s.halted && calls < 100) {
+        n += emu_exec(&tb->cpu, 2); /* tiny budgets: every chunk boundary is also an exit */
+        calls++;
+    }
+    assert_true(tb->cpu.s.halted);
+    assert_true(n > 6); /* the REP ran as more than one execution (chunked) */
+    uint8_t *p = tb_ram(tb, GB_DATA, 10001);
+    for (int i = 0; i < 10000; i++) assert_int_equal(p[i], 0x5a);
+    assert_int_equal(p[10000], 0);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RCX], 0);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RDI], GB_DATA - 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_page_crossing_instruction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pushf_popf_cpl3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enter_leave_cmpxchg16b, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rep_chunks_resume, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,6 +269,54 @@ JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
 static const insn_fn t_jcc[16] = {f_jcc0, f_jcc1, f_jcc2,  f_jcc3,  f_jcc4,  f_jcc5,  f_jcc6,  f_jcc7,
                                   f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15};
 
+/* ROL/ROR reg, imm8 with a count that is not a multiple of the width (decode-time checked):
+ * only CF and OF change; OF as for count 1 (what AMD hardware gives for every count). */
+#define ROT(name, T, BITS, LEFT)                                                              \
+    static void f_##name(struct emu_cpu *cpu, const struct insn *in)                          \
+    {                                                                                         \
+        T a = (T)GPR(in->rm);                                                                 \
+        unsigned k = (unsigned)in->imm;                                                       \
+        T r = LEFT ? (T)((a << k) | (a >> (BITS - k))) : (T)((a >> k) | (a << (BITS - k)));  \
+        uint64_t f = emu_flags_compute(&cpu->lf) & ~(RFLAGS_CF | RFLAGS_OF);                  \
+        unsigned hi = (unsigned)(r >> (BITS - 1)) & 1;                                        \
+        if (LEFT) {                                                                           \
+            if (r & 1) f |= RFLAGS_CF;                                                        \
+            if (hi ^ (unsigned)(r & 1)) f |= RFLAGS_OF;                                       \
+        } else {                                                                              \
+            if (hi) f |= RFLAGS_CF;                                                           \
+            if (hi ^ ((unsigned)(r >> (BITS - 2)) & 1)) f |= RFLAGS_OF;                       \
+        }                                                                                     \
+        if (BITS == 64) WR64(in->rm, r);                                                      \
+        else WR32(in->rm, r);                                                                 \
+        set_raw_flags(cpu, f);                                                                \
+        chain_next(cpu);                                                                      \
+    }
+ROT(rol32, uint32_t, 32, 1)
+ROT(ror32, uint32_t, 32, 0)
+ROT(rol64, uint64_t, 64, 1)
+ROT(ror64, uint64_t, 64, 0)
+
+/* IMUL r64, r/m64 and CMOVcc r64/r32, r/m */
+static inline __attribute__((always_inline)) void imul64(struct emu_cpu *cpu, const struct insn *in, uint64_t b)
+{
+    __int128 r = (__int128)(int64_t)GPR(in->reg) * (int64_t)b;
+    uint64_t lo = (uint64_t)r;
+    WR64(in->reg, lo);
+    setf(cpu, LF_MUL, 8, lo, 0, r != (__int128)(int64_t)lo);
+}
+static void f_imul_rr64(struct emu_cpu *cpu, const struct insn *in) { imul64(cpu, in, GPR(in->rm)); chain_next(cpu); }
+static void f_imul_rm64(struct emu_cpu *cpu, const struct insn *in) { imul64(cpu, in, emu_read64(cpu, ea(cpu, in))); chain_next(cpu); }
+static void f_cmov_rr64(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (cond_inline(cpu, in->op & 15)) WR64(in->reg, GPR(in->rm));
+    chain_next(cpu);
+}
+static void f_cmov_rr32(struct emu_cpu *cpu, const struct insn *in)
+{
+    WR32(in->reg, cond_inline(cpu, in->op & 15) ? GPR(in->rm) : GPR(in->reg));
+    chain_next(cpu);
+}
+
 /* Pick a specialized handler for a decoded instruction, or return NULL to keep the generic one. */
 insn_fn emu_specialize(const struct insn *in)
 {
@@ -310,6 +358,8 @@ insn_fn emu_specialize(const struct insn *in)
             unsigned sub = (in->modrm >> 3) & 7;
             unsigned c = (unsigned)(in->imm & (w ? 63 : 31));
             if (mem || sz < 4 || c == 0 || c != (in->imm & 0xff)) return NULL;
+            if (sub == 0) return w ? f_rol64 : f_rol32;
+            if (sub == 1) return w ? f_ror64 : f_ror32;
             if (sub == 4) return w ? f_shl64 : f_shl32;
             if (sub == 5) return w ? f_shr64 : f_shr32;
             if (sub == 7) return w ? f_sar64 : f_sar32;
@@ -326,6 +376,8 @@ insn_fn emu_specialize(const struct insn *in)
         }
     }
     if (in->map == 1) {
+        if (op == 0xaf && w) return mem ? f_imul_rm64 : f_imul_rr64;
+        if (op >= 0x40 && op <= 0x4f && !mem && sz >= 4) return w ? f_cmov_rr64 : f_cmov_rr32;
         if ((op == 0xb6 || op == 0xb7) && sz >= 4) {
             if (op == 0xb6) return mem ? f_movzx8_load : f_movzx8_r;
             return mem ? f_movzx16_load : f_movzx16_r;

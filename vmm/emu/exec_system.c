@@ -213,7 +213,8 @@ void h_fpu(struct emu_cpu *cpu, const struct insn *in)
         .long64 = true,
     };
     if (op.has_mem) op.ea = ea(cpu, in);
-    uint64_t rflags = emu_get_rflags(cpu);
+    /* Materialize the lazy flags only for the few operations that touch RFLAGS. */
+    uint64_t rflags = fpu_op_uses_rflags(&op) ? emu_get_rflags(cpu) : cpu->s.rflags;
     bool written = false;
     struct fpu_env env = {
         .fx = &cpu->s.fx,

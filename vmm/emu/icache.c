@@ -133,6 +133,8 @@ void emu_exec_destroy(struct emu_cpu *cpu)
 {
     struct emu_icache *ic = cpu->icache;
     if (!ic) return;
+    log_debug("emu: %llu instructions executed, %zu KiB of decoded blocks in use",
+              (unsigned long long)cpu->insn_count, ic->arena_used / 1024);
     if (ic->own_bitmap) {
         free(cpu->code_bitmap);
         cpu->code_bitmap = NULL;

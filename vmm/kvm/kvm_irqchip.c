@@ -6,7 +6,8 @@
  * follows), u32 vCPU count, the three struct kvm_irqchip (PIC master, PIC slave, IOAPIC),
  * struct kvm_pit_state2, struct kvm_clock_data, then one struct kvm_lapic_state per vCPU.
  * Restoring a kvm snapshot under another backend drops this state with a warning (the emu
- * backend's own PIC/PIT start from reset).
+ * backend's own PIC/PIT start from reset). Restoring under kvm a snapshot taken under emu
+ * (present = 0, "dev.pic"/"dev.pit" present) translates those sections instead (kvm_xsnap.c).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -16,6 +17,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm_backend.h"
+#include "kvm_xsnap.h"
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -80,7 +82,13 @@ static int kvm_irqchip_restore(struct machine *m, struct snap_reader *r, uint32_
         snprintf(err, errlen, "kvm-irqchip: state version %u, this vmd reads %u", version, KVM_IRQCHIP_STATE_VERSION);
         return -EINVAL;
     }
-    if (snap_get_u32(r) == 0) return 0; /* taken under another backend: KVM keeps its reset state */
+    if (snap_get_u32(r) == 0) {
+        /* Taken under another backend: take over its emulated PIC/PIT if it has them, else
+         * KVM keeps its reset state. */
+        if (r->short_read || kvm_machine_vm_fd(m) < 0 || !r->file) return 0;
+        int rc = kvm_xsnap_import(m, r->file, apply, err, errlen);
+        return rc < 0 ? rc : 0;
+    }
     uint32_t ncpus = snap_get_u32(r);
     int vm_fd = kvm_machine_vm_fd(m);
     if (vm_fd >= 0 && ncpus != m->ncpus) {
