@@ -128,7 +128,7 @@ int cmd_run(int argc, char **argv)
         {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
         {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
         {"no-reboot", no_argument, 0, 'R'},  {"verbose", no_argument, 0, 'v'},
-        {"snapshot-on-signal", required_argument, 0, 'S'}, {"restore", required_argument, 0, 'L'},
+        {"snapshot-on-signal", required_argument, 0, 0}, {"restore", required_argument, 0, 0},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
     struct vm_config cfg;
@@ -142,14 +142,20 @@ int cmd_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "vh", opts, &idx)) != -1) {
         switch (c) {
         case 0:
+            if (!strcmp(opts[idx].name, "snapshot-on-signal")) {
+                snapshot_path = optarg;
+                break;
+            }
+            if (!strcmp(opts[idx].name, "restore")) {
+                restore_path = optarg;
+                break;
+            }
             if (vm_config_set(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
                 fprintf(stderr, "vmctl run: %s\n", err);
                 goto out;
             }
             break;
         case 'R': no_reboot = true; break;
-        case 'S': snapshot_path = optarg; break;
-        case 'L': restore_path = optarg; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': run_usage(stdout); rc = VMCTL_EXIT_OK; goto out;
         default:

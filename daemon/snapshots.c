@@ -11,6 +11,7 @@
 
 #include "daemon/vmd.h"
 #include "rpc/snap_store.h"
+#include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/snapshot.h"
 
@@ -216,7 +217,33 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         rpc_call_error(call, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s, s:s}", "name", vm->name, "snapshot", snap));
         return;
     }
+    /* the backend the worker will pick (worker.c pick_backend) must be the one that took it */
+    const char *backend = vm->cfg.accel == ACCEL_KVM ? "kvm" : vm->cfg.accel == ACCEL_EMU ? "emu"
+                          : kvm_host_has_hw_virt()    ? "kvm" : "emu";
+    /* emu -> kvm is translated (vmm/kvm/kvm_xsnap.c); kvm -> emu is not yet (worker_snapshot.c) */
+    if (strcmp(sf.backend, backend) && !(!strcmp(sf.backend, "emu") && !strcmp(backend, "kvm"))) {
+        snprintf(err, sizeof(err),
+                 "snapshot was taken under the %s backend; restoring it under %s is not supported yet (its interrupt "
+                 "controller and timer state are not translated to that backend, see docs/snapshots.md)",
+                 sf.backend, backend);
+        snap_file_close(&sf);
+        rpc_call_error(call, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s, s:s}", "name", vm->name, "snapshot", snap));
+        return;
+    }
     snap_file_close(&sf);
+    snap_store_path(path, sizeof(path), d->state_dir, vm->name, snap, "meta.json");
+    json_t *meta = vm_store_read_json(path);
+    json_int_t mib = json_integer_value(json_object_get(meta, "memory_mib"));
+    json_int_t cpus = json_integer_value(json_object_get(meta, "vcpus"));
+    size_t ndisks = json_array_size(json_object_get(meta, "disks"));
+    json_decref(meta);
+    if ((uint64_t)mib != vm->cfg.memory_mib || (unsigned)cpus != vm->cfg.cpus || ndisks != vm->cfg.ndisks) {
+        rpc_call_errorf(call, RPC_ERR_SNAPSHOT_INVALID,
+                        "snapshot '%s' was taken with %lld MiB, %lld vCPU(s) and %zu disk(s); VM '%s' has %llu MiB, %u "
+                        "and %u", snap, (long long)mib, (long long)cpus, ndisks, vm->name,
+                        (unsigned long long)vm->cfg.memory_mib, vm->cfg.cpus, vm->cfg.ndisks);
+        return;
+    }
     vm_store_path(path, sizeof(path), d->state_dir, vm->name, "restore-from");
     FILE *f = fopen(path, "w");
     if (!f || fprintf(f, "%s\n", dir) < 0 || fclose(f)) {

@@ -164,7 +164,7 @@ static void *blk_io_thread(void *arg)
             ((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
             pthread_mutex_lock(&m->dev_lock);
             if (gen == b->reset_gen) {
-                virtq_push(q, b->elem.head, written + 1);
+                virtq_push(q, &b->elem, written + 1);
                 virtio_notify_queue(&b->vdev, 0);
             }
             pthread_mutex_unlock(&m->dev_lock);

@@ -65,7 +65,7 @@ static void net_rx(void *opaque, const uint8_t *frame, size_t len)
     } else {
         n->rx_dropped++;
     }
-    virtq_push(&n->vdev.vq[RXQ], e->head, written);
+    virtq_push(&n->vdev.vq[RXQ], e, written);
     virtio_notify_queue(&n->vdev, RXQ);
     pthread_mutex_unlock(&m->dev_lock);
 }
@@ -98,7 +98,7 @@ static void net_tx(struct virtio_net *n)
         if (cnt > 0) net_backend_send(n->nb, iov, cnt);
         pthread_mutex_lock(&m->dev_lock);
         if (gen == n->reset_gen) {
-            virtq_push(q, n->txelem.head, 0);
+            virtq_push(q, &n->txelem, 0);
             virtio_notify_queue(&n->vdev, TXQ);
         }
         pthread_mutex_unlock(&m->dev_lock);

@@ -27,7 +27,7 @@ static void rng_queue_notify(struct virtio_dev *d, unsigned qi)
             written += (uint32_t)n;
             if ((size_t)n < want) break;
         }
-        virtq_push(q, r->elem.head, written);
+        virtq_push(q, &r->elem, written);
         pushed++;
     }
     if (got < 0) virtio_set_needs_reset(d);

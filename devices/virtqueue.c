@@ -85,11 +85,18 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
     return 1;
 }
 
-void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)
 {
     if (!q->enabled || q->broken) return;
+    /* Before the driver can see the completion, invalidate any decoded code the data replaced. */
+    uint64_t left = written;
+    for (unsigned i = 0; i < e->nin && left > 0; i++) {
+        uint64_t n = e->in[i].iov_len < left ? e->in[i].iov_len : left;
+        guest_mem_dma_written(q->mem, e->in[i].iov_base, n);
+        left -= n;
+    }
     struct vring_used_elem *ue = &q->used->ring[q->used_idx & (q->size - 1)];
-    ue->id = head;
+    ue->id = e->head;
     ue->len = written;
     q->used_idx++;
     __atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);

@@ -52,8 +52,9 @@ int virtq_enable(struct virtq *q);
 /* Take the next available chain. Returns 1 with *e filled, 0 if none is pending, -EIO if the
  * queue is (or just became) broken. */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
-/* Return a chain to the driver with `written` bytes written into its writable segments. */
-void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/* Return a chain to the driver with `written` bytes written into its writable segments (which
+ * are reported to the CPU backend as DMA writes first: see guest_mem.dma_written). */
+void virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written);
 /* Whether the driver wants an interrupt now (it has not set VRING_AVAIL_F_NO_INTERRUPT). */
 bool virtq_needs_interrupt(const struct virtq *q);
 

@@ -31,6 +31,20 @@ void guest_mem_free(struct guest_mem *mem)
     memset(mem, 0, sizeof(*mem));
 }
 
+void guest_mem_dma_written(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+    if (!mem->dma_written || len == 0) return;
+    const uint8_t *p = hva;
+    for (unsigned i = 0; i < mem->nregions; i++) {
+        const struct guest_mem_region *r = &mem->regions[i];
+        if (p >= r->hva && p < r->hva + r->size) {
+            uint64_t off = (uint64_t)(p - r->hva);
+            mem->dma_written(mem->dma_opaque, r->gpa + off, len < r->size - off ? len : r->size - off);
+            return;
+        }
+    }
+}
+
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len)
 {
     void *p = guest_mem_ptr(mem, gpa, len);

@@ -26,6 +26,11 @@ struct guest_mem {
     uint64_t size;      /* total RAM bytes */
     unsigned nregions;  /* 1 or 2 */
     struct guest_mem_region regions[2];
+    /* Told about RAM a device wrote behind the CPU's back (DMA), so that a CPU backend caching
+     * decoded instructions (emu) drops what that write made stale. Set by the backend; NULL
+     * when nobody needs it. Called from device threads. */
+    void (*dma_written)(void *opaque, uint64_t gpa, uint64_t len);
+    void *dma_opaque;
 };
 
 /* Allocate `size` bytes of guest RAM (page multiple). Returns 0 or -errno. */
@@ -42,6 +47,9 @@ static inline void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uin
     }
     return NULL;
 }
+
+/* Report that a device wrote [hva, hva+len) of guest RAM (see dma_written). */
+void guest_mem_dma_written(const struct guest_mem *mem, const void *hva, uint64_t len);
 
 /* Copy helpers: 0 on success, -EFAULT if any byte lies outside RAM. */
 int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, uint64_t len);

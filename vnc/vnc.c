@@ -266,6 +266,9 @@ void vnc_stop(struct vnc_server *s)
     s->stop = true;
     pthread_join(s->render_thread, NULL);
     rfbShutdownServer(s->screen, TRUE);
+    /* Client threads finish on their own after their sockets close (and a viewer accepted just
+     * before the listener stopped may still be starting): the screen must outlive them. */
+    for (int i = 0; i < 300 && s->clients > 0; i++) nanosleep(&(struct timespec){0, 10000000L}, NULL);
     rfbScreenCleanup(s->screen);
     free(s->fb);
     free(s->passwords[0]);

@@ -178,7 +178,7 @@ static int machine_bringup(char *err, size_t errlen)
 {
     bool restoring = W.restore_dir[0] != 0;
     if (restoring) { /* disks first: the devices open them in machine_create */
-        int r = worker_snapshot_check(&W.cfg, W.restore_dir, err, errlen);
+        int r = worker_snapshot_check(&W.cfg, W.backend->name, W.restore_dir, err, errlen);
         if (!r) r = worker_snapshot_restore_disks(&W.cfg, W.restore_dir, err, errlen);
         if (r) {
             W.restore_dir[0] = 0;
@@ -355,7 +355,7 @@ static void worker_snapshot_call(struct rpc_call *c, json_t *p)
         return;
     }
     if (!save) { /* refuse a bad snapshot before touching anything */
-        int r = worker_snapshot_check(&W.cfg, dir, err, sizeof(err));
+        int r = worker_snapshot_check(&W.cfg, W.backend->name, dir, err, sizeof(err));
         if (r) {
             rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
             return;

@@ -72,7 +72,7 @@ static void fuzz_queue(const uint8_t *data, size_t size)
                 check_elem(&mem, &elem);
                 uint32_t written = (uint32_t)(elem.in_len > 0xFFFFFFFFu ? 0xFFFFFFFFu : elem.in_len);
                 if (round & 1) written = (uint32_t)(written / 2 + 1);
-                virtq_push(&q, elem.head, written);
+                virtq_push(&q, &elem, written);
                 (void)virtq_needs_interrupt(&q);
                 uint8_t tmp[64];
                 iov_to_buf(elem.out, elem.nout, round, tmp, sizeof(tmp));

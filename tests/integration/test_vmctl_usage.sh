@@ -23,7 +23,11 @@ run_expect 2 "--kernel" --memory 64
 run_expect 2 "unexpected argument 'stray'" --kernel /dev/null stray
 run_expect 2 "--net: 'bogus'" --kernel /dev/null --net bogus
 run_expect 2 "usage: vmctl run" --no-such-option
+run_expect 2 "'--restore'" --kernel /dev/null --restore
+run_expect 2 "'--snapshot-on-signal'" --kernel /dev/null --snapshot-on-signal
 # --help is not an error: usage on stdout, exit 0
 "$VMCTL" run --help > "$out" 2>&1 || fail "vmctl run --help: exit $?"
 grep -q -- "--kernel BZIMAGE" "$out" || fail "vmctl run --help does not describe --kernel"
+grep -q -- "--restore PATH" "$out" || fail "vmctl run --help does not describe --restore"
+grep -q -- "--snapshot-on-signal PATH" "$out" || fail "vmctl run --help does not describe --snapshot-on-signal"
 ok "vmctl run --help"

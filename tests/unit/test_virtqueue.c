@@ -97,7 +97,7 @@ static void test_well_formed_chain(void **state)
     assert_int_equal(iov_from_buf(f->e.in, f->e.nin, 0, "abcde", 5), 5);
     assert_memory_equal(ram + 16, "abcd", 4);
     assert_int_equal(ram[32], 'e');
-    virtq_push(&f->q, f->e.head, 5);
+    virtq_push(&f->q, &f->e, 5);
     assert_int_equal(used(f)->idx, 1);
     assert_int_equal(used(f)->ring[0].id, 0);
     assert_int_equal(used(f)->ring[0].len, 5);

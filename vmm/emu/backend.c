@@ -82,9 +82,45 @@ struct emu_vcpu {
     pthread_cond_t wait_cond;
     bool wake;
     uint64_t halted_ns; /* statistics: time spent sleeping in HLT */
+    /* Code pages a device overwrote (DMA), set by device threads, consumed by the vCPU before
+     * it executes anything else: one bit per page, as code_bitmap. */
+    uint8_t *dma_dirty;
+    _Atomic bool dma_pending;
 };
 
 static struct emu_vcpu *vcpu_of(struct vcpu *v) { return v->backend; }
+
+/* guest_mem.dma_written: a device wrote guest RAM. Pages that hold decoded code are queued for
+ * invalidation and the vCPU is made to leave its current block, so it drops them before it can
+ * run the new contents (the guest only jumps there after seeing the completion, which the
+ * device publishes after this call). */
+static void emu_dma_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+    struct emu_vcpu *ev = opaque;
+    struct emu_cpu *cpu = &ev->cpu;
+    bool any = false;
+    for (uint64_t page = gpa >> 12; page <= (gpa + len - 1) >> 12 && page < cpu->code_bitmap_pages; page++) {
+        if (__atomic_load_n(&cpu->code_bitmap[page / 8], __ATOMIC_RELAXED) & (1u << (page % 8))) {
+            __atomic_fetch_or(&ev->dma_dirty[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELAXED);
+            any = true;
+        }
+    }
+    if (any) {
+        atomic_store(&ev->dma_pending, true);
+        atomic_store(&cpu->irq_check, 1);
+    }
+}
+
+static void emu_drop_dma_dirty_code(struct emu_vcpu *ev)
+{
+    if (!atomic_exchange(&ev->dma_pending, false)) return;
+    struct emu_cpu *cpu = &ev->cpu;
+    for (uint64_t i = 0; i < (cpu->code_bitmap_pages + 7) / 8; i++) {
+        uint8_t bits = __atomic_exchange_n(&ev->dma_dirty[i], 0, __ATOMIC_RELAXED);
+        for (unsigned b = 0; bits && b < 8; b++)
+            if (bits & (1u << b)) emu_code_written(cpu, (i * 8 + b) << 12);
+    }
+}
 
 static int emu_init(struct machine *m)
 {
@@ -110,6 +146,12 @@ static int emu_vcpu_init(struct vcpu *v)
         return r;
     }
     ev->cpu.vcpu = v;
+    ev->dma_dirty = calloc((ev->cpu.code_bitmap_pages + 7) / 8 + 1, 1);
+    if (!ev->dma_dirty) {
+        emu_cpu_destroy(&ev->cpu);
+        free(ev);
+        return -ENOMEM;
+    }
     pthread_mutex_init(&ev->wait_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -118,6 +160,8 @@ static int emu_vcpu_init(struct vcpu *v)
     pthread_condattr_destroy(&ca);
     v->backend = ev;
     v->m->backend_data = ev;
+    v->m->mem.dma_opaque = ev;
+    v->m->mem.dma_written = emu_dma_written;
     return 0;
 }
 
@@ -125,7 +169,12 @@ static void emu_vcpu_destroy(struct vcpu *v)
 {
     struct emu_vcpu *ev = vcpu_of(v);
     if (!ev) return;
+    if (v->m->mem.dma_opaque == ev) {
+        v->m->mem.dma_written = NULL;
+        v->m->mem.dma_opaque = NULL;
+    }
     emu_cpu_destroy(&ev->cpu);
+    free(ev->dma_dirty);
     pthread_mutex_destroy(&ev->wait_lock);
     pthread_cond_destroy(&ev->wait_cond);
     if (v->m->backend_data == ev) v->m->backend_data = NULL;
@@ -166,6 +215,7 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
     while (machine_stop_requested(m) == MACHINE_RUNNING) {
         if (cpu->triple_fault) break;
         atomic_store(&cpu->irq_check, 0);
+        emu_drop_dma_dirty_code(ev);
 
         int vec = -1;
         bool can_intr = (cpu->s.rflags & RFLAGS_IF) && !cpu->s.interrupt_shadow;
