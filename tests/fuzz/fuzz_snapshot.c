@@ -4,6 +4,9 @@
  * Input byte 0 picks the mode:
  *   even: the rest is a snapshot file; snapshot_restore() into a small machine with every
  *         device (fake backend, no kernel irqchip). It must refuse or restore, never crash.
+ *         With bit 1 set the header's and every section's CRC-32 are first recomputed, so
+ *         mutations reach the section parsers (RAM bitmap, vCPU state, device states)
+ *         instead of stopping at the checksum.
  *   odd:  byte 1 picks a device (device_at), bytes 2-3 a payload length, then the payload is
  *         fed to that device's restore() with apply=false and, if accepted, apply=true; the
  *         device must then save a state that restores again, and the rest of the input is an
@@ -16,6 +19,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "fuzz_machine.h"
 #include "vmm/snapshot.h"
@@ -41,6 +46,8 @@ static void write_seeds(const char *dir)
             if (buf) {
                 buf[0] = 0;
                 fuzz_write_seed(dir, "seed-snapshot", buf, n + 1);
+                buf[0] = 2;
+                fuzz_write_seed(dir, "seed-snapshot-crc-fixed", buf, n + 1);
                 free(buf);
             }
         }
@@ -75,10 +82,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void fuzz_file(struct fuzz_machine *fm, const uint8_t *data, size_t size)
+/* Layout constants of the file format (vmm/snapshot.h). */
+#define HDR_SIZE 36
+#define SECTION_HDR 48
+#define SECTION_CRC_AT (SNAP_NAME_LEN + 16)
+
+/* Recompute the header CRC and each complete section's payload CRC in place. */
+static void fix_crcs(uint8_t *f, size_t len)
+{
+    if (len < HDR_SIZE) return;
+    uint32_t crc = (uint32_t)crc32(0L, f, HDR_SIZE - 4), count;
+    memcpy(f + HDR_SIZE - 4, &crc, 4);
+    memcpy(&count, f + 12, 4);
+    size_t off = HDR_SIZE;
+    for (uint32_t i = 0; i < count && len - off >= SECTION_HDR; i++) {
+        uint64_t plen;
+        memcpy(&plen, f + off + SNAP_NAME_LEN + 8, 8);
+        if (plen > len - off - SECTION_HDR) return;
+        crc = (uint32_t)crc32(0L, f + off + SECTION_HDR, (uInt)plen);
+        memcpy(f + off + SECTION_CRC_AT, &crc, 4);
+        off += SECTION_HDR + plen;
+    }
+}
+
+static void fuzz_file(struct fuzz_machine *fm, const uint8_t *data, size_t size, bool fix)
 {
     char path[64], err[512] = "";
+    uint8_t *copy = NULL;
+    if (fix && size) {
+        copy = malloc(size);
+        if (!copy) return;
+        memcpy(copy, data, size);
+        fix_crcs(copy, size);
+        data = copy;
+    }
     int fd = fuzz_memfile(data, size, path, sizeof(path));
+    free(copy);
     if (fd < 0) return;
     int r = snapshot_restore(&fm->m, path, NULL, NULL, err, sizeof(err));
     if (r < 0 && !err[0]) abort(); /* refused without a reason */
@@ -134,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         fuzz_device(&fm, data + 1, size - 1);
     else
-        fuzz_file(&fm, data + 1, size - 1);
+        fuzz_file(&fm, data + 1, size - 1, data[0] & 2);
     fuzz_machine_free(&fm);
     return 0;
 }
