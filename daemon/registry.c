@@ -219,7 +219,9 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
                           "accel", vm->accel);
     json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
     json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
-    json_object_set_new(j, "vnc", vm->cfg.vnc && live ? json_string(vm->cfg.vnc) : json_null());
+    /* The address the worker listens on (PORT 0 in the definition means "pick one"). */
+    const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;
+    json_object_set_new(j, "vnc", vnc && live ? json_string(vnc) : json_null());
     if (full) json_object_set_new(j, "definition", json_deep_copy(vm->def));
     return j;
 }

@@ -80,6 +80,8 @@ static void apply_worker_state(struct vm_record *vm, json_t *st)
     if (!reason) reason = "";
     json_t *accel = json_object_get(st, "accel");
     if (json_is_string(accel)) snprintf(vm->accel, sizeof(vm->accel), "%s", json_string_value(accel));
+    json_t *vnc = json_object_get(st, "vnc");
+    snprintf(vm->vnc_address, sizeof(vm->vnc_address), "%s", json_is_string(vnc) ? json_string_value(vnc) : "");
     json_t *started = json_object_get(st, "started_at");
     if (json_is_integer(started)) vm->started_at = (time_t)json_integer_value(started);
     json_t *pid = json_object_get(st, "pid");

@@ -44,6 +44,7 @@ struct vm_record {
     time_t started_at;      /* worker start (running/paused) */
     pid_t pid;              /* worker pid, 0 if none */
     char accel[8];          /* backend the worker chose */
+    char vnc_address[80];   /* where the worker's VNC server listens ("" without one) */
     uv_process_t *proc;     /* set when the worker is our child */
     struct rpc_conn *worker;
     bool adopted;           /* worker found at start-up, not our child */

@@ -35,6 +35,7 @@
 #include "vmm/machine.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
+#include "vnc/vnc.h"
 #include "worker/worker_snapshot.h"
 
 #define MAX_CONNS 8
@@ -75,6 +76,8 @@ static void broadcast(const char *method, json_t *params)
     json_decref(params);
 }
 
+static json_t *status_json(void);
+
 static void set_state(enum vm_state s, const char *reason)
 {
     W.state = s;
@@ -82,8 +85,7 @@ static void set_state(enum vm_state s, const char *reason)
     log_info("%s: %s (%s)", W.name, vm_state_name(s), reason);
     int r = vm_store_write_status(W.state_dir, W.name, s, reason, getpid());
     if (r) log_warn("%s: writing status.json: %s", W.name, strerror(-r));
-    broadcast("state_changed", json_pack("{s:s, s:s, s:I, s:i}", "state", vm_state_name(s), "reason", reason,
-                                         "started_at", (json_int_t)W.started_at, "pid", (int)getpid()));
+    broadcast("state_changed", status_json());
 }
 
 static void exit_timer_cb(uv_timer_t *t) { uv_stop(t->loop); }
@@ -321,7 +323,8 @@ static json_t *status_json(void)
 {
     return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s?, s:I, s:i}", "state", vm_state_name(W.state), "reason", W.reason,
                      "pid", (int)getpid(), "started_at", (json_int_t)W.started_at, "accel",
-                     W.backend ? W.backend->name : "none", "vnc", W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
+                     W.backend ? W.backend->name : "none", "vnc",
+                     W.machine_live && W.m.vnc ? vnc_address(W.m.vnc) : W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
                      "vcpus", (int)W.cfg.cpus);
 }
 

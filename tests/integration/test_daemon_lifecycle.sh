@@ -36,7 +36,8 @@ expect_fail "kernel.*No such file" "create with a missing kernel" create g1 --ke
 expect_fail "--memory" "create with a bad --memory" create g1 --kernel "$KERNEL" --memory 3
 expect_fail "name" "create with a bad name" create "bad/name" --kernel "$KERNEL"
 expect_fail "no VM named 'ghost'" "start an unknown VM" start ghost
-"$V" create g1 --kernel "$KERNEL" --initrd "$INITRD" --accel emu --memory 128 --cmdline "console=ttyS0" > "$TEST_TMP/out" ||
+"$V" create g1 --kernel "$KERNEL" --initrd "$INITRD" --accel emu --memory 128 --cmdline "console=ttyS0" \
+    --vnc 127.0.0.1:0 > "$TEST_TMP/out" ||
     fail "vmctl create g1"
 ok "$(cat "$TEST_TMP/out")"
 expect_fail "already exists" "create a duplicate" create g1 --kernel "$KERNEL"
@@ -79,6 +80,10 @@ pid=$(vm_field g1 pid)
 ok "g1 worker pid $pid is alive"
 "$V" list | grep -Eq "^g1 +running +$pid " || fail "list does not show g1 running with pid $pid"
 ok "list shows g1 running"
+vnc=$(vm_field g1 vnc)
+[[ "$vnc" =~ ^127\.0\.0\.1:[1-9][0-9]*$ ]] || fail "info shows VNC address '$vnc' (expected the port the worker listens on)"
+"$V" info g1 | grep -Eq "^vnc: +$vnc$" || fail "vmctl info does not show the VNC address $vnc"
+ok "info shows the VNC console at $vnc"
 GLOG=$STATE/vms/g1/console.log
 # wait_log_count PATTERN N: the guest's console log has at least N lines matching PATTERN
 wait_log_count() {
