@@ -20,9 +20,21 @@ addr=$(sed -n 's/.*vnc: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1
 ok "VNC on $addr"
 "$PROBE" "$addr" --timeout 400 --wait-text "VMD-VNC-MARKER 42" || { kill $vm; tail -20 "$log"; fail "marker not seen over VNC"; }
 ok "guest text read back from the VNC framebuffer"
-for _ in $(seq 20); do "$PROBE" "$addr" --timeout 1 > /dev/null || fail "reconnect refused"; done
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$vm/status"; }
+rss0=$(rss)
+for _ in $(seq 100); do "$PROBE" "$addr" --timeout 1 > /dev/null || fail "reconnect refused"; done
+# Clients that send garbage instead of the RFB handshake.
+port=${addr##*:}
+for i in $(seq 30); do
+    head -c $((RANDOM % 2000 + 1)) /dev/urandom > /dev/tcp/127.0.0.1/$port 2> /dev/null || true
+done
+"$PROBE" "$addr" --timeout 5 --wait-text "VMD-VNC-MARKER 42" > /dev/null || fail "no longer serving after garbage clients"
 kill -0 $vm || fail "the VM died while viewers came and went"
-ok "20 viewers connected and left; VM still running"
+rss1=$(rss)
+growth=$(( (rss1 - rss0) / 1024 ))
+echo "VM process RSS ${rss0} KiB -> ${rss1} KiB across 100 viewers and 30 garbage clients"
+[ "$growth" -lt 8 ] || fail "the VM process grew by ${growth} MiB across reconnects"
+ok "100 viewers and 30 garbage clients came and went; VM running, memory flat (+${growth} MiB)"
 "$PROBE" "$addr" --type 'hello vnc\n' --timeout 60 --wait-text "GOT:hello vnc" || { kill $vm; fail "typed line not echoed"; }
 ok "keys typed over VNC reached the shell on tty1"
 # A burst far larger than the i8042's 16-byte queue (about 100 scan codes) arrives whole.
