@@ -184,8 +184,17 @@ int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
         snprintf(err, errlen, "socketpair: %s", strerror(errno));
         return -errno;
     }
-    char *args[] = {d->worker_path, "--state-dir", d->state_dir, "--name", vm->name, "--control-fd", "3",
-                    log_get_level() >= LOG_DEBUG ? "--verbose" : NULL, NULL};
+    /* With certificates, vmd hands them to its workers so their VNC consoles offer TLS too. */
+    char *args[16] = {d->worker_path, "--state-dir", d->state_dir, "--name", vm->name, "--control-fd", "3"};
+    int na = 7;
+    if (d->tls_cert && d->tls_key) {
+        args[na++] = "--vnc-tls-cert";
+        args[na++] = d->tls_cert;
+        args[na++] = "--vnc-tls-key";
+        args[na++] = d->tls_key;
+    }
+    if (log_get_level() >= LOG_DEBUG) args[na++] = "--verbose";
+    args[na] = NULL;
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = 2}, /* worker messages go where vmd's go */

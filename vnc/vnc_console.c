@@ -124,6 +124,11 @@ static int vnc_console_init(struct machine *m, char *err, size_t errlen)
     pthread_mutex_init(&c->lock, NULL);
     struct vnc_options o = {.text = console_text, .keys = console_keys, .tick = console_tick, .opaque = c};
     int r = parse_spec(spec, &o, err, errlen);
+    /* Under vmd, the daemon's certificate (passed to its workers) is the default for TLS. */
+    if (!r && !o.tls_cert && getenv("VMD_VNC_TLS_CERT") && getenv("VMD_VNC_TLS_KEY")) {
+        o.tls_cert = getenv("VMD_VNC_TLS_CERT");
+        o.tls_key = getenv("VMD_VNC_TLS_KEY");
+    }
     if (!r) r = vnc_start(&o, &m->vnc, err, errlen);
     free(spec);
     if (r) {

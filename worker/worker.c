@@ -1,6 +1,6 @@
 /* vmd-worker: runs one daemon-managed VM.
  *
- *   vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--verbose]
+ *   vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--vnc-tls-cert F --vnc-tls-key F] [--verbose]
  *
  * Reads DIR/vms/NAME/config.json, creates and starts the machine, and serves JSON-RPC to
  * vmd on the inherited socketpair (--control-fd) and on DIR/vms/NAME/worker.sock, which a
@@ -531,7 +531,7 @@ static int write_pid_file(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--verbose]\n"
+    fprintf(f, "usage: vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--vnc-tls-cert F --vnc-tls-key F] [--verbose]\n"
                "Runs one VM for vmd; not meant to be started by hand.\n");
 }
 
@@ -540,6 +540,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"state-dir", required_argument, 0, 's'}, {"name", required_argument, 0, 'n'},
         {"control-fd", required_argument, 0, 'c'}, {"verbose", no_argument, 0, 'v'},
+        {"vnc-tls-cert", required_argument, 0, 'C'}, {"vnc-tls-key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int control_fd = -1, c;
@@ -548,6 +549,9 @@ int main(int argc, char **argv)
         case 's': W.state_dir = optarg; break;
         case 'n': W.name = optarg; break;
         case 'c': control_fd = atoi(optarg); break;
+        /* vmd's certificate: the VNC console offers TLS with it (vnc/vnc_console.c reads these) */
+        case 'C': setenv("VMD_VNC_TLS_CERT", optarg, 1); break;
+        case 'K': setenv("VMD_VNC_TLS_KEY", optarg, 1); break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
