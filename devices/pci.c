@@ -138,6 +138,7 @@ static void pci_cfg_access(struct pci_device *d, unsigned off, uint64_t *data, u
     }
     /* Status bits are write-one-to-clear; we set none that need clearing. */
     if (bars_touched) pci_update_mappings(d);
+    if (d->cfg_written) d->cfg_written(d, off, size);
 }
 
 static void pci_config_io(void *opaque, uint64_t offset, uint64_t *data, unsigned size, bool is_write)

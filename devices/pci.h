@@ -48,6 +48,8 @@ struct pci_device {
     struct machine *m;
     /* Called when the bus is torn down with the machine; frees the device model. Optional. */
     void (*release)(struct pci_device *d);
+    /* Config space bytes [off, off+size) were written by the guest (after storing). Optional. */
+    void (*cfg_written)(struct pci_device *d, unsigned off, unsigned size);
     /* Snapshot of the device model's own state (beyond config space). Optional; restore
      * validates and changes nothing unless `apply`. */
     void (*save)(struct pci_device *d, struct snap_buf *b);

@@ -19,6 +19,10 @@
 #define DEVCFG_OFF 0x2000
 #define NOTIFY_OFF 0x3000
 #define NOTIFY_MULT 4
+#define MSIX_TABLE_OFF 0x3800
+#define MSIX_PBA_OFF 0x3C00
+#define MSIX_CTRL_ENABLE 0x8000
+#define MSIX_CTRL_FUNC_MASK 0x4000
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 #define ISR_QUEUE 0x1 /* ISR_QUEUE is legacy-only in the uapi header */
@@ -34,9 +38,40 @@ static uint64_t device_features(const struct virtio_dev *d)
 
 static void virtio_update_irq(struct virtio_dev *d) { pci_set_irq(&d->pci, d->isr != 0); }
 
+static uint16_t msix_control(const struct virtio_dev *d)
+{
+    return d->msix_cap ? (uint16_t)(d->pci.cfg[d->msix_cap + 2] | d->pci.cfg[d->msix_cap + 3] << 8) : 0;
+}
+
+static bool msix_enabled(const struct virtio_dev *d) { return msix_control(d) & MSIX_CTRL_ENABLE; }
+
+/* Send vector v, or remember it in the PBA while it (or the whole function) is masked. */
+static void msix_fire(struct virtio_dev *d, uint16_t v)
+{
+    if (v >= d->msix_nvec) return; /* VIRTIO_MSI_NO_VECTOR or out of range: no interrupt */
+    const struct virtio_msix_entry *e = &d->msix[v];
+    if ((msix_control(d) & MSIX_CTRL_FUNC_MASK) || (e->ctrl & 1)) {
+        d->msix_pending |= 1ULL << v;
+        return;
+    }
+    d->msix_pending &= ~(1ULL << v);
+    machine_send_msi(d->m, (uint64_t)e->addr_hi << 32 | e->addr_lo, e->data);
+}
+
+/* After an unmask: deliver what fired meanwhile. */
+static void msix_flush_pending(struct virtio_dev *d)
+{
+    for (uint16_t v = 0; v < d->msix_nvec && d->msix_pending; v++)
+        if (d->msix_pending & (1ULL << v)) msix_fire(d, v);
+}
+
 void virtio_notify_queue(struct virtio_dev *d, unsigned q)
 {
     if (q >= d->ops->num_queues || !virtq_needs_interrupt(&d->vq[q])) return;
+    if (msix_enabled(d)) {
+        msix_fire(d, d->queue_vector[q]);
+        return;
+    }
     d->isr |= ISR_QUEUE;
     virtio_update_irq(d);
 }
@@ -45,6 +80,10 @@ void virtio_notify_config(struct virtio_dev *d)
 {
     d->config_generation++;
     if (!virtio_driver_ok(d)) return;
+    if (msix_enabled(d)) {
+        msix_fire(d, d->msix_config_vector);
+        return;
+    }
     d->isr |= VIRTIO_PCI_ISR_CONFIG;
     virtio_update_irq(d);
 }
@@ -65,6 +104,8 @@ static void virtio_reset(struct virtio_dev *d)
     d->status = 0;
     d->isr = 0;
     d->queue_select = 0;
+    d->msix_config_vector = VIRTIO_MSI_NO_VECTOR;
+    for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) d->queue_vector[i] = VIRTIO_MSI_NO_VECTOR;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) virtq_reset(&d->vq[i], &d->m->mem);
     for (unsigned i = 0; i < d->ops->num_queues; i++) d->vq[i].size = d->ops->queue_max;
     virtio_update_irq(d);
@@ -117,8 +158,14 @@ static void common_access(struct virtio_dev *d, unsigned off, uint64_t *data, un
         }
         break;
     case FIELD(msix_config):
+        /* A vector the device cannot use reads back as NO_VECTOR (the driver checks). */
+        if (is_write) d->msix_config_vector = v < d->msix_nvec ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+        else v = d->msix_config_vector;
+        break;
     case FIELD(queue_msix_vector):
-        if (!is_write) v = VIRTIO_MSI_NO_VECTOR; /* no MSI-X: INTx only */
+        if (!q) break;
+        if (is_write) d->queue_vector[d->queue_select] = v < d->msix_nvec ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+        else v = d->queue_vector[d->queue_select];
         break;
     case FIELD(num_queues):
         if (!is_write) v = d->ops->num_queues;
@@ -197,6 +244,20 @@ static void virtio_bar_access(void *opaque, uint64_t off, uint64_t *data, unsign
             for (unsigned i = 0; i < size; i++) v |= (uint64_t)d->config[o + i] << (8 * i);
             *data = v;
         }
+    } else if (off >= MSIX_PBA_OFF) {
+        if (!is_write) *data = off == MSIX_PBA_OFF ? (uint32_t)d->msix_pending : off == MSIX_PBA_OFF + 4 ? (uint32_t)(d->msix_pending >> 32) : 0;
+    } else if (off >= MSIX_TABLE_OFF) {
+        unsigned idx = (unsigned)((off - MSIX_TABLE_OFF) / 16), field = (unsigned)((off - MSIX_TABLE_OFF) % 16) / 4;
+        if (idx >= d->msix_nvec || size < 4) {
+            if (!is_write) *data = 0;
+            return;
+        }
+        uint32_t *e = &d->msix[idx].addr_lo;
+        for (unsigned i = 0; i < size / 4 && field + i < 4; i++) {
+            if (is_write) e[field + i] = (uint32_t)(*data >> (32 * i));
+            else *data = (i ? *data : 0) | (uint64_t)e[field + i] << (32 * i);
+        }
+        if (is_write && field + size / 4 > 3 && !(d->msix[idx].ctrl & 1)) msix_flush_pending(d);
     } else {
         unsigned qi = (unsigned)((off - NOTIFY_OFF) / NOTIFY_MULT);
         if (!is_write) {
@@ -224,6 +285,15 @@ static void add_cap(struct virtio_dev *d, uint8_t type, uint32_t offset, uint32_
     }
     if (notify)
         for (unsigned i = 0; i < 4; i++) c[16 + i] = (uint8_t)(NOTIFY_MULT >> (8 * i));
+}
+
+/* The guest wrote config space: an MSI-X function unmask delivers what was pending. */
+static void virtio_pci_cfg_written(struct pci_device *p, unsigned off, unsigned size)
+{
+    struct virtio_dev *d = (struct virtio_dev *)((char *)p - offsetof(struct virtio_dev, pci));
+    if (d->msix_cap && off <= d->msix_cap + 3u && off + size > d->msix_cap + 2u && msix_enabled(d) &&
+        !(msix_control(d) & MSIX_CTRL_FUNC_MASK))
+        msix_flush_pending(d);
 }
 
 static void virtio_pci_release(struct pci_device *p)
@@ -257,6 +327,12 @@ static void virtio_pci_save(struct pci_device *p, struct snap_buf *b)
         snap_put_u16(b, q->last_avail);
         snap_put_u16(b, q->used_idx);
     }
+    /* MSI-X (the capability's control word is in config space, saved by the bus) */
+    snap_put_u8(b, (uint8_t)d->msix_nvec);
+    for (unsigned i = 0; i < d->msix_nvec; i++) snap_put(b, &d->msix[i], sizeof(d->msix[i]));
+    snap_put_u64(b, d->msix_pending);
+    snap_put_u16(b, d->msix_config_vector);
+    for (unsigned i = 0; i < d->ops->num_queues; i++) snap_put_u16(b, d->queue_vector[i]);
 }
 
 static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool apply, char *err, size_t errlen)
@@ -291,11 +367,25 @@ static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool 
         q->last_avail = last_avail;
         q->used_idx = used_idx;
     }
+    unsigned nvec = snap_get_u8(r);
+    if (nvec != d->msix_nvec) {
+        snprintf(err, errlen, "snapshot: %s has %u MSI-X vectors in the snapshot, %u here", d->ops->name, nvec, d->msix_nvec);
+        return -EINVAL;
+    }
+    struct virtio_msix_entry msix[VIRTIO_MSIX_VECTORS];
+    for (unsigned i = 0; i < nvec; i++) snap_get(r, &msix[i], sizeof(msix[i]));
+    uint64_t pending = snap_get_u64(r);
+    uint16_t cfg_vec = snap_get_u16(r), qvec[VIRTIO_MAX_QUEUES];
+    for (unsigned i = 0; i < nq; i++) qvec[i] = snap_get_u16(r);
     if (r->short_read) {
         snprintf(err, errlen, "snapshot: %s state is truncated", d->ops->name);
         return -EINVAL;
     }
     if (!apply) return 0;
+    memcpy(d->msix, msix, sizeof(msix[0]) * nvec);
+    d->msix_pending = pending;
+    d->msix_config_vector = cfg_vec;
+    memcpy(d->queue_vector, qvec, sizeof(qvec[0]) * nq);
     d->driver_features = drv;
     d->device_feature_select = dsel;
     d->driver_feature_select = gsel;
@@ -333,6 +423,23 @@ int virtio_pci_register(struct machine *m, struct virtio_dev *d, const struct vi
     add_cap(d, VIRTIO_PCI_CAP_ISR_CFG, ISR_OFF, 1, false);
     if (ops->config_size) add_cap(d, VIRTIO_PCI_CAP_DEVICE_CFG, DEVCFG_OFF, (uint32_t)ops->config_size, false);
     add_cap(d, VIRTIO_PCI_CAP_NOTIFY_CFG, NOTIFY_OFF, NOTIFY_MULT * ops->num_queues, true);
+    if (machine_msi_supported(m)) {
+        d->msix_nvec = ops->num_queues + 1;
+        d->msix_cap = pci_device_add_capability(&d->pci, PCI_CAP_ID_MSIX, PCI_CAP_MSIX_SIZEOF);
+        if (d->msix_cap) {
+            uint8_t *c = &d->pci.cfg[d->msix_cap];
+            c[2] = (uint8_t)(d->msix_nvec - 1); /* table size - 1 */
+            c[3] = 0;
+            d->pci.wmask[d->msix_cap + 3] = (MSIX_CTRL_ENABLE | MSIX_CTRL_FUNC_MASK) >> 8;
+            uint32_t table = MSIX_TABLE_OFF | 0 /* BAR0 */, pba = MSIX_PBA_OFF | 0;
+            for (unsigned i = 0; i < 4; i++) {
+                c[4 + i] = (uint8_t)(table >> (8 * i));
+                c[8 + i] = (uint8_t)(pba >> (8 * i));
+            }
+            for (unsigned i = 0; i < d->msix_nvec; i++) d->msix[i].ctrl = 1; /* masked at reset */
+            d->pci.cfg_written = virtio_pci_cfg_written;
+        }
+    }
     d->m = m;
     virtio_reset(d);
     return pci_register(m, &d->pci, err, errlen);

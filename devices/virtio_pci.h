@@ -4,7 +4,10 @@
  * queue-notify callback) and calls virtio_pci_register(). The transport owns feature
  * negotiation, device status, the virtqueues and the INTx interrupt (ISR). Layout of the one
  * memory BAR (BAR0, 16 KiB): common config 0x0000, ISR 0x1000, device config 0x2000,
- * notify 0x3000 (queue n at 0x3000 + 4n).
+ * notify 0x3000 (queue n at 0x3000 + 4n), MSI-X table 0x3800 and PBA 0x3C00.
+ *
+ * Interrupts: INTx (ISR) always; MSI-X where the platform can deliver MSIs (a local APIC:
+ * the kvm backend), with one vector per queue plus one for configuration changes.
  */
 #ifndef VMD_DEVICES_VIRTIO_PCI_H
 #define VMD_DEVICES_VIRTIO_PCI_H
@@ -41,8 +44,20 @@ struct virtio_ops {
     void (*release)(struct virtio_dev *d);
 };
 
+#define VIRTIO_MSIX_VECTORS (VIRTIO_MAX_QUEUES + 1)
+
+struct virtio_msix_entry {
+    uint32_t addr_lo, addr_hi, data, ctrl; /* ctrl bit 0: masked */
+};
+
 struct virtio_dev {
     struct pci_device pci;
+    uint8_t msix_cap;          /* config-space offset of the MSI-X capability, 0 without one */
+    unsigned msix_nvec;
+    struct virtio_msix_entry msix[VIRTIO_MSIX_VECTORS];
+    uint64_t msix_pending;     /* PBA: vectors that fired while masked */
+    uint16_t msix_config_vector;
+    uint16_t queue_vector[VIRTIO_MAX_QUEUES];
     const struct virtio_ops *ops;
     void *opaque;              /* the device model's state */
     uint64_t features;         /* what this instance offers: ops->features unless the model adjusts it */

@@ -39,6 +39,9 @@ struct cpu_backend_ops {
     void (*kick)(struct vcpu *v);
     /* Set the level of interrupt line `gsi` (0-23). Called with the device lock held. */
     void (*set_irq)(struct machine *m, unsigned gsi, int level);
+    /* Deliver a message-signalled interrupt (the address/data a device's MSI-X table holds).
+     * NULL where the platform has no local APIC to receive it (emu for now). Any thread. */
+    int (*send_msi)(struct machine *m, uint64_t addr, uint32_t data);
     /* Whether the backend supplies PIC/PIT/IOAPIC itself (KVM in-kernel irqchip). */
     bool has_kernel_irqchip;
     /* Whether the backend's vCPU thread runs the machine's device timers (emu does, between

@@ -177,6 +177,17 @@ void machine_set_irq(struct machine *m, unsigned gsi, int level)
     m->backend->set_irq(m, gsi, level);
 }
 
+void machine_send_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+    if (!m->backend->send_msi) return;
+    /* Only the LAPIC's window takes MSIs; anything else is a guest programming error. */
+    if ((addr >> 20) != 0xFEE) {
+        log_debug("MSI to 0x%llx (not the local APIC window) dropped", (unsigned long long)addr);
+        return;
+    }
+    m->backend->send_msi(m, addr, data);
+}
+
 void machine_pulse_irq(struct machine *m, unsigned gsi)
 {
     machine_set_irq(m, gsi, 1);

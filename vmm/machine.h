@@ -116,6 +116,11 @@ void machine_pio(struct machine *m, uint16_t port, uint64_t *data, unsigned size
 /* Returns false if no device claims addr (the backend decides what that means). */
 bool machine_mmio(struct machine *m, uint64_t addr, uint64_t *data, unsigned size, bool is_write);
 
+/* Whether devices may offer MSI-X: the guest has a local APIC and the backend can deliver MSIs. */
+static inline bool machine_msi_supported(const struct machine *m) { return m->apic && m->backend->send_msi; }
+/* Deliver an MSI (address/data from a device's MSI-X table entry). */
+void machine_send_msi(struct machine *m, uint64_t addr, uint32_t data);
+
 /* Device entry point: set interrupt line `gsi` to `level`. Caller holds dev_lock. */
 void machine_set_irq(struct machine *m, unsigned gsi, int level);
 /* Pulse an edge-triggered line (level 1 then 0). Caller holds dev_lock. */

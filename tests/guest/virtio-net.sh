@@ -25,6 +25,7 @@ printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the inner 
 echo "VNET: serving on :80"
 if timeout 120 nc -l -p 80 < /tmp/reply > /tmp/request; then
     echo "VNET: served $(head -1 /tmp/request | tr -d '\r')"
+    sleep 2 # the reply may still be in the TCP stacks (guest, slirp): let it reach the client before poweroff
 else
     echo "VNET: nobody connected"
 fi

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/pci_regs.h>
 #include <linux/virtio_blk.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,89 @@ static void test_pci_virtio_state_snapshot(void **state)
     vtd_machine_free(m);
 }
 
+/* With a local APIC (kvm), the device offers MSI-X: queue interrupts go to the programmed
+ * vector as MSIs (not INTx), masked vectors wait in the PBA and fire on unmask, and a vector
+ * number the device doesn't have reads back as NO_VECTOR. */
+static uint64_t msi_addr;
+static uint32_t msi_data;
+static int msi_count;
+static int fake_send_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+    (void)m;
+    msi_addr = addr, msi_data = data, msi_count++;
+    return 0;
+}
+static void fake_set_irq(struct machine *m, unsigned gsi, int level) { (void)m; if (gsi < 24) vtd_irq_levels[gsi] = level; }
+static const struct cpu_backend_ops msi_backend = {.name = "msi-test", .set_irq = fake_set_irq, .send_msi = fake_send_msi};
+
+static void test_msix_under_an_apic(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    memset(vtd_irq_levels, 0, sizeof(vtd_irq_levels)); /* earlier tests left lines high */
+    m->backend = &msi_backend;
+    m->apic = true;
+    struct vm_disk disk = {.path = image};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, 0, err, sizeof(err)), 0);
+    /* find the MSI-X capability */
+    unsigned cap = 0;
+    for (unsigned p = vtd_cfg_read(m, 1, PCI_CAPABILITY_LIST, 1), n = 0; p && n < 16; p = vtd_cfg_read(m, 1, p + 1, 1), n++)
+        if (vtd_cfg_read(m, 1, p, 1) == PCI_CAP_ID_MSIX) cap = p;
+    assert_int_not_equal(cap, 0);
+    unsigned nvec = (vtd_cfg_read(m, 1, cap + 2, 2) & 0x7ff) + 1;
+    assert_int_equal(nvec, 2); /* one queue + config */
+    uint32_t table = vtd_cfg_read(m, 1, cap + 4, 4);
+    assert_int_equal(table & 7, 0); /* in BAR0 */
+    struct vtd d;
+    vtd_init(&d, m, 1, 0, RING, 1);
+    uint64_t tbl = d.bar + (table & ~7u);
+    for (unsigned v = 0; v < nvec; v++) {
+        uint64_t x = 0xFEE00000u;
+        machine_mmio(m, tbl + 16 * v, &x, 4, true);
+        x = 0;
+        machine_mmio(m, tbl + 16 * v + 4, &x, 4, true);
+        x = 0x40 + v;
+        machine_mmio(m, tbl + 16 * v + 8, &x, 4, true);
+        x = 0; /* unmask */
+        machine_mmio(m, tbl + 16 * v + 12, &x, 4, true);
+    }
+    vtd_cfg_write(m, 1, cap + 2, 2, 0x8000); /* MSI-X enable */
+    uint64_t v = 1;
+    machine_mmio(m, d.bar + 0x1a /* queue_msix_vector */, &v, 2, true);
+    machine_mmio(m, d.bar + 0x1a, &v, 2, false);
+    assert_int_equal(v, 1);
+    v = 7; /* no such vector */
+    machine_mmio(m, d.bar + 0x10 /* msix_config */, &v, 2, true);
+    machine_mmio(m, d.bar + 0x10, &v, 2, false);
+    assert_int_equal(v, 0xffff);
+    v = 1;
+    machine_mmio(m, d.bar + 0x1a, &v, 2, true);
+
+    msi_count = 0;
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 1, 512, 1, NULL), VIRTIO_BLK_S_OK);
+    for (int i = 0; i < 1000 && msi_count == 0; i++) usleep(1000);
+    assert_int_equal(msi_count, 1);
+    assert_int_equal(msi_addr, 0xFEE00000u);
+    assert_int_equal(msi_data, 0x41);
+    unsigned irq = vtd_cfg_read(m, 1, PCI_INTERRUPT_LINE, 1);
+    assert_int_equal(vtd_irq_levels[irq], 0); /* no INTx with MSI-X on */
+
+    /* mask vector 1: the completion waits in the PBA, then fires on unmask */
+    uint64_t one = 1;
+    machine_mmio(m, tbl + 16 + 12, &one, 4, true);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 2, 512, 1, NULL), VIRTIO_BLK_S_OK);
+    usleep(20000);
+    assert_int_equal(msi_count, 1);
+    uint64_t pba = 0;
+    machine_mmio(m, d.bar + (vtd_cfg_read(m, 1, cap + 8, 4) & ~7u), &pba, 4, false);
+    assert_int_equal(pba, 2);
+    uint64_t zero = 0;
+    machine_mmio(m, tbl + 16 + 12, &zero, 4, true);
+    assert_int_equal(msi_count, 2);
+    vtd_machine_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_missing_image_is_a_clear_error),
         cmocka_unit_test(test_second_writer_refused),
         cmocka_unit_test(test_pci_virtio_state_snapshot),
+        cmocka_unit_test(test_msix_under_an_apic),
     };
     return cmocka_run_group_tests(tests, make_image, remove_image);
 }

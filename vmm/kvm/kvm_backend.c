@@ -518,6 +518,14 @@ static void kvm_set_irq(struct machine *m, unsigned gsi, int level)
     if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0) log_warn("kvm: KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
 }
 
+static int kvm_send_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+    struct kvm_vm *vm = m->backend_data;
+    struct kvm_msi msi = {.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
+    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) return kvm_errno("KVM_SIGNAL_MSI");
+    return 0;
+}
+
 const struct cpu_backend_ops kvm_backend_ops = {
     .name = "kvm",
     .init = kvm_init,
@@ -529,6 +537,7 @@ const struct cpu_backend_ops kvm_backend_ops = {
     .set_state = kvm_set_state,
     .kick = kvm_kick,
     .set_irq = kvm_set_irq,
+    .send_msi = kvm_send_msi,
     .has_kernel_irqchip = true,
 };
 
