@@ -9,6 +9,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/vm_options.h"
 #include "vmm/vm_config_json.h"
 
 static void create_usage(FILE *f)
@@ -33,12 +34,9 @@ static char *absolute(const char *path)
 int cmd_create(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"accel", required_argument, 0, 0},  {"memory", required_argument, 0, 0},
-        {"cpus", required_argument, 0, 0},   {"kernel", required_argument, 0, 0},
-        {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},
-        {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
-        {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
+        VM_CONFIG_LONG_OPTIONS,
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     struct vm_config cfg;
     vm_config_init(&cfg);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/vm_options.h"
 #include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
@@ -122,11 +123,7 @@ static enum machine_stop run_console(struct machine *m, const char *snapshot_pat
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"accel", required_argument, 0, 0},  {"memory", required_argument, 0, 0},
-        {"cpus", required_argument, 0, 0},   {"kernel", required_argument, 0, 0},
-        {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},
-        {"disk", required_argument, 0, 0},   {"net", required_argument, 0, 0},
-        {"vnc", required_argument, 0, 0},    {"name", required_argument, 0, 0},
+        VM_CONFIG_LONG_OPTIONS,
         {"no-reboot", no_argument, 0, 'R'},  {"verbose", no_argument, 0, 'v'},
         {"snapshot-on-signal", required_argument, 0, 0}, {"restore", required_argument, 0, 0},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},

@@ -35,10 +35,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char host[128];
-    const char *colon = strrchr(argv[1], ':');
-    if (!colon || (size_t)(colon - argv[1]) >= sizeof(host)) return 2;
-    memcpy(host, argv[1], (size_t)(colon - argv[1]));
-    host[colon - argv[1]] = 0;
+    int port;
+    if (vnc_probe_parse_addr(argv[1], host, &port)) return 2;
     int n = atoi(argv[3]);
     if (n < 1 || n > 1000) return 2;
     int fifo = open(argv[2], O_WRONLY);
@@ -47,7 +45,7 @@ int main(int argc, char **argv)
     char err[256];
     if (font_load(&font, VMD_DEFAULT_FONT, err, sizeof(err))) return fprintf(stderr, "%s\n", err), 2;
     struct vnc_probe p;
-    if (vnc_probe_connect(&p, host, atoi(colon + 1), NULL)) return fprintf(stderr, "cannot connect\n"), 2;
+    if (vnc_probe_connect(&p, host, port, NULL)) return fprintf(stderr, "cannot connect\n"), 2;
     vnc_probe_pump(&p, 500);
     double *lat = calloc((size_t)n, sizeof(double));
     int got = 0;

@@ -31,11 +31,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char host[128];
-    const char *colon = strrchr(argv[1], ':');
-    if (!colon || (size_t)(colon - argv[1]) >= sizeof(host)) return 2;
-    memcpy(host, argv[1], (size_t)(colon - argv[1]));
-    host[colon - argv[1]] = 0;
-    int port = atoi(colon + 1);
+    int port;
+    if (vnc_probe_parse_addr(argv[1], host, &port)) return 2;
     const char *password = NULL;
     int timeout = 30;
     for (int i = 2; i + 1 < argc; i++)

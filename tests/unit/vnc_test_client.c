@@ -24,6 +24,16 @@ static void probe_got_update(rfbClient *cl, int x, int y, int w, int h)
 
 static void quiet_log(const char *fmt, ...) { (void)fmt; }
 
+int vnc_probe_parse_addr(const char *addr, char host[128], int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= 128) return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
 int vnc_probe_connect(struct vnc_probe *p, const char *host, int port, const char *password)
 {
     memset(p, 0, sizeof(*p));

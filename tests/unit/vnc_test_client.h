@@ -14,6 +14,8 @@ struct vnc_probe {
     unsigned updates;
 };
 
+/* Split "HOST:PORT" (host at most 127 bytes). Returns 0, or -1 if it isn't that. */
+int vnc_probe_parse_addr(const char *addr, char host[128], int *port);
 /* Returns 0, or -1 when the connection or authentication fails. */
 int vnc_probe_connect(struct vnc_probe *p, const char *host, int port, const char *password);
 /* Process server messages for up to timeout_ms; returns the number of updates seen. */
