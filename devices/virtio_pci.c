@@ -368,7 +368,9 @@ static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool 
         q->used_idx = used_idx;
     }
     unsigned nvec = snap_get_u8(r);
-    if (nvec != d->msix_nvec) {
+    /* A snapshot from a platform without MSI-X (emu) restores here with MSI-X off: its config
+     * space, restored by the bus, has no MSI-X capability, and the guest's driver uses INTx. */
+    if (nvec != d->msix_nvec && nvec != 0) {
         snprintf(err, errlen, "snapshot: %s has %u MSI-X vectors in the snapshot, %u here", d->ops->name, nvec, d->msix_nvec);
         return -EINVAL;
     }
@@ -382,6 +384,12 @@ static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool 
         return -EINVAL;
     }
     if (!apply) return 0;
+    if (nvec == 0 && d->msix_cap) {
+        d->pci.wmask[d->msix_cap + 3] = 0;
+        d->pci.cfg_written = NULL;
+        d->msix_cap = 0;
+        d->msix_nvec = 0;
+    }
     memcpy(d->msix, msix, sizeof(msix[0]) * nvec);
     d->msix_pending = pending;
     d->msix_config_vector = cfg_vec;

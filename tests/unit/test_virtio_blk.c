@@ -304,6 +304,49 @@ static void test_msix_under_an_apic(void **state)
     vtd_machine_free(m);
 }
 
+/* A snapshot of a device without MSI-X (taken under emu) restores into one that offers it (kvm):
+ * MSI-X stays off and the queue interrupts on INTx, as the guest's driver expects. */
+static void test_snapshot_without_msix_restores_with_intx(void **state)
+{
+    (void)state;
+    struct vm_disk disk = {.path = image};
+    char err[256];
+    struct machine *src = vtd_machine_new(1 << 20);
+    assert_int_equal(virtio_blk_create(src, &disk, 0, err, sizeof(err)), 0);
+    struct vtd d;
+    vtd_init(&d, src, 1, 0, RING, 1);
+    const struct device_desc *pci = NULL;
+    for (unsigned i = 0; i < devices_count(); i++)
+        if (!strcmp(device_at(i)->name, "pci")) pci = device_at(i);
+    struct snap_buf b;
+    snap_buf_init(&b);
+    assert_int_equal(pci->save(src, &b), 0);
+    vtd_machine_free(src);
+
+    struct machine *dst = vtd_machine_new(1 << 20);
+    memset(vtd_irq_levels, 0, sizeof(vtd_irq_levels));
+    dst->backend = &msi_backend;
+    dst->apic = true;
+    assert_int_equal(virtio_blk_create(dst, &disk, 0, err, sizeof(err)), 0);
+    struct snap_reader r = {.data = b.data, .len = b.len};
+    pthread_mutex_lock(&dst->dev_lock);
+    int ret = pci->restore(dst, &r, 1, false, err, sizeof(err));
+    r.pos = 0;
+    if (!ret) ret = pci->restore(dst, &r, 1, true, err, sizeof(err));
+    pthread_mutex_unlock(&dst->dev_lock);
+    if (ret) print_error("%s\n", err);
+    assert_int_equal(ret, 0);
+    d.m = dst;
+    msi_count = 0;
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 1, 512, 1, NULL), VIRTIO_BLK_S_OK);
+    unsigned irq = vtd_cfg_read(dst, 1, PCI_INTERRUPT_LINE, 1);
+    for (int i = 0; i < 1000 && !vtd_irq_levels[irq]; i++) usleep(1000);
+    assert_int_equal(vtd_irq_levels[irq], 1);
+    assert_int_equal(msi_count, 0);
+    snap_buf_free(&b);
+    vtd_machine_free(dst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_second_writer_refused),
         cmocka_unit_test(test_pci_virtio_state_snapshot),
         cmocka_unit_test(test_msix_under_an_apic),
+        cmocka_unit_test(test_snapshot_without_msix_restores_with_intx),
     };
     return cmocka_run_group_tests(tests, make_image, remove_image);
 }
