@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -356,5 +357,17 @@ bool harness_same(const struct harness_state *a, const struct harness_state *b, 
             break;
         }
     if (!ok) fprintf(stderr, "  ^ mismatch in %s\n", what);
+    return ok;
+}
+
+bool harness_suite_setup(const char *suite)
+{
+    uint64_t seed = (uint64_t)time(NULL);
+    const char *e = getenv("FPU_TEST_SEED");
+    if (e) seed = strtoull(e, NULL, 0);
+    printf("%s: seed %llu (set FPU_TEST_SEED to repeat)\n", suite, (unsigned long long)seed);
+    harness_seed(seed);
+    bool ok = harness_init() == 0;
+    if (!ok) printf("%s: skipping differential tests: no executable memory for native runs\n", suite);
     return ok;
 }

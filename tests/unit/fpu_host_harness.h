@@ -47,6 +47,9 @@ bool harness_same(const struct harness_state *a, const struct harness_state *b, 
 
 /* Random numbers (xorshift64*), seeded once per test binary. */
 void harness_seed(uint64_t seed);
+/* Suite set-up shared by the fpu tests: seed from FPU_TEST_SEED or the clock (printed, so a
+ * failure can be repeated), then harness_init(). Returns whether native runs are possible. */
+bool harness_suite_setup(const char *suite);
 uint64_t harness_rand(void);
 /* Random 16 bytes biased towards FP special values (NaN, Inf, zero, denormals, limits). */
 void harness_rand_xmm(uint8_t out[16]);

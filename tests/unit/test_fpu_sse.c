@@ -23,13 +23,7 @@ static bool host_ok;
 static int setup(void **state)
 {
     (void)state;
-    uint64_t seed = (uint64_t)time(NULL);
-    const char *e = getenv("FPU_TEST_SEED");
-    if (e) seed = strtoull(e, NULL, 0);
-    printf("test_fpu_sse: seed %llu (set FPU_TEST_SEED to repeat)\n", (unsigned long long)seed);
-    harness_seed(seed);
-    host_ok = harness_init() == 0;
-    if (!host_ok) printf("test_fpu_sse: skipping differential tests: no executable memory for native runs\n");
+    host_ok = harness_suite_setup("test_fpu_sse");
     return 0;
 }
 
