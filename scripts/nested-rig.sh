@@ -18,6 +18,10 @@
 #   --add SRC:DST         extra file for the outer initramfs (repeatable); /rig/before.sh and /rig/after.sh,
 #                         if added, are sourced by the default outer script before vmctl starts and after it exits
 #   --timeout SEC         kill the outer QEMU after SEC seconds (default 600)
+#   --hang-retries N      if the outer guest hangs (timeout before "RIG: vmctl exit" is printed: QEMU TCG's
+#                         nested SVM has been seen to stall the whole outer guest), dump its registers and
+#                         boot the rig again, up to N times (default 0). The output of a hung attempt is
+#                         printed with a "hung-attempt| " prefix, so exact-line checks only see the last one.
 #   --keep DIR            keep the built initramfs images in DIR
 #   --outer-cpu MODEL     the outer QEMU's -cpu (default qemu64,+svm,+npt; a restored snapshot needs
 #                         every CPUID feature the guest saw where it was taken)
@@ -37,10 +41,11 @@ vmctl_args=""
 vmctl_timeout=180
 with_qemu=0
 timeout_s=600
+hang_retries=0
 keep=""
 outer_cpu="qemu64,+svm,+npt"
 adds=()
-usage() { sed -n '8,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --inner-script) inner_script=$2; shift 2 ;;
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
         --with-qemu) with_qemu=1; shift ;;
         --add) adds+=(--add "$2"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
+        --hang-retries) hang_retries=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
         --outer-cpu) outer_cpu=$2; shift 2 ;;
         -h|--help) usage ;;
@@ -95,9 +101,46 @@ scripts/mkinitramfs.sh "$work/outer.cpio" --uncompressed --script "$outer_script
     "${adds[@]}"
 if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work/inner.cpio.gz" "$work/outer.cpio" "$keep/"; fi
 
-rc=0
-timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu "$outer_cpu" -m 2048 -smp 2 \
-    -nographic -no-reboot -nic none -serial mon:stdio -monitor none \
-    -kernel $G/vmlinuz-amd64 -initrd "$work/outer.cpio" \
-    -append "console=ttyS0 quiet panic=1 oops=panic" < /dev/null || rc=$?
+run_outer() {
+    timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu "$outer_cpu" -m 2048 -smp 2 \
+        -nographic -no-reboot -nic none -serial mon:stdio -monitor none -qmp "unix:$work/qmp,server=on,wait=off" \
+        -kernel $G/vmlinuz-amd64 -initrd "$work/outer.cpio" \
+        -append "console=ttyS0 quiet panic=1 oops=panic" < /dev/null
+}
+# Registers of every outer vCPU (through QMP), for the record when the outer guest hangs.
+dump_outer_registers() {
+    python3 - "$work/qmp" <<'PY' || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.readline()
+for cmd in ({"execute": "qmp_capabilities"},
+            {"execute": "human-monitor-command", "arguments": {"command-line": "info registers -a"}}):
+    f.write(json.dumps(cmd) + "\n"); f.flush()
+    while True:
+        msg = json.loads(f.readline())
+        if "return" in msg or "error" in msg: break
+print(msg.get("return", msg))
+PY
+}
+attempt=0
+while :; do
+    attempt=$((attempt + 1))
+    rc=0
+    if [ "$hang_retries" -eq 0 ]; then run_outer || rc=$?; break; fi
+    # Watch the attempt: when its time is almost up and the outer guest has not finished, record
+    # where its vCPUs are before timeout kills QEMU.
+    ( sleep $((timeout_s > 10 ? timeout_s - 5 : timeout_s / 2)); dump_outer_registers > "$work/regs" 2>&1 ) &
+    watcher=$!
+    run_outer > "$work/out" 2>&1 || rc=$?
+    kill $watcher 2>/dev/null || true; wait $watcher 2>/dev/null || true
+    if [ $rc -eq 124 ] && ! grep -q 'RIG: vmctl exit' "$work/out" && [ $attempt -le "$hang_retries" ]; then
+        sed 's/^/hung-attempt| /' "$work/out"
+        echo "nested-rig: attempt $attempt: the outer guest hung (no 'RIG: vmctl exit' within ${timeout_s}s); its registers:"
+        [ -f "$work/regs" ] && sed 's/^/hung-attempt| /' "$work/regs" | head -80
+        echo "nested-rig: booting the rig again"
+        continue
+    fi
+    cat "$work/out"
+    break
+done
 exit $rc

@@ -12,7 +12,7 @@ log=$TEST_TMP/rig.log
 start=$(date +%s.%N)
 rc=0
 scripts/mkinitramfs.sh "$TEST_TMP/reboot.cpio.gz" --script tests/guest/inner-reboot.sh || fail "mkinitramfs"
-scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-600}" --vmctl-args "--cpus 2" \
+scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-300}" --hang-retries 1 --vmctl-args "--cpus 2" \
     --add "$TEST_TMP/reboot.cpio.gz:/rig/reboot.cpio.gz" --add tests/guest/rig-after-reboot.sh:/rig/after.sh \
     > "$log" 2>&1 || rc=$?
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')

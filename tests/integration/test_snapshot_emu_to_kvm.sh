@@ -43,7 +43,7 @@ RIG_LOG=$TEST_TMP/rig.log
 start=$(date +%s)
 rc=0
 # The emulator showed the guest SSSE3, SSE4.1 and POPCNT (as the host has them); qemu64 lacks them.
-scripts/nested-rig.sh --outer-cpu "qemu64,+svm,+npt,+ssse3,+sse4.1,+popcnt" --timeout "${RIG_TIMEOUT:-420}" --inner-memory $MEM --vmctl-timeout 25 \
+scripts/nested-rig.sh --outer-cpu "qemu64,+svm,+npt,+ssse3,+sse4.1,+popcnt" --timeout "${RIG_TIMEOUT:-240}" --hang-retries 1 --inner-memory $MEM --vmctl-timeout 25 \
     --vmctl-args "--restore /rig/emu.snap" --add "$SNAP:/rig/emu.snap" > "$RIG_LOG" 2>&1 || rc=$?
 tr -d '\r' < "$RIG_LOG" > "$RIG_LOG.txt"
 [ -n "${KEEP_RIG_LOG:-}" ] && cp "$RIG_LOG.txt" "$KEEP_RIG_LOG"

@@ -28,7 +28,7 @@ print("RIG: ro.img sha256 " + hashlib.sha256(ro).hexdigest())
 PY
 log=$TEST_TMP/rig.log
 rc=0
-scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-600}" --inner-script tests/guest/virtio-blk.sh \
+scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-300}" --hang-retries 1 --inner-script tests/guest/virtio-blk.sh \
     --inner-modules "virtio_pci virtio_blk" --vmctl-args "--disk /rig/disk.img --disk /rig/ro.img,readonly" \
     --add "$TEST_TMP/disk.img:/rig/disk.img" --add "$TEST_TMP/ro.img:/rig/ro.img" \
     --add tests/guest/virtio-blk-after.sh:/rig/after.sh > "$log" 2>&1 || rc=$?

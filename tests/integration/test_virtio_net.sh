@@ -20,7 +20,7 @@ print("RIG: vmctl exit 0")
 PY
 log=$TEST_TMP/rig.log
 rc=0
-scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-600}" --inner-script tests/guest/virtio-net.sh \
+scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-300}" --hang-retries 1 --inner-script tests/guest/virtio-net.sh \
     --inner-modules "virtio_pci virtio_net" --vmctl-args "--net slirp,hostfwd=tcp:127.0.0.1:5555-:80" \
     --add "$TEST_TMP/www:/rig/www" --add tests/guest/virtio-net-before.sh:/rig/before.sh \
     --add tests/guest/virtio-net-after.sh:/rig/after.sh > "$log" 2>&1 || rc=$?
