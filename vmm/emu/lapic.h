@@ -1,0 +1,111 @@
+/* lapic: the local APIC of one emulated vCPU (xAPIC MMIO page and x2APIC MSRs), for the emu
+ * backend's APIC platform: the one a guest booted under KVM (in-kernel irqchip) was using when
+ * its snapshot is restored under the emulator.
+ *
+ * Modelled: ID, version, TPR/PPR/APR, EOI (with a broadcast to the IOAPIC for level-triggered
+ * vectors), LDR/DFR, SVR (software enable), ISR/TMR/IRR, ESR, ICR (fixed delivery to self, the
+ * "self" and "all including self" shorthands and x2APIC SELF_IPI; other destinations are dropped
+ * since the emulator runs one vCPU), the LVTs (timer, LINT0 with ExtINT for the i8259's INTR,
+ * LINT1, error, thermal, perf counters held as plain registers), the timer in one-shot, periodic
+ * and TSC-deadline modes with the divide configuration, and IA32_APIC_BASE transitions
+ * (disabled, xAPIC, x2APIC).
+ *
+ * Threads and locking: every call is made with the machine's dev_lock held (the vCPU thread for
+ * MMIO/MSR accesses and interrupt acknowledge; device threads delivering IOAPIC or MSI
+ * interrupts; the timer list's callbacks).
+ */
+#ifndef VMD_EMU_LAPIC_H
+#define VMD_EMU_LAPIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmm/timer.h"
+
+#define LAPIC_DEFAULT_BASE 0xfee00000ULL
+#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_EXTD (1ULL << 10) /* x2APIC mode */
+#define APIC_BASE_ENABLE (1ULL << 11)
+
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+#define MSR_X2APIC_FIRST 0x800
+#define MSR_X2APIC_LAST 0x8ff
+
+struct lapic;
+struct snap_buf;
+struct snap_reader;
+
+struct lapic_host {
+    void *opaque;
+    /* An interrupt may have become deliverable (IRR set, timer fired): wake the vCPU. */
+    void (*kick)(void *opaque);
+    /* EOI of a vector whose TMR bit was set (level-triggered): tell the IOAPIC. */
+    void (*eoi_broadcast)(void *opaque, uint8_t vector);
+    /* The guest's TSC now, and its rate, for the TSC-deadline timer. */
+    uint64_t (*tsc_now)(void *opaque);
+    uint64_t tsc_khz;
+    /* The clock timers run on (clock_now_ns unless a test swaps it) and the list they live in. */
+    uint64_t (*clock_ns)(void *opaque);
+    struct timer_list *timers;
+};
+
+/* A local APIC with APIC ID `id`, at power-on state: IA32_APIC_BASE = 0xFEE00000 | enable
+ * (| BSP for id 0), software-disabled (SVR 0xFF), every LVT masked. NULL on ENOMEM. */
+struct lapic *lapic_create(const struct lapic_host *host, uint32_t id);
+void lapic_destroy(struct lapic *a);
+/* Back to the power-on state (INIT / machine reset). */
+void lapic_reset(struct lapic *a);
+
+/* IA32_APIC_BASE. set returns false for a value or transition the SDM says raises #GP
+ * (reserved bits, x2APIC -> xAPIC without disabling first, enabling x2APIC while disabled). */
+uint64_t lapic_get_base(const struct lapic *a);
+bool lapic_set_base(struct lapic *a, uint64_t value);
+/* Load IA32_APIC_BASE as a snapshot had it: no transition checks, no state reset. */
+void lapic_load_base(struct lapic *a, uint64_t value);
+
+/* Whether the APIC is globally enabled (IA32_APIC_BASE bit 11); when it is not, the i8259's
+ * INTR goes to the CPU directly as on a PIC-only machine. */
+bool lapic_enabled(const struct lapic *a);
+/* Whether the xAPIC MMIO page claims guest-physical address gpa (enabled, not x2APIC, gpa in
+ * the 4 KiB page at the base). */
+bool lapic_mmio_claims(const struct lapic *a, uint64_t gpa);
+/* MMIO access at `offset` (0..0xfff) of the page; sizes 1-8 as the emulator issues them. Reads
+ * of unimplemented offsets return 0, writes to them are ignored (an ESR bit where the SDM says so). */
+void lapic_mmio_read(struct lapic *a, uint32_t offset, void *data, unsigned size);
+void lapic_mmio_write(struct lapic *a, uint32_t offset, const void *data, unsigned size);
+/* x2APIC MSRs (0x800-0x8ff) and IA32_TSC_DEADLINE (0x6e0). false = #GP (x2APIC MSRs outside x2APIC
+ * mode, reserved or read-only registers written, write-only ones read, reserved bits set). */
+bool lapic_msr_read(struct lapic *a, uint32_t msr, uint64_t *value);
+bool lapic_msr_write(struct lapic *a, uint32_t msr, uint64_t value);
+
+/* A fixed-delivery interrupt for `vector` arrives (IOAPIC entry, MSI, IPI): set its IRR bit (and
+ * TMR when level-triggered) and kick. Vectors 0-15 are illegal: they set ESR's receive-illegal
+ * bit instead. Dropped while the APIC is disabled (hardware or software). */
+void lapic_set_irq(struct lapic *a, uint8_t vector, bool level);
+/* Whether LINT0 passes the i8259's INTR (APIC hardware-disabled, or LVT0 unmasked with ExtINT
+ * delivery): the vCPU then takes PIC interrupts through the ExtINT path (the PIC supplies the
+ * vector). */
+bool lapic_accepts_pic_intr(const struct lapic *a);
+/* The highest-priority pending vector that PPR lets through, or -1 (for HLT wake-up checks). */
+int lapic_pending_vector(const struct lapic *a);
+/* Interrupt acknowledge: move lapic_pending_vector() from IRR to ISR, update PPR, and return it
+ * (or -1). The caller delivers it through the IDT. */
+int lapic_ack(struct lapic *a);
+
+/* Snapshot state of this model (its own format, versioned by the caller's section). */
+void lapic_save(const struct lapic *a, struct snap_buf *b);
+/* Parse what lapic_save wrote; validate everything; change `a` only when apply. 0 or -EINVAL
+ * with the reason in err. */
+int lapic_restore(struct lapic *a, struct snap_reader *r, bool apply, char *err, size_t errlen);
+
+/* Take over the state KVM's in-kernel local APIC had (struct kvm_lapic_state's 1 KiB register
+ * page as KVM_GET_LAPIC returns it without KVM_CAP_X2APIC_API: xAPIC layout, so even in x2APIC
+ * mode the ID register holds the ID in bits 31:24),
+ * with IA32_APIC_BASE and IA32_TSC_DEADLINE as that vCPU's MSRs had them. The timer's current
+ * count (offset 0x390) is re-based on this model's clock. Validates first: returns 0, or -EINVAL
+ * with the reason in err (then `a` is unchanged); changes `a` only when apply. */
+int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_base, uint64_t tsc_deadline,
+                     bool apply, char *err, size_t errlen);
+
+#endif
