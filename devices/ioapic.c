@@ -102,12 +102,14 @@ static void ioapic_storm_timer(void *opaque, uint64_t now_ns)
     ioapic_run_deferred(opaque);
 }
 
+static bool ioapic_has_timer(const struct ioapic *io) { return io->host.timers && io->host.clock_ns; }
+
 /* Postpone `pins`' delivery by `delay_ns` (to the next call into the model without a timer list). */
 static void ioapic_defer(struct ioapic *io, uint32_t pins, uint64_t delay_ns)
 {
     if (!pins) return;
     io->deferred |= pins;
-    if (io->host.timers && io->host.clock_ns && !io->storm_timer.armed)
+    if (ioapic_has_timer(io) && !io->storm_timer.armed)
         timer_mod(io->host.timers, &io->storm_timer, io->host.clock_ns(io->host.opaque) + delay_ns);
 }
 
@@ -115,7 +117,7 @@ static void ioapic_defer(struct ioapic *io, uint32_t pins, uint64_t delay_ns)
  * access (not at an EOI: that would re-deliver a storming line at once). */
 static void ioapic_poll_deferred(struct ioapic *io)
 {
-    if (io->deferred && !io->host.timers) ioapic_run_deferred(io);
+    if (io->deferred && !ioapic_has_timer(io)) ioapic_run_deferred(io);
 }
 
 struct ioapic *ioapic_create(const struct ioapic_host *host)

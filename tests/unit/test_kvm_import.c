@@ -432,6 +432,32 @@ static void test_pit_import_one_shot(void **state)
     free_machine(u, &pit_device);
 }
 
+/* Channel 2 with its gate low (port 0x61 bit 0 clear): mode 0 holds the count it had at the
+ * save (the 8254 suspends counting; KVM itself does not model that) and resumes on the gate. */
+static void test_pit_import_gate_low(void **state)
+{
+    (void)state;
+    const int64_t save = 10LL * 1000000000LL;
+    struct kvm_pit_state2 k;
+    memset(&k, 0, sizeof(k));
+    kvm_channel(&k.channels[0], 2, 4773, save);
+    k.channels[1].mode = 0xff;
+    kvm_channel(&k.channels[2], 0, 1000, save - (int64_t)ticks_ns(300));
+    k.channels[2].gate = 0;
+    k.flags = KVM_PIT_FLAGS_SPEAKER_DATA_ON;
+    struct device_test_machine *u = new_machine(&pit_device);
+    pit_import(u, &k, save);
+    assert_int_equal(dtm_inb(u, 0x61) & 0x23, 0x02); /* gate off, speaker data on, output low */
+    u->now_ns += ticks_ns(5000);
+    assert_int_equal(read_count_lohi(u, 2), 700);
+    dtm_outb(u, 0x61, 0x01);
+    u->now_ns += ticks_ns(200);
+    assert_int_equal(read_count_lohi(u, 2), 500);
+    u->now_ns += ticks_ns(500);
+    assert_int_equal(dtm_inb(u, 0x61) & 0x20, 0x20);
+    free_machine(u, &pit_device);
+}
+
 static void test_pit_import_refusals(void **state)
 {
     (void)state;
@@ -482,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_pit_periodic_tick_after_round_trip),
         cmocka_unit_test(test_pit_import_rebases_load_time),
         cmocka_unit_test(test_pit_import_one_shot),
+        cmocka_unit_test(test_pit_import_gate_low),
         cmocka_unit_test(test_pit_import_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
