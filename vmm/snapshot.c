@@ -419,37 +419,41 @@ static int restore_devices(struct machine *m, struct snap_file *sf, bool apply, 
     return 0;
 }
 
+/* The leading u32 "present" flag of device section `name` (0 if missing or empty). */
+static uint32_t section_present(struct snap_file *sf, const char *name)
+{
+    const struct snap_section_info *s = snap_file_find(sf, name);
+    uint8_t *data;
+    uint32_t present = 0;
+    if (s && s->length >= 4 && !snap_file_read(sf, s, &data)) {
+        memcpy(&present, data, 4);
+        free(data);
+    }
+    return present;
+}
+
 int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen)
 {
     struct snap_file sf;
     int r = snap_file_open(&sf, path, err, errlen);
     if (r) return r;
-    *apic = !strcmp(sf.backend, "kvm");
-    const struct snap_section_info *s = snap_file_find(&sf, "dev.apic");
-    uint8_t *data;
-    if (!*apic && s && s->length >= 4 && !snap_file_read(&sf, s, &data)) {
-        uint32_t present;
-        memcpy(&present, data, 4);
-        *apic = present != 0;
-        free(data);
-    }
+    *apic = !strcmp(sf.backend, "kvm") || section_present(&sf, "dev.apic");
     snap_file_close(&sf);
     return 0;
 }
 
 int snapshot_check_backend(struct snap_file *sf, const char *backend, char *err, size_t errlen)
 {
+    if (!strcmp(sf->backend, "kvm") && !section_present(sf, "dev.kvm-irqchip")) {
+        snprintf(err, errlen,
+                 "snapshot says it was taken under kvm but its section 'dev.kvm-irqchip' holds no in-kernel "
+                 "interrupt controller state");
+        return -EINVAL;
+    }
     if (!strcmp(sf->backend, backend)) return 0;
     if (!strcmp(sf->backend, "kvm") && !strcmp(backend, "emu")) return 0; /* vmm/emu/emu_apic.c */
     if (!strcmp(sf->backend, "emu") && !strcmp(backend, "kvm")) {      /* vmm/kvm/kvm_xsnap.c */
-        const struct snap_section_info *s = snap_file_find(sf, "dev.apic");
-        uint8_t *data;
-        uint32_t present = 0;
-        if (s && s->length >= 4 && !snap_file_read(sf, s, &data)) {
-            memcpy(&present, data, 4);
-            free(data);
-        }
-        if (!present) return 0;
+        if (!section_present(sf, "dev.apic")) return 0;
         snprintf(err, errlen,
                  "snapshot was taken on the emulator's APIC platform (--irqchip apic); restoring it under kvm is "
                  "not supported yet (only the emulator's PIC platform translates to kvm, see docs/snapshots.md)");

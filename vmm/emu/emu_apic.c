@@ -56,6 +56,12 @@ static void ioapic_deliver(void *opaque, const struct ioapic_msg *msg)
     lapic_set_irq(a, msg->vector, msg->level);
 }
 
+static uint64_t ioapic_clock(void *opaque)
+{
+    (void)opaque;
+    return clock_now_ns();
+}
+
 static struct emu_apic *apic_of(struct machine *m)
 {
     const struct bus_range *r = m->ioapic ? bus_find(&m->mmio, IOAPIC_BASE) : NULL;
@@ -68,7 +74,8 @@ static int apic_init(struct machine *m, char *err, size_t errlen)
     struct emu_apic *ea = calloc(1, sizeof(*ea));
     if (!ea) return -ENOMEM;
     ea->m = m;
-    ea->host = (struct ioapic_host){.opaque = ea, .deliver = ioapic_deliver};
+    ea->host = (struct ioapic_host){
+        .opaque = ea, .deliver = ioapic_deliver, .clock_ns = ioapic_clock, .timers = &m->timers};
     ea->io = ioapic_create(&ea->host);
     if (!ea->io) {
         free(ea);

@@ -51,15 +51,16 @@ struct pvclock_time {
 
 void emu_pvclock_scale(uint64_t tsc_khz, uint32_t *mul, int8_t *shift)
 {
-    /* ns = ((tsc_delta << shift, or >> -shift) * mul) >> 32 */
-    uint64_t scaled = 1000000ULL, base = tsc_khz ? tsc_khz : 1; /* ns per ms, ticks per ms */
+    /* ns = ((tsc_delta << shift, or >> -shift) * mul) >> 32, mul < 2^32: scale ticks per second
+     * and nanoseconds per second by powers of two until their ratio fits (KVM's method) */
+    uint64_t scaled = 1000000000ULL, base = (tsc_khz ? tsc_khz : 1) * 1000ULL;
     int sh = 0;
     while (base > scaled * 2 || (base >> 32)) {
         base >>= 1;
         sh--;
     }
     uint32_t base32 = (uint32_t)base;
-    while (base32 <= scaled / 2 || (scaled >> 32)) {
+    while (base32 <= scaled || (scaled >> 32)) {
         if ((scaled >> 32) || (base32 & 0x80000000u)) scaled >>= 1;
         else base32 <<= 1;
         sh++;
