@@ -6,6 +6,8 @@
 # its second serial port. On the host, `vmctl run --accel emu --restore` starts from it: the guest
 # must print the same boot id (no fresh boot), continue the count from where the snapshot was
 # taken, and keep counting on the emulator's APIC platform (KVM's irqchip and kvmclock taken over).
+# Then the same through vmd: the snapshot is put in a stopped emu VM's snapshot store and
+# `vmctl restore` starts the VM from it (vm.restore), which carries on the same boot too.
 # timeout: 600
 . "$(dirname "$0")/lib.sh"
 need_vmctl
@@ -56,3 +58,34 @@ first=$(echo "$counts" | head -1) final=$(echo "$counts" | tail -1)
 [ "$final" -ge $((first + 6)) ] || { tail -30 "$EMU_LOG.txt"; fail "the restored guest stopped counting at $final"; }
 ok "under emu the guest (same boot id) counted on from $first to $final (snapshot at $last)"
 kill -0 "$vmctl_pid" 2> /dev/null || fail "vmctl run --accel emu exited while the guest should run on"
+kill "$vmctl_pid"; wait "$vmctl_pid" 2> /dev/null; vmctl_pid=""
+
+# --- through vmd: vm.restore of a stopped emu VM from the kvm snapshot ---
+. "$(dirname "$0")/daemon_lib.sh"
+need_daemon_bins
+start_vmd
+"$VMCTL" create k1 --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory $MEM \
+    --cmdline "console=ttyS0 quiet" > /dev/null || fail "vmctl create"
+mkdir -p "$STATE/vms/k1/snapshots/fromkvm"
+cp "$SNAP" "$STATE/vms/k1/snapshots/fromkvm/vm.snap"
+cat > "$STATE/vms/k1/snapshots/fromkvm/meta.json" <<META
+{"created": $(date +%s), "backend": "kvm", "memory_mib": $MEM, "vcpus": 1, "vm_state": "running",
+ "ram_bytes": $((MEM << 20)), "file_bytes": $size, "save_seconds": 0, "disks": []}
+META
+"$VMCTL" snapshots k1 | grep -q fromkvm || fail "vmctl snapshots does not list the kvm snapshot"
+"$VMCTL" restore k1 fromkvm > "$TEST_TMP/restore.out" 2>&1 || { cat "$TEST_TMP/restore.out"; fail "vmctl restore k1 fromkvm"; }
+CLOG=$STATE/vms/k1/console.log
+for _ in $(seq 30); do
+    [ "$(tr -d '\r' < "$CLOG" 2> /dev/null | grep -c "^VMD-GUEST: boot $boot count")" -ge 8 ] && break
+    sleep 1
+done
+tr -d '\r' < "$CLOG" > "$CLOG.txt"
+grep -q '^VMD-GUEST: counter ready' "$CLOG.txt" && fail "vm.restore: the guest booted afresh instead of carrying on"
+counts=$(sed -n "s/^VMD-GUEST: boot $boot count \([0-9]*\)\$/\1/p" "$CLOG.txt")
+first=$(echo "$counts" | head -1) final=$(echo "$counts" | tail -1)
+[ -n "$first" ] || { tail -20 "$CLOG.txt"; tail -20 "$VMD_LOG"; fail "vm.restore: the restored guest printed no count"; }
+[ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] && [ "$final" -ge $((first + 6)) ] ||
+    fail "vm.restore: counts $first..$final do not carry on from $last"
+"$VMCTL" info k1 | grep -q running || fail "k1 is not running after vm.restore"
+ok "through vmd (vm.restore of a stopped emu VM) the kvm guest counted on from $first to $final"
+"$VMCTL" stop --force k1 > /dev/null || fail "stop"

@@ -247,7 +247,8 @@ static int apic_restore(struct machine *m, struct snap_reader *r, uint32_t versi
     if (k.present && !ea) {
         snprintf(err, errlen,
                  "snapshot was taken under kvm, whose guest uses the local APIC and IOAPIC; this VM runs the "
-                 "emulator's PIC platform: give it --irqchip apic (vmctl run --restore picks it by itself)");
+                 "emulator's PIC platform. A VM started from the snapshot gets the APIC platform by itself "
+                 "(vmctl run --restore, or vm.restore of the stopped VM); or define it with irqchip apic");
         rc = -EINVAL;
     } else if (k.present) {
         rc = import_kvm(m, ea, &k, r->file, apply, err, errlen);
