@@ -38,9 +38,16 @@ struct ioapic_msg {
     uint8_t dest;   /* entry bits 63:56 */
 };
 
+struct timer_list;
+
 struct ioapic_host {
     void *opaque;
     void (*deliver)(void *opaque, const struct ioapic_msg *msg);
+    /* Optional: the clock and timer list for postponed deliveries (the interrupt-storm guard,
+     * and level lines due after a restore). Without them those happen at the next
+     * ioapic_set_irq or register access. */
+    uint64_t (*clock_ns)(void *opaque);
+    struct timer_list *timers;
 };
 
 /* An IOAPIC at reset: every entry masked, edge, vector 0; ID 0. NULL on ENOMEM. */
@@ -53,14 +60,18 @@ void ioapic_reset(struct ioapic *io);
 uint32_t ioapic_mmio_read(struct ioapic *io, uint32_t offset, unsigned size);
 void ioapic_mmio_write(struct ioapic *io, uint32_t offset, uint32_t value, unsigned size);
 
-/* Input pin `pin` (0-23) is now at `level` (1 asserted); active-low entries (polarity bit)
- * invert it. Out-of-range pins are ignored. */
+/* Input pin `pin` (0-23) is now at `level` (1 asserted). `level` is the device's logical
+ * state: the polarity bit is kept for the guest to read back but does not invert it (as in KVM
+ * and QEMU: vmd's tables declare PCI INTx active-low while its devices assert with 1).
+ * Out-of-range pins are ignored. */
 void ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
 /* The local APIC's EOI broadcast for `vector`: clears remote IRR of every level entry with
  * that vector and re-delivers those whose line is still asserted. */
 void ioapic_eoi(struct ioapic *io, uint8_t vector);
 
-/* Snapshot state (own format; the caller's section carries the version). */
+/* Snapshot state (own format; the caller's section carries the version). Restore and import
+ * deliver nothing themselves: level lines that are due are delivered from the timer list (at
+ * the next timers run, after the whole machine is restored) or at the next call. */
 void ioapic_save(const struct ioapic *io, struct snap_buf *b);
 int ioapic_restore(struct ioapic *io, struct snap_reader *r, bool apply, char *err, size_t errlen);
 

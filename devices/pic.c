@@ -8,6 +8,7 @@
 #include "pic.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,8 @@ int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *
     return 0;
 }
 
+static void pic_load(struct pic *p, const struct pic_saved_chip saved[2]);
+
 static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
                        size_t errlen)
 {
@@ -411,9 +414,80 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
     }
     /* No PIC here (in-kernel irqchip): the kvm-irqchip device translates this section. */
     if (!apply || !p) return 0;
+    pic_load(p, saved.chip);
+    return 0;
+}
+
+/* Decode one struct kvm_pic_state (Linux arch/x86/kvm/i8259.c semantics, the inverse of
+ * kvm_xsnap_pic_chip): priority_add is the highest-priority IRQ, i.e. our lowest + 1;
+ * last_irr the input levels; read_reg_select 1 reads the ISR; init_state counts the ICW steps
+ * as ours does. KVM has no single mode and keeps no ICW3: the PC wiring (slave on IRQ 2) is
+ * assumed. 0, or -EINVAL with the reason in err. */
+static int pic_decode_kvm(const struct kvm_pic_state *k, unsigned idx, struct pic_saved_chip *c, char *err,
+                          size_t errlen)
+{
+    static const uint8_t elcr_mask[2] = {0xF8, 0xDE};
+    static const char *const name[2] = {"master", "slave"};
+    const char *bad = NULL;
+    if (k->priority_add > 7) bad = "priority_add";
+    else if (k->irq_base & 7) bad = "irq_base";
+    else if (k->init_state > PIC_WANT_ICW4) bad = "init_state";
+    else if (k->elcr & ~elcr_mask[idx]) bad = "elcr";
+    else if ((k->read_reg_select | k->poll | k->special_mask | k->auto_eoi | k->rotate_on_auto_eoi |
+              k->special_fully_nested_mode | k->init4) > 1)
+        bad = "flag";
+    if (bad) {
+        snprintf(err, errlen, "pic: KVM's %s i8259 state is invalid (%s out of range)", name[idx], bad);
+        return -EINVAL;
+    }
+    memset(c, 0, sizeof(*c));
+    c->irr = k->irr;
+    c->isr = k->isr;
+    c->imr = k->imr;
+    c->lines = k->last_irr;
+    c->elcr = k->elcr;
+    c->vector_base = k->irq_base;
+    c->icw3 = idx == 0 ? 1u << PIC_CASCADE_IRQ : PIC_CASCADE_IRQ;
+    c->lowest_priority = (uint8_t)((k->priority_add + 7) & 7);
+    c->init_step = k->init_state;
+    c->icw4_needed = k->init4;
+    c->single = false;
+    c->auto_eoi = k->auto_eoi;
+    c->rotate_on_auto_eoi = k->rotate_on_auto_eoi;
+    c->special_fully_nested = k->special_fully_nested_mode;
+    c->read_isr = k->read_reg_select;
+    c->poll = k->poll;
+    c->special_mask = k->special_mask;
+    return 0;
+}
+
+int pic_import_kvm(struct pic *pic, const void *master, const void *slave, size_t len, bool apply, char *err,
+                   size_t errlen)
+{
+    struct kvm_pic_state k[2];
+    if (!master || !slave || len != sizeof(k[0])) {
+        snprintf(err, errlen, "pic: KVM's i8259 state is %zu bytes, expected %zu", len, sizeof(k[0]));
+        return -EINVAL;
+    }
+    memcpy(&k[0], master, sizeof(k[0]));
+    memcpy(&k[1], slave, sizeof(k[1]));
+    struct pic_saved_chip chips[2];
+    for (unsigned i = 0; i < 2; i++) {
+        int r = pic_decode_kvm(&k[i], i, &chips[i], err, errlen);
+        if (r) return r;
+    }
+    if (apply && pic) {
+        pic_load(pic, chips);
+        pic_update(pic); /* the slave's output on master IRQ 2, as KVM computes it too */
+    }
+    return 0;
+}
+
+static void pic_load(struct pic *p, const struct pic_saved_chip saved[2])
+{
     for (unsigned i = 0; i < 2; i++) {
         struct pic_chip *c = &p->chip[i];
-        const struct pic_saved_chip *v = &saved.chip[i];
+        const struct pic_saved_chip *v = &saved[i];
         c->irr = v->irr;
         c->isr = v->isr;
         c->imr = v->imr;
@@ -432,7 +506,6 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
         c->poll = v->poll;
         c->special_mask = v->special_mask;
     }
-    return 0;
 }
 
 const struct device_desc pic_device = {.name = "pic",

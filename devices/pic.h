@@ -47,6 +47,13 @@ struct snap_reader;
  * reason in err. */
 int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *out, char *err, size_t errlen);
 
+/* Take over KVM's in-kernel i8259 pair: `master` and `slave` are struct kvm_pic_state (chips 0
+ * and 1 of KVM_GET_IRQCHIP, passed as bytes so this header does not need <linux/kvm.h>), `len`
+ * their size. Validates both first: 0, or -EINVAL with the reason in err; changes `pic` only
+ * when apply (and pic is not NULL). Lock held. */
+int pic_import_kvm(struct pic *pic, const void *master, const void *slave, size_t len, bool apply, char *err,
+                   size_t errlen);
+
 /* The registered device (tests call .init/.destroy directly). */
 struct device_desc;
 extern const struct device_desc pic_device;

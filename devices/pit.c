@@ -9,6 +9,8 @@
 #include "pit.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +481,16 @@ static void pit_destroy(struct machine *m)
 #define PIT_CH_LATCHED_HI 0x02
 #define PIT_CH_STATUS_LATCHED 0x04
 
+/* The ticks since base_ns worth keeping when `d` have elapsed: the phase within the period
+ * (periodic modes), or the count modulo the counter range, kept past the terminal count
+ * (one-shot modes). The counter reads and behaves the same from there. */
+static uint64_t pit_phase_ticks(const struct pit_channel *c, uint64_t d)
+{
+    if (c->mode == 2 || c->mode == 3) return d % pit_period(c);
+    uint64_t mod = pit_modulus(c);
+    return d >= 2 * mod ? d % mod + mod : d;
+}
+
 static int pit_save(struct machine *m, struct snap_buf *b)
 {
     struct pit *p = m->pit;
@@ -499,14 +511,7 @@ static int pit_save(struct machine *m, struct snap_buf *b)
                                  (c->status_latched ? PIT_CH_STATUS_LATCHED : 0)));
         snap_put_u32(b, c->reload);
         snap_put_u32(b, c->base_count);
-        uint64_t d = pit_elapsed(c, now), keep;
-        if (c->mode == 2 || c->mode == 3) {
-            keep = d % pit_period(c);
-        } else {
-            uint64_t mod = pit_modulus(c);
-            keep = d >= 2 * mod ? d % mod + mod : d;
-        }
-        snap_put_u64(b, c->running ? pit_ticks_to_ns(keep) : 0);
+        snap_put_u64(b, c->running ? pit_ticks_to_ns(pit_phase_ticks(c, pit_elapsed(c, now))) : 0);
         snap_put_u8(b, c->write_lo);
         snap_put_u16(b, c->latched_count);
         snap_put_u8(b, c->status);
@@ -571,6 +576,8 @@ uint32_t pit_saved_count(const struct pit_saved *s, unsigned ch)
     return pit_count(&c, s->elapsed_ns[ch]);
 }
 
+static void pit_load(struct pit *p, const struct pit_saved *saved);
+
 static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
                        size_t errlen)
 {
@@ -584,16 +591,126 @@ static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t versio
     }
     /* No PIT here (in-kernel irqchip): the kvm-irqchip device translates this section. */
     if (!apply || !p) return 0;
+    pit_load(p, &saved);
+    return 0;
+}
+
+/* Make `saved` the state of p now: every running channel has counted for its elapsed_ns;
+ * channel 0's IRQ timer is re-armed for its next output edge (or its tick backlog). */
+static void pit_load(struct pit *p, const struct pit_saved *saved)
+{
     uint64_t now = pit_now(p);
     for (unsigned i = 0; i < 3; i++) {
-        uint64_t elapsed = saved.elapsed_ns[i];
-        p->ch[i] = saved.ch[i];
+        uint64_t elapsed = saved->elapsed_ns[i];
+        p->ch[i] = saved->ch[i];
         p->ch[i].base_ns = now - (elapsed < now ? elapsed : now); /* the monotonic clock exceeds 1 s */
     }
-    p->port_b = saved.port_b;
+    p->port_b = saved->port_b;
     p->periods_counted = 0;
-    p->ticks_pending = saved.ticks_pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : saved.ticks_pending;
+    p->ticks_pending = saved->ticks_pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : saved->ticks_pending;
     pit_rearm(p, now);
+}
+
+/* KVM's in-kernel PIT (Linux arch/x86/kvm/i8254.c), the inverse of kvm_xsnap_pit: `count` is
+ * the programmed count (1..0x10000), counting since count_load_time (host CLOCK_MONOTONIC of
+ * the saving machine); mode 0xff is a channel never programmed since reset; rw_mode is our
+ * access value, read_state/write_state are 1 LSB, 2 MSB, 3 LSB next of a word, 4 MSB next;
+ * count_latched holds the read state of the latch (0 none). KVM counts regardless of the gate
+ * except that a rising gate reloads modes 1, 2, 3 and 5. */
+#define KVM_PIT_RW_LSB 1
+#define KVM_PIT_RW_MSB 2
+#define KVM_PIT_RW_WORD0 3
+#define KVM_PIT_RW_WORD1 4
+#define KVM_PIT_MODE_UNSET 0xff
+
+static const char *pit_kvm_channel_invalid(const struct kvm_pit_channel_state *k)
+{
+    if (k->gate > 1) return "gate";
+    if (k->mode == KVM_PIT_MODE_UNSET) return NULL;
+    if (k->mode > 5) return "mode";
+    if (k->rw_mode < KVM_PIT_RW_LSB || k->rw_mode > KVM_PIT_RW_WORD0) return "rw_mode";
+    if (k->count < 1 || k->count > 65536) return "count";
+    if (k->read_state < KVM_PIT_RW_LSB || k->read_state > KVM_PIT_RW_WORD1) return "read_state";
+    if (k->write_state < KVM_PIT_RW_LSB || k->write_state > KVM_PIT_RW_WORD1) return "write_state";
+    if (k->count_latched > KVM_PIT_RW_WORD0) return "count_latched";
+    if (k->bcd > 1 || k->status_latched > 1) return "flag";
+    return NULL;
+}
+
+/* One KVM channel as this model's channel plus the time it has counted (relative to base 0). */
+static void pit_kvm_channel(const struct kvm_pit_channel_state *k, int64_t save_host_ns,
+                            struct pit_channel *c, uint64_t *elapsed_ns)
+{
+    memset(c, 0, sizeof(*c));
+    *elapsed_ns = 0;
+    c->access = PIT_ACCESS_LOHI;
+    c->gate = k->gate;
+    c->reload = 65536;
+    if (k->mode == KVM_PIT_MODE_UNSET) return; /* as after our reset: waiting for programming */
+    c->mode = k->mode;
+    c->access = k->rw_mode;
+    c->bcd = k->bcd;
+    c->reload = k->count;
+    if (c->bcd && c->reload > 10000) /* KVM took BCD digits as binary */
+        c->reload = k->count == 65536 ? 10000 : pit_from_bcd((uint16_t)k->count);
+    if (c->reload == 0) c->reload = pit_modulus(c);
+    c->loaded = true;
+    c->write_hi_next = k->write_state == KVM_PIT_RW_WORD1;
+    c->write_lo = k->write_latch;
+    c->read_hi_next = k->read_state == KVM_PIT_RW_WORD1;
+    c->count_latched = k->count_latched != 0;
+    c->latched_count = k->latched_count;
+    c->latched_hi_next = c->access == PIT_ACCESS_LOHI && k->count_latched == KVM_PIT_RW_MSB;
+    c->status_latched = k->status_latched;
+    c->status = k->status;
+
+    uint64_t ns = 0;
+    if (save_host_ns > 0 && k->count_load_time > 0 && k->count_load_time < save_host_ns)
+        ns = (uint64_t)save_host_ns - (uint64_t)k->count_load_time;
+    /* Counting since the load (KVM treats the load as the trigger of modes 1 and 5 too). */
+    c->running = true;
+    c->base_ns = 0;
+    c->base_count = c->reload;
+    uint64_t keep = pit_phase_ticks(c, pit_ticks_since(0, ns));
+    bool one_shot = c->mode != 2 && c->mode != 3;
+    c->terminal_passed = one_shot && keep >= c->base_count; /* its IRQ was delivered under KVM */
+    uint64_t at = pit_ticks_to_ns(keep);
+    if (!k->gate) { /* held: modes 0/4 suspend their count, 2/3 stop with output high */
+        c->gate = true;
+        pit_set_gate(c, false, at);
+    }
+    *elapsed_ns = c->running ? at : 0;
+}
+
+int pit_import_kvm(struct pit *pit, const void *kvm_pit_state2, size_t len, int64_t save_host_ns, bool apply,
+                   char *err, size_t errlen)
+{
+    struct kvm_pit_state2 k;
+    if (!kvm_pit_state2 || len != sizeof(k)) {
+        snprintf(err, errlen, "pit: KVM's PIT state is %zu bytes, expected %zu", len, sizeof(k));
+        return -EINVAL;
+    }
+    memcpy(&k, kvm_pit_state2, sizeof(k));
+    if (save_host_ns < 0) {
+        snprintf(err, errlen, "pit: KVM's PIT state has a negative save time (%" PRId64 ")", save_host_ns);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        const char *bad = pit_kvm_channel_invalid(&k.channels[i]);
+        if (bad) {
+            snprintf(err, errlen, "pit: KVM's PIT channel %u state is invalid (%s out of range)", i, bad);
+            return -EINVAL;
+        }
+    }
+    struct pit_saved saved;
+    memset(&saved, 0, sizeof(saved));
+    saved.present = true;
+    for (unsigned i = 0; i < 3; i++)
+        pit_kvm_channel(&k.channels[i], save_host_ns, &saved.ch[i], &saved.elapsed_ns[i]);
+    /* Port 0x61: channel 2's gate and the speaker data bit; HPET legacy routing has no meaning here. */
+    saved.port_b = (uint8_t)((saved.ch[2].gate ? PORTB_GATE2 : 0) |
+                             ((k.flags & KVM_PIT_FLAGS_SPEAKER_DATA_ON) ? PORTB_SPKR : 0));
+    if (apply && pit) pit_load(pit, &saved);
     return 0;
 }
 

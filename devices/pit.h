@@ -10,6 +10,7 @@
 #define VMD_DEVICES_PIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/device.h"
@@ -77,6 +78,17 @@ struct snap_reader;
 int pit_state_decode(struct snap_reader *r, uint32_t version, struct pit_saved *out, char *err, size_t errlen);
 /* The value channel `ch`'s counting element held at the save (binary, 0..modulus-1). */
 uint32_t pit_saved_count(const struct pit_saved *s, unsigned ch);
+
+/* Take over KVM's in-kernel PIT: `kvm_pit_state2` is struct kvm_pit_state2 (KVM_GET_PIT2, passed
+ * as bytes so this header does not need <linux/kvm.h>), `len` its size, `save_host_ns` the
+ * saving host's CLOCK_MONOTONIC at the save (its channels' count_load_time are on that clock);
+ * 0 (an older snapshot) restarts every channel's count at the import. Each channel carries on
+ * with the same time elapsed since its count was loaded (periodic modes keep their phase);
+ * flags' SPEAKER_DATA_ON becomes port 0x61 bit 1, HPET_LEGACY is ignored; channel 0's IRQ
+ * timer is re-armed. Validates first: 0, or -EINVAL with the reason in err; changes `pit`
+ * only when apply (and pit is not NULL). Lock held. */
+int pit_import_kvm(struct pit *pit, const void *kvm_pit_state2, size_t len, int64_t save_host_ns, bool apply,
+                   char *err, size_t errlen);
 
 /* The registered device (tests call .init/.destroy directly). */
 extern const struct device_desc pit_device;
