@@ -364,7 +364,7 @@ static bool dest_matches(const struct lapic *a, uint32_t dest, bool logical)
     if (!logical) return dest == (a->id & 0xff);
     uint32_t ldr = a->ldr >> 24;
     if ((a->dfr >> 28) == 0xf) return (dest & ldr) != 0;               /* flat model */
-    return (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xf) != 0; /* cluster model */
+    return (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xf) != 0; /* cluster model (and undefined ones) */
 }
 
 /* An IPI from the ICR. Fixed and lowest-priority delivery reach us when addressed to us (a
@@ -761,8 +761,8 @@ static int image_check(const struct lapic_image *im, char *err, size_t errlen)
     if (!x2 && im->id > 0xff) return bad(err, errlen, "xAPIC ID above 255");
     if (x2 && im->ldr != x2apic_ldr(im->id)) return bad(err, errlen, "x2APIC LDR does not match the ID");
     if (!x2 && (im->ldr & 0x00ffffffu)) return bad(err, errlen, "LDR reserved bits set");
-    if ((im->dfr & 0x0fffffffu) != 0x0fffffffu || ((im->dfr >> 28) != 0xf && (im->dfr >> 28) != 0))
-        return bad(err, errlen, "DFR model is neither flat nor cluster");
+    /* Any model nibble (a guest may write one the SDM does not define: treated as cluster). */
+    if ((im->dfr & 0x0fffffffu) != 0x0fffffffu) return bad(err, errlen, "DFR reserved bits clear");
     if (im->tpr > 0xff) return bad(err, errlen, "TPR above 255");
     if (im->svr & ~SVR_WRITABLE) return bad(err, errlen, "SVR reserved bits set");
     if ((im->esr | im->esr_pending) & ~ESR_KNOWN) return bad(err, errlen, "ESR reserved bits set");
@@ -778,7 +778,10 @@ static int image_check(const struct lapic_image *im, char *err, size_t errlen)
     if (im->timer_running) {
         if (mode == TIMER_TSC_DEADLINE || !im->timer_initial)
             return bad(err, errlen, "timer counting without an initial count");
-        if (im->timer_remaining_ns > image_period_ns(im)) return bad(err, errlen, "timer remaining time beyond its period");
+        /* A periodic timer switched to one-shot keeps the rest of its clamped period. */
+        uint64_t period = image_period_ns(im);
+        if (im->timer_remaining_ns > (period > LAPIC_MIN_PERIOD_NS ? period : LAPIC_MIN_PERIOD_NS))
+            return bad(err, errlen, "timer remaining time beyond its period");
     } else if (im->timer_remaining_ns) {
         return bad(err, errlen, "remaining time of a stopped timer");
     }
@@ -878,7 +881,6 @@ int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_ba
     im.tpr = page_reg(regs, REG_TPR) & 0xff;
     im.ldr = x2 ? x2apic_ldr(im.id) : page_reg(regs, REG_LDR) & 0xff000000u;
     im.dfr = x2 ? 0xffffffffu : (page_reg(regs, REG_DFR) & 0xf0000000u) | 0x0fffffffu;
-    if ((im.dfr >> 28) != 0xf && (im.dfr >> 28) != 0) im.dfr = 0xffffffffu;
     im.svr = page_reg(regs, REG_SVR) & SVR_WRITABLE;
     im.esr = page_reg(regs, REG_ESR) & ESR_KNOWN;
     im.icr_lo = page_reg(regs, REG_ICR_LO) & ICR_XAPIC_WRITABLE;
