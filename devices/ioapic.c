@@ -356,3 +356,32 @@ int ioapic_import_kvm(struct ioapic *io, const void *kvm_ioapic_state, size_t le
     if (apply) ioapic_load(io, (uint8_t)k.ioregsel, (uint8_t)k.id, k.irr, 0, redir);
     return 0;
 }
+
+int ioapic_export_kvm(const struct ioapic *io, void *kvm_ioapic_state, size_t len)
+{
+    struct kvm_ioapic_state k;
+    if (!kvm_ioapic_state || len != sizeof(k)) return -EINVAL;
+    memset(&k, 0, sizeof(k));
+    k.base_address = IOAPIC_BASE;
+    k.ioregsel = io->ioregsel;
+    k.id = io->id;
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
+        k.redirtbl[pin].bits = io->redir[pin] & ~REDIR_DELIVERY_STATUS;
+        if (redir_level(io->redir[pin])) k.irr |= io->lines & (1u << pin);
+    }
+    memcpy(kvm_ioapic_state, &k, sizeof(k));
+    return 0;
+}
+
+int ioapic_saved_to_kvm(struct snap_reader *r, void *kvm_ioapic_state, size_t len, char *err, size_t errlen)
+{
+    /* A model with no host: restoring into it only parses, checks and holds the state. */
+    struct ioapic *io = ioapic_create(NULL);
+    if (!io) return -ENOMEM;
+    int rc = ioapic_restore(io, r, true, err, errlen);
+    if (!rc && (rc = ioapic_export_kvm(io, kvm_ioapic_state, len)))
+        snprintf(err, errlen, "ioapic: the buffer for KVM's IOAPIC state is %zu bytes, expected %zu", len,
+                 sizeof(struct kvm_ioapic_state));
+    ioapic_destroy(io);
+    return rc;
+}

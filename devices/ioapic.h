@@ -82,4 +82,15 @@ int ioapic_restore(struct ioapic *io, struct snap_reader *r, bool apply, char *e
 int ioapic_import_kvm(struct ioapic *io, const void *kvm_ioapic_state, size_t len, bool apply, char *err,
                       size_t errlen);
 
+/* The inverse: fill struct kvm_ioapic_state (len bytes) for KVM_SET_IRQCHIP, chip 2: base
+ * 0xFEC00000, ioregsel, id, the redirection entries with remote IRR, and as irr the asserted
+ * inputs of level-triggered pins. An edge pin's input is left out: KVM_SET_IRQCHIP re-injects
+ * every irr bit, which would deliver an edge this model already delivered; its next rising edge
+ * under KVM delivers as here. 0, or -EINVAL when len is not the struct's size. */
+int ioapic_export_kvm(const struct ioapic *io, void *kvm_ioapic_state, size_t len);
+
+/* Parse what ioapic_save wrote without an emulated machine and give KVM's IOAPIC state
+ * (ioapic_export_kvm). 0, or -errno with the reason in err (as ioapic_restore would refuse it). */
+int ioapic_saved_to_kvm(struct snap_reader *r, void *kvm_ioapic_state, size_t len, char *err, size_t errlen);
+
 #endif

@@ -529,6 +529,45 @@ static void test_import_kvm_refusals(void **state)
     for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) assert_int_equal(entry_read(io, pin), E_MASKED);
 }
 
+/* ioapic_export_kvm gives KVM what a guest programmed; ioapic_import_kvm takes it back to the
+ * same registers. An edge pin's high input is not handed over (KVM would deliver it again). */
+static void test_export_kvm_round_trip(void **state)
+{
+    struct fake_host *h = *state;
+    struct ioapic *io = h->io;
+    reg_write(io, 0x00, 0x05000000); /* ID 5 */
+    entry_write(io, 1, E_DEST(1) | 0x31);
+    entry_write(io, 4, E_DEST(1) | 0x34);
+    entry_write(io, 10, E_DEST(1) | E_LEVEL | E_POLARITY_LOW | (1ULL << 8) | 0x41);
+    entry_write(io, 11, E_MASKED | E_LEVEL | 0x42);
+    ioapic_set_irq(io, 10, 1); /* delivered: remote IRR until the EOI */
+    ioapic_set_irq(io, 11, 1); /* masked: waits */
+    ioapic_set_irq(io, 4, 1);  /* edge: delivered, input stays high */
+    assert_int_equal(h->count, 2);
+    ioapic_mmio_write(io, 0x00, 0x13, 4);
+    struct kvm_ioapic_state k;
+    assert_int_equal(ioapic_export_kvm(io, &k, sizeof(k) - 1), -EINVAL);
+    assert_int_equal(ioapic_export_kvm(io, &k, sizeof(k)), 0);
+    assert_int_equal(k.base_address, 0xfec00000);
+    assert_int_equal(k.id, 5);
+    assert_int_equal(k.ioregsel, 0x13);
+    assert_int_equal(k.irr, (1u << 10) | (1u << 11));
+    assert_int_equal(k.redirtbl[10].fields.remote_irr, 1);
+    assert_int_equal(k.redirtbl[10].fields.vector, 0x41);
+    assert_int_equal(k.redirtbl[11].fields.mask, 1);
+    assert_int_equal(k.redirtbl[0].fields.mask, 1);
+
+    struct ioapic_host host = {0};
+    struct ioapic *io2 = ioapic_create(&host);
+    assert_non_null(io2);
+    char err[256] = "";
+    assert_int_equal(ioapic_import_kvm(io2, &k, sizeof(k), true, err, sizeof(err)), 0);
+    assert_int_equal(ioapic_mmio_read(io2, 0x00, 4), 0x13);
+    for (uint8_t index = 0; index < 0x10 + 2 * IOAPIC_PINS; index++)
+        if (index < 3 || index >= 0x10) assert_int_equal(reg_read(io2, index), reg_read(io, index));
+    ioapic_destroy(io2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +585,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_refuses_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_kvm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_kvm_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_kvm_round_trip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

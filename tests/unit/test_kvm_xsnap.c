@@ -1,6 +1,8 @@
 /* Unit tests for kvm_xsnap: an emu machine's i8259/i8254, programmed through their ports and
  * saved into a snapshot file, restored into a KVM machine's in-kernel irqchip and PIT, read
- * back with KVM_GET_IRQCHIP / KVM_GET_PIT2 / KVM_GET_LAPIC. Skips when /dev/kvm is absent. */
+ * back with KVM_GET_IRQCHIP / KVM_GET_PIT2 / KVM_GET_LAPIC; and the emulator's APIC platform
+ * (a local APIC and IOAPIC programmed through their registers, saved as "dev.apic") restored
+ * into KVM's in-kernel IOAPIC and local APIC. Skips when /dev/kvm is absent. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,10 +17,12 @@
 #include <unistd.h>
 
 #include "device_test_machine.h"
+#include "devices/ioapic.h"
 #include "devices/pit.h"
 #include "guest_builder.h"
 #include "kvm_rig.h"
 #include "vmm/kvm/kvm_backend.h"
+#include "vmm/emu/lapic.h"
 #include "vmm/kvm/kvm_xsnap.h"
 #include "vmm/snapshot.h"
 
@@ -71,12 +75,15 @@ static void program_emu(struct device_test_machine *t)
 }
 
 /* Write a snapshot file holding what the emu machine's devices save (no cpu/ram sections:
- * the test restores the device sections only). `pic_override`, if set, replaces dev.pic. */
-static void write_snapshot(struct fixture *f, const uint8_t *pic_override, size_t pic_len)
+ * the test restores the device sections only). `pic_override`, if set, replaces dev.pic;
+ * `apic`, if set, is the APIC platform's "dev.apic". */
+static void write_snapshot_apic(struct fixture *f, const uint8_t *pic_override, size_t pic_len,
+                                const struct snap_buf *apic)
 {
     char err[256] = "";
     struct snap_writer w;
     assert_int_equal(snap_writer_open(&w, f->path, "emu", err, sizeof(err)), 0);
+    if (apic) assert_int_equal(snap_write_section(&w, "dev.apic", 1, apic->data, apic->len), 0);
     const char *names[] = {"pic", "pit", "kvm-irqchip"};
     for (unsigned i = 0; i < 3; i++) {
         const struct device_desc *d = device_named(names[i]);
@@ -93,13 +100,20 @@ static void write_snapshot(struct fixture *f, const uint8_t *pic_override, size_
     assert_int_equal(snap_writer_close(&w, err, sizeof(err)), 0);
 }
 
-/* Run the kvm-irqchip device's restore against the snapshot, as snapshot_restore does. */
-static int restore_irqchip(struct fixture *f, bool apply, char *err, size_t errlen)
+static void write_snapshot(struct fixture *f, const uint8_t *pic_override, size_t pic_len)
+{
+    write_snapshot_apic(f, pic_override, pic_len, NULL);
+}
+
+/* Run device `dev`'s restore against the snapshot, as snapshot_restore does. */
+static int restore_device(struct fixture *f, const char *dev, bool apply, char *err, size_t errlen)
 {
     struct snap_file sf;
     assert_int_equal(snap_file_open(&sf, f->path, err, errlen), 0);
-    const struct device_desc *d = device_named("kvm-irqchip");
-    const struct snap_section_info *s = snap_file_find(&sf, "dev.kvm-irqchip");
+    const struct device_desc *d = device_named(dev);
+    char section[40];
+    snprintf(section, sizeof(section), "dev.%s", dev);
+    const struct snap_section_info *s = snap_file_find(&sf, section);
     assert_non_null(s);
     uint8_t *data;
     assert_int_equal(snap_file_read(&sf, s, &data), 0);
@@ -108,6 +122,12 @@ static int restore_irqchip(struct fixture *f, bool apply, char *err, size_t errl
     free(data);
     snap_file_close(&sf);
     return r;
+}
+
+/* The kvm-irqchip device's restore: where the emulated interrupt controllers are taken over. */
+static int restore_irqchip(struct fixture *f, bool apply, char *err, size_t errlen)
+{
+    return restore_device(f, "kvm-irqchip", apply, err, errlen);
 }
 
 static struct kvm_pic_state get_pic(struct fixture *f, unsigned chip_id)
@@ -226,6 +246,266 @@ static void test_bad_pic_section_refused(void **state)
     assert_memory_equal(&before, &after, sizeof(before));
 }
 
+/* ---- the emulator's APIC platform -> KVM ---- */
+
+/* A local APIC and IOAPIC as the APIC platform has them, wired as emu_apic.c wires them
+ * (IOAPIC messages set the local APIC's IRR), on the host clock with no timer list. */
+struct apic_platform {
+    struct lapic *lapic;
+    struct ioapic *io;
+    struct timer_list timers; /* never run: what the IOAPIC postpones stays postponed */
+};
+
+static uint64_t platform_clock(void *opaque)
+{
+    (void)opaque;
+    return 1000;
+}
+
+static void platform_deliver(void *opaque, const struct ioapic_msg *msg)
+{
+    struct apic_platform *p = opaque;
+    lapic_set_irq(p->lapic, msg->vector, msg->level);
+}
+
+static void ioapic_reg(struct ioapic *io, uint8_t index, uint32_t v)
+{
+    ioapic_mmio_write(io, 0x00, index, 4);
+    ioapic_mmio_write(io, 0x10, v, 4);
+}
+
+static void ioapic_entry(struct ioapic *io, unsigned pin, uint64_t e)
+{
+    ioapic_reg(io, (uint8_t)(0x11 + 2 * pin), (uint32_t)(e >> 32));
+    ioapic_reg(io, (uint8_t)(0x10 + 2 * pin), (uint32_t)e);
+}
+
+static void lapic_wr(struct lapic *a, uint32_t off, uint32_t v) { lapic_mmio_write(a, off, &v, 4); }
+
+#define TIMER_COUNT 100000000u /* at /16: 1.6 s */
+
+/* Program the platform as a guest kernel would; x2apic switches the local APIC to x2APIC. */
+static void program_apic_platform(struct apic_platform *p, bool x2apic)
+{
+    struct lapic_host lh = {0};
+    p->lapic = lapic_create(&lh, 0);
+    memset(&p->timers, 0, sizeof(p->timers));
+    struct ioapic_host ih = {.opaque = p, .deliver = platform_deliver, .clock_ns = platform_clock, .timers = &p->timers};
+    p->io = ioapic_create(&ih);
+    assert_non_null(p->lapic);
+    assert_non_null(p->io);
+    struct lapic *a = p->lapic;
+    if (x2apic) {
+        assert_true(lapic_set_base(a, LAPIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE | APIC_BASE_EXTD));
+        assert_true(lapic_msr_write(a, 0x80f, 0x1ff));
+        assert_true(lapic_msr_write(a, 0x808, 0x20));
+        assert_true(lapic_msr_write(a, 0x835, 0x10700));
+        assert_true(lapic_msr_write(a, 0x836, 0x400));
+        assert_true(lapic_msr_write(a, 0x837, 0xfe));
+        assert_true(lapic_msr_write(a, 0x830, 7ULL << 32 | 0x4031)); /* to APIC 7: dropped */
+        assert_true(lapic_msr_write(a, 0x83e, 0x3));
+        assert_true(lapic_msr_write(a, 0x832, 0xec));
+        assert_true(lapic_msr_write(a, 0x838, TIMER_COUNT));
+    } else {
+        lapic_wr(a, 0xf0, 0x1ff);
+        lapic_wr(a, 0x80, 0x20);
+        lapic_wr(a, 0xd0, 0x01000000);
+        lapic_wr(a, 0x350, 0x10700); /* LINT0 masked: the guest uses the IOAPIC, not the PIC */
+        lapic_wr(a, 0x360, 0x400);
+        lapic_wr(a, 0x370, 0xfe);
+        lapic_wr(a, 0x3e0, 0x3); /* /16 */
+        lapic_wr(a, 0x320, 0xec); /* one-shot */
+        lapic_wr(a, 0x380, TIMER_COUNT);
+    }
+    /* Pin 12, level, acknowledged until the storm guard postponed its redelivery: asserted,
+     * unmasked, remote IRR clear, nothing in the local APIC. Due at the restore. */
+    ioapic_entry(p->io, 12, (1ULL << 15) | 0x63);
+    ioapic_set_irq(p->io, 12, 1);
+    unsigned eois = 0;
+    while (lapic_ack(a) == 0x63) {
+        if (x2apic) assert_true(lapic_msr_write(a, 0x80b, 0));
+        else lapic_wr(a, 0xb0, 0);
+        ioapic_eoi(p->io, 0x63);
+        assert_true(++eois < 100000);
+    }
+    assert_int_equal(lapic_pending_vector(a), -1);
+    ioapic_reg(p->io, 0x00, 0x02000000); /* IOAPIC ID 2 */
+    ioapic_entry(p->io, 2, 0x30);                                    /* PIT: edge, vector 0x30 */
+    ioapic_entry(p->io, 10, (1ULL << 15) | (1ULL << 13) | 0x61);     /* level, active low */
+    ioapic_entry(p->io, 11, (1ULL << 16) | (1ULL << 15) | 0x62);     /* level, masked */
+    ioapic_set_irq(p->io, 10, 1); /* delivered: remote IRR, the local APIC's IRR + TMR */
+    ioapic_set_irq(p->io, 11, 1); /* masked: waits */
+    assert_int_equal(lapic_ack(a), 0x61); /* the guest took it: in service */
+    lapic_set_irq(a, 0x52, false);        /* another one pending (blocked by 0x61's class) */
+    ioapic_mmio_write(p->io, 0x00, 0x14, 4); /* IOREGSEL left at pin 2's low dword */
+}
+
+static void free_apic_platform(struct apic_platform *p)
+{
+    lapic_destroy(p->lapic);
+    ioapic_destroy(p->io);
+}
+
+/* dev.apic as emu_apic.c saves it: present, the IOAPIC, the vCPU count, each local APIC. */
+static struct snap_buf save_apic_section(const struct apic_platform *p)
+{
+    struct snap_buf b;
+    snap_buf_init(&b);
+    snap_put_u32(&b, 1);
+    ioapic_save(p->io, &b);
+    snap_put_u32(&b, 1);
+    lapic_save(p->lapic, &b);
+    assert_false(b.failed);
+    return b;
+}
+
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, uint32_t off)
+{
+    uint32_t v;
+    memcpy(&v, l->regs + off, 4);
+    return v;
+}
+
+static struct kvm_lapic_state get_lapic(struct fixture *f)
+{
+    struct kvm_lapic_state l;
+    assert_int_equal(ioctl(kvm_vcpu_fd(&f->rig->m.vcpus[0]), KVM_GET_LAPIC, &l), 0);
+    return l;
+}
+
+static struct kvm_ioapic_state get_ioapic(struct fixture *f)
+{
+    struct kvm_irqchip c;
+    memset(&c, 0, sizeof(c));
+    c.chip_id = KVM_IRQCHIP_IOAPIC;
+    assert_int_equal(ioctl(kvm_machine_vm_fd(&f->rig->m), KVM_GET_IRQCHIP, &c), 0);
+    return c.chip.ioapic;
+}
+
+static uint64_t get_apic_base(struct fixture *f)
+{
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e;
+    } b;
+    memset(&b, 0, sizeof(b));
+    b.hdr.nmsrs = 1;
+    b.e.index = 0x1b;
+    assert_int_equal(ioctl(kvm_vcpu_fd(&f->rig->m.vcpus[0]), KVM_GET_MSRS, &b), 1);
+    return b.e.data;
+}
+
+static void check_apic_platform_in_kvm(void **state, bool x2apic)
+{
+    struct fixture *f = fixture_or_skip(state);
+    program_emu(&f->emu);
+    struct apic_platform p;
+    program_apic_platform(&p, x2apic);
+    struct snap_buf apic = save_apic_section(&p);
+    write_snapshot_apic(f, NULL, 0, &apic);
+    snap_buf_free(&apic);
+    char err[256] = "";
+    struct kvm_lapic_state before = get_lapic(f);
+    struct kvm_ioapic_state io_before = get_ioapic(f);
+    /* Validation alone changes nothing; the apic device accepts its section under kvm. */
+    assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), 0);
+    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), 0);
+    assert_int_equal(restore_device(f, "apic", true, err, sizeof(err)), 0);
+    struct kvm_lapic_state unchanged = get_lapic(f);
+    struct kvm_ioapic_state io_unchanged = get_ioapic(f);
+    assert_memory_equal(&before, &unchanged, sizeof(before));
+    assert_memory_equal(&io_before, &io_unchanged, sizeof(io_before));
+    assert_int_equal(restore_irqchip(f, true, err, sizeof(err)), 0);
+
+    struct kvm_lapic_state l = get_lapic(f);
+    assert_int_equal(lapic_reg(&l, 0x20), 0); /* APIC ID 0 (bits 31:24 in both modes) */
+    assert_int_equal(lapic_reg(&l, 0x80), 0x20);
+    assert_int_equal(lapic_reg(&l, 0xf0), 0x1ff);
+    assert_int_equal(lapic_reg(&l, 0x350), 0x10700); /* LINT0 as the guest left it: not forced to ExtINT */
+    assert_int_equal(lapic_reg(&l, 0x360), 0x400);
+    assert_int_equal(lapic_reg(&l, 0x370), 0xfe);
+    assert_int_equal(lapic_reg(&l, 0x320), 0xec);
+    assert_int_equal(lapic_reg(&l, 0x3e0), 0x3);
+    assert_int_equal(lapic_reg(&l, 0x380), TIMER_COUNT);
+    /* KVM restarted the one-shot with what was left (well within 10% of 1.6 s passed here). */
+    assert_in_range(lapic_reg(&l, 0x390), TIMER_COUNT / 10 * 9, TIMER_COUNT);
+    assert_int_equal(lapic_reg(&l, 0x100 + 3 * 16), 1u << 1);         /* ISR: 0x61 */
+    assert_int_equal(lapic_reg(&l, 0x200 + 2 * 16), 1u << 18);        /* IRR: 0x52 */
+    /* Pin 12's due delivery reached the restored local APIC (the IOAPIC is loaded after it). */
+    assert_int_equal(lapic_reg(&l, 0x200 + 3 * 16), 1u << 3);         /* IRR: 0x63 */
+    assert_int_equal(lapic_reg(&l, 0x180 + 3 * 16), (1u << 1) | (1u << 3)); /* TMR: 0x61, 0x63 level */
+    if (x2apic) {
+        assert_int_equal(get_apic_base(f), LAPIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE | APIC_BASE_EXTD);
+        assert_int_equal(lapic_reg(&l, 0xd0), 1);  /* x2APIC LDR of ID 0: cluster 0, bit 0 */
+        assert_int_equal(lapic_reg(&l, 0x310), 7); /* ICR2: the 32-bit destination */
+        assert_int_equal(lapic_reg(&l, 0x300), 0x4031);
+    } else {
+        assert_int_equal(get_apic_base(f), LAPIC_DEFAULT_BASE | APIC_BASE_BSP | APIC_BASE_ENABLE);
+        assert_int_equal(lapic_reg(&l, 0xd0), 0x01000000);
+        assert_int_equal(lapic_reg(&l, 0xe0), 0xffffffff);
+    }
+
+    struct kvm_ioapic_state io = get_ioapic(f);
+    assert_int_equal(io.base_address, 0xfec00000);
+    assert_int_equal(io.id, 2);
+    assert_int_equal(io.ioregsel, 0x14);
+    assert_int_equal(io.irr, (1u << 10) | (1u << 11) | (1u << 12)); /* the asserted level inputs */
+    assert_int_equal(io.redirtbl[12].bits, (1ULL << 15) | (1ULL << 14) | 0x63); /* delivered: remote IRR */
+    assert_int_equal(io.redirtbl[2].bits, 0x30);       /* unmasked: not the PIC platform's masking */
+    assert_int_equal(io.redirtbl[10].bits, (1ULL << 15) | (1ULL << 14) | (1ULL << 13) | 0x61);
+    assert_int_equal(io.redirtbl[11].bits, (1ULL << 16) | (1ULL << 15) | 0x62);
+    assert_int_equal(io.redirtbl[0].fields.mask, 1);
+
+    /* The PIC and PIT came over as on the PIC platform. */
+    assert_int_equal(get_pic(f, KVM_IRQCHIP_PIC_MASTER).irq_base, 0x30);
+    struct kvm_pit_state2 pit;
+    assert_int_equal(ioctl(kvm_machine_vm_fd(&f->rig->m), KVM_GET_PIT2, &pit), 0);
+    assert_int_equal(pit.channels[0].count, CH0_RELOAD);
+    free_apic_platform(&p);
+}
+
+static void test_emu_apic_platform_into_kvm_xapic(void **state) { check_apic_platform_in_kvm(state, false); }
+static void test_emu_apic_platform_into_kvm_x2apic(void **state) { check_apic_platform_in_kvm(state, true); }
+
+/* A malformed dev.apic (a local APIC record of an unknown format, or a second vCPU this VM
+ * lacks) is refused by both devices at validation, and KVM is left alone. */
+static void test_bad_apic_section_refused(void **state)
+{
+    struct fixture *f = fixture_or_skip(state);
+    program_emu(&f->emu);
+    struct apic_platform p;
+    program_apic_platform(&p, false);
+    struct snap_buf apic = save_apic_section(&p);
+    const size_t lapic_at = 4 + (1 + 1 + 4 + 4 + 8 * IOAPIC_PINS) + 4;
+    assert_int_equal(apic.data[lapic_at], 1); /* lapic_save's format byte */
+    apic.data[lapic_at] = 9;
+    write_snapshot_apic(f, NULL, 0, &apic);
+    struct kvm_lapic_state before = get_lapic(f);
+    struct kvm_ioapic_state io_before = get_ioapic(f);
+    struct kvm_pic_state pic_before = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
+    char err[256] = "";
+    assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "local APIC state is invalid"));
+    err[0] = 0;
+    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "local APIC state is invalid"));
+
+    apic.data[lapic_at] = 1;
+    apic.data[lapic_at - 4] = 2; /* two local APICs, one vCPU */
+    write_snapshot_apic(f, NULL, 0, &apic);
+    assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
+    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), -EINVAL);
+    snap_buf_free(&apic);
+
+    struct kvm_lapic_state after = get_lapic(f);
+    struct kvm_ioapic_state io_after = get_ioapic(f);
+    struct kvm_pic_state pic_after = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
+    assert_memory_equal(&before, &after, sizeof(before));
+    assert_memory_equal(&io_before, &io_after, sizeof(io_before));
+    assert_memory_equal(&pic_before, &pic_after, sizeof(pic_before));
+    free_apic_platform(&p);
+}
+
 /* The field mapping on its own (no KVM needed): rotated priority, ICW steps, latches. */
 static void test_translation_fields(void **state)
 {
@@ -267,6 +547,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_emu_pic_pit_restore_into_kvm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_pic_section_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emu_apic_platform_into_kvm_xapic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emu_apic_platform_into_kvm_x2apic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_apic_section_refused, setup, teardown),
         cmocka_unit_test(test_translation_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

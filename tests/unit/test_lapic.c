@@ -1059,6 +1059,124 @@ static void test_import_kvm_xapic_oneshot(void **state)
     host_free(g);
 }
 
+/* Every register a guest reads through the xAPIC page but the current count, the same on both
+ * models. */
+static void assert_same_mmio_registers(struct fake_host *f, struct fake_host *g)
+{
+    for (uint32_t off = 0x20; off <= 0x3e0; off += 0x10) {
+        if (off == 0x390) continue;
+        if (rd(f, off) != rd(g, off)) fail_msg("register 0x%x: 0x%x exported, 0x%x imported", off, rd(f, off), rd(g, off));
+    }
+}
+
+/* xAPIC: the page lapic_export_kvm makes, taken back by lapic_import_kvm, gives a model a guest
+ * cannot tell from the original (registers, pending and in-service vectors, the timer's count
+ * and its expiry). */
+static void test_export_kvm_round_trip_xapic(void **state)
+{
+    (void)state;
+    struct fake_host *f = host_new(0, 1000);
+    sw_enable(f);
+    wr(f, 0x80, 0x20);        /* TPR */
+    wr(f, 0xd0, 0x02000000);  /* LDR */
+    wr(f, 0xe0, 0x0fffffff);  /* DFR: cluster model */
+    wr(f, 0x350, 0x8700);     /* LINT0 ExtINT, level */
+    wr(f, 0x360, 0x400);      /* LINT1 NMI */
+    wr(f, 0x370, 0xfe);       /* error vector */
+    wr(f, 0x310, 0x05000000); /* ICR: an IPI to APIC 5 (not us: dropped) */
+    wr(f, 0x300, 0x4031);
+    lapic_set_irq(f->a, 0x51, false);
+    assert_int_equal(lapic_ack(f->a), 0x51); /* in service */
+    lapic_set_irq(f->a, 0x61, true);          /* pending, level */
+    lapic_set_irq(f->a, 0x42, false);         /* pending, blocked by 0x51 */
+    wr(f, 0x3e0, 0x3);                        /* /16 */
+    wr(f, 0x320, 0x30);                       /* one-shot, vector 0x30 */
+    wr(f, 0x380, 100000);
+    advance(f, 16 * 40000 + 5); /* 60000 ticks less 5 ns left */
+    uint8_t page[1024];
+    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    uint32_t v;
+    memcpy(&v, page + 0x20, 4);
+    assert_int_equal(v, 0);
+    memcpy(&v, page + 0x390, 4);
+    assert_int_equal(v, 60000); /* rounded up: never fires early */
+    memcpy(&v, page + 0x310, 4);
+    assert_int_equal(v, 0x05000000);
+
+    struct fake_host *g = host_new(0, 777777);
+    char err[200] = "";
+    assert_int_equal(lapic_import_kvm(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    assert_same_mmio_registers(f, g);
+    assert_int_equal(rd(f, 0x390), 59999); /* 59999 ticks and 11 ns */
+    assert_true(isr_has(g, 0x51) && irr_has(g, 0x61) && tmr_has(g, 0x61) && irr_has(g, 0x42) && !tmr_has(g, 0x42));
+    assert_int_equal(rd(g, 0x390), 60000);
+    advance(g, 16 * 60000 - 1);
+    assert_false(irr_has(g, 0x30));
+    advance(g, 1);
+    assert_true(irr_has(g, 0x30));
+
+    /* The expired one-shot exports TMICT 0 (KVM would fire it again); it stays quiet. */
+    advance(f, 16 * 60000);
+    assert_true(irr_has(f, 0x30));
+    assert_int_equal(rd(f, 0x380), 100000);
+    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    memcpy(&v, page + 0x380, 4);
+    assert_int_equal(v, 0);
+    struct fake_host *h = host_new(0, 5);
+    assert_int_equal(lapic_import_kvm(h->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    assert_int_equal(rd(h, 0x380), 0);
+    assert_null(h->timers.head);
+    host_free(f);
+    host_free(g);
+    host_free(h);
+}
+
+/* x2APIC with a periodic timer: the ID and the ICR's 32-bit destination go in KVM's layout. */
+static void test_export_kvm_round_trip_x2apic(void **state)
+{
+    (void)state;
+    struct fake_host *f = host_new(3, 0);
+    enter_x2apic(f);
+    assert_true(lapic_msr_write(f->a, 0x80f, 0x1ff));
+    assert_true(lapic_msr_write(f->a, 0x808, 0x10));
+    assert_true(lapic_msr_write(f->a, 0x830, 7ULL << 32 | 0x4031));
+    assert_true(lapic_msr_write(f->a, 0x83e, 0xb)); /* /1 */
+    assert_true(lapic_msr_write(f->a, 0x832, 0x20040));
+    assert_true(lapic_msr_write(f->a, 0x838, 200000));
+    advance(f, 50000);
+    uint8_t page[1024];
+    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    uint32_t v;
+    memcpy(&v, page + 0x20, 4);
+    assert_int_equal(v, 3u << 24); /* bits 31:24 without KVM_CAP_X2APIC_API */
+    memcpy(&v, page + 0x310, 4);
+    assert_int_equal(v, 7);
+    memcpy(&v, page + 0x390, 4);
+    assert_int_equal(v, 150000);
+
+    struct fake_host *g = host_new(3, 99);
+    char err[200] = "";
+    assert_int_equal(lapic_import_kvm(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    static const uint32_t msrs[] = {0x802, 0x803, 0x808, 0x80a, 0x80d, 0x80f, 0x828, 0x830,
+                                    0x832, 0x833, 0x834, 0x835, 0x836, 0x837, 0x838, 0x839, 0x83e};
+    for (size_t i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++) {
+        uint64_t a = 1, b = 2;
+        assert_true(lapic_msr_read(f->a, msrs[i], &a));
+        assert_true(lapic_msr_read(g->a, msrs[i], &b));
+        if (a != b) fail_msg("MSR 0x%x: 0x%llx exported, 0x%llx imported", msrs[i], (unsigned long long)a,
+                             (unsigned long long)b);
+    }
+    advance(g, 150000 - 1);
+    assert_int_equal(lapic_pending_vector(g->a), -1);
+    advance(g, 1);
+    assert_int_equal(lapic_ack(g->a), 0x40);
+    assert_true(lapic_msr_write(g->a, 0x80b, 0)); /* EOI */
+    advance(g, 200000); /* then whole periods */
+    assert_int_equal(lapic_pending_vector(g->a), 0x40);
+    host_free(f);
+    host_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1080,6 +1198,8 @@ int main(void)
         cmocka_unit_test(test_every_live_state_restores),
         cmocka_unit_test(test_import_kvm_x2apic_tsc_deadline),
         cmocka_unit_test(test_import_kvm_xapic_oneshot),
+        cmocka_unit_test(test_export_kvm_round_trip_xapic),
+        cmocka_unit_test(test_export_kvm_round_trip_x2apic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

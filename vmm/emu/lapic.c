@@ -930,3 +930,68 @@ int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_ba
     if (apply) image_apply(a, &im);
     return 0;
 }
+
+static void page_set(uint8_t regs[1024], uint32_t off, uint32_t v) { memcpy(regs + off, &v, 4); }
+
+int lapic_export_kvm(const struct lapic *a, uint8_t regs[1024])
+{
+    memset(regs, 0, 1024);
+    bool x2 = x2apic_mode(a);
+    /* Without KVM_CAP_X2APIC_API the ID sits in bits 31:24 in both modes (KVM then takes the
+     * x2APIC ID as the vCPU's own and derives the LDR from it). */
+    page_set(regs, REG_ID, a->id << 24);
+    page_set(regs, REG_VERSION, LAPIC_VERSION); /* KVM sets its own */
+    page_set(regs, REG_TPR, a->tpr);
+    page_set(regs, REG_PPR, ppr(a));
+    page_set(regs, REG_LDR, a->ldr);
+    page_set(regs, REG_DFR, a->dfr);
+    page_set(regs, REG_SVR, a->svr);
+    for (unsigned i = 0; i < 8; i++) {
+        page_set(regs, REG_ISR + i * 16, a->isr[i]);
+        page_set(regs, REG_TMR + i * 16, a->tmr[i]);
+        page_set(regs, REG_IRR + i * 16, a->irr[i]);
+    }
+    page_set(regs, REG_ESR, a->esr);
+    page_set(regs, REG_ICR_LO, a->icr_lo);
+    /* x2APIC: KVM joins ICR and ICR2 into its 64-bit ICR, so ICR2 holds the whole destination. */
+    page_set(regs, REG_ICR_HI, x2 ? a->icr_hi : a->icr_hi & 0xff000000u);
+    static const uint32_t lvt_reg[LVT_COUNT] = {REG_LVT_CMCI,  REG_LVT_TIMER, REG_LVT_THERMAL, REG_LVT_PERF,
+                                                REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR};
+    for (unsigned i = 0; i < LVT_COUNT; i++) page_set(regs, lvt_reg[i], a->lvt[i]);
+    page_set(regs, REG_TIMER_DIVIDE, a->dcr);
+    if (timer_mode(a) != TIMER_TSC_DEADLINE && a->timer_running) {
+        /* KVM_SET_LAPIC restarts a one-shot/periodic timer with TMCCT * divisor ns left (a
+         * periodic one with a whole period if TMCCT is 0): round up so it never fires early. */
+        uint64_t tick = (uint64_t)timer_divisor(a->dcr) * LAPIC_BUS_CYCLE_NS;
+        uint64_t left = (timer_remaining_ns(a, now_ns(a)) + tick - 1) / tick;
+        if (left == 0) left = 1;
+        if (left > a->timer_initial) left = a->timer_initial;
+        page_set(regs, REG_TIMER_INITIAL, a->timer_initial);
+        page_set(regs, REG_TIMER_CURRENT, (uint32_t)left);
+    }
+    /* A stopped timer (a one-shot that expired, one switched to periodic after expiring)
+     * exports TMICT 0: KVM would restart it, a one-shot from TMCCT 0, i.e. fire it at once.
+     * TSC-deadline mode has no count (the MSR carries the deadline). */
+    return 0;
+}
+
+static uint64_t no_tsc(void *opaque)
+{
+    (void)opaque;
+    return 0; /* a throwaway model never fires a TSC deadline while it is decoded */
+}
+
+int lapic_saved_to_kvm(struct snap_reader *r, uint32_t apic_id, uint8_t regs[1024], uint64_t *apic_base, char *err,
+                       size_t errlen)
+{
+    /* A model with no timer list and no vCPU to kick: restoring into it only parses, checks and
+     * holds the state (the timer's end stays on the host clock, so the remaining time is kept). */
+    struct lapic_host host = {.tsc_now = no_tsc};
+    struct lapic *a = lapic_create(&host, apic_id);
+    if (!a) return -ENOMEM;
+    int rc = lapic_restore(a, r, true, err, errlen);
+    if (!rc) rc = lapic_export_kvm(a, regs);
+    if (!rc) *apic_base = lapic_get_base(a);
+    lapic_destroy(a);
+    return rc;
+}

@@ -111,4 +111,20 @@ int lapic_restore(struct lapic *a, struct snap_reader *r, bool apply, char *err,
 int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_base, uint64_t tsc_deadline,
                      bool apply, char *err, size_t errlen);
 
+/* The inverse: the register page KVM_SET_LAPIC takes for this APIC's state (xAPIC layout as
+ * above; in x2APIC mode the ID in bits 31:24 and ICR2 holding the 32-bit destination). The
+ * timer's current count (0x390) is what is left of the running one-shot/periodic period, rounded
+ * up to whole divided ticks: KVM_SET_LAPIC restarts the timer with that count (not TMICT). A
+ * stopped timer (an expired one-shot) exports an initial count of 0, since KVM would otherwise
+ * restart it (fire the one-shot once more).
+ * IA32_APIC_BASE (lapic_get_base) and IA32_TSC_DEADLINE travel separately, as KVM keeps them
+ * outside the page. Pending ESR errors not yet latched by an ESR write are not carried. 0. */
+int lapic_export_kvm(const struct lapic *a, uint8_t regs[1024]);
+
+/* Parse one lapic_save record (for the vCPU with APIC ID `apic_id`) without an emulated machine
+ * and give the state KVM takes: the page of lapic_export_kvm and IA32_APIC_BASE. 0, or -errno
+ * with the reason in err (as lapic_restore would refuse it). */
+int lapic_saved_to_kvm(struct snap_reader *r, uint32_t apic_id, uint8_t regs[1024], uint64_t *apic_base, char *err,
+                       size_t errlen);
+
 #endif

@@ -8,7 +8,8 @@
  * save (the clock of the PIT's count_load_time), then one struct kvm_lapic_state per vCPU.
  * Restoring a kvm snapshot under the emulator: its APIC platform takes this state over
  * (kvm_irqchip_decode, vmm/emu/emu_apic.c). Restoring under kvm a snapshot taken under emu
- * (present = 0, "dev.pic"/"dev.pit" present) translates those sections instead (kvm_xsnap.c).
+ * (present = 0, "dev.pic"/"dev.pit" present, and "dev.apic" on the emulator's APIC platform)
+ * translates those sections instead (kvm_xsnap.c).
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -131,8 +132,8 @@ static int kvm_irqchip_restore(struct machine *m, struct snap_reader *r, uint32_
     if (rc) return rc;
     int vm_fd = kvm_machine_vm_fd(m);
     if (!saved.present) {
-        /* Taken under another backend: take over its emulated PIC/PIT if it has them, else
-         * KVM keeps its reset state. */
+        /* Taken under another backend: take over its emulated PIC/PIT (and local APICs and
+         * IOAPIC) if it has them, else KVM keeps its reset state. */
         if (vm_fd < 0 || !r->file) return 0;
         rc = kvm_xsnap_import(m, r->file, apply, err, errlen);
         return rc < 0 ? rc : 0;

@@ -1,5 +1,6 @@
-/* kvm_xsnap: translation of an emu snapshot's i8259/i8254 state into KVM's in-kernel
- * irqchip and PIT (emu -> kvm cross-backend restore). See kvm_xsnap.h.
+/* kvm_xsnap: translation of an emu snapshot's i8259/i8254 state (and, from the emulator's APIC
+ * platform, its IOAPIC and local APICs) into KVM's in-kernel irqchip and PIT (emu -> kvm
+ * cross-backend restore). See kvm_xsnap.h.
  *
  * Mapping facts (Linux arch/x86/kvm/i8259.c and i8254.c semantics):
  *  - PIC: KVM's priority_add is the highest-priority IRQ, i.e. our lowest_priority + 1;
@@ -12,6 +13,9 @@
  *    periodic modes keep their reload value (the phase within one period is lost), the
  *    one-shot modes get the remaining count so the pending expiry still happens on time.
  *    Channel 0 ticks owed to the guest under emu are not carried over.
+ *  - IOAPIC/local APIC (APIC platform): exported by their models (ioapic_export_kvm,
+ *    lapic_export_kvm via emu_apic_decode_for_kvm). IA32_APIC_BASE is set before KVM_SET_LAPIC
+ *    so KVM reads the page in the right mode; the IOAPIC is set after the local APICs.
  */
 #include "kvm_xsnap.h"
 
@@ -22,11 +26,13 @@
 #include <sys/ioctl.h>
 
 #include "kvm_backend.h"
+#include "vmm/emu/emu_apic.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
 #define IOAPIC_REDIR_MASKED (1ULL << 16)
+#define MSR_IA32_APICBASE 0x1b
 #define APIC_LVT0_OFFSET 0x350
 #define APIC_DM_EXTINT 0x700
 #define APIC_LVT_MASKED 0x10000u
@@ -105,64 +111,125 @@ static int read_section(struct snap_file *sf, const char *name, uint8_t **data, 
 static int fail_ioctl(const char *what, char *err, size_t errlen)
 {
     int e = errno;
-    snprintf(err, errlen, "kvm-irqchip: taking over the emulated PIC/PIT: %s: %s", what, strerror(e));
+    snprintf(err, errlen, "kvm-irqchip: taking over the emulated interrupt controllers: %s: %s", what, strerror(e));
     return -e;
 }
 
-/* Load the translated state into the VM: PIC pair, masked IOAPIC, PIT, LVT0 ExtINT. */
-static int load(struct machine *m, const struct pic_saved *pic, const struct pit_saved *pit, char *err, size_t errlen)
+/* IA32_APIC_BASE as the host sets it (any mode transition allowed). */
+static int set_apic_base(int fd, uint64_t value)
 {
-    int vm_fd = kvm_machine_vm_fd(m);
-    for (unsigned i = 0; i < 2; i++) {
-        struct kvm_irqchip chip;
-        memset(&chip, 0, sizeof(chip));
-        chip.chip_id = i == 0 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-        kvm_xsnap_pic_chip(&pic->chip[i], i == 0, &chip.chip.pic);
-        if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chip) < 0) return fail_ioctl("KVM_SET_IRQCHIP (PIC)", err, errlen);
-    }
-    /* The guest never saw an IOAPIC: with its pins unmasked ISA IRQs would arrive twice. */
-    struct kvm_irqchip ioapic;
-    memset(&ioapic, 0, sizeof(ioapic));
-    ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-    if (ioctl(vm_fd, KVM_GET_IRQCHIP, &ioapic) < 0) return fail_ioctl("KVM_GET_IRQCHIP (IOAPIC)", err, errlen);
-    for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++) ioapic.chip.ioapic.redirtbl[i].bits |= IOAPIC_REDIR_MASKED;
-    if (ioctl(vm_fd, KVM_SET_IRQCHIP, &ioapic) < 0) return fail_ioctl("KVM_SET_IRQCHIP (IOAPIC)", err, errlen);
-    if (pit->present) {
-        struct kvm_pit_state2 ps;
-        if (ioctl(vm_fd, KVM_GET_PIT2, &ps) < 0) return fail_ioctl("KVM_GET_PIT2", err, errlen);
-        kvm_xsnap_pit(pit, &ps);
-        if (ioctl(vm_fd, KVM_SET_PIT2, &ps) < 0) return fail_ioctl("KVM_SET_PIT2", err, errlen);
-    }
-    /* The PIC's INTR reaches vCPU 0 through its local APIC's LINT0 in ExtINT mode (KVM also
-     * accepts it while the APIC is globally disabled; vmd leaves IA32_APIC_BASE as the
-     * snapshot has it). The other vCPUs keep LINT0 masked. */
+    struct {
+        struct kvm_msrs hdr;
+        struct kvm_msr_entry e;
+    } b;
+    memset(&b, 0, sizeof(b));
+    b.hdr.nmsrs = 1;
+    b.e.index = MSR_IA32_APICBASE;
+    b.e.data = value;
+    int n = ioctl(fd, KVM_SET_MSRS, &b);
+    if (n == 1) return 0;
+    if (n >= 0) errno = EINVAL;
+    return -1;
+}
+
+/* The APIC platform's local APICs and IOAPIC (apic present) or, for the PIC platform, LINT0
+ * passing the PIC's INTR and a masked IOAPIC. */
+static int load_apics(struct machine *m, const struct emu_apic_kvm_state *apic, char *err, size_t errlen)
+{
     for (unsigned i = 0; i < m->ncpus; i++) {
         int fd = kvm_vcpu_fd(&m->vcpus[i]);
         if (fd < 0) {
             errno = ENODEV;
             return fail_ioctl("vCPU", err, errlen);
         }
+        if (apic->present) {
+            /* IA32_APIC_BASE first: KVM interprets the page in the APIC's current mode
+             * (x2APIC: the ID and LDR are its own, ICR/ICR2 are joined into one register),
+             * and switching to x2APIC afterwards would re-derive the ID and LDR but leave
+             * the xAPIC ICR layout. The vCPU state's later KVM_SET_SREGS finds it unchanged. */
+            if (set_apic_base(fd, apic->apic_bases[i]) < 0) return fail_ioctl("KVM_SET_MSRS (IA32_APIC_BASE)", err, errlen);
+            if (ioctl(fd, KVM_SET_LAPIC, &apic->lapics[i]) < 0) return fail_ioctl("KVM_SET_LAPIC", err, errlen);
+            continue;
+        }
+        /* The PIC's INTR reaches vCPU 0 through its local APIC's LINT0 in ExtINT mode (KVM
+         * also accepts it while the APIC is globally disabled; vmd leaves IA32_APIC_BASE as
+         * the snapshot has it). The other vCPUs keep LINT0 masked. */
         struct kvm_lapic_state lapic;
         if (ioctl(fd, KVM_GET_LAPIC, &lapic) < 0) return fail_ioctl("KVM_GET_LAPIC", err, errlen);
         uint32_t lvt0 = i == 0 ? APIC_DM_EXTINT : APIC_LVT_MASKED;
         memcpy(&lapic.regs[APIC_LVT0_OFFSET], &lvt0, sizeof(lvt0));
         if (ioctl(fd, KVM_SET_LAPIC, &lapic) < 0) return fail_ioctl("KVM_SET_LAPIC", err, errlen);
     }
+    /* The IOAPIC after the local APICs: KVM_SET_IRQCHIP delivers the asserted level inputs
+     * that are due at once, and a later KVM_SET_LAPIC would overwrite their IRR bits (with
+     * remote IRR left set, the line would wait for an EOI that never comes). */
+    int vm_fd = kvm_machine_vm_fd(m);
+    struct kvm_irqchip ioapic;
+    memset(&ioapic, 0, sizeof(ioapic));
+    ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+    if (apic->present) {
+        ioapic.chip.ioapic = apic->ioapic;
+    } else {
+        /* The guest never saw an IOAPIC: with its pins unmasked ISA IRQs would arrive twice. */
+        if (ioctl(vm_fd, KVM_GET_IRQCHIP, &ioapic) < 0) return fail_ioctl("KVM_GET_IRQCHIP (IOAPIC)", err, errlen);
+        for (unsigned i = 0; i < KVM_IOAPIC_NUM_PINS; i++) ioapic.chip.ioapic.redirtbl[i].bits |= IOAPIC_REDIR_MASKED;
+    }
+    if (ioctl(vm_fd, KVM_SET_IRQCHIP, &ioapic) < 0) return fail_ioctl("KVM_SET_IRQCHIP (IOAPIC)", err, errlen);
     return 0;
+}
+
+/* Load the translated state into the VM: PIC pair, PIT, then the local APICs and IOAPIC. */
+static int load(struct machine *m, const struct pic_saved *pic, const struct pit_saved *pit,
+                const struct emu_apic_kvm_state *apic, char *err, size_t errlen)
+{
+    int vm_fd = kvm_machine_vm_fd(m);
+    for (unsigned i = 0; i < 2 && pic->present; i++) {
+        struct kvm_irqchip chip;
+        memset(&chip, 0, sizeof(chip));
+        chip.chip_id = i == 0 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+        kvm_xsnap_pic_chip(&pic->chip[i], i == 0, &chip.chip.pic);
+        if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chip) < 0) return fail_ioctl("KVM_SET_IRQCHIP (PIC)", err, errlen);
+    }
+    if (pit->present) {
+        struct kvm_pit_state2 ps;
+        if (ioctl(vm_fd, KVM_GET_PIT2, &ps) < 0) return fail_ioctl("KVM_GET_PIT2", err, errlen);
+        kvm_xsnap_pit(pit, &ps);
+        if (ioctl(vm_fd, KVM_SET_PIT2, &ps) < 0) return fail_ioctl("KVM_SET_PIT2", err, errlen);
+    }
+    return load_apics(m, apic, err, errlen);
 }
 
 int kvm_xsnap_import(struct machine *m, struct snap_file *sf, bool apply, char *err, size_t errlen)
 {
-    const struct snap_section_info *pic_s, *pit_s;
-    uint8_t *pic_data = NULL, *pit_data = NULL;
+    const struct snap_section_info *pic_s, *pit_s, *apic_s;
+    uint8_t *pic_data = NULL, *pit_data = NULL, *apic_data = NULL;
     struct pic_saved pic;
     struct pit_saved pit;
+    struct emu_apic_kvm_state apic;
+    memset(&pic, 0, sizeof(pic));
     memset(&pit, 0, sizeof(pit));
-    int r = read_section(sf, "dev.pic", &pic_data, &pic_s, err, errlen);
-    if (r || !pic_s) goto out; /* no emulated PIC in this snapshot: nothing to take over */
-    struct snap_reader rd = {.data = pic_data, .len = pic_s->length};
-    r = pic_state_decode(&rd, pic_s->version, &pic, err, errlen);
-    if (r || !pic.present) goto out;
+    memset(&apic, 0, sizeof(apic));
+    /* The APIC platform's IOAPIC and local APICs, when the snapshot was taken on it. */
+    int r = read_section(sf, "dev.apic", &apic_data, &apic_s, err, errlen);
+    if (r) goto out;
+    if (apic_s) {
+        struct snap_reader ard = {.data = apic_data, .len = apic_s->length, .file = sf};
+        r = emu_apic_decode_for_kvm(&ard, apic_s->version, &apic, err, errlen);
+        if (r) goto out;
+        if (apic.present && apic.ncpus != m->ncpus) {
+            snprintf(err, errlen, "apic: snapshot has %u local APICs, this VM %u vCPUs", apic.ncpus, m->ncpus);
+            r = -EINVAL;
+            goto out;
+        }
+    }
+    r = read_section(sf, "dev.pic", &pic_data, &pic_s, err, errlen);
+    if (r) goto out;
+    if (pic_s) {
+        struct snap_reader rd = {.data = pic_data, .len = pic_s->length};
+        r = pic_state_decode(&rd, pic_s->version, &pic, err, errlen);
+        if (r) goto out;
+    }
+    if (!pic.present && !apic.present) goto out; /* no emulated interrupt controller to take over */
     r = read_section(sf, "dev.pit", &pit_data, &pit_s, err, errlen);
     if (r) goto out;
     if (pit_s) {
@@ -171,19 +238,22 @@ int kvm_xsnap_import(struct machine *m, struct snap_file *sf, bool apply, char *
         if (r) goto out;
     }
     if (kvm_machine_vm_fd(m) < 0) {
-        snprintf(err, errlen, "kvm-irqchip: the machine has no KVM VM to load the emulated PIC/PIT into");
+        snprintf(err, errlen, "kvm-irqchip: the machine has no KVM VM to load the emulated interrupt controllers into");
         r = -ENODEV;
         goto out;
     }
     if (apply) {
-        r = load(m, &pic, &pit, err, errlen);
+        r = load(m, &pic, &pit, &apic, err, errlen);
         if (r) goto out;
-        log_info("snapshot: taken under the %s backend; its i8259/i8254 state now drives KVM's in-kernel PIC/PIT",
-                 sf->backend[0] ? sf->backend : "emu");
+        log_info("snapshot: taken under the %s backend; its %s state now drives KVM's in-kernel irqchip",
+                 sf->backend[0] ? sf->backend : "emu",
+                 apic.present ? "IOAPIC, local APIC, i8259 and i8254" : "i8259/i8254");
     }
     r = 1;
 out:
+    emu_apic_kvm_state_free(&apic);
     free(pic_data);
     free(pit_data);
+    free(apic_data);
     return r;
 }
