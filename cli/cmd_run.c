@@ -23,6 +23,8 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: vmctl run --kernel BZIMAGE [options]\n"
             "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
+            "  --irqchip auto|pic|apic  interrupt controllers: i8259 only, or local APIC + IOAPIC + MSI-X\n"
+            "                         (auto: apic under kvm, pic under emu, or what --restore's snapshot used)\n"
             "  --memory MIB           guest RAM (default 256)\n"
             "  --cpus N               vCPUs (default 1)\n"
             "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
@@ -172,6 +174,14 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
 
+    if (restore_path && cfg.irqchip == IRQCHIP_AUTO) {
+        bool apic;
+        if (snapshot_uses_apic(restore_path, &apic, err, sizeof(err))) {
+            fprintf(stderr, "vmctl run: %s\n", err);
+            goto out;
+        }
+        if (apic) cfg.irqchip = IRQCHIP_APIC; /* the restored guest uses its local APIC and IOAPIC */
+    }
     const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);

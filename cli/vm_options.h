@@ -11,6 +11,7 @@
         {"cpus", required_argument, 0, 0}, {"kernel", required_argument, 0, 0},                        \
         {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},                     \
         {"disk", required_argument, 0, 0}, {"net", required_argument, 0, 0},                           \
-        {"vnc", required_argument, 0, 0}, {"name", required_argument, 0, 0}
+        {"vnc", required_argument, 0, 0}, {"name", required_argument, 0, 0},                           \
+        {"irqchip", required_argument, 0, 0}
 
 #endif

@@ -220,12 +220,7 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     /* the backend the worker will pick (worker.c pick_backend) must be the one that took it */
     const char *backend = vm->cfg.accel == ACCEL_KVM ? "kvm" : vm->cfg.accel == ACCEL_EMU ? "emu"
                           : kvm_host_has_hw_virt()    ? "kvm" : "emu";
-    /* emu -> kvm is translated (vmm/kvm/kvm_xsnap.c); kvm -> emu is not yet (worker_snapshot.c) */
-    if (strcmp(sf.backend, backend) && !(!strcmp(sf.backend, "emu") && !strcmp(backend, "kvm"))) {
-        snprintf(err, sizeof(err),
-                 "snapshot was taken under the %s backend; restoring it under %s is not supported yet (its interrupt "
-                 "controller and timer state are not translated to that backend, see docs/snapshots.md)",
-                 sf.backend, backend);
+    if (snapshot_check_backend(&sf, backend, err, sizeof(err))) {
         snap_file_close(&sf);
         rpc_call_error(call, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s, s:s}", "name", vm->name, "snapshot", snap));
         return;

@@ -111,6 +111,11 @@ bool pic_irq_requested(const struct pic *p, unsigned irq)
     return p && irq < 16 && (p->chip[irq >> 3].irr & (1u << (irq & 7)));
 }
 
+bool pic_irq_masked(const struct pic *p, unsigned irq)
+{
+    return !p || irq >= 16 || (p->chip[irq >> 3].imr & (1u << (irq & 7)));
+}
+
 bool pic_has_irq(const struct pic *p) { return p && pic_chip_pending(&p->chip[0], true) >= 0; }
 
 /* Acknowledge `irq` on chip c: move it from IRR to ISR (or not, with auto-EOI). */
@@ -408,10 +413,9 @@ static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t versio
     int rc = pic_state_decode(r, version, &saved, err, errlen);
     if (rc) return rc;
     struct pic *p = m->pic;
-    if (!saved.present) {
-        if (apply && p) log_warn("snapshot: it has no i8259 state (taken with an in-kernel irqchip); the PIC starts reset");
-        return 0;
-    }
+    /* Taken with KVM's in-kernel irqchip: the emulator's APIC platform takes its i8259 state
+     * over (vmm/emu/emu_apic.c, pic_import_kvm) or refuses the snapshot. */
+    if (!saved.present) return 0;
     /* No PIC here (in-kernel irqchip): the kvm-irqchip device translates this section. */
     if (!apply || !p) return 0;
     pic_load(p, saved.chip);

@@ -24,6 +24,9 @@ int pic_read_irq(struct pic *pic);
  * Lets the PIT hold back a tick until the previous one was taken. Lock held. */
 bool pic_irq_requested(const struct pic *pic, unsigned irq);
 
+/* True while `irq` is masked in its chip's IMR (the guest routes it elsewhere, e.g. the IOAPIC). */
+bool pic_irq_masked(const struct pic *pic, unsigned irq);
+
 /* A PIC section of a snapshot ("dev.pic"), decoded and validated: lets another interrupt
  * controller model (the kvm backend's in-kernel one) take over a snapshot made with this one. */
 struct pic_saved_chip {

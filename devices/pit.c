@@ -145,7 +145,11 @@ static uint64_t pit_next_edge(const struct pit_channel *c, uint64_t d)
  * compares them with the TSC. At most one second's worth is kept. */
 static bool pit_irq0_acknowledged(const struct pit *p)
 {
-    return !p->m->pic || !pic_irq_requested(p->m->pic, PIT_IRQ);
+    if (!p->m->pic) return true;
+    /* Routed through the IOAPIC (the APIC platform, IRQ0 masked at the 8259): a latched 8259
+     * request is never acknowledged there, and the IOAPIC takes every edge. */
+    if (p->m->ioapic && pic_irq_masked(p->m->pic, PIT_IRQ)) return true;
+    return !pic_irq_requested(p->m->pic, PIT_IRQ);
 }
 
 static void pit_reset_tick_backlog(struct pit *p)
@@ -585,10 +589,8 @@ static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t versio
     int rc = pit_state_decode(r, version, &saved, err, errlen);
     if (rc) return rc;
     struct pit *p = m->pit;
-    if (!saved.present) {
-        if (apply && p) log_warn("snapshot: it has no i8254 state (taken with an in-kernel PIT); the PIT starts reset");
-        return 0;
-    }
+    /* Taken with KVM's in-kernel PIT: vmm/emu/emu_apic.c takes it over (pit_import_kvm). */
+    if (!saved.present) return 0;
     /* No PIT here (in-kernel irqchip): the kvm-irqchip device translates this section. */
     if (!apply || !p) return 0;
     pit_load(p, &saved);

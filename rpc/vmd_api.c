@@ -8,7 +8,7 @@
 #define SNAPSHOT_PARAM {"snapshot", RPC_T_STRING, true, 1, 63}
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 10, {
+    {"vm.create", 11, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -16,6 +16,7 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"initrd", RPC_T_STRING, false, 1, 4095},
         {"cmdline", RPC_T_STRING, false, 0, 2047},
         {"accel", RPC_T_STRING, false, 3, 4},
+        {"irqchip", RPC_T_STRING, false, 3, 4},
         {"disks", RPC_T_ARRAY, false, 0, 8},
         {"nets", RPC_T_ARRAY, false, 0, 4},
         {"vnc", RPC_T_STRING, false, 3, 127},

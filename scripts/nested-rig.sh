@@ -23,6 +23,7 @@
 #                         boot the rig again, up to N times (default 0). The output of a hung attempt is
 #                         printed with a "hung-attempt| " prefix, so exact-line checks only see the last one.
 #   --keep DIR            keep the built initramfs images in DIR
+#   --serial2 FILE        the outer guest's second serial port (/dev/ttyS1) writes to FILE (a way out for data)
 #   --outer-cpu MODEL     the outer QEMU's -cpu (default qemu64,+svm,+npt; a restored snapshot needs
 #                         every CPUID feature the guest saw where it was taken)
 # Exit status: QEMU's (0 once the outer guest powered off), 124 on timeout.
@@ -43,9 +44,10 @@ with_qemu=0
 timeout_s=600
 hang_retries=0
 keep=""
+serial2=""
 outer_cpu="qemu64,+svm,+npt"
 adds=()
-usage() { sed -n '8,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,30p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --inner-script) inner_script=$2; shift 2 ;;
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
         --timeout) timeout_s=$2; shift 2 ;;
         --hang-retries) hang_retries=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
+        --serial2) serial2=$2; shift 2 ;;
         --outer-cpu) outer_cpu=$2; shift 2 ;;
         -h|--help) usage ;;
         *) echo "nested-rig: unknown option '$1'" >&2; usage ;;
@@ -101,9 +104,12 @@ scripts/mkinitramfs.sh "$work/outer.cpio" --uncompressed --script "$outer_script
     "${adds[@]}"
 if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work/inner.cpio.gz" "$work/outer.cpio" "$keep/"; fi
 
+extra=()
+[ -n "$serial2" ] && extra=(-serial "file:$serial2")
 run_outer() {
     timeout --foreground -k 5 "$timeout_s" qemu-system-x86_64 -accel tcg -cpu "$outer_cpu" -m 2048 -smp 2 \
-        -nographic -no-reboot -nic none -serial mon:stdio -monitor none -qmp "unix:$work/qmp,server=on,wait=off" \
+        -nographic -no-reboot -nic none -serial mon:stdio "${extra[@]}" -monitor none \
+        -qmp "unix:$work/qmp,server=on,wait=off" \
         -kernel $G/vmlinuz-amd64 -initrd "$work/outer.cpio" \
         -append "console=ttyS0 quiet panic=1 oops=panic" < /dev/null
 }

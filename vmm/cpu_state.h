@@ -7,6 +7,7 @@
 #ifndef VMD_CPU_STATE_H
 #define VMD_CPU_STATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum cpu_gpr {
@@ -61,6 +62,13 @@ struct cpu_fxsave {
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_TSC_AUX 0xc0000103
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+/* KVM's paravirtual MSRs ("KVM" in ASCII), Documentation/virt/kvm/x86/msr.rst */
+#define MSR_KVM_WALL_CLOCK_NEW 0x4b564d00
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define MSR_KVM_ASYNC_PF_EN 0x4b564d02
+#define MSR_KVM_STEAL_TIME 0x4b564d03
+#define MSR_KVM_PV_EOI_EN 0x4b564d04
 
 #define EFER_SCE (1ULL << 0)
 #define EFER_LME (1ULL << 8)
@@ -115,6 +123,15 @@ struct cpu_state {
     uint8_t interrupt_shadow; /* after STI / MOV SS */
     uint8_t nmi_pending;
     uint8_t rsvd[5];
+    /* Since snapshot cpu section version 2 (version 1 ends above; restoring it zero-fills). */
+    uint64_t tsc_deadline;    /* IA32_TSC_DEADLINE (local APIC timer in TSC-deadline mode) */
+    uint64_t kvm_system_time; /* kvmclock: GPA of the vCPU's pvclock page | enable bit */
+    uint64_t kvm_wall_clock;  /* kvmclock: GPA of the wall-clock structure, as last written */
+    uint64_t kvm_steal_time, kvm_async_pf_en, kvm_pv_eoi_en; /* other PV areas the guest registered */
+    uint32_t tsc_khz;         /* rate the guest's TSC runs at (0: unknown) */
+    uint32_t rsvd3;
 };
+/* The size of a version-1 cpu section: struct cpu_state up to rsvd[]. */
+#define CPU_STATE_V1_SIZE (offsetof(struct cpu_state, rsvd) + 5)
 
 #endif

@@ -62,8 +62,9 @@ struct machine {
     unsigned started; /* vCPU threads running */
 
     /* Platform shape, fixed by the backend's init: whether the guest sees a local APIC and
-     * IOAPIC (kvm: in-kernel irqchip) or only the i8259 PIC pair (emu, for now). The boot
-     * loader describes the APICs in ACPI/MP tables only when this is set. */
+     * IOAPIC (kvm: in-kernel irqchip; emu with --irqchip apic: vmm/emu/lapic.c, devices/ioapic.c)
+     * or only the i8259 PIC pair (emu's default). The boot loader describes the APICs in ACPI/MP
+     * tables, and virtio devices offer MSI-X, only when this is set. */
     bool apic;
 
     /* Guest-physical layout decided at boot */
@@ -73,6 +74,7 @@ struct machine {
     /* Devices (NULL when absent). Typed as opaque here; see devices/. */
     struct uart *com1;
     struct pic *pic;
+    struct ioapic *ioapic; /* emu's APIC platform (KVM's is in the kernel) */
     struct pit *pit;
     struct rtc *rtc;
     struct i8042 *i8042;

@@ -15,7 +15,7 @@
 #define HEADER_SIZE (8 + 4 + 4 + 8 + 8 + 4)
 #define SECTION_HDR_SIZE (SNAP_NAME_LEN + 4 + 4 + 8 + 4 + 4)
 #define RAM_SECTION_VERSION 1
-#define CPU_SECTION_VERSION 1
+#define CPU_SECTION_VERSION 2
 #define PAGE 4096
 #define MAX_SECTIONS 256
 
@@ -419,6 +419,73 @@ static int restore_devices(struct machine *m, struct snap_file *sf, bool apply, 
     return 0;
 }
 
+/* The leading u32 "present" flag of device section `name` (0 if missing or empty). */
+static uint32_t section_present(struct snap_file *sf, const char *name)
+{
+    const struct snap_section_info *s = snap_file_find(sf, name);
+    uint8_t *data;
+    uint32_t present = 0;
+    if (s && s->length >= 4 && !snap_file_read(sf, s, &data)) {
+        memcpy(&present, data, 4);
+        free(data);
+    }
+    return present;
+}
+
+int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen)
+{
+    struct snap_file sf;
+    int r = snap_file_open(&sf, path, err, errlen);
+    if (r) return r;
+    *apic = !strcmp(sf.backend, "kvm") || section_present(&sf, "dev.apic");
+    snap_file_close(&sf);
+    return 0;
+}
+
+int snapshot_check_backend(struct snap_file *sf, const char *backend, char *err, size_t errlen)
+{
+    if (!strcmp(sf->backend, "kvm") && !section_present(sf, "dev.kvm-irqchip")) {
+        snprintf(err, errlen,
+                 "snapshot says it was taken under kvm but its section 'dev.kvm-irqchip' holds no in-kernel "
+                 "interrupt controller state");
+        return -EINVAL;
+    }
+    if (!strcmp(sf->backend, backend)) return 0;
+    if (!strcmp(sf->backend, "kvm") && !strcmp(backend, "emu")) return 0; /* vmm/emu/emu_apic.c */
+    if (!strcmp(sf->backend, "emu") && !strcmp(backend, "kvm")) {      /* vmm/kvm/kvm_xsnap.c */
+        if (!section_present(sf, "dev.apic")) return 0;
+        snprintf(err, errlen,
+                 "snapshot was taken on the emulator's APIC platform (--irqchip apic); restoring it under kvm is "
+                 "not supported yet (only the emulator's PIC platform translates to kvm, see docs/snapshots.md)");
+        return -ENOTSUP;
+    }
+    snprintf(err, errlen, "snapshot was taken under the '%s' backend, which this vmd does not know", sf->backend);
+    return -ENOTSUP;
+}
+
+int snap_file_cpu_state(struct snap_file *sf, unsigned i, struct cpu_state *out, char *err, size_t errlen)
+{
+    char name[SNAP_NAME_LEN];
+    snprintf(name, sizeof(name), "cpu.%u", i);
+    const struct snap_section_info *s = snap_file_find(sf, name);
+    /* version 1 is a prefix of version 2 (which added TSC-deadline, kvmclock and TSC rate) */
+    if (!s || !((s->version == CPU_SECTION_VERSION && s->length == sizeof(struct cpu_state)) ||
+                (s->version == 1 && s->length == CPU_STATE_V1_SIZE))) {
+        snprintf(err, errlen, "snapshot: section '%s' is %s", name, s ? "of another version or size" : "missing");
+        return -EINVAL;
+    }
+    uint8_t *data;
+    int r = snap_file_read(sf, s, &data);
+    if (r) {
+        snprintf(err, errlen, "snapshot: reading section '%s' failed", name);
+        return r;
+    }
+    memset(out, 0, sizeof(*out));
+    memcpy(out, data, s->length);
+    free(data);
+    return 0;
+}
+
 int snapshot_restore(struct machine *m, const char *path, snap_progress_fn progress, void *opaque, char *err,
                      size_t errlen)
 {
@@ -431,22 +498,7 @@ int snapshot_restore(struct machine *m, const char *path, snap_progress_fn progr
         return -ENOMEM;
     }
     /* Pass 1: everything must be present, of a known version, and fit this machine. */
-    for (unsigned i = 0; !r && i < m->ncpus; i++) {
-        char name[SNAP_NAME_LEN];
-        snprintf(name, sizeof(name), "cpu.%u", i);
-        const struct snap_section_info *s = snap_file_find(&sf, name);
-        if (!s || s->version != CPU_SECTION_VERSION || s->length != sizeof(struct cpu_state)) {
-            snprintf(err, errlen, "snapshot: section '%s' is %s", name, s ? "of another version or size" : "missing");
-            r = -EINVAL;
-            break;
-        }
-        uint8_t *data;
-        r = snap_file_read(&sf, s, &data);
-        if (!r) {
-            memcpy(&cpus[i], data, sizeof(cpus[i]));
-            free(data);
-        }
-    }
+    for (unsigned i = 0; !r && i < m->ncpus; i++) r = snap_file_cpu_state(&sf, i, &cpus[i], err, errlen);
     char extra[SNAP_NAME_LEN];
     snprintf(extra, sizeof(extra), "cpu.%u", m->ncpus);
     if (!r && snap_file_find(&sf, extra)) {

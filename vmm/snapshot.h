@@ -104,6 +104,21 @@ const struct snap_section_info *snap_file_find(const struct snap_file *sf, const
 /* Read a whole (verified) section into a malloc'd buffer. */
 int snap_file_read(struct snap_file *sf, const struct snap_section_info *s, uint8_t **out);
 
+/* vCPU i's state (section "cpu.i", version 1 or 2; fields a version lacks are 0). 0, or -EINVAL
+ * with the reason in err. */
+struct cpu_state;
+int snap_file_cpu_state(struct snap_file *sf, unsigned i, struct cpu_state *out, char *err, size_t errlen);
+
+/* Whether the guest in snapshot `path` uses the local APIC and IOAPIC (taken under kvm, or on the
+ * emulator's APIC platform), so that the machine restoring it must have them (--irqchip apic).
+ * 0, or -errno with the reason in err (the file is verified as snap_file_open does). */
+int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen);
+
+/* Whether a machine of `backend` ("kvm", "emu") can restore snapshot sf: either backend takes
+ * the other's snapshots (docs/snapshots.md, "Cross-backend"), except that one taken on the
+ * emulator's APIC platform does not translate to kvm yet. 0, or -ENOTSUP with the reason in err. */
+int snapshot_check_backend(struct snap_file *sf, const char *backend, char *err, size_t errlen);
+
 /* ---- machine level ---- */
 
 /* Save the paused machine m (vCPUs not running) to path, atomically (temp file + rename). */

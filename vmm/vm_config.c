@@ -35,6 +35,15 @@ const char *vm_accel_name(enum vm_accel a)
     }
 }
 
+const char *vm_irqchip_name(enum vm_irqchip i)
+{
+    switch (i) {
+    case IRQCHIP_PIC: return "pic";
+    case IRQCHIP_APIC: return "apic";
+    default: return "auto";
+    }
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -138,6 +147,11 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
         else if (!strcmp(v, "kvm")) c->accel = ACCEL_KVM;
         else if (!strcmp(v, "emu")) c->accel = ACCEL_EMU;
         else FAIL("--accel: '%s' is not one of auto, kvm, emu", v);
+    } else if (!strcmp(opt, "irqchip")) {
+        if (!strcmp(v, "auto")) c->irqchip = IRQCHIP_AUTO;
+        else if (!strcmp(v, "pic")) c->irqchip = IRQCHIP_PIC;
+        else if (!strcmp(v, "apic")) c->irqchip = IRQCHIP_APIC;
+        else FAIL("--irqchip: '%s' is not one of auto, pic, apic", v);
     } else if (!strcmp(opt, "kernel")) {
         return set_str(&c->kernel, v);
     } else if (!strcmp(opt, "initrd")) {
@@ -184,6 +198,8 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
 int vm_config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
     if (!c->kernel) FAIL("--kernel: required");
+    if (c->accel == ACCEL_KVM && c->irqchip == IRQCHIP_PIC)
+        FAIL("--irqchip: the kvm backend always gives the guest its in-kernel APIC (use apic or auto)");
     if (c->accel == ACCEL_EMU && c->cpus > 1) FAIL("--cpus: the emu backend runs 1 vCPU (got %u)", c->cpus);
     return 0;
 }

@@ -15,6 +15,9 @@
 #define VM_MAX_HOSTFWD 8
 
 enum vm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_EMU };
+/* The guest's interrupt controllers: the i8259 pair only, or local APIC + IOAPIC (with MSI-X).
+ * auto: apic under kvm (its in-kernel irqchip), pic under emu. */
+enum vm_irqchip { IRQCHIP_AUTO, IRQCHIP_PIC, IRQCHIP_APIC };
 
 struct vm_disk {
     char *path;
@@ -41,6 +44,7 @@ struct vm_config {
     uint64_t memory_mib;
     unsigned cpus;
     enum vm_accel accel;
+    enum vm_irqchip irqchip;
     char *kernel, *initrd, *cmdline;
     unsigned ndisks;
     struct vm_disk disks[VM_MAX_DISKS];
@@ -59,6 +63,7 @@ int vm_config_set(struct vm_config *c, const char *option, const char *value, ch
 int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
 
 const char *vm_accel_name(enum vm_accel a);
+const char *vm_irqchip_name(enum vm_irqchip i);
 int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
 
 #endif

@@ -36,6 +36,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
     json_object_set_new(j, "memory_mib", json_integer((json_int_t)c->memory_mib));
     json_object_set_new(j, "vcpus", json_integer(c->cpus));
     json_object_set_new(j, "accel", json_string(vm_accel_name(c->accel)));
+    if (c->irqchip != IRQCHIP_AUTO) json_object_set_new(j, "irqchip", json_string(vm_irqchip_name(c->irqchip)));
     if (c->kernel) json_object_set_new(j, "kernel", json_string(c->kernel));
     if (c->initrd) json_object_set_new(j, "initrd", json_string(c->initrd));
     if (c->cmdline) json_object_set_new(j, "cmdline", json_string(c->cmdline));
@@ -168,7 +169,7 @@ static int set_nets(struct vm_config *c, const json_t *nets, char *err, size_t e
 
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
-    static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "kernel", "initrd",
+    static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
                                         "cmdline", "disks", "nets", "vnc"};
     const char *dummy;
     if (!field) field = &dummy;
@@ -195,6 +196,7 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_integer(c, j, "memory_mib", "memory", err, errlen, field)) ||
         (r = set_integer(c, j, "vcpus", "cpus", err, errlen, field)) ||
         (r = set_string(c, j, "accel", "accel", err, errlen, field)) ||
+        (r = set_string(c, j, "irqchip", "irqchip", err, errlen, field)) ||
         (r = set_string(c, j, "kernel", "kernel", err, errlen, field)) ||
         (r = set_string(c, j, "initrd", "initrd", err, errlen, field)) ||
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
@@ -204,7 +206,10 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         return r;
     if (vm_config_validate(c, err, errlen)) {
         /* vm_config_validate names options as on the command line; map back to the JSON field. */
-        *field = strstr(err, "--kernel") ? "kernel" : strstr(err, "--cpus") ? "vcpus" : NULL;
+        *field = strstr(err, "--kernel")    ? "kernel"
+                 : strstr(err, "--cpus")    ? "vcpus"
+                 : strstr(err, "--irqchip") ? "irqchip"
+                                            : NULL;
         return -EINVAL;
     }
     return 0;

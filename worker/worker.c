@@ -33,6 +33,7 @@
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
 #include "vnc/vnc.h"
@@ -186,6 +187,17 @@ static int machine_bringup(char *err, size_t errlen)
             W.restore_dir[0] = 0;
             return r;
         }
+    }
+    if (restoring && W.cfg.irqchip == IRQCHIP_AUTO) { /* the platform the restored guest uses */
+        char path[4200];
+        bool apic = false;
+        snprintf(path, sizeof(path), "%s/vm.snap", W.restore_dir);
+        int r = snapshot_uses_apic(path, &apic, err, errlen);
+        if (r) {
+            W.restore_dir[0] = 0;
+            return r;
+        }
+        if (apic) W.cfg.irqchip = IRQCHIP_APIC;
     }
     int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
     if (r) return r;

@@ -155,20 +155,6 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
     return 0;
 }
 
-bool worker_snapshot_backend_ok(const char *taken, const char *running)
-{
-    /* emu -> kvm: the kvm-irqchip restore translates dev.pic/dev.pit (vmm/kvm/kvm_xsnap.c) */
-    return !strcmp(taken, running) || (!strcmp(taken, "emu") && !strcmp(running, "kvm"));
-}
-
-void worker_snapshot_backend_error(char *err, size_t errlen, const char *taken, const char *running)
-{
-    snprintf(err, errlen,
-             "snapshot was taken under the %s backend; restoring it under %s is not supported yet (its interrupt "
-             "controller and timer state are not translated to that backend, see docs/snapshots.md)",
-             taken, running);
-}
-
 int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, char *err, size_t errlen)
 {
     char path[4200];
@@ -205,10 +191,7 @@ int worker_snapshot_check(const struct vm_config *cfg, const char *backend, cons
     struct snap_file sf;
     r = snap_file_open(&sf, path, err, errlen); /* header and every section's CRC */
     if (r) return r;
-    if (!worker_snapshot_backend_ok(sf.backend, backend)) {
-        worker_snapshot_backend_error(err, errlen, sf.backend, backend);
-        r = -ENOTSUP;
-    }
+    r = snapshot_check_backend(&sf, backend, err, errlen);
     snap_file_close(&sf);
     return r;
 }

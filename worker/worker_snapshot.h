@@ -21,15 +21,9 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
 
 /* Check that dir holds a complete snapshot that fits cfg and the CPU backend named `backend`
  * (meta.json, vm.snap header and every section CRC, the disk copies present, taken under the
- * same backend). Nothing is changed. 0 or -errno with err. */
+ * a backend that can take it over: snapshot_check_backend). Nothing is changed. 0 or -errno with err. */
 int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, char *err, size_t errlen);
 
-/* Whether a snapshot taken under backend `taken` can be restored under `running`: the same
- * backend, or emu -> kvm (translated); kvm -> emu is not supported yet. */
-bool worker_snapshot_backend_ok(const char *taken, const char *running);
-/* The message for a snapshot taken under another backend (not supported yet: the interrupt
- * controller and timer state are not translated; docs/snapshots.md). */
-void worker_snapshot_backend_error(char *err, size_t errlen, const char *taken, const char *running);
 
 /* Copy the snapshot's disk images back over cfg's disks. Call after worker_snapshot_check,
  * with the machine paused or not yet created. */

@@ -38,3 +38,7 @@ while [ $i -lt 600 ] && ! grep -q done /www/flag 2>/dev/null; do
     i=$((i + 1))
 done
 echo "GUEST: host fetched the page"
+# Which interrupt controllers carried all that (the PIC platform: XT-PIC; the APIC one: IO-APIC,
+# MSI-X for virtio, the local APIC timer).
+echo "GUEST: irqs xtpic $(grep -c XT-PIC /proc/interrupts) ioapic $(grep -c IO-APIC /proc/interrupts) msix $(grep -c PCI-MSI /proc/interrupts) local-timer $(awk '/LOC:/ { print $2 }' /proc/interrupts)"
+sed 's/^/GUEST: interrupts: /' /proc/interrupts

@@ -1,16 +1,22 @@
 /* backend: the "emu" CPU backend (struct cpu_backend_ops) around the software emulator:
- * CPU set-up (emu_cpu_init), the vCPU run loop (device timers, PIC interrupts, HLT sleeping,
- * instruction budgets), interrupt lines, kicks and state get/set.
+ * CPU set-up (emu_cpu_init), the vCPU run loop (device timers, interrupts, HLT sleeping,
+ * instruction budgets), interrupt lines, MSIs, kicks and state get/set.
+ *
+ * Two platforms (vm_config.irqchip): PIC (default: the i8259 pair interrupts the CPU directly)
+ * and APIC (a local APIC per vCPU, vmm/emu/lapic.c, and the IOAPIC, devices/ioapic.c, set up by
+ * vmm/emu/emu_apic.c; the i8259 reaches the CPU through LINT0 in ExtINT mode; MSIs).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "devices/ioapic.h"
 #include "devices/pic.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/emu/emu.h"
 #include "vmm/emu/fpu_sse.h"
+#include "vmm/emu/lapic.h"
 #include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -86,6 +92,7 @@ struct emu_vcpu {
      * it executes anything else: one bit per page, as code_bitmap. */
     uint8_t *dma_dirty;
     _Atomic bool dma_pending;
+    struct lapic_host lapic_host; /* the APIC platform's view of this vCPU */
 };
 
 static struct emu_vcpu *vcpu_of(struct vcpu *v) { return v->backend; }
@@ -122,9 +129,29 @@ static void emu_drop_dma_dirty_code(struct emu_vcpu *ev)
     }
 }
 
+static void wake_vcpu(struct emu_vcpu *ev);
+
+static void lapic_kick(void *opaque) { wake_vcpu(opaque); }
+static void lapic_eoi(void *opaque, uint8_t vector)
+{
+    struct emu_vcpu *ev = opaque;
+    if (ev->cpu.m->ioapic) ioapic_eoi(ev->cpu.m->ioapic, vector);
+}
+static uint64_t lapic_tsc(void *opaque) { return sys_tsc_now(&((struct emu_vcpu *)opaque)->cpu); }
+static uint64_t lapic_clock(void *opaque)
+{
+    (void)opaque;
+    return clock_now_ns();
+}
+
+struct lapic *emu_vcpu_lapic(struct vcpu *v)
+{
+    return v->m && v->m->backend == &emu_backend_ops && v->backend ? vcpu_of(v)->cpu.lapic : NULL;
+}
+
 static int emu_init(struct machine *m)
 {
-    m->apic = false;
+    m->apic = m->cfg && m->cfg->irqchip == IRQCHIP_APIC;
     m->backend_data = NULL;
     return 0;
 }
@@ -147,6 +174,20 @@ static int emu_vcpu_init(struct vcpu *v)
     }
     ev->cpu.vcpu = v;
     ev->dma_dirty = calloc((ev->cpu.code_bitmap_pages + 7) / 8 + 1, 1);
+    if (v->m->apic && ev->dma_dirty) {
+        ev->lapic_host = (struct lapic_host){.opaque = ev,
+                                             .kick = lapic_kick,
+                                             .eoi_broadcast = lapic_eoi,
+                                             .tsc_now = lapic_tsc,
+                                             .tsc_khz = ev->cpu.tsc_khz,
+                                             .clock_ns = lapic_clock,
+                                             .timers = &v->m->timers};
+        ev->cpu.lapic = lapic_create(&ev->lapic_host, v->index);
+        if (!ev->cpu.lapic) {
+            free(ev->dma_dirty);
+            ev->dma_dirty = NULL;
+        }
+    }
     if (!ev->dma_dirty) {
         emu_cpu_destroy(&ev->cpu);
         free(ev);
@@ -172,6 +213,12 @@ static void emu_vcpu_destroy(struct vcpu *v)
     if (v->m->mem.dma_opaque == ev) {
         v->m->mem.dma_written = NULL;
         v->m->mem.dma_opaque = NULL;
+    }
+    if (ev->cpu.lapic) {
+        pthread_mutex_lock(&v->m->dev_lock);
+        lapic_destroy(ev->cpu.lapic);
+        pthread_mutex_unlock(&v->m->dev_lock);
+        ev->cpu.lapic = NULL;
     }
     emu_cpu_destroy(&ev->cpu);
     free(ev->dma_dirty);
@@ -222,7 +269,14 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
         pthread_mutex_lock(&m->dev_lock);
         timers_run(&m->timers, clock_now_ns());
         uint64_t deadline = timers_next_deadline(&m->timers);
-        if (m->pic && can_intr && pic_has_irq(m->pic)) vec = pic_read_irq(m->pic);
+        if (can_intr) {
+            /* ExtINT first, as a local APIC does: the i8259 passes through LINT0 when the APIC
+             * lets it (or on the PIC platform, where there is no APIC). */
+            if (m->pic && (!cpu->lapic || lapic_accepts_pic_intr(cpu->lapic)) && pic_has_irq(m->pic))
+                vec = pic_read_irq(m->pic);
+            else if (cpu->lapic)
+                vec = lapic_ack(cpu->lapic);
+        }
         pthread_mutex_unlock(&m->dev_lock);
 
         if (vec >= 0) emu_deliver_interrupt(cpu, (uint8_t)vec);
@@ -255,14 +309,27 @@ static int emu_get_state(struct vcpu *v, struct cpu_state *s)
     *s = cpu->s;
     s->rflags = emu_get_rflags(cpu);
     s->tsc = sys_tsc_now(cpu);
+    s->tsc_khz = (uint32_t)cpu->tsc_khz;
+    s->apic_base = 0;
+    s->tsc_deadline = 0;
+    if (cpu->lapic) {
+        pthread_mutex_lock(&v->m->dev_lock);
+        s->apic_base = lapic_get_base(cpu->lapic);
+        if (!lapic_msr_read(cpu->lapic, MSR_IA32_TSC_DEADLINE, &s->tsc_deadline)) s->tsc_deadline = 0;
+        pthread_mutex_unlock(&v->m->dev_lock);
+    }
     return 0;
 }
 
 static int emu_set_state(struct vcpu *v, const struct cpu_state *s)
 {
-    struct emu_cpu *cpu = &vcpu_of(v)->cpu;
+    struct emu_vcpu *ev = vcpu_of(v);
+    struct emu_cpu *cpu = &ev->cpu;
     cpu->s = *s;
     emu_set_rflags(cpu, s->rflags);
+    /* The guest's TSC keeps the rate it had where the state was taken (the rate it calibrated). */
+    if (s->tsc_khz >= 1000 && s->tsc_khz <= 100000000) cpu->tsc_khz = s->tsc_khz;
+    ev->lapic_host.tsc_khz = cpu->tsc_khz;
     cpu->tsc_offset = 0;
     cpu->tsc_offset = (int64_t)(s->tsc - sys_tsc_now(cpu));
     cpu->cpl = 0;
@@ -270,6 +337,14 @@ static int emu_set_state(struct vcpu *v, const struct cpu_state *s)
     emu_tlb_flush(cpu);
     emu_icache_flush(cpu);
     cpu->triple_fault = 0;
+    if (cpu->lapic) {
+        pthread_mutex_lock(&v->m->dev_lock);
+        if (s->apic_base) lapic_load_base(cpu->lapic, s->apic_base);
+        lapic_set_tsc_khz(cpu->lapic, cpu->tsc_khz);
+        if (s->tsc_deadline) lapic_msr_write(cpu->lapic, MSR_IA32_TSC_DEADLINE, s->tsc_deadline);
+        pthread_mutex_unlock(&v->m->dev_lock);
+        emu_kvmclock_update(cpu);
+    }
     return 0;
 }
 
@@ -279,12 +354,29 @@ static void emu_kick(struct vcpu *v)
     if (ev) wake_vcpu(ev);
 }
 
+/* A GSI reaches the i8259 pair (ISA IRQs 0-15) and, on the APIC platform, the IOAPIC on the pin
+ * vmd's MADT and MP table give it (ISA IRQ 0, the PIT, on pin 2), as kvm's routing does. */
 static void emu_set_irq(struct machine *m, unsigned gsi, int level)
 {
+    if (m->ioapic) ioapic_set_irq(m->ioapic, gsi == 0 ? 2 : gsi, level);
     if (!m->pic || gsi >= 16) return;
     pic_set_irq(m->pic, gsi, level);
     struct emu_vcpu *ev = m->backend_data;
     if (ev && pic_has_irq(m->pic)) wake_vcpu(ev);
+}
+
+/* An MSI (dev_lock held): fixed or lowest-priority delivery to the one vCPU's local APIC. */
+static int emu_send_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+    struct emu_vcpu *ev = m->backend_data;
+    if (!ev || !ev->cpu.lapic) return -ENODEV;
+    unsigned mode = (data >> 8) & 7;
+    if (mode != 0 && mode != 1) {
+        log_debug("emu: MSI with delivery mode %u to 0x%llx dropped", mode, (unsigned long long)addr);
+        return 0;
+    }
+    lapic_set_irq(ev->cpu.lapic, (uint8_t)data, false);
+    return 0;
 }
 
 const struct cpu_backend_ops emu_backend_ops = {
@@ -298,6 +390,7 @@ const struct cpu_backend_ops emu_backend_ops = {
     .set_state = emu_set_state,
     .kick = emu_kick,
     .set_irq = emu_set_irq,
+    .send_msi = emu_send_msi,
     .has_kernel_irqchip = false,
     .runs_device_timers = true,
 };

@@ -7,8 +7,9 @@
  * revision MSR without a fault handler, expects CPUID leaves 4/0xB/0x15, and applies model
  * quirks, none of which the AMD K8 path does.
  *
- * Not reported because not implemented: APIC (the platform runs on the i8259 PIC), X2APIC,
- * TSC-deadline, MTRR, MCE/MCA, VME, DE (debug extensions), PSE36, SEP (SYSENTER), XSAVE/AVX,
+ * APIC, X2APIC and TSC-deadline only on the APIC platform (--irqchip apic: vmm/emu/lapic.c);
+ * the PIC platform has none.
+ * Not reported because not implemented: MTRR, MCE/MCA, VME, DE (debug extensions), PSE36, SEP (SYSENTER), XSAVE/AVX,
  * PCID, FSGSBASE, SMEP/SMAP, RDTSCP.
  */
 #include <string.h>
@@ -24,6 +25,7 @@
 #define F1D_MSR (1u << 5)
 #define F1D_PAE (1u << 6)
 #define F1D_CX8 (1u << 8)
+#define F1D_APIC (1u << 9)
 #define F1D_PGE (1u << 13)
 #define F1D_CMOV (1u << 15)
 #define F1D_PAT (1u << 16)
@@ -34,7 +36,9 @@
 #define F1D_SSE2 (1u << 26)
 /* leaf 1 ECX */
 #define F1C_CX16 (1u << 13)
+#define F1C_X2APIC (1u << 21)
 #define F1C_POPCNT (1u << 23)
+#define F1C_TSC_DEADLINE (1u << 24)
 #define F1C_HYPERVISOR (1u << 31)
 /* leaf 0x80000001 */
 #define F81D_SYSCALL (1u << 11)
@@ -66,6 +70,10 @@ void emu_sys_cpuid(struct emu_cpu *cpu)
     uint32_t leaf1_edx = F1D_FPU | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_PGE | F1D_CMOV | F1D_PAT |
                          F1D_CLFLUSH | fpu_edx;
     uint32_t leaf1_ecx = EXEC_LEAF1_ECX | F1C_HYPERVISOR | fpu_ecx;
+    if (cpu->lapic) { /* the APIC platform (vmm/emu/lapic.c) */
+        leaf1_edx |= F1D_APIC;
+        leaf1_ecx |= F1C_X2APIC | F1C_TSC_DEADLINE;
+    }
     switch (leaf) {
     case 0: {
         uint32_t v[3];

@@ -98,6 +98,9 @@ struct emu_cpu {
     /* Links to the machine */
     struct machine *m;
     struct vcpu *vcpu;
+    /* This vCPU's local APIC on the APIC platform (machine->apic), else NULL. Accessed with the
+     * machine's dev_lock held. */
+    struct lapic *lapic;
 
     /* Interrupts: set by another thread (device lock held) to make emu_exec return to the
      * run loop at the next instruction boundary. */
@@ -114,6 +117,9 @@ struct emu_cpu {
     uint8_t triple_fault; /* the guest triple-faulted; the run loop reports VCPU_EXIT_SHUTDOWN */
     uint8_t tlb_has_1g;   /* some TLB entry comes from a 1 GiB page (INVLPG then flushes all) */
 };
+
+/* The local APIC of vCPU v on the APIC platform (emu backend), else NULL. */
+struct lapic *emu_vcpu_lapic(struct vcpu *v);
 
 /* ---- exec part -------------------------------------------------------------------- */
 

@@ -521,6 +521,20 @@ void lapic_reset(struct lapic *a)
 {
     a->base = LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE | (a->initial_id == 0 ? APIC_BASE_BSP : 0);
     reset_registers(a);
+    /* The BSP comes up in virtual-wire mode, as firmware leaves it (and KVM resets it): LINT0 passes
+     * the i8259's INTR, so a kernel that has not set up its APIC yet still gets PIC interrupts. */
+    if (a->initial_id == 0) a->lvt[LVT_LINT0] = DM_EXTINT << 8;
+}
+
+void lapic_set_tsc_khz(struct lapic *a, uint64_t khz)
+{
+    if (a->host.tsc_khz == khz) return;
+    a->host.tsc_khz = khz;
+    uint64_t deadline = a->tsc_deadline;
+    if (deadline && timer_mode(a) == TIMER_TSC_DEADLINE) {
+        timer_stop(a);
+        tsc_deadline_arm(a, deadline);
+    }
 }
 
 /* ---- IA32_APIC_BASE ---- */

@@ -64,6 +64,9 @@ bool lapic_set_base(struct lapic *a, uint64_t value);
 /* Load IA32_APIC_BASE as a snapshot had it: no transition checks, no state reset. */
 void lapic_load_base(struct lapic *a, uint64_t value);
 
+/* The guest TSC's rate changed (a restored guest keeps the rate it had): re-arm a TSC deadline. */
+void lapic_set_tsc_khz(struct lapic *a, uint64_t tsc_khz);
+
 /* Whether the APIC is globally enabled (IA32_APIC_BASE bit 11); when it is not, the i8259's
  * INTR goes to the CPU directly as on a PIC-only machine. */
 bool lapic_enabled(const struct lapic *a);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "vmm/emu/emu.h"
+#include "vmm/emu/lapic.h"
 #include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -165,9 +166,22 @@ void *emu_translate(struct emu_cpu *cpu, uint64_t la, unsigned len, enum emu_acc
     return p;
 }
 
+/* The local APIC's xAPIC page is per vCPU, so it is not on the machine's MMIO bus. */
+static bool lapic_mmio(struct emu_cpu *cpu, uint64_t gpa, uint64_t *v, unsigned size, bool is_write)
+{
+    if (!cpu->lapic) return false;
+    pthread_mutex_lock(&cpu->m->dev_lock);
+    bool mine = lapic_mmio_claims(cpu->lapic, gpa);
+    if (mine && is_write) lapic_mmio_write(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
+    else if (mine) lapic_mmio_read(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
+    pthread_mutex_unlock(&cpu->m->dev_lock);
+    return mine;
+}
+
 static uint64_t mmio_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 {
     uint64_t v = 0;
+    if (lapic_mmio(cpu, gpa, &v, size, false)) return size >= 8 ? v : v & ((1ULL << (size * 8)) - 1);
     if (!machine_mmio(cpu->m, gpa, &v, size, false)) {
         log_debug("emu: unclaimed MMIO read 0x%llx size %u", (unsigned long long)gpa, size);
         v = ~0ULL;
@@ -177,6 +191,7 @@ static uint64_t mmio_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
 
 static void mmio_write(struct emu_cpu *cpu, uint64_t gpa, uint64_t val, unsigned size)
 {
+    if (lapic_mmio(cpu, gpa, &val, size, true)) return;
     if (!machine_mmio(cpu->m, gpa, &val, size, true))
         log_debug("emu: unclaimed MMIO write 0x%llx size %u", (unsigned long long)gpa, size);
 }

@@ -2,9 +2,15 @@
  * #GP(0), which Linux handles once its exception table is live (and on the AMD vendor path
  * this CPU reports, nothing reads an unknown MSR before that).
  */
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
 #include "vmm/emu/emu.h"
+#include "vmm/emu/lapic.h"
 #include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
+#include "vmm/machine.h"
 
 #define MSR_MTRRCAP 0xfe
 #define MSR_K8_SYSCFG 0xc0010010
@@ -19,6 +25,105 @@ static bool pat_valid(uint64_t v)
         if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7) return false;
     }
     return true;
+}
+
+/* The MSRs of the local APIC (APIC platform only): its base, the x2APIC registers, the TSC deadline. */
+static bool is_apic_msr(uint32_t msr)
+{
+    return msr == MSR_IA32_APIC_BASE || msr == MSR_IA32_TSC_DEADLINE ||
+           (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST);
+}
+
+/* ---- kvmclock ------------------------------------------------------------------------- */
+
+/* pvclock_vcpu_time_info, as the guest reads it (Documentation/virt/kvm/x86/msr.rst) */
+struct pvclock_time {
+    uint32_t version;
+    uint32_t pad0;
+    uint64_t tsc_timestamp;
+    uint64_t system_time;
+    uint32_t tsc_to_system_mul;
+    int8_t tsc_shift;
+    uint8_t flags;
+    uint8_t pad[2];
+};
+#define PVCLOCK_TSC_STABLE_BIT 1u
+
+void emu_pvclock_scale(uint64_t tsc_khz, uint32_t *mul, int8_t *shift)
+{
+    /* ns = ((tsc_delta << shift, or >> -shift) * mul) >> 32, mul < 2^32: scale ticks per second
+     * and nanoseconds per second by powers of two until their ratio fits (KVM's method) */
+    uint64_t scaled = 1000000000ULL, base = (tsc_khz ? tsc_khz : 1) * 1000ULL;
+    int sh = 0;
+    while (base > scaled * 2 || (base >> 32)) {
+        base >>= 1;
+        sh--;
+    }
+    uint32_t base32 = (uint32_t)base;
+    while (base32 <= scaled || (scaled >> 32)) {
+        if ((scaled >> 32) || (base32 & 0x80000000u)) scaled >>= 1;
+        else base32 <<= 1;
+        sh++;
+    }
+    *mul = (uint32_t)((scaled << 32) / base32);
+    *shift = (int8_t)sh;
+}
+
+uint64_t emu_pvclock_ns(uint64_t delta, uint32_t mul, int8_t shift)
+{
+    if (shift < 0) delta >>= -shift;
+    else delta <<= shift;
+    return (uint64_t)(((unsigned __int128)delta * mul) >> 32);
+}
+
+void emu_kvmclock_update(struct emu_cpu *cpu)
+{
+    uint64_t v = cpu->s.kvm_system_time;
+    if (!(v & 1)) return;
+    struct pvclock_time *p = guest_mem_ptr(&cpu->m->mem, v & ~(uint64_t)1, sizeof(*p));
+    if (!p || ((v & ~(uint64_t)1) & 7)) return; /* not in RAM or misaligned: the guest gets no clock */
+    uint64_t tsc = sys_tsc_now(cpu), now_ns;
+    struct pvclock_time old;
+    memcpy(&old, p, sizeof(old));
+    if (!old.tsc_to_system_mul) {
+        /* a new page: kvmclock counts from TSC 0 at this TSC rate */
+        uint32_t mul;
+        int8_t shift;
+        emu_pvclock_scale(cpu->tsc_khz, &mul, &shift);
+        now_ns = emu_pvclock_ns(tsc, mul, shift);
+    } else {
+        /* a page in use (a restored guest's, or one registered again): carry its clock on from
+         * the parameters it holds, so guest time neither jumps nor runs backwards */
+        now_ns = old.system_time + emu_pvclock_ns(tsc - old.tsc_timestamp, old.tsc_to_system_mul, old.tsc_shift);
+    }
+    struct pvclock_time t = {.version = (old.version | 1) + 1, .tsc_timestamp = tsc, .system_time = now_ns,
+                             .flags = PVCLOCK_TSC_STABLE_BIT};
+    emu_pvclock_scale(cpu->tsc_khz, &t.tsc_to_system_mul, &t.tsc_shift);
+    uint32_t odd = t.version - 1;
+    __atomic_store_n(&p->version, odd, __ATOMIC_RELEASE);
+    memcpy((uint8_t *)p + 8, (uint8_t *)&t + 8, sizeof(t) - 8);
+    __atomic_store_n(&p->version, t.version, __ATOMIC_RELEASE);
+}
+
+void emu_kvmclock_wall(struct emu_cpu *cpu)
+{
+    /* pvclock_wall_clock: version, sec, nsec — the wall-clock time at kvmclock 0 */
+    uint64_t gpa = cpu->s.kvm_wall_clock;
+    uint32_t *w = guest_mem_ptr(&cpu->m->mem, gpa, 12);
+    if (!w || (gpa & 3)) return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint32_t mul;
+    int8_t shift;
+    emu_pvclock_scale(cpu->tsc_khz, &mul, &shift);
+    uint64_t up = emu_pvclock_ns(sys_tsc_now(cpu), mul, shift);
+    uint64_t wall = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+    wall = wall > up ? wall - up : 0;
+    uint32_t ver = (w[0] | 1) + 1;
+    __atomic_store_n(&w[0], ver - 1, __ATOMIC_RELEASE);
+    w[1] = (uint32_t)(wall / 1000000000ULL);
+    w[2] = (uint32_t)(wall % 1000000000ULL);
+    __atomic_store_n(&w[0], ver, __ATOMIC_RELEASE);
 }
 
 /* Returns false for an MSR that does not exist. */
@@ -45,6 +150,13 @@ static bool msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *v)
     case MSR_K7_HWCR: *v = 0; return true;
     case MSR_K8_SYSCFG: *v = 0; return true;
     case MSR_K8_INT_PENDING_MSG: *v = 0; return true; /* no C1E */
+    /* KVM's paravirtual MSRs, for a guest that booted under kvm and was restored here (the
+     * emulator does not offer KVM's CPUID leaves to a guest it boots) */
+    case MSR_KVM_SYSTEM_TIME_NEW: *v = s->kvm_system_time; return cpu->lapic != NULL;
+    case MSR_KVM_WALL_CLOCK_NEW: *v = s->kvm_wall_clock; return cpu->lapic != NULL;
+    case MSR_KVM_STEAL_TIME: *v = s->kvm_steal_time; return cpu->lapic != NULL;
+    case MSR_KVM_ASYNC_PF_EN: *v = s->kvm_async_pf_en; return cpu->lapic != NULL;
+    case MSR_KVM_PV_EOI_EN: *v = s->kvm_pv_eoi_en; return cpu->lapic != NULL;
     default: return false;
     }
 }
@@ -103,6 +215,21 @@ static bool msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
     case MSR_AMD64_PATCH_LEVEL: return true;
     case MSR_K7_HWCR: return true;
     case MSR_K8_SYSCFG: return true;
+    case MSR_KVM_SYSTEM_TIME_NEW:
+        if (!cpu->lapic) return false;
+        s->kvm_system_time = v;
+        emu_kvmclock_update(cpu);
+        return true;
+    case MSR_KVM_WALL_CLOCK_NEW:
+        if (!cpu->lapic) return false;
+        s->kvm_wall_clock = v;
+        emu_kvmclock_wall(cpu);
+        return true;
+    /* registered but never used: the emulator sets no PV EOI bit, takes no steal time and
+     * sends no async page faults, which the guest's protocols allow */
+    case MSR_KVM_STEAL_TIME: s->kvm_steal_time = v; return cpu->lapic != NULL;
+    case MSR_KVM_ASYNC_PF_EN: s->kvm_async_pf_en = v; return cpu->lapic != NULL;
+    case MSR_KVM_PV_EOI_EN: s->kvm_pv_eoi_en = v; return cpu->lapic != NULL;
     default: return false;
     }
 }
@@ -112,7 +239,15 @@ void emu_sys_rdmsr(struct emu_cpu *cpu)
     if (cpu->cpl != 0) emu_raise_gp0(cpu);
     uint32_t msr = (uint32_t)cpu->s.gpr[GPR_RCX];
     uint64_t v = 0;
-    if (!msr_read(cpu, msr, &v)) {
+    bool ok;
+    if (cpu->lapic && is_apic_msr(msr)) {
+        pthread_mutex_lock(&cpu->m->dev_lock);
+        ok = msr == MSR_IA32_APIC_BASE ? (v = lapic_get_base(cpu->lapic), true) : lapic_msr_read(cpu->lapic, msr, &v);
+        pthread_mutex_unlock(&cpu->m->dev_lock);
+    } else {
+        ok = msr_read(cpu, msr, &v);
+    }
+    if (!ok) {
         if (cpu->trace) log_debug("emu: rdmsr 0x%x (unknown) at RIP 0x%llx", msr, (unsigned long long)cpu->insn_rip);
         emu_raise_gp0(cpu);
     }
@@ -125,7 +260,15 @@ void emu_sys_wrmsr(struct emu_cpu *cpu)
     if (cpu->cpl != 0) emu_raise_gp0(cpu);
     uint32_t msr = (uint32_t)cpu->s.gpr[GPR_RCX];
     uint64_t v = (cpu->s.gpr[GPR_RDX] << 32) | (uint32_t)cpu->s.gpr[GPR_RAX];
-    if (!msr_write(cpu, msr, v)) {
+    bool ok;
+    if (cpu->lapic && is_apic_msr(msr)) {
+        pthread_mutex_lock(&cpu->m->dev_lock);
+        ok = msr == MSR_IA32_APIC_BASE ? lapic_set_base(cpu->lapic, v) : lapic_msr_write(cpu->lapic, msr, v);
+        pthread_mutex_unlock(&cpu->m->dev_lock);
+    } else {
+        ok = msr_write(cpu, msr, v);
+    }
+    if (!ok) {
         if (cpu->trace)
             log_debug("emu: wrmsr 0x%x = 0x%llx (unknown) at RIP 0x%llx", msr, (unsigned long long)v,
                       (unsigned long long)cpu->insn_rip);

@@ -77,4 +77,13 @@ void sys_set_cs(struct emu_cpu *cpu, const struct emu_desc *d, uint16_t sel, uns
 /* Guest TSC now. */
 uint64_t sys_tsc_now(const struct emu_cpu *cpu);
 
+/* kvmclock (msr.c), for a guest that booted under kvm and was restored on the emulator:
+ * (re)write the pvclock page registered in cpu->s.kvm_system_time so the guest's clock carries
+ * on at this TSC rate, and the wall-clock structure at cpu->s.kvm_wall_clock. */
+void emu_kvmclock_update(struct emu_cpu *cpu);
+void emu_kvmclock_wall(struct emu_cpu *cpu);
+/* pvclock scaling: ns = ((delta << shift, or >> -shift) * mul) >> 32 for a TSC of tsc_khz. */
+void emu_pvclock_scale(uint64_t tsc_khz, uint32_t *mul, int8_t *shift);
+uint64_t emu_pvclock_ns(uint64_t delta, uint32_t mul, int8_t shift);
+
 #endif

@@ -4,9 +4,10 @@
  *
  * Section payload: u32 present (0 when the machine did not run the kvm backend: nothing
  * follows), u32 vCPU count, the three struct kvm_irqchip (PIC master, PIC slave, IOAPIC),
- * struct kvm_pit_state2, struct kvm_clock_data, then one struct kvm_lapic_state per vCPU.
- * Restoring a kvm snapshot under another backend drops this state with a warning (the emu
- * backend's own PIC/PIT start from reset). Restoring under kvm a snapshot taken under emu
+ * struct kvm_pit_state2, struct kvm_clock_data, (version 2:) u64 host CLOCK_MONOTONIC ns at the
+ * save (the clock of the PIT's count_load_time), then one struct kvm_lapic_state per vCPU.
+ * Restoring a kvm snapshot under the emulator: its APIC platform takes this state over
+ * (kvm_irqchip_decode, vmm/emu/emu_apic.c). Restoring under kvm a snapshot taken under emu
  * (present = 0, "dev.pic"/"dev.pit" present) translates those sections instead (kvm_xsnap.c).
  */
 #include <errno.h>
@@ -15,16 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "kvm_backend.h"
+#include "kvm_irqchip.h"
 #include "kvm_xsnap.h"
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
-#define KVM_IRQCHIP_STATE_VERSION 1
-#define NUM_CHIPS 3 /* KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC */
 
 static int kvm_irqchip_init(struct machine *m, char *err, size_t errlen)
 {
@@ -60,11 +61,15 @@ static int kvm_irqchip_save(struct machine *m, struct snap_buf *b)
     }
     struct kvm_pit_state2 pit;
     if (ioctl(vm_fd, KVM_GET_PIT2, &pit) < 0) return fail_ioctl("KVM_GET_PIT2", NULL, 0);
+    /* the clock the PIT's count_load_time is on (host CLOCK_MONOTONIC), now */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
     snap_put(b, &pit, sizeof(pit));
     struct kvm_clock_data clock;
     memset(&clock, 0, sizeof(clock));
     if (ioctl(vm_fd, KVM_GET_CLOCK, &clock) < 0) return fail_ioctl("KVM_GET_CLOCK", NULL, 0);
     snap_put(b, &clock, sizeof(clock));
+    snap_put_u64(b, (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec);
     for (unsigned i = 0; i < m->ncpus; i++) {
         struct kvm_lapic_state lapic;
         int fd = kvm_vcpu_fd(&m->vcpus[i]);
@@ -75,66 +80,85 @@ static int kvm_irqchip_save(struct machine *m, struct snap_buf *b)
     return 0;
 }
 
-static int kvm_irqchip_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                               size_t errlen)
+void kvm_irqchip_saved_free(struct kvm_irqchip_saved *s)
 {
-    if (version != KVM_IRQCHIP_STATE_VERSION) {
-        snprintf(err, errlen, "kvm-irqchip: state version %u, this vmd reads %u", version, KVM_IRQCHIP_STATE_VERSION);
+    free(s->lapics);
+    s->lapics = NULL;
+}
+
+int kvm_irqchip_decode(struct snap_reader *r, uint32_t version, struct kvm_irqchip_saved *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (version < 1 || version > KVM_IRQCHIP_STATE_VERSION) {
+        snprintf(err, errlen, "kvm-irqchip: state version %u, this vmd reads 1 to %u", version,
+                 KVM_IRQCHIP_STATE_VERSION);
         return -EINVAL;
     }
-    if (snap_get_u32(r) == 0) {
-        /* Taken under another backend: take over its emulated PIC/PIT if it has them, else
-         * KVM keeps its reset state. */
-        if (r->short_read || kvm_machine_vm_fd(m) < 0 || !r->file) return 0;
-        int rc = kvm_xsnap_import(m, r->file, apply, err, errlen);
-        return rc < 0 ? rc : 0;
-    }
-    uint32_t ncpus = snap_get_u32(r);
-    int vm_fd = kvm_machine_vm_fd(m);
-    if (vm_fd >= 0 && ncpus != m->ncpus) {
-        snprintf(err, errlen, "kvm-irqchip: snapshot has %u local APICs, this VM %u vCPUs", ncpus, m->ncpus);
+    out->present = snap_get_u32(r) != 0;
+    if (!out->present || r->short_read) return 0;
+    out->ncpus = snap_get_u32(r);
+    if (out->ncpus > MACHINE_MAX_CPUS) {
+        snprintf(err, errlen, "kvm-irqchip: %u local APICs is more than vmd supports", out->ncpus);
         return -EINVAL;
     }
-    if (ncpus > MACHINE_MAX_CPUS) {
-        snprintf(err, errlen, "kvm-irqchip: %u local APICs is more than vmd supports", ncpus);
-        return -EINVAL;
-    }
-    struct kvm_irqchip chips[NUM_CHIPS];
     for (unsigned chip = 0; chip < NUM_CHIPS; chip++) {
-        snap_get(r, &chips[chip], sizeof(chips[chip]));
-        if (!r->short_read && chips[chip].chip_id != chip) {
-            snprintf(err, errlen, "kvm-irqchip: interrupt controller %u has id %u", chip, chips[chip].chip_id);
+        snap_get(r, &out->chips[chip], sizeof(out->chips[chip]));
+        if (!r->short_read && out->chips[chip].chip_id != chip) {
+            snprintf(err, errlen, "kvm-irqchip: interrupt controller %u has id %u", chip, out->chips[chip].chip_id);
             return -EINVAL;
         }
     }
-    struct kvm_pit_state2 pit;
-    snap_get(r, &pit, sizeof(pit));
-    struct kvm_clock_data clock;
-    snap_get(r, &clock, sizeof(clock));
-    struct kvm_lapic_state *lapics = calloc(ncpus ? ncpus : 1, sizeof(*lapics));
-    if (!lapics) return -ENOMEM;
-    for (unsigned i = 0; i < ncpus; i++) snap_get(r, &lapics[i], sizeof(lapics[i]));
-    int rc = 0;
-    if (r->short_read || !apply) goto out;
-    if (vm_fd < 0) {
-        log_warn("kvm-irqchip: the snapshot was taken under kvm; its in-kernel PIC/IOAPIC/PIT/LAPIC state is "
-                 "not carried over to the %s backend", m->backend->name);
+    snap_get(r, &out->pit, sizeof(out->pit));
+    snap_get(r, &out->clock, sizeof(out->clock));
+    if (version >= 2) out->save_host_ns = (int64_t)snap_get_u64(r);
+    out->lapics = calloc(out->ncpus ? out->ncpus : 1, sizeof(*out->lapics));
+    if (!out->lapics) return -ENOMEM;
+    for (unsigned i = 0; i < out->ncpus; i++) snap_get(r, &out->lapics[i], sizeof(out->lapics[i]));
+    if (r->short_read) {
+        snprintf(err, errlen, "kvm-irqchip: section is shorter than its state");
+        kvm_irqchip_saved_free(out);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int kvm_irqchip_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
+                               size_t errlen)
+{
+    struct kvm_irqchip_saved saved;
+    int rc = kvm_irqchip_decode(r, version, &saved, err, errlen);
+    if (rc) return rc;
+    int vm_fd = kvm_machine_vm_fd(m);
+    if (!saved.present) {
+        /* Taken under another backend: take over its emulated PIC/PIT if it has them, else
+         * KVM keeps its reset state. */
+        if (vm_fd < 0 || !r->file) return 0;
+        rc = kvm_xsnap_import(m, r->file, apply, err, errlen);
+        return rc < 0 ? rc : 0;
+    }
+    /* Under the emulator, its APIC platform device takes this state over (vmm/emu/emu_apic.c). */
+    if (vm_fd < 0) goto out;
+    if (saved.ncpus != m->ncpus) {
+        snprintf(err, errlen, "kvm-irqchip: snapshot has %u local APICs, this VM %u vCPUs", saved.ncpus, m->ncpus);
+        rc = -EINVAL;
         goto out;
     }
+    if (!apply) goto out;
     for (unsigned chip = 0; chip < NUM_CHIPS && !rc; chip++)
-        if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[chip]) < 0) rc = fail_ioctl("KVM_SET_IRQCHIP", err, errlen);
-    if (!rc && ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0) rc = fail_ioctl("KVM_SET_PIT2", err, errlen);
+        if (ioctl(vm_fd, KVM_SET_IRQCHIP, &saved.chips[chip]) < 0) rc = fail_ioctl("KVM_SET_IRQCHIP", err, errlen);
+    if (!rc && ioctl(vm_fd, KVM_SET_PIT2, &saved.pit) < 0) rc = fail_ioctl("KVM_SET_PIT2", err, errlen);
     if (!rc) {
-        struct kvm_clock_data c = {.clock = clock.clock}; /* no flags: set the clock value only */
+        struct kvm_clock_data c = {.clock = saved.clock.clock}; /* no flags: set the clock value only */
         if (ioctl(vm_fd, KVM_SET_CLOCK, &c) < 0) rc = fail_ioctl("KVM_SET_CLOCK", err, errlen);
     }
-    for (unsigned i = 0; i < ncpus && !rc; i++) {
+    for (unsigned i = 0; i < saved.ncpus && !rc; i++) {
         int fd = kvm_vcpu_fd(&m->vcpus[i]);
         if (fd < 0) errno = ENODEV;
-        if (fd < 0 || ioctl(fd, KVM_SET_LAPIC, &lapics[i]) < 0) rc = fail_ioctl("KVM_SET_LAPIC", err, errlen);
+        if (fd < 0 || ioctl(fd, KVM_SET_LAPIC, &saved.lapics[i]) < 0) rc = fail_ioctl("KVM_SET_LAPIC", err, errlen);
     }
 out:
-    free(lapics);
+    kvm_irqchip_saved_free(&saved);
     return rc;
 }
 

@@ -130,6 +130,9 @@ static const uint32_t state_msrs[] = {
     MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
     MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP, MSR_IA32_SYSENTER_EIP,
     MSR_IA32_PAT, MSR_IA32_MISC_ENABLE, MSR_IA32_TSC, MSR_TSC_AUX,
+    /* after the TSC: the deadline is in TSC units */
+    MSR_IA32_TSC_DEADLINE,
+    MSR_KVM_SYSTEM_TIME_NEW, MSR_KVM_WALL_CLOCK_NEW, MSR_KVM_STEAL_TIME, MSR_KVM_ASYNC_PF_EN, MSR_KVM_PV_EOI_EN,
 };
 #define NUM_STATE_MSRS (sizeof(state_msrs) / sizeof(state_msrs[0]))
 
@@ -147,6 +150,12 @@ static uint64_t *state_msr_field(struct cpu_state *s, uint32_t index)
     case MSR_IA32_PAT: return &s->pat;
     case MSR_IA32_MISC_ENABLE: return &s->misc_enable;
     case MSR_IA32_TSC: return &s->tsc;
+    case MSR_IA32_TSC_DEADLINE: return &s->tsc_deadline;
+    case MSR_KVM_SYSTEM_TIME_NEW: return &s->kvm_system_time;
+    case MSR_KVM_WALL_CLOCK_NEW: return &s->kvm_wall_clock;
+    case MSR_KVM_STEAL_TIME: return &s->kvm_steal_time;
+    case MSR_KVM_ASYNC_PF_EN: return &s->kvm_async_pf_en;
+    case MSR_KVM_PV_EOI_EN: return &s->kvm_pv_eoi_en;
     default: return &s->tsc_aux;
     }
 }
@@ -292,6 +301,8 @@ int kvm_state_get(int fd, const struct kvm_state_caps *caps, struct cpu_state *s
     s->efer = sregs.efer;
     s->apic_base = sregs.apic_base;
     if ((r = msrs_get(fd, s)) < 0) return r;
+    int khz = ioctl(fd, KVM_GET_TSC_KHZ, 0);
+    s->tsc_khz = khz > 0 ? (uint32_t)khz : 0;
     if ((r = fpu_get(fd, caps, s)) < 0) return r;
     s->xcr0 = 1;
     if (caps->xcrs) {
@@ -360,6 +371,13 @@ int kvm_state_set(int fd, const struct kvm_state_caps *caps, const struct cpu_st
         if ((r = vcpu_ioctl(fd, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS")) < 0) return r;
     }
     if ((r = fpu_set(fd, caps, s)) < 0) return r;
+    /* The guest's TSC rate (before the TSC value is written back). Changing it needs TSC
+     * scaling in the host CPU; without it the guest's TSC-based time runs at this host's rate. */
+    int khz = ioctl(fd, KVM_GET_TSC_KHZ, 0);
+    if (s->tsc_khz && khz > 0 && (uint32_t)khz != s->tsc_khz && ioctl(fd, KVM_SET_TSC_KHZ, (unsigned long)s->tsc_khz) < 0)
+        log_warn("kvm: the guest's TSC ran at %u kHz, this host gives %d kHz and cannot scale it (%s): "
+                 "the guest's TSC-based time runs off by that ratio",
+                 s->tsc_khz, khz, strerror(errno));
     if ((r = msrs_set(fd, s)) < 0) return r;
 
     if (caps->debugregs) {
