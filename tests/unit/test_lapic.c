@@ -630,6 +630,18 @@ static void test_tsc_deadline_timer(void **state)
     advance(f, 1);
     assert_int_equal(lapic_pending_vector(f->a), 0xec);
     ack_eoi(f, 0xec);
+    /* A new TSC rate (a restored guest's) re-arms an armed deadline in the new units. */
+    dl = fake_tsc(f) + 2000;
+    assert_true(lapic_msr_write(f->a, MSR_IA32_TSC_DEADLINE, dl));
+    lapic_set_tsc_khz(f->a, TSC_KHZ / 2); /* 1 GHz: 2000 ticks are now 2 us */
+    assert_true(lapic_msr_read(f->a, MSR_IA32_TSC_DEADLINE, &v));
+    assert_int_equal(v, dl);
+    advance(f, 1999);
+    assert_int_equal(lapic_pending_vector(f->a), -1);
+    advance(f, 1);
+    assert_int_equal(lapic_pending_vector(f->a), 0xec);
+    ack_eoi(f, 0xec);
+    lapic_set_tsc_khz(f->a, TSC_KHZ);
     /* Switching to one-shot disarms the deadline. */
     assert_true(lapic_msr_write(f->a, MSR_IA32_TSC_DEADLINE, fake_tsc(f) + 2000));
     wr(f, 0x320, 0xec);
