@@ -630,6 +630,18 @@ static void test_tsc_deadline_timer(void **state)
     advance(f, 1);
     assert_int_equal(lapic_pending_vector(f->a), 0xec);
     ack_eoi(f, 0xec);
+    /* A new TSC rate (a restored guest's) re-arms an armed deadline in the new units. */
+    dl = fake_tsc(f) + 2000;
+    assert_true(lapic_msr_write(f->a, MSR_IA32_TSC_DEADLINE, dl));
+    lapic_set_tsc_khz(f->a, TSC_KHZ / 2); /* 1 GHz: 2000 ticks are now 2 us */
+    assert_true(lapic_msr_read(f->a, MSR_IA32_TSC_DEADLINE, &v));
+    assert_int_equal(v, dl);
+    advance(f, 1999);
+    assert_int_equal(lapic_pending_vector(f->a), -1);
+    advance(f, 1);
+    assert_int_equal(lapic_pending_vector(f->a), 0xec);
+    ack_eoi(f, 0xec);
+    lapic_set_tsc_khz(f->a, TSC_KHZ);
     /* Switching to one-shot disarms the deadline. */
     assert_true(lapic_msr_write(f->a, MSR_IA32_TSC_DEADLINE, fake_tsc(f) + 2000));
     wr(f, 0x320, 0xec);
@@ -893,6 +905,7 @@ static void test_every_live_state_restores(void **state)
 {
     (void)state;
     struct fake_host *f = host_new(0, 1000);
+    restore_into_fresh(f); /* power-on: software-disabled, the BSP's LINT0 unmasked ExtINT */
     sw_enable(f);
     /* Fuzz finding 1: an undefined DFR model nibble. */
     wr(f, 0xe0, 0x5fffffff);
@@ -1037,6 +1050,20 @@ static void test_import_kvm_xapic_oneshot(void **state)
     advance(f, 1);
     assert_int_equal(lapic_pending_vector(f->a), 0x30);
     assert_int_equal(rd(f, 0x390), 0);
+
+    /* KVM's reset state (before the guest set its APIC up): software-disabled, LINT0 ExtINT
+     * unmasked; the PIC's interrupts must keep flowing after the import. */
+    struct fake_host *r = host_new(0, 0);
+    uint8_t reset_page[1024] = {0};
+    put32(reset_page, 0xe0, 0xffffffff);
+    put32(reset_page, 0xf0, 0xff);
+    for (uint32_t off = 0x320; off <= 0x370; off += 0x10) put32(reset_page, off, 0x10000);
+    put32(reset_page, 0x350, 0x700);
+    assert_int_equal(lapic_import_kvm(r->a, reset_page, base, 0, true, err, sizeof(err)), 0);
+    assert_true(lapic_accepts_pic_intr(r->a));
+    assert_int_equal(rd(r, 0x350), 0x700);
+    assert_int_equal(rd(r, 0xf0), 0xff);
+    host_free(r);
 
     /* A one-shot that had already expired (count 0) stays quiet. */
     struct fake_host *g = host_new(0, 0);

@@ -768,9 +768,9 @@ static int image_check(const struct lapic_image *im, char *err, size_t errlen)
     if ((im->esr | im->esr_pending) & ~ESR_KNOWN) return bad(err, errlen, "ESR reserved bits set");
     if (im->icr_lo & ~ICR_XAPIC_WRITABLE) return bad(err, errlen, "ICR reserved bits set");
     for (unsigned i = 0; i < LVT_COUNT; i++) {
+        /* An unmasked LVT while software-disabled is legal: the BSP's LINT0 at reset (virtual
+         * wire); fixed deliveries are dropped then anyway. */
         if (im->lvt[i] & ~lvt_bits[i] & ~LVT_DELIVERY_STATUS) return bad(err, errlen, "LVT reserved bits set");
-        if (!(im->svr & SVR_ENABLE) && !(im->lvt[i] & LVT_MASKED))
-            return bad(err, errlen, "LVT unmasked while software-disabled");
     }
     if (im->dcr & ~DCR_WRITABLE) return bad(err, errlen, "timer divide configuration reserved bits set");
     if ((im->irr[0] | im->isr[0] | im->tmr[0]) & 0xffff) return bad(err, errlen, "vectors 0-15 pending or in service");
@@ -887,10 +887,8 @@ int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_ba
     im.icr_hi = x2 ? page_reg(regs, REG_ICR_HI) : page_reg(regs, REG_ICR_HI) & 0xff000000u;
     static const uint32_t lvt_reg[LVT_COUNT] = {REG_LVT_CMCI,  REG_LVT_TIMER, REG_LVT_THERMAL, REG_LVT_PERF,
                                                 REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR};
-    for (unsigned i = 0; i < LVT_COUNT; i++) {
-        im.lvt[i] = page_reg(regs, lvt_reg[i]) & lvt_bits[i] & ~LVT_DELIVERY_STATUS;
-        if (!(im.svr & SVR_ENABLE)) im.lvt[i] |= LVT_MASKED;
-    }
+    /* As KVM had them: a BSP reset by KVM has LINT0 unmasked (ExtINT) while software-disabled. */
+    for (unsigned i = 0; i < LVT_COUNT; i++) im.lvt[i] = page_reg(regs, lvt_reg[i]) & lvt_bits[i] & ~LVT_DELIVERY_STATUS;
     im.timer_initial = page_reg(regs, REG_TIMER_INITIAL);
     im.dcr = page_reg(regs, REG_TIMER_DIVIDE) & DCR_WRITABLE;
     for (unsigned i = 0; i < 8; i++) {

@@ -51,7 +51,8 @@ struct lapic_host {
 };
 
 /* A local APIC with APIC ID `id`, at power-on state: IA32_APIC_BASE = 0xFEE00000 | enable
- * (| BSP for id 0), software-disabled (SVR 0xFF), every LVT masked. NULL on ENOMEM. */
+ * (| BSP for id 0), software-disabled (SVR 0xFF), every LVT masked except the BSP's LINT0, which
+ * is ExtINT (virtual wire, as KVM resets it). NULL on ENOMEM. */
 struct lapic *lapic_create(const struct lapic_host *host, uint32_t id);
 void lapic_destroy(struct lapic *a);
 /* Back to the power-on state (INIT / machine reset). */
