@@ -3,18 +3,26 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/timer.h"
 #include "vnc/font.h"
 #include "vnc/keymap.h"
 
+#define VNC_MAX_HANDOVERS 8
 #define FB_W (VNC_COLS * FONT_WIDTH)
 #define FB_H (VNC_ROWS * FONT_HEIGHT)
 #define CELLS (VNC_COLS * VNC_ROWS)
@@ -33,7 +41,19 @@ struct vnc_server {
     char *passwords[2];
     char *tls_cert, *tls_key; /* owned copies: libvncserver keeps the pointers */
     char address[80];
-    pthread_t render_thread;
+    int listen_fd, stop_fd; /* our listening socket (see accept_thread), the eventfd that stops it */
+    pthread_t render_thread, accept_thread;
+    bool accepting;
+    /* Connections being handed to libvncserver (rfbNewClient runs in a thread of its own). */
+    pthread_mutex_t handover_lock;
+    struct handover {
+        struct vnc_server *s;
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        uint64_t start_ns;
+        bool active;
+    } handover[VNC_MAX_HANDOVERS];
     _Atomic bool stop;
     _Atomic unsigned clients;
     uint8_t shown[CELLS * 2]; /* what the framebuffer currently shows */
@@ -131,6 +151,9 @@ static void on_client_gone(rfbClientPtr cl)
 static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 {
     struct vnc_server *s = cl->screen->screenData;
+    /* past libvncserver's first-bytes check: RFB messages may be 1 byte (accept_thread) */
+    int lowat = 1;
+    setsockopt(cl->sock, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
     s->clients++;
     cl->clientGoneHook = on_client_gone;
     log_info("vnc: viewer %s connected", cl->host ? cl->host : "?");
@@ -154,6 +177,174 @@ static int read_password(const char *path, char **out, char *err, size_t errlen)
     }
     *out = strdup(line);
     return *out ? 0 : -ENOMEM;
+}
+
+/* New connections: vmd accepts them itself instead of libvncserver's listener thread, because
+ * libvncserver 0.9.14 (Debian bookworm) peeks at a new client's first 4 bytes to tell WebSockets
+ * and TLS from plain RFB (webSocketsCheck -> rfbPeekExactTimeout), and a client that sends 1 to 3
+ * bytes can make that peek return short with a stale EAGAIN in errno, after which it loops on
+ * select() for as long as those bytes sit unread: its listener was stuck (no viewer could connect
+ * again) and burnt a CPU. A plain RFB viewer sends nothing before the server's banner; WebSocket
+ * and TLS clients send at least 4 bytes at once. So:
+ *  - the gate: a connection is handed over once it has 0 bytes (quiet for GATE_MS) or at least 4;
+ *    1 to 3 bytes and then the peer's end of sending, or still 1 to 3 at GATE_MS: closed;
+ *  - SO_RCVLOWAT 4 on the handed-over socket keeps select() from waking on fewer than 4 bytes,
+ *    so bytes that trickle in later make the peek time out (a plain connection) instead of spin
+ *    (newClientHook, which libvncserver calls after that check, sets it back to 1);
+ *  - each hand-over (rfbNewClient) runs in a thread of its own, so a stuck one cannot block the
+ *    accepting; and one still running after HANDOVER_STALL_MS with 1-3 bytes pending (a peer
+ *    that sent them and shut down inside libvncserver's 100 ms window, which select() reports
+ *    readable despite the low-water mark) has those bytes drained: the peek then sees the end of
+ *    the stream and libvncserver drops the client. */
+#define GATE_MS 60
+#define HANDOVER_STALL_MS 400
+
+static bool gate_connection(int fd)
+{
+    uint64_t t0 = clock_now_ns();
+    for (;;) {
+        int avail = 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+        int left = GATE_MS - (int)((clock_now_ns() - t0) / 1000000);
+        int n = poll(&p, 1, left > 0 ? left : 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 || ioctl(fd, FIONREAD, &avail) < 0) return false;
+        if (avail >= 4) return true;
+        if (n == 0) return avail == 0; /* quiet until the deadline: a viewer waiting for the banner */
+        if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return false; /* < 4 bytes, then gone */
+        if (left <= 0) return false; /* 1-3 bytes and no more */
+        nanosleep(&(struct timespec){0, 5000000L}, NULL); /* 1-3 bytes so far: wait for more */
+    }
+}
+
+static void *handover_thread(void *arg)
+{
+    struct handover *h = arg;
+    rfbClientPtr cl = rfbNewClient(h->s->screen, h->fd);
+    if (cl && !cl->onHold) rfbStartOnHoldClient(cl);
+    pthread_mutex_lock(&h->s->handover_lock);
+    h->active = false;
+    pthread_mutex_unlock(&h->s->handover_lock);
+    return NULL;
+}
+
+static void hand_over(struct vnc_server *s, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return;
+    }
+    int lowat = 4;
+    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+    pthread_mutex_lock(&s->handover_lock);
+    struct handover *h = NULL;
+    for (unsigned i = 0; i < VNC_MAX_HANDOVERS && !h; i++)
+        if (!s->handover[i].active) h = &s->handover[i];
+    if (h) *h = (struct handover){.s = s, .fd = fd, .dev = st.st_dev, .ino = st.st_ino,
+                                  .start_ns = clock_now_ns(), .active = true};
+    pthread_mutex_unlock(&s->handover_lock);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!h || pthread_create(&t, &attr, handover_thread, h) != 0) {
+        log_info("vnc: connection closed: %s", h ? "no thread for it" : "too many connections being set up");
+        if (h) {
+            pthread_mutex_lock(&s->handover_lock);
+            h->active = false;
+            pthread_mutex_unlock(&s->handover_lock);
+        }
+        close(fd);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* Drain the 1-3 bytes a stalled hand-over is spinning on (see above). */
+static void unstick_handovers(struct vnc_server *s)
+{
+    uint64_t now = clock_now_ns();
+    pthread_mutex_lock(&s->handover_lock);
+    for (unsigned i = 0; i < VNC_MAX_HANDOVERS; i++) {
+        struct handover *h = &s->handover[i];
+        struct stat st;
+        int avail = 0;
+        if (!h->active || now - h->start_ns < HANDOVER_STALL_MS * 1000000ULL) continue;
+        /* still the socket we accepted (libvncserver has not closed it), with 1-3 bytes waiting */
+        if (fstat(h->fd, &st) < 0 || st.st_dev != h->dev || st.st_ino != h->ino) continue;
+        if (ioctl(h->fd, FIONREAD, &avail) < 0 || avail < 1 || avail > 3) continue;
+        char junk[4];
+        if (recv(h->fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+            log_info("vnc: a client stalled the connection set-up with %d stray bytes; dropping it", avail);
+    }
+    pthread_mutex_unlock(&s->handover_lock);
+}
+
+static bool handovers_active(struct vnc_server *s)
+{
+    bool any = false;
+    pthread_mutex_lock(&s->handover_lock);
+    for (unsigned i = 0; i < VNC_MAX_HANDOVERS; i++) any |= s->handover[i].active;
+    pthread_mutex_unlock(&s->handover_lock);
+    return any;
+}
+
+static void *accept_thread(void *arg)
+{
+    struct vnc_server *s = arg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = s->listen_fd, .events = POLLIN}, {.fd = s->stop_fd, .events = POLLIN}};
+        int n = poll(p, 2, 100);
+        if (n < 0 && errno != EINTR) break;
+        unstick_handovers(s);
+        if (n <= 0) continue;
+        if (p[1].revents || s->stop) break;
+        if (!(p[0].revents & POLLIN)) continue;
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        if (!gate_connection(fd)) {
+            log_info("vnc: connection closed: it sent 1-3 bytes, which is neither RFB nor WebSocket/TLS");
+            close(fd);
+            continue;
+        }
+        hand_over(s, fd);
+    }
+    /* let hand-overs in flight finish (unsticking them) before the screen goes away */
+    for (int i = 0; i < 100 && handovers_active(s); i++) {
+        unstick_handovers(s);
+        nanosleep(&(struct timespec){0, 20000000L}, NULL);
+    }
+    return NULL;
+}
+
+static void stop_accepting(struct vnc_server *s)
+{
+    if (!s->accepting) return;
+    s->stop = true;
+    uint64_t one = 1;
+    if (write(s->stop_fd, &one, sizeof(one)) < 0) log_warn("vnc: cannot stop the accept thread: %s", strerror(errno));
+    pthread_join(s->accept_thread, NULL);
+    s->accepting = false;
+}
+
+/* Listen on host:port (port 0: the first free one of 5900-5999, as VNC servers do). */
+static int listen_tcp(struct in_addr addr, long port, int *out_port)
+{
+    for (long p = port ? port : 5900; p <= (port ? port : 5999); p++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -errno;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p), .sin_addr = addr};
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 32) == 0) {
+            *out_port = (int)p;
+            return fd;
+        }
+        int e = errno;
+        close(fd);
+        if (e != EADDRINUSE || port) return -e;
+    }
+    return -EADDRINUSE;
 }
 
 int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, size_t errlen)
@@ -181,6 +372,8 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
     struct vnc_server *s = calloc(1, sizeof(*s));
     if (!s) return -ENOMEM;
     s->opt = *o;
+    s->listen_fd = s->stop_fd = -1;
+    pthread_mutex_init(&s->handover_lock, NULL);
     s->shown_cursor = -1;
     s->first = true;
     int r = font_load(&s->font, o->font ? o->font : VMD_DEFAULT_FONT, err, errlen);
@@ -208,11 +401,10 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
     s->screen->serverFormat.greenShift = 8;
     s->screen->serverFormat.blueShift = 0;
     s->screen->screenData = s;
-    s->screen->listenInterface = addr.s_addr;
-    s->screen->ipv6port = 0; /* IPv4 only, on the given address */
-    /* Port 0: libvncserver probes 5900-5999 for a free port (it wants a non-zero port for that). */
-    s->screen->port = port ? (int)port : 5900;
-    s->screen->autoPort = port == 0;
+    /* vmd listens and accepts itself (accept_thread): libvncserver gets no port of its own. */
+    s->screen->ipv6port = 0;
+    s->screen->port = 0;
+    s->screen->autoPort = FALSE;
     s->screen->alwaysShared = TRUE;
     s->screen->cursor = NULL; /* no pointer device: don't paint libvncserver's arrow over cell 0 */
     s->screen->kbdAddEvent = on_key;
@@ -228,18 +420,36 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
         s->screen->sslcertfile = s->tls_cert;
         s->screen->sslkeyfile = s->tls_key;
     }
-    rfbInitServer(s->screen);
-    if (s->screen->listenSock == RFB_INVALID_SOCKET) {
-        snprintf(err, errlen, "--vnc: cannot listen on %s:%ld", host, port);
-        r = -EADDRINUSE;
+    int bound = 0;
+    s->listen_fd = listen_tcp(addr, port, &bound);
+    if (s->listen_fd < 0) {
+        r = s->listen_fd;
+        snprintf(err, errlen, "--vnc: cannot listen on %s:%ld: %s", host, port, strerror(-r));
         goto fail;
     }
-    snprintf(s->address, sizeof(s->address), "%s:%d", host, s->screen->port);
+    s->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (s->stop_fd < 0) {
+        r = -errno;
+        snprintf(err, errlen, "vnc: eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    rfbInitServer(s->screen);
+    s->screen->port = bound;
+    snprintf(s->address, sizeof(s->address), "%s:%d", host, bound);
     render_once(s);
     rfbRunEventLoop(s->screen, 40000, TRUE);
+    r = pthread_create(&s->accept_thread, NULL, accept_thread, s);
+    if (r) {
+        snprintf(err, errlen, "vnc: accept thread: %s", strerror(r));
+        rfbShutdownServer(s->screen, TRUE);
+        r = -r;
+        goto fail;
+    }
+    s->accepting = true;
     r = pthread_create(&s->render_thread, NULL, render_thread, s);
     if (r) {
         snprintf(err, errlen, "vnc: render thread: %s", strerror(r));
+        stop_accepting(s);
         rfbShutdownServer(s->screen, TRUE);
         r = -r;
         goto fail;
@@ -251,6 +461,8 @@ int vnc_start(const struct vnc_options *o, struct vnc_server **out, char *err, s
     *out = s;
     return 0;
 fail:
+    if (s->listen_fd >= 0) close(s->listen_fd);
+    if (s->stop_fd >= 0) close(s->stop_fd);
     if (s->screen) rfbScreenCleanup(s->screen);
     free(s->fb);
     free(s->passwords[0]);
@@ -265,11 +477,15 @@ void vnc_stop(struct vnc_server *s)
     if (!s) return;
     s->stop = true;
     pthread_join(s->render_thread, NULL);
+    stop_accepting(s);
+    close(s->listen_fd);
+    close(s->stop_fd);
     rfbShutdownServer(s->screen, TRUE);
     /* Client threads finish on their own after their sockets close (and a viewer accepted just
      * before the listener stopped may still be starting): the screen must outlive them. */
     for (int i = 0; i < 300 && s->clients > 0; i++) nanosleep(&(struct timespec){0, 10000000L}, NULL);
     rfbScreenCleanup(s->screen);
+    pthread_mutex_destroy(&s->handover_lock);
     free(s->fb);
     free(s->passwords[0]);
     free(s->tls_cert);
