@@ -1,7 +1,9 @@
 /* fuzz_apic: libFuzzer target for the emulator's APIC platform state that arrives from files:
  * the local APIC's and the IOAPIC's own snapshot formats (lapic_restore, ioapic_restore) and the
  * KVM structures a kvm snapshot carries (lapic_import_kvm, ioapic_import_kvm, pic_import_kvm,
- * pit_import_kvm), then a guest's register accesses and the passage of time on what was loaded.
+ * pit_import_kvm), the APIC platform's "dev.apic" decoded for KVM (emu_apic_decode_for_kvm),
+ * then a guest's register accesses and the passage of time on what was loaded. At the end, both
+ * models exported for KVM (lapic_export_kvm, ioapic_export_kvm) must import again.
  *
  * Byte 0 picks the parser; bytes 1-2 the length of its payload; the payload follows; the rest
  * is an access script (6-byte ops: kind, 3-byte offset/MSR selector, 2-byte value). Each parser
@@ -16,6 +18,7 @@
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "fuzz_machine.h"
+#include "vmm/emu/emu_apic.h"
 #include "vmm/emu/lapic.h"
 #include "vmm/snapshot.h"
 
@@ -79,7 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s.io = ioapic_create(&ih);
     if (!s.lapic || !s.io) abort();
     struct fuzz_input in = {data, size};
-    unsigned which = (unsigned)fuzz_take(&in, 1) % 6;
+    unsigned which = (unsigned)fuzz_take(&in, 1) % 7;
     size_t n = (size_t)fuzz_take(&in, 2);
     if (n > in.len) n = in.len;
     const uint8_t *payload = in.p;
@@ -105,6 +108,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (which == 3) {
         if (ioapic_import_kvm(s.io, payload, n, false, err, sizeof(err)) == 0)
             r = ioapic_import_kvm(s.io, payload, n, true, err, sizeof(err));
+    } else if (which == 6) {
+        struct snap_reader rd = {.data = payload, .len = n};
+        struct emu_apic_kvm_state k;
+        if (emu_apic_decode_for_kvm(&rd, 1, &k, err, sizeof(err)) == 0) {
+            /* what the decoder accepts, the emulator's models take back */
+            if (k.present && ioapic_import_kvm(s.io, &k.ioapic, sizeof(k.ioapic), true, err, sizeof(err))) abort();
+            if (k.present && lapic_import_kvm(s.lapic, (const uint8_t *)k.lapics[0].regs, k.apic_bases[0], 0, true,
+                                              err, sizeof(err)))
+                abort();
+            emu_apic_kvm_state_free(&k);
+        }
     } else if (which == 4 || which == 5) {
         /* the i8259 pair and the i8254 of a machine with every device */
         struct fuzz_machine fm;
@@ -139,6 +153,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snap_buf_free(&b);
     }
     run_script(&s, &in);
+    /* whatever state the models reached, their KVM form imports again */
+    uint8_t page[1024];
+    if (lapic_export_kvm(s.lapic, page)) abort();
+    uint64_t dl = 0;
+    lapic_msr_read(s.lapic, MSR_IA32_TSC_DEADLINE, &dl);
+    if (lapic_import_kvm(s.lapic, page, lapic_get_base(s.lapic), dl, false, err, sizeof(err))) abort();
+    struct kvm_ioapic_state kio;
+    if (ioapic_export_kvm(s.io, &kio, sizeof(kio))) abort();
+    if (ioapic_import_kvm(s.io, &kio, sizeof(kio), false, err, sizeof(err))) abort();
     lapic_destroy(s.lapic);
     ioapic_destroy(s.io);
     return 0;

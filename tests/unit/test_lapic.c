@@ -1105,6 +1105,7 @@ static void test_export_kvm_round_trip_xapic(void **state)
     struct fake_host *f = host_new(0, 1000);
     sw_enable(f);
     wr(f, 0x80, 0x20);        /* TPR */
+    assert_int_equal(lapic_get_tpr(f->a), 0x20);
     wr(f, 0xd0, 0x02000000);  /* LDR */
     wr(f, 0xe0, 0x0fffffff);  /* DFR: cluster model */
     wr(f, 0x350, 0x8700);     /* LINT0 ExtINT, level */

@@ -316,6 +316,8 @@ static int emu_get_state(struct vcpu *v, struct cpu_state *s)
         pthread_mutex_lock(&v->m->dev_lock);
         s->apic_base = lapic_get_base(cpu->lapic);
         if (!lapic_msr_read(cpu->lapic, MSR_IA32_TSC_DEADLINE, &s->tsc_deadline)) s->tsc_deadline = 0;
+        /* CR8 is the TPR's priority class (a restore under kvm sets the TPR from it) */
+        s->cr8 = lapic_get_tpr(cpu->lapic) >> 4;
         pthread_mutex_unlock(&v->m->dev_lock);
     }
     return 0;

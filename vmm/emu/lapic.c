@@ -566,6 +566,8 @@ bool lapic_set_base(struct lapic *a, uint64_t value)
 
 void lapic_load_base(struct lapic *a, uint64_t value) { a->base = value; }
 
+uint32_t lapic_get_tpr(const struct lapic *a) { return a->tpr; }
+
 bool lapic_enabled(const struct lapic *a) { return hw_enabled(a); }
 
 bool lapic_mmio_claims(const struct lapic *a, uint64_t gpa)

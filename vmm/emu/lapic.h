@@ -62,6 +62,8 @@ void lapic_reset(struct lapic *a);
  * (reserved bits, x2APIC -> xAPIC without disabling first, enabling x2APIC while disabled). */
 uint64_t lapic_get_base(const struct lapic *a);
 bool lapic_set_base(struct lapic *a, uint64_t value);
+/* The task-priority register (CR8 is its bits 7:4). */
+uint32_t lapic_get_tpr(const struct lapic *a);
 /* Load IA32_APIC_BASE as a snapshot had it: no transition checks, no state reset. */
 void lapic_load_base(struct lapic *a, uint64_t value);
 

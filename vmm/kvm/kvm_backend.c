@@ -95,6 +95,8 @@ static void install_kick_handler(void)
     sigaction(KVM_KICK_SIGNAL, &sa, NULL);
 }
 
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+
 static bool vm_has(struct kvm_vm *vm, int cap) { return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, cap) > 0; }
 
 /* Interrupt routing as on a PC and as vmd's MADT/MP table describe it: ISA IRQ n reaches the
@@ -233,6 +235,13 @@ static int kvm_init(struct machine *m)
         r = kvm_errno("KVM_GET_SUPPORTED_CPUID");
         goto fail;
     }
+    /* The TSC-deadline timer is emulated by the in-kernel local APIC, but older KVM (e.g. Linux 6.1) does not
+     * list it in KVM_GET_SUPPORTED_CPUID (QEMU and kvmtool add it too). Without the CPUID bit
+     * KVM ignores the LVT timer's TSC-deadline mode: a guest that runs its APIC timer in that
+     * mode (one restored from the emulator's APIC platform, which shows the bit) gets no ticks. */
+    if (vm_has(vm, KVM_CAP_TSC_DEADLINE_TIMER))
+        for (unsigned i = 0; i < vm->cpuid->nent; i++)
+            if (vm->cpuid->entries[i].function == 1) vm->cpuid->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
     m->backend_data = vm;
     m->apic = true;
     return 0;
