@@ -46,8 +46,13 @@ read -r qemu qemu_cpu < <(run qemu qemu-system-x86_64 -M pc -accel tcg -m 256 -n
     -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline")
 read -r emu emu_cpu < <(run emu "$vmctl" run --accel emu --memory 256 --kernel "$kernel" \
     --initrd "$work/initramfs.cpio.gz" --cmdline "$cmdline")
-[ -n "$qemu" ] && [ -n "$emu" ] || exit 1
+# the same on the emulator's APIC platform (local APIC, IOAPIC, MSI-X: what QEMU's -M pc gives)
+read -r apic apic_cpu < <(run apic "$vmctl" run --accel emu --irqchip apic --memory 256 --kernel "$kernel" \
+    --initrd "$work/initramfs.cpio.gz" --cmdline "$cmdline")
+[ -n "$qemu" ] && [ -n "$emu" ] && [ -n "$apic" ] || exit 1
 printf '%-20s %8s %8s\n' "boot to poweroff" "wall s" "cpu s"
 printf '%-20s %8.2f %8.2f\n' "qemu-tcg (-M pc)" "$qemu" "$qemu_cpu"
 printf '%-20s %8.2f %8.2f\n' "vmd emu" "$emu" "$emu_cpu"
+printf '%-20s %8.2f %8.2f\n' "vmd emu (apic)" "$apic" "$apic_cpu"
 printf '%-20s %8.2f %8.2f\n' "ratio emu/qemu" "$(echo "$emu / $qemu" | bc -l)" "$(echo "$emu_cpu / $qemu_cpu" | bc -l)"
+printf '%-20s %8.2f %8.2f\n' "ratio apic/qemu" "$(echo "$apic / $qemu" | bc -l)" "$(echo "$apic_cpu / $qemu_cpu" | bc -l)"

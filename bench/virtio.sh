@@ -37,6 +37,9 @@ run() { # NAME LOG CMD...
 }
 run vmd "$tmp/vmd.log" "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$tmp/bench.cpio.gz" \
     --disk "$tmp/disk-vmd.img" --net slirp --cmdline "console=ttyS0 quiet vmd.hostport=$port"
+# the emulator's APIC platform: virtio interrupts are MSI-X there, as under QEMU's -M pc
+run apic "$tmp/apic.log" "$VMCTL" run --accel emu --irqchip apic --memory 256 --kernel "$GUEST/vmlinuz" \
+    --initrd "$tmp/bench.cpio.gz" --disk "$tmp/disk-apic.img" --net slirp --cmdline "console=ttyS0 quiet vmd.hostport=$port"
 if command -v qemu-system-x86_64 > /dev/null; then
     run qemu "$tmp/qemu.log" qemu-system-x86_64 -M pc -accel tcg -m 256 -nographic -no-reboot \
         -kernel "$GUEST/vmlinuz" -initrd "$tmp/bench.cpio.gz" -append "console=ttyS0 quiet vmd.hostport=$port" \
@@ -46,11 +49,11 @@ else
     echo "qemu-system-x86_64 not installed: no reference column" > "$tmp/qemu.log"
 fi
 value() { tr -d '\r' < "$1" | sed -n "s/^BENCH: $2 \([0-9.]*\) .*/\1/p" | tail -1; }
-printf '%-22s %14s %14s %8s\n' "virtio (in the guest)" "vmd emu" "QEMU TCG" "vmd/QEMU"
+printf '%-26s %10s %10s %10s %9s %10s\n' "virtio (in the guest)" "vmd emu" "emu apic" "QEMU TCG" "vmd/QEMU" "apic/QEMU"
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 for m in "seq-write MiB/s" "seq-read MiB/s" "rand-read-4k IOPS" "rand-write-4k IOPS" "tcp-guest-to-host MiB/s"; do
     set -- $m
-    a=$(value "$tmp/vmd.log" "$1"); b=$(value "$tmp/qemu.log" "$1")
-    ratio=$(awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '%-22s %14s %14s %8s\n' "$1 ($2)" "${a:--}" "${b:--}" "$ratio"
+    a=$(value "$tmp/vmd.log" "$1"); c=$(value "$tmp/apic.log" "$1"); b=$(value "$tmp/qemu.log" "$1")
+    printf '%-26s %10s %10s %10s %9s %10s\n' "$1 ($2)" "${a:--}" "${c:--}" "${b:--}" "$(ratio "$a" "$b")" "$(ratio "$c" "$b")"
 done
 [ -n "$(value "$tmp/vmd.log" seq-read)" ] || { echo "vmd run produced no figures; last lines:"; tail -20 "$tmp/vmd.log"; exit 1; }
