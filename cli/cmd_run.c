@@ -24,7 +24,7 @@ static void run_usage(FILE *f)
             "usage: vmctl run --kernel BZIMAGE [options]\n"
             "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
             "  --irqchip auto|pic|apic  interrupt controllers: i8259 only, or local APIC + IOAPIC + MSI-X\n"
-            "                         (auto: apic under kvm, pic under emu, or what --restore's snapshot used)\n"
+            "                         (auto: apic, or what --restore's snapshot used; pic only under emu)\n"
             "  --memory MIB           guest RAM (default 256)\n"
             "  --cpus N               vCPUs (default 1)\n"
             "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
@@ -180,7 +180,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "vmctl run: %s\n", err);
             goto out;
         }
-        if (apic) cfg.irqchip = IRQCHIP_APIC; /* the restored guest uses its local APIC and IOAPIC */
+        cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC; /* the platform the restored guest uses */
     }
     const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};

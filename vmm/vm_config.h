@@ -16,7 +16,8 @@
 
 enum vm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_EMU };
 /* The guest's interrupt controllers: the i8259 pair only, or local APIC + IOAPIC (with MSI-X).
- * auto: apic under kvm (its in-kernel irqchip), pic under emu. */
+ * auto is apic under both backends (kvm: its in-kernel irqchip; emu: vmm/emu/lapic.c and
+ * devices/ioapic.c); pic is the emulator's i8259-only platform. */
 enum vm_irqchip { IRQCHIP_AUTO, IRQCHIP_PIC, IRQCHIP_APIC };
 
 struct vm_disk {

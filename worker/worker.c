@@ -197,7 +197,7 @@ static int machine_bringup(char *err, size_t errlen)
             W.restore_dir[0] = 0;
             return r;
         }
-        if (apic) W.cfg.irqchip = IRQCHIP_APIC;
+        W.cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC;
     }
     int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
     if (r) return r;

@@ -1,5 +1,5 @@
 # test_snapshot_emu_to_kvm: a snapshot taken under the emulator restores under KVM and the guest
-# carries on (docs/snapshots.md, "Cross-backend"). On the host, `vmctl run --accel emu
+# carries on (docs/snapshots.md, "Cross-backend"). On the host, `vmctl run --accel emu --irqchip pic
 # --snapshot-on-signal` runs tests/guest/snapshot_counter.sh (it prints its boot id and a count
 # twice a second, `sleep` needing timer interrupts); SIGUSR2 saves the snapshot. Inside the nested
 # KVM rig (scripts/nested-rig.sh: real KVM in a QEMU TCG guest), `vmctl run --accel kvm --restore`
@@ -15,7 +15,7 @@ INITRD=$TEST_TMP/counter.cpio.gz
 scripts/mkinitramfs.sh "$INITRD" --script tests/guest/snapshot_counter.sh > /dev/null 2>&1 || fail "mkinitramfs"
 SNAP=$TEST_TMP/emu.snap
 EMU_LOG=$TEST_TMP/emu.log
-"$VMCTL" run --accel emu --memory $MEM --kernel "$GUEST/vmlinuz" --initrd "$INITRD" \
+"$VMCTL" run --accel emu --irqchip pic --memory $MEM --kernel "$GUEST/vmlinuz" --initrd "$INITRD" \
     --cmdline "console=ttyS0 quiet" --snapshot-on-signal "$SNAP" < /dev/null > "$EMU_LOG" 2>&1 &
 vmctl_pid=$!
 cleanup_vm() { [ -n "$vmctl_pid" ] && kill "$vmctl_pid" 2> /dev/null; wait 2> /dev/null; }

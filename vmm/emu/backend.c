@@ -151,7 +151,8 @@ struct lapic *emu_vcpu_lapic(struct vcpu *v)
 
 static int emu_init(struct machine *m)
 {
-    m->apic = m->cfg && m->cfg->irqchip == IRQCHIP_APIC;
+    /* the APIC platform unless the VM asks for the PIC one (or has no config: unit tests) */
+    m->apic = m->cfg && m->cfg->irqchip != IRQCHIP_PIC;
     m->backend_data = NULL;
     return 0;
 }

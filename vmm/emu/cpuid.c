@@ -7,8 +7,8 @@
  * revision MSR without a fault handler, expects CPUID leaves 4/0xB/0x15, and applies model
  * quirks, none of which the AMD K8 path does.
  *
- * APIC, X2APIC and TSC-deadline only on the APIC platform (--irqchip apic: vmm/emu/lapic.c);
- * the PIC platform has none.
+ * APIC, X2APIC and TSC-deadline on the APIC platform (the default: vmm/emu/lapic.c); the PIC
+ * platform (--irqchip pic) has none.
  * Not reported because not implemented: MTRR, MCE/MCA, VME, DE (debug extensions), PSE36, SEP (SYSENTER), XSAVE/AVX,
  * PCID, FSGSBASE, SMEP/SMAP, RDTSCP.
  */
