@@ -26,7 +26,7 @@
 #include "vmm/machine.h"
 
 #define BLK_SECTOR 512
-#define BLK_QUEUE_SIZE 128
+#define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
 /* Writes at least this large start the host's write-back of their range at once (write-behind),
