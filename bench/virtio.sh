@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 GUEST=$ROOT/.cache/guest
-VMCTL=$ROOT/build/bin/vmctl
+VMCTL=${VMCTL:-$ROOT/build/bin/vmctl} # VMCTL=path/to/vmctl compares another build
 scripts/fetch-guest-assets.sh > /dev/null || exit 1
 [ -x "$VMCTL" ] || { echo "virtio bench: build vmctl first (make)"; exit 1; }
 tmp=$(mktemp -d /tmp/vmd-virtio-bench.XXXXXX)
@@ -35,7 +35,8 @@ run() { # NAME LOG CMD...
     truncate -s 128M "$tmp/disk-$name.img"
     timeout 1200 "$@" < /dev/null > "$log" 2>&1
 }
-run vmd "$tmp/vmd.log" "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$tmp/bench.cpio.gz" \
+# the emulator's i8259-only platform (--irqchip pic): virtio interrupts are INTx there
+run vmd "$tmp/vmd.log" "$VMCTL" run --accel emu --irqchip pic --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$tmp/bench.cpio.gz" \
     --disk "$tmp/disk-vmd.img" --net slirp --cmdline "console=ttyS0 quiet vmd.hostport=$port"
 # the emulator's APIC platform: virtio interrupts are MSI-X there, as under QEMU's -M pc
 run apic "$tmp/apic.log" "$VMCTL" run --accel emu --irqchip apic --memory 256 --kernel "$GUEST/vmlinuz" \
@@ -49,7 +50,7 @@ else
     echo "qemu-system-x86_64 not installed: no reference column" > "$tmp/qemu.log"
 fi
 value() { tr -d '\r' < "$1" | sed -n "s/^BENCH: $2 \([0-9.]*\) .*/\1/p" | tail -1; }
-printf '%-26s %10s %10s %10s %9s %10s\n' "virtio (in the guest)" "vmd emu" "emu apic" "QEMU TCG" "vmd/QEMU" "apic/QEMU"
+printf '%-26s %10s %10s %10s %9s %10s\n' "virtio (in the guest)" "emu pic" "emu apic" "QEMU TCG" "pic/QEMU" "apic/QEMU"
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 for m in "seq-write MiB/s" "seq-read MiB/s" "rand-read-4k IOPS" "rand-write-4k IOPS" "tcp-guest-to-host MiB/s"; do
     set -- $m
