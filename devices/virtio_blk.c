@@ -11,6 +11,7 @@
 #include <linux/falloc.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
+#include <linux/virtio_ring.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,7 +238,7 @@ static const struct virtio_ops blk_ops = {
     .device_id = VIRTIO_ID_BLOCK,
     .pci_class = 0x010000, /* mass storage, SCSI (what Linux expects for virtio-blk) */
     .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |
-                (1ULL << VIRTIO_BLK_F_DISCARD),
+                (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC),
     .num_queues = 1,
     .queue_max = BLK_QUEUE_SIZE,
     .config_size = sizeof(struct virtio_blk_config),

@@ -5,6 +5,7 @@
 #include <linux/pci_regs.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_pci.h>
+#include <linux/virtio_ring.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,6 +190,7 @@ static void common_access(struct virtio_dev *d, unsigned off, uint64_t *data, un
     case FIELD(queue_enable):
         if (!q) break;
         if (is_write && v == 1 && !q->enabled) {
+            q->indirect = virtio_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC);
             if (virtq_enable(q) < 0) virtio_set_needs_reset(d);
         } else if (!is_write) {
             v = q->enabled;
@@ -364,6 +366,7 @@ static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool 
             return -EINVAL;
         }
         q->broken = broken;
+        q->indirect = (drv >> VIRTIO_RING_F_INDIRECT_DESC) & 1;
         q->last_avail = last_avail;
         q->used_idx = used_idx;
     }

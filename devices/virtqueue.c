@@ -57,12 +57,29 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
     e->nout = e->nin = 0;
     e->out_len = e->in_len = 0;
 
+    /* The chain is walked in the ring's table or, after an indirect head, in the table that head
+     * names (guest RAM, `limit` entries): `count` bounds it to that table's size either way. */
+    const uint8_t *table = (const uint8_t *)q->desc;
+    unsigned limit = q->size;
     uint16_t i = head;
     for (unsigned count = 0;; count++) {
-        if (count >= q->size) return virtq_break(q, "descriptor chain loops or exceeds the queue size");
+        if (count >= limit) return virtq_break(q, "descriptor chain loops or exceeds the queue size");
         struct vring_desc d;
-        memcpy(&d, &q->desc[i], sizeof(d)); /* one snapshot: the guest may change it meanwhile */
-        if (d.flags & VRING_DESC_F_INDIRECT) return virtq_break(q, "indirect descriptor (not negotiated)");
+        memcpy(&d, table + 16u * i, sizeof(d)); /* one snapshot: the guest may change it meanwhile */
+        if (d.flags & VRING_DESC_F_INDIRECT) {
+            if (!q->indirect) return virtq_break(q, "indirect descriptor (not negotiated)");
+            if (table != (const uint8_t *)q->desc || count != 0)
+                return virtq_break(q, "indirect descriptor not at the head of a chain");
+            if (d.flags & VRING_DESC_F_NEXT) return virtq_break(q, "indirect descriptor with NEXT set");
+            if (d.len == 0 || d.len % 16 || d.len / 16 > VIRTQ_MAX_SIZE)
+                return virtq_break(q, "indirect table size is not 1..256 descriptors");
+            table = guest_mem_ptr(q->mem, d.addr, d.len);
+            if (!table) return virtq_break(q, "indirect table outside guest RAM");
+            limit = d.len / 16;
+            i = 0;
+            count = (unsigned)-1; /* the table's first entry is count 0 */
+            continue;
+        }
         bool writable = d.flags & VRING_DESC_F_WRITE;
         if (d.len > 0) {
             void *p = guest_mem_ptr(q->mem, d.addr, d.len);
@@ -78,7 +95,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
             if (e->out_len + e->in_len > VIRTQ_MAX_CHAIN_BYTES) return virtq_break(q, "descriptor chain too large");
         }
         if (!(d.flags & VRING_DESC_F_NEXT)) break;
-        if (d.next >= q->size) return virtq_break(q, "descriptor next index beyond the table");
+        if (d.next >= limit) return virtq_break(q, "descriptor next index beyond the table");
         i = d.next;
     }
     q->last_avail++;

@@ -2,7 +2,8 @@
  *
  * Every guest-supplied value is checked: ring addresses when the queue is enabled, and on each
  * pop the head index, every descriptor's index, address and length (against guest RAM), chain
- * length (loops), and the readable-before-writable rule. A violation marks the queue broken
+ * length (loops), and the readable-before-writable rule. Indirect tables (when negotiated) only at
+ * the head of a chain, never nested, at most 256 entries, inside guest RAM, under the same checks. A violation marks the queue broken
  * (the transport then sets DEVICE_NEEDS_RESET); the host never reads outside guest RAM.
  */
 #ifndef VMD_DEVICES_VIRTQUEUE_H
@@ -26,6 +27,7 @@ struct virtq {
     uint16_t size;
     uint64_t desc_gpa, avail_gpa, used_gpa;
     bool enabled;
+    bool indirect;             /* VIRTIO_RING_F_INDIRECT_DESC negotiated: a chain's head may name a table */
     /* Device side */
     struct guest_mem *mem;
     struct vring_desc *desc;   /* host pointers, valid while enabled */

@@ -1,7 +1,8 @@
 /* fuzz_virtqueue: libFuzzer target for the device side of virtio (devices/virtqueue.c,
  * devices/virtio_pci.c): what a hostile guest driver can put in rings and registers.
  *
- * Byte 0 even: direct virtqueue. The next bytes give the queue size and the three ring
+ * Byte 0 even: direct virtqueue. The next bytes give the queue size (top bit: indirect tables
+ * negotiated) and the three ring
  * addresses (which may point anywhere, in RAM or not), the rest is copied into a 64 KiB
  * guest RAM. The queue is enabled and popped/pushed repeatedly, with guest RAM bytes changed
  * between pops as a racing driver would; every segment returned must lie inside guest RAM
@@ -54,7 +55,9 @@ static void fuzz_queue(const uint8_t *data, size_t size)
     if (guest_mem_init(&mem, VQ_RAM) < 0) abort();
     struct virtq q;
     virtq_reset(&q, &mem);
-    q.size = (uint16_t)fuzz_take(&in, 2);
+    uint16_t size_word = (uint16_t)fuzz_take(&in, 2);
+    q.size = size_word & 0x7fff;
+    q.indirect = size_word >> 15; /* the top bit: indirect tables negotiated */
     q.desc_gpa = fuzz_take(&in, 3);
     q.avail_gpa = fuzz_take(&in, 3);
     q.used_gpa = fuzz_take(&in, 3);

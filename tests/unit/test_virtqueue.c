@@ -1,6 +1,6 @@
 /* Unit tests for devices/virtqueue and devices/virtio_pci: well-formed chains, and hostile
  * descriptor chains (out-of-range addresses and indices, loops, zero lengths, oversized chains,
- * misordered segments) that must break the queue without touching memory outside guest RAM. */
+ * misordered segments, malformed indirect tables) that must break the queue without touching memory outside guest RAM. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,6 +188,94 @@ static void test_indirect_not_negotiated(void **state)
     expect_broken(f);
 }
 
+#define TABLE 0x8000 /* an indirect descriptor table in guest RAM */
+
+static void set_table_desc(struct fixture *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+    struct vring_desc d = {.addr = addr, .len = len, .flags = flags, .next = next};
+    guest_mem_write(&f->mem, TABLE + 16u * i, &d, sizeof(d));
+}
+
+static void test_indirect_table(void **state)
+{
+    struct fixture *f = *state;
+    f->q.indirect = true;
+    /* The chain lives in a 4-entry table, linked out of order; the ring holds only its head. */
+    set_table_desc(f, 0, DATA, 8, VRING_DESC_F_NEXT, 2);
+    set_table_desc(f, 2, DATA + 16, 4, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 3);
+    set_table_desc(f, 3, DATA + 32, 1, VRING_DESC_F_WRITE, 0);
+    set_desc(f, 4, TABLE, 4 * 16, VRING_DESC_F_INDIRECT, 0);
+    publish(f, 4);
+    assert_int_equal(virtq_pop(&f->q, &f->e), 1);
+    assert_int_equal(f->e.head, 4);
+    assert_int_equal(f->e.nout, 1);
+    assert_int_equal(f->e.nin, 2);
+    assert_int_equal(f->e.out_len, 8);
+    assert_int_equal(f->e.in_len, 5);
+    assert_ptr_equal(f->e.in[1].iov_base, guest_mem_ptr(&f->mem, DATA + 32, 1));
+    virtq_push(&f->q, &f->e, 5);
+    assert_int_equal(used(f)->ring[0].id, 4);
+}
+
+static void test_indirect_hostile(void **state)
+{
+    struct fixture *f = *state;
+    /* Each case breaks the queue; a fresh queue for the next. */
+    struct {
+        uint64_t addr;
+        uint32_t len;
+        uint16_t flags;
+        uint16_t next_in_table; /* the table's entry 0 links here */
+    } cases[] = {
+        {TABLE, 0, VRING_DESC_F_INDIRECT, 0},                               /* empty table */
+        {TABLE, 24, VRING_DESC_F_INDIRECT, 0},                              /* not whole descriptors */
+        {TABLE, 16 * 257, VRING_DESC_F_INDIRECT, 0},                        /* more than 256 entries */
+        {RAM - 16, 32, VRING_DESC_F_INDIRECT, 0},                           /* table past the end of RAM */
+        {TABLE, 32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 0},          /* INDIRECT with NEXT */
+        {TABLE, 32, VRING_DESC_F_INDIRECT, 2},                              /* next beyond the table */
+        {TABLE, 32, VRING_DESC_F_INDIRECT, 0},                              /* entry 0 loops to itself */
+    };
+    for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        virtq_reset(&f->q, &f->mem);
+        f->q.size = QSZ;
+        f->q.desc_gpa = DESC;
+        f->q.avail_gpa = AVAIL;
+        f->q.used_gpa = USED;
+        memset(avail(f), 0, 6 + 2 * QSZ);
+        assert_int_equal(virtq_enable(&f->q), 0);
+        f->q.indirect = true;
+        set_table_desc(f, 0, DATA, 8, VRING_DESC_F_NEXT, cases[c].next_in_table);
+        set_table_desc(f, 1, DATA, 8, 0, 0);
+        set_desc(f, 0, cases[c].addr, cases[c].len, cases[c].flags, 1);
+        set_desc(f, 1, DATA, 8, 0, 0);
+        publish(f, 0);
+        assert_int_equal(virtq_pop(&f->q, &f->e), -EIO);
+        assert_true(f->q.broken);
+    }
+    /* An indirect descriptor inside a table (nested), and one after a direct descriptor. */
+    for (unsigned c = 0; c < 2; c++) {
+        virtq_reset(&f->q, &f->mem);
+        f->q.size = QSZ;
+        f->q.desc_gpa = DESC;
+        f->q.avail_gpa = AVAIL;
+        f->q.used_gpa = USED;
+        memset(avail(f), 0, 6 + 2 * QSZ);
+        assert_int_equal(virtq_enable(&f->q), 0);
+        f->q.indirect = true;
+        set_table_desc(f, 0, TABLE, 16, VRING_DESC_F_INDIRECT, 0);
+        if (c == 0) {
+            set_desc(f, 0, TABLE, 16, VRING_DESC_F_INDIRECT, 0);
+        } else {
+            set_desc(f, 0, DATA, 8, VRING_DESC_F_NEXT, 1);
+            set_desc(f, 1, TABLE + 16, 16, VRING_DESC_F_INDIRECT, 0);
+            set_table_desc(f, 1, DATA, 8, 0, 0);
+        }
+        publish(f, 0);
+        assert_int_equal(virtq_pop(&f->q, &f->e), -EIO);
+        assert_true(f->q.broken);
+    }
+}
+
 static void test_oversized_chain(void **state)
 {
     struct fixture *f = *state;
@@ -349,6 +437,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_self_loop_zero_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readable_after_writable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indirect_not_negotiated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indirect_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_indirect_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_avail_idx_runaway, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ring_outside_ram_refused, setup, teardown),
