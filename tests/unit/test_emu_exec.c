@@ -498,7 +498,7 @@ static void test_string_ops(void **state)
     memcpy(code + 25, &c, 4);
     memcpy(code + 45, &a, 4);
     memcpy(code + 52, &b, 4);
-    run0(tb, code, sizeof(code), 1000);
+    run0(tb, code, sizeof(code), 10000); /* REP chunks are charged ~1024 instructions each */
     assert_true(tb->cpu.s.halted);
     assert_memory_equal(tb_ram(tb, GB_DATA + 0x8000, 0x2ff1), src, 0x2ff1);
     assert_int_equal(rd64(tb, GB_DATA + 0x10000 + 99 * 8), 0xab);
@@ -674,10 +674,38 @@ static void test_rep_chunks_resume(void **state)
     assert_int_equal(tb->cpu.s.gpr[GPR_RDI], GB_DATA - 1);
 }
 
+/* A REP chunk is charged to the budget (~REP_CHUNK/4 instructions), so a budget of N
+ * instructions cannot mean N chunks: emu_exec returns to the vCPU's run loop (timers, stop
+ * requests) in bounded time. Found by fuzz_decode: rep movsb of 88M bytes took 23 s in one call. */
+static void test_rep_charges_budget(void **state)
+{
+    struct testbed *tb = *state;
+    /* std; rep stosb backwards over 0x18000 bytes (element path: 4096 per chunk); cld; hlt */
+    uint8_t code[] = {0x48, 0xc7, 0xc7, 0, 0, 0, 0, 0xb8, 0x5a, 0, 0, 0, 0xb9, 0, 0x80, 1, 0, 0xfd, 0xf3, 0xaa, 0xfc, 0xf4};
+    uint32_t top = (uint32_t)GB_DATA + 0x18000 - 1;
+    memcpy(code + 3, &top, 4);
+    tb_start(tb, code, sizeof(code), 0);
+    uint64_t done = emu_exec(&tb->cpu, 1000);
+    assert_false(tb->cpu.s.halted);
+    /* one or two chunks, not the whole count (which needs 24 chunks) */
+    assert_true(tb->cpu.s.gpr[GPR_RCX] >= 0x18000 - 2 * 4096);
+    assert_true(tb->cpu.s.gpr[GPR_RCX] < 0x18000);
+    assert_true(done >= 1000);
+    uint64_t calls = 1;
+    while (!tb->cpu.s.halted && calls < 200) {
+        emu_exec(&tb->cpu, 1000);
+        calls++;
+    }
+    assert_true(tb->cpu.s.halted);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RCX], 0);
+    assert_true(calls >= 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_random_alu_vs_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rep_charges_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_sum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_ret_push_pop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_operands, setup, teardown),

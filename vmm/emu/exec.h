@@ -71,6 +71,10 @@ struct exec_hot {
     const struct insn *pos;
     uint32_t left;
     uint32_t abort;
+    /* Work beyond one instruction per instruction, charged to the run loop's budget in
+     * instruction units (a REP string chunk), so that the loop still returns to the vCPU's
+     * run loop (device timers, stop requests) in bounded time. */
+    uint32_t extra;
 };
 #define EXEC_HOT(cpu) ((struct exec_hot *)(void *)(cpu)->icache)
 

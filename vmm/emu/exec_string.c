@@ -39,6 +39,9 @@ static inline bool rep_more(struct emu_cpu *cpu, unsigned n)
 {
     if (n >= REP_CHUNK) {
         cpu->s.rip = cpu->insn_rip;
+        /* a chunk costs about as much as REP_CHUNK / 4 instructions (slow path: a read and a
+         * write per iteration): charge it, or a budget of N instructions could mean N chunks */
+        EXEC_HOT(cpu)->extra += REP_CHUNK / 4;
         return true;
     }
     return false;

@@ -334,7 +334,8 @@ static __attribute__((noinline)) void run_loop(struct emu_cpu *cpu, uint64_t bud
             in->fn(cpu, in); /* may run further instructions itself (chain_next) */
         }
         unsigned k = (unsigned)(h->pos - b->insns);
-        st->done += k;
+        st->done += k + h->extra;
+        h->extra = 0;
         st->cur = NULL;
         if (shadow) cpu->s.interrupt_shadow = 0;
         prev = (k == b->ninsn && !h->abort && b->valid) ? b : NULL;
@@ -365,8 +366,10 @@ uint64_t emu_exec(struct emu_cpu *cpu, uint64_t budget)
         s->cur = NULL;
         cpu->s.rip = cpu->insn_rip;
         cpu->s.interrupt_shadow = 0;
+        s->done += ic->hot.extra;
         ic->hot.abort = 0;
         ic->hot.left = 0;
+        ic->hot.extra = 0;
         if (ic->trace) log_info("emu: exception %d at rip %#llx", cpu->exc_vector, (unsigned long long)cpu->insn_rip);
         if (++nested > 64) {
             /* delivery keeps faulting without the system part resolving it: give up */
