@@ -432,12 +432,17 @@ static uint32_t section_present(struct snap_file *sf, const char *name)
     return present;
 }
 
+bool snap_file_uses_apic(struct snap_file *sf)
+{
+    return !strcmp(sf->backend, "kvm") || section_present(sf, "dev.apic");
+}
+
 int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen)
 {
     struct snap_file sf;
     int r = snap_file_open(&sf, path, err, errlen);
     if (r) return r;
-    *apic = !strcmp(sf.backend, "kvm") || section_present(&sf, "dev.apic");
+    *apic = snap_file_uses_apic(&sf);
     snap_file_close(&sf);
     return 0;
 }

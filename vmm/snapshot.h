@@ -113,6 +113,8 @@ int snap_file_cpu_state(struct snap_file *sf, unsigned i, struct cpu_state *out,
  * emulator's APIC platform), so that the machine restoring it must have them (--irqchip apic).
  * 0, or -errno with the reason in err (the file is verified as snap_file_open does). */
 int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen);
+/* The same for a snapshot already open (no further verification pass over the file). */
+bool snap_file_uses_apic(struct snap_file *sf);
 
 /* Whether a machine of `backend` ("kvm", "emu") can restore snapshot sf: either backend takes
  * the other's snapshots (docs/snapshots.md, "Cross-backend"), except that one taken on the

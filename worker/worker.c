@@ -181,23 +181,15 @@ static int machine_bringup(char *err, size_t errlen)
 {
     bool restoring = W.restore_dir[0] != 0;
     if (restoring) { /* disks first: the devices open them in machine_create */
-        int r = worker_snapshot_check(&W.cfg, W.backend->name, W.restore_dir, err, errlen);
+        bool apic = false;
+        int r = worker_snapshot_check(&W.cfg, W.backend->name, W.restore_dir, &apic, err, errlen);
         if (!r) r = worker_snapshot_restore_disks(&W.cfg, W.restore_dir, err, errlen);
         if (r) {
             W.restore_dir[0] = 0;
             return r;
         }
-    }
-    if (restoring && W.cfg.irqchip == IRQCHIP_AUTO) { /* the platform the restored guest uses */
-        char path[4200];
-        bool apic = false;
-        snprintf(path, sizeof(path), "%s/vm.snap", W.restore_dir);
-        int r = snapshot_uses_apic(path, &apic, err, errlen);
-        if (r) {
-            W.restore_dir[0] = 0;
-            return r;
-        }
-        W.cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC;
+        /* the platform the restored guest uses */
+        if (W.cfg.irqchip == IRQCHIP_AUTO) W.cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC;
     }
     int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
     if (r) return r;
@@ -370,7 +362,7 @@ static void worker_snapshot_call(struct rpc_call *c, json_t *p)
         return;
     }
     if (!save) { /* refuse a bad snapshot before touching anything */
-        int r = worker_snapshot_check(&W.cfg, W.backend->name, dir, err, sizeof(err));
+        int r = worker_snapshot_check(&W.cfg, W.backend->name, dir, NULL, err, sizeof(err));
         if (r) {
             rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
             return;

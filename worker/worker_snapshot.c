@@ -155,7 +155,8 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
     return 0;
 }
 
-int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, char *err, size_t errlen)
+int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, bool *uses_apic,
+                          char *err, size_t errlen)
 {
     char path[4200];
     snprintf(path, sizeof(path), "%s/meta.json", dir);
@@ -192,6 +193,7 @@ int worker_snapshot_check(const struct vm_config *cfg, const char *backend, cons
     r = snap_file_open(&sf, path, err, errlen); /* header and every section's CRC */
     if (r) return r;
     r = snapshot_check_backend(&sf, backend, err, errlen);
+    if (!r && uses_apic) *uses_apic = snap_file_uses_apic(&sf);
     snap_file_close(&sf);
     return r;
 }

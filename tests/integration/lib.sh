@@ -22,3 +22,23 @@ expect_in() {
 }
 # marker FILE NAME: the value after "NAME " on the last line starting with it (guest output has \r\n).
 marker() { tr -d '\r' < "$1" | sed -n "s/^$2 //p" | tail -1; }
+
+# The snapshot tests' counting guest (tests/guest/snapshot_counter.sh) prints
+# "VMD-GUEST: boot <boot id> count N" twice a second.
+# count_at_snapshot LOG: "<boot id> <count>" of the last count LOG shows before "snapshot saved to".
+count_at_snapshot() {
+    tr -d '\r' < "$1" | sed -n '/snapshot saved to/q;p' | sed -n 's/^VMD-GUEST: boot \(.*\) count \([0-9]*\)$/\1 \2/p' | tail -1
+}
+# expect_carries_on LOG BOOT LAST MORE WHERE: a restored guest in LOG kept boot BOOT (no fresh
+# boot), its first count continues from LAST (within 2) and it counted at least MORE further.
+expect_carries_on() {
+    local log=$1 boot=$2 last=$3 more=$4 where=$5 counts first final
+    grep -q '^VMD-GUEST: counter ready' "$log" && fail "$where: the guest booted afresh instead of carrying on"
+    counts=$(sed -n "s/^VMD-GUEST: boot $boot count \([0-9]*\)\$/\1/p" "$log")
+    first=$(echo "$counts" | head -1) final=$(echo "$counts" | tail -1)
+    [ -n "$first" ] || { tail -30 "$log"; fail "$where: the restored guest printed no count"; }
+    [ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] ||
+        fail "$where: the restored guest's first count $first does not continue from $last"
+    [ "$final" -ge $((first + more)) ] || { tail -30 "$log"; fail "$where: the restored guest stopped counting at $final"; }
+    ok "$where: the guest (same boot id) counted on from $first to $final (snapshot at $last)"
+}

@@ -32,7 +32,7 @@ tr -d '\r' < "$COM2" | sed -n '/^VMD-SNAPSHOT-BEGIN/,/^VMD-SNAPSHOT-END/p' | sed
     fail "the snapshot from the rig does not decode"
 [ -n "$size" ] && [ "$(stat -c %s "$SNAP")" = "$size" ] || fail "the snapshot from the rig is $(stat -c %s "$SNAP") bytes, not $size"
 ok "a $size-byte snapshot taken under kvm came out of the rig"
-before=$(sed -n '/snapshot saved to/q;p' "$RIG_LOG.txt" | sed -n 's/^VMD-GUEST: boot \(.*\) count \([0-9]*\)$/\1 \2/p' | tail -1)
+before=$(count_at_snapshot "$RIG_LOG.txt")
 boot=${before% *} last=${before#* }
 [ -n "$boot" ] && [ -n "$last" ] || fail "no count before the snapshot in the rig log"
 ok "under kvm the guest (boot $boot) had counted to $last at the snapshot"
@@ -49,14 +49,7 @@ for _ in $(seq 30); do
 done
 tr -d '\r' < "$EMU_LOG" > "$EMU_LOG.txt"
 expect_in "$EMU_LOG.txt" "restored $SNAP" "vmctl run --accel emu restored the kvm snapshot"
-grep -q '^VMD-GUEST: counter ready' "$EMU_LOG.txt" && fail "the guest booted afresh under emu instead of carrying on"
-counts=$(sed -n "s/^VMD-GUEST: boot $boot count \([0-9]*\)\$/\1/p" "$EMU_LOG.txt")
-first=$(echo "$counts" | head -1) final=$(echo "$counts" | tail -1)
-[ -n "$first" ] || { tail -30 "$EMU_LOG.txt"; fail "the restored guest printed no count under emu"; }
-[ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] ||
-    fail "the restored guest's first count $first does not continue from $last"
-[ "$final" -ge $((first + 6)) ] || { tail -30 "$EMU_LOG.txt"; fail "the restored guest stopped counting at $final"; }
-ok "under emu the guest (same boot id) counted on from $first to $final (snapshot at $last)"
+expect_carries_on "$EMU_LOG.txt" "$boot" "$last" 6 "under emu"
 kill -0 "$vmctl_pid" 2> /dev/null || fail "vmctl run --accel emu exited while the guest should run on"
 kill "$vmctl_pid"; wait "$vmctl_pid" 2> /dev/null; vmctl_pid=""
 
@@ -80,12 +73,6 @@ for _ in $(seq 30); do
     sleep 1
 done
 tr -d '\r' < "$CLOG" > "$CLOG.txt"
-grep -q '^VMD-GUEST: counter ready' "$CLOG.txt" && fail "vm.restore: the guest booted afresh instead of carrying on"
-counts=$(sed -n "s/^VMD-GUEST: boot $boot count \([0-9]*\)\$/\1/p" "$CLOG.txt")
-first=$(echo "$counts" | head -1) final=$(echo "$counts" | tail -1)
-[ -n "$first" ] || { tail -20 "$CLOG.txt"; tail -20 "$VMD_LOG"; fail "vm.restore: the restored guest printed no count"; }
-[ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] && [ "$final" -ge $((first + 6)) ] ||
-    fail "vm.restore: counts $first..$final do not carry on from $last"
+expect_carries_on "$CLOG.txt" "$boot" "$last" 6 "through vmd (vm.restore of a stopped emu VM)"
 "$VMCTL" info k1 | grep -q running || fail "k1 is not running after vm.restore"
-ok "through vmd (vm.restore of a stopped emu VM) the kvm guest counted on from $first to $final"
 "$VMCTL" stop --force k1 > /dev/null || fail "stop"

@@ -128,6 +128,42 @@ static inline void dtm_out(struct device_test_machine *t, uint16_t port, uint64_
     machine_pio(&t->m, port, &v, size, true);
 }
 
+/* ---- the i8259 pair (t->m.pic), as Linux drives it ---- */
+
+/* Linux's init_8259A: vectors 0x30 / 0x38, cascade on IRQ2, every line unmasked afterwards. */
+static inline void dtm_pic_init_linux(struct device_test_machine *t, bool auto_eoi)
+{
+    dtm_outb(t, 0x21, 0xFF);
+    dtm_outb(t, 0xA1, 0xFF);
+    dtm_outb(t, 0x20, 0x11); /* ICW1: edge, cascade, ICW4 */
+    dtm_outb(t, 0x21, 0x30); /* ICW2 */
+    dtm_outb(t, 0x21, 0x04); /* ICW3: slave on IRQ2 */
+    dtm_outb(t, 0x21, auto_eoi ? 0x03 : 0x01);
+    dtm_outb(t, 0xA0, 0x11);
+    dtm_outb(t, 0xA1, 0x38);
+    dtm_outb(t, 0xA1, 0x02);
+    dtm_outb(t, 0xA1, 0x01);
+    dtm_outb(t, 0x21, 0x00);
+    dtm_outb(t, 0xA1, 0x00);
+}
+
+/* Interrupt acknowledge cycle: the vector, or -1. */
+static inline int dtm_pic_ack(struct device_test_machine *t)
+{
+    pthread_mutex_lock(&t->m.dev_lock);
+    int v = pic_read_irq(t->m.pic);
+    pthread_mutex_unlock(&t->m.dev_lock);
+    return v;
+}
+
+/* Set ISA IRQ line `irq` to `level`. */
+static inline void dtm_pic_line(struct device_test_machine *t, unsigned irq, int level)
+{
+    pthread_mutex_lock(&t->m.dev_lock);
+    pic_set_irq(t->m.pic, irq, level);
+    pthread_mutex_unlock(&t->m.dev_lock);
+}
+
 /* Advance the fake clock and run due timers, as a backend's loop would. */
 static inline void dtm_advance(struct device_test_machine *t, uint64_t ns)
 {

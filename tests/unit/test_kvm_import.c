@@ -31,34 +31,6 @@ static void free_machine(struct device_test_machine *t, const struct device_desc
 
 /* ---- PIC ---- */
 
-static void pic_init_linux(struct device_test_machine *t)
-{
-    dtm_outb(t, 0x20, 0x11);
-    dtm_outb(t, 0x21, 0x30);
-    dtm_outb(t, 0x21, 0x04);
-    dtm_outb(t, 0x21, 0x01);
-    dtm_outb(t, 0xA0, 0x11);
-    dtm_outb(t, 0xA1, 0x38);
-    dtm_outb(t, 0xA1, 0x02);
-    dtm_outb(t, 0xA1, 0x01);
-    dtm_outb(t, 0x21, 0x00);
-    dtm_outb(t, 0xA1, 0x00);
-}
-
-static int pic_ack(struct device_test_machine *t)
-{
-    pthread_mutex_lock(&t->m.dev_lock);
-    int v = pic_read_irq(t->m.pic);
-    pthread_mutex_unlock(&t->m.dev_lock);
-    return v;
-}
-
-static void pic_line(struct device_test_machine *t, unsigned irq, int level)
-{
-    pthread_mutex_lock(&t->m.dev_lock);
-    pic_set_irq(t->m.pic, irq, level);
-    pthread_mutex_unlock(&t->m.dev_lock);
-}
 
 /* The emu PIC's state as KVM_SET_IRQCHIP would get it from kvm_xsnap.c. */
 static void pic_to_kvm(struct device_test_machine *t, struct kvm_pic_state k[2])
@@ -99,18 +71,18 @@ static void test_pic_round_trip(void **state)
 {
     (void)state;
     struct device_test_machine *t = new_machine(&pic_device);
-    pic_init_linux(t);
+    dtm_pic_init_linux(t, false);
     dtm_outb(t, 0x4D1, 0x06);  /* IRQ 9, 10 level */
     dtm_outb(t, 0x20, 0xC4);   /* OCW2 set priority: IRQ4 lowest, IRQ5 highest */
     dtm_outb(t, 0x21, 0x40);   /* IRQ6 masked */
-    pic_line(t, 3, 1);
-    assert_int_equal(pic_ack(t), 0x33); /* IRQ3 in service */
-    pic_line(t, 10, 1);        /* slave level line, held: nests over IRQ3 */
-    assert_int_equal(pic_ack(t), 0x3A);
-    pic_line(t, 1, 1);         /* pending: higher than IRQ2 in this rotation */
-    pic_line(t, 6, 1);         /* masked */
-    pic_line(t, 9, 1);         /* slave: higher than its IRQ2 (10) in service */
-    pic_line(t, 5, 1);         /* the highest priority in this rotation: taken before IRQ1 */
+    dtm_pic_line(t, 3, 1);
+    assert_int_equal(dtm_pic_ack(t), 0x33); /* IRQ3 in service */
+    dtm_pic_line(t, 10, 1);        /* slave level line, held: nests over IRQ3 */
+    assert_int_equal(dtm_pic_ack(t), 0x3A);
+    dtm_pic_line(t, 1, 1);         /* pending: higher than IRQ2 in this rotation */
+    dtm_pic_line(t, 6, 1);         /* masked */
+    dtm_pic_line(t, 9, 1);         /* slave: higher than its IRQ2 (10) in service */
+    dtm_pic_line(t, 5, 1);         /* the highest priority in this rotation: taken before IRQ1 */
     dtm_outb(t, 0xA0, 0x0B);   /* the slave's port reads ISR */
     dtm_outb(t, 0x20, 0x0A);   /* the master's IRR */
 
@@ -131,10 +103,10 @@ static void test_pic_round_trip(void **state)
     assert_int_equal(b.elcr[1], 0x06);
     assert_int_equal(b.isr[1], 0x04);
     /* The same acknowledge sequence from both, priorities and nesting included. */
-    assert_int_equal(pic_ack(u), 0x35);
-    assert_int_equal(pic_ack(t), 0x35);
+    assert_int_equal(dtm_pic_ack(u), 0x35);
+    assert_int_equal(dtm_pic_ack(t), 0x35);
     for (int step = 0; step < 8; step++) {
-        int va = pic_ack(t), vb = pic_ack(u);
+        int va = dtm_pic_ack(t), vb = dtm_pic_ack(u);
         assert_int_equal(va, vb);
         if (va < 0) {
             dtm_outb(t, 0xA0, 0x20);
@@ -144,8 +116,8 @@ static void test_pic_round_trip(void **state)
         }
     }
     /* Edge detection came over: IRQ1 already high makes no new request, a new edge does. */
-    pic_line(t, 1, 1);
-    pic_line(u, 1, 1);
+    dtm_pic_line(t, 1, 1);
+    dtm_pic_line(u, 1, 1);
     assert_int_equal(pic_has_irq(t->m.pic), pic_has_irq(u->m.pic));
     free_machine(t, &pic_device);
     free_machine(u, &pic_device);
@@ -156,7 +128,7 @@ static void test_pic_mid_init(void **state)
 {
     (void)state;
     struct device_test_machine *t = new_machine(&pic_device);
-    pic_init_linux(t);
+    dtm_pic_init_linux(t, false);
     dtm_outb(t, 0x20, 0x11);
     dtm_outb(t, 0x21, 0x68); /* ICW2 given; ICW3 and ICW4 to come */
     struct kvm_pic_state k[2];
@@ -170,8 +142,8 @@ static void test_pic_mid_init(void **state)
         dtm_outb(m[i], 0x21, 0x04);
         dtm_outb(m[i], 0x21, 0x03); /* ICW4: auto-EOI */
         dtm_outb(m[i], 0x21, 0xFE); /* OCW1 */
-        pic_line(m[i], 0, 1);
-        assert_int_equal(pic_ack(m[i]), 0x68);
+        dtm_pic_line(m[i], 0, 1);
+        assert_int_equal(dtm_pic_ack(m[i]), 0x68);
         dtm_outb(m[i], 0x20, 0x0B);
         assert_int_equal(dtm_inb(m[i], 0x20), 0); /* auto-EOI: nothing in service */
         assert_int_equal(dtm_inb(m[i], 0x21), 0xFE);
@@ -184,7 +156,7 @@ static void test_pic_import_refusals(void **state)
 {
     (void)state;
     struct device_test_machine *t = new_machine(&pic_device);
-    pic_init_linux(t);
+    dtm_pic_init_linux(t, false);
     dtm_outb(t, 0x21, 0x5A);
     struct kvm_pic_state good[2], k[2];
     pic_to_kvm(t, good);

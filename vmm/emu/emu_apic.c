@@ -34,7 +34,7 @@ struct emu_apic {
     struct ioapic *io;
 };
 
-static bool on_emu(const struct machine *m) { return !strcmp(m->backend->name, "emu"); }
+static bool on_emu(const struct machine *m) { return m->backend == &emu_backend_ops; }
 
 static void ioapic_window(void *opaque, uint64_t offset, uint64_t *data, unsigned size, bool is_write)
 {
@@ -207,8 +207,8 @@ static int apic_restore(struct machine *m, struct snap_reader *r, uint32_t versi
         r->pos = whole.pos; /* consumed */
         return rc;
     }
-    /* Every vCPU's state must be one the emulator can run. */
-    if (r->file) {
+    /* Every vCPU's state must be one the emulator can run (checked in the validation pass). */
+    if (r->file && !apply) {
         for (unsigned i = 0; i < m->ncpus; i++) {
             struct cpu_state s;
             int rc = snap_file_cpu_state(r->file, i, &s, err, errlen);

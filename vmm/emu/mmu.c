@@ -166,16 +166,17 @@ void *emu_translate(struct emu_cpu *cpu, uint64_t la, unsigned len, enum emu_acc
     return p;
 }
 
-/* The local APIC's xAPIC page is per vCPU, so it is not on the machine's MMIO bus. */
+/* The local APIC's xAPIC page is per vCPU, so it is not on the machine's MMIO bus. Whether it
+ * claims gpa depends only on IA32_APIC_BASE, which only this vCPU's thread changes (WRMSR, or
+ * set_state while paused): checked without the lock, so other MMIO pays no extra lock round. */
 static bool lapic_mmio(struct emu_cpu *cpu, uint64_t gpa, uint64_t *v, unsigned size, bool is_write)
 {
-    if (!cpu->lapic) return false;
+    if (!cpu->lapic || !lapic_mmio_claims(cpu->lapic, gpa)) return false;
     pthread_mutex_lock(&cpu->m->dev_lock);
-    bool mine = lapic_mmio_claims(cpu->lapic, gpa);
-    if (mine && is_write) lapic_mmio_write(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
-    else if (mine) lapic_mmio_read(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
+    if (is_write) lapic_mmio_write(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
+    else lapic_mmio_read(cpu->lapic, (uint32_t)(gpa & 0xfff), v, size);
     pthread_mutex_unlock(&cpu->m->dev_lock);
-    return mine;
+    return true;
 }
 
 static uint64_t mmio_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size)
