@@ -2,6 +2,7 @@
  * the host CPU (the same bytes run natively in a thunk), control flow, stack, string
  * instructions, memory operands, exceptions (#UD #GP #DE #PF end to end), self-modifying
  * code, CPL3 execution and exact instruction budgets. Set EMU_TEST_SEED to replay a seed.
+ * Only what the architecture defines is compared, per tests/unit/x86_undefined.c (docs/emu-diff.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <time.h>
 
 #include "emu_exec_testbed.h"
+#include "amd_undefined_vectors.h"
+#include "x86_undefined.h"
 
 static int setup(void **state)
 {
@@ -54,6 +57,13 @@ struct hregs {
     uint64_t rax, rbx, rcx, rdx, rsi, rdi, rflags;
 };
 static const int hreg_gpr[6] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI};
+
+/* The struct hregs slot of a register by its ModRM number (only rax rcx rdx rbx rsi rdi). */
+static unsigned hreg_index(int modrm_reg)
+{
+    static const unsigned slot[8] = {0, 2, 3, 1, 0, 0, 4, 5};
+    return slot[modrm_reg & 7];
+}
 
 static uint8_t *thunk_mem;
 
@@ -117,14 +127,22 @@ static unsigned rnd_reg(void)
 #define F_ALL (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
 
 /* Generate one instruction; returns its length, sets the flags to ignore. */
-static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl, char *what, size_t whatlen)
+/* What gen() tells the test about the instruction it made. */
+struct gen_info {
+    int family;         /* enum x86_family whose undefined bits apply, -1 for none */
+    struct x86_operands ops;
+    int scan_src;       /* bit scans: ModRM number of the source register, else -1 */
+    bool may_fault;     /* DIV/IDIV: #DE possible */
+    int force_cl;       /* the count to put in CL, -1 for none */
+};
+
+/* Generate one instruction; returns its length. */
+static unsigned gen(uint8_t *b, struct gen_info *gi, char *what, size_t whatlen)
 {
     unsigned n = 0, kind = rnd() % 22;
     unsigned sz = (unsigned[]){1, 2, 4, 8}[rnd() % 4];
     unsigned rm = rnd_reg(), reg = rnd_reg();
-    *undef = 0;
-    *may_fault = false;
-    *force_cl = -1;
+    *gi = (struct gen_info){.family = -1, .scan_src = -1, .force_cl = -1};
 #define PFX()                         \
     do {                              \
         if (sz == 2) b[n++] = 0x66;   \
@@ -167,12 +185,9 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         unsigned cnt;
         if (form == 0) { b[n++] = sz == 1 ? 0xd0 : 0xd1; b[n++] = (uint8_t)(0xc0 | op << 3 | rm); cnt = 1; }
         else if (form == 1) { b[n++] = sz == 1 ? 0xc0 : 0xc1; b[n++] = (uint8_t)(0xc0 | op << 3 | rm); cnt = (unsigned)rnd() % 70; b[n++] = (uint8_t)cnt; }
-        else { b[n++] = sz == 1 ? 0xd2 : 0xd3; b[n++] = (uint8_t)(0xc0 | op << 3 | rm); cnt = (unsigned)rnd() % 256; *force_cl = (int)cnt; }
-        *undef = RFLAGS_AF;
-        unsigned mc = cnt & (sz == 8 ? 63 : 31);
-        /* OF for counts other than 1 is undefined in the SDM but compared: we match AMD */
-        if (op < 4) *undef &= ~RFLAGS_AF;
-        if (op >= 4 && mc >= sz * 8) *undef |= RFLAGS_CF;
+        else { b[n++] = sz == 1 ? 0xd2 : 0xd3; b[n++] = (uint8_t)(0xc0 | op << 3 | rm); cnt = (unsigned)rnd() % 256; gi->force_cl = (int)cnt; }
+        gi->family = op < 2 ? XF_ROTATE : op < 4 ? XF_ROTATE_C : op == 7 ? XF_SAR : XF_SHL_SHR;
+        gi->ops.count = cnt & (sz == 8 ? 63 : 31);
         snprintf(what, whatlen, "shift%u form%u cnt%u sz%u", op, form, cnt, sz);
         break;
     }
@@ -181,7 +196,7 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         PFX();
         b[n++] = sz == 1 ? 0xf6 : 0xf7;
         b[n++] = (uint8_t)(0xc0 | op << 3 | (sz == 1 ? 3 : rm));
-        *undef = RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF;
+        gi->family = XF_MUL;
         snprintf(what, whatlen, "mul%u sz%u", op, sz);
         break;
     }
@@ -192,7 +207,7 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         if (f == 0) { b[n++] = 0x0f; b[n++] = 0xaf; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); }
         else if (f == 1) { b[n++] = 0x6b; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); b[n++] = (uint8_t)rnd(); }
         else { b[n++] = 0x69; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); uint64_t v = rnd_val(); memcpy(b + n, &v, sz == 2 ? 2 : 4); n += sz == 2 ? 2 : 4; }
-        *undef = RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF;
+        gi->family = XF_MUL;
         snprintf(what, whatlen, "imul-form%u sz%u", f, sz);
         break;
     }
@@ -201,8 +216,8 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         PFX();
         b[n++] = sz == 1 ? 0xf6 : 0xf7;
         b[n++] = (uint8_t)(0xc0 | op << 3 | 3);
-        *undef = F_ALL;
-        *may_fault = true;
+        gi->family = XF_DIV;
+        gi->may_fault = true;
         snprintf(what, whatlen, "div%u sz%u", op, sz);
         break;
     }
@@ -212,7 +227,7 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         unsigned op = rnd() % 4;
         if (rnd() & 1) { b[n++] = 0x0f; b[n++] = (uint8_t)(0xa3 + op * 8); b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); }
         else { b[n++] = 0x0f; b[n++] = 0xba; b[n++] = (uint8_t)(0xc0 | (4 + op) << 3 | rm); b[n++] = (uint8_t)rnd(); }
-        *undef = F_ALL & ~RFLAGS_CF;
+        gi->family = XF_BT;
         snprintf(what, whatlen, "bt%u sz%u", op, sz);
         break;
     }
@@ -224,7 +239,8 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         b[n++] = 0x0f;
         b[n++] = (uint8_t)(op == 0 || op == 2 ? 0xbc : op == 1 || op == 3 ? 0xbd : 0xb8);
         b[n++] = (uint8_t)(0xc0 | reg << 3 | rm);
-        *undef = op < 2 ? F_ALL & ~RFLAGS_ZF : op < 4 ? F_ALL & ~(RFLAGS_ZF | RFLAGS_CF) : 0;
+        gi->family = op < 2 ? XF_BSF_BSR : op < 4 ? XF_TZ_LZCNT : -1;
+        gi->scan_src = (int)rm;
         snprintf(what, whatlen, "bitscan%u sz%u", op, sz);
         break;
     }
@@ -235,11 +251,9 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
         unsigned right = rnd() & 1, cnt;
         b[n++] = 0x0f;
         if (rnd() & 1) { b[n++] = right ? 0xac : 0xa4; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); cnt = (unsigned)rnd() % 64; b[n++] = (uint8_t)cnt; }
-        else { b[n++] = right ? 0xad : 0xa5; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); cnt = (unsigned)rnd() % 256; *force_cl = (int)cnt; }
-        *undef = RFLAGS_AF;
-        unsigned mc = cnt & (sz == 8 ? 63 : 31);
-        if (sz == 2 && mc >= 16) *undef |= RFLAGS_OF;
-        if (sz == 2 && mc > 16) *undef = F_ALL; /* result undefined too: skipped below */
+        else { b[n++] = right ? 0xad : 0xa5; b[n++] = (uint8_t)(0xc0 | reg << 3 | rm); cnt = (unsigned)rnd() % 256; gi->force_cl = (int)cnt; }
+        gi->family = XF_SHXD;
+        gi->ops.count = cnt & (sz == 8 ? 63 : 31);
         snprintf(what, whatlen, "shxd%u cnt%u sz%u", right, cnt, sz);
         break;
     }
@@ -341,6 +355,7 @@ static unsigned gen(uint8_t *b, uint64_t *undef, bool *may_fault, int *force_cl,
     }
     }
 #undef PFX
+    gi->ops.size = sz;
     return n;
 }
 
@@ -367,34 +382,71 @@ static bool div_faults(const uint8_t *b, unsigned len, const struct hregs *r)
     return q >= lim || q < -lim;
 }
 
+/* The reference the random cases are compared with: the host CPU. Where the manuals leave a
+ * flag or result undefined, only the bits the emulator computes as AMD CPUs do are compared,
+ * and only when the host is an AMD CPU (x86_undefined.h); EMU_TEST_REFERENCE=other masks
+ * them on any host (what an Intel host does). */
+static bool reference_is_amd(void)
+{
+    const char *env = getenv("EMU_TEST_REFERENCE");
+    if (env) return !strcmp(env, "amd");
+    return x86_host_vendor() == X86_VENDOR_AMD;
+}
+
+/* EMU_TEST_RECORD_AMD_VECTORS=FILE (on an AMD host) writes the cases whose vendor-specific
+ * bits were compared, as rows of amd_undefined_vectors.h. */
+static void record_vector(FILE *f, const uint8_t *code, unsigned len, const struct hregs *in, const struct hregs *out,
+                          uint64_t flags_mask, const char *what)
+{
+    fprintf(f, "    {{");
+    for (unsigned i = 0; i < len; i++) fprintf(f, "%s0x%02x", i ? ", " : "", code[i]);
+    fprintf(f, "}, %u, {", len);
+    for (int i = 0; i < 7; i++) fprintf(f, "%s%#llx", i ? ", " : "", (unsigned long long)(&in->rax)[i]);
+    fprintf(f, "}, {");
+    for (int i = 0; i < 7; i++) fprintf(f, "%s%#llx", i ? ", " : "", (unsigned long long)(&out->rax)[i] & (i == 6 ? flags_mask : ~0ULL));
+    fprintf(f, "}, %#llx, \"%s\"},\n", (unsigned long long)flags_mask, what);
+}
+
 static void test_random_alu_vs_host(void **state)
 {
     struct testbed *tb = *state;
     const char *env = getenv("EMU_TEST_SEED");
     uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u + 1;
     rng_state = seed ? seed : 1;
-    print_message("emu exec random ALU seed: %llu (EMU_TEST_SEED to replay)\n", (unsigned long long)seed);
-    unsigned cases = 20000, failures = 0;
+    bool amd = reference_is_amd();
+    const char *record_path = getenv("EMU_TEST_RECORD_AMD_VECTORS");
+    FILE *record = record_path ? fopen(record_path, "w") : NULL;
+    print_message("emu exec random ALU seed: %llu (EMU_TEST_SEED to replay); host %s, vendor-specific bits %s\n",
+                  (unsigned long long)seed, x86_vendor_name(x86_host_vendor()), amd ? "compared (AMD)" : "masked");
+    unsigned cases = 20000, failures = 0, compared = 0, masked_cases = 0, skipped = 0;
     for (unsigned c = 0; c < cases; c++) {
         uint8_t code[32];
-        uint64_t undef;
-        bool may_fault;
-        int force_cl;
+        struct gen_info gi;
         char what[64];
-        unsigned len = gen(code, &undef, &may_fault, &force_cl, what, sizeof(what));
+        unsigned len = gen(code, &gi, what, sizeof(what));
         struct hregs in = {rnd_val(), rnd_val(), rnd_val(), rnd_val(), rnd_val(), rnd_val(), 0};
-        if (force_cl >= 0) in.rcx = (in.rcx & ~0xffULL) | (unsigned)force_cl;
+        if (gi.force_cl >= 0) in.rcx = (in.rcx & ~0xffULL) | (unsigned)gi.force_cl;
         if (strstr(what, "div")) {
             if (rnd() % 4) in.rdx = rnd() % 3 == 0 ? (uint64_t)-(int64_t)(rnd() & 1) : in.rdx & 0xff;
             if (in.rbx == 0 && rnd() % 8) in.rbx = 7;
         }
+        if (gi.scan_src >= 0) {
+            if (rnd() % 8 == 0) (&in.rax)[hreg_index(gi.scan_src)] = rnd() & 1 ? 0 : 0xffffffff00000000ULL;
+            uint64_t m = gi.ops.size == 8 ? ~0ULL : (1ULL << (gi.ops.size * 8)) - 1;
+            gi.ops.src_zero = ((&in.rax)[hreg_index(gi.scan_src)] & m) == 0;
+        }
+        struct x86_undef u = gi.family >= 0 ? x86_undefined((enum x86_family)gi.family, &gi.ops) : (struct x86_undef){0};
+        uint64_t mask = x86_defined_flags(&u, amd);
+        if (!x86_result_defined(&u, amd) && !gi.may_fault) {
+            skipped++;
+            continue;
+        }
         in.rflags = RFLAGS_FIXED | (rnd() & F_ALL);
-        if (undef == F_ALL && !may_fault) continue;
         code[len] = 0xf4;
         tb_start(tb, code, len + 1, 0);
         for (int i = 0; i < 6; i++) tb->cpu.s.gpr[hreg_gpr[i]] = (&in.rax)[i];
         emu_set_rflags(&tb->cpu, in.rflags);
-        if (may_fault && div_faults(code, len, &in)) {
+        if (gi.may_fault && div_faults(code, len, &in)) {
             emu_exec(&tb->cpu, 8);
             if (tb->exc_vector != EXC_DE) {
                 print_error("case %u (%s): expected #DE, got vector %d\n", c, what, tb->exc_vector);
@@ -402,13 +454,16 @@ static void test_random_alu_vs_host(void **state)
             }
             continue;
         }
+        compared++;
+        if (mask != F_ALL) masked_cases++;
         uint64_t ran = emu_exec(&tb->cpu, 1);
         struct hregs out = in;
         host_run(code, len, &out);
         bool bad = ran != 1 || tb->cpu.s.rip != GB_CODE + len;
         uint64_t ef = emu_get_rflags(&tb->cpu);
-        uint64_t mask = F_ALL & ~undef;
         if ((ef & mask) != (out.rflags & mask)) bad = true;
+        if (record && (u.amd_flags || (u.result && u.amd_result)) && x86_host_vendor() == X86_VENDOR_AMD)
+            record_vector(record, code, len, &in, &out, mask, what);
         for (int i = 0; i < 6; i++)
             if (tb->cpu.s.gpr[hreg_gpr[i]] != (&out.rax)[i]) bad = true;
         if (bad) {
@@ -425,7 +480,38 @@ static void test_random_alu_vs_host(void **state)
             }
         }
     }
+    if (record) fclose(record);
+    print_message("emu exec random ALU: %u cases compared with the host, %u of them with undefined bits masked, %u skipped "
+                  "(undefined result)\n", compared, masked_cases, skipped);
     if (failures) print_error("%u of %u random cases differ from the host (seed %llu)\n", failures, cases, (unsigned long long)seed);
+    assert_int_equal(failures, 0);
+}
+
+/* The vendor-specific bits against the vectors recorded on an AMD CPU: on every host, every
+ * arithmetic flag and register compared (on an Intel host this is what checks them). */
+static void test_amd_undefined_vectors(void **state)
+{
+    struct testbed *tb = *state;
+    unsigned n = sizeof(amd_vectors) / sizeof(amd_vectors[0]), failures = 0;
+    for (unsigned c = 0; c < n; c++) {
+        const struct amd_vector *v = &amd_vectors[c];
+        uint8_t code[17];
+        memcpy(code, v->code, v->len);
+        code[v->len] = 0xf4;
+        tb_start(tb, code, v->len + 1u, 0);
+        for (int i = 0; i < 6; i++) tb->cpu.s.gpr[hreg_gpr[i]] = v->in[i];
+        emu_set_rflags(&tb->cpu, v->in[6]);
+        uint64_t ran = emu_exec(&tb->cpu, 1);
+        uint64_t ef = emu_get_rflags(&tb->cpu) & v->flags_mask;
+        bool bad = ran != 1 || ef != v->out[6];
+        for (int i = 0; i < 6; i++)
+            if (tb->cpu.s.gpr[hreg_gpr[i]] != v->out[i]) bad = true;
+        if (bad && ++failures <= 10)
+            print_error("AMD vector %u (%s): flags emu %#llx AMD %#llx (mask %#llx)\n", c, v->what, (unsigned long long)ef,
+                        (unsigned long long)v->out[6], (unsigned long long)v->flags_mask);
+    }
+    print_message("emu exec: %u vectors recorded on an AMD CPU, %u differ\n", n, failures);
+    assert_true(n > 300);
     assert_int_equal(failures, 0);
 }
 
@@ -705,6 +791,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_random_alu_vs_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_amd_undefined_vectors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rep_charges_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_sum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_ret_push_pop, setup, teardown),
