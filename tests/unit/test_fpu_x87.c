@@ -88,7 +88,7 @@ static int run_case(uint8_t opc, uint8_t modrm, bool mem, uint8_t prefix)
 static void test_x87_differential_register_forms(void **state)
 {
     (void)state;
-    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    if (!host_ok) { print_message("skipped: no executable memory for native runs\n"); skip(); }
     int failures = 0;
     unsigned cases = 0;
     for (unsigned opc = 0xD8; opc <= 0xDF; opc++)
@@ -107,7 +107,7 @@ static void test_x87_differential_register_forms(void **state)
 static void test_x87_differential_memory_forms(void **state)
 {
     (void)state;
-    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    if (!host_ok) { print_message("skipped: no executable memory for native runs\n"); skip(); }
     int failures = 0;
     unsigned cases = 0;
     for (unsigned opc = 0xD8; opc <= 0xDF; opc++)
@@ -130,7 +130,7 @@ static void test_x87_differential_memory_forms(void **state)
 static void test_x87_differential_unmasked_exceptions(void **state)
 {
     (void)state;
-    if (!host_ok) { printf("skip: no executable memory\n"); return; }
+    if (!host_ok) { print_message("skipped: no executable memory for native runs\n"); skip(); }
     random_masks = true;
     int failures = 0;
     unsigned cases = 0;
