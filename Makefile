@@ -1,6 +1,7 @@
 # vmd build. Sources are picked up by directory, so adding a module touches no rule here:
 #   vmm/ vmm/*/ devices/ vnc/ net/  -> libvmm.a   (machine, CPU backends, devices)
 #   rpc/                            -> librpc.a   (JSON-RPC codec and transports)
+#   store/                          -> libstore.a (the state directory: VM definitions, status, snapshots)
 #   daemon/ -> vmd    worker/ -> vmd-worker    cli/ -> vmctl
 #   tests/unit/test_*.c -> one cmocka binary each, linked with both libraries
 #
@@ -33,6 +34,7 @@ LDFLAGS := $(LDFLAGS_MODE) $(EXTRA_LDFLAGS)
 
 VMM_SRCS := $(wildcard vmm/*.c vmm/*/*.c devices/*.c vnc/*.c net/*.c)
 RPC_SRCS := $(wildcard rpc/*.c)
+STORE_SRCS := $(wildcard store/*.c)
 VMD_SRCS := $(wildcard daemon/*.c)
 WORKER_SRCS := $(wildcard worker/*.c)
 VMCTL_SRCS := $(wildcard cli/*.c)
@@ -43,9 +45,10 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 VMM_LIB := $(O)/libvmm.a
 # libvmm is linked whole so that self-registering devices (vmm/device.h) are kept.
-LINK_LIBS = $(RPC_LIB) -Wl,--whole-archive $(VMM_LIB) -Wl,--no-whole-archive
+LINK_LIBS = $(STORE_LIB) $(RPC_LIB) -Wl,--whole-archive $(VMM_LIB) -Wl,--no-whole-archive
 RPC_LIB := $(O)/librpc.a
-LIBS := $(RPC_LIB) $(VMM_LIB)
+STORE_LIB := $(O)/libstore.a
+LIBS := $(STORE_LIB) $(RPC_LIB) $(VMM_LIB)
 
 PROGS := $(if $(VMD_SRCS),$(O)/bin/vmd) $(if $(WORKER_SRCS),$(O)/bin/vmd-worker) $(if $(VMCTL_SRCS),$(O)/bin/vmctl)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
@@ -73,6 +76,10 @@ $(VMM_LIB): $(call obj,$(VMM_SRCS))
 	rm -f $@ && ar rcs $@ $^
 
 $(RPC_LIB): $(call obj,$(RPC_SRCS))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(STORE_LIB): $(call obj,$(STORE_SRCS))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 

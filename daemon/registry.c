@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
-#include "rpc/snap_store.h"
+#include "store/snap_store.h"
 #include "vmm/log.h"
 #include "vmm/vm_config_json.h"
 

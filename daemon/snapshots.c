@@ -1,6 +1,6 @@
 /* snapshots: vmd's snapshot methods (vm.snapshot, vm.restore, vm.snapshots, vm.snapshot.delete).
  * The worker does the work (worker/worker_snapshot.c) in STATE_DIR/vms/NAME/snapshots/SNAP/
- * (rpc/snap_store.h); vmd checks names and states, creates and removes the directories, starts a
+ * (store/snap_store.h); vmd checks names and states, creates and removes the directories, starts a
  * stopped VM from a snapshot, and forwards the worker's progress to the client that asked. */
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
-#include "rpc/snap_store.h"
+#include "store/snap_store.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/snapshot.h"

@@ -14,7 +14,7 @@
 
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_conn.h"
-#include "rpc/vm_store.h"
+#include "store/vm_store.h"
 #include "vmm/vm_config.h"
 
 #define VMD_VERSION "0.1.0"

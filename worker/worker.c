@@ -29,7 +29,7 @@
 #include "devices/i8042.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_conn.h"
-#include "rpc/vm_store.h"
+#include "store/vm_store.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"

@@ -1,5 +1,5 @@
 /* worker_snapshot: saving a paused machine into a snapshot directory and restoring it
- * (vm.snap + disk copies + meta.json; see rpc/snap_store.h and docs/snapshots.md). */
+ * (vm.snap + disk copies + meta.json; see store/snap_store.h and docs/snapshots.md). */
 #include "worker/worker_snapshot.h"
 
 #include <errno.h>
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rpc/vm_store.h"
+#include "store/vm_store.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/vm_config.h"

@@ -1,5 +1,5 @@
 /* worker_snapshot: a paused machine saved into, or restored from, a snapshot directory
- * (layout in rpc/snap_store.h): vm.snap through vmm/snapshot, the writable disks copied
+ * (layout in store/snap_store.h): vm.snap through vmm/snapshot, the writable disks copied
  * (reflink where the filesystem can, else a sparse copy), then meta.json. */
 #ifndef VMD_WORKER_SNAPSHOT_H
 #define VMD_WORKER_SNAPSHOT_H

@@ -1,4 +1,4 @@
-/* Unit tests for rpc/snap_store: snapshot names, paths, listing (complete snapshots only,
+/* Unit tests for store/snap_store: snapshot names, paths, listing (complete snapshots only,
  * oldest first) and removal. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rpc/snap_store.h"
-#include "rpc/vm_store.h"
+#include "store/snap_store.h"
+#include "store/vm_store.h"
 
 static void test_names(void **state)
 {

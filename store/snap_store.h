@@ -8,8 +8,8 @@
  *
  * A snapshot directory is complete once meta.json exists (the worker writes it last).
  */
-#ifndef VMD_RPC_SNAP_STORE_H
-#define VMD_RPC_SNAP_STORE_H
+#ifndef VMD_STORE_SNAP_STORE_H
+#define VMD_STORE_SNAP_STORE_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -8,8 +8,8 @@
  *
  * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory.
  */
-#ifndef VMD_RPC_VM_STORE_H
-#define VMD_RPC_VM_STORE_H
+#ifndef VMD_STORE_VM_STORE_H
+#define VMD_STORE_VM_STORE_H
 
 #include <jansson.h>
 #include <stddef.h>
