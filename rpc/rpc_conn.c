@@ -445,6 +445,13 @@ int rpc_conn_connect_unix(struct rpc_conn *c, const char *path, void (*cb)(struc
 
 /* ---- TLS contexts ---- */
 
+/* TLS policy, the same for vmd's server and vmctl's client: TLS 1.3 preferred (OpenSSL picks the
+ * highest version both sides have; its 1.3 suites are all AEAD), TLS 1.2 only with ECDHE key
+ * exchange and an AEAD cipher (AES-GCM or ChaCha20-Poly1305); nothing older. */
+#define RPC_TLS12_CIPHERS                                                                      \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+    "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 static SSL_CTX *tls_ctx(const SSL_METHOD *method, const char *cert, const char *key, const char *ca, char *err,
                         size_t errlen)
 {
@@ -454,7 +461,11 @@ static SSL_CTX *tls_ctx(const SSL_METHOD *method, const char *cert, const char *
         snprintf(err, errlen, "TLS: %s", tls_error(ebuf, sizeof(ebuf)));
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, RPC_TLS12_CIPHERS) != 1) {
+        snprintf(err, errlen, "TLS policy: %s", tls_error(ebuf, sizeof(ebuf)));
+        goto fail;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         snprintf(err, errlen, "TLS certificate '%s': %s", cert, tls_error(ebuf, sizeof(ebuf)));
         goto fail;
@@ -488,6 +499,7 @@ SSL_CTX *rpc_tls_server_ctx(const char *cert, const char *key, const char *ca, c
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names) SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
     return ctx;

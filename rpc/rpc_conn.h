@@ -93,8 +93,10 @@ void rpc_conn_ref(struct rpc_conn *c);
 void rpc_conn_unref(struct rpc_conn *c);
 
 /* ---- TLS ---- */
-/* Server context: TLS 1.2+, our certificate and key, client certificates required and verified
- * against ca. Client context: TLS 1.2+, our certificate and key, the server verified against ca. */
+/* Both contexts: TLS 1.3 preferred; TLS 1.2 only with ECDHE and AEAD suites (AES-GCM,
+ * ChaCha20-Poly1305); nothing older. Server context: our certificate and key, client certificates
+ * required and verified against ca. Client context: our certificate and key, the server verified
+ * against ca. */
 SSL_CTX *rpc_tls_server_ctx(const char *cert, const char *key, const char *ca, char *err, size_t errlen);
 SSL_CTX *rpc_tls_client_ctx(const char *cert, const char *key, const char *ca, char *err, size_t errlen);
 
