@@ -2,7 +2,8 @@
  *
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
- *       [--worker PATH] [--verbose]
+ *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
+ *       [--tls-idle-timeout S] [--worker PATH] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
  * but not the VMs: their workers keep running and a restarted vmd re-adopts them.
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +30,35 @@
 #define DEFAULT_CONFIG "/etc/vmd/vmd.json"
 #define DEFAULT_STATE_DIR "/var/lib/vmd"
 #define DEFAULT_SOCKET "/run/vmd/vmd.sock"
-#define DEFAULT_MAX_CLIENTS 128
+
+/* Numeric limits: option, config key, default and accepted range. Command line > config > default. */
+enum { LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE, NLIMITS };
+static const struct limit_def {
+    const char *option, *key;
+    unsigned def, min, max;
+} limit_defs[NLIMITS] = {
+    [LIM_UNIX] = {"--max-clients", "max_clients", 128, 1, 100000},
+    [LIM_TLS] = {"--max-tls-clients", "max_tls_clients", 1024, 1, 100000},
+    [LIM_PER_ADDR] = {"--max-clients-per-address", "max_clients_per_address", 32, 0, 100000},
+    [LIM_HS] = {"--tls-handshake-timeout", "tls_handshake_timeout", 10, 1, 600},
+    [LIM_IDLE] = {"--tls-idle-timeout", "tls_idle_timeout", 300, 0, 86400},
+};
+struct limits {
+    unsigned v[NLIMITS];
+    bool set[NLIMITS];
+};
+
+static int limit_set(struct limits *lim, int i, long long v, const char *where)
+{
+    const struct limit_def *ld = &limit_defs[i];
+    if (v < ld->min || v > ld->max) {
+        log_error("%s %s: %lld is not between %u and %u", where, ld->option, v, ld->min, ld->max);
+        return -1;
+    }
+    lim->v[i] = (unsigned)v;
+    lim->set[i] = true;
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -42,80 +72,15 @@ static void usage(FILE *f)
             "  --tls-cert FILE        server certificate (PEM)\n"
             "  --tls-key FILE         server private key (PEM)\n"
             "  --tls-ca FILE          CA that signs client certificates; clients without one are refused\n"
-            "  --max-clients N        simultaneous API clients (default %d)\n"
+            "  --max-clients N        simultaneous clients on the Unix socket (default %u)\n"
+            "  --max-tls-clients N    simultaneous TLS clients, handshaking ones included (default %u)\n"
+            "  --max-clients-per-address N  TLS connections from one source address (default %u, 0: no limit)\n"
+            "  --tls-handshake-timeout S    a TLS client must finish its handshake in S s (default %u)\n"
+            "  --tls-idle-timeout S   close a TLS client idle for S s (default %u, 0: never; see docs/operations.md)\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
             "  -v, --verbose          debug logging\n",
-            DEFAULT_MAX_CLIENTS);
-}
-
-/* ---- clients ---- */
-
-static void client_message(struct rpc_conn *c, const char *msg, size_t len)
-{
-    struct client *cl = c->data;
-    if (!cl) return;
-    rpc_handle_message(msg, len, methods_dispatch, cl, &c->sink);
-}
-
-static void client_closed(struct rpc_conn *c)
-{
-    struct client *cl = c->data;
-    if (!cl) return; /* refused before it became a client */
-    struct vmd *d = cl->d;
-    for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
-        for (size_t i = 0; i < vm->nviewers; i++)
-            if (vm->viewers[i] == c) {
-                supervisor_console_viewer(vm, c, false);
-                break;
-            }
-    }
-    for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
-        if (*pp == cl) {
-            *pp = cl->next;
-            break;
-        }
-    d->nclients--;
-    log_debug("%s: disconnected", c->peer);
-    free(cl);
-}
-
-static const struct rpc_conn_ops client_ops = {.on_message = client_message, .on_close = client_closed};
-
-static bool uid_in_group(uid_t uid, gid_t gid)
-{
-    struct passwd *pw = getpwuid(uid);
-    if (!pw) return false;
-    if (pw->pw_gid == gid) return true;
-    gid_t groups[256];
-    int n = 256;
-    if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0) return false;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid) return true;
-    return false;
-}
-
-static bool on_accept(struct rpc_listener *l, struct rpc_conn *c)
-{
-    struct vmd *d = l->data;
-    if (!l->is_tcp && c->has_cred) {
-        /* The socket's mode (0660) already limits who can connect; check again from the peer's
-         * credentials: root, vmd's own user, or a member of the socket's group. */
-        bool ok = c->uid == 0 || c->uid == geteuid() || c->gid == d->socket_gid || uid_in_group(c->uid, d->socket_gid);
-        if (!ok) {
-            log_warn("%s: refused: not root, not uid %u, not in group %u", c->peer, (unsigned)geteuid(), (unsigned)d->socket_gid);
-            return false;
-        }
-    }
-    struct client *cl = calloc(1, sizeof(*cl));
-    if (!cl) return false;
-    cl->d = d;
-    cl->conn = c;
-    c->data = cl;
-    cl->next = d->clients;
-    d->clients = cl;
-    d->nclients++;
-    log_debug("%s: connected", c->peer);
-    return true;
+            limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
+            limit_defs[LIM_IDLE].def);
 }
 
 /* ---- configuration ---- */
@@ -127,7 +92,7 @@ static char *opt_dup(char **slot, const char *v)
     return *slot;
 }
 
-static int load_config(struct vmd *d, const char *path, bool required, unsigned *max_clients, bool *verbose)
+static int load_config(struct vmd *d, const char *path, bool required, struct limits *lim, bool *verbose)
 {
     if (!required && access(path, F_OK) < 0) return 0;
     json_error_t e;
@@ -138,7 +103,8 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
         return -EINVAL;
     }
     static const char *const keys[] = {"state_dir", "socket", "socket_group", "listen", "tls_cert", "tls_key",
-                                       "tls_ca", "max_clients", "worker", "verbose"};
+                                       "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
+                                       "tls_handshake_timeout", "tls_idle_timeout", "worker", "verbose"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -158,8 +124,21 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
-    json_t *mc = json_object_get(j, "max_clients");
-    if (json_is_integer(mc) && !*max_clients) *max_clients = (unsigned)json_integer_value(mc);
+    for (int i = 0; i < NLIMITS; i++) {
+        json_t *lv = json_object_get(j, limit_defs[i].key);
+        if (!lv || lim->set[i]) continue;
+        char where[PATH_MAX + 16];
+        snprintf(where, sizeof(where), "config '%s':", path);
+        if (!json_is_integer(lv)) {
+            log_error("%s %s: not an integer", where, limit_defs[i].key);
+            json_decref(j);
+            return -EINVAL;
+        }
+        if (limit_set(lim, i, json_integer_value(lv), where)) {
+            json_decref(j);
+            return -EINVAL;
+        }
+    }
     if (json_is_true(json_object_get(j, "verbose"))) *verbose = true;
     const char *grp = json_string_value(json_object_get(j, "socket_group"));
     if (grp && d->socket_gid == (gid_t)-1) {
@@ -173,6 +152,24 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
     }
     json_decref(j);
     return 0;
+}
+
+/* Every client is a file descriptor: make room for both listeners' limits, the VMs and some
+ * slack by raising the soft RLIMIT_NOFILE towards the hard one. */
+static void raise_fd_limit(const struct vmd *d)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    rlim_t want = (rlim_t)d->max_clients + (d->listen ? d->max_tls_clients : 0) + 1024;
+    if (rl.rlim_cur >= want) return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        log_warn("open files limit %llu (hard %llu) is below the %llu the client limits need: connections may fail "
+                 "with 'too many open files'",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (unsigned long long)want);
+    else
+        log_debug("open files limit raised from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_cur);
 }
 
 /* ---- signals ---- */
@@ -193,6 +190,10 @@ int main(int argc, char **argv)
         {"listen", required_argument, 0, 'l'},   {"tls-cert", required_argument, 0, 'C'},
         {"tls-key", required_argument, 0, 'K'},  {"tls-ca", required_argument, 0, 'A'},
         {"max-clients", required_argument, 0, 'm'}, {"worker", required_argument, 0, 'w'},
+        {"max-tls-clients", required_argument, 0, 0x100 + LIM_TLS},
+        {"max-clients-per-address", required_argument, 0, 0x100 + LIM_PER_ADDR},
+        {"tls-handshake-timeout", required_argument, 0, 0x100 + LIM_HS},
+        {"tls-idle-timeout", required_argument, 0, 0x100 + LIM_IDLE},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -200,7 +201,8 @@ int main(int argc, char **argv)
     static struct vmd d;
     d.socket_gid = (gid_t)-1;
     const char *config = NULL;
-    unsigned max_clients = 0;
+    struct limits lim;
+    memset(&lim, 0, sizeof(lim));
     bool verbose = false;
     int c;
     log_set_prefix("vmd");
@@ -222,7 +224,22 @@ int main(int argc, char **argv)
         case 'C': d.tls_cert = strdup(optarg); break;
         case 'K': d.tls_key = strdup(optarg); break;
         case 'A': d.tls_ca = strdup(optarg); break;
-        case 'm': max_clients = (unsigned)atoi(optarg); break;
+        case 'm':
+        case 0x100 + LIM_TLS:
+        case 0x100 + LIM_PER_ADDR:
+        case 0x100 + LIM_HS:
+        case 0x100 + LIM_IDLE: {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            int i = c == 'm' ? LIM_UNIX : c - 0x100;
+            if (errno || end == optarg || *end) {
+                fprintf(stderr, "vmd: %s '%s': not a number\n", limit_defs[i].option, optarg);
+                return 2;
+            }
+            if (limit_set(&lim, i, v, "vmd:")) return 2;
+            break;
+        }
         case 'w': d.worker_path = strdup(optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
@@ -233,11 +250,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (load_config(&d, config ? config : DEFAULT_CONFIG, config != NULL, &max_clients, &verbose)) return 2;
+    if (load_config(&d, config ? config : DEFAULT_CONFIG, config != NULL, &lim, &verbose)) return 2;
     if (verbose) log_set_level(LOG_DEBUG);
     opt_dup(&d.state_dir, DEFAULT_STATE_DIR);
     opt_dup(&d.socket_path, DEFAULT_SOCKET);
-    d.max_clients = max_clients ? max_clients : DEFAULT_MAX_CLIENTS;
+    for (int i = 0; i < NLIMITS; i++)
+        if (!lim.set[i]) lim.v[i] = limit_defs[i].def;
+    d.max_clients = lim.v[LIM_UNIX];
+    d.max_tls_clients = lim.v[LIM_TLS];
+    d.max_per_address = lim.v[LIM_PER_ADDR];
+    d.tls_handshake_timeout_s = lim.v[LIM_HS];
+    d.tls_idle_timeout_s = lim.v[LIM_IDLE];
     if (!d.worker_path) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -275,6 +298,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&d);
     d.loop = uv_default_loop();
     d.started = time(NULL);
     if (registry_load(&d)) return 1;
@@ -284,8 +308,8 @@ int main(int argc, char **argv)
     vm_store_mkdirs(dirname(sockdir), 0755);
     d.unix_listener.ops = &client_ops;
     d.unix_listener.data = &d;
-    d.unix_listener.on_accept = on_accept;
-    d.unix_listener.nclients = &d.nclients;
+    d.unix_listener.on_accept = clients_accept;
+    d.unix_listener.kind = "unix socket";
     d.unix_listener.max_clients = d.max_clients;
     if (rpc_listen_unix(&d.unix_listener, d.loop, d.socket_path, 0660, err, sizeof(err))) {
         log_error("%s", err);
@@ -304,17 +328,22 @@ int main(int argc, char **argv)
         d.tls_listener.tls = d.tls;
         d.tls_listener.ops = &client_ops;
         d.tls_listener.data = &d;
-        d.tls_listener.on_accept = on_accept;
-        d.tls_listener.nclients = &d.nclients;
-        d.tls_listener.max_clients = d.max_clients;
+        d.tls_listener.on_accept = clients_accept;
+        d.tls_listener.kind = "TLS listener";
+        d.tls_listener.max_clients = d.max_tls_clients;
+        d.tls_listener.max_per_address = d.max_per_address;
+        d.tls_listener.hs_timeout_ms = d.tls_handshake_timeout_s * 1000;
         if (rpc_listen_tcp(&d.tls_listener, d.loop, d.listen, err, sizeof(err))) {
             log_error("%s", err);
             return 1;
         }
-        log_info("listening on %s (TLS, client certificates signed by %s required)", d.listen, d.tls_ca);
+        log_info("listening on %s (TLS, client certificates signed by %s required; at most %u clients, %u per address)",
+                 d.listen, d.tls_ca, d.max_tls_clients, d.max_per_address);
     } else if (d.tls_cert || d.tls_key || d.tls_ca) {
         log_warn("--tls-* given without --listen: no TLS listener");
     }
+
+    clients_start_sweep(&d);
 
     uv_signal_t sigterm, sigint;
     uv_signal_init(d.loop, &sigterm);

@@ -1,7 +1,8 @@
 /* vmd: the daemon's shared types. The daemon is one libuv loop holding
  *   - the registry of VM definitions (registry.c), persisted under the state dir,
  *   - the supervisor (supervisor.c): one vmd-worker process per running VM,
- *   - the JSON-RPC front end (methods.c) on a Unix socket and on TLS over TCP (main.c).
+ *   - the JSON-RPC front end (methods.c) on a Unix socket and on TLS over TCP (main.c), with
+ *     its clients, their limits and timeouts (clients.c).
  */
 #ifndef VMD_DAEMON_VMD_H
 #define VMD_DAEMON_VMD_H
@@ -63,6 +64,7 @@ struct client {
     struct vmd *d;
     struct rpc_conn *conn;
     bool events;
+    bool tls; /* came through the TLS listener (else the Unix socket) */
 };
 
 struct vmd {
@@ -77,6 +79,11 @@ struct vmd {
     struct client *clients;
     unsigned long next_waiter_id;
     time_t started;
+
+    /* Connection limits (clients.c, main.c): each listener has its own client limit. */
+    unsigned max_tls_clients, max_per_address, tls_handshake_timeout_s, tls_idle_timeout_s;
+    uv_timer_t sweep_timer; /* once a second: idle TLS clients, suppressed log lines */
+    struct log_limit idle_log;
 };
 
 /* registry.c */
@@ -94,6 +101,11 @@ json_t *vm_info_json(const struct vm_record *vm, bool full);
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
+
+/* clients.c: API clients (accept, messages, close) and the idle sweep */
+extern const struct rpc_conn_ops client_ops;
+bool clients_accept(struct rpc_listener *l, struct rpc_conn *c);
+void clients_start_sweep(struct vmd *d);
 
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */
