@@ -6,8 +6,12 @@
  * closed, unless it is waiting for an answer (a vm.stop may take minutes), is subscribed to
  * events, or is attached to a console: those are listening, not idle. Unix-socket clients are
  * local and never timed out (their own limit keeps them from starving TLS clients, and back).
+ *
+ * Roles: a Unix-socket client is admin. A TLS client gets its role from the access file when its
+ * handshake is done; one whose subject matches no entry is told so and closed.
  */
 #include <grp.h>
+#include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,18 +34,22 @@ static bool client_is_viewer(struct vmd *d, struct rpc_conn *c)
     return false;
 }
 
-static void client_closed(struct rpc_conn *c)
+static void detach_consoles(struct vmd *d, struct rpc_conn *c)
 {
-    struct client *cl = c->data;
-    if (!cl) return; /* refused before it became a client */
-    struct vmd *d = cl->d;
-    for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
+    for (struct vm_record *vm = d->vms; vm; vm = vm->next)
         for (size_t i = 0; i < vm->nviewers; i++)
             if (vm->viewers[i] == c) {
                 supervisor_console_viewer(vm, c, false);
                 break;
             }
-    }
+}
+
+static void client_closed(struct rpc_conn *c)
+{
+    struct client *cl = c->data;
+    if (!cl) return; /* refused before it became a client */
+    struct vmd *d = cl->d;
+    detach_consoles(d, c);
     for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -52,7 +60,65 @@ static void client_closed(struct rpc_conn *c)
     free(cl);
 }
 
-const struct rpc_conn_ops client_ops = {.on_message = client_message, .on_close = client_closed};
+/* The TLS handshake is done: give the client its role, or refuse it. */
+static bool client_tls_ready(struct rpc_conn *c)
+{
+    struct client *cl = c->data;
+    if (!cl) return false;
+    cl->role = access_role(cl->d->access, c->tls_subject);
+    if (cl->role == ROLE_NONE) {
+        log_limited(&cl->d->access_log, LOG_WARN, "%s: refused: certificate subject \"%s\" matches no entry of the access file %s",
+                    c->peer, c->tls_subject, cl->d->access_path);
+        char msg[400];
+        snprintf(msg, sizeof(msg), "Forbidden: certificate subject \"%s\" matches no entry of vmd's access file", c->tls_subject);
+        json_t *e = rpc_make_error(NULL, RPC_ERR_FORBIDDEN, msg, NULL);
+        size_t len;
+        char *text = rpc_encode(e, &len);
+        json_decref(e);
+        if (text) rpc_conn_send(c, text, len);
+        free(text);
+        return false;
+    }
+    log_info("%s: role %s", c->peer, vmd_role_name(cl->role));
+    return true;
+}
+
+const struct rpc_conn_ops client_ops = {
+    .on_message = client_message, .on_close = client_closed, .on_tls_ready = client_tls_ready};
+
+void clients_reload_access(struct vmd *d)
+{
+    if (!d->access_path) {
+        log_info("SIGHUP: no access file to reload (every CA-signed TLS client is admin)");
+        return;
+    }
+    struct access_policy *p;
+    char err[600];
+    if (access_load(d->access_path, &p, err, sizeof(err))) {
+        log_error("SIGHUP: %s: keeping the access rules loaded before", err);
+        return;
+    }
+    access_free(d->access);
+    d->access = p;
+    unsigned changed = 0, closed = 0;
+    for (struct client *cl = d->clients; cl; cl = cl->next) {
+        struct rpc_conn *c = cl->conn;
+        if (!cl->tls || !c->tls_ready || c->closing) continue;
+        enum vmd_role r = access_role(p, c->tls_subject);
+        if (r == cl->role) continue;
+        log_info("%s: role %s -> %s (\"%s\")", c->peer, vmd_role_name(cl->role), vmd_role_name(r), c->tls_subject);
+        cl->role = r;
+        changed++;
+        if (r < ROLE_ADMIN) detach_consoles(d, c); /* attached consoles are admin-only */
+        if (r == ROLE_NONE) {
+            cl->events = false;
+            rpc_conn_close(c);
+            closed++;
+        }
+    }
+    log_info("SIGHUP: access file %s reloaded: %zu rules; %u connected clients changed role, %u of them closed "
+             "(no longer matching)", d->access_path, access_rule_count(p), changed, closed);
+}
 
 static bool uid_in_group(uid_t uid, gid_t gid)
 {
@@ -84,6 +150,7 @@ bool clients_accept(struct rpc_listener *l, struct rpc_conn *c)
     cl->d = d;
     cl->conn = c;
     cl->tls = l->is_tcp;
+    cl->role = l->is_tcp ? ROLE_NONE : ROLE_ADMIN; /* TLS: set when the handshake is done */
     c->data = cl;
     cl->next = d->clients;
     d->clients = cl;

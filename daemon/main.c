@@ -3,10 +3,11 @@
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
  *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
- *       [--tls-idle-timeout S] [--worker PATH] [--verbose]
+ *       [--tls-idle-timeout S] [--access FILE] [--worker PATH] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
- * but not the VMs: their workers keep running and a restarted vmd re-adopts them.
+ * but not the VMs: their workers keep running and a restarted vmd re-adopts them. SIGHUP reloads
+ * the access file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -77,6 +78,8 @@ static void usage(FILE *f)
             "  --max-clients-per-address N  TLS connections from one source address (default %u, 0: no limit)\n"
             "  --tls-handshake-timeout S    a TLS client must finish its handshake in S s (default %u)\n"
             "  --tls-idle-timeout S   close a TLS client idle for S s (default %u, 0: never; see docs/operations.md)\n"
+            "  --access FILE          JSON map of TLS certificate subjects to roles (admin, read-only);\n"
+            "                         without it every CA-signed client is admin; SIGHUP reloads it\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
             "  -v, --verbose          debug logging\n",
             limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
@@ -104,7 +107,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     }
     static const char *const keys[] = {"state_dir", "socket", "socket_group", "listen", "tls_cert", "tls_key",
                                        "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
-                                       "tls_handshake_timeout", "tls_idle_timeout", "worker", "verbose"};
+                                       "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -124,6 +127,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
+    opt_dup(&d->access_path, json_string_value(json_object_get(j, "access")));
     for (int i = 0; i < NLIMITS; i++) {
         json_t *lv = json_object_get(j, limit_defs[i].key);
         if (!lv || lim->set[i]) continue;
@@ -182,6 +186,12 @@ static void on_signal(uv_signal_t *s, int sig)
     uv_stop(d->loop);
 }
 
+static void on_sighup(uv_signal_t *s, int sig)
+{
+    (void)sig;
+    clients_reload_access(s->data);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -194,6 +204,7 @@ int main(int argc, char **argv)
         {"max-clients-per-address", required_argument, 0, 0x100 + LIM_PER_ADDR},
         {"tls-handshake-timeout", required_argument, 0, 0x100 + LIM_HS},
         {"tls-idle-timeout", required_argument, 0, 0x100 + LIM_IDLE},
+        {"access", required_argument, 0, 'a'},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -241,6 +252,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'w': d.worker_path = strdup(optarg); break;
+        case 'a': d.access_path = strdup(optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -319,6 +331,16 @@ int main(int argc, char **argv)
         log_warn("socket '%s': chown to group %u: %s", d.socket_path, (unsigned)d.socket_gid, strerror(errno));
     log_info("listening on %s", d.socket_path);
 
+    if (d.access_path) {
+        if (access_load(d.access_path, &d.access, err, sizeof(err))) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("access file %s: %zu subject patterns", d.access_path, access_rule_count(d.access));
+        if (!d.listen) log_warn("--access without --listen: Unix-socket clients are always admin");
+    }
+    d.access_log.what = "refused certificate subjects";
+
     if (d.listen) {
         d.tls = rpc_tls_server_ctx(d.tls_cert, d.tls_key, d.tls_ca, err, sizeof(err));
         if (!d.tls) {
@@ -345,12 +367,14 @@ int main(int argc, char **argv)
 
     clients_start_sweep(&d);
 
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(d.loop, &sigterm);
     uv_signal_init(d.loop, &sigint);
-    sigterm.data = sigint.data = &d;
+    uv_signal_init(d.loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = &d;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
 
     log_info("vmd %s ready: state dir %s, worker %s", VMD_VERSION, d.state_dir, d.worker_path);
     sd_notify_send("READY=1\nSTATUS=serving JSON-RPC");

@@ -497,6 +497,12 @@ void methods_dispatch(void *ctx, struct rpc_call *call)
         rpc_call_errorf(call, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", call->method);
         return;
     }
+    if (cl->role < ROLE_ADMIN && !spec->read_only) { /* roles: see rpc/openrpc.json's x-role */
+        char m[160];
+        snprintf(m, sizeof(m), "Forbidden: role %s may not call %s", vmd_role_name(cl->role), spec->name);
+        rpc_call_error(call, RPC_ERR_FORBIDDEN, m, json_pack("{s:s, s:s}", "role", vmd_role_name(cl->role), "method", spec->name));
+        return;
+    }
     struct ctx x = {.d = cl->d, .cl = cl, .call = call};
     char msg[512];
     const char *field;

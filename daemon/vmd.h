@@ -58,6 +58,10 @@ struct vm_record {
     size_t nviewers;
 };
 
+/* What a client may do: read-only may call the methods rpc/openrpc.json marks "x-role":
+ * "read-only"; admin may call everything. Ordered: a higher role includes the lower ones. */
+enum vmd_role { ROLE_NONE, ROLE_READ_ONLY, ROLE_ADMIN };
+
 /* A connected API client. */
 struct client {
     struct client *next;
@@ -65,6 +69,7 @@ struct client {
     struct rpc_conn *conn;
     bool events;
     bool tls; /* came through the TLS listener (else the Unix socket) */
+    enum vmd_role role; /* Unix socket: admin; TLS: from the access file, once the handshake is done */
 };
 
 struct vmd {
@@ -84,6 +89,12 @@ struct vmd {
     unsigned max_tls_clients, max_per_address, tls_handshake_timeout_s, tls_idle_timeout_s;
     uv_timer_t sweep_timer; /* once a second: idle TLS clients, suppressed log lines */
     struct log_limit idle_log;
+
+    /* Roles (access.c): the access file maps certificate subjects to roles; NULL = no file,
+     * every CA-signed client is admin. Replaced as a whole on SIGHUP. */
+    char *access_path;
+    struct access_policy *access;
+    struct log_limit access_log; /* refusals of unknown subjects */
 };
 
 /* registry.c */
@@ -102,10 +113,21 @@ int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
 
+/* access.c: the access file (certificate subject patterns -> roles) */
+struct access_policy;
+int access_load(const char *path, struct access_policy **out, char *err, size_t errlen);
+void access_free(struct access_policy *p);
+enum vmd_role access_role(const struct access_policy *p, const char *subject); /* p NULL: admin */
+size_t access_rule_count(const struct access_policy *p);
+const char *vmd_role_name(enum vmd_role r);
+
 /* clients.c: API clients (accept, messages, close) and the idle sweep */
 extern const struct rpc_conn_ops client_ops;
 bool clients_accept(struct rpc_listener *l, struct rpc_conn *c);
 void clients_start_sweep(struct vmd *d);
+/* SIGHUP: load the access file again and apply it to the connected TLS clients (a bad file
+ * keeps the current one). */
+void clients_reload_access(struct vmd *d);
 
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */

@@ -22,6 +22,7 @@ const char *rpc_error_name(int code)
     case RPC_ERR_WORKER: return "Worker failed";
     case RPC_ERR_STORAGE: return "Storage error";
     case RPC_ERR_TIMEOUT: return "Timed out";
+    case RPC_ERR_FORBIDDEN: return "Forbidden";
     default: return "Server error";
     }
 }

@@ -35,6 +35,7 @@
 #define RPC_ERR_TIMEOUT -32006        /* the operation did not finish in time */
 #define RPC_ERR_NO_SUCH_SNAPSHOT -32007 /* the VM has no snapshot of that name */
 #define RPC_ERR_SNAPSHOT_INVALID -32008 /* the snapshot is corrupted, truncated, of another version or does not fit the VM */
+#define RPC_ERR_FORBIDDEN -32010        /* the client's role does not allow the method (or its certificate matches no role) */
 
 #define RPC_MAX_MESSAGE_DEFAULT (1u << 20) /* 1 MiB */
 
