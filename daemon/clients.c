@@ -23,6 +23,7 @@ static void client_message(struct rpc_conn *c, const char *msg, size_t len)
 {
     struct client *cl = c->data;
     if (!cl) return;
+    cl->log_budget = VM_LOG_MESSAGE_BUDGET; /* each message (a batch too) gets its own */
     rpc_handle_message(msg, len, methods_dispatch, cl, &c->sink);
 }
 

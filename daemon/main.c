@@ -33,7 +33,11 @@
 #define DEFAULT_SOCKET "/run/vmd/vmd.sock"
 
 /* Numeric limits: option, config key, default and accepted range. Command line > config > default. */
-enum { LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE, NLIMITS };
+enum {
+    LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE,
+    Q_VCPUS_VM, Q_MEM_VM, Q_DISKS_VM, Q_VMS, Q_VCPUS, Q_MEM, /* quotas (0: none) */
+    NLIMITS
+};
 static const struct limit_def {
     const char *option, *key;
     unsigned def, min, max;
@@ -43,6 +47,12 @@ static const struct limit_def {
     [LIM_PER_ADDR] = {"--max-clients-per-address", "max_clients_per_address", 32, 0, 100000},
     [LIM_HS] = {"--tls-handshake-timeout", "tls_handshake_timeout", 10, 1, 600},
     [LIM_IDLE] = {"--tls-idle-timeout", "tls_idle_timeout", 300, 0, 86400},
+    [Q_VCPUS_VM] = {"--max-vcpus-per-vm", "max_vcpus_per_vm", 0, 0, 64},
+    [Q_MEM_VM] = {"--max-memory-mib-per-vm", "max_memory_mib_per_vm", 0, 0, 1048576},
+    [Q_DISKS_VM] = {"--max-disks-per-vm", "max_disks_per_vm", 0, 0, 8},
+    [Q_VMS] = {"--max-vms", "max_vms", 0, 0, 100000},
+    [Q_VCPUS] = {"--max-total-vcpus", "max_total_vcpus", 0, 0, 1000000},
+    [Q_MEM] = {"--max-total-memory-mib", "max_total_memory_mib", 0, 0, 1000000000},
 };
 struct limits {
     unsigned v[NLIMITS];
@@ -78,6 +88,10 @@ static void usage(FILE *f)
             "  --max-clients-per-address N  TLS connections from one source address (default %u, 0: no limit)\n"
             "  --tls-handshake-timeout S    a TLS client must finish its handshake in S s (default %u)\n"
             "  --tls-idle-timeout S   close a TLS client idle for S s (default %u, 0: never; see docs/operations.md)\n"
+            "  --max-vcpus-per-vm N, --max-memory-mib-per-vm N, --max-disks-per-vm N,\n"
+            "  --max-vms N, --max-total-vcpus N, --max-total-memory-mib N\n"
+            "                         quotas on what vm.create may define (default 0: none; totals count\n"
+            "                         every defined VM)\n"
             "  --access FILE          JSON map of TLS certificate subjects to roles (admin, read-only);\n"
             "                         without it every CA-signed client is admin; SIGHUP reloads it\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
@@ -107,7 +121,9 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     }
     static const char *const keys[] = {"state_dir", "socket", "socket_group", "listen", "tls_cert", "tls_key",
                                        "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
-                                       "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose"};
+                                       "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
+                                       "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
+                                       "max_total_vcpus", "max_total_memory_mib"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -205,6 +221,12 @@ int main(int argc, char **argv)
         {"tls-handshake-timeout", required_argument, 0, 0x100 + LIM_HS},
         {"tls-idle-timeout", required_argument, 0, 0x100 + LIM_IDLE},
         {"access", required_argument, 0, 'a'},
+        {"max-vcpus-per-vm", required_argument, 0, 0x100 + Q_VCPUS_VM},
+        {"max-memory-mib-per-vm", required_argument, 0, 0x100 + Q_MEM_VM},
+        {"max-disks-per-vm", required_argument, 0, 0x100 + Q_DISKS_VM},
+        {"max-vms", required_argument, 0, 0x100 + Q_VMS},
+        {"max-total-vcpus", required_argument, 0, 0x100 + Q_VCPUS},
+        {"max-total-memory-mib", required_argument, 0, 0x100 + Q_MEM},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -239,7 +261,13 @@ int main(int argc, char **argv)
         case 0x100 + LIM_TLS:
         case 0x100 + LIM_PER_ADDR:
         case 0x100 + LIM_HS:
-        case 0x100 + LIM_IDLE: {
+        case 0x100 + LIM_IDLE:
+        case 0x100 + Q_VCPUS_VM:
+        case 0x100 + Q_MEM_VM:
+        case 0x100 + Q_DISKS_VM:
+        case 0x100 + Q_VMS:
+        case 0x100 + Q_VCPUS:
+        case 0x100 + Q_MEM: {
             char *end;
             errno = 0;
             long long v = strtoll(optarg, &end, 10);
@@ -273,6 +301,9 @@ int main(int argc, char **argv)
     d.max_per_address = lim.v[LIM_PER_ADDR];
     d.tls_handshake_timeout_s = lim.v[LIM_HS];
     d.tls_idle_timeout_s = lim.v[LIM_IDLE];
+    d.quotas = (struct vmd_quotas){.max_vcpus_per_vm = lim.v[Q_VCPUS_VM], .max_memory_mib_per_vm = lim.v[Q_MEM_VM],
+                                   .max_disks_per_vm = lim.v[Q_DISKS_VM], .max_vms = lim.v[Q_VMS],
+                                   .max_total_vcpus = lim.v[Q_VCPUS], .max_total_memory_mib = lim.v[Q_MEM]};
     if (!d.worker_path) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);

@@ -62,6 +62,12 @@ struct vm_record {
  * "read-only"; admin may call everything. Ordered: a higher role includes the lower ones. */
 enum vmd_role { ROLE_NONE, ROLE_READ_ONLY, ROLE_ADMIN };
 
+/* Bounds on what vm.create may define (quota.c); 0 = no limit. */
+struct vmd_quotas {
+    unsigned max_vcpus_per_vm, max_memory_mib_per_vm, max_disks_per_vm;
+    unsigned max_vms, max_total_vcpus, max_total_memory_mib;
+};
+
 /* A connected API client. */
 struct client {
     struct client *next;
@@ -70,7 +76,14 @@ struct client {
     bool events;
     bool tls; /* came through the TLS listener (else the Unix socket) */
     enum vmd_role role; /* Unix socket: admin; TLS: from the access file, once the handshake is done */
+    size_t log_budget;  /* vm.log bytes the current message may still return (VM_LOG_MESSAGE_BUDGET each) */
 };
+
+/* vm.log windows: default and maximum size of one call's answer, and the total of all vm.log
+ * calls in one message (a batch of 128 vm.log calls returns at most this much). */
+#define VM_LOG_DEFAULT_BYTES 65536
+#define VM_LOG_MAX_BYTES (1u << 20)
+#define VM_LOG_MESSAGE_BUDGET (4u << 20)
 
 struct vmd {
     uv_loop_t *loop;
@@ -95,6 +108,8 @@ struct vmd {
     char *access_path;
     struct access_policy *access;
     struct log_limit access_log; /* refusals of unknown subjects */
+
+    struct vmd_quotas quotas;
 };
 
 /* registry.c */
@@ -120,6 +135,9 @@ void access_free(struct access_policy *p);
 enum vmd_role access_role(const struct access_policy *p, const char *subject); /* p NULL: admin */
 size_t access_rule_count(const struct access_policy *p);
 const char *vmd_role_name(enum vmd_role r);
+
+/* quota.c: false if the definition is over a per-VM limit or a total (the call is answered). */
+bool quota_admit_create(struct vmd *d, const struct vm_config *c, struct rpc_call *call);
 
 /* clients.c: API clients (accept, messages, close) and the idle sweep */
 extern const struct rpc_conn_ops client_ops;

@@ -16,6 +16,13 @@
 
 #define RPC_LISTEN_BACKLOG 511 /* pending connections the kernel queues before accept */
 
+/* Warnings a peer can provoke at will are rate-limited per listener (see vmm/log.h). */
+#define PEER_WARN(c, ...)                                                              \
+    do {                                                                               \
+        if ((c)->listener) log_limited(&(c)->listener->peer_errors, LOG_WARN, __VA_ARGS__); \
+        else log_warn(__VA_ARGS__);                                                    \
+    } while (0)
+
 struct rpc_pending {
     struct rpc_pending *next;
     long long id;
@@ -207,7 +214,7 @@ static void write_raw(struct rpc_conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0) return;
     if (c->queued + len > c->max_queue) {
-        log_warn("%s: dropped: more than %zu bytes waiting to be written (peer not reading)", c->peer, c->max_queue);
+        PEER_WARN(c, "%s: dropped: more than %zu bytes waiting to be written (peer not reading)", c->peer, c->max_queue);
         rpc_conn_close(c);
         return;
     }
@@ -253,7 +260,7 @@ void rpc_conn_send(struct rpc_conn *c, const char *text, size_t len)
     while (len > 0) {
         int n = SSL_write(c->ssl, text, len > 65536 ? 65536 : (int)len);
         if (n <= 0) {
-            log_warn("%s: TLS write failed", c->peer);
+            PEER_WARN(c, "%s: TLS write failed", c->peer);
             rpc_conn_close(c);
             return;
         }
@@ -329,7 +336,7 @@ static void feed_plain(struct rpc_conn *c, const char *data, size_t len)
     if (r == -EMSGSIZE) {
         size_t n;
         char *text = rpc_oversize_response(c->framer.max, &n);
-        log_warn("%s: message longer than %zu bytes: closing", c->peer, c->framer.max);
+        PEER_WARN(c, "%s: message longer than %zu bytes: closing", c->peer, c->framer.max);
         if (text) rpc_conn_send(c, text, n);
         free(text);
         if (c->ssl) tls_flush(c);
@@ -405,7 +412,8 @@ static void feed_tls(struct rpc_conn *c, const char *data, size_t len)
         if (e == SSL_ERROR_WANT_READ) return;
         if (e != SSL_ERROR_ZERO_RETURN) {
             char ebuf[256];
-            log_warn("%s: TLS error: %s", c->peer, tls_error(ebuf, sizeof(ebuf)));
+            const char *why = tls_error(ebuf, sizeof(ebuf));
+            PEER_WARN(c, "%s: TLS error: %s", c->peer, why);
         }
         rpc_conn_close(c);
         return;
@@ -628,6 +636,7 @@ void rpc_listener_flush_logs(struct rpc_listener *l)
     log_limit_flush(&l->refused_addr, 0);
     log_limit_flush(&l->accept_failed, 0);
     log_limit_flush(&l->hs_failed, 0);
+    log_limit_flush(&l->peer_errors, 0);
 }
 
 static void name_tcp_peer(struct rpc_conn *c)
@@ -738,6 +747,7 @@ int rpc_listen_unix(struct rpc_listener *l, uv_loop_t *loop, const char *path, i
     l->refused_full.what = l->refused_addr.what = "connection refusals";
     l->accept_failed.what = "accept failures";
     l->hs_failed.what = "failed TLS handshakes";
+    l->peer_errors.what = "peer errors";
     uv_pipe_init(loop, &l->h.pipe, 0);
     l->h.handle.data = l;
     unlink(path);
@@ -760,6 +770,7 @@ int rpc_listen_tcp(struct rpc_listener *l, uv_loop_t *loop, const char *addr, ch
     l->refused_full.what = l->refused_addr.what = "connection refusals";
     l->accept_failed.what = "accept failures";
     l->hs_failed.what = "failed TLS handshakes";
+    l->peer_errors.what = "peer errors";
     char host[128];
     const char *colon = strrchr(addr, ':');
     if (!colon || (size_t)(colon - addr) >= sizeof(host)) {

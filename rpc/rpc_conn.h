@@ -131,7 +131,8 @@ struct rpc_listener {
     unsigned max_per_address;  /* TCP: connections from one source address (0: unlimited) */
     unsigned hs_timeout_ms;    /* TLS handshake deadline (0: RPC_TLS_HANDSHAKE_TIMEOUT_MS) */
     struct rpc_addr_count *addrs; /* TCP: live connections per source address */
-    struct log_limit refused_full, refused_addr, accept_failed, hs_failed; /* logged at a bounded rate */
+    /* Logged at a bounded rate: refusals, failed handshakes, peers' protocol errors. */
+    struct log_limit refused_full, refused_addr, accept_failed, hs_failed, peer_errors;
     const struct rpc_conn_ops *ops;
     void *data; /* the owner's */
     /* Called for each accepted connection before reading starts (conn->data is NULL until this

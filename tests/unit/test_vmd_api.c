@@ -86,7 +86,8 @@ static void test_error_codes_documented(void **state)
     json_t *errors = json_object_get(json_object_get(doc, "components"), "errors");
     const int codes[] = {RPC_PARSE_ERROR, RPC_INVALID_REQUEST, RPC_METHOD_NOT_FOUND, RPC_INVALID_PARAMS,
                          RPC_INTERNAL_ERROR, RPC_ERR_NO_SUCH_VM, RPC_ERR_WRONG_STATE, RPC_ERR_EXISTS,
-                         RPC_ERR_WORKER, RPC_ERR_STORAGE, RPC_ERR_TIMEOUT, RPC_ERR_FORBIDDEN};
+                         RPC_ERR_WORKER, RPC_ERR_STORAGE, RPC_ERR_TIMEOUT, RPC_ERR_FORBIDDEN,
+                         RPC_ERR_QUOTA};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         bool found = false;
         const char *k;
