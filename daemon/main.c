@@ -363,6 +363,11 @@ int main(int argc, char **argv)
     log_info("listening on %s", d.socket_path);
 
     if (d.access_path) {
+        char *abs = realpath(d.access_path, NULL); /* SIGHUP reloads the same file whatever the cwd */
+        if (abs) {
+            free(d.access_path);
+            d.access_path = abs;
+        }
         if (access_load(d.access_path, &d.access, err, sizeof(err))) {
             log_error("%s", err);
             return 1;

@@ -25,11 +25,15 @@ open(d + "/console.log.1", "wb").write(data[:700000])
 open(d + "/console.log", "wb").write(data[700000:1600000])
 PY
 
-python3 - "$SOCK" "$VMD_PID" "$TEST_TMP/kernel" <<'PY' || fail "bounded work"
+# ASan keeps freed memory in quarantine (256 MiB): a sanitizer build's growth says nothing about
+# vmd's, so there the calls run (for ASan's sake) but the growth is only printed.
+SANITIZED=0
+ldd "$VMD" 2>/dev/null | grep -q libasan && SANITIZED=1
+python3 - "$SOCK" "$VMD_PID" "$TEST_TMP/kernel" "$SANITIZED" <<'PY' || fail "bounded work"
 import sys, base64, time
 sys.path.insert(0, "tests/integration")
 from rogue_client import *
-sock, pid, kernel = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sock, pid, kernel, sanitized = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 def fail(m): print("FAIL: " + m); sys.exit(1)
 def rss_mib():
     for l in open("/proc/%d/status" % pid):
@@ -93,9 +97,14 @@ for i in range(110):  # 14,080 calls, windows of up to 64 KiB at varying offsets
                                "max_bytes": 1 + (i * 7919 + k * 104729) % 65536}) for k in range(128)])
     assert len(r) == 128 and all("result" in x for x in r), r[0]
 log_growth = rss_mib() - base
-print("ok: 16000 vm.list calls: vmd grew %.1f MiB; + 14080 vm.log calls: %.1f MiB in all (%.1f s)"
+print("16000 vm.list calls: vmd grew %.1f MiB; + 14080 vm.log calls: %.1f MiB in all (%.1f s)"
       % (list_growth, log_growth, time.monotonic() - t0))
-if list_growth >= 64 or log_growth >= 128: fail("vmd grew too much")
+if sanitized:
+    print("note: vmd is a sanitizer build: its growth (ASan quarantine) is not checked")
+elif list_growth >= 64 or log_growth >= 128:
+    fail("vmd grew too much")
+else:
+    print("ok: vmd grew less than 64 MiB (vm.list) and 128 MiB (vm.list + vm.log)")
 
 # --- oversize messages from 50 peers: bounded logging ---
 for i in range(50):
