@@ -2,10 +2,12 @@
  *
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
- *       [--worker PATH] [--verbose]
+ *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
+ *       [--tls-idle-timeout S] [--access FILE] [--worker PATH] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
- * but not the VMs: their workers keep running and a restarted vmd re-adopts them.
+ * but not the VMs: their workers keep running and a restarted vmd re-adopts them. SIGHUP reloads
+ * the access file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +31,45 @@
 #define DEFAULT_CONFIG "/etc/vmd/vmd.json"
 #define DEFAULT_STATE_DIR "/var/lib/vmd"
 #define DEFAULT_SOCKET "/run/vmd/vmd.sock"
-#define DEFAULT_MAX_CLIENTS 128
+
+/* Numeric limits: option, config key, default and accepted range. Command line > config > default. */
+enum {
+    LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE,
+    Q_VCPUS_VM, Q_MEM_VM, Q_DISKS_VM, Q_VMS, Q_VCPUS, Q_MEM, /* quotas (0: none) */
+    NLIMITS
+};
+static const struct limit_def {
+    const char *option, *key;
+    unsigned def, min, max;
+} limit_defs[NLIMITS] = {
+    [LIM_UNIX] = {"--max-clients", "max_clients", 128, 1, 100000},
+    [LIM_TLS] = {"--max-tls-clients", "max_tls_clients", 1024, 1, 100000},
+    [LIM_PER_ADDR] = {"--max-clients-per-address", "max_clients_per_address", 32, 0, 100000},
+    [LIM_HS] = {"--tls-handshake-timeout", "tls_handshake_timeout", 10, 1, 600},
+    [LIM_IDLE] = {"--tls-idle-timeout", "tls_idle_timeout", 300, 0, 86400},
+    [Q_VCPUS_VM] = {"--max-vcpus-per-vm", "max_vcpus_per_vm", 0, 0, 64},
+    [Q_MEM_VM] = {"--max-memory-mib-per-vm", "max_memory_mib_per_vm", 0, 0, 1048576},
+    [Q_DISKS_VM] = {"--max-disks-per-vm", "max_disks_per_vm", 0, 0, 8},
+    [Q_VMS] = {"--max-vms", "max_vms", 0, 0, 100000},
+    [Q_VCPUS] = {"--max-total-vcpus", "max_total_vcpus", 0, 0, 1000000},
+    [Q_MEM] = {"--max-total-memory-mib", "max_total_memory_mib", 0, 0, 1000000000},
+};
+struct limits {
+    unsigned v[NLIMITS];
+    bool set[NLIMITS];
+};
+
+static int limit_set(struct limits *lim, int i, long long v, const char *where)
+{
+    const struct limit_def *ld = &limit_defs[i];
+    if (v < ld->min || v > ld->max) {
+        log_error("%s %s: %lld is not between %u and %u", where, ld->option, v, ld->min, ld->max);
+        return -1;
+    }
+    lim->v[i] = (unsigned)v;
+    lim->set[i] = true;
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -42,80 +83,21 @@ static void usage(FILE *f)
             "  --tls-cert FILE        server certificate (PEM)\n"
             "  --tls-key FILE         server private key (PEM)\n"
             "  --tls-ca FILE          CA that signs client certificates; clients without one are refused\n"
-            "  --max-clients N        simultaneous API clients (default %d)\n"
+            "  --max-clients N        simultaneous clients on the Unix socket (default %u)\n"
+            "  --max-tls-clients N    simultaneous TLS clients, handshaking ones included (default %u)\n"
+            "  --max-clients-per-address N  TLS connections from one source address (default %u, 0: no limit)\n"
+            "  --tls-handshake-timeout S    a TLS client must finish its handshake in S s (default %u)\n"
+            "  --tls-idle-timeout S   close a TLS client idle for S s (default %u, 0: never; see docs/operations.md)\n"
+            "  --max-vcpus-per-vm N, --max-memory-mib-per-vm N, --max-disks-per-vm N,\n"
+            "  --max-vms N, --max-total-vcpus N, --max-total-memory-mib N\n"
+            "                         quotas on what vm.create may define (default 0: none; totals count\n"
+            "                         every defined VM)\n"
+            "  --access FILE          JSON map of TLS certificate subjects to roles (admin, read-only);\n"
+            "                         without it every CA-signed client is admin; SIGHUP reloads it\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
             "  -v, --verbose          debug logging\n",
-            DEFAULT_MAX_CLIENTS);
-}
-
-/* ---- clients ---- */
-
-static void client_message(struct rpc_conn *c, const char *msg, size_t len)
-{
-    struct client *cl = c->data;
-    if (!cl) return;
-    rpc_handle_message(msg, len, methods_dispatch, cl, &c->sink);
-}
-
-static void client_closed(struct rpc_conn *c)
-{
-    struct client *cl = c->data;
-    if (!cl) return; /* refused before it became a client */
-    struct vmd *d = cl->d;
-    for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
-        for (size_t i = 0; i < vm->nviewers; i++)
-            if (vm->viewers[i] == c) {
-                supervisor_console_viewer(vm, c, false);
-                break;
-            }
-    }
-    for (struct client **pp = &d->clients; *pp; pp = &(*pp)->next)
-        if (*pp == cl) {
-            *pp = cl->next;
-            break;
-        }
-    d->nclients--;
-    log_debug("%s: disconnected", c->peer);
-    free(cl);
-}
-
-static const struct rpc_conn_ops client_ops = {.on_message = client_message, .on_close = client_closed};
-
-static bool uid_in_group(uid_t uid, gid_t gid)
-{
-    struct passwd *pw = getpwuid(uid);
-    if (!pw) return false;
-    if (pw->pw_gid == gid) return true;
-    gid_t groups[256];
-    int n = 256;
-    if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0) return false;
-    for (int i = 0; i < n; i++)
-        if (groups[i] == gid) return true;
-    return false;
-}
-
-static bool on_accept(struct rpc_listener *l, struct rpc_conn *c)
-{
-    struct vmd *d = l->data;
-    if (!l->is_tcp && c->has_cred) {
-        /* The socket's mode (0660) already limits who can connect; check again from the peer's
-         * credentials: root, vmd's own user, or a member of the socket's group. */
-        bool ok = c->uid == 0 || c->uid == geteuid() || c->gid == d->socket_gid || uid_in_group(c->uid, d->socket_gid);
-        if (!ok) {
-            log_warn("%s: refused: not root, not uid %u, not in group %u", c->peer, (unsigned)geteuid(), (unsigned)d->socket_gid);
-            return false;
-        }
-    }
-    struct client *cl = calloc(1, sizeof(*cl));
-    if (!cl) return false;
-    cl->d = d;
-    cl->conn = c;
-    c->data = cl;
-    cl->next = d->clients;
-    d->clients = cl;
-    d->nclients++;
-    log_debug("%s: connected", c->peer);
-    return true;
+            limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
+            limit_defs[LIM_IDLE].def);
 }
 
 /* ---- configuration ---- */
@@ -127,7 +109,7 @@ static char *opt_dup(char **slot, const char *v)
     return *slot;
 }
 
-static int load_config(struct vmd *d, const char *path, bool required, unsigned *max_clients, bool *verbose)
+static int load_config(struct vmd *d, const char *path, bool required, struct limits *lim, bool *verbose)
 {
     if (!required && access(path, F_OK) < 0) return 0;
     json_error_t e;
@@ -138,7 +120,10 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
         return -EINVAL;
     }
     static const char *const keys[] = {"state_dir", "socket", "socket_group", "listen", "tls_cert", "tls_key",
-                                       "tls_ca", "max_clients", "worker", "verbose"};
+                                       "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
+                                       "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
+                                       "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
+                                       "max_total_vcpus", "max_total_memory_mib"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -158,8 +143,22 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
-    json_t *mc = json_object_get(j, "max_clients");
-    if (json_is_integer(mc) && !*max_clients) *max_clients = (unsigned)json_integer_value(mc);
+    opt_dup(&d->access_path, json_string_value(json_object_get(j, "access")));
+    for (int i = 0; i < NLIMITS; i++) {
+        json_t *lv = json_object_get(j, limit_defs[i].key);
+        if (!lv || lim->set[i]) continue;
+        char where[PATH_MAX + 16];
+        snprintf(where, sizeof(where), "config '%s':", path);
+        if (!json_is_integer(lv)) {
+            log_error("%s %s: not an integer", where, limit_defs[i].key);
+            json_decref(j);
+            return -EINVAL;
+        }
+        if (limit_set(lim, i, json_integer_value(lv), where)) {
+            json_decref(j);
+            return -EINVAL;
+        }
+    }
     if (json_is_true(json_object_get(j, "verbose"))) *verbose = true;
     const char *grp = json_string_value(json_object_get(j, "socket_group"));
     if (grp && d->socket_gid == (gid_t)-1) {
@@ -175,6 +174,24 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
     return 0;
 }
 
+/* Every client is a file descriptor: make room for both listeners' limits, the VMs and some
+ * slack by raising the soft RLIMIT_NOFILE towards the hard one. */
+static void raise_fd_limit(const struct vmd *d)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+    rlim_t want = (rlim_t)d->max_clients + (d->listen ? d->max_tls_clients : 0) + 1024;
+    if (rl.rlim_cur >= want) return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+        log_warn("open files limit %llu (hard %llu) is below the %llu the client limits need: connections may fail "
+                 "with 'too many open files'",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, (unsigned long long)want);
+    else
+        log_debug("open files limit raised from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+}
+
 /* ---- signals ---- */
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -185,6 +202,12 @@ static void on_signal(uv_signal_t *s, int sig)
     uv_stop(d->loop);
 }
 
+static void on_sighup(uv_signal_t *s, int sig)
+{
+    (void)sig;
+    clients_reload_access(s->data);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -193,6 +216,17 @@ int main(int argc, char **argv)
         {"listen", required_argument, 0, 'l'},   {"tls-cert", required_argument, 0, 'C'},
         {"tls-key", required_argument, 0, 'K'},  {"tls-ca", required_argument, 0, 'A'},
         {"max-clients", required_argument, 0, 'm'}, {"worker", required_argument, 0, 'w'},
+        {"max-tls-clients", required_argument, 0, 0x100 + LIM_TLS},
+        {"max-clients-per-address", required_argument, 0, 0x100 + LIM_PER_ADDR},
+        {"tls-handshake-timeout", required_argument, 0, 0x100 + LIM_HS},
+        {"tls-idle-timeout", required_argument, 0, 0x100 + LIM_IDLE},
+        {"access", required_argument, 0, 'a'},
+        {"max-vcpus-per-vm", required_argument, 0, 0x100 + Q_VCPUS_VM},
+        {"max-memory-mib-per-vm", required_argument, 0, 0x100 + Q_MEM_VM},
+        {"max-disks-per-vm", required_argument, 0, 0x100 + Q_DISKS_VM},
+        {"max-vms", required_argument, 0, 0x100 + Q_VMS},
+        {"max-total-vcpus", required_argument, 0, 0x100 + Q_VCPUS},
+        {"max-total-memory-mib", required_argument, 0, 0x100 + Q_MEM},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -200,7 +234,8 @@ int main(int argc, char **argv)
     static struct vmd d;
     d.socket_gid = (gid_t)-1;
     const char *config = NULL;
-    unsigned max_clients = 0;
+    struct limits lim;
+    memset(&lim, 0, sizeof(lim));
     bool verbose = false;
     int c;
     log_set_prefix("vmd");
@@ -222,8 +257,30 @@ int main(int argc, char **argv)
         case 'C': d.tls_cert = strdup(optarg); break;
         case 'K': d.tls_key = strdup(optarg); break;
         case 'A': d.tls_ca = strdup(optarg); break;
-        case 'm': max_clients = (unsigned)atoi(optarg); break;
+        case 'm':
+        case 0x100 + LIM_TLS:
+        case 0x100 + LIM_PER_ADDR:
+        case 0x100 + LIM_HS:
+        case 0x100 + LIM_IDLE:
+        case 0x100 + Q_VCPUS_VM:
+        case 0x100 + Q_MEM_VM:
+        case 0x100 + Q_DISKS_VM:
+        case 0x100 + Q_VMS:
+        case 0x100 + Q_VCPUS:
+        case 0x100 + Q_MEM: {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            int i = c == 'm' ? LIM_UNIX : c - 0x100;
+            if (errno || end == optarg || *end) {
+                fprintf(stderr, "vmd: %s '%s': not a number\n", limit_defs[i].option, optarg);
+                return 2;
+            }
+            if (limit_set(&lim, i, v, "vmd:")) return 2;
+            break;
+        }
         case 'w': d.worker_path = strdup(optarg); break;
+        case 'a': d.access_path = strdup(optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -233,11 +290,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmd: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (load_config(&d, config ? config : DEFAULT_CONFIG, config != NULL, &max_clients, &verbose)) return 2;
+    if (load_config(&d, config ? config : DEFAULT_CONFIG, config != NULL, &lim, &verbose)) return 2;
     if (verbose) log_set_level(LOG_DEBUG);
     opt_dup(&d.state_dir, DEFAULT_STATE_DIR);
     opt_dup(&d.socket_path, DEFAULT_SOCKET);
-    d.max_clients = max_clients ? max_clients : DEFAULT_MAX_CLIENTS;
+    for (int i = 0; i < NLIMITS; i++)
+        if (!lim.set[i]) lim.v[i] = limit_defs[i].def;
+    d.max_clients = lim.v[LIM_UNIX];
+    d.max_tls_clients = lim.v[LIM_TLS];
+    d.max_per_address = lim.v[LIM_PER_ADDR];
+    d.tls_handshake_timeout_s = lim.v[LIM_HS];
+    d.tls_idle_timeout_s = lim.v[LIM_IDLE];
+    d.quotas = (struct vmd_quotas){.max_vcpus_per_vm = lim.v[Q_VCPUS_VM], .max_memory_mib_per_vm = lim.v[Q_MEM_VM],
+                                   .max_disks_per_vm = lim.v[Q_DISKS_VM], .max_vms = lim.v[Q_VMS],
+                                   .max_total_vcpus = lim.v[Q_VCPUS], .max_total_memory_mib = lim.v[Q_MEM]};
     if (!d.worker_path) {
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -275,6 +341,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&d);
     d.loop = uv_default_loop();
     d.started = time(NULL);
     if (registry_load(&d)) return 1;
@@ -284,8 +351,8 @@ int main(int argc, char **argv)
     vm_store_mkdirs(dirname(sockdir), 0755);
     d.unix_listener.ops = &client_ops;
     d.unix_listener.data = &d;
-    d.unix_listener.on_accept = on_accept;
-    d.unix_listener.nclients = &d.nclients;
+    d.unix_listener.on_accept = clients_accept;
+    d.unix_listener.kind = "unix socket";
     d.unix_listener.max_clients = d.max_clients;
     if (rpc_listen_unix(&d.unix_listener, d.loop, d.socket_path, 0660, err, sizeof(err))) {
         log_error("%s", err);
@@ -294,6 +361,21 @@ int main(int argc, char **argv)
     if (chown(d.socket_path, (uid_t)-1, d.socket_gid) < 0)
         log_warn("socket '%s': chown to group %u: %s", d.socket_path, (unsigned)d.socket_gid, strerror(errno));
     log_info("listening on %s", d.socket_path);
+
+    if (d.access_path) {
+        char *abs = realpath(d.access_path, NULL); /* SIGHUP reloads the same file whatever the cwd */
+        if (abs) {
+            free(d.access_path);
+            d.access_path = abs;
+        }
+        if (access_load(d.access_path, &d.access, err, sizeof(err))) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("access file %s: %zu subject patterns", d.access_path, access_rule_count(d.access));
+        if (!d.listen) log_warn("--access without --listen: Unix-socket clients are always admin");
+    }
+    d.access_log.what = "refused certificate subjects";
 
     if (d.listen) {
         d.tls = rpc_tls_server_ctx(d.tls_cert, d.tls_key, d.tls_ca, err, sizeof(err));
@@ -304,24 +386,31 @@ int main(int argc, char **argv)
         d.tls_listener.tls = d.tls;
         d.tls_listener.ops = &client_ops;
         d.tls_listener.data = &d;
-        d.tls_listener.on_accept = on_accept;
-        d.tls_listener.nclients = &d.nclients;
-        d.tls_listener.max_clients = d.max_clients;
+        d.tls_listener.on_accept = clients_accept;
+        d.tls_listener.kind = "TLS listener";
+        d.tls_listener.max_clients = d.max_tls_clients;
+        d.tls_listener.max_per_address = d.max_per_address;
+        d.tls_listener.hs_timeout_ms = d.tls_handshake_timeout_s * 1000;
         if (rpc_listen_tcp(&d.tls_listener, d.loop, d.listen, err, sizeof(err))) {
             log_error("%s", err);
             return 1;
         }
-        log_info("listening on %s (TLS, client certificates signed by %s required)", d.listen, d.tls_ca);
+        log_info("listening on %s (TLS, client certificates signed by %s required; at most %u clients, %u per address)",
+                 d.listen, d.tls_ca, d.max_tls_clients, d.max_per_address);
     } else if (d.tls_cert || d.tls_key || d.tls_ca) {
         log_warn("--tls-* given without --listen: no TLS listener");
     }
 
-    uv_signal_t sigterm, sigint;
+    clients_start_sweep(&d);
+
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(d.loop, &sigterm);
     uv_signal_init(d.loop, &sigint);
-    sigterm.data = sigint.data = &d;
+    uv_signal_init(d.loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = &d;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_sighup, SIGHUP);
 
     log_info("vmd %s ready: state dir %s, worker %s", VMD_VERSION, d.state_dir, d.worker_path);
     sd_notify_send("READY=1\nSTATUS=serving JSON-RPC");

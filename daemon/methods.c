@@ -204,6 +204,10 @@ static void m_vm_create(struct ctx *x)
         vm_config_free(&c);
         return;
     }
+    if (!quota_admit_create(x->d, &c, x->call)) { /* over a per-VM limit or a total (docs/operations.md) */
+        vm_config_free(&c);
+        return;
+    }
     struct {
         const char *field, *path;
     } files[] = {{"kernel", c.kernel}, {"initrd", c.initrd}};
@@ -338,21 +342,17 @@ static void m_vm_info(struct ctx *x)
     if (vm) rpc_call_result(x->call, vm_info_json(vm, true));
 }
 
-/* Append up to `want` trailing bytes of path to buf. */
-static size_t read_tail(const char *path, char *buf, size_t want, size_t *total)
+/* vm.log: a window on the VM's kept serial log, console.log.1 followed by console.log, as one
+ * byte stream of `total` bytes. With an offset, up to max_bytes from there; without one, the last
+ * max_bytes. The files are opened once, so a rotation during the call cannot mix them up. */
+static size_t read_at(int fd, char *buf, size_t n, uint64_t off)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    struct stat st;
     size_t got = 0;
-    if (fstat(fd, &st) == 0) {
-        size_t size = (size_t)st.st_size;
-        *total += size;
-        size_t n = size < want ? size : want;
-        ssize_t r = pread(fd, buf, n, (off_t)(size - n));
-        if (r > 0) got = (size_t)r;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (r <= 0) break;
+        got += (size_t)r;
     }
-    close(fd);
     return got;
 }
 
@@ -360,28 +360,55 @@ static void m_vm_log(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
     if (!vm) return;
-    json_t *b = json_object_get(x->p, "bytes");
-    size_t want = json_is_integer(b) ? (size_t)json_integer_value(b) : 65536;
-    char *buf = malloc(want + 1);
-    if (!buf) {
-        rpc_call_error(x->call, RPC_INTERNAL_ERROR, NULL, NULL);
+    json_t *b = json_object_get(x->p, "bytes"), *mb = json_object_get(x->p, "max_bytes"),
+           *off = json_object_get(x->p, "offset");
+    if (b && mb) {
+        invalid(x->call, "bytes", "Invalid params: %s: give max_bytes (or the older bytes), not both", "bytes");
         return;
     }
+    size_t want = mb ? (size_t)json_integer_value(mb) : b ? (size_t)json_integer_value(b) : VM_LOG_DEFAULT_BYTES;
+    if (want > x->cl->log_budget) want = x->cl->log_budget; /* what is left of this message's budget */
     char cur[4096], old[4096];
     vm_store_path(cur, sizeof(cur), x->d->state_dir, vm->name, "console.log");
     vm_store_path(old, sizeof(old), x->d->state_dir, vm->name, "console.log.1");
-    /* newest part first to know how much room the older part gets */
-    size_t total = 0;
-    char *tmp = malloc(want + 1);
-    size_t ncur = tmp ? read_tail(cur, tmp, want, &total) : 0;
-    size_t nold = read_tail(old, buf, want - ncur, &total);
-    if (tmp) memcpy(buf + nold, tmp, ncur);
-    free(tmp);
-    char *b64 = rpc_base64_encode(buf, nold + ncur);
-    free(buf);
-    rpc_call_result(x->call, json_pack("{s:s, s:s, s:I, s:I}", "name", vm->name, "data", b64 ? b64 : "", "bytes",
-                                       (json_int_t)(nold + ncur), "available", (json_int_t)total));
+    int fds[2] = {open(old, O_RDONLY | O_CLOEXEC), open(cur, O_RDONLY | O_CLOEXEC)};
+    uint64_t sizes[2] = {0, 0};
+    struct stat st;
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && fstat(fds[i], &st) == 0) sizes[i] = (uint64_t)st.st_size;
+    uint64_t total = sizes[0] + sizes[1];
+    uint64_t start = off ? (uint64_t)json_integer_value(off) : total > want ? total - want : 0;
+    char *buf = NULL;
+    size_t got = 0;
+    if (start > total) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "Invalid params: offset %llu is past the end of the log (%llu bytes kept)",
+                 (unsigned long long)start, (unsigned long long)total);
+        rpc_call_error(x->call, RPC_INVALID_PARAMS, msg, json_pack("{s:s, s:I}", "field", "offset", "total", (json_int_t)total));
+        goto out;
+    }
+    size_t n = total - start < want ? (size_t)(total - start) : want;
+    buf = malloc(n + 1);
+    if (!buf) {
+        rpc_call_error(x->call, RPC_INTERNAL_ERROR, NULL, NULL);
+        goto out;
+    }
+    if (start < sizes[0]) {
+        size_t k = sizes[0] - start < n ? (size_t)(sizes[0] - start) : n;
+        got = read_at(fds[0], buf, k, start);
+        if (got < k) n = got; /* the file shrank: stop at what is there */
+    }
+    if (got < n) got += read_at(fds[1], buf + got, n - got, start + got - sizes[0]);
+    x->cl->log_budget -= got;
+    char *b64 = rpc_base64_encode(buf, got);
+    rpc_call_result(x->call, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "name", vm->name, "data", b64 ? b64 : "",
+                                       "bytes", (json_int_t)got, "offset", (json_int_t)start, "next_offset",
+                                       (json_int_t)(start + got), "total", (json_int_t)total, "available", (json_int_t)total));
     free(b64);
+out:
+    free(buf);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0) close(fds[i]);
 }
 
 static void m_host_info(struct ctx *x)
@@ -495,6 +522,12 @@ void methods_dispatch(void *ctx, struct rpc_call *call)
     const struct vmd_api_method *spec = vmd_api_find(call->method);
     if (!spec) {
         rpc_call_errorf(call, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", call->method);
+        return;
+    }
+    if (cl->role < ROLE_ADMIN && !spec->read_only) { /* roles: see rpc/openrpc.json's x-role */
+        char m[160];
+        snprintf(m, sizeof(m), "Forbidden: role %s may not call %s", vmd_role_name(cl->role), spec->name);
+        rpc_call_error(call, RPC_ERR_FORBIDDEN, m, json_pack("{s:s, s:s}", "role", vmd_role_name(cl->role), "method", spec->name));
         return;
     }
     struct ctx x = {.d = cl->d, .cl = cl, .call = call};

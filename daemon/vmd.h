@@ -1,7 +1,8 @@
 /* vmd: the daemon's shared types. The daemon is one libuv loop holding
  *   - the registry of VM definitions (registry.c), persisted under the state dir,
  *   - the supervisor (supervisor.c): one vmd-worker process per running VM,
- *   - the JSON-RPC front end (methods.c) on a Unix socket and on TLS over TCP (main.c).
+ *   - the JSON-RPC front end (methods.c) on a Unix socket and on TLS over TCP (main.c), with
+ *     its clients, their limits and timeouts (clients.c).
  */
 #ifndef VMD_DAEMON_VMD_H
 #define VMD_DAEMON_VMD_H
@@ -57,13 +58,32 @@ struct vm_record {
     size_t nviewers;
 };
 
+/* What a client may do: read-only may call the methods rpc/openrpc.json marks "x-role":
+ * "read-only"; admin may call everything. Ordered: a higher role includes the lower ones. */
+enum vmd_role { ROLE_NONE, ROLE_READ_ONLY, ROLE_ADMIN };
+
+/* Bounds on what vm.create may define (quota.c); 0 = no limit. */
+struct vmd_quotas {
+    unsigned max_vcpus_per_vm, max_memory_mib_per_vm, max_disks_per_vm;
+    unsigned max_vms, max_total_vcpus, max_total_memory_mib;
+};
+
 /* A connected API client. */
 struct client {
     struct client *next;
     struct vmd *d;
     struct rpc_conn *conn;
     bool events;
+    bool tls; /* came through the TLS listener (else the Unix socket) */
+    enum vmd_role role; /* Unix socket: admin; TLS: from the access file, once the handshake is done */
+    size_t log_budget;  /* vm.log bytes the current message may still return (VM_LOG_MESSAGE_BUDGET each) */
 };
+
+/* vm.log windows: default and maximum size of one call's answer, and the total of all vm.log
+ * calls in one message (a batch of 128 vm.log calls returns at most this much). */
+#define VM_LOG_DEFAULT_BYTES 65536
+#define VM_LOG_MAX_BYTES (1u << 20)
+#define VM_LOG_MESSAGE_BUDGET (4u << 20)
 
 struct vmd {
     uv_loop_t *loop;
@@ -77,6 +97,19 @@ struct vmd {
     struct client *clients;
     unsigned long next_waiter_id;
     time_t started;
+
+    /* Connection limits (clients.c, main.c): each listener has its own client limit. */
+    unsigned max_tls_clients, max_per_address, tls_handshake_timeout_s, tls_idle_timeout_s;
+    uv_timer_t sweep_timer; /* once a second: idle TLS clients, suppressed log lines */
+    struct log_limit idle_log;
+
+    /* Roles (access.c): the access file maps certificate subjects to roles; NULL = no file,
+     * every CA-signed client is admin. Replaced as a whole on SIGHUP. */
+    char *access_path;
+    struct access_policy *access;
+    struct log_limit access_log; /* refusals of unknown subjects */
+
+    struct vmd_quotas quotas;
 };
 
 /* registry.c */
@@ -94,6 +127,25 @@ json_t *vm_info_json(const struct vm_record *vm, bool full);
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
+
+/* access.c: the access file (certificate subject patterns -> roles) */
+struct access_policy;
+int access_load(const char *path, struct access_policy **out, char *err, size_t errlen);
+void access_free(struct access_policy *p);
+enum vmd_role access_role(const struct access_policy *p, const char *subject); /* p NULL: admin */
+size_t access_rule_count(const struct access_policy *p);
+const char *vmd_role_name(enum vmd_role r);
+
+/* quota.c: false if the definition is over a per-VM limit or a total (the call is answered). */
+bool quota_admit_create(struct vmd *d, const struct vm_config *c, struct rpc_call *call);
+
+/* clients.c: API clients (accept, messages, close) and the idle sweep */
+extern const struct rpc_conn_ops client_ops;
+bool clients_accept(struct rpc_listener *l, struct rpc_conn *c);
+void clients_start_sweep(struct vmd *d);
+/* SIGHUP: load the access file again and apply it to the connected TLS clients (a bad file
+ * keeps the current one). */
+void clients_reload_access(struct vmd *d);
 
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */

@@ -22,6 +22,8 @@ const char *rpc_error_name(int code)
     case RPC_ERR_WORKER: return "Worker failed";
     case RPC_ERR_STORAGE: return "Storage error";
     case RPC_ERR_TIMEOUT: return "Timed out";
+    case RPC_ERR_FORBIDDEN: return "Forbidden";
+    case RPC_ERR_QUOTA: return "Quota exceeded";
     default: return "Server error";
     }
 }
@@ -258,6 +260,11 @@ void rpc_handle_message(const char *msg, size_t len, rpc_dispatch_fn dispatch, v
     } else if (json_is_array(root)) {
         if (json_array_size(root) == 0) {
             batch_put(b, rpc_make_error(NULL, RPC_INVALID_REQUEST, "Invalid Request: empty batch", NULL));
+        } else if (json_array_size(root) > RPC_MAX_BATCH) {
+            char m[128];
+            snprintf(m, sizeof(m), "Invalid Request: batch of %zu requests; at most %d per batch", json_array_size(root),
+                     RPC_MAX_BATCH);
+            batch_put(b, rpc_make_error(NULL, RPC_INVALID_REQUEST, m, json_pack("{s:i}", "max_batch", RPC_MAX_BATCH)));
         } else {
             b->is_batch = true;
             size_t i;

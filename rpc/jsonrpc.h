@@ -10,7 +10,9 @@
  * valid call to a dispatch function. A call is answered, now or later, with
  * rpc_call_result() or rpc_call_error(); when every call of the message has
  * been answered the response (one object, or an array for a batch) is sent
- * through the rpc_sink. Notifications are dispatched but never answered.
+ * through the rpc_sink. Notifications are dispatched but never answered. A batch of more than
+ * RPC_MAX_BATCH requests is refused as a whole (one -32600 error, id null), so the work one
+ * message can ask for is bounded.
  */
 #ifndef VMD_RPC_JSONRPC_H
 #define VMD_RPC_JSONRPC_H
@@ -35,8 +37,11 @@
 #define RPC_ERR_TIMEOUT -32006        /* the operation did not finish in time */
 #define RPC_ERR_NO_SUCH_SNAPSHOT -32007 /* the VM has no snapshot of that name */
 #define RPC_ERR_SNAPSHOT_INVALID -32008 /* the snapshot is corrupted, truncated, of another version or does not fit the VM */
+#define RPC_ERR_FORBIDDEN -32010        /* the client's role does not allow the method (or its certificate matches no role) */
+#define RPC_ERR_QUOTA -32011            /* the VMs defined would exceed one of vmd's totals (VMs, vCPUs, memory) */
 
 #define RPC_MAX_MESSAGE_DEFAULT (1u << 20) /* 1 MiB */
+#define RPC_MAX_BATCH 128 /* requests in one batch; a longer batch gets one -32600 error and nothing runs */
 
 const char *rpc_error_name(int code); /* standard message for a code ("Parse error", ...) */
 

@@ -14,6 +14,15 @@
 
 #include "vmm/log.h"
 
+#define RPC_LISTEN_BACKLOG 511 /* pending connections the kernel queues before accept */
+
+/* Warnings a peer can provoke at will are rate-limited per listener (see vmm/log.h). */
+#define PEER_WARN(c, ...)                                                              \
+    do {                                                                               \
+        if ((c)->listener) log_limited(&(c)->listener->peer_errors, LOG_WARN, __VA_ARGS__); \
+        else log_warn(__VA_ARGS__);                                                    \
+    } while (0)
+
 struct rpc_pending {
     struct rpc_pending *next;
     long long id;
@@ -22,8 +31,20 @@ struct rpc_pending {
 };
 
 static void sink_send(struct rpc_sink *s, const char *text, size_t len) { rpc_conn_send((struct rpc_conn *)s, text, len); }
-static void sink_ref(struct rpc_sink *s) { rpc_conn_ref((struct rpc_conn *)s); }
-static void sink_unref(struct rpc_sink *s) { rpc_conn_unref((struct rpc_conn *)s); }
+/* The codec holds the sink while a message's calls are unanswered: that is what `inflight`
+ * counts (a client waiting for an answer is not idle). */
+static void sink_ref(struct rpc_sink *s)
+{
+    struct rpc_conn *c = (struct rpc_conn *)s;
+    c->inflight++;
+    rpc_conn_ref(c);
+}
+static void sink_unref(struct rpc_sink *s)
+{
+    struct rpc_conn *c = (struct rpc_conn *)s;
+    c->inflight--;
+    rpc_conn_unref(c);
+}
 
 struct rpc_conn *rpc_conn_new(uv_loop_t *loop, const struct rpc_conn_ops *ops, void *data)
 {
@@ -81,15 +102,22 @@ static void hs_timer_stop(struct rpc_conn *c)
 static void hs_timeout(uv_timer_t *t)
 {
     struct rpc_conn *c = t->data;
-    log_warn("%s: TLS handshake not finished within %d s: closing", c->peer, RPC_TLS_HANDSHAKE_TIMEOUT_MS / 1000);
+    if (c->listener)
+        log_limited(&c->listener->hs_failed, LOG_WARN, "%s: TLS handshake not finished within %.1f s: closing", c->peer,
+                    c->hs_timeout_ms / 1000.0);
+    else
+        log_warn("%s: TLS handshake not finished within %.1f s: closing", c->peer, c->hs_timeout_ms / 1000.0);
     hs_timer_stop(c);
     rpc_conn_close(c);
 }
+
+static void listener_forget(struct rpc_conn *c);
 
 static void close_cb(uv_handle_t *h)
 {
     struct rpc_conn *c = h->data;
     hs_timer_stop(c);
+    listener_forget(c);
     fail_pending(c);
     if (c->ops && c->ops->on_close) c->ops->on_close(c);
     rpc_conn_unref(c);
@@ -186,7 +214,7 @@ static void write_raw(struct rpc_conn *c, const char *data, size_t len)
 {
     if (c->closing || len == 0) return;
     if (c->queued + len > c->max_queue) {
-        log_warn("%s: dropped: more than %zu bytes waiting to be written (peer not reading)", c->peer, c->max_queue);
+        PEER_WARN(c, "%s: dropped: more than %zu bytes waiting to be written (peer not reading)", c->peer, c->max_queue);
         rpc_conn_close(c);
         return;
     }
@@ -232,7 +260,7 @@ void rpc_conn_send(struct rpc_conn *c, const char *text, size_t len)
     while (len > 0) {
         int n = SSL_write(c->ssl, text, len > 65536 ? 65536 : (int)len);
         if (n <= 0) {
-            log_warn("%s: TLS write failed", c->peer);
+            PEER_WARN(c, "%s: TLS write failed", c->peer);
             rpc_conn_close(c);
             return;
         }
@@ -297,6 +325,7 @@ static void on_framed(void *opaque, const char *msg, size_t len)
 {
     struct rpc_conn *c = opaque;
     if (c->closing) return;
+    c->last_active = uv_now(c->loop);
     if (take_response(c, msg, len)) return;
     if (c->ops && c->ops->on_message) c->ops->on_message(c, msg, len);
 }
@@ -307,7 +336,7 @@ static void feed_plain(struct rpc_conn *c, const char *data, size_t len)
     if (r == -EMSGSIZE) {
         size_t n;
         char *text = rpc_oversize_response(c->framer.max, &n);
-        log_warn("%s: message longer than %zu bytes: closing", c->peer, c->framer.max);
+        PEER_WARN(c, "%s: message longer than %zu bytes: closing", c->peer, c->framer.max);
         if (text) rpc_conn_send(c, text, n);
         free(text);
         if (c->ssl) tls_flush(c);
@@ -326,6 +355,19 @@ static const char *tls_error(char *buf, size_t len)
     return buf;
 }
 
+/* A certificate subject in OpenSSL's RFC 2253 one-line form, most specific RDN first:
+ * "CN=ops-1,O=lab" (what `openssl x509 -noout -subject -nameopt RFC2253` prints). */
+static void tls_subject_rfc2253(X509_NAME *name, char *out, size_t outlen)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b) return;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(b, out, (int)outlen - 1);
+        out[n > 0 ? n : 0] = 0;
+    }
+    BIO_free(b);
+}
+
 static void feed_tls(struct rpc_conn *c, const char *data, size_t len)
 {
     BIO_write(c->rbio, data, (int)len);
@@ -336,17 +378,26 @@ static void feed_tls(struct rpc_conn *c, const char *data, size_t len)
             int e = SSL_get_error(c->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
             char buf[256];
-            log_warn("%s: TLS handshake refused: %s", c->peer, tls_error(buf, sizeof(buf)));
+            const char *why = tls_error(buf, sizeof(buf));
+            if (c->listener) log_limited(&c->listener->hs_failed, LOG_WARN, "%s: TLS handshake refused: %s", c->peer, why);
+            else log_warn("%s: TLS handshake refused: %s", c->peer, why);
             rpc_conn_close_after_flush(c); /* let the alert reach the peer */
             return;
         }
         c->tls_ready = true;
         hs_timer_stop(c);
+        c->last_active = uv_now(c->loop);
         X509 *cert = SSL_get_peer_certificate(c->ssl);
-        char subject[256] = "?";
-        if (cert) X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        snprintf(c->tls_subject, sizeof(c->tls_subject), "?");
+        if (cert) tls_subject_rfc2253(X509_get_subject_name(cert), c->tls_subject, sizeof(c->tls_subject));
         X509_free(cert);
-        log_info("%s: TLS %s, client certificate %s", c->peer, SSL_get_version(c->ssl), subject);
+        log_info("%s: TLS %s %s, client certificate \"%s\"", c->peer, SSL_get_version(c->ssl),
+                 SSL_get_cipher_name(c->ssl), c->tls_subject);
+        if (c->ops && c->ops->on_tls_ready && !c->ops->on_tls_ready(c)) {
+            tls_flush(c);
+            rpc_conn_close_after_flush(c);
+            return;
+        }
     }
     char buf[16384];
     for (;;) {
@@ -361,7 +412,8 @@ static void feed_tls(struct rpc_conn *c, const char *data, size_t len)
         if (e == SSL_ERROR_WANT_READ) return;
         if (e != SSL_ERROR_ZERO_RETURN) {
             char ebuf[256];
-            log_warn("%s: TLS error: %s", c->peer, tls_error(ebuf, sizeof(ebuf)));
+            const char *why = tls_error(ebuf, sizeof(ebuf));
+            PEER_WARN(c, "%s: TLS error: %s", c->peer, why);
         }
         rpc_conn_close(c);
         return;
@@ -445,6 +497,13 @@ int rpc_conn_connect_unix(struct rpc_conn *c, const char *path, void (*cb)(struc
 
 /* ---- TLS contexts ---- */
 
+/* TLS policy, the same for vmd's server and vmctl's client: TLS 1.3 preferred (OpenSSL picks the
+ * highest version both sides have; its 1.3 suites are all AEAD), TLS 1.2 only with ECDHE key
+ * exchange and an AEAD cipher (AES-GCM or ChaCha20-Poly1305); nothing older. */
+#define RPC_TLS12_CIPHERS                                                                      \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+    "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+
 static SSL_CTX *tls_ctx(const SSL_METHOD *method, const char *cert, const char *key, const char *ca, char *err,
                         size_t errlen)
 {
@@ -454,7 +513,11 @@ static SSL_CTX *tls_ctx(const SSL_METHOD *method, const char *cert, const char *
         snprintf(err, errlen, "TLS: %s", tls_error(ebuf, sizeof(ebuf)));
         return NULL;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 || SSL_CTX_set_cipher_list(ctx, RPC_TLS12_CIPHERS) != 1) {
+        snprintf(err, errlen, "TLS policy: %s", tls_error(ebuf, sizeof(ebuf)));
+        goto fail;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     if (cert && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         snprintf(err, errlen, "TLS certificate '%s': %s", cert, tls_error(ebuf, sizeof(ebuf)));
         goto fail;
@@ -488,6 +551,7 @@ SSL_CTX *rpc_tls_server_ctx(const char *cert, const char *key, const char *ca, c
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
     if (names) SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
     return ctx;
@@ -502,11 +566,145 @@ SSL_CTX *rpc_tls_client_ctx(const char *cert, const char *key, const char *ca, c
 
 /* ---- listeners ---- */
 
+/* Live connections per source address (TCP listeners): a short list, one entry per address
+ * with connections; looked up at each accept and close. */
+struct rpc_addr_count {
+    struct rpc_addr_count *next;
+    unsigned n;
+    char addr[46];
+};
+
+static struct rpc_addr_count *addr_find(struct rpc_listener *l, const char *addr)
+{
+    for (struct rpc_addr_count *a = l->addrs; a; a = a->next)
+        if (!strcmp(a->addr, addr)) return a;
+    return NULL;
+}
+
+/* The conn leaves its listener's counts (at close). */
+static void listener_forget(struct rpc_conn *c)
+{
+    struct rpc_listener *l = c->listener;
+    if (!l) return;
+    c->listener = NULL;
+    l->nclients--;
+    if (!c->addr[0]) return;
+    for (struct rpc_addr_count **pp = &l->addrs; *pp; pp = &(*pp)->next) {
+        struct rpc_addr_count *a = *pp;
+        if (strcmp(a->addr, c->addr)) continue;
+        if (--a->n == 0) {
+            *pp = a->next;
+            free(a);
+        }
+        return;
+    }
+}
+
+/* Count the conn in its listener, or say why it is refused (the caller logs and closes). */
+static bool listener_admit(struct rpc_listener *l, struct rpc_conn *c)
+{
+    if (l->max_clients && l->nclients >= l->max_clients) {
+        log_limited(&l->refused_full, LOG_WARN, "%s: refused: already %u clients (the maximum for the %s)", c->peer,
+                    l->max_clients, l->kind);
+        return false;
+    }
+    struct rpc_addr_count *a = NULL;
+    if (c->addr[0]) {
+        a = addr_find(l, c->addr);
+        if (a && l->max_per_address && a->n >= l->max_per_address) {
+            log_limited(&l->refused_addr, LOG_WARN, "%s: refused: already %u connections from %s (the maximum per address)",
+                        c->peer, l->max_per_address, c->addr);
+            return false;
+        }
+        if (!a) {
+            a = calloc(1, sizeof(*a));
+            if (!a) return false;
+            snprintf(a->addr, sizeof(a->addr), "%s", c->addr);
+            a->next = l->addrs;
+            l->addrs = a;
+        }
+        a->n++;
+    }
+    l->nclients++;
+    c->listener = l;
+    return true;
+}
+
+void rpc_listener_flush_logs(struct rpc_listener *l)
+{
+    log_limit_flush(&l->refused_full, 0);
+    log_limit_flush(&l->refused_addr, 0);
+    log_limit_flush(&l->accept_failed, 0);
+    log_limit_flush(&l->hs_failed, 0);
+    log_limit_flush(&l->peer_errors, 0);
+}
+
+static void name_tcp_peer(struct rpc_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->addr, sizeof(c->addr), "%s", host);
+    }
+    snprintf(c->peer, sizeof(c->peer), "tls client %s:%d", host, port);
+}
+
+static void name_unix_peer(struct rpc_conn *c)
+{
+    uv_os_fd_t fd = -1;
+    uv_fileno(&c->h.handle, &fd);
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+        c->has_cred = true;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+        snprintf(c->peer, sizeof(c->peer), "unix client pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
+    } else {
+        snprintf(c->peer, sizeof(c->peer), "unix client");
+    }
+}
+
+/* The TLS server side on memory BIOs: SSL_do_handshake only ever consumes what read_cb fed it,
+ * so a peer that stalls mid-handshake never blocks the loop; the deadline timer closes it. */
+static bool tls_accept_setup(struct rpc_listener *l, struct rpc_conn *c)
+{
+    c->ssl = SSL_new(l->tls);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        c->rbio = c->wbio = NULL;
+        return false;
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_accept_state(c->ssl);
+    c->hs_timeout_ms = l->hs_timeout_ms ? l->hs_timeout_ms : RPC_TLS_HANDSHAKE_TIMEOUT_MS;
+    c->hs_timer = malloc(sizeof(*c->hs_timer));
+    if (!c->hs_timer) return false;
+    uv_timer_init(l->loop, c->hs_timer);
+    c->hs_timer->data = c;
+    rpc_conn_ref(c); /* dropped when the timer handle is closed */
+    uv_timer_start(c->hs_timer, hs_timeout, c->hs_timeout_ms, 0);
+    return true;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct rpc_listener *l = server->data;
     if (status < 0) {
-        log_warn("accept: %s", uv_strerror(status));
+        log_limited(&l->accept_failed, LOG_WARN, "%s: accept: %s", l->kind, uv_strerror(status));
         return;
     }
     struct rpc_conn *c = rpc_conn_new(l->loop, l->ops, NULL); /* data: set by on_accept */
@@ -518,61 +716,21 @@ static void on_connection(uv_stream_t *server, int status)
         rpc_conn_close(c);
         return;
     }
-    uv_os_fd_t fd = -1;
-    uv_fileno(&c->h.handle, &fd);
+    c->last_active = uv_now(l->loop);
     if (l->is_tcp) {
-        struct sockaddr_storage ss;
-        int len = sizeof(ss);
-        char host[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0) {
-            if (ss.ss_family == AF_INET) {
-                uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-                port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-            } else {
-                uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-                port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            }
-        }
-        snprintf(c->peer, sizeof(c->peer), "tls client %s:%d", host, port);
+        name_tcp_peer(c);
         uv_tcp_nodelay(&c->h.tcp, 1);
     } else {
-        struct ucred cred;
-        socklen_t clen = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-            c->has_cred = true;
-            c->uid = cred.uid;
-            c->gid = cred.gid;
-            c->pid = cred.pid;
-            snprintf(c->peer, sizeof(c->peer), "unix client pid %d uid %u", (int)cred.pid, (unsigned)cred.uid);
-        } else {
-            snprintf(c->peer, sizeof(c->peer), "unix client");
-        }
+        name_unix_peer(c);
     }
-    if (l->nclients && *l->nclients >= l->max_clients) {
-        log_warn("%s: refused: already %u clients (the maximum)", c->peer, l->max_clients);
+    /* Refusals come first and cost no TLS state: a flood is closed as cheaply as it arrives. */
+    if (!listener_admit(l, c)) {
         rpc_conn_close(c);
         return;
     }
-    if (l->tls) {
-        c->ssl = SSL_new(l->tls);
-        c->rbio = BIO_new(BIO_s_mem());
-        c->wbio = BIO_new(BIO_s_mem());
-        if (!c->ssl || !c->rbio || !c->wbio) {
-            BIO_free(c->rbio);
-            BIO_free(c->wbio);
-            rpc_conn_close(c);
-            return;
-        }
-        SSL_set_bio(c->ssl, c->rbio, c->wbio);
-        SSL_set_accept_state(c->ssl);
-        c->hs_timer = malloc(sizeof(*c->hs_timer));
-        if (c->hs_timer) {
-            uv_timer_init(l->loop, c->hs_timer);
-            c->hs_timer->data = c;
-            rpc_conn_ref(c); /* dropped when the timer handle is closed */
-            uv_timer_start(c->hs_timer, hs_timeout, RPC_TLS_HANDSHAKE_TIMEOUT_MS, 0);
-        }
+    if (l->tls && !tls_accept_setup(l, c)) {
+        rpc_conn_close(c);
+        return;
     }
     if (l->on_accept && !l->on_accept(l, c)) {
         rpc_conn_close(c);
@@ -585,12 +743,17 @@ int rpc_listen_unix(struct rpc_listener *l, uv_loop_t *loop, const char *path, i
 {
     l->loop = loop;
     l->is_tcp = false;
+    if (!l->kind) l->kind = "unix socket";
+    l->refused_full.what = l->refused_addr.what = "connection refusals";
+    l->accept_failed.what = "accept failures";
+    l->hs_failed.what = "failed TLS handshakes";
+    l->peer_errors.what = "peer errors";
     uv_pipe_init(loop, &l->h.pipe, 0);
     l->h.handle.data = l;
     unlink(path);
     int r = uv_pipe_bind(&l->h.pipe, path);
     if (r == 0 && chmod(path, (mode_t)mode) < 0) r = -errno;
-    if (r == 0) r = uv_listen(&l->h.stream, 128, on_connection);
+    if (r == 0) r = uv_listen(&l->h.stream, RPC_LISTEN_BACKLOG, on_connection);
     if (r < 0) {
         snprintf(err, errlen, "socket '%s': %s", path, uv_strerror(r));
         uv_close(&l->h.handle, NULL);
@@ -603,6 +766,11 @@ int rpc_listen_tcp(struct rpc_listener *l, uv_loop_t *loop, const char *addr, ch
 {
     l->loop = loop;
     l->is_tcp = true;
+    if (!l->kind) l->kind = "TLS listener";
+    l->refused_full.what = l->refused_addr.what = "connection refusals";
+    l->accept_failed.what = "accept failures";
+    l->hs_failed.what = "failed TLS handshakes";
+    l->peer_errors.what = "peer errors";
     char host[128];
     const char *colon = strrchr(addr, ':');
     if (!colon || (size_t)(colon - addr) >= sizeof(host)) {
@@ -631,7 +799,7 @@ int rpc_listen_tcp(struct rpc_listener *l, uv_loop_t *loop, const char *addr, ch
     uv_tcp_init(loop, &l->h.tcp);
     l->h.handle.data = l;
     r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
-    if (r == 0) r = uv_listen(&l->h.stream, 128, on_connection);
+    if (r == 0) r = uv_listen(&l->h.stream, RPC_LISTEN_BACKLOG, on_connection);
     if (r < 0) {
         snprintf(err, errlen, "--listen '%s': %s", addr, uv_strerror(r));
         uv_close(&l->h.handle, NULL);

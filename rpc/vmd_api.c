@@ -1,4 +1,4 @@
-/* vmd_api: method and parameter table (keep in step with rpc/openrpc.json). */
+/* vmd_api: method, parameter and role table (keep in step with rpc/openrpc.json). */
 #include "vmd_api.h"
 
 #include <string.h>
@@ -6,6 +6,8 @@
 #define NAME_PARAM {"name", RPC_T_STRING, true, 1, 63}
 #define NOCHECK 1, 0
 #define SNAPSHOT_PARAM {"snapshot", RPC_T_STRING, true, 1, 63}
+#define ADMIN .read_only = false    /* "x-role": "admin" */
+#define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
     {"vm.create", 11, {
@@ -20,26 +22,27 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"disks", RPC_T_ARRAY, false, 0, 8},
         {"nets", RPC_T_ARRAY, false, 0, 4},
         {"vnc", RPC_T_STRING, false, 3, 127},
-    }},
-    {"vm.start", 1, {NAME_PARAM}},
-    {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}},
-    {"vm.pause", 1, {NAME_PARAM}},
-    {"vm.resume", 1, {NAME_PARAM}},
-    {"vm.reboot", 1, {NAME_PARAM}},
-    {"vm.delete", 1, {NAME_PARAM}},
-    {"vm.list", 0, {{0}}},
-    {"vm.info", 1, {NAME_PARAM}},
-    {"vm.log", 2, {NAME_PARAM, {"bytes", RPC_T_INTEGER, false, 1, 524288}}},
-    {"host.info", 0, {{0}}},
-    {"events.subscribe", 0, {{0}}},
-    {"events.unsubscribe", 0, {{0}}},
-    {"console.attach", 1, {NAME_PARAM}},
-    {"console.detach", 1, {NAME_PARAM}},
-    {"console.input", 2, {NAME_PARAM, {"data", RPC_T_STRING, true, 0, 65536}}},
-    {"vm.snapshot", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
-    {"vm.restore", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
-    {"vm.snapshots", 1, {NAME_PARAM}},
-    {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}},
+    }, ADMIN},
+    {"vm.start", 1, {NAME_PARAM}, ADMIN},
+    {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},
+    {"vm.pause", 1, {NAME_PARAM}, ADMIN},
+    {"vm.resume", 1, {NAME_PARAM}, ADMIN},
+    {"vm.reboot", 1, {NAME_PARAM}, ADMIN},
+    {"vm.delete", 1, {NAME_PARAM}, ADMIN},
+    {"vm.list", 0, {{0}}, READ_ONLY},
+    {"vm.info", 1, {NAME_PARAM}, READ_ONLY},
+    {"vm.log", 4, {NAME_PARAM, {"bytes", RPC_T_INTEGER, false, 1, 524288}, {"offset", RPC_T_INTEGER, false, 0, 9007199254740991LL},
+                   {"max_bytes", RPC_T_INTEGER, false, 1, 1048576}}, READ_ONLY},
+    {"host.info", 0, {{0}}, READ_ONLY},
+    {"events.subscribe", 0, {{0}}, READ_ONLY},
+    {"events.unsubscribe", 0, {{0}}, READ_ONLY},
+    {"console.attach", 1, {NAME_PARAM}, ADMIN},
+    {"console.detach", 1, {NAME_PARAM}, ADMIN},
+    {"console.input", 2, {NAME_PARAM, {"data", RPC_T_STRING, true, 0, 65536}}, ADMIN},
+    {"vm.snapshot", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
+    {"vm.restore", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
+    {"vm.snapshots", 1, {NAME_PARAM}, READ_ONLY},
+    {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
 };
 
 const size_t vmd_api_nmethods = sizeof(vmd_api_methods) / sizeof(vmd_api_methods[0]);

@@ -1,7 +1,8 @@
 # daemon_lib.sh: helpers for the vmd integration tests (sourced after lib.sh).
 # start_vmd [ARGS...] starts vmd on a fresh state dir in $TEST_TMP and waits for its socket;
 # make_pki creates a CA, a server certificate for localhost/127.0.0.1, a client certificate,
-# and a second, unrelated CA with its own client certificate. Everything is cleaned up at exit.
+# and a second, unrelated CA with its own client certificate; make_client_cert issues more
+# client certificates with chosen subjects. Everything is cleaned up at exit.
 VMD=${VMD:-$ROOT/build/bin/vmd}
 STATE=$TEST_TMP/state
 SOCK=$TEST_TMP/vmd.sock
@@ -77,6 +78,17 @@ make_pki() {
                 openssl x509 -req -in $n.csr -CA $ca.crt -CAkey $ca.key -CAcreateserial -days 2 -out $n.crt 2>/dev/null || exit 1
         done
     ) || fail "openssl could not create the test certificates"
+}
+
+# make_client_cert NAME SUBJECT: after make_pki, a client certificate $PKI/NAME.{crt,key} signed
+# by the test CA with the given subject in openssl's -subj form ("/O=lab/CN=ops-1", which vmd
+# sees in RFC 2253 form as "CN=ops-1,O=lab").
+make_client_cert() {
+    (
+        cd "$PKI" || exit 1
+        openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null &&
+            openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out "$1.crt" 2>/dev/null
+    ) || fail "openssl could not create the certificate $1 ($2)"
 }
 
 # A free TCP port on 127.0.0.1.

@@ -22,12 +22,14 @@ class Conn:
         return cls(s)
 
     @classmethod
-    def tls(cls, port, ca, cert=None, key=None, timeout=30, host="127.0.0.1"):
+    def tls(cls, port, ca, cert=None, key=None, timeout=30, host="127.0.0.1", source=None):
+        """source: a local address to connect from (e.g. "127.0.0.7": vmd limits connections per
+        source address)."""
         ctx = ssl.create_default_context(cafile=ca)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if cert:
             ctx.load_cert_chain(cert, key)
-        raw = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout, source_address=(source, 0) if source else None)
         s = ctx.wrap_socket(raw, server_hostname=host)
         return cls(s)
 

@@ -1,4 +1,5 @@
-# test_daemon_tls: vmd's TCP listener speaks TLS 1.2+ and requires a client certificate signed
+# test_daemon_tls: vmd's TCP listener speaks TLS 1.3 by default, TLS 1.2 only with ECDHE + AEAD
+# suites (static RSA, CBC and DHE suites are refused), and requires a client certificate signed
 # by --tls-ca: a client without a certificate, or with one from another CA, gets no answer;
 # plain TCP gets none; TLS 1.1 is refused; a client that never handshakes is closed after 10 s;
 # 40 concurrent TLS clients making 25 calls each all succeed; vmctl works over tls://.
@@ -51,6 +52,20 @@ PY
 echo | timeout 10 openssl s_client -connect 127.0.0.1:$PORT -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' \
     -cert "$PKI/client.crt" -key "$PKI/client.key" > "$TEST_TMP/tls11" 2>&1
 expect_in "$TEST_TMP/tls11" "alert protocol version|alert number 70" "TLS 1.1 refused by vmd"
+# TLS policy: 1.3 by default; 1.2 only with ECDHE + AEAD. A static-RSA (no ECDHE) suite, a CBC
+# (non-AEAD) suite and finite-field DHE are refused by vmd (handshake failure alert, 40).
+SC="timeout 10 openssl s_client -connect 127.0.0.1:$PORT -cert $PKI/client.crt -key $PKI/client.key -CAfile $PKI/ca.crt"
+echo | $SC > "$TEST_TMP/tls13" 2>&1
+expect_in "$TEST_TMP/tls13" "New, TLSv1.3, Cipher is TLS_" "TLS 1.3 is negotiated by default"
+for suite in AES128-SHA AES256-GCM-SHA384 ECDHE-RSA-AES128-SHA DHE-RSA-AES128-GCM-SHA256; do
+    echo | $SC -tls1_2 -cipher "$suite:@SECLEVEL=0" > "$TEST_TMP/tls12-$suite" 2>&1
+    grep -q "Cipher is $suite" "$TEST_TMP/tls12-$suite" && fail "TLS 1.2 with $suite was accepted"
+    expect_in "$TEST_TMP/tls12-$suite" "alert handshake failure|alert number 40|no shared cipher" "TLS 1.2 with $suite refused"
+done
+for suite in ECDHE-RSA-AES128-GCM-SHA256 ECDHE-RSA-AES256-GCM-SHA384 ECDHE-RSA-CHACHA20-POLY1305; do
+    echo | $SC -tls1_2 -cipher "$suite" > "$TEST_TMP/tls12-$suite" 2>&1
+    expect_in "$TEST_TMP/tls12-$suite" "Cipher is $suite" "TLS 1.2 with $suite accepted"
+done
 grep -q "TLS handshake refused" "$VMD_LOG" || fail "vmd did not log the refused handshakes"
 ok "vmd logged the refused handshakes"
 
@@ -64,7 +79,9 @@ ok = [0] * N; errors = []
 barrier = threading.Barrier(N)
 def client(i):
     try:
-        c = Conn.tls(port, pki + "/ca.crt", pki + "/client.crt", pki + "/client.key", timeout=60)
+        # from 4 source addresses: 40 from one would exceed vmd's default of 32 per address
+        c = Conn.tls(port, pki + "/ca.crt", pki + "/client.crt", pki + "/client.key", timeout=60,
+                     source="127.0.0.%d" % (2 + i % 4))
         barrier.wait(timeout=60)  # all 40 connected at once
         for k in range(CALLS):
             r = c.request("vm.list" if k % 2 else "host.info", None, id="c%d-%d" % (i, k))

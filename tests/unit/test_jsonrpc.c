@@ -280,6 +280,30 @@ static void test_batches(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_array_get(r, 1), "result")), 65);
     json_decref(r);
 
+    /* RPC_MAX_BATCH requests are run; one more and the whole batch is one -32600, nothing runs */
+    for (int n = RPC_MAX_BATCH; n <= RPC_MAX_BATCH + 1; n++) {
+        json_t *big = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(big, json_pack("{s:s, s:s, s:[i], s:i}", "jsonrpc", "2.0", "method", "echo", "params", i, "id", i));
+        char *text = json_dumps(big, JSON_COMPACT);
+        json_decref(big);
+        g_dispatched = 0;
+        r = roundtrip(&cap, text);
+        free(text);
+        if (n == RPC_MAX_BATCH) {
+            assert_true(json_is_array(r));
+            assert_int_equal(json_array_size(r), RPC_MAX_BATCH);
+            assert_int_equal(g_dispatched, RPC_MAX_BATCH);
+        } else {
+            assert_true(json_is_object(r));
+            assert_int_equal(error_code(r), RPC_INVALID_REQUEST);
+            assert_true(json_is_null(json_object_get(r, "id")));
+            assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")), "at most 128 per batch"));
+            assert_int_equal(g_dispatched, 0);
+        }
+        json_decref(r);
+    }
+
     /* a batch of notifications only: nothing at all is sent */
     assert_null(roundtrip(&cap, "[{\"jsonrpc\":\"2.0\",\"method\":\"echo\"},{\"jsonrpc\":\"2.0\",\"method\":\"echo\"}]"));
 

@@ -1,6 +1,6 @@
 /* Unit tests for rpc/vmd_api: the C parameter table that vmd checks requests against says
  * exactly what rpc/openrpc.json (the API document) says: same methods, same parameters in the
- * same order, same types, required flags and bounds. */
+ * same order, same types, required flags and bounds, same role (x-role). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,6 +68,11 @@ static void test_table_matches_openrpc(void **state)
                 fail_msg("%s.%s: openrpc.json has bounds that vmd_api.c does not check", name, s->name);
             }
         }
+        const char *role = json_string_value(json_object_get(m, "x-role"));
+        if (!role || (strcmp(role, "admin") && strcmp(role, "read-only")))
+            fail_msg("%s: x-role must be \"admin\" or \"read-only\" in openrpc.json", name);
+        if (!strcmp(role, "read-only") != c->read_only)
+            fail_msg("%s: x-role is %s in openrpc.json but read_only is %d in vmd_api.c", name, role, c->read_only);
         if (!json_is_array(json_object_get(m, "examples")) || !json_array_size(json_object_get(m, "examples")))
             fail_msg("%s: no example in openrpc.json", name);
     }
@@ -81,7 +86,8 @@ static void test_error_codes_documented(void **state)
     json_t *errors = json_object_get(json_object_get(doc, "components"), "errors");
     const int codes[] = {RPC_PARSE_ERROR, RPC_INVALID_REQUEST, RPC_METHOD_NOT_FOUND, RPC_INVALID_PARAMS,
                          RPC_INTERNAL_ERROR, RPC_ERR_NO_SUCH_VM, RPC_ERR_WRONG_STATE, RPC_ERR_EXISTS,
-                         RPC_ERR_WORKER, RPC_ERR_STORAGE, RPC_ERR_TIMEOUT};
+                         RPC_ERR_WORKER, RPC_ERR_STORAGE, RPC_ERR_TIMEOUT, RPC_ERR_FORBIDDEN,
+                         RPC_ERR_QUOTA};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         bool found = false;
         const char *k;
