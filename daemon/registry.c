@@ -36,6 +36,9 @@ static struct vm_record *record_new(struct vmd *d, const char *name)
 
 static void record_free(struct vmd *d, struct vm_record *vm)
 {
+    /* Nothing may keep pointing at a freed record: its waiters are answered (none are left when
+     * the VM was idle, as vm.delete requires), forwards and snapshot operations go by name. */
+    waiters_cancel(vm, RPC_ERR_NO_SUCH_VM, "the VM was deleted");
     for (struct vm_record **pp = &d->vms; *pp; pp = &(*pp)->next)
         if (*pp == vm) {
             *pp = vm->next;
@@ -224,4 +227,46 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
     json_object_set_new(j, "vnc", vnc && live ? json_string(vnc) : json_null());
     if (full) json_object_set_new(j, "definition", json_deep_copy(vm->def));
     return j;
+}
+
+/* ---- the per-VM transition guard (see enum vm_op in vmd.h) ---- */
+
+const char *vm_op_name(enum vm_op op)
+{
+    static const char *const names[] = {"none", "start", "stop", "pause", "resume", "reboot", "snapshot", "restore"};
+    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "operation";
+}
+
+bool vm_busy_refuse(struct vm_record *vm, struct rpc_call *call)
+{
+    if (vm->op == VM_OP_NONE) return false;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "VM '%s' is busy: %s in progress", vm->name, vm_op_name(vm->op));
+    rpc_call_error(call, RPC_ERR_WRONG_STATE, msg,
+                   json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", vm_state_name(vm->state), "operation",
+                             vm_op_name(vm->op)));
+    return true;
+}
+
+unsigned long vm_op_begin(struct vm_record *vm, enum vm_op op)
+{
+    vm->op = op;
+    vm->op_id = ++vm->d->next_op_id;
+    log_debug("%s: %s begins (operation %lu)", vm->name, vm_op_name(op), vm->op_id);
+    return vm->op_id;
+}
+
+void vm_op_end(struct vm_record *vm, unsigned long id)
+{
+    if (!id || vm->op_id != id) return;
+    log_debug("%s: %s ends (operation %lu, %s)", vm->name, vm_op_name(vm->op), id, vm_state_name(vm->state));
+    vm->op = VM_OP_NONE;
+    vm->op_id = 0;
+    snapshots_op_ended(vm);
+}
+
+void vm_op_end_by_name(struct vmd *d, const char *name, unsigned long id)
+{
+    struct vm_record *vm = registry_find(d, name);
+    if (vm) vm_op_end(vm, id);
 }
