@@ -146,7 +146,7 @@ int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struc
 {
     char dir[4096], path[4096];
     vm_store_path(dir, sizeof(dir), d->state_dir, c->name, NULL);
-    int r = vm_store_mkdirs(dir, 0750);
+    int r = vm_store_mkdirs(dir, 0700);
     if (!r) {
         vm_store_path(path, sizeof(path), d->state_dir, c->name, "config.json");
         r = vm_store_write_json(path, def);

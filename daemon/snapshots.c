@@ -3,6 +3,7 @@
  * (rpc/snap_store.h); vmd checks names and states, creates and removes the directories, starts a
  * stopped VM from a snapshot, and forwards the worker's progress to the client that asked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,9 +246,12 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         return;
     }
     vm_store_path(path, sizeof(path), d->state_dir, vm->name, "restore-from");
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", dir) < 0 || fclose(f)) {
-        if (f) fclose(f);
+    int rfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = rfd >= 0 ? fdopen(rfd, "w") : NULL;
+    if (!f && rfd >= 0) close(rfd);
+    bool wrote = f && fprintf(f, "%s\n", dir) >= 0;
+    if (f && fclose(f)) wrote = false;
+    if (!wrote) {
         rpc_call_errorf(call, RPC_ERR_STORAGE, "writing '%s': %s", path, strerror(errno));
         return;
     }

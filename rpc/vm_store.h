@@ -6,7 +6,8 @@
  *   STATE_DIR/vms/NAME/worker.sock   the running worker's JSON-RPC endpoint (the worker)
  *   STATE_DIR/vms/NAME/console.log   serial output, rotated to console.log.1 (the worker)
  *
- * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory.
+ * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory, and
+ * is created 0600; vmd creates the per-VM directories 0700.
  */
 #ifndef VMD_RPC_VM_STORE_H
 #define VMD_RPC_VM_STORE_H
