@@ -2,7 +2,7 @@
  *
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
- *       [--worker PATH] [--verbose]
+ *       [--image-dir DIR]... [--worker PATH] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
  * but not the VMs: their workers keep running and a restarted vmd re-adopts them.
@@ -43,6 +43,8 @@ static void usage(FILE *f)
             "  --tls-key FILE         server private key (PEM)\n"
             "  --tls-ca FILE          CA that signs client certificates; clients without one are refused\n"
             "  --max-clients N        simultaneous API clients (default %d)\n"
+            "  --image-dir DIR        where VM kernels, initrds and disks must be (repeatable;\n"
+            "                         default STATE_DIR/images)\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
             "  -v, --verbose          debug logging\n",
             DEFAULT_MAX_CLIENTS);
@@ -127,6 +129,18 @@ static char *opt_dup(char **slot, const char *v)
     return *slot;
 }
 
+/* Add an image directory (the command line's replace the config file's: see load_config). */
+static void add_image_dir(struct vmd *d, const char *dir)
+{
+    char **v = realloc(d->image_dirs, (d->nimage_dirs + 1) * sizeof(*v));
+    if (!v || !(v[d->nimage_dirs] = strdup(dir))) {
+        fprintf(stderr, "vmd: out of memory\n");
+        exit(1);
+    }
+    d->image_dirs = v;
+    d->nimage_dirs++;
+}
+
 static int load_config(struct vmd *d, const char *path, bool required, unsigned *max_clients, bool *verbose)
 {
     if (!required && access(path, F_OK) < 0) return 0;
@@ -138,7 +152,7 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
         return -EINVAL;
     }
     static const char *const keys[] = {"state_dir", "socket", "socket_group", "listen", "tls_cert", "tls_key",
-                                       "tls_ca", "max_clients", "worker", "verbose"};
+                                       "tls_ca", "max_clients", "worker", "verbose", "image_dirs"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -158,6 +172,22 @@ static int load_config(struct vmd *d, const char *path, bool required, unsigned 
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
+    json_t *dirs = json_object_get(j, "image_dirs");
+    if (dirs && !json_is_array(dirs)) {
+        log_error("config '%s': image_dirs must be an array of directory paths", path);
+        json_decref(j);
+        return -EINVAL;
+    }
+    size_t given = d->nimage_dirs; /* any --image-dir wins over the whole list */
+    for (size_t i = 0; i < json_array_size(dirs); i++) {
+        const char *s = json_string_value(json_array_get(dirs, i));
+        if (!s) {
+            log_error("config '%s': image_dirs[%zu] must be a string", path, i);
+            json_decref(j);
+            return -EINVAL;
+        }
+        if (!given) add_image_dir(d, s);
+    }
     json_t *mc = json_object_get(j, "max_clients");
     if (json_is_integer(mc) && !*max_clients) *max_clients = (unsigned)json_integer_value(mc);
     if (json_is_true(json_object_get(j, "verbose"))) *verbose = true;
@@ -194,6 +224,7 @@ int main(int argc, char **argv)
         {"tls-key", required_argument, 0, 'K'},  {"tls-ca", required_argument, 0, 'A'},
         {"max-clients", required_argument, 0, 'm'}, {"worker", required_argument, 0, 'w'},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+        {"image-dir", required_argument, 0, 'i'},
         {0, 0, 0, 0},
     };
     /* The daemon's state: one per process, reachable from libuv callbacks through handle data. */
@@ -224,6 +255,7 @@ int main(int argc, char **argv)
         case 'A': d.tls_ca = strdup(optarg); break;
         case 'm': max_clients = (unsigned)atoi(optarg); break;
         case 'w': d.worker_path = strdup(optarg); break;
+        case 'i': add_image_dir(&d, optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -271,6 +303,12 @@ int main(int argc, char **argv)
     if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
         log_error("state dir '%s': %s", d.state_dir,
                   errno == EWOULDBLOCK ? "another vmd is already using it" : strerror(errno));
+        return 1;
+    }
+
+    char perr[512];
+    if (image_dirs_init(&d, perr, sizeof(perr))) {
+        log_error("%s", perr);
         return 1;
     }
 

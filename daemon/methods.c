@@ -232,22 +232,24 @@ static void m_vm_create(struct ctx *x)
         vm_config_free(&c);
         return;
     }
+    /* The image path policy: every file resolves inside an image dir; the definition keeps the
+     * resolved path (image_paths.c). */
     struct {
-        const char *field, *path;
-    } files[] = {{"kernel", c.kernel}, {"initrd", c.initrd}};
-    for (size_t i = 0; i < 2; i++) {
-        if (!files[i].path) continue;
-        if (files[i].path[0] != '/') {
-            invalid(x->call, files[i].field, "Invalid params: %s: must be an absolute path", files[i].field);
+        const char *field, *what;
+        char **path;
+    } files[2 + VM_MAX_DISKS] = {{"kernel", "kernel", &c.kernel}, {"initrd", "initrd", &c.initrd}};
+    size_t nfiles = 2;
+    for (unsigned i = 0; i < c.ndisks; i++) files[nfiles++] = (typeof(files[0])){"disks", "disk", &c.disks[i].path};
+    for (size_t i = 0; i < nfiles; i++) {
+        char *resolved;
+        if (!*files[i].path) continue;
+        if (image_path_resolve(x->d, files[i].what, *files[i].path, &resolved, err, sizeof(err))) {
+            invalid(x->call, files[i].field, "Invalid params: %s", err);
             vm_config_free(&c);
             return;
         }
-        if (access(files[i].path, R_OK) < 0) {
-            snprintf(err, sizeof(err), "Invalid params: %s: '%s': %s", files[i].field, files[i].path, strerror(errno));
-            rpc_call_error(x->call, RPC_INVALID_PARAMS, err, json_pack("{s:s}", "field", files[i].field));
-            vm_config_free(&c);
-            return;
-        }
+        free(*files[i].path);
+        *files[i].path = resolved;
     }
     if (registry_find(x->d, c.name)) {
         rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);

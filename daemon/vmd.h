@@ -88,6 +88,8 @@ struct vmd {
     struct vm_record *vms;
     struct client *clients;
     unsigned long next_waiter_id, next_op_id;
+    char **image_dirs;      /* where definitions' files must resolve (resolved paths; image_paths.c) */
+    size_t nimage_dirs;
     time_t started;
 };
 
@@ -140,6 +142,16 @@ void snapshots_delete(struct vmd *d, struct client *cl, struct rpc_call *call, j
 void snapshots_worker_progress(struct vm_record *vm, json_t *params);
 /* vm's operation ended: forget whom its progress went to. */
 void snapshots_op_ended(struct vm_record *vm);
+
+/* image_paths.c: the image path policy (docs/operations.md "Image directories"). */
+/* Resolve d->image_dirs (default STATE_DIR/images, created if missing; the ones given must
+ * exist). 0 or -errno with err. */
+int image_dirs_init(struct vmd *d, char *err, size_t errlen);
+/* Check a definition's file: absolute, resolving inside an image dir (not into STATE_DIR/vms), a
+ * readable regular file. 0 with *resolved (malloc'd realpath), or -EINVAL with err naming what
+ * ("kernel", "disk"...), the path and the reason. */
+int image_path_resolve(const struct vmd *d, const char *what, const char *path, char **resolved, char *err,
+                       size_t errlen);
 
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);
