@@ -273,7 +273,7 @@ static void m_vm_create(struct ctx *x)
 static void m_vm_start(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_DEFINED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED)))) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s", vm->name, vm_state_name(vm->state));
         return;
@@ -292,7 +292,7 @@ static void m_vm_start(struct ctx *x)
 static void m_vm_stop(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_RUNNING) | STATE_BIT(VM_PAUSED)))) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
@@ -307,7 +307,7 @@ static void m_vm_stop(struct ctx *x)
 static void m_vm_pause(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_RUNNING) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
@@ -319,7 +319,7 @@ static void m_vm_pause(struct ctx *x)
 static void m_vm_resume(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_PAUSED) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not paused", vm->name, vm_state_name(vm->state));
         return;
@@ -331,7 +331,7 @@ static void m_vm_resume(struct ctx *x)
 static void m_vm_reboot(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_RUNNING) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
@@ -426,13 +426,13 @@ static void m_host_info(struct ctx *x)
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     bool kvm_dev = fd >= 0;
     if (fd >= 0) close(fd);
-    unsigned counts[5] = {0}, total = 0;
+    unsigned counts[VM_STATE_COUNT] = {0}, total = 0;
     for (struct vm_record *vm = x->d->vms; vm; vm = vm->next) {
         counts[vm->state]++;
         total++;
     }
     json_t *vms = json_pack("{s:i}", "total", total);
-    for (int s = VM_DEFINED; s <= VM_CRASHED; s++) json_object_set_new(vms, vm_state_name((enum vm_state)s), json_integer(counts[s]));
+    for (int s = VM_DEFINED; s < VM_STATE_COUNT; s++) json_object_set_new(vms, vm_state_name((enum vm_state)s), json_integer(counts[s]));
     rpc_call_result(x->call,
                     json_pack("{s:s, s:s, s:i, s:I, s:{s:b, s:b}, s:o, s:I, s:s}", "version", VMD_VERSION, "hostname", host,
                               "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",

@@ -150,7 +150,7 @@ static void worker_done(void *opaque, json_t *result, json_t *error)
 void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p)
 {
     struct vm_record *vm = lookup(d, call, p);
-    if (!vm || vm_busy_refuse(vm, call)) return;
+    if (!vm || vm_busy_refuse(vm, call) || vm_broken_refuse(vm, call)) return;
     const char *snap = pstr(p, "snapshot");
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_RUNNING) | STATE_BIT(VM_PAUSED))) || !vm->worker) {
         rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s' is %s: a snapshot needs a running or paused VM", vm->name,
@@ -190,7 +190,7 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
 void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p)
 {
     struct vm_record *vm = lookup(d, call, p);
-    if (!vm || vm_busy_refuse(vm, call)) return;
+    if (!vm || vm_busy_refuse(vm, call) || vm_broken_refuse(vm, call)) return;
     const char *snap = pstr(p, "snapshot");
     if (!snapshot_exists(d, vm->name, snap)) {
         not_found(call, vm->name, snap);
@@ -234,6 +234,27 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     snap_file_close(&sf);
     snap_store_path(path, sizeof(path), d->state_dir, vm->name, snap, "meta.json");
     json_t *meta = vm_store_read_json(path);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        rpc_call_errorf(call, RPC_ERR_SNAPSHOT_INVALID, "snapshot '%s' of VM '%s': meta.json is missing or not JSON", snap,
+                        vm->name);
+        return;
+    }
+    /* the worker needs the copy of every writable disk: check here, so that a snapshot without
+     * them is refused with the VM left stopped rather than a worker failing to start */
+    for (unsigned i = 0; i < vm->cfg.ndisks; i++) {
+        if (vm->cfg.disks[i].readonly) continue;
+        char name[32], copy[4200];
+        snprintf(name, sizeof(name), "disk%u.img", i);
+        snap_store_path(copy, sizeof(copy), d->state_dir, vm->name, snap, name);
+        struct stat st;
+        if (stat(copy, &st) < 0 || !S_ISREG(st.st_mode)) {
+            json_decref(meta);
+            rpc_call_errorf(call, RPC_ERR_SNAPSHOT_INVALID, "snapshot '%s' of VM '%s': its copy of disk %u (%s) is missing",
+                            snap, vm->name, i, name);
+            return;
+        }
+    }
     json_int_t mib = json_integer_value(json_object_get(meta, "memory_mib"));
     json_int_t cpus = json_integer_value(json_object_get(meta, "vcpus"));
     size_t ndisks = json_array_size(json_object_get(meta, "disks"));

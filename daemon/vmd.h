@@ -106,6 +106,8 @@ json_t *vm_info_json(const struct vm_record *vm, bool full);
 const char *vm_op_name(enum vm_op op);
 /* If vm has a transition in flight, answer call with -32002 naming it and return true. */
 bool vm_busy_refuse(struct vm_record *vm, struct rpc_call *call);
+/* If vm is broken (its definition did not load), answer call with -32002 saying so and return true. */
+bool vm_broken_refuse(struct vm_record *vm, struct rpc_call *call);
 /* Enter a transition (the VM must not be busy); returns its id for vm_op_end. */
 unsigned long vm_op_begin(struct vm_record *vm, enum vm_op op);
 /* Leave transition id, if it is still the one in flight. */

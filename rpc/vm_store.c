@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const state_names[] = {"defined", "running", "paused", "stopped", "crashed"};
+static const char *const state_names[VM_STATE_COUNT] = {"defined", "running", "paused", "stopped", "crashed", "broken"};
 
 const char *vm_state_name(enum vm_state s)
 {

@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum vm_state { VM_DEFINED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_CRASHED };
+/* VM_BROKEN: vmd could not load the definition (config.json truncated, not JSON, invalid); only
+ * vm.delete applies to it. vmd never writes it to status.json. */
+enum vm_state { VM_DEFINED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_CRASHED, VM_BROKEN, VM_STATE_COUNT };
 
 const char *vm_state_name(enum vm_state s);
 int vm_state_parse(const char *name, enum vm_state *out); /* 0 or -EINVAL */
