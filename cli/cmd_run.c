@@ -122,6 +122,22 @@ static enum machine_stop run_console(struct machine *m, const char *snapshot_pat
     return machine_join(m);
 }
 
+/* vmctl run runs with its user's own rights and follows symlinks and relative paths as the user
+ * gave them; the machine opens image files without following links (for vmd's workers), so hand
+ * it the resolved paths. A path that does not resolve is kept, for the open to name it. */
+static void resolve_paths(struct vm_config *cfg)
+{
+    char **paths[2 + VM_MAX_DISKS] = {&cfg->kernel, &cfg->initrd};
+    unsigned n = 2;
+    for (unsigned i = 0; i < cfg->ndisks; i++) paths[n++] = &cfg->disks[i].path;
+    for (unsigned i = 0; i < n; i++) {
+        char *r = *paths[i] ? realpath(*paths[i], NULL) : NULL;
+        if (!r) continue;
+        free(*paths[i]);
+        *paths[i] = r;
+    }
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -173,6 +189,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "vmctl run: %s\n", err);
         goto out;
     }
+    resolve_paths(&cfg);
 
     if (restore_path && cfg.irqchip == IRQCHIP_AUTO) {
         bool apic;

@@ -3,7 +3,7 @@
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
  *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
- *       [--tls-idle-timeout S] [--access FILE] [--worker PATH] [--verbose]
+ *       [--tls-idle-timeout S] [--access FILE] [--image-dir DIR]... [--worker PATH] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
  * but not the VMs: their workers keep running and a restarted vmd re-adopts them. SIGHUP reloads
@@ -94,6 +94,8 @@ static void usage(FILE *f)
             "                         every defined VM)\n"
             "  --access FILE          JSON map of TLS certificate subjects to roles (admin, read-only);\n"
             "                         without it every CA-signed client is admin; SIGHUP reloads it\n"
+            "  --image-dir DIR        where VM kernels, initrds and disks must be (repeatable;\n"
+            "                         default STATE_DIR/images)\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
             "  -v, --verbose          debug logging\n",
             limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
@@ -107,6 +109,18 @@ static char *opt_dup(char **slot, const char *v)
     if (*slot) return *slot; /* the command line wins over the config file */
     *slot = v ? strdup(v) : NULL;
     return *slot;
+}
+
+/* Add an image directory (the command line's replace the config file's: see load_config). */
+static void add_image_dir(struct vmd *d, const char *dir)
+{
+    char **v = realloc(d->image_dirs, (d->nimage_dirs + 1) * sizeof(*v));
+    if (!v || !(v[d->nimage_dirs] = strdup(dir))) {
+        fprintf(stderr, "vmd: out of memory\n");
+        exit(1);
+    }
+    d->image_dirs = v;
+    d->nimage_dirs++;
 }
 
 static int load_config(struct vmd *d, const char *path, bool required, struct limits *lim, bool *verbose)
@@ -123,7 +137,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
                                        "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
                                        "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
                                        "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
-                                       "max_total_vcpus", "max_total_memory_mib"};
+                                       "max_total_vcpus", "max_total_memory_mib", "image_dirs"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -143,6 +157,22 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
+    json_t *dirs = json_object_get(j, "image_dirs");
+    if (dirs && !json_is_array(dirs)) {
+        log_error("config '%s': image_dirs must be an array of directory paths", path);
+        json_decref(j);
+        return -EINVAL;
+    }
+    size_t given = d->nimage_dirs; /* any --image-dir wins over the whole list */
+    for (size_t i = 0; i < json_array_size(dirs); i++) {
+        const char *s = json_string_value(json_array_get(dirs, i));
+        if (!s) {
+            log_error("config '%s': image_dirs[%zu] must be a string", path, i);
+            json_decref(j);
+            return -EINVAL;
+        }
+        if (!given) add_image_dir(d, s);
+    }
     opt_dup(&d->access_path, json_string_value(json_object_get(j, "access")));
     for (int i = 0; i < NLIMITS; i++) {
         json_t *lv = json_object_get(j, limit_defs[i].key);
@@ -228,6 +258,7 @@ int main(int argc, char **argv)
         {"max-total-vcpus", required_argument, 0, 0x100 + Q_VCPUS},
         {"max-total-memory-mib", required_argument, 0, 0x100 + Q_MEM},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+        {"image-dir", required_argument, 0, 'i'},
         {0, 0, 0, 0},
     };
     /* The daemon's state: one per process, reachable from libuv callbacks through handle data. */
@@ -280,6 +311,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'w': d.worker_path = strdup(optarg); break;
+        case 'i': add_image_dir(&d, optarg); break;
         case 'a': d.access_path = strdup(optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
@@ -337,6 +369,12 @@ int main(int argc, char **argv)
     if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
         log_error("state dir '%s': %s", d.state_dir,
                   errno == EWOULDBLOCK ? "another vmd is already using it" : strerror(errno));
+        return 1;
+    }
+
+    char perr[512];
+    if (image_dirs_init(&d, perr, sizeof(perr))) {
+        log_error("%s", perr);
         return 1;
     }
 

@@ -1,5 +1,9 @@
 /* methods: vmd's JSON-RPC methods (see rpc/openrpc.json), their parameter checks, the calls
- * that wait for a VM state, and event notifications to subscribed clients. */
+ * that wait for a VM state, and event notifications to subscribed clients. Every transition
+ * (start, stop, pause, resume, reboot, delete; snapshots.c: snapshot, restore) first checks that
+ * the VM has none in flight (vm_busy_refuse), then its state, then enters the operation
+ * (vm_op_begin) before any side effect; the operation ends with the waiter or forward that
+ * learns its outcome. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +36,7 @@ static void waiter_timer_closed(uv_handle_t *h) { free(h); }
 
 static void waiter_free(struct vm_waiter *w)
 {
+    if (w->op_id) vm_op_end(w->vm, w->op_id);
     for (struct vm_waiter **pp = &w->vm->waiters; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
@@ -53,13 +58,15 @@ static void waiter_timeout(uv_timer_t *t)
 }
 
 unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
-                         unsigned timeout_s)
+                         unsigned timeout_s, unsigned long op_id)
 {
     struct vm_waiter *w = calloc(1, sizeof(*w));
     if (!w) {
+        vm_op_end(vm, op_id);
         rpc_call_error(call, RPC_INTERNAL_ERROR, "Internal error: out of memory", NULL);
         return 0;
     }
+    w->op_id = op_id;
     w->vm = vm;
     w->call = call;
     w->done_mask = done_mask;
@@ -74,6 +81,15 @@ unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned d
     w->next = vm->waiters;
     vm->waiters = w;
     return w->id;
+}
+
+void waiters_cancel(struct vm_record *vm, int code, const char *message)
+{
+    while (vm->waiters) {
+        struct vm_waiter *w = vm->waiters;
+        rpc_call_error(w->call, code, message, json_pack("{s:s}", "name", vm->name));
+        waiter_free(w);
+    }
 }
 
 void waiters_complete(struct vm_record *vm)
@@ -99,6 +115,7 @@ struct forward {
     struct vmd *d;
     char name[64];
     unsigned long waiter_id;
+    unsigned long op_id;   /* with call: the VM's operation that ends with the answer */
     struct rpc_call *call; /* answered directly with the worker's result when no waiter */
 };
 
@@ -106,10 +123,14 @@ static void forward_done(void *opaque, json_t *result, json_t *error)
 {
     struct forward *f = opaque;
     if (f->call) {
+        vm_op_end_by_name(f->d, f->name, f->op_id);
         if (error) rpc_call_error(f->call, RPC_ERR_WORKER, json_string_value(json_object_get(error, "message")), NULL);
         else rpc_call_result(f->call, json_incref(result));
     } else if (error) {
         struct vm_record *vm = registry_find(f->d, f->name);
+        /* The worker's connection closed before it answered (a forced stop exits at once): the
+         * worker's end decides the state and answers the waiter (or its timeout does). */
+        if (vm && (!vm->worker || vm->worker->closing)) vm = NULL;
         for (struct vm_waiter *w = vm ? vm->waiters : NULL; w; w = w->next)
             if (w->id == f->waiter_id) {
                 json_t *code = json_object_get(error, "code");
@@ -122,9 +143,10 @@ static void forward_done(void *opaque, json_t *result, json_t *error)
     free(f);
 }
 
-/* Send method to vm's worker and let call wait for `want`. */
-static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, const char *method, json_t *params,
-                             unsigned done_mask, enum vm_state want, unsigned timeout_s)
+/* Enter operation op, send method to vm's worker and let call wait for `want`; the wait's end
+ * ends the operation. */
+static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, enum vm_op op, const char *method,
+                             json_t *params, unsigned done_mask, enum vm_state want, unsigned timeout_s)
 {
     if (!vm->worker) {
         json_decref(params);
@@ -137,8 +159,8 @@ static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, const 
         rpc_call_error(call, RPC_INTERNAL_ERROR, NULL, NULL);
         return;
     }
-    f->waiter_id = waiter_add(vm, call, done_mask, want, timeout_s);
-    if (!f->waiter_id) { /* the call has been answered already */
+    f->waiter_id = waiter_add(vm, call, done_mask, want, timeout_s, vm_op_begin(vm, op));
+    if (!f->waiter_id) { /* the call has been answered already (and the operation ended) */
         free(f);
         json_decref(params);
         return;
@@ -148,7 +170,10 @@ static void forward_and_wait(struct vm_record *vm, struct rpc_call *call, const 
     rpc_conn_call(vm->worker, method, params, forward_done, f);
 }
 
-static void forward_direct(struct vm_record *vm, struct rpc_call *call, const char *method, json_t *params)
+/* Send method to vm's worker and answer call with its answer; with op != VM_OP_NONE, the VM is
+ * in that operation until the answer comes. */
+static void forward_direct(struct vm_record *vm, struct rpc_call *call, enum vm_op op, const char *method,
+                           json_t *params)
 {
     struct forward *f = calloc(1, sizeof(*f));
     if (!f || !vm->worker) {
@@ -158,6 +183,9 @@ static void forward_direct(struct vm_record *vm, struct rpc_call *call, const ch
         return;
     }
     f->call = call;
+    f->d = vm->d;
+    snprintf(f->name, sizeof(f->name), "%s", vm->name);
+    if (op != VM_OP_NONE) f->op_id = vm_op_begin(vm, op);
     rpc_conn_call(vm->worker, method, params, forward_done, f);
 }
 
@@ -208,22 +236,24 @@ static void m_vm_create(struct ctx *x)
         vm_config_free(&c);
         return;
     }
+    /* The image path policy: every file resolves inside an image dir; the definition keeps the
+     * resolved path (image_paths.c). */
     struct {
-        const char *field, *path;
-    } files[] = {{"kernel", c.kernel}, {"initrd", c.initrd}};
-    for (size_t i = 0; i < 2; i++) {
-        if (!files[i].path) continue;
-        if (files[i].path[0] != '/') {
-            invalid(x->call, files[i].field, "Invalid params: %s: must be an absolute path", files[i].field);
+        const char *field, *what;
+        char **path;
+    } files[2 + VM_MAX_DISKS] = {{"kernel", "kernel", &c.kernel}, {"initrd", "initrd", &c.initrd}};
+    size_t nfiles = 2;
+    for (unsigned i = 0; i < c.ndisks; i++) files[nfiles++] = (typeof(files[0])){"disks", "disk", &c.disks[i].path};
+    for (size_t i = 0; i < nfiles; i++) {
+        char *resolved;
+        if (!*files[i].path) continue;
+        if (image_path_resolve(x->d, files[i].what, *files[i].path, &resolved, err, sizeof(err))) {
+            invalid(x->call, files[i].field, "Invalid params: %s", err);
             vm_config_free(&c);
             return;
         }
-        if (access(files[i].path, R_OK) < 0) {
-            snprintf(err, sizeof(err), "Invalid params: %s: '%s': %s", files[i].field, files[i].path, strerror(errno));
-            rpc_call_error(x->call, RPC_INVALID_PARAMS, err, json_pack("{s:s}", "field", files[i].field));
-            vm_config_free(&c);
-            return;
-        }
+        free(*files[i].path);
+        *files[i].path = resolved;
     }
     if (registry_find(x->d, c.name)) {
         rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);
@@ -247,23 +277,26 @@ static void m_vm_create(struct ctx *x)
 static void m_vm_start(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_DEFINED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED)))) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s", vm->name, vm_state_name(vm->state));
         return;
     }
     char err[512];
-    if (supervisor_start(vm, err, sizeof(err))) {
-        rpc_call_error(x->call, RPC_ERR_WORKER, err, NULL);
+    unsigned long op = vm_op_begin(vm, VM_OP_START);
+    int r = supervisor_start(vm, err, sizeof(err));
+    if (r) {
+        vm_op_end(vm, op);
+        rpc_call_error(x->call, r == -EBUSY ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
         return;
     }
-    waiter_add(vm, x->call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 60);
+    waiter_add(vm, x->call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 60, op);
 }
 
 static void m_vm_stop(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_RUNNING) | STATE_BIT(VM_PAUSED)))) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
@@ -271,50 +304,50 @@ static void m_vm_stop(struct ctx *x)
     bool force = json_is_true(json_object_get(x->p, "force"));
     json_t *t = json_object_get(x->p, "timeout");
     int timeout = json_is_integer(t) ? (int)json_integer_value(t) : 30;
-    forward_and_wait(vm, x->call, "stop", json_pack("{s:b, s:i}", "force", force, "timeout", timeout),
+    forward_and_wait(vm, x->call, VM_OP_STOP, "stop", json_pack("{s:b, s:i}", "force", force, "timeout", timeout),
                      STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_STOPPED, (unsigned)timeout + 15);
 }
 
 static void m_vm_pause(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_RUNNING) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
     }
-    forward_and_wait(vm, x->call, "pause", NULL, STATE_BIT(VM_PAUSED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
+    forward_and_wait(vm, x->call, VM_OP_PAUSE, "pause", NULL, STATE_BIT(VM_PAUSED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
                      VM_PAUSED, 15);
 }
 
 static void m_vm_resume(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_PAUSED) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not paused", vm->name, vm_state_name(vm->state));
         return;
     }
-    forward_and_wait(vm, x->call, "resume", NULL, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
+    forward_and_wait(vm, x->call, VM_OP_RESUME, "resume", NULL, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED),
                      VM_RUNNING, 15);
 }
 
 static void m_vm_reboot(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (vm->state != VM_RUNNING) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
     }
-    forward_direct(vm, x->call, "reboot", NULL);
+    forward_direct(vm, x->call, VM_OP_REBOOT, "reboot", NULL);
 }
 
 static void m_vm_delete(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm) return;
-    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED || vm->worker || vm->proc) {
+    if (!vm || vm_busy_refuse(vm, x->call)) return;
+    if (vm->state == VM_RUNNING || vm->state == VM_PAUSED || supervisor_has_worker(vm)) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s: stop it first", vm->name, vm_state_name(vm->state));
         return;
     }
@@ -420,13 +453,13 @@ static void m_host_info(struct ctx *x)
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     bool kvm_dev = fd >= 0;
     if (fd >= 0) close(fd);
-    unsigned counts[5] = {0}, total = 0;
+    unsigned counts[VM_STATE_COUNT] = {0}, total = 0;
     for (struct vm_record *vm = x->d->vms; vm; vm = vm->next) {
         counts[vm->state]++;
         total++;
     }
     json_t *vms = json_pack("{s:i}", "total", total);
-    for (int s = VM_DEFINED; s <= VM_CRASHED; s++) json_object_set_new(vms, vm_state_name((enum vm_state)s), json_integer(counts[s]));
+    for (int s = VM_DEFINED; s < VM_STATE_COUNT; s++) json_object_set_new(vms, vm_state_name((enum vm_state)s), json_integer(counts[s]));
     rpc_call_result(x->call,
                     json_pack("{s:s, s:s, s:i, s:I, s:{s:b, s:b}, s:o, s:I, s:s}", "version", VMD_VERSION, "hostname", host,
                               "cpus", (int)sysconf(_SC_NPROCESSORS_ONLN), "memory_mib",
@@ -482,7 +515,7 @@ static void m_console_input(struct ctx *x)
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s, not running", vm->name, vm_state_name(vm->state));
         return;
     }
-    forward_direct(vm, x->call, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
+    forward_direct(vm, x->call, VM_OP_NONE, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
 }
 
 static void m_vm_snapshot(struct ctx *x) { snapshots_take(x->d, x->cl, x->call, x->p); }

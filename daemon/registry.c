@@ -1,4 +1,9 @@
-/* registry: VM definitions and states, loaded from and persisted to STATE_DIR/vms/NAME/. */
+/* registry: VM definitions and states, loaded from and persisted to STATE_DIR/vms/NAME/.
+ * Loading is fault-tolerant: a VM whose config.json is truncated, not JSON or not a valid
+ * definition is listed as "broken" with the reason (only vm.delete applies to it), the others
+ * load; entries of vms/ that are not VM directories, and VM directories without config.json, are
+ * logged and ignored. */
+#include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +41,9 @@ static struct vm_record *record_new(struct vmd *d, const char *name)
 
 static void record_free(struct vmd *d, struct vm_record *vm)
 {
+    /* Nothing may keep pointing at a freed record: its waiters are answered (none are left when
+     * the VM was idle, as vm.delete requires), forwards and snapshot operations go by name. */
+    waiters_cancel(vm, RPC_ERR_NO_SUCH_VM, "the VM was deleted");
     for (struct vm_record **pp = &d->vms; *pp; pp = &(*pp)->next)
         if (*pp == vm) {
             *pp = vm->next;
@@ -84,27 +92,49 @@ int registry_load(struct vmd *d)
     struct dirent *e;
     while ((e = readdir(dir))) {
         char err[512];
-        if (e->d_name[0] == '.' || vm_name_check(e->d_name, err, sizeof(err))) continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char entry[4096];
+        vm_store_path(entry, sizeof(entry), d->state_dir, e->d_name, NULL);
+        struct stat est;
+        if (e->d_name[0] == '.' || vm_name_check(e->d_name, err, sizeof(err)) || lstat(entry, &est) < 0 ||
+            !S_ISDIR(est.st_mode)) {
+            log_warn("state dir: ignoring '%s': not a VM directory", entry);
+            continue;
+        }
         char cfgpath[4096];
         vm_store_path(cfgpath, sizeof(cfgpath), d->state_dir, e->d_name, "config.json");
-        json_t *def = vm_store_read_json(cfgpath);
-        if (!def) {
-            if (access(cfgpath, F_OK) == 0) log_warn("%s: not readable JSON: VM skipped", cfgpath);
+        json_error_t jerr;
+        json_t *def = json_load_file(cfgpath, 0, &jerr);
+        if (!def && access(cfgpath, F_OK) < 0) {
+            log_warn("state dir: ignoring '%s': no config.json", entry);
             continue;
         }
         struct vm_config c;
         vm_config_init(&c);
         const char *field;
-        if (vm_config_from_json(&c, def, err, sizeof(err), &field)) {
-            log_warn("%s: %s: VM skipped", cfgpath, err);
-            vm_config_free(&c);
-            json_decref(def);
-            continue;
-        }
+        char broken[sizeof(((struct vm_record *)0)->reason)] = "";
+        if (!def) snprintf(broken, sizeof(broken), "config.json: %.400s (line %d)", jerr.text, jerr.line);
+        else if (vm_config_from_json(&c, def, err, sizeof(err), &field))
+            snprintf(broken, sizeof(broken), "config.json: %.480s", err);
+        else if (c.name && strcmp(c.name, e->d_name))
+            snprintf(broken, sizeof(broken), "config.json: its name '%.64s' is not its directory's", c.name);
         struct vm_record *vm = record_new(d, e->d_name);
         if (!vm) {
             vm_config_free(&c);
             json_decref(def);
+            continue;
+        }
+        if (broken[0]) {
+            /* Listed, so the operator sees it and can delete it; nothing else applies. A worker
+             * still running for it is left alone (and not adopted). */
+            json_decref(def);
+            vm_config_free(&c);
+            vm_config_init(&c);
+            vm->cfg = c;
+            vm->state = VM_BROKEN;
+            snprintf(vm->reason, sizeof(vm->reason), "%s", broken);
+            snprintf(vm->accel, sizeof(vm->accel), "-");
+            log_warn("%s: broken: %s", vm->name, broken);
             continue;
         }
         vm->def = def;
@@ -116,6 +146,7 @@ int registry_load(struct vmd *d)
         json_t *st = vm_store_read_json(spath);
         enum vm_state s = VM_DEFINED;
         if (st) vm_state_parse(json_string_value(json_object_get(st, "state")), &s);
+        if (s == VM_BROKEN) s = VM_DEFINED; /* never persisted by vmd; the definition loaded */
         const char *reason = st ? json_string_value(json_object_get(st, "reason")) : NULL;
         snprintf(vm->reason, sizeof(vm->reason), "%s", reason ? reason : "");
         vm->state = s;
@@ -143,14 +174,17 @@ int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struc
 {
     char dir[4096], path[4096];
     vm_store_path(dir, sizeof(dir), d->state_dir, c->name, NULL);
-    int r = vm_store_mkdirs(dir, 0750);
-    if (!r) {
-        vm_store_path(path, sizeof(path), d->state_dir, c->name, "config.json");
-        r = vm_store_write_json(path, def);
-    }
+    struct stat st;
+    bool existed = stat(dir, &st) == 0; /* an orphan directory (no config.json) is reused */
+    int r = vm_store_mkdirs(dir, 0700);
+    vm_store_path(path, sizeof(path), d->state_dir, c->name, "config.json");
+    if (!r) r = vm_store_write_json(path, def);
     if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0);
     if (r) {
+        /* nothing half-created stays behind (ENOSPC, EIO...): no config.json, no new directory */
         snprintf(err, errlen, "writing the definition under '%s': %s", dir, strerror(-r));
+        unlink(path);
+        if (!existed) rmdir(dir);
         return r;
     }
     struct vm_record *vm = record_new(d, c->name);
@@ -213,15 +247,67 @@ void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason)
 
 json_t *vm_info_json(const struct vm_record *vm, bool full)
 {
-    bool live = vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+    bool live = vm->state == VM_RUNNING || vm->state == VM_PAUSED, broken = vm->state == VM_BROKEN;
     json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}", "name", vm->name, "state", vm_state_name(vm->state),
-                          "reason", vm->reason, "memory_mib", (json_int_t)vm->cfg.memory_mib, "vcpus", (int)vm->cfg.cpus,
-                          "accel", vm->accel);
+                          "reason", vm->reason, "memory_mib", broken ? (json_int_t)0 : (json_int_t)vm->cfg.memory_mib,
+                          "vcpus", broken ? 0 : (int)vm->cfg.cpus, "accel", vm->accel);
     json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
     json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
     /* The address the worker listens on (PORT 0 in the definition means "pick one"). */
     const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;
     json_object_set_new(j, "vnc", vnc && live ? json_string(vnc) : json_null());
-    if (full) json_object_set_new(j, "definition", json_deep_copy(vm->def));
+    if (full) json_object_set_new(j, "definition", vm->def ? json_deep_copy(vm->def) : json_null());
     return j;
+}
+
+/* ---- the per-VM transition guard (see enum vm_op in vmd.h) ---- */
+
+const char *vm_op_name(enum vm_op op)
+{
+    static const char *const names[] = {"none", "start", "stop", "pause", "resume", "reboot", "snapshot", "restore"};
+    return (unsigned)op < sizeof(names) / sizeof(names[0]) ? names[op] : "operation";
+}
+
+bool vm_busy_refuse(struct vm_record *vm, struct rpc_call *call)
+{
+    if (vm->op == VM_OP_NONE) return false;
+    char msg[160];
+    snprintf(msg, sizeof(msg), "VM '%s' is busy: %s in progress", vm->name, vm_op_name(vm->op));
+    rpc_call_error(call, RPC_ERR_WRONG_STATE, msg,
+                   json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", vm_state_name(vm->state), "operation",
+                             vm_op_name(vm->op)));
+    return true;
+}
+
+bool vm_broken_refuse(struct vm_record *vm, struct rpc_call *call)
+{
+    if (vm->state != VM_BROKEN) return false;
+    char msg[700];
+    snprintf(msg, sizeof(msg), "VM '%s' is broken (%s): only vm.delete applies; or repair config.json and restart vmd",
+             vm->name, vm->reason);
+    rpc_call_error(call, RPC_ERR_WRONG_STATE, msg, json_pack("{s:s, s:s}", "name", vm->name, "state", "broken"));
+    return true;
+}
+
+unsigned long vm_op_begin(struct vm_record *vm, enum vm_op op)
+{
+    vm->op = op;
+    vm->op_id = ++vm->d->next_op_id;
+    log_debug("%s: %s begins (operation %lu)", vm->name, vm_op_name(op), vm->op_id);
+    return vm->op_id;
+}
+
+void vm_op_end(struct vm_record *vm, unsigned long id)
+{
+    if (!id || vm->op_id != id) return;
+    log_debug("%s: %s ends (operation %lu, %s)", vm->name, vm_op_name(vm->op), id, vm_state_name(vm->state));
+    vm->op = VM_OP_NONE;
+    vm->op_id = 0;
+    snapshots_op_ended(vm);
+}
+
+void vm_op_end_by_name(struct vmd *d, const char *name, unsigned long id)
+{
+    struct vm_record *vm = registry_find(d, name);
+    if (vm) vm_op_end(vm, id);
 }

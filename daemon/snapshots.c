@@ -3,6 +3,7 @@
  * (store/snap_store.h); vmd checks names and states, creates and removes the directories, starts a
  * stopped VM from a snapshot, and forwards the worker's progress to the client that asked. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +19,24 @@
 #define STATE_BIT(s) (1u << (s))
 #define MAX_OPS 64
 
-/* Snapshot operations under way, one per VM at most: whom to send progress to, and whether a
- * worker call is outstanding (busy). A table because the daemon is one loop and the operations
- * are few; entries are keyed by VM name so a deleted VM leaves nothing dangling. */
+/* Snapshot operations under way, one per VM at most (the VM's operation, vm_op_begin, keeps it
+ * so): whom to send progress to, and whether a worker call is outstanding (busy). A table
+ * because the daemon is one loop and the operations are few; entries are keyed by VM name so a
+ * deleted VM leaves nothing dangling, and freed when the VM's operation ends. */
 static struct snap_op {
     bool used, busy;
     struct vmd *d;
     char vm[64], snap[SNAP_STORE_NAME_MAX + 1], op[16];
-    struct rpc_conn *conn; /* the requesting client's connection; checked against d->clients before use */
+    unsigned long op_id;   /* the VM's operation (vm_op_begin) */
+    struct rpc_conn *conn; /* the requesting client's connection (a reference: progress stops when it closes) */
     struct rpc_call *call;
 } ops[MAX_OPS];
+
+static void op_release(struct snap_op *o)
+{
+    if (o->conn) rpc_conn_unref(o->conn);
+    memset(o, 0, sizeof(*o));
+}
 
 static struct snap_op *op_find(const char *vm)
 {
@@ -43,10 +52,11 @@ static struct snap_op *op_start(struct vmd *d, struct client *cl, struct rpc_cal
     for (int i = 0; !o && i < MAX_OPS; i++)
         if (!ops[i].used) o = &ops[i];
     if (!o) return NULL;
-    memset(o, 0, sizeof(*o));
+    op_release(o);
     o->used = true;
     o->d = d;
     o->conn = cl->conn;
+    rpc_conn_ref(o->conn);
     o->call = call;
     snprintf(o->vm, sizeof(o->vm), "%s", vm);
     snprintf(o->snap, sizeof(o->snap), "%s", snap);
@@ -57,15 +67,17 @@ static struct snap_op *op_start(struct vmd *d, struct client *cl, struct rpc_cal
 void snapshots_worker_progress(struct vm_record *vm, json_t *params)
 {
     struct snap_op *o = op_find(vm->name);
-    if (!o) return;
-    for (struct client *cl = vm->d->clients; cl; cl = cl->next)
-        if (cl->conn == o->conn) {
-            json_t *pct = json_object_get(params, "percent");
-            rpc_conn_notify(cl->conn, "vm.snapshot_progress",
-                            json_pack("{s:s, s:s, s:s, s:I}", "name", vm->name, "snapshot", o->snap, "op", o->op,
-                                      "percent", json_integer_value(pct)));
-            break;
-        }
+    if (!o || !o->conn || o->conn->closing) return;
+    json_t *pct = json_object_get(params, "percent");
+    rpc_conn_notify(o->conn, "vm.snapshot_progress",
+                    json_pack("{s:s, s:s, s:s, s:I}", "name", vm->name, "snapshot", o->snap, "op", o->op, "percent",
+                              json_integer_value(pct)));
+}
+
+void snapshots_op_ended(struct vm_record *vm)
+{
+    struct snap_op *o = op_find(vm->name);
+    if (o && !o->busy) op_release(o); /* a busy one is released when the worker answers */
 }
 
 static const char *pstr(json_t *p, const char *k) { return json_string_value(json_object_get(p, k)); }
@@ -130,22 +142,19 @@ static void worker_done(void *opaque, json_t *result, json_t *error)
         log_info("%s: %s '%s' done", o->vm, save ? "snapshot" : "restore from", o->snap);
         rpc_call_result(o->call, r);
     }
-    o->used = o->busy = false;
+    o->busy = false;
+    vm_op_end_by_name(o->d, o->vm, o->op_id); /* releases o */
+    if (o->used) op_release(o);               /* the VM is gone, or a newer operation holds it */
 }
 
 void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p)
 {
     struct vm_record *vm = lookup(d, call, p);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, call) || vm_broken_refuse(vm, call)) return;
     const char *snap = pstr(p, "snapshot");
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_RUNNING) | STATE_BIT(VM_PAUSED))) || !vm->worker) {
         rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s' is %s: a snapshot needs a running or paused VM", vm->name,
                         vm_state_name(vm->state));
-        return;
-    }
-    struct snap_op *busy = op_find(vm->name);
-    if (busy && busy->busy) {
-        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s': a %s of '%s' is under way", vm->name, busy->op, busy->snap);
         return;
     }
     char dir[4096];
@@ -173,6 +182,7 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
         return;
     }
     o->busy = true;
+    o->op_id = vm_op_begin(vm, VM_OP_SNAPSHOT);
     log_info("%s: snapshot '%s'", vm->name, snap);
     rpc_conn_call(vm->worker, "snapshot", json_pack("{s:s}", "dir", dir), worker_done, o);
 }
@@ -180,15 +190,10 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
 void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p)
 {
     struct vm_record *vm = lookup(d, call, p);
-    if (!vm) return;
+    if (!vm || vm_busy_refuse(vm, call) || vm_broken_refuse(vm, call)) return;
     const char *snap = pstr(p, "snapshot");
     if (!snapshot_exists(d, vm->name, snap)) {
         not_found(call, vm->name, snap);
-        return;
-    }
-    struct snap_op *busy = op_find(vm->name);
-    if (busy && busy->busy) {
-        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s': a %s of '%s' is under way", vm->name, busy->op, busy->snap);
         return;
     }
     char dir[4096];
@@ -200,6 +205,7 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
             return;
         }
         o->busy = true;
+        o->op_id = vm_op_begin(vm, VM_OP_RESTORE);
         log_info("%s: restore from '%s'", vm->name, snap);
         rpc_conn_call(vm->worker, "restore", json_pack("{s:s}", "dir", dir), worker_done, o);
         return;
@@ -228,6 +234,27 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     snap_file_close(&sf);
     snap_store_path(path, sizeof(path), d->state_dir, vm->name, snap, "meta.json");
     json_t *meta = vm_store_read_json(path);
+    if (!json_is_object(meta)) {
+        json_decref(meta);
+        rpc_call_errorf(call, RPC_ERR_SNAPSHOT_INVALID, "snapshot '%s' of VM '%s': meta.json is missing or not JSON", snap,
+                        vm->name);
+        return;
+    }
+    /* the worker needs the copy of every writable disk: check here, so that a snapshot without
+     * them is refused with the VM left stopped rather than a worker failing to start */
+    for (unsigned i = 0; i < vm->cfg.ndisks; i++) {
+        if (vm->cfg.disks[i].readonly) continue;
+        char name[32], copy[4200];
+        snprintf(name, sizeof(name), "disk%u.img", i);
+        snap_store_path(copy, sizeof(copy), d->state_dir, vm->name, snap, name);
+        struct stat st;
+        if (stat(copy, &st) < 0 || !S_ISREG(st.st_mode)) {
+            json_decref(meta);
+            rpc_call_errorf(call, RPC_ERR_SNAPSHOT_INVALID, "snapshot '%s' of VM '%s': its copy of disk %u (%s) is missing",
+                            snap, vm->name, i, name);
+            return;
+        }
+    }
     json_int_t mib = json_integer_value(json_object_get(meta, "memory_mib"));
     json_int_t cpus = json_integer_value(json_object_get(meta, "vcpus"));
     size_t ndisks = json_array_size(json_object_get(meta, "disks"));
@@ -240,20 +267,27 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         return;
     }
     vm_store_path(path, sizeof(path), d->state_dir, vm->name, "restore-from");
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", dir) < 0 || fclose(f)) {
-        if (f) fclose(f);
+    int rfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = rfd >= 0 ? fdopen(rfd, "w") : NULL;
+    if (!f && rfd >= 0) close(rfd);
+    bool wrote = f && fprintf(f, "%s\n", dir) >= 0;
+    if (f && fclose(f)) wrote = false;
+    if (!wrote) {
         rpc_call_errorf(call, RPC_ERR_STORAGE, "writing '%s': %s", path, strerror(errno));
         return;
     }
-    if (supervisor_start(vm, err, sizeof(err))) {
+    unsigned long op_id = vm_op_begin(vm, VM_OP_RESTORE);
+    int r = supervisor_start(vm, err, sizeof(err));
+    if (r) {
+        vm_op_end(vm, op_id);
         unlink(path);
-        rpc_call_error(call, RPC_ERR_WORKER, err, NULL);
+        rpc_call_error(call, r == -EBUSY ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
         return;
     }
-    op_start(d, cl, call, vm->name, snap, "restore"); /* progress only: the waiter answers */
+    struct snap_op *o = op_start(d, cl, call, vm->name, snap, "restore"); /* progress only: the waiter answers */
+    if (o) o->op_id = op_id;
     log_info("%s: starting from snapshot '%s'", vm->name, snap);
-    waiter_add(vm, call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 180);
+    waiter_add(vm, call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 180, op_id);
 }
 
 void snapshots_list(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p)

@@ -176,9 +176,15 @@ static void worker_closed(struct rpc_conn *c)
     }
 }
 
+bool supervisor_has_worker(const struct vm_record *vm) { return vm->proc || vm->worker || vm->reap_timer; }
+
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
 {
     struct vmd *d = vm->d;
+    if (supervisor_has_worker(vm)) { /* the last line of defence against a second worker */
+        snprintf(err, errlen, "VM '%s' still has a worker (pid %d)", vm->name, (int)vm->pid);
+        return -EBUSY;
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(err, errlen, "socketpair: %s", strerror(errno));

@@ -22,6 +22,15 @@
 
 struct vmd;
 
+/* The transition a VM is going through. Each VM has at most one at a time: it is entered before
+ * any side effect (spawning a worker, forwarding to it, touching the snapshot directory) and left
+ * exactly when the outcome is known (the worker reported the state, the worker exited, the wait
+ * timed out, the forward failed). Meanwhile every other transition request for that VM gets
+ * -32002 "VM 'NAME' is busy: OP in progress"; read-only calls are unaffected. See
+ * docs/architecture.md "Per-VM state machine". */
+enum vm_op { VM_OP_NONE, VM_OP_START, VM_OP_STOP, VM_OP_PAUSE, VM_OP_RESUME, VM_OP_REBOOT, VM_OP_SNAPSHOT,
+             VM_OP_RESTORE }; /* vm.delete is done within one loop turn: it only checks */
+
 /* A call waiting for its VM to reach a state (vm.start waits for running, vm.stop for stopped...). */
 struct vm_waiter {
     struct vm_waiter *next;
@@ -31,6 +40,7 @@ struct vm_waiter {
     enum vm_state want; /* the state that means success */
     uv_timer_t *timer;
     unsigned long id;
+    unsigned long op_id; /* the VM's operation that ends with this wait (0: none) */
 };
 
 struct vm_record {
@@ -54,6 +64,8 @@ struct vm_record {
     char final_reason[512];
     uv_timer_t *reap_timer; /* polls an adopted worker's pid after its connection closed */
     struct vm_waiter *waiters;
+    enum vm_op op;          /* the transition in flight (VM_OP_NONE: none) */
+    unsigned long op_id;    /* its id: a late completion of an older operation ends nothing */
     struct rpc_conn **viewers; /* clients attached to the console */
     size_t nviewers;
 };
@@ -95,7 +107,9 @@ struct vmd {
     gid_t socket_gid;
     struct vm_record *vms;
     struct client *clients;
-    unsigned long next_waiter_id;
+    unsigned long next_waiter_id, next_op_id;
+    char **image_dirs;      /* where definitions' files must resolve (resolved paths; image_paths.c) */
+    size_t nimage_dirs;
     time_t started;
 
     /* Connection limits (clients.c, main.c): each listener has its own client limit. */
@@ -122,9 +136,23 @@ int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errle
 /* Enter a state: persist status.json, complete waiters, notify event subscribers. */
 void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason);
 json_t *vm_info_json(const struct vm_record *vm, bool full);
+const char *vm_op_name(enum vm_op op);
+/* If vm has a transition in flight, answer call with -32002 naming it and return true. */
+bool vm_busy_refuse(struct vm_record *vm, struct rpc_call *call);
+/* If vm is broken (its definition did not load), answer call with -32002 saying so and return true. */
+bool vm_broken_refuse(struct vm_record *vm, struct rpc_call *call);
+/* Enter a transition (the VM must not be busy); returns its id for vm_op_end. */
+unsigned long vm_op_begin(struct vm_record *vm, enum vm_op op);
+/* Leave transition id, if it is still the one in flight. */
+void vm_op_end(struct vm_record *vm, unsigned long id);
+/* The same for a VM known by name (it may have been deleted meanwhile). */
+void vm_op_end_by_name(struct vmd *d, const char *name, unsigned long id);
 
 /* supervisor.c */
+/* Spawn vm's worker. Refuses (-EBUSY) while vm still has one: never two workers for one VM. */
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
+/* Whether vm still has a worker process or connection (ours or adopted). */
+bool supervisor_has_worker(const struct vm_record *vm);
 void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
 
@@ -150,9 +178,12 @@ void clients_reload_access(struct vmd *d);
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */
 void events_emit(struct vmd *d, const char *method, json_t *params); /* steals params */
-/* Returns the waiter's id, or 0 if it could not be added (the call is then answered). */
+/* Returns the waiter's id, or 0 if it could not be added (the call is then answered). The
+ * waiter's end (answered, timed out, cancelled) ends the VM's operation op_id (0: none). */
 unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
-                         unsigned timeout_s);
+                         unsigned timeout_s, unsigned long op_id);
+/* Answer every waiter of vm with an error (the VM is going away). */
+void waiters_cancel(struct vm_record *vm, int code, const char *message);
 /* Answer every waiter whose mask contains the VM's current state. */
 void waiters_complete(struct vm_record *vm);
 
@@ -163,6 +194,18 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
 void snapshots_list(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
 void snapshots_delete(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
 void snapshots_worker_progress(struct vm_record *vm, json_t *params);
+/* vm's operation ended: forget whom its progress went to. */
+void snapshots_op_ended(struct vm_record *vm);
+
+/* image_paths.c: the image path policy (docs/operations.md "Image directories"). */
+/* Resolve d->image_dirs (default STATE_DIR/images, created if missing; the ones given must
+ * exist). 0 or -errno with err. */
+int image_dirs_init(struct vmd *d, char *err, size_t errlen);
+/* Check a definition's file: absolute, resolving inside an image dir (not into STATE_DIR/vms), a
+ * readable regular file. 0 with *resolved (malloc'd realpath), or -EINVAL with err naming what
+ * ("kernel", "disk"...), the path and the reason. */
+int image_path_resolve(const struct vmd *d, const char *what, const char *path, char **resolved, char *err,
+                       size_t errlen);
 
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);

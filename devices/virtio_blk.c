@@ -249,10 +249,12 @@ static const struct virtio_ops blk_ops = {
 
 int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned index, char *err, size_t errlen)
 {
-    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    /* O_NOFOLLOW: the path is resolved by vmd (or vmctl run); a symlink swapped in is not followed */
+    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
-        snprintf(err, errlen, "disk '%s': %s", disk->path, strerror(e));
+        snprintf(err, errlen, "disk '%s': %s", disk->path,
+                 e == ELOOP ? "is a symbolic link (image paths are opened without following links)" : strerror(e));
         return -e;
     }
     struct stat st;

@@ -310,6 +310,22 @@ static bool type_matches(const json_t *v, enum rpc_param_type t)
         return -EINVAL;                        \
     } while (0)
 
+/* Whether v holds, at any depth, a string with an embedded NUL (a "\u0000" escape): such a
+ * string would be cut short wherever it is used as a C string (names, paths). */
+static bool has_embedded_nul(const json_t *v)
+{
+    if (json_is_string(v)) return json_string_length(v) != strlen(json_string_value(v));
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (has_embedded_nul(json_array_get(v, i))) return true;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x) if (has_embedded_nul(x)) return true;
+    }
+    return false;
+}
+
 int rpc_check_params(json_t *params, const struct rpc_param_spec *spec, size_t nspec, json_t **out, char *msg,
                      size_t msglen, const char **field)
 {
@@ -346,6 +362,9 @@ int rpc_check_params(json_t *params, const struct rpc_param_spec *spec, size_t n
             continue;
         }
         if (!type_matches(v, s->type)) PFAIL(s->name, "Invalid params: '%s' must be %s", s->name, type_name(s->type));
+        if (has_embedded_nul(v))
+            PFAIL(s->name, "Invalid params: '%s' contains a NUL character (\\u0000), which no name or path may hold",
+                  s->name);
         if (s->min <= s->max) {
             if (s->type == RPC_T_INTEGER) {
                 long long n = json_integer_value(v);

@@ -107,7 +107,8 @@ struct rpc_param_spec {
 };
 /* Check params against a spec (by name, or by position in spec order). On success *out is a
  * new object keyed by name; on failure returns -EINVAL with a message naming the field in
- * msg and the field in *field. Unknown names are rejected. */
+ * msg and the field in *field. Unknown names are rejected, and so is any string, at any depth,
+ * that contains a NUL character (JSON "\u0000"): every string parameter is used as a C string. */
 int rpc_check_params(json_t *params, const struct rpc_param_spec *spec, size_t nspec, json_t **out, char *msg,
                      size_t msglen, const char **field);
 

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const state_names[] = {"defined", "running", "paused", "stopped", "crashed"};
+static const char *const state_names[VM_STATE_COUNT] = {"defined", "running", "paused", "stopped", "crashed", "broken"};
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -41,7 +41,7 @@ int vm_store_write_json(const char *path, const json_t *j)
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -ENAMETOOLONG;
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text) return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* definitions name host paths */
     int r = 0;
     if (fd < 0) {
         r = -errno;

@@ -6,7 +6,8 @@
  *   STATE_DIR/vms/NAME/worker.sock   the running worker's JSON-RPC endpoint (the worker)
  *   STATE_DIR/vms/NAME/console.log   serial output, rotated to console.log.1 (the worker)
  *
- * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory.
+ * Every JSON file is replaced atomically: temp file, fsync, rename, fsync of the directory, and
+ * is created 0600; vmd creates the per-VM directories 0700.
  */
 #ifndef VMD_STORE_VM_STORE_H
 #define VMD_STORE_VM_STORE_H
@@ -15,7 +16,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-enum vm_state { VM_DEFINED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_CRASHED };
+/* VM_BROKEN: vmd could not load the definition (config.json truncated, not JSON, invalid); only
+ * vm.delete applies to it. vmd never writes it to status.json. */
+enum vm_state { VM_DEFINED, VM_RUNNING, VM_PAUSED, VM_STOPPED, VM_CRASHED, VM_BROKEN, VM_STATE_COUNT };
 
 const char *vm_state_name(enum vm_state s);
 int vm_state_parse(const char *name, enum vm_state *out); /* 0 or -EINVAL */

@@ -2,6 +2,8 @@
 #include "vmm/snapshot.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,9 +80,12 @@ static int fwrite_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n,
 int snap_writer_open(struct snap_writer *w, const char *path, const char *backend, char *err, size_t errlen)
 {
     memset(w, 0, sizeof(*w));
-    w->f = fopen(path, "w+b");
+    /* 0600: a snapshot holds the guest's whole memory */
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w->f = fd >= 0 ? fdopen(fd, "w+b") : NULL;
     if (!w->f) {
         int e = errno;
+        if (fd >= 0) close(fd);
         snprintf(err, errlen, "snapshot '%s': %s", path, strerror(e));
         return -e;
     }

@@ -18,7 +18,7 @@ int console_log_open(struct console_log *l, const char *path, size_t max_bytes)
     l->max = max_bytes ? max_bytes : CONSOLE_LOG_MAX_DEFAULT;
     l->path = strdup(path);
     if (!l->path || asprintf(&l->path_old, "%s.1", path) < 0) return -ENOMEM;
-    l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (l->fd < 0) return -errno;
     struct stat st;
     if (fstat(l->fd, &st) == 0) l->size = (size_t)st.st_size;
@@ -39,7 +39,7 @@ void console_log_close(struct console_log *l)
 static void rotate(struct console_log *l)
 {
     if (rename(l->path, l->path_old) < 0) log_warn("console log '%s': rotate: %s", l->path, strerror(errno));
-    int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0640);
+    int fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_warn("console log '%s': %s", l->path, strerror(errno));
         return;

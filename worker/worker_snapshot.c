@@ -40,7 +40,8 @@ static int copy_range(int in, int out, off_t start, off_t end, char *buf)
 
 int worker_snapshot_copy_file(const char *src, const char *dst, char *err, size_t errlen)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
+    /* O_NOFOLLOW both ways: a disk image swapped for a symlink is neither read nor written through */
+    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0) {
         int r = -errno;
         snprintf(err, errlen, "disk copy: '%s': %s", src, strerror(-r));
@@ -48,7 +49,7 @@ int worker_snapshot_copy_file(const char *src, const char *dst, char *err, size_
     }
     /* Not O_TRUNC: restoring writes over the image a running virtio-blk device has open, so
      * the copy goes into the same inode and is cut to size afterwards. */
-    int out = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    int out = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0) {
         int r = -errno;
         snprintf(err, errlen, "disk copy: '%s': %s", dst, strerror(-r));

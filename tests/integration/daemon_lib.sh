@@ -39,10 +39,18 @@ need_daemon_bins() {
     command -v python3 >/dev/null || skip "python3 is not installed"
 }
 
+# The image directories the tests' VMs use (vm.create refuses files elsewhere): the guest cache
+# and $TEST_TMP, where tests build their initramfs and disk images. A test may set IMAGE_DIRS.
+if [ -z "${IMAGE_DIRS+set}" ]; then
+    mkdir -p "$GUEST" # vmd wants the image dirs it is given to exist; the assets may come later
+    IMAGE_DIRS=("$TEST_TMP" "$GUEST")
+fi
+
 start_vmd() {
-    local before
+    local before d dirs=()
     before=$(cat "$VMD_LOG" 2>/dev/null | grep -c "ready")
-    "$VMD" --state-dir "$STATE" --socket "$SOCK" "$@" >> "$VMD_LOG" 2>&1 &
+    for d in "${IMAGE_DIRS[@]}"; do dirs+=(--image-dir "$d"); done
+    "$VMD" --state-dir "$STATE" --socket "$SOCK" "${dirs[@]}" "$@" >> "$VMD_LOG" 2>&1 &
     VMD_PID=$!
     disown "$VMD_PID" # no "Killed" job messages when a test kills it
     for _ in $(seq 100); do

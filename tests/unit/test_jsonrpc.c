@@ -368,6 +368,34 @@ static void test_param_checks(void **state)
     p = json_loads("[\"a\",true,5,\"extra\"]", 0, NULL);
     assert_int_equal(rpc_check_params(p, spec, 3, &out, msg, sizeof(msg), &field), -EINVAL);
     json_decref(p);
+
+    /* "\u0000" inside a string, at the top or nested, is refused naming the parameter (the codec
+     * parses with JSON_ALLOW_NUL, so the string arrives whole, longer than its C string) */
+    static const struct rpc_param_spec nspec[] = {
+        {"name", RPC_T_STRING, true, 1, 64},
+        {"disks", RPC_T_ARRAY, false, 1, 0},
+    };
+    const char *nul[] = {
+        "{\"name\":\"vm\\u0000/../../etc\"}",
+        "{\"name\":\"\\u0000\"}",
+        "{\"name\":\"ok\",\"disks\":[{\"path\":\"/img/a\\u0000b\"}]}",
+        "[\"a\\u0000\"]",
+    };
+    const char *nul_field[] = {"name", "name", "disks", "name"};
+    for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++) {
+        p = json_loads(nul[i], JSON_ALLOW_NUL, NULL);
+        assert_non_null(p);
+        out = NULL;
+        assert_int_equal(rpc_check_params(p, nspec, 2, &out, msg, sizeof(msg), &field), -EINVAL);
+        assert_null(out);
+        assert_string_equal(field, nul_field[i]);
+        assert_non_null(strstr(msg, "NUL"));
+        json_decref(p);
+    }
+    p = json_loads("{\"name\":\"ok\",\"disks\":[{\"path\":\"/img/a\"}]}", JSON_ALLOW_NUL, NULL);
+    assert_int_equal(rpc_check_params(p, nspec, 2, &out, msg, sizeof(msg), &field), 0);
+    json_decref(out);
+    json_decref(p);
 }
 
 static void test_base64(void **state)

@@ -41,13 +41,15 @@ static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
     return 0;
 }
 
-/* Open a regular file for reading. what is "kernel" or "initrd", for messages. */
+/* Open a regular file for reading. what is "kernel" or "initrd", for messages. The path is one
+ * vmd resolved (or vmctl run, for its user): a symlink put there since is not followed. */
 static int open_image(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
         int e = errno;
-        snprintf(err, errlen, "%s '%s': %s", what, path, strerror(e));
+        snprintf(err, errlen, "%s '%s': %s", what, path,
+                 e == ELOOP ? "is a symbolic link (image paths are opened without following links)" : strerror(e));
         return -e;
     }
     struct stat st;
