@@ -123,7 +123,10 @@ static void forward_done(void *opaque, json_t *result, json_t *error)
 {
     struct forward *f = opaque;
     if (f->call) {
-        vm_op_end_by_name(f->d, f->name, f->op_id);
+        struct vm_record *vm = f->op_id ? registry_find(f->d, f->name) : NULL;
+        /* a reboot the worker accepted is under way until the worker reports the VM's state */
+        if (vm && !error && vm->op_id == f->op_id) vm->op_ends_on_state = true;
+        else if (vm) vm_op_end(vm, f->op_id);
         if (error) rpc_call_error(f->call, RPC_ERR_WORKER, json_string_value(json_object_get(error, "message")), NULL);
         else rpc_call_result(f->call, json_incref(result));
     } else if (error) {

@@ -237,6 +237,7 @@ void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason)
     if (s != VM_RUNNING && s != VM_PAUSED) vm->pid = 0;
     int r = vm_store_write_status(vm->d->state_dir, vm->name, s, reason, vm->pid);
     if (r) log_warn("%s: writing status.json: %s", vm->name, strerror(-r));
+    if (vm->op_ends_on_state) vm_op_end(vm, vm->op_id); /* e.g. running again after a reboot */
     if (changed) {
         log_info("%s: %s (%s)", vm->name, vm_state_name(s), reason);
         events_emit(vm->d, "vm.state_changed",
@@ -303,6 +304,7 @@ void vm_op_end(struct vm_record *vm, unsigned long id)
     log_debug("%s: %s ends (operation %lu, %s)", vm->name, vm_op_name(vm->op), id, vm_state_name(vm->state));
     vm->op = VM_OP_NONE;
     vm->op_id = 0;
+    vm->op_ends_on_state = false;
     snapshots_op_ended(vm);
 }
 

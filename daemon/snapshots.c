@@ -305,9 +305,11 @@ void snapshots_delete(struct vmd *d, struct client *cl, struct rpc_call *call, j
     struct vm_record *vm = lookup(d, call, p);
     if (!vm) return;
     const char *snap = pstr(p, "snapshot");
+    /* not the snapshot a snapshot or restore of this VM is using (a stopped VM's restore reads it
+     * until its worker reports running) */
     struct snap_op *busy = op_find(vm->name);
-    if (busy && busy->busy && !strcmp(busy->snap, snap)) {
-        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s': a %s of '%s' is under way", vm->name, busy->op, snap);
+    if (busy && !strcmp(busy->snap, snap)) {
+        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "VM '%s' is busy: %s of '%s' in progress", vm->name, busy->op, snap);
         return;
     }
     char dir[4096];

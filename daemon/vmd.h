@@ -66,6 +66,7 @@ struct vm_record {
     struct vm_waiter *waiters;
     enum vm_op op;          /* the transition in flight (VM_OP_NONE: none) */
     unsigned long op_id;    /* its id: a late completion of an older operation ends nothing */
+    bool op_ends_on_state;  /* the worker accepted it (reboot): the next state it reports ends it */
     struct rpc_conn **viewers; /* clients attached to the console */
     size_t nviewers;
 };

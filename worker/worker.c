@@ -234,6 +234,7 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
         set_state(VM_PAUSED, "paused by request");
         return;
     }
+    bool pause_lost = W.pause_requested; /* a guest reset won the race with a pause request */
     W.pause_requested = false;
     char err[512];
     if (why == MACHINE_STOP_RESET && !W.stopping) {
@@ -249,6 +250,10 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
         }
         W.started_at = time(NULL);
         set_state(VM_RUNNING, asked ? "rebooted by request" : "guest reset: rebooted");
+        if (pause_lost) { /* vmd waits for "paused": pause the rebooted machine */
+            W.pause_requested = true;
+            machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
+        }
         return;
     }
     machine_teardown();
@@ -412,8 +417,9 @@ static void dispatch(void *ctx, struct rpc_call *c)
         if (do_stop(force, timeout, err, sizeof(err))) rpc_call_error(c, RPC_ERR_WRONG_STATE, err, NULL);
         else rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
     } else if (!strcmp(c->method, "pause")) {
-        if (W.state != VM_RUNNING || W.stopping) {
-            rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s, not running", vm_state_name(W.state));
+        if (W.state != VM_RUNNING || W.stopping || W.reboot_requested) {
+            rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s",
+                            W.reboot_requested ? "rebooting" : W.stopping ? "stopping" : vm_state_name(W.state));
             return;
         }
         W.pause_requested = true;
