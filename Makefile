@@ -45,7 +45,7 @@ obj = $(patsubst %.c,$(O)/%.o,$(1))
 
 VMM_LIB := $(O)/libvmm.a
 # libvmm is linked whole so that self-registering devices (vmm/device.h) are kept.
-LINK_LIBS = $(STORE_LIB) $(RPC_LIB) -Wl,--whole-archive $(VMM_LIB) -Wl,--no-whole-archive
+LINK_LIBS = $(RPC_LIB) -Wl,--whole-archive $(VMM_LIB) -Wl,--no-whole-archive $(STORE_LIB)
 RPC_LIB := $(O)/librpc.a
 STORE_LIB := $(O)/libstore.a
 LIBS := $(STORE_LIB) $(RPC_LIB) $(VMM_LIB)

@@ -15,8 +15,7 @@
 #include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
-#include "vmm/machine.h"
-#include "vmm/snapshot.h"
+#include "vmm/vm_run.h"
 
 static void run_usage(FILE *f)
 {
@@ -35,8 +34,10 @@ static void run_usage(FILE *f)
             "  --vnc ADDR:PORT        VNC console\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
+            "                         (a snapshot file; into PATH when it is an existing, empty directory)\n"
             "  --restore PATH         start from the snapshot PATH (same --memory/--cpus; taken under\n"
-            "                         either backend, see docs/snapshots.md) instead of booting\n"
+            "                         either backend, see docs/snapshots.md) instead of booting: a\n"
+            "                         snapshot file, or a snapshot directory as vmd keeps them\n"
             "  -v, --verbose          debug logging\n"
             "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
 }
@@ -64,15 +65,14 @@ static void on_snapshot_signal(int sig) { (void)sig; g_snapshot_requested = 1; }
 
 /* Pause the running machine, save it to path, resume it. Returns the stop reason if the
  * machine stopped for another reason meanwhile (it is then not resumed), else RUNNING. */
-static enum machine_stop snapshot_running(struct machine *m, const char *path)
+static enum machine_stop snapshot_running(struct vm_run *run, const char *path)
 {
-    machine_request_stop(m, MACHINE_STOP_PAUSE);
-    enum machine_stop why = machine_join(m);
+    enum machine_stop why = vm_run_pause(run);
     if (why != MACHINE_STOP_PAUSE) return why;
     char err[512];
-    if (snapshot_save(m, path, NULL, NULL, err, sizeof(err))) log_error("%s", err);
+    if (vm_run_save(run, path, "running", NULL, err, sizeof(err))) log_error("%s", err);
     else log_info("snapshot saved to %s", path);
-    if (machine_resume(m)) {
+    if (machine_resume(&run->m)) {
         log_error("vmctl run: resuming after the snapshot failed");
         return MACHINE_STOP_ERROR;
     }
@@ -80,14 +80,15 @@ static enum machine_stop snapshot_running(struct machine *m, const char *path)
 }
 
 /* Pump stdin into the console until the machine stops. Returns the stop reason. */
-static enum machine_stop run_console(struct machine *m, const char *snapshot_path)
+static enum machine_stop run_console(struct vm_run *run, const char *snapshot_path)
 {
+    struct machine *m = &run->m;
     bool stdin_open = true, escape = false, raw = tty_is_raw();
     for (;;) {
         if (g_signalled) machine_request_stop(m, MACHINE_STOP_KILL);
         if (g_snapshot_requested && snapshot_path) {
             g_snapshot_requested = 0;
-            enum machine_stop why = snapshot_running(m, snapshot_path);
+            enum machine_stop why = snapshot_running(run, snapshot_path);
             if (why != MACHINE_RUNNING) return why;
         }
         struct pollfd p[2] = {{.fd = m->stop_fd, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
@@ -191,15 +192,13 @@ int cmd_run(int argc, char **argv)
     }
     resolve_paths(&cfg);
 
-    if (restore_path && cfg.irqchip == IRQCHIP_AUTO) {
-        bool apic;
-        if (snapshot_uses_apic(restore_path, &apic, err, sizeof(err))) {
-            fprintf(stderr, "vmctl run: %s\n", err);
-            goto out;
-        }
-        cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC; /* the platform the restored guest uses */
+    static struct vm_run run; /* holds the machine: large; one per process */
+    vm_run_init(&run, &cfg);
+    run.console_out = console_to_stdout;
+    if (restore_path && vm_run_restore_next(&run, restore_path, err, sizeof(err))) {
+        fprintf(stderr, "vmctl run: %s\n", err);
+        goto out;
     }
-    const struct cpu_backend_ops *backend = cpu_backend_for_accel(cfg.accel);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -213,26 +212,17 @@ int cmd_run(int argc, char **argv)
 
     rc = VMCTL_EXIT_FAIL;
     for (;;) {
-        static struct machine m; /* large; one per process */
-        if (machine_create(&m, &cfg, backend, err, sizeof(err))) {
+        log_info("%s: %llu MiB, %u vCPU(s), backend %s", cfg.kernel, (unsigned long long)cfg.memory_mib, cfg.cpus,
+                 run.backend->name);
+        enum machine_stop why;
+        if (vm_run_bringup(&run, err, sizeof(err))) {
             fprintf(stderr, "vmctl run: %s\n", err);
-            break;
+            why = MACHINE_STOP_ERROR;
+        } else {
+            why = run_console(&run, snapshot_path);
         }
-        m.console_out = console_to_stdout;
-        if (restore_path) {
-            if (snapshot_restore(&m, restore_path, NULL, NULL, err, sizeof(err))) {
-                fprintf(stderr, "vmctl run: %s\n", err);
-                machine_destroy(&m);
-                break;
-            }
-            log_info("restored %s", restore_path);
-            restore_path = NULL; /* a guest reset reboots from the kernel */
-        }
-        log_info("%s: %llu MiB, %u vCPU(s), backend %s", cfg.kernel, (unsigned long long)cfg.memory_mib,
-                 cfg.cpus, backend->name);
-        enum machine_stop why = machine_start(&m) ? machine_join(&m) : run_console(&m, snapshot_path);
-        machine_destroy(&m);
-        if (why == MACHINE_STOP_RESET && !no_reboot) {
+        vm_run_teardown(&run);
+        if (vm_run_reboots(why, no_reboot)) {
             log_info("guest reset: rebooting");
             continue;
         }

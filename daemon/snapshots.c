@@ -1,5 +1,5 @@
 /* snapshots: vmd's snapshot methods (vm.snapshot, vm.restore, vm.snapshots, vm.snapshot.delete).
- * The worker does the work (worker/worker_snapshot.c) in STATE_DIR/vms/NAME/snapshots/SNAP/
+ * The worker does the work (vmm/snapshot_dir.c) in STATE_DIR/vms/NAME/snapshots/SNAP/
  * (store/snap_store.h); vmd checks names and states, creates and removes the directories, starts a
  * stopped VM from a snapshot, and forwards the worker's progress to the client that asked. */
 #include <errno.h>

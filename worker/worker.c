@@ -37,7 +37,7 @@
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
 #include "vnc/vnc.h"
-#include "worker/worker_snapshot.h"
+#include "vmm/vm_run.h"
 
 #define MAX_CONNS 8
 
@@ -47,9 +47,7 @@ static struct worker {
     const char *state_dir, *name;
     char vm_dir[4096], sock_path[4096], pid_path[4096];
     struct vm_config cfg;
-    const struct cpu_backend_ops *backend;
-    struct machine m;
-    bool machine_live; /* machine_create succeeded and not yet destroyed */
+    struct vm_run run; /* the VM's machine (vmm/vm_run.h) */
     uv_poll_t *stop_poll;
     enum vm_state state;
     char reason[512];
@@ -65,7 +63,6 @@ static struct worker {
     bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
     int stop_timeout_s;
     int exit_code;
-    char restore_dir[4096]; /* snapshot to start from (restore-from), consumed by the first bringup */
     int progress_percent;   /* last snapshot.progress sent */
 } W;
 
@@ -149,8 +146,8 @@ static void poll_closed(uv_handle_t *h) { free(h); }
  * re-armed for the next deadline, at least once a second. */
 static void on_dev_timer(uv_timer_t *t)
 {
-    if (!W.machine_live) return;
-    int ms = machine_timer_poll_ms(&W.m, 1000);
+    if (!W.run.live) return;
+    int ms = machine_timer_poll_ms(&W.run.m, 1000);
     uv_timer_start(t, on_dev_timer, (uint64_t)ms, 0);
 }
 
@@ -162,10 +159,7 @@ static void machine_teardown(void)
         uv_close((uv_handle_t *)W.stop_poll, poll_closed);
         W.stop_poll = NULL;
     }
-    if (W.machine_live) {
-        machine_destroy(&W.m);
-        W.machine_live = false;
-    }
+    vm_run_teardown(&W.run);
 }
 
 static void snapshot_progress(void *opaque, uint64_t done, uint64_t total)
@@ -179,43 +173,20 @@ static void snapshot_progress(void *opaque, uint64_t done, uint64_t total)
 
 static int machine_bringup(char *err, size_t errlen)
 {
-    bool restoring = W.restore_dir[0] != 0;
-    if (restoring) { /* disks first: the devices open them in machine_create */
-        bool apic = false;
-        int r = worker_snapshot_check(&W.cfg, W.backend->name, W.restore_dir, &apic, err, errlen);
-        if (!r) r = worker_snapshot_restore_disks(&W.cfg, W.restore_dir, err, errlen);
-        if (r) {
-            W.restore_dir[0] = 0;
-            return r;
-        }
-        /* the platform the restored guest uses */
-        if (W.cfg.irqchip == IRQCHIP_AUTO) W.cfg.irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC;
-    }
-    int r = machine_create(&W.m, &W.cfg, W.backend, err, errlen);
+    W.progress_percent = -1;
+    int r = vm_run_bringup(&W.run, err, errlen);
     if (r) return r;
-    W.machine_live = true;
-    W.m.console_out = console_out;
-    if (restoring) { /* RAM, vCPUs and devices replaced before any vCPU runs */
-        W.progress_percent = -1;
-        r = worker_snapshot_restore_machine(&W.m, W.restore_dir, snapshot_progress, "restore", err, errlen);
-        W.restore_dir[0] = 0;
-        if (r) return r;
-    }
     W.stop_poll = malloc(sizeof(*W.stop_poll));
-    if (!W.stop_poll || uv_poll_init(W.loop, W.stop_poll, W.m.stop_fd) < 0) {
+    if (!W.stop_poll || uv_poll_init(W.loop, W.stop_poll, W.run.m.stop_fd) < 0) {
         free(W.stop_poll);
         W.stop_poll = NULL;
+        machine_request_stop(&W.run.m, MACHINE_STOP_KILL);
+        machine_join(&W.run.m);
         snprintf(err, errlen, "cannot watch the machine's stop eventfd");
         return -EIO;
     }
     uv_poll_start(W.stop_poll, UV_READABLE, on_stop_fd);
-    r = machine_start(&W.m);
-    if (r) {
-        machine_join(&W.m);
-        snprintf(err, errlen, "starting vCPU threads: %s", strerror(-r));
-        return r;
-    }
-    if (!W.backend->runs_device_timers) uv_timer_start(&W.dev_timer, on_dev_timer, 0, 0);
+    if (!W.run.backend->runs_device_timers) uv_timer_start(&W.dev_timer, on_dev_timer, 0, 0);
     return 0;
 }
 
@@ -225,9 +196,9 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
     (void)status;
     (void)events;
     uint64_t v;
-    ssize_t rd = read(W.m.stop_fd, &v, sizeof(v)); /* level-triggered poll: drain the eventfd */
+    ssize_t rd = read(W.run.m.stop_fd, &v, sizeof(v)); /* level-triggered poll: drain the eventfd */
     (void)rd;
-    enum machine_stop why = machine_join(&W.m);
+    enum machine_stop why = machine_join(&W.run.m);
     uv_timer_stop(&W.stop_timer);
     if (why == MACHINE_STOP_PAUSE && W.pause_requested && !W.stopping) {
         W.pause_requested = false;
@@ -237,7 +208,7 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
     bool pause_lost = W.pause_requested; /* a guest reset won the race with a pause request */
     W.pause_requested = false;
     char err[512];
-    if (why == MACHINE_STOP_RESET && !W.stopping) {
+    if (vm_run_reboots(why, W.stopping)) {
         bool asked = W.reboot_requested;
         W.reboot_requested = false;
         machine_teardown();
@@ -252,7 +223,7 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
         set_state(VM_RUNNING, asked ? "rebooted by request" : "guest reset: rebooted");
         if (pause_lost) { /* vmd waits for "paused": pause the rebooted machine */
             W.pause_requested = true;
-            machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
+            machine_request_stop(&W.run.m, MACHINE_STOP_PAUSE);
         }
         return;
     }
@@ -281,43 +252,44 @@ static void stop_timeout_cb(uv_timer_t *t)
     log_warn("%s: guest did not stop within %d s: forcing", W.name, W.stop_timeout_s);
     W.stop_forced = true;
     W.stop_timed_out = true;
-    if (W.machine_live) machine_request_stop(&W.m, MACHINE_STOP_KILL);
+    if (W.run.live) machine_request_stop(&W.run.m, MACHINE_STOP_KILL);
 }
 
 /* Ask the guest to shut down: Ctrl-Alt-Del on the keyboard controller and the ACPI power button. */
 static bool inject_shutdown(void)
 {
     bool sent = false;
-    pthread_mutex_lock(&W.m.dev_lock);
-    if (W.m.i8042) {
-        i8042_ctrl_alt_del(W.m.i8042);
+    struct machine *m = &W.run.m;
+    pthread_mutex_lock(&m->dev_lock);
+    if (m->i8042) {
+        i8042_ctrl_alt_del(m->i8042);
         sent = true;
     }
-    if (W.m.acpi_pm) {
-        acpi_pm_power_button(W.m.acpi_pm);
+    if (m->acpi_pm) {
+        acpi_pm_power_button(m->acpi_pm);
         sent = true;
     }
-    pthread_mutex_unlock(&W.m.dev_lock);
+    pthread_mutex_unlock(&m->dev_lock);
     return sent;
 }
 
 static int do_stop(bool force, int timeout_s, char *err, size_t errlen)
 {
-    if (!W.machine_live) {
+    if (!W.run.live) {
         snprintf(err, errlen, "the VM is not running");
         return -EINVAL;
     }
     W.stopping = true;
     if (W.state == VM_PAUSED) { /* the machine's threads are gone: finish right here */
         W.stop_forced = force;
-        machine_request_stop(&W.m, MACHINE_STOP_KILL);
+        machine_request_stop(&W.run.m, MACHINE_STOP_KILL);
         machine_teardown();
         finish(VM_STOPPED, force ? "stopped by request (forced, was paused)" : "stopped by request (was paused)", 0);
         return 0;
     }
     if (force) {
         W.stop_forced = true;
-        machine_request_stop(&W.m, MACHINE_STOP_KILL);
+        machine_request_stop(&W.run.m, MACHINE_STOP_KILL);
         return 0;
     }
     W.stop_timeout_s = timeout_s;
@@ -332,8 +304,8 @@ static json_t *status_json(void)
 {
     return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s?, s:I, s:i}", "state", vm_state_name(W.state), "reason", W.reason,
                      "pid", (int)getpid(), "started_at", (json_int_t)W.started_at, "accel",
-                     W.backend ? W.backend->name : "none", "vnc",
-                     W.machine_live && W.m.vnc ? vnc_address(W.m.vnc) : W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
+                     W.run.backend ? W.run.backend->name : "none", "vnc",
+                     W.run.live && W.run.m.vnc ? vnc_address(W.run.m.vnc) : W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
                      "vcpus", (int)W.cfg.cpus);
 }
 
@@ -341,8 +313,7 @@ static json_t *status_json(void)
  * for another reason meanwhile: that stop is then handled by on_stop_fd as usual. */
 static bool pause_for_snapshot(struct rpc_call *c)
 {
-    machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
-    enum machine_stop why = machine_join(&W.m);
+    enum machine_stop why = vm_run_pause(&W.run);
     if (why != MACHINE_STOP_PAUSE) {
         rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM stopped (%d) while pausing for the snapshot", (int)why);
         return false;
@@ -352,7 +323,7 @@ static bool pause_for_snapshot(struct rpc_call *c)
 
 /* snapshot {dir} / restore {dir}: runs on the loop thread with the vCPUs paused; a running VM
  * resumes afterwards (the eventfd written by the pause is drained by machine_resume). */
-static void worker_snapshot_call(struct rpc_call *c, json_t *p)
+static void snapshot_call(struct rpc_call *c, json_t *p)
 {
     const char *dir = json_string_value(json_object_get(p, "dir"));
     bool save = !strcmp(c->method, "snapshot");
@@ -361,13 +332,14 @@ static void worker_snapshot_call(struct rpc_call *c, json_t *p)
         rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: 'dir' is required", json_pack("{s:s}", "field", "dir"));
         return;
     }
-    if (!W.machine_live || (W.state != VM_RUNNING && W.state != VM_PAUSED) || W.stopping || W.pause_requested ||
+    if (!W.run.live || (W.state != VM_RUNNING && W.state != VM_PAUSED) || W.stopping || W.pause_requested ||
         W.reboot_requested) {
         rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s%s", vm_state_name(W.state), W.stopping ? " (stopping)" : "");
         return;
     }
     if (!save) { /* refuse a bad snapshot before touching anything */
-        int r = worker_snapshot_check(&W.cfg, W.backend->name, dir, NULL, err, sizeof(err));
+        bool apic;
+        int r = vm_run_check_snapshot(&W.run, dir, &apic, err, sizeof(err));
         if (r) {
             rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
             return;
@@ -378,15 +350,11 @@ static void worker_snapshot_call(struct rpc_call *c, json_t *p)
     W.progress_percent = -1;
     json_t *meta = NULL;
     int r;
-    if (save) {
-        r = worker_snapshot_save(&W.m, &W.cfg, dir, was_running ? "running" : "paused", snapshot_progress, "snapshot",
-                                 &meta, err, sizeof(err));
-    } else {
-        r = worker_snapshot_restore_disks(&W.cfg, dir, err, sizeof(err));
-        if (!r) r = worker_snapshot_restore_machine(&W.m, dir, snapshot_progress, "restore", err, sizeof(err));
-    }
+    W.run.progress_opaque = save ? "snapshot" : "restore";
+    if (save) r = vm_run_save(&W.run, dir, was_running ? "running" : "paused", &meta, err, sizeof(err));
+    else r = vm_run_restore_now(&W.run, dir, err, sizeof(err));
     if (was_running) {
-        int rr = machine_resume(&W.m);
+        int rr = machine_resume(&W.run.m);
         if (rr) log_error("%s: resume after %s: %s", W.name, c->method, strerror(-rr));
     }
     if (r) {
@@ -423,14 +391,14 @@ static void dispatch(void *ctx, struct rpc_call *c)
             return;
         }
         W.pause_requested = true;
-        machine_request_stop(&W.m, MACHINE_STOP_PAUSE);
+        machine_request_stop(&W.run.m, MACHINE_STOP_PAUSE);
         rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
     } else if (!strcmp(c->method, "resume")) {
         if (W.state != VM_PAUSED) {
             rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s, not paused", vm_state_name(W.state));
             return;
         }
-        int r = machine_resume(&W.m);
+        int r = machine_resume(&W.run.m);
         if (r) {
             rpc_call_errorf(c, RPC_ERR_WORKER, "resume: %s", strerror(-r));
             return;
@@ -443,10 +411,10 @@ static void dispatch(void *ctx, struct rpc_call *c)
             return;
         }
         W.reboot_requested = true;
-        machine_request_stop(&W.m, MACHINE_STOP_RESET);
+        machine_request_stop(&W.run.m, MACHINE_STOP_RESET);
         rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
     } else if (!strcmp(c->method, "snapshot") || !strcmp(c->method, "restore")) {
-        worker_snapshot_call(c, p);
+        snapshot_call(c, p);
     } else if (!strcmp(c->method, "console.subscribe")) {
         bool on = !json_is_false(json_object_get(p, "on"));
         for (int i = 0; i < MAX_CONNS; i++)
@@ -467,7 +435,7 @@ static void dispatch(void *ctx, struct rpc_call *c)
             rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: 'data' must be base64", json_pack("{s:s}", "field", "data"));
             return;
         }
-        if (W.machine_live && len) machine_console_input(&W.m, data, len);
+        if (W.run.live && len) machine_console_input(&W.run.m, data, len);
         free(data);
         rpc_call_result(c, json_pack("{s:b}", "accepted", 1));
     } else {
@@ -521,7 +489,7 @@ static void on_signal(uv_signal_t *s, int sig)
     if (sig == SIGHUP) return; /* a closed terminal must not end the VM */
     log_info("%s: %s: stopping the VM", W.name, strsignal(sig));
     char err[128];
-    if (W.machine_live) do_stop(true, 1, err, sizeof(err));
+    if (W.run.live) do_stop(true, 1, err, sizeof(err));
     else finish(VM_STOPPED, "worker terminated by signal", 0);
 }
 
@@ -635,20 +603,24 @@ int main(int argc, char **argv)
     W.console.wake = console_wake;
     uv_async_init(W.loop, &W.console_async, console_async_cb);
 
-    W.backend = cpu_backend_for_accel(W.cfg.accel);
+    vm_run_init(&W.run, &W.cfg);
+    W.run.console_out = console_out;
+    W.run.progress = snapshot_progress;
+    W.run.progress_opaque = "restore";
     W.started_at = time(NULL);
     snprintf(path, sizeof(path), "%s/restore-from", W.vm_dir);
+    char restore_dir[4096] = "";
     FILE *rf = fopen(path, "r");
     if (rf) { /* vm.restore of a stopped VM: start from that snapshot, once */
-        if (!fgets(W.restore_dir, sizeof(W.restore_dir), rf)) W.restore_dir[0] = 0;
-        W.restore_dir[strcspn(W.restore_dir, "\n")] = 0;
+        if (!fgets(restore_dir, sizeof(restore_dir), rf)) restore_dir[0] = 0;
+        restore_dir[strcspn(restore_dir, "\n")] = 0;
         fclose(rf);
         unlink(path);
     }
-    bool restoring = W.restore_dir[0] != 0;
+    bool restoring = restore_dir[0] != 0;
     log_info("%s: %llu MiB, %u vCPU(s), backend %s, kernel %s", W.name, (unsigned long long)W.cfg.memory_mib,
-             W.cfg.cpus, W.backend->name, W.cfg.kernel);
-    if (machine_bringup(err, sizeof(err))) {
+             W.cfg.cpus, W.run.backend->name, W.cfg.kernel);
+    if ((restoring && vm_run_restore_next(&W.run, restore_dir, err, sizeof(err))) || machine_bringup(err, sizeof(err))) {
         machine_teardown();
         char reason[600];
         snprintf(reason, sizeof(reason), "machine: %s", err);

@@ -155,6 +155,21 @@ grep -q "no snapshot named 'nosuch'" "$TEST_TMP/nosuch" || fail "missing: $(cat 
 "$V" snapshot-delete c1 bad > /dev/null || fail "snapshot-delete"
 [ -e "$SNAPDIR/bad" ] && fail "snapshot 'bad' still on disk"
 ok "snapshot-delete removes it; a missing snapshot is reported"
+# the same snapshot directory in the foreground: vmctl run shares the worker's runner
+# (vmm/vm_run.c), so it takes a snapshot as vmd keeps it (disk copy restored over its --disk)
+FG_DISK=$TEST_TMP/fg.img FG_LOG=$TEST_TMP/fg.log
+cp "$DISK" "$FG_DISK"
+"$V" run --restore "$SNAPDIR/s1" --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory 128 \
+    --disk "$FG_DISK" --cmdline "console=ttyS0 quiet" > "$FG_LOG" 2>&1 < /dev/null &
+FG_PID=$!
+for _ in $(seq 60); do [ "$(tr -d '\r' < "$FG_LOG" | grep -c "^VMD-GUEST: boot $BOOT count")" -ge 4 ] && break; sleep 1; done
+kill "$FG_PID" 2>/dev/null; wait "$FG_PID" 2>/dev/null
+FG_FIRST=$(tr -d '\r' < "$FG_LOG" | sed -n "s/^VMD-GUEST: boot $BOOT count \([0-9]*\)$/\1/p" | head -1)
+[ -n "$FG_FIRST" ] && [ "$FG_FIRST" -ge "$BEFORE" ] && [ "$FG_FIRST" -le $((SNAPCOUNT + 1)) ] ||
+    { tail -20 "$FG_LOG"; fail "vmctl run --restore of the snapshot directory did not carry on from $BEFORE..$SNAPCOUNT"; }
+grep -q '^VMD-GUEST: counter ready' "$FG_LOG" && fail "vmctl run --restore booted afresh"
+grep -q AFTERSNAP "$FG_DISK" && fail "vmctl run --restore kept the disk's later write"
+ok "vmctl run --restore of vmd's snapshot directory carries on at count $FG_FIRST in boot $BOOT, disk as snapshotted"
 "$V" delete c1 > /dev/null || fail "vmctl delete of a VM with snapshots"
 [ -e "$STATE/vms/c1" ] && fail "the VM's directory (with its snapshots) is still there"
 ok "vm.delete removes the VM with its snapshots"

@@ -1,6 +1,6 @@
-/* worker_snapshot: saving a paused machine into a snapshot directory and restoring it
+/* snapshot_dir: saving a paused machine into a snapshot directory and restoring it
  * (vm.snap + disk copies + meta.json; see store/snap_store.h and docs/snapshots.md). */
-#include "worker/worker_snapshot.h"
+#include "vmm/snapshot_dir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +38,7 @@ static int copy_range(int in, int out, off_t start, off_t end, char *buf)
     return 0;
 }
 
-int worker_snapshot_copy_file(const char *src, const char *dst, char *err, size_t errlen)
+int snapshot_dir_copy_file(const char *src, const char *dst, char *err, size_t errlen)
 {
     /* O_NOFOLLOW both ways: a disk image swapped for a symlink is neither read nor written through */
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -111,7 +111,7 @@ static void clean_dir(const struct vm_config *cfg, const char *dir)
     }
 }
 
-int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const char *dir, const char *vm_state,
+int snapshot_dir_save(struct machine *m, const struct vm_config *cfg, const char *dir, const char *vm_state,
                          snap_progress_fn progress, void *opaque, json_t **meta, char *err, size_t errlen)
 {
     struct timespec t0, t1;
@@ -126,7 +126,7 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
         if (!cfg->disks[i].readonly) { /* a readonly disk cannot have changed: nothing to keep */
             char dst[4200];
             disk_file_name(dst, sizeof(dst), dir, i);
-            r = worker_snapshot_copy_file(cfg->disks[i].path, dst, err, errlen);
+            r = snapshot_dir_copy_file(cfg->disks[i].path, dst, err, errlen);
             char *slash = strrchr(dst, '/');
             json_object_set_new(d, "file", json_string(slash ? slash + 1 : dst));
         }
@@ -156,7 +156,7 @@ int worker_snapshot_save(struct machine *m, const struct vm_config *cfg, const c
     return 0;
 }
 
-int worker_snapshot_check(const struct vm_config *cfg, const char *backend, const char *dir, bool *uses_apic,
+int snapshot_dir_check(const struct vm_config *cfg, const char *backend, const char *dir, bool *uses_apic,
                           char *err, size_t errlen)
 {
     char path[4200];
@@ -199,19 +199,19 @@ int worker_snapshot_check(const struct vm_config *cfg, const char *backend, cons
     return r;
 }
 
-int worker_snapshot_restore_disks(const struct vm_config *cfg, const char *dir, char *err, size_t errlen)
+int snapshot_dir_restore_disks(const struct vm_config *cfg, const char *dir, char *err, size_t errlen)
 {
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         if (cfg->disks[i].readonly) continue;
         char src[4200];
         disk_file_name(src, sizeof(src), dir, i);
-        int r = worker_snapshot_copy_file(src, cfg->disks[i].path, err, errlen);
+        int r = snapshot_dir_copy_file(src, cfg->disks[i].path, err, errlen);
         if (r) return r;
     }
     return 0;
 }
 
-int worker_snapshot_restore_machine(struct machine *m, const char *dir, snap_progress_fn progress, void *opaque,
+int snapshot_dir_restore_machine(struct machine *m, const char *dir, snap_progress_fn progress, void *opaque,
                                     char *err, size_t errlen)
 {
     char path[4200];
