@@ -137,3 +137,13 @@ need_running_guest() {
 
 # proc_alive PID: the process exists and is not a zombie (orphaned workers may wait unreaped).
 proc_alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }
+
+# need_ticker_initrd: INITRD becomes a busybox initramfs whose guest prints a tick a second
+# (tests/guest/daemon_ticker.sh), the guest kernel fetched first if need be.
+need_ticker_initrd() {
+    [ -f "$GUEST/vmlinuz" ] || need_guest_assets
+    [ -f "$GUEST/vmlinuz" ] || skip "no guest kernel at $GUEST/vmlinuz"
+    INITRD=$TEST_TMP/ticker.cpio.gz
+    scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 ||
+        { cat "$TEST_TMP/mkinitramfs.log"; fail "mkinitramfs"; }
+}

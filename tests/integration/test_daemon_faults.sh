@@ -8,9 +8,7 @@
 need_daemon_bins
 start_vmd
 V=$VMCTL
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 || fail "mkinitramfs"
+need_ticker_initrd
 for n in a b; do
     "$V" create $n --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory 96 > /dev/null || fail "create $n"
 done

@@ -12,9 +12,7 @@
 need_daemon_bins
 start_vmd
 V=$VMCTL
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > /dev/null 2>&1 || fail "mkinitramfs"
+need_ticker_initrd
 "$V" create t1 --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory 128 --cmdline "console=ttyS0 quiet" > /dev/null || fail "create"
 need_running_guest t1
 LOG=$STATE/vms/t1/console.log

@@ -19,12 +19,8 @@ ok "usage errors exit 2"
 start_vmd
 
 # --- definitions (no guest needed) ---
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
+need_ticker_initrd
 KERNEL=$GUEST/vmlinuz
-[ -f "$KERNEL" ] || skip "no guest kernel at $KERNEL"
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 ||
-    { cat "$TEST_TMP/mkinitramfs.log"; fail "mkinitramfs"; }
 
 expect_fail() { # expect_fail PATTERN WHAT ARGS...: vmctl ARGS exits non-zero, stderr matches PATTERN
     local pat=$1 what=$2; shift 2

@@ -12,9 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 || fail "mkinitramfs"
+need_ticker_initrd
 DISK=$TEST_TMP/disk.img
 truncate -s 2M "$DISK"
 V=$VMCTL

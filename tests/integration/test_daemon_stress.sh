@@ -12,9 +12,7 @@ VMD=${VMD:-$ROOT/build/asan/bin/vmd}
 . "$(dirname "$0")/daemon_lib.sh"
 [ -x "$VMD" ] || skip "$VMD is not built (make BUILD=asan tests)"
 need_daemon_bins
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 || fail "mkinitramfs"
+need_ticker_initrd
 start_vmd
 ok "vmd: $VMD"
 

@@ -33,11 +33,7 @@ print("ok: %d methods and %d notifications documented; vmd calls %s" % (len(serv
 PY
 
 start_vmd
-[ -f "$GUEST/vmlinuz" ] || need_guest_assets
-[ -f "$GUEST/vmlinuz" ] || skip "no guest kernel at $GUEST/vmlinuz"
-INITRD=$TEST_TMP/ticker.cpio.gz
-scripts/mkinitramfs.sh "$INITRD" --script tests/guest/daemon_ticker.sh > "$TEST_TMP/mkinitramfs.log" 2>&1 ||
-    { cat "$TEST_TMP/mkinitramfs.log"; fail "mkinitramfs"; }
+need_ticker_initrd
 "$VMCTL" create w1 --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory 128 \
     --cmdline "console=ttyS0" > /dev/null || fail "vmctl create w1"
 need_running_guest w1
