@@ -383,6 +383,7 @@ int main(int argc, char **argv)
     d.loop = uv_default_loop();
     d.started = time(NULL);
     if (registry_load(&d)) return 1;
+    supervisor_adopt_all(&d); /* the workers that outlived the last vmd */
 
     char err[512], sockdir[PATH_MAX];
     snprintf(sockdir, sizeof(sockdir), "%s", d.socket_path);

@@ -1,5 +1,5 @@
-/* methods: vmd's JSON-RPC methods (see rpc/openrpc.json), their parameter checks, the calls
- * that wait for a VM state, and event notifications to subscribed clients. Every transition
+/* methods: vmd's JSON-RPC methods (see rpc/openrpc.json) and their parameter checks; the calls
+ * that wait for a VM state wait through the registry (waiter_add). Every transition
  * (start, stop, pause, resume, reboot, delete; snapshots.c: snapshot, restore) first checks that
  * the VM has none in flight (vm_busy_refuse), then its state, then enters the operation
  * (vm_op_begin) before any side effect; the operation ends with the waiter or forward that
@@ -20,94 +20,6 @@
 #include "vmm/vm_config_json.h"
 
 #define STATE_BIT(s) (1u << (s))
-
-/* ---- events ---- */
-
-void events_emit(struct vmd *d, const char *method, json_t *params)
-{
-    for (struct client *cl = d->clients; cl; cl = cl->next)
-        if (cl->events) rpc_conn_notify(cl->conn, method, json_incref(params));
-    json_decref(params);
-}
-
-/* ---- waiting for a state ---- */
-
-static void waiter_timer_closed(uv_handle_t *h) { free(h); }
-
-static void waiter_free(struct vm_waiter *w)
-{
-    if (w->op_id) vm_op_end(w->vm, w->op_id);
-    for (struct vm_waiter **pp = &w->vm->waiters; *pp; pp = &(*pp)->next)
-        if (*pp == w) {
-            *pp = w->next;
-            break;
-        }
-    if (w->timer) {
-        uv_timer_stop(w->timer);
-        uv_close((uv_handle_t *)w->timer, waiter_timer_closed);
-    }
-    free(w);
-}
-
-static void waiter_timeout(uv_timer_t *t)
-{
-    struct vm_waiter *w = t->data;
-    rpc_call_errorf(w->call, RPC_ERR_TIMEOUT, "VM '%s' did not become %s in time (it is %s)", w->vm->name,
-                    vm_state_name(w->want), vm_state_name(w->vm->state));
-    waiter_free(w);
-}
-
-unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
-                         unsigned timeout_s, unsigned long op_id)
-{
-    struct vm_waiter *w = calloc(1, sizeof(*w));
-    if (!w) {
-        vm_op_end(vm, op_id);
-        rpc_call_error(call, RPC_INTERNAL_ERROR, "Internal error: out of memory", NULL);
-        return 0;
-    }
-    w->op_id = op_id;
-    w->vm = vm;
-    w->call = call;
-    w->done_mask = done_mask;
-    w->want = want;
-    w->id = ++vm->d->next_waiter_id;
-    w->timer = malloc(sizeof(*w->timer));
-    if (w->timer) {
-        uv_timer_init(vm->d->loop, w->timer);
-        w->timer->data = w;
-        uv_timer_start(w->timer, waiter_timeout, (uint64_t)timeout_s * 1000, 0);
-    }
-    w->next = vm->waiters;
-    vm->waiters = w;
-    return w->id;
-}
-
-void waiters_cancel(struct vm_record *vm, int code, const char *message)
-{
-    while (vm->waiters) {
-        struct vm_waiter *w = vm->waiters;
-        rpc_call_error(w->call, code, message, json_pack("{s:s}", "name", vm->name));
-        waiter_free(w);
-    }
-}
-
-void waiters_complete(struct vm_record *vm)
-{
-    struct vm_waiter *w = vm->waiters;
-    while (w) {
-        struct vm_waiter *next = w->next;
-        if (w->done_mask & STATE_BIT(vm->state)) {
-            if (vm->state == w->want)
-                rpc_call_result(w->call, vm_info_json(vm, false));
-            else
-                rpc_call_error(w->call, vm->state == VM_CRASHED ? RPC_ERR_WORKER : RPC_ERR_WRONG_STATE, vm->reason,
-                               json_pack("{s:s, s:s}", "name", vm->name, "state", vm_state_name(vm->state)));
-            waiter_free(w);
-        }
-        w = next;
-    }
-}
 
 /* A request forwarded to a worker; its answer is matched back to the waiter by id (the
  * waiter may already be answered by a state change, or the VM deleted). */
@@ -134,14 +46,12 @@ static void forward_done(void *opaque, json_t *result, json_t *error)
         /* The worker's connection closed before it answered (a forced stop exits at once): the
          * worker's end decides the state and answers the waiter (or its timeout does). */
         if (vm && (!vm->worker || vm->worker->closing)) vm = NULL;
-        for (struct vm_waiter *w = vm ? vm->waiters : NULL; w; w = w->next)
-            if (w->id == f->waiter_id) {
-                json_t *code = json_object_get(error, "code");
-                rpc_call_error(w->call, json_is_integer(code) && json_integer_value(code) == RPC_ERR_WRONG_STATE ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER,
-                               json_string_value(json_object_get(error, "message")), NULL);
-                waiter_free(w);
-                break;
-            }
+        json_t *code = json_object_get(error, "code");
+        if (vm)
+            waiter_fail(vm, f->waiter_id,
+                        json_is_integer(code) && json_integer_value(code) == RPC_ERR_WRONG_STATE ? RPC_ERR_WRONG_STATE
+                                                                                                : RPC_ERR_WORKER,
+                        json_string_value(json_object_get(error, "message")));
     }
     free(f);
 }

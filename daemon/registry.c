@@ -17,6 +17,8 @@
 #include "vmm/log.h"
 #include "vmm/vm_config_json.h"
 
+#define STATE_BIT(s) (1u << (s))
+
 struct vm_record *registry_find(struct vmd *d, const char *name)
 {
     for (struct vm_record *vm = d->vms; vm; vm = vm->next)
@@ -158,8 +160,7 @@ int registry_load(struct vmd *d)
         pid_t pid;
         if (pid_file_alive(ppath, &pid)) {
             vm->pid = pid;
-            log_info("%s: worker pid %d is alive: re-adopting it", vm->name, (int)pid);
-            supervisor_adopt(vm);
+            log_info("%s: worker pid %d is alive: to be re-adopted", vm->name, (int)pid);
         } else if (s == VM_RUNNING || s == VM_PAUSED) {
             vm_set_state(vm, VM_CRASHED, "the worker was gone when vmd started");
         }
@@ -305,11 +306,111 @@ void vm_op_end(struct vm_record *vm, unsigned long id)
     vm->op = VM_OP_NONE;
     vm->op_id = 0;
     vm->op_ends_on_state = false;
-    snapshots_op_ended(vm);
+    const struct vm_op_listener *l = vm->op_listener;
+    vm->op_listener = NULL;
+    if (l && l->ended) l->ended(vm);
 }
 
 void vm_op_end_by_name(struct vmd *d, const char *name, unsigned long id)
 {
     struct vm_record *vm = registry_find(d, name);
     if (vm) vm_op_end(vm, id);
+}
+
+/* ---- events: state changes to subscribed clients ---- */
+
+void events_emit(struct vmd *d, const char *method, json_t *params)
+{
+    for (struct client *cl = d->clients; cl; cl = cl->next)
+        if (cl->events) rpc_conn_notify(cl->conn, method, json_incref(params));
+    json_decref(params);
+}
+
+/* ---- calls waiting for a VM state (vm.start waits for running, vm.stop for stopped...) ---- */
+
+static void waiter_timer_closed(uv_handle_t *h) { free(h); }
+
+static void waiter_free(struct vm_waiter *w)
+{
+    if (w->op_id) vm_op_end(w->vm, w->op_id);
+    for (struct vm_waiter **pp = &w->vm->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (w->timer) {
+        uv_timer_stop(w->timer);
+        uv_close((uv_handle_t *)w->timer, waiter_timer_closed);
+    }
+    free(w);
+}
+
+static void waiter_timeout(uv_timer_t *t)
+{
+    struct vm_waiter *w = t->data;
+    rpc_call_errorf(w->call, RPC_ERR_TIMEOUT, "VM '%s' did not become %s in time (it is %s)", w->vm->name,
+                    vm_state_name(w->want), vm_state_name(w->vm->state));
+    waiter_free(w);
+}
+
+unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
+                         unsigned timeout_s, unsigned long op_id)
+{
+    struct vm_waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        vm_op_end(vm, op_id);
+        rpc_call_error(call, RPC_INTERNAL_ERROR, "Internal error: out of memory", NULL);
+        return 0;
+    }
+    w->op_id = op_id;
+    w->vm = vm;
+    w->call = call;
+    w->done_mask = done_mask;
+    w->want = want;
+    w->id = ++vm->d->next_waiter_id;
+    w->timer = malloc(sizeof(*w->timer));
+    if (w->timer) {
+        uv_timer_init(vm->d->loop, w->timer);
+        w->timer->data = w;
+        uv_timer_start(w->timer, waiter_timeout, (uint64_t)timeout_s * 1000, 0);
+    }
+    w->next = vm->waiters;
+    vm->waiters = w;
+    return w->id;
+}
+
+void waiters_cancel(struct vm_record *vm, int code, const char *message)
+{
+    while (vm->waiters) {
+        struct vm_waiter *w = vm->waiters;
+        rpc_call_error(w->call, code, message, json_pack("{s:s}", "name", vm->name));
+        waiter_free(w);
+    }
+}
+
+void waiters_complete(struct vm_record *vm)
+{
+    struct vm_waiter *w = vm->waiters;
+    while (w) {
+        struct vm_waiter *next = w->next;
+        if (w->done_mask & STATE_BIT(vm->state)) {
+            if (vm->state == w->want)
+                rpc_call_result(w->call, vm_info_json(vm, false));
+            else
+                rpc_call_error(w->call, vm->state == VM_CRASHED ? RPC_ERR_WORKER : RPC_ERR_WRONG_STATE, vm->reason,
+                               json_pack("{s:s, s:s}", "name", vm->name, "state", vm_state_name(vm->state)));
+            waiter_free(w);
+        }
+        w = next;
+    }
+}
+
+void waiter_fail(struct vm_record *vm, unsigned long id, int code, const char *message)
+{
+    for (struct vm_waiter *w = vm->waiters; w; w = w->next)
+        if (w->id == id) {
+            rpc_call_error(w->call, code, message, NULL);
+            waiter_free(w);
+            return;
+        }
 }

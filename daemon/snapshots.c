@@ -64,7 +64,8 @@ static struct snap_op *op_start(struct vmd *d, struct client *cl, struct rpc_cal
     return o;
 }
 
-void snapshots_worker_progress(struct vm_record *vm, json_t *params)
+/* The VM's listener while a snapshot operation is its transition (vm_op_listener, vmd.h). */
+static void op_progress(struct vm_record *vm, json_t *params)
 {
     struct snap_op *o = op_find(vm->name);
     if (!o || !o->conn || o->conn->closing) return;
@@ -74,11 +75,13 @@ void snapshots_worker_progress(struct vm_record *vm, json_t *params)
                               json_integer_value(pct)));
 }
 
-void snapshots_op_ended(struct vm_record *vm)
+static void op_ended(struct vm_record *vm)
 {
     struct snap_op *o = op_find(vm->name);
     if (o && !o->busy) op_release(o); /* a busy one is released when the worker answers */
 }
+
+static const struct vm_op_listener op_listener = {.progress = op_progress, .ended = op_ended};
 
 static const char *pstr(json_t *p, const char *k) { return json_string_value(json_object_get(p, k)); }
 
@@ -183,6 +186,7 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
     }
     o->busy = true;
     o->op_id = vm_op_begin(vm, VM_OP_SNAPSHOT);
+    vm->op_listener = &op_listener;
     log_info("%s: snapshot '%s'", vm->name, snap);
     rpc_conn_call(vm->worker, "snapshot", json_pack("{s:s}", "dir", dir), worker_done, o);
 }
@@ -206,6 +210,7 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         }
         o->busy = true;
         o->op_id = vm_op_begin(vm, VM_OP_RESTORE);
+        vm->op_listener = &op_listener;
         log_info("%s: restore from '%s'", vm->name, snap);
         rpc_conn_call(vm->worker, "restore", json_pack("{s:s}", "dir", dir), worker_done, o);
         return;
@@ -285,7 +290,10 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         return;
     }
     struct snap_op *o = op_start(d, cl, call, vm->name, snap, "restore"); /* progress only: the waiter answers */
-    if (o) o->op_id = op_id;
+    if (o) {
+        o->op_id = op_id;
+        vm->op_listener = &op_listener;
+    }
     log_info("%s: starting from snapshot '%s'", vm->name, snap);
     waiter_add(vm, call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 180, op_id);
 }

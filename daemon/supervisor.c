@@ -107,7 +107,7 @@ static void worker_message(struct rpc_conn *c, const char *msg, size_t len)
     if (method && !strcmp(method, "state_changed")) {
         apply_worker_state(vm, params);
     } else if (method && !strcmp(method, "snapshot.progress")) {
-        snapshots_worker_progress(vm, params);
+        if (vm->op_listener && vm->op_listener->progress) vm->op_listener->progress(vm, params);
     } else if (method && !strcmp(method, "console.output")) {
         json_t *data = json_object_get(params, "data");
         if (json_is_string(data)) {
@@ -273,7 +273,7 @@ static void adopt_connected(struct rpc_conn *c, int status)
     rpc_conn_call(c, "status", NULL, adopt_status, c);
 }
 
-void supervisor_adopt(struct vm_record *vm)
+static void supervisor_adopt(struct vm_record *vm)
 {
     char path[4096];
     vm_store_path(path, sizeof(path), vm->d->state_dir, vm->name, "worker.sock");
@@ -283,6 +283,12 @@ void supervisor_adopt(struct vm_record *vm)
     vm->adopted = true;
     if (vm->state != VM_PAUSED) vm->state = VM_RUNNING; /* until the worker says otherwise */
     rpc_conn_connect_unix(c, path, adopt_connected);
+}
+
+void supervisor_adopt_all(struct vmd *d)
+{
+    for (struct vm_record *vm = d->vms; vm; vm = vm->next)
+        if (vm->pid && !vm->worker) supervisor_adopt(vm);
 }
 
 static void subscribe_done(void *opaque, json_t *result, json_t *error)

@@ -43,6 +43,12 @@ struct vm_waiter {
     unsigned long op_id; /* the VM's operation that ends with this wait (0: none) */
 };
 
+struct vm_record;
+struct vm_op_listener {
+    void (*progress)(struct vm_record *vm, json_t *params); /* a worker's snapshot.progress */
+    void (*ended)(struct vm_record *vm);                     /* the transition ended (op_listener is cleared first) */
+};
+
 struct vm_record {
     struct vm_record *next;
     struct vmd *d;
@@ -67,6 +73,10 @@ struct vm_record {
     enum vm_op op;          /* the transition in flight (VM_OP_NONE: none) */
     unsigned long op_id;    /* its id: a late completion of an older operation ends nothing */
     bool op_ends_on_state;  /* the worker accepted it (reboot): the next state it reports ends it */
+    /* Who else follows the transition in flight (snapshots.c, for vm.snapshot and vm.restore):
+     * told of the worker's progress notifications and of the transition's end. The supervisor and
+     * the registry report through it, so they never call up into the method layer. */
+    const struct vm_op_listener *op_listener;
     struct rpc_conn **viewers; /* clients attached to the console */
     size_t nviewers;
 };
@@ -148,13 +158,28 @@ unsigned long vm_op_begin(struct vm_record *vm, enum vm_op op);
 void vm_op_end(struct vm_record *vm, unsigned long id);
 /* The same for a VM known by name (it may have been deleted meanwhile). */
 void vm_op_end_by_name(struct vmd *d, const char *name, unsigned long id);
+/* Send a notification to every client that subscribed to events (steals params). */
+void events_emit(struct vmd *d, const char *method, json_t *params);
+/* Let call wait until vm's state is in done_mask (answered with vm.info when it is `want`, with an
+ * error otherwise, or -32006 after timeout_s). Returns the waiter's id, or 0 if it could not be
+ * added (the call is then answered). The waiter's end (answered, timed out, cancelled) ends the
+ * VM's operation op_id (0: none). */
+unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
+                         unsigned timeout_s, unsigned long op_id);
+/* Answer waiter id of vm (if it still waits) with an error. */
+void waiter_fail(struct vm_record *vm, unsigned long id, int code, const char *message);
+/* Answer every waiter of vm with an error (the VM is going away). */
+void waiters_cancel(struct vm_record *vm, int code, const char *message);
+/* Answer every waiter whose mask contains the VM's current state. */
+void waiters_complete(struct vm_record *vm);
 
 /* supervisor.c */
 /* Spawn vm's worker. Refuses (-EBUSY) while vm still has one: never two workers for one VM. */
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 /* Whether vm still has a worker process or connection (ours or adopted). */
 bool supervisor_has_worker(const struct vm_record *vm);
-void supervisor_adopt(struct vm_record *vm); /* at start-up, for a VM whose worker.pid is alive */
+/* At start-up: re-adopt the workers registry_load found alive (vm->pid set, no worker yet). */
+void supervisor_adopt_all(struct vmd *d);
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);
 
 /* access.c: the access file (certificate subject patterns -> roles) */
@@ -178,15 +203,6 @@ void clients_reload_access(struct vmd *d);
 
 /* methods.c */
 void methods_dispatch(void *ctx, struct rpc_call *call); /* ctx: struct client */
-void events_emit(struct vmd *d, const char *method, json_t *params); /* steals params */
-/* Returns the waiter's id, or 0 if it could not be added (the call is then answered). The
- * waiter's end (answered, timed out, cancelled) ends the VM's operation op_id (0: none). */
-unsigned long waiter_add(struct vm_record *vm, struct rpc_call *call, unsigned done_mask, enum vm_state want,
-                         unsigned timeout_s, unsigned long op_id);
-/* Answer every waiter of vm with an error (the VM is going away). */
-void waiters_cancel(struct vm_record *vm, int code, const char *message);
-/* Answer every waiter whose mask contains the VM's current state. */
-void waiters_complete(struct vm_record *vm);
 
 /* snapshots.c: the snapshot methods (params checked against the spec) and the worker's
  * snapshot.progress notifications, forwarded to the requesting client. */
@@ -194,9 +210,6 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
 void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
 void snapshots_list(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
 void snapshots_delete(struct vmd *d, struct client *cl, struct rpc_call *call, json_t *p);
-void snapshots_worker_progress(struct vm_record *vm, json_t *params);
-/* vm's operation ended: forget whom its progress went to. */
-void snapshots_op_ended(struct vm_record *vm);
 
 /* image_paths.c: the image path policy (docs/operations.md "Image directories"). */
 /* Resolve d->image_dirs (default STATE_DIR/images, created if missing; the ones given must
