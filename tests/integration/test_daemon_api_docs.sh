@@ -1,5 +1,7 @@
 # test_daemon_api_docs: the API has one source. docs/jsonrpc.md is what scripts/openrpc-to-md.py
-# makes of rpc/openrpc.json, and every method vmd answers is in the document (and vice versa:
+# makes of rpc/openrpc.json, daemon/methods.c's handler table names exactly its methods (the
+# parameter and role table, rpc/vmd_api.c, is held to it by tests/unit/test_vmd_api.c), and every
+# method vmd answers is in the document (and vice versa:
 # vmd knows every documented method, so none answers -32601).
 # timeout: 60
 . "$(dirname "$0")/lib.sh"
@@ -9,6 +11,15 @@ python3 scripts/openrpc-to-md.py rpc/openrpc.json > "$TEST_TMP/jsonrpc.md" || fa
 diff -u docs/jsonrpc.md "$TEST_TMP/jsonrpc.md" > "$TEST_TMP/diff" ||
     { head -30 "$TEST_TMP/diff"; fail "docs/jsonrpc.md is out of date: run scripts/openrpc-to-md.py > docs/jsonrpc.md"; }
 ok "docs/jsonrpc.md matches rpc/openrpc.json"
+python3 - <<'PY' || fail "daemon/methods.c's handler table differs from rpc/openrpc.json"
+import json, re
+spec = {m["name"] for m in json.load(open("rpc/openrpc.json"))["methods"]}
+table = set(re.findall(r'^    \{"([a-z.]+)", m_[a-z_]+\},$', open("daemon/methods.c").read(), re.M))
+if spec != table:
+    print("FAIL: handlers without a spec entry: %s; spec entries without a handler: %s" % (sorted(table - spec), sorted(spec - table)))
+    raise SystemExit(1)
+print("ok: daemon/methods.c has one handler for each of the %d methods of rpc/openrpc.json" % len(spec))
+PY
 start_vmd
 python3 - "$SOCK" <<'PY' || fail "documented methods"
 import sys, json
