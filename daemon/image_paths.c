@@ -4,6 +4,8 @@
  * resolves (realpath, following symlinks) inside one of vmd's image directories, outside vmd's
  * own vms/ directory, to a regular file that vmd can read. The definition stores the resolved
  * path; the worker opens it with O_NOFOLLOW, so a symlink swapped in later is not followed.
+ * Every start checks the definition again (supervisor_start): a file moved out of the image
+ * directories since, or a definition written before the policy, is refused then.
  */
 #include <errno.h>
 #include <limits.h>
@@ -129,5 +131,31 @@ int image_path_resolve(const struct vmd *d, const char *what, const char *path, 
         return -EINVAL;
     }
     *resolved = abs;
+    return 0;
+}
+
+int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, const char **field, char *err,
+                      size_t errlen)
+{
+    struct {
+        const char *field, *what;
+        char **path;
+    } files[2 + VM_MAX_DISKS] = {{"kernel", "kernel", &c->kernel}, {"initrd", "initrd", &c->initrd}};
+    size_t nfiles = 2;
+    for (unsigned i = 0; i < c->ndisks; i++) files[nfiles++] = (typeof(files[0])){"disks", "disk", &c->disks[i].path};
+    for (size_t i = 0; i < nfiles; i++) {
+        char *resolved;
+        if (!*files[i].path) continue;
+        if (image_path_resolve(d, files[i].what, *files[i].path, &resolved, err, errlen)) {
+            if (field) *field = files[i].field;
+            return -EINVAL;
+        }
+        if (resolve) {
+            free(*files[i].path);
+            *files[i].path = resolved;
+        } else {
+            free(resolved);
+        }
+    }
     return 0;
 }

@@ -151,22 +151,10 @@ static void m_vm_create(struct ctx *x)
     }
     /* The image path policy: every file resolves inside an image dir; the definition keeps the
      * resolved path (image_paths.c). */
-    struct {
-        const char *field, *what;
-        char **path;
-    } files[2 + VM_MAX_DISKS] = {{"kernel", "kernel", &c.kernel}, {"initrd", "initrd", &c.initrd}};
-    size_t nfiles = 2;
-    for (unsigned i = 0; i < c.ndisks; i++) files[nfiles++] = (typeof(files[0])){"disks", "disk", &c.disks[i].path};
-    for (size_t i = 0; i < nfiles; i++) {
-        char *resolved;
-        if (!*files[i].path) continue;
-        if (image_path_resolve(x->d, files[i].what, *files[i].path, &resolved, err, sizeof(err))) {
-            invalid(x->call, files[i].field, "Invalid params: %s", err);
-            vm_config_free(&c);
-            return;
-        }
-        free(*files[i].path);
-        *files[i].path = resolved;
+    if (image_paths_check(x->d, &c, true, &field, err, sizeof(err))) {
+        invalid(x->call, field, "Invalid params: %s", err);
+        vm_config_free(&c);
+        return;
     }
     if (registry_find(x->d, c.name)) {
         rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);
@@ -200,7 +188,7 @@ static void m_vm_start(struct ctx *x)
     int r = supervisor_start(vm, err, sizeof(err));
     if (r) {
         vm_op_end(vm, op);
-        rpc_call_error(x->call, r == -EBUSY ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
+        rpc_call_error(x->call, r == -EBUSY || r == -EPERM ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
         return;
     }
     waiter_add(vm, x->call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 60, op);

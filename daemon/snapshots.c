@@ -286,7 +286,7 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     if (r) {
         vm_op_end(vm, op_id);
         unlink(path);
-        rpc_call_error(call, r == -EBUSY ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
+        rpc_call_error(call, r == -EBUSY || r == -EPERM ? RPC_ERR_WRONG_STATE : RPC_ERR_WORKER, err, NULL);
         return;
     }
     struct snap_op *o = op_start(d, cl, call, vm->name, snap, "restore"); /* progress only: the waiter answers */

@@ -185,6 +185,11 @@ int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
         snprintf(err, errlen, "VM '%s' still has a worker (pid %d)", vm->name, (int)vm->pid);
         return -EBUSY;
     }
+    char why[600];
+    if (image_paths_check(d, &vm->cfg, false, NULL, why, sizeof(why))) {
+        snprintf(err, errlen, "VM '%s' cannot start: %s", vm->name, why);
+        return -EPERM;
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(err, errlen, "socketpair: %s", strerror(errno));

@@ -174,7 +174,8 @@ void waiters_cancel(struct vm_record *vm, int code, const char *message);
 void waiters_complete(struct vm_record *vm);
 
 /* supervisor.c */
-/* Spawn vm's worker. Refuses (-EBUSY) while vm still has one: never two workers for one VM. */
+/* Spawn vm's worker. Refuses (-EBUSY) while vm still has one: never two workers for one VM; and
+ * (-EPERM) when a file of its definition no longer passes the image path policy. */
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 /* Whether vm still has a worker process or connection (ours or adopted). */
 bool supervisor_has_worker(const struct vm_record *vm);
@@ -220,6 +221,10 @@ int image_dirs_init(struct vmd *d, char *err, size_t errlen);
  * ("kernel", "disk"...), the path and the reason. */
 int image_path_resolve(const struct vmd *d, const char *what, const char *path, char **resolved, char *err,
                        size_t errlen);
+/* Check every file c names (kernel, initrd, disks) with image_path_resolve; with resolve, replace
+ * each path by its resolved form. 0, or -EINVAL with *field ("kernel", "initrd", "disks") and err. */
+int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, const char **field, char *err,
+                      size_t errlen);
 
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);

@@ -4,8 +4,9 @@
 # a file in /var/tmp, a '..' escape, a file in the sibling IMGX, a file in vmd's own state dir
 # and a missing file outside: each is refused with -32602 naming the field and the path and saying
 # why, and vm.list stays unchanged. A symlink inside IMG to a file in IMG2 is accepted and the
-# definition stores the resolved path; if that file is later swapped for a symlink, the worker
-# refuses to follow it (the VM does not start, the reason says why). A file in vmd's own vms/ is
+# definition stores the resolved path; if that file is later swapped for a symlink leading outside,
+# vm.start refuses (-32002: every start checks the policy again), and for one that stays inside,
+# the worker refuses to follow it (the VM does not start, the reason says why). A file in vmd's own vms/ is
 # refused even when an image dir encloses the state dir. Without --image-dir the default
 # STATE_DIR/images is created; the config file's image_dirs work; a missing --image-dir stops vmd
 # with a clear error.
@@ -76,9 +77,19 @@ check(r.get("result", {}).get("state") == "running", "p1 starts from its image d
 r = c.request("vm.stop", {"name": "p1", "force": True})
 check(r.get("result", {}).get("state") == "stopped", "p1 stopped", json.dumps(r))
 
-# swap the resolved disk for a symlink to a file outside: the worker does not follow it
+# swap the resolved disk for a symlink to a file outside: every start checks the policy again,
+# so vmd refuses to start the VM and no worker runs
 os.rename(img2 + "/disk2.img", img2 + "/disk2.real")
 os.symlink(vartmp, img2 + "/disk2.img")
+r = c.request("vm.start", {"name": "p1"})
+e = r.get("error", {})
+check(e.get("code") == -32002 and "resolves outside the image directories" in e.get("message", "")
+      and img2 + "/disk2.img" in e.get("message", ""), "vm.start re-checks the policy: %s" % e.get("message"), json.dumps(r))
+check(c.call("vm.info", {"name": "p1"})["state"] == "stopped", "p1 stays stopped")
+# a symlink that stays inside the image dirs passes the policy, but the worker opens the stored
+# path without following links
+os.unlink(img2 + "/disk2.img")
+os.symlink(img2 + "/disk2.real", img2 + "/disk2.img")
 r = c.request("vm.start", {"name": "p1"})
 e = r.get("error", {})
 check("symbolic link" in e.get("message", "") and img2 + "/disk2.img" in e.get("message", ""),
