@@ -1,5 +1,6 @@
 # test_daemon_api_docs: the API has one source. docs/jsonrpc.md is what scripts/openrpc-to-md.py
-# makes of rpc/openrpc.json, daemon/methods.c's handler table names exactly its methods (the
+# makes of rpc/openrpc.json, daemon/methods.c's handler table names exactly its methods, vmctl
+# (cli/) uses no method or notification it lacks (the
 # parameter and role table, rpc/vmd_api.c, is held to it by tests/unit/test_vmd_api.c), and every
 # method vmd answers is in the document (and vice versa:
 # vmd knows every documented method, so none answers -32601).
@@ -19,6 +20,18 @@ if spec != table:
     print("FAIL: handlers without a spec entry: %s; spec entries without a handler: %s" % (sorted(table - spec), sorted(spec - table)))
     raise SystemExit(1)
 print("ok: daemon/methods.c has one handler for each of the %d methods of rpc/openrpc.json" % len(spec))
+# vmctl speaks only this API: every method and notification name in cli/ is in the spec
+doc = json.load(open("rpc/openrpc.json"))
+notes = {n["name"] for n in doc["x-notifications"]}
+import glob
+used = set()
+for f in glob.glob("cli/*.c"):
+    used |= set(re.findall(r'"((?:vm|host|events|console)\.[a-z_.]+)"', open(f).read()))
+unknown = used - spec - notes
+if unknown:
+    print("FAIL: vmctl uses names rpc/openrpc.json does not define: %s" % sorted(unknown))
+    raise SystemExit(1)
+print("ok: the %d method and notification names vmctl uses are all in rpc/openrpc.json" % len(used))
 PY
 start_vmd
 python3 - "$SOCK" <<'PY' || fail "documented methods"
