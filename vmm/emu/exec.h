@@ -94,8 +94,36 @@ static inline __attribute__((always_inline)) void chain_next(struct emu_cpu *cpu
     }
 }
 
+/* Handlers. HANDLER(h_name) { body } defines an instruction's semantics once (the body, which
+ * may `return` early) and the handler that runs it: the dispatcher's part, chaining to the next
+ * instruction of the block, is added here and nowhere else. Specialized forms of the hottest
+ * instructions are derived from the same semantics (always_inline functions called with constant
+ * operand sizes and forms) by SPECIALIZED(f_name, call), and picked at decode time by
+ * emu_specialize (exec_fast.c). Handlers that transfer control or raise never chain. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define HANDLER(name)                                                                              \
+    static ALWAYS_INLINE void name##_semantics(struct emu_cpu *cpu, const struct insn *in);         \
+    void name(struct emu_cpu *cpu, const struct insn *in)                                          \
+    {                                                                                              \
+        name##_semantics(cpu, in);                                                                 \
+        chain_next(cpu);                                                                           \
+    }                                                                                              \
+    static ALWAYS_INLINE void name##_semantics(struct emu_cpu *cpu, const struct insn *in)
+#define SPECIALIZED(name, call)                                                                    \
+    static void name(struct emu_cpu *cpu, const struct insn *in)                                   \
+    {                                                                                              \
+        call;                                                                                      \
+        chain_next(cpu);                                                                           \
+    }
+
 /* exec_fast.c: a specialized handler for `in`, or NULL (keep in->fn) */
 insn_fn emu_specialize(const struct insn *in);
+/* Specialized forms, defined next to their generic handlers from the same semantics.
+ * [op 0..7][r/m: 0 register, 1 memory][0: 32-bit, 1: 64-bit] (exec_alu.c) */
+extern const insn_fn emu_alu_rm_r[8][2][2], emu_alu_r_rm[8][2][2], emu_alu_rm_i[8][2][2];
+extern const insn_fn emu_test_rr[3]; /* 8-, 32-, 64-bit */
+extern const insn_fn emu_test_ri[2]; /* 32-, 64-bit */
+extern const insn_fn emu_incdec_r[2][2]; /* [0 INC, 1 DEC][32-, 64-bit] */
 
 /* ---- lazy flags (flags.c) ---- */
 enum lf_op {
@@ -208,6 +236,26 @@ static inline __attribute__((always_inline)) uint64_t load_rm(struct emu_cpu *cp
 static inline __attribute__((always_inline)) void store_rm(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t la, uint64_t v)
 {
     if (in->mod == 3) wreg(cpu, in->rm, v, size);
+    else mwrite(cpu, la, v, size);
+}
+/* The r/m operand when the form is known: OPND_REG or OPND_MEM in a specialized handler (the
+ * ModRM mode test then compiles away), OPND_ANY in the generic one. */
+enum opnd_form { OPND_ANY, OPND_REG, OPND_MEM };
+static inline __attribute__((always_inline)) bool rm_is_reg(const struct insn *in, enum opnd_form form)
+{
+    return form == OPND_ANY ? in->mod == 3 : form == OPND_REG;
+}
+static inline __attribute__((always_inline)) uint64_t load_rm_as(struct emu_cpu *cpu, const struct insn *in, unsigned size,
+                                                               enum opnd_form form, uint64_t *la)
+{
+    if (rm_is_reg(in, form)) return rreg(cpu, in->rm, size);
+    *la = ea(cpu, in);
+    return mread(cpu, *la, size);
+}
+static inline __attribute__((always_inline)) void store_rm_as(struct emu_cpu *cpu, const struct insn *in, unsigned size,
+                                                            enum opnd_form form, uint64_t la, uint64_t v)
+{
+    if (rm_is_reg(in, form)) wreg(cpu, in->rm, v, size);
     else mwrite(cpu, la, v, size);
 }
 static inline __attribute__((always_inline)) void store_rm_new(struct emu_cpu *cpu, const struct insn *in, unsigned size, uint64_t v)

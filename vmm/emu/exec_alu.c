@@ -36,37 +36,54 @@ static inline uint64_t alu(struct emu_cpu *cpu, unsigned op, uint64_t a, uint64_
     return r;
 }
 
-#define ALU_HANDLERS(name, op)                                                   \
-    void h_##name##_rm_r(struct emu_cpu *cpu, const struct insn *in)             \
-    {                                                                            \
-        unsigned sz = in->osz;                                                   \
-        uint64_t la = 0, a = load_rm(cpu, in, sz, &la);                         \
-        struct emu_lazy_flags f;                                                 \
-        uint64_t r = alu(cpu, op, a, rreg(cpu, in->reg, sz), sz, &f);            \
-        if (op != 7) store_rm(cpu, in, sz, la, r);                               \
-        cpu->lf = f;                                                             \
-        chain_next(cpu);                                                         \
-    }                                                                            \
-    void h_##name##_r_rm(struct emu_cpu *cpu, const struct insn *in)             \
-    {                                                                            \
-        unsigned sz = in->osz;                                                   \
-        uint64_t la = 0, b = load_rm(cpu, in, sz, &la);                         \
-        struct emu_lazy_flags f;                                                 \
-        uint64_t r = alu(cpu, op, rreg(cpu, in->reg, sz), b, sz, &f);            \
-        if (op != 7) wreg(cpu, in->reg, r, sz);                                  \
-        cpu->lf = f;                                                             \
-        chain_next(cpu);                                                         \
-    }                                                                            \
-    void h_##name##_rm_i(struct emu_cpu *cpu, const struct insn *in)             \
-    {                                                                            \
-        unsigned sz = in->osz;                                                   \
-        uint64_t la = 0, a = load_rm(cpu, in, sz, &la);                         \
-        struct emu_lazy_flags f;                                                 \
-        uint64_t r = alu(cpu, op, a, in->imm, sz, &f);                           \
-        if (op != 7) store_rm(cpu, in, sz, la, r);                               \
-        cpu->lf = f;                                                             \
-        chain_next(cpu);                                                         \
-    }
+/* ALU op (0 ADD ... 7 CMP) of size sz: r/m op= reg, reg op= r/m, r/m op= imm. The flags are
+ * committed after the store, so a faulting store leaves them as they were. */
+static ALWAYS_INLINE void alu_rm_r(struct emu_cpu *cpu, const struct insn *in, unsigned op, unsigned sz,
+                                   enum opnd_form form)
+{
+    uint64_t la = 0, a = load_rm_as(cpu, in, sz, form, &la);
+    struct emu_lazy_flags f;
+    uint64_t r = alu(cpu, op, a, rreg(cpu, in->reg, sz), sz, &f);
+    if (op != 7) store_rm_as(cpu, in, sz, form, la, r);
+    cpu->lf = f;
+}
+static ALWAYS_INLINE void alu_r_rm(struct emu_cpu *cpu, const struct insn *in, unsigned op, unsigned sz,
+                                   enum opnd_form form)
+{
+    uint64_t la = 0, b = load_rm_as(cpu, in, sz, form, &la);
+    struct emu_lazy_flags f;
+    uint64_t r = alu(cpu, op, rreg(cpu, in->reg, sz), b, sz, &f);
+    if (op != 7) wreg(cpu, in->reg, r, sz);
+    cpu->lf = f;
+}
+static ALWAYS_INLINE void alu_rm_i(struct emu_cpu *cpu, const struct insn *in, unsigned op, unsigned sz,
+                                   enum opnd_form form)
+{
+    uint64_t la = 0, a = load_rm_as(cpu, in, sz, form, &la);
+    struct emu_lazy_flags f;
+    uint64_t r = alu(cpu, op, a, in->imm, sz, &f);
+    if (op != 7) store_rm_as(cpu, in, sz, form, la, r);
+    cpu->lf = f;
+}
+
+/* The generic handlers (any size, either form), and the specialized ones for 32- and 64-bit
+ * operands with a register or memory r/m, derived from the same three functions. */
+#define ALU_HANDLERS(name, op)                                                                          \
+    HANDLER(h_##name##_rm_r) { alu_rm_r(cpu, in, op, in->osz, OPND_ANY); }                              \
+    HANDLER(h_##name##_r_rm) { alu_r_rm(cpu, in, op, in->osz, OPND_ANY); }                              \
+    HANDLER(h_##name##_rm_i) { alu_rm_i(cpu, in, op, in->osz, OPND_ANY); }                              \
+    SPECIALIZED(f_##name##_rm_r_reg32, alu_rm_r(cpu, in, op, 4, OPND_REG))                              \
+    SPECIALIZED(f_##name##_rm_r_reg64, alu_rm_r(cpu, in, op, 8, OPND_REG))                              \
+    SPECIALIZED(f_##name##_rm_r_mem32, alu_rm_r(cpu, in, op, 4, OPND_MEM))                              \
+    SPECIALIZED(f_##name##_rm_r_mem64, alu_rm_r(cpu, in, op, 8, OPND_MEM))                              \
+    SPECIALIZED(f_##name##_r_rm_reg32, alu_r_rm(cpu, in, op, 4, OPND_REG))                              \
+    SPECIALIZED(f_##name##_r_rm_reg64, alu_r_rm(cpu, in, op, 8, OPND_REG))                              \
+    SPECIALIZED(f_##name##_r_rm_mem32, alu_r_rm(cpu, in, op, 4, OPND_MEM))                              \
+    SPECIALIZED(f_##name##_r_rm_mem64, alu_r_rm(cpu, in, op, 8, OPND_MEM))                              \
+    SPECIALIZED(f_##name##_rm_i_reg32, alu_rm_i(cpu, in, op, 4, OPND_REG))                              \
+    SPECIALIZED(f_##name##_rm_i_reg64, alu_rm_i(cpu, in, op, 8, OPND_REG))                              \
+    SPECIALIZED(f_##name##_rm_i_mem32, alu_rm_i(cpu, in, op, 4, OPND_MEM))                              \
+    SPECIALIZED(f_##name##_rm_i_mem64, alu_rm_i(cpu, in, op, 8, OPND_MEM))
 ALU_HANDLERS(add, 0)
 ALU_HANDLERS(or, 1)
 ALU_HANDLERS(adc, 2)
@@ -76,65 +93,73 @@ ALU_HANDLERS(sub, 5)
 ALU_HANDLERS(xor, 6)
 ALU_HANDLERS(cmp, 7)
 
-void h_test_rm_r(struct emu_cpu *cpu, const struct insn *in)
+#define ALU_FORM_TABLE(form)                                                                            \
+    const insn_fn emu_alu_##form[8][2][2] = {                                                           \
+        {{f_add_##form##_reg32, f_add_##form##_reg64}, {f_add_##form##_mem32, f_add_##form##_mem64}},   \
+        {{f_or_##form##_reg32, f_or_##form##_reg64}, {f_or_##form##_mem32, f_or_##form##_mem64}},       \
+        {{f_adc_##form##_reg32, f_adc_##form##_reg64}, {f_adc_##form##_mem32, f_adc_##form##_mem64}},   \
+        {{f_sbb_##form##_reg32, f_sbb_##form##_reg64}, {f_sbb_##form##_mem32, f_sbb_##form##_mem64}},   \
+        {{f_and_##form##_reg32, f_and_##form##_reg64}, {f_and_##form##_mem32, f_and_##form##_mem64}},   \
+        {{f_sub_##form##_reg32, f_sub_##form##_reg64}, {f_sub_##form##_mem32, f_sub_##form##_mem64}},   \
+        {{f_xor_##form##_reg32, f_xor_##form##_reg64}, {f_xor_##form##_mem32, f_xor_##form##_mem64}},   \
+        {{f_cmp_##form##_reg32, f_cmp_##form##_reg64}, {f_cmp_##form##_mem32, f_cmp_##form##_mem64}}};
+ALU_FORM_TABLE(rm_r)
+ALU_FORM_TABLE(r_rm)
+ALU_FORM_TABLE(rm_i)
+
+/* TEST r/m, reg and r/m, imm */
+static ALWAYS_INLINE void test_rm(struct emu_cpu *cpu, const struct insn *in, uint64_t b, unsigned sz,
+                                  enum opnd_form form)
 {
-    unsigned sz = in->osz;
-    uint64_t la, r = load_rm(cpu, in, sz, &la) & rreg(cpu, in->reg, sz);
+    uint64_t la, r = load_rm_as(cpu, in, sz, form, &la) & b & szmask(sz);
     setf(cpu, LF_LOGIC, sz, r, 0, 0);
-    chain_next(cpu);
 }
+HANDLER(h_test_rm_r) { test_rm(cpu, in, rreg(cpu, in->reg, in->osz), in->osz, OPND_ANY); }
+HANDLER(h_test_rm_i) { test_rm(cpu, in, in->imm, in->osz, OPND_ANY); }
+SPECIALIZED(f_test_rr8, test_rm(cpu, in, rreg(cpu, in->reg, 1), 1, OPND_REG))
+SPECIALIZED(f_test_rr32, test_rm(cpu, in, rreg(cpu, in->reg, 4), 4, OPND_REG))
+SPECIALIZED(f_test_rr64, test_rm(cpu, in, rreg(cpu, in->reg, 8), 8, OPND_REG))
+SPECIALIZED(f_test_ri32, test_rm(cpu, in, in->imm, 4, OPND_REG))
+SPECIALIZED(f_test_ri64, test_rm(cpu, in, in->imm, 8, OPND_REG))
+const insn_fn emu_test_rr[3] = {f_test_rr8, f_test_rr32, f_test_rr64};
+const insn_fn emu_test_ri[2] = {f_test_ri32, f_test_ri64};
 
-void h_test_rm_i(struct emu_cpu *cpu, const struct insn *in)
+/* INC, DEC: CF is kept */
+static ALWAYS_INLINE void incdec(struct emu_cpu *cpu, const struct insn *in, bool dec, unsigned sz, enum opnd_form form)
 {
-    unsigned sz = in->osz;
-    uint64_t la, r = load_rm(cpu, in, sz, &la) & in->imm & szmask(sz);
-    setf(cpu, LF_LOGIC, sz, r, 0, 0);
-    chain_next(cpu);
-}
-
-void h_inc(struct emu_cpu *cpu, const struct insn *in)
-{
-    unsigned sz = in->osz;
-    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
-    uint64_t r = (a + 1) & szmask(sz);
+    uint64_t la = 0, a = load_rm_as(cpu, in, sz, form, &la);
+    uint64_t r = (dec ? a - 1 : a + 1) & szmask(sz);
     bool cf = emu_flags_cf(&cpu->lf);
-    store_rm(cpu, in, sz, la, r);
-    setf(cpu, LF_INC, sz, r, a, cf);
-    chain_next(cpu);
+    store_rm_as(cpu, in, sz, form, la, r);
+    setf(cpu, dec ? LF_DEC : LF_INC, sz, r, a, cf);
 }
+HANDLER(h_inc) { incdec(cpu, in, false, in->osz, OPND_ANY); }
+HANDLER(h_dec) { incdec(cpu, in, true, in->osz, OPND_ANY); }
+SPECIALIZED(f_inc32, incdec(cpu, in, false, 4, OPND_REG))
+SPECIALIZED(f_inc64, incdec(cpu, in, false, 8, OPND_REG))
+SPECIALIZED(f_dec32, incdec(cpu, in, true, 4, OPND_REG))
+SPECIALIZED(f_dec64, incdec(cpu, in, true, 8, OPND_REG))
+const insn_fn emu_incdec_r[2][2] = {{f_inc32, f_inc64}, {f_dec32, f_dec64}};
 
-void h_dec(struct emu_cpu *cpu, const struct insn *in)
-{
-    unsigned sz = in->osz;
-    uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
-    uint64_t r = (a - 1) & szmask(sz);
-    bool cf = emu_flags_cf(&cpu->lf);
-    store_rm(cpu, in, sz, la, r);
-    setf(cpu, LF_DEC, sz, r, a, cf);
-    chain_next(cpu);
-}
-
-void h_not(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_not)
 {
     unsigned sz = in->osz;
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
     store_rm(cpu, in, sz, la, ~a & szmask(sz));
-    chain_next(cpu);
 }
 
-void h_neg(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_neg)
 {
     unsigned sz = in->osz;
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la);
     uint64_t r = (0 - a) & szmask(sz);
     store_rm(cpu, in, sz, la, r);
     setf(cpu, LF_SUB, sz, r, 0, a);
-    chain_next(cpu);
 }
 
 /* ---- multiply and divide ---- */
 
-void h_mul1(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_mul1)
 {
     unsigned sz = in->osz;
     uint64_t la, b = load_rm(cpu, in, sz, &la);
@@ -163,10 +188,9 @@ void h_mul1(struct emu_cpu *cpu, const struct insn *in)
         break;
     }
     }
-    chain_next(cpu);
 }
 
-void h_imul1(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_imul1)
 {
     unsigned sz = in->osz;
     uint64_t la, b = load_rm(cpu, in, sz, &la);
@@ -189,7 +213,6 @@ void h_imul1(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RDX, ((uint64_t)r >> (sz * 8)) & szmask(sz), sz);
     }
     setf(cpu, LF_MUL, sz, lo, 0, ovf);
-    chain_next(cpu);
 }
 
 static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64_t b)
@@ -208,24 +231,22 @@ static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64
     setf(cpu, LF_MUL, sz, lo, 0, (int64_t)sext(lo, sz) != r);
 }
 
-void h_imul_r_rm(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_imul_r_rm)
 {
     uint64_t la, b = load_rm(cpu, in, in->osz, &la);
     imul2(cpu, in, rreg(cpu, in->reg, in->osz), b);
-    chain_next(cpu);
 }
 
-void h_imul_r_rm_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_imul_r_rm_i)
 {
     uint64_t la, a = load_rm(cpu, in, in->osz, &la);
     imul2(cpu, in, a, in->imm);
-    chain_next(cpu);
 }
 
 static __attribute__((noreturn)) void raise_de(struct emu_cpu *cpu) { emu_raise(cpu, EXC_DE, 0, false); }
 
 /* DIV/IDIV leave the flags undefined; hardware leaves them as they were on AMD, so do we. */
-void h_div(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_div)
 {
     unsigned sz = in->osz;
     uint64_t la, d = load_rm(cpu, in, sz, &la);
@@ -247,10 +268,9 @@ void h_div(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, q, sz);
         wreg(cpu, GPR_RDX, r, sz);
     }
-    chain_next(cpu);
 }
 
-void h_idiv(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_idiv)
 {
     unsigned sz = in->osz;
     uint64_t la, d = load_rm(cpu, in, sz, &la);
@@ -285,7 +305,6 @@ void h_idiv(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, (uint64_t)q, sz);
         wreg(cpu, GPR_RDX, (uint64_t)r, sz);
     }
-    chain_next(cpu);
 }
 
 /* ---- shifts and rotates ---- */
@@ -368,20 +387,17 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
     }
 }
 
-void h_shift_1(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shift_1)
 {
     shift_op(cpu, in, 1);
-    chain_next(cpu);
 }
-void h_shift_cl(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shift_cl)
 {
     shift_op(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff);
-    chain_next(cpu);
 }
-void h_shift_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shift_i)
 {
     shift_op(cpu, in, in->imm & 0xff);
-    chain_next(cpu);
 }
 
 /* SHLD/SHRD: count masked to 5 (6 for 64-bit) bits; 16-bit counts above 16 are undefined
@@ -425,55 +441,47 @@ static void shxd(struct emu_cpu *cpu, const struct insn *in, uint64_t count, boo
     set_raw_flags(cpu, f);
 }
 
-void h_shld_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shld_i)
 {
     shxd(cpu, in, in->imm & 0xff, true);
-    chain_next(cpu);
 }
-void h_shld_cl(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shld_cl)
 {
     shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, true);
-    chain_next(cpu);
 }
-void h_shrd_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shrd_i)
 {
     shxd(cpu, in, in->imm & 0xff, false);
-    chain_next(cpu);
 }
-void h_shrd_cl(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_shrd_cl)
 {
     shxd(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff, false);
-    chain_next(cpu);
 }
 
 /* ---- conversions and flag instructions ---- */
 
-void h_cbw(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cbw)
 {
     unsigned sz = in->osz;
     wreg(cpu, GPR_RAX, sext(rreg(cpu, GPR_RAX, sz / 2), sz / 2), sz);
-    chain_next(cpu);
 }
 
-void h_cwd(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cwd)
 {
     unsigned sz = in->osz;
     wreg(cpu, GPR_RDX, msb(rreg(cpu, GPR_RAX, sz), sz) ? ~0ULL : 0, sz);
-    chain_next(cpu);
 }
 
-void h_lahf(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_lahf)
 {
     *reg8p(cpu, REG8_HIGH + GPR_RAX) = (uint8_t)(emu_get_rflags(cpu) & 0xd5) | 2;
-    chain_next(cpu);
 }
 
-void h_sahf(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_sahf)
 {
     uint64_t f = emu_flags_compute(&cpu->lf) & RFLAGS_OF;
     f |= *reg8p(cpu, REG8_HIGH + GPR_RAX) & (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF);
     set_raw_flags(cpu, f);
-    chain_next(cpu);
 }
 
 static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complement */
@@ -484,36 +492,30 @@ static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complemen
     else f ^= RFLAGS_CF;
     set_raw_flags(cpu, f);
 }
-void h_clc(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_clc)
 {
     set_cf(cpu, 0);
-    chain_next(cpu);
 }
-void h_stc(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_stc)
 {
     set_cf(cpu, 1);
-    chain_next(cpu);
 }
-void h_cmc(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cmc)
 {
     set_cf(cpu, 2);
-    chain_next(cpu);
 }
-void h_cld(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cld)
 {
     cpu->s.rflags &= ~RFLAGS_DF;
-    chain_next(cpu);
 }
-void h_std(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_std)
 {
     cpu->s.rflags |= RFLAGS_DF;
-    chain_next(cpu);
 }
 
-void h_nop(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_nop)
 {
     (void)cpu;
-    chain_next(cpu);
 }
 void h_ud(struct emu_cpu *cpu, const struct insn *in) { emu_raise_ud(cpu); }
 void h_gp0(struct emu_cpu *cpu, const struct insn *in) { emu_raise_gp0(cpu); }

@@ -1,8 +1,9 @@
-/* exec_fast: specialized handlers for the hottest instruction forms (exec part): 32- and
- * 64-bit ALU, MOV, TEST, INC/DEC, shifts by an immediate, LEA, MOVZX, PUSH/POP and Jcc per
- * condition code, split by register and memory operands so no operand-size or ModRM-mode
- * switch runs at execution time. emu_specialize() picks one at decode time; the generic
- * handlers in exec_*.c define the semantics and remain the fallback.
+/* exec_fast: specialized handlers for the hottest instruction forms (exec part), split by
+ * register and memory operands so no operand-size or ModRM-mode switch runs at execution time,
+ * and emu_specialize(), which picks one at decode time. The ALU, TEST and INC/DEC forms are
+ * derived in exec_alu.c from the same semantics as their generic handlers (SPECIALIZED); the
+ * MOV, LEA, MOVZX, shift-by-immediate, PUSH/POP, IMUL and CMOV forms here are still written
+ * out (to be derived the same way), and Jcc evaluates common conditions inline.
  */
 #include "vmm/emu/exec.h"
 
@@ -12,108 +13,7 @@
 #define WR32(r, v) (GPR(r) = (uint32_t)(v))
 #define WR64(r, v) (GPR(r) = (uint64_t)(v))
 
-/* ALU core on type T; OP 0..7; sets *res and the lazy flags; returns false for CMP (no write) */
-#define ALU_CORE(OP, T, SZ, a, b, res)                                                              \
-    do {                                                                                            \
-        T a_ = (a), b_ = (b), r_;                                                                   \
-        switch (OP) {                                                                               \
-        case 0: r_ = a_ + b_; setf(cpu, LF_ADD, SZ, r_, a_, b_); break;                             \
-        case 1: r_ = a_ | b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
-        case 2: {                                                                                   \
-            T c_ = (T)emu_flags_cf(&cpu->lf);                                                       \
-            r_ = a_ + b_ + c_;                                                                      \
-            setf(cpu, c_ ? LF_ADC1 : LF_ADD, SZ, r_, a_, b_);                                       \
-            break;                                                                                  \
-        }                                                                                           \
-        case 3: {                                                                                   \
-            T c_ = (T)emu_flags_cf(&cpu->lf);                                                       \
-            r_ = a_ - b_ - c_;                                                                      \
-            setf(cpu, c_ ? LF_SBB1 : LF_SUB, SZ, r_, a_, b_);                                       \
-            break;                                                                                  \
-        }                                                                                           \
-        case 4: r_ = a_ & b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
-        case 6: r_ = a_ ^ b_; setf(cpu, LF_LOGIC, SZ, r_, 0, 0); break;                             \
-        default: r_ = a_ - b_; setf(cpu, LF_SUB, SZ, r_, a_, b_); break;                            \
-        }                                                                                           \
-        res = r_;                                                                                   \
-    } while (0)
-
-/* RR: dst = rm (d=rm) or reg; RI: dst rm op imm; RM: reg op= [mem]; MR: [mem] op= reg; MI. */
-#define ALU_FAST(name, OP)                                                                          \
-    static void f_##name##_rr_rm_64(struct emu_cpu *cpu, const struct insn *in)                      \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR64(in->rm, r); chain_next(cpu); } \
-    static void f_##name##_rr_rm_32(struct emu_cpu *cpu, const struct insn *in)                      \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), GPR(in->reg), r); if (OP != 7) WR32(in->rm, r); chain_next(cpu); } \
-    static void f_##name##_rr_reg_64(struct emu_cpu *cpu, const struct insn *in)                     \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR64(in->reg, r); chain_next(cpu); } \
-    static void f_##name##_rr_reg_32(struct emu_cpu *cpu, const struct insn *in)                     \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), GPR(in->rm), r); if (OP != 7) WR32(in->reg, r); chain_next(cpu); } \
-    static void f_##name##_ri64(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint64_t r; ALU_CORE(OP, uint64_t, 8, GPR(in->rm), in->imm, r); if (OP != 7) WR64(in->rm, r); chain_next(cpu); } \
-    static void f_##name##_ri32(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint32_t r; ALU_CORE(OP, uint32_t, 4, GPR(in->rm), in->imm, r); if (OP != 7) WR32(in->rm, r); chain_next(cpu); } \
-    static void f_##name##_rm64(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint64_t b = emu_read64(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint64_t, 8, GPR(in->reg), b, r); if (OP != 7) WR64(in->reg, r); chain_next(cpu); } \
-    static void f_##name##_rm32(struct emu_cpu *cpu, const struct insn *in)                         \
-    { uint32_t b = emu_read32(cpu, ea(cpu, in)), r; ALU_CORE(OP, uint32_t, 4, GPR(in->reg), b, r); if (OP != 7) WR32(in->reg, r); chain_next(cpu); } \
-    static void f_##name##_mr64(struct emu_cpu *cpu, const struct insn *in)                         \
-    {                                                                                               \
-        uint64_t la = ea(cpu, in), a = emu_read64(cpu, la), r;                                      \
-        struct emu_lazy_flags old = cpu->lf;                                                        \
-        ALU_CORE(OP, uint64_t, 8, a, GPR(in->reg), r);                                              \
-        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
-        chain_next(cpu);                                                                            \
-    }                                                                                               \
-    static void f_##name##_mr32(struct emu_cpu *cpu, const struct insn *in)                         \
-    {                                                                                               \
-        uint64_t la = ea(cpu, in);                                                                  \
-        uint32_t a = emu_read32(cpu, la), r;                                                        \
-        struct emu_lazy_flags old = cpu->lf;                                                        \
-        ALU_CORE(OP, uint32_t, 4, a, GPR(in->reg), r);                                              \
-        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
-        chain_next(cpu);                                                                            \
-    }                                                                                               \
-    static void f_##name##_mi64(struct emu_cpu *cpu, const struct insn *in)                         \
-    {                                                                                               \
-        uint64_t la = ea(cpu, in), a = emu_read64(cpu, la), r;                                      \
-        struct emu_lazy_flags old = cpu->lf;                                                        \
-        ALU_CORE(OP, uint64_t, 8, a, in->imm, r);                                                   \
-        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write64(cpu, la, r); cpu->lf = nf; } \
-        chain_next(cpu);                                                                            \
-    }                                                                                               \
-    static void f_##name##_mi32(struct emu_cpu *cpu, const struct insn *in)                         \
-    {                                                                                               \
-        uint64_t la = ea(cpu, in);                                                                  \
-        uint32_t a = emu_read32(cpu, la), r;                                                        \
-        struct emu_lazy_flags old = cpu->lf;                                                        \
-        ALU_CORE(OP, uint32_t, 4, a, in->imm, r);                                                   \
-        if (OP != 7) { struct emu_lazy_flags nf = cpu->lf; cpu->lf = old; emu_write32(cpu, la, r); cpu->lf = nf; } \
-        chain_next(cpu);                                                                            \
-    }
-
-ALU_FAST(add, 0)
-ALU_FAST(or, 1)
-ALU_FAST(adc, 2)
-ALU_FAST(sbb, 3)
-ALU_FAST(and, 4)
-ALU_FAST(sub, 5)
-ALU_FAST(xor, 6)
-ALU_FAST(cmp, 7)
-
-#define ALU_TABLE(form)                                                                               \
-    static const insn_fn t_##form[8][2] = {                                                           \
-        {f_add_##form##32, f_add_##form##64}, {f_or_##form##32, f_or_##form##64},                     \
-        {f_adc_##form##32, f_adc_##form##64}, {f_sbb_##form##32, f_sbb_##form##64},                   \
-        {f_and_##form##32, f_and_##form##64}, {f_sub_##form##32, f_sub_##form##64},                   \
-        {f_xor_##form##32, f_xor_##form##64}, {f_cmp_##form##32, f_cmp_##form##64}};
-ALU_TABLE(rr_rm_)
-ALU_TABLE(rr_reg_)
-ALU_TABLE(ri)
-ALU_TABLE(rm)
-ALU_TABLE(mr)
-ALU_TABLE(mi)
-
-/* ---- MOV, LEA, MOVZX, TEST, INC/DEC, shifts, PUSH/POP ---- */
+/* ---- MOV, LEA, MOVZX, shifts, PUSH/POP ---- */
 
 static void f_mov_rr64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, GPR(in->reg)); chain_next(cpu); }
 static void f_mov_rr32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, GPR(in->reg)); chain_next(cpu); }
@@ -139,45 +39,6 @@ static void f_movsxd_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->re
 static void f_movsxd_load(struct emu_cpu *cpu, const struct insn *in)
 {
     WR64(in->reg, (uint64_t)(int64_t)(int32_t)emu_read32(cpu, ea(cpu, in)));
-    chain_next(cpu);
-}
-
-static void f_test_rr64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & GPR(in->reg), 0, 0); chain_next(cpu); }
-static void f_test_rr32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & GPR(in->reg)), 0, 0); chain_next(cpu); }
-static void f_test_rr8(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 1, *reg8p(cpu, in->rm) & *reg8p(cpu, in->reg), 0, 0); chain_next(cpu); }
-static void f_test_ri64(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 8, GPR(in->rm) & in->imm, 0, 0); chain_next(cpu); }
-static void f_test_ri32(struct emu_cpu *cpu, const struct insn *in) { setf(cpu, LF_LOGIC, 4, (uint32_t)(GPR(in->rm) & in->imm), 0, 0); chain_next(cpu); }
-
-static void f_inc64(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint64_t a = GPR(in->rm), r = a + 1;
-    bool cf = emu_flags_cf(&cpu->lf);
-    WR64(in->rm, r);
-    setf(cpu, LF_INC, 8, r, a, cf);
-    chain_next(cpu);
-}
-static void f_inc32(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint32_t a = (uint32_t)GPR(in->rm), r = a + 1;
-    bool cf = emu_flags_cf(&cpu->lf);
-    WR32(in->rm, r);
-    setf(cpu, LF_INC, 4, r, a, cf);
-    chain_next(cpu);
-}
-static void f_dec64(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint64_t a = GPR(in->rm), r = a - 1;
-    bool cf = emu_flags_cf(&cpu->lf);
-    WR64(in->rm, r);
-    setf(cpu, LF_DEC, 8, r, a, cf);
-    chain_next(cpu);
-}
-static void f_dec32(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint32_t a = (uint32_t)GPR(in->rm), r = a - 1;
-    bool cf = emu_flags_cf(&cpu->lf);
-    WR32(in->rm, r);
-    setf(cpu, LF_DEC, 4, r, a, cf);
     chain_next(cpu);
 }
 
@@ -328,9 +189,9 @@ insn_fn emu_specialize(const struct insn *in)
         if (op < 0x40 && (op & 7) < 6 && sz >= 4) {
             unsigned aop = op >> 3;
             switch (op & 7) {
-            case 1: return mem ? t_mr[aop][w] : t_rr_rm_[aop][w];
-            case 3: return mem ? t_rm[aop][w] : t_rr_reg_[aop][w];
-            case 5: return t_ri[aop][w];
+            case 1: return emu_alu_rm_r[aop][mem][w];
+            case 3: return emu_alu_r_rm[aop][mem][w];
+            case 5: return emu_alu_rm_i[aop][0][w];
             default: return NULL;
             }
         }
@@ -338,10 +199,10 @@ insn_fn emu_specialize(const struct insn *in)
         case 0x81:
         case 0x83:
             if (sz < 4) return NULL;
-            return mem ? t_mi[(in->modrm >> 3) & 7][w] : t_ri[(in->modrm >> 3) & 7][w];
-        case 0x85: return !mem && sz >= 4 ? (w ? f_test_rr64 : f_test_rr32) : NULL;
-        case 0x84: return !mem ? f_test_rr8 : NULL;
-        case 0xa9: return sz >= 4 ? (w ? f_test_ri64 : f_test_ri32) : NULL;
+            return emu_alu_rm_i[(in->modrm >> 3) & 7][mem][w];
+        case 0x85: return !mem && sz >= 4 ? emu_test_rr[1 + w] : NULL;
+        case 0x84: return !mem ? emu_test_rr[0] : NULL;
+        case 0xa9: return sz >= 4 ? emu_test_ri[w] : NULL;
         case 0x89:
             if (sz < 4) return NULL;
             return mem ? (w ? f_mov_store64 : f_mov_store32) : (w ? f_mov_rr64 : f_mov_rr32);
@@ -368,7 +229,7 @@ insn_fn emu_specialize(const struct insn *in)
         case 0xff: {
             unsigned sub = (in->modrm >> 3) & 7;
             if (mem || sz < 4 || sub > 1) return NULL;
-            return sub == 0 ? (w ? f_inc64 : f_inc32) : (w ? f_dec64 : f_dec32);
+            return emu_incdec_r[sub][w];
         }
         case 0x50 ... 0x57: return sz == 8 ? f_push64 : NULL;
         case 0x58 ... 0x5f: return sz == 8 ? f_pop64 : NULL;
