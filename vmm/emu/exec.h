@@ -124,6 +124,12 @@ extern const insn_fn emu_alu_rm_r[8][2][2], emu_alu_r_rm[8][2][2], emu_alu_rm_i[
 extern const insn_fn emu_test_rr[3]; /* 8-, 32-, 64-bit */
 extern const insn_fn emu_test_ri[2]; /* 32-, 64-bit */
 extern const insn_fn emu_incdec_r[2][2]; /* [0 INC, 1 DEC][32-, 64-bit] */
+/* [r/m: 0 register, 1 memory][0: 32-bit, 1: 64-bit] (exec_move.c) */
+extern const insn_fn emu_mov_rm_r[2][2], emu_mov_r_rm[2][2], emu_mov_rm_i[2][2];
+extern const insn_fn emu_mov_r_i[2], emu_lea[2]; /* 32-, 64-bit */
+extern const insn_fn emu_movzx[2][2];            /* [byte, word source][r/m: register, memory] */
+extern const insn_fn emu_movsxd64[2];            /* [r/m: register, memory] */
+extern const insn_fn emu_push_r64, emu_pop_r64;
 
 /* ---- lazy flags (flags.c) ---- */
 enum lf_op {

@@ -1,9 +1,10 @@
 /* exec_fast: specialized handlers for the hottest instruction forms (exec part), split by
  * register and memory operands so no operand-size or ModRM-mode switch runs at execution time,
  * and emu_specialize(), which picks one at decode time. The ALU, TEST and INC/DEC forms are
- * derived in exec_alu.c from the same semantics as their generic handlers (SPECIALIZED); the
- * MOV, LEA, MOVZX, shift-by-immediate, PUSH/POP, IMUL and CMOV forms here are still written
- * out (to be derived the same way), and Jcc evaluates common conditions inline.
+ * derived in exec_alu.c, the MOV, LEA, MOVZX/MOVSXD and PUSH/POP forms in exec_move.c, from the
+ * same semantics as their generic handlers (SPECIALIZED); the shift-by-immediate, rotate, IMUL
+ * and CMOV forms here are still written out (to be derived the same way), and Jcc evaluates
+ * common conditions inline.
  */
 #include "vmm/emu/exec.h"
 
@@ -13,34 +14,7 @@
 #define WR32(r, v) (GPR(r) = (uint32_t)(v))
 #define WR64(r, v) (GPR(r) = (uint64_t)(v))
 
-/* ---- MOV, LEA, MOVZX, shifts, PUSH/POP ---- */
-
-static void f_mov_rr64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, GPR(in->reg)); chain_next(cpu); }
-static void f_mov_rr32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, GPR(in->reg)); chain_next(cpu); }
-static void f_mov_rr_rev64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, GPR(in->rm)); chain_next(cpu); }
-static void f_mov_rr_rev32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, GPR(in->rm)); chain_next(cpu); }
-static void f_mov_load64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read64(cpu, ea(cpu, in))); chain_next(cpu); }
-static void f_mov_load32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, emu_read32(cpu, ea(cpu, in))); chain_next(cpu); }
-static void f_mov_store64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), GPR(in->reg)); chain_next(cpu); }
-static void f_mov_store32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)GPR(in->reg)); chain_next(cpu); }
-static void f_mov_storei64(struct emu_cpu *cpu, const struct insn *in) { emu_write64(cpu, ea(cpu, in), in->imm); chain_next(cpu); }
-static void f_mov_storei32(struct emu_cpu *cpu, const struct insn *in) { emu_write32(cpu, ea(cpu, in), (uint32_t)in->imm); chain_next(cpu); }
-static void f_mov_ri64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, in->imm); chain_next(cpu); }
-static void f_mov_ri32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, in->imm); chain_next(cpu); }
-static void f_mov_rmi64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->rm, in->imm); chain_next(cpu); }
-static void f_mov_rmi32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->rm, in->imm); chain_next(cpu); }
-static void f_lea64(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, ea_off(cpu, in)); chain_next(cpu); }
-static void f_lea32(struct emu_cpu *cpu, const struct insn *in) { WR32(in->reg, ea_off(cpu, in)); chain_next(cpu); }
-static void f_movzx8_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read8(cpu, ea(cpu, in))); chain_next(cpu); }
-static void f_movzx16_load(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, emu_read16(cpu, ea(cpu, in))); chain_next(cpu); }
-static void f_movzx8_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, *reg8p(cpu, in->rm)); chain_next(cpu); }
-static void f_movzx16_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint16_t)GPR(in->rm)); chain_next(cpu); }
-static void f_movsxd_r(struct emu_cpu *cpu, const struct insn *in) { WR64(in->reg, (uint64_t)(int64_t)(int32_t)GPR(in->rm)); chain_next(cpu); }
-static void f_movsxd_load(struct emu_cpu *cpu, const struct insn *in)
-{
-    WR64(in->reg, (uint64_t)(int64_t)(int32_t)emu_read32(cpu, ea(cpu, in)));
-    chain_next(cpu);
-}
+/* ---- shifts ---- */
 
 /* SHL/SHR/SAR reg, imm8 (count already masked at decode time, non-zero) */
 static void f_shl64(struct emu_cpu *cpu, const struct insn *in)
@@ -83,14 +57,6 @@ static void f_sar32(struct emu_cpu *cpu, const struct insn *in)
     uint32_t a = (uint32_t)GPR(in->rm), r = (uint32_t)((int32_t)a >> in->imm);
     WR32(in->rm, r);
     setf(cpu, LF_SAR, 4, r, a, in->imm);
-    chain_next(cpu);
-}
-
-static void f_push64(struct emu_cpu *cpu, const struct insn *in) { push64(cpu, GPR(in->reg)); chain_next(cpu); }
-static void f_pop64(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint64_t v = pop64(cpu);
-    WR64(in->reg, v);
     chain_next(cpu);
 }
 
@@ -203,18 +169,12 @@ insn_fn emu_specialize(const struct insn *in)
         case 0x85: return !mem && sz >= 4 ? emu_test_rr[1 + w] : NULL;
         case 0x84: return !mem ? emu_test_rr[0] : NULL;
         case 0xa9: return sz >= 4 ? emu_test_ri[w] : NULL;
-        case 0x89:
-            if (sz < 4) return NULL;
-            return mem ? (w ? f_mov_store64 : f_mov_store32) : (w ? f_mov_rr64 : f_mov_rr32);
-        case 0x8b:
-            if (sz < 4) return NULL;
-            return mem ? (w ? f_mov_load64 : f_mov_load32) : (w ? f_mov_rr_rev64 : f_mov_rr_rev32);
-        case 0x8d: return sz >= 4 ? (w ? f_lea64 : f_lea32) : NULL;
-        case 0x63: return w ? (mem ? f_movsxd_load : f_movsxd_r) : NULL;
-        case 0xb8 ... 0xbf: return sz >= 4 ? (w ? f_mov_ri64 : f_mov_ri32) : NULL;
-        case 0xc7:
-            if (sz < 4) return NULL;
-            return mem ? (w ? f_mov_storei64 : f_mov_storei32) : (w ? f_mov_rmi64 : f_mov_rmi32);
+        case 0x89: return sz >= 4 ? emu_mov_rm_r[mem][w] : NULL;
+        case 0x8b: return sz >= 4 ? emu_mov_r_rm[mem][w] : NULL;
+        case 0x8d: return sz >= 4 ? emu_lea[w] : NULL;
+        case 0x63: return w ? emu_movsxd64[mem] : NULL;
+        case 0xb8 ... 0xbf: return sz >= 4 ? emu_mov_r_i[w] : NULL;
+        case 0xc7: return sz >= 4 ? emu_mov_rm_i[mem][w] : NULL;
         case 0xc1: {
             unsigned sub = (in->modrm >> 3) & 7;
             unsigned c = (unsigned)(in->imm & (w ? 63 : 31));
@@ -231,18 +191,15 @@ insn_fn emu_specialize(const struct insn *in)
             if (mem || sz < 4 || sub > 1) return NULL;
             return emu_incdec_r[sub][w];
         }
-        case 0x50 ... 0x57: return sz == 8 ? f_push64 : NULL;
-        case 0x58 ... 0x5f: return sz == 8 ? f_pop64 : NULL;
+        case 0x50 ... 0x57: return sz == 8 ? emu_push_r64 : NULL;
+        case 0x58 ... 0x5f: return sz == 8 ? emu_pop_r64 : NULL;
         default: return NULL;
         }
     }
     if (in->map == 1) {
         if (op == 0xaf && w) return mem ? f_imul_rm64 : f_imul_rr64;
         if (op >= 0x40 && op <= 0x4f && !mem && sz >= 4) return w ? f_cmov_rr64 : f_cmov_rr32;
-        if ((op == 0xb6 || op == 0xb7) && sz >= 4) {
-            if (op == 0xb6) return mem ? f_movzx8_load : f_movzx8_r;
-            return mem ? f_movzx16_load : f_movzx16_r;
-        }
+        if ((op == 0xb6 || op == 0xb7) && sz >= 4) return emu_movzx[op & 1][mem];
     }
     return NULL;
 }

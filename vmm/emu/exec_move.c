@@ -6,92 +6,99 @@
  */
 #include "vmm/emu/exec.h"
 
-void h_mov_rm_r(struct emu_cpu *cpu, const struct insn *in)
+/* MOV r/m, reg; reg, r/m; r/m, imm; reg, imm */
+static ALWAYS_INLINE void mov_rm_r(struct emu_cpu *cpu, const struct insn *in, unsigned sz, enum opnd_form form)
 {
-    store_rm_new(cpu, in, in->osz, rreg(cpu, in->reg, in->osz));
-    chain_next(cpu);
+    uint64_t v = rreg(cpu, in->reg, sz);
+    if (rm_is_reg(in, form)) wreg(cpu, in->rm, v, sz);
+    else mwrite(cpu, ea(cpu, in), v, sz);
 }
+static ALWAYS_INLINE void mov_r_rm(struct emu_cpu *cpu, const struct insn *in, unsigned sz, enum opnd_form form)
+{
+    uint64_t la, v = load_rm_as(cpu, in, sz, form, &la);
+    wreg(cpu, in->reg, v, sz);
+}
+static ALWAYS_INLINE void mov_rm_i(struct emu_cpu *cpu, const struct insn *in, unsigned sz, enum opnd_form form)
+{
+    if (rm_is_reg(in, form)) wreg(cpu, in->rm, in->imm, sz);
+    else mwrite(cpu, ea(cpu, in), in->imm, sz);
+}
+HANDLER(h_mov_rm_r) { mov_rm_r(cpu, in, in->osz, OPND_ANY); }
+HANDLER(h_mov_r_rm) { mov_r_rm(cpu, in, in->osz, OPND_ANY); }
+HANDLER(h_mov_rm_i) { mov_rm_i(cpu, in, in->osz, OPND_ANY); }
+HANDLER(h_mov_r_i) { wreg(cpu, in->reg, in->imm, in->osz); }
+SPECIALIZED(f_mov_rm_r_reg32, mov_rm_r(cpu, in, 4, OPND_REG))
+SPECIALIZED(f_mov_rm_r_reg64, mov_rm_r(cpu, in, 8, OPND_REG))
+SPECIALIZED(f_mov_rm_r_mem32, mov_rm_r(cpu, in, 4, OPND_MEM))
+SPECIALIZED(f_mov_rm_r_mem64, mov_rm_r(cpu, in, 8, OPND_MEM))
+SPECIALIZED(f_mov_r_rm_reg32, mov_r_rm(cpu, in, 4, OPND_REG))
+SPECIALIZED(f_mov_r_rm_reg64, mov_r_rm(cpu, in, 8, OPND_REG))
+SPECIALIZED(f_mov_r_rm_mem32, mov_r_rm(cpu, in, 4, OPND_MEM))
+SPECIALIZED(f_mov_r_rm_mem64, mov_r_rm(cpu, in, 8, OPND_MEM))
+SPECIALIZED(f_mov_rm_i_reg32, mov_rm_i(cpu, in, 4, OPND_REG))
+SPECIALIZED(f_mov_rm_i_reg64, mov_rm_i(cpu, in, 8, OPND_REG))
+SPECIALIZED(f_mov_rm_i_mem32, mov_rm_i(cpu, in, 4, OPND_MEM))
+SPECIALIZED(f_mov_rm_i_mem64, mov_rm_i(cpu, in, 8, OPND_MEM))
+SPECIALIZED(f_mov_r_i32, wreg(cpu, in->reg, in->imm, 4))
+SPECIALIZED(f_mov_r_i64, wreg(cpu, in->reg, in->imm, 8))
+const insn_fn emu_mov_rm_r[2][2] = {{f_mov_rm_r_reg32, f_mov_rm_r_reg64}, {f_mov_rm_r_mem32, f_mov_rm_r_mem64}};
+const insn_fn emu_mov_r_rm[2][2] = {{f_mov_r_rm_reg32, f_mov_r_rm_reg64}, {f_mov_r_rm_mem32, f_mov_r_rm_mem64}};
+const insn_fn emu_mov_rm_i[2][2] = {{f_mov_rm_i_reg32, f_mov_rm_i_reg64}, {f_mov_rm_i_mem32, f_mov_rm_i_mem64}};
+const insn_fn emu_mov_r_i[2] = {f_mov_r_i32, f_mov_r_i64};
 
-void h_mov_r_rm(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint64_t la, v = load_rm(cpu, in, in->osz, &la);
-    wreg(cpu, in->reg, v, in->osz);
-    chain_next(cpu);
-}
-
-void h_mov_rm_i(struct emu_cpu *cpu, const struct insn *in)
-{
-    store_rm_new(cpu, in, in->osz, in->imm);
-    chain_next(cpu);
-}
-void h_mov_r_i(struct emu_cpu *cpu, const struct insn *in)
-{
-    wreg(cpu, in->reg, in->imm, in->osz);
-    chain_next(cpu);
-}
-
-void h_mov_a_moffs(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_mov_a_moffs)
 {
     uint64_t v = mread(cpu, lin_seg(cpu, in->seg, ea_off(cpu, in)), in->osz);
     wreg(cpu, GPR_RAX, v, in->osz);
-    chain_next(cpu);
 }
 
-void h_mov_moffs_a(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_mov_moffs_a)
 {
     mwrite(cpu, lin_seg(cpu, in->seg, ea_off(cpu, in)), rreg(cpu, GPR_RAX, in->osz), in->osz);
-    chain_next(cpu);
 }
 
-void h_movzx(struct emu_cpu *cpu, const struct insn *in)
+/* MOVZX, MOVSX, MOVSXD: a source of ssz bytes into a destination of dsz */
+static ALWAYS_INLINE void mov_extend(struct emu_cpu *cpu, const struct insn *in, unsigned ssz, unsigned dsz, bool sign,
+                                     enum opnd_form form)
 {
-    unsigned ssz = (in->op & 1) ? 2 : 1;
-    uint64_t la, v = load_rm(cpu, in, ssz, &la);
-    wreg(cpu, in->reg, v, in->osz);
-    chain_next(cpu);
+    uint64_t la, v = load_rm_as(cpu, in, ssz, form, &la);
+    wreg(cpu, in->reg, sign ? sext(v, ssz) : v, dsz);
 }
+HANDLER(h_movzx) { mov_extend(cpu, in, (in->op & 1) ? 2 : 1, in->osz, false, OPND_ANY); }
+HANDLER(h_movsx) { mov_extend(cpu, in, (in->op & 1) ? 2 : 1, in->osz, true, OPND_ANY); }
+HANDLER(h_movsxd) { mov_extend(cpu, in, in->osz == 8 ? 4 : in->osz, in->osz, true, OPND_ANY); }
+/* a zero-extended byte or word is the same in a 32- or 64-bit destination: one form for both */
+SPECIALIZED(f_movzx8_reg, mov_extend(cpu, in, 1, 8, false, OPND_REG))
+SPECIALIZED(f_movzx8_mem, mov_extend(cpu, in, 1, 8, false, OPND_MEM))
+SPECIALIZED(f_movzx16_reg, mov_extend(cpu, in, 2, 8, false, OPND_REG))
+SPECIALIZED(f_movzx16_mem, mov_extend(cpu, in, 2, 8, false, OPND_MEM))
+SPECIALIZED(f_movsxd_reg, mov_extend(cpu, in, 4, 8, true, OPND_REG))
+SPECIALIZED(f_movsxd_mem, mov_extend(cpu, in, 4, 8, true, OPND_MEM))
+const insn_fn emu_movzx[2][2] = {{f_movzx8_reg, f_movzx8_mem}, {f_movzx16_reg, f_movzx16_mem}};
+const insn_fn emu_movsxd64[2] = {f_movsxd_reg, f_movsxd_mem};
 
-void h_movsx(struct emu_cpu *cpu, const struct insn *in)
-{
-    unsigned ssz = (in->op & 1) ? 2 : 1;
-    uint64_t la, v = load_rm(cpu, in, ssz, &la);
-    wreg(cpu, in->reg, sext(v, ssz), in->osz);
-    chain_next(cpu);
-}
+HANDLER(h_lea) { wreg(cpu, in->reg, ea_off(cpu, in), in->osz); }
+SPECIALIZED(f_lea32, wreg(cpu, in->reg, ea_off(cpu, in), 4))
+SPECIALIZED(f_lea64, wreg(cpu, in->reg, ea_off(cpu, in), 8))
+const insn_fn emu_lea[2] = {f_lea32, f_lea64};
 
-void h_movsxd(struct emu_cpu *cpu, const struct insn *in)
-{
-    unsigned ssz = in->osz == 8 ? 4 : in->osz;
-    uint64_t la, v = load_rm(cpu, in, ssz, &la);
-    wreg(cpu, in->reg, sext(v, ssz), in->osz);
-    chain_next(cpu);
-}
-
-void h_lea(struct emu_cpu *cpu, const struct insn *in)
-{
-    wreg(cpu, in->reg, ea_off(cpu, in), in->osz);
-    chain_next(cpu);
-}
-
-void h_xchg_rm_r(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_xchg_rm_r)
 {
     unsigned sz = in->osz;
     uint64_t la = 0, a = load_rm(cpu, in, sz, &la), b = rreg(cpu, in->reg, sz);
     store_rm(cpu, in, sz, la, b);
     wreg(cpu, in->reg, a, sz);
-    chain_next(cpu);
 }
 
-void h_xchg_a_r(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_xchg_a_r)
 {
     unsigned sz = in->osz;
     uint64_t a = rreg(cpu, GPR_RAX, sz), b = rreg(cpu, in->reg, sz);
     wreg(cpu, GPR_RAX, b, sz);
     wreg(cpu, in->reg, a, sz);
-    chain_next(cpu);
 }
 
-void h_cmpxchg(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cmpxchg)
 {
     unsigned sz = in->osz;
     uint64_t la = 0, d = load_rm(cpu, in, sz, &la), acc = rreg(cpu, GPR_RAX, sz);
@@ -102,7 +109,6 @@ void h_cmpxchg(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, GPR_RAX, d, sz);
     }
     setf(cpu, LF_SUB, sz, (acc - d) & szmask(sz), acc, d);
-    chain_next(cpu);
 }
 
 void h_cmpxchg8b16b(struct emu_cpu *cpu, const struct insn *in)
@@ -137,7 +143,7 @@ void h_cmpxchg8b16b(struct emu_cpu *cpu, const struct insn *in)
     set_raw_flags(cpu, f);
 }
 
-void h_xadd(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_xadd)
 {
     unsigned sz = in->osz;
     uint64_t la = 0, d = load_rm(cpu, in, sz, &la), s = rreg(cpu, in->reg, sz);
@@ -150,16 +156,14 @@ void h_xadd(struct emu_cpu *cpu, const struct insn *in)
         wreg(cpu, in->rm, r, sz);
     }
     setf(cpu, LF_ADD, sz, r, d, s);
-    chain_next(cpu);
 }
 
-void h_bswap(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_bswap)
 {
     uint64_t *r = &cpu->s.gpr[in->reg];
     if (in->osz == 8) *r = __builtin_bswap64(*r);
     else if (in->osz == 4) *r = __builtin_bswap32((uint32_t)*r);
     else *r &= ~0xffffULL; /* 16-bit BSWAP is undefined; hardware gives 0 */
-    chain_next(cpu);
 }
 
 void h_movnti(struct emu_cpu *cpu, const struct insn *in) { mwrite(cpu, ea(cpu, in), rreg(cpu, in->reg, in->osz), in->osz); }
@@ -179,30 +183,26 @@ void h_movbe(struct emu_cpu *cpu, const struct insn *in)
 
 /* ---- stack ---- */
 
-void h_push_r(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_push_r) { pushsz(cpu, rreg(cpu, in->reg, in->osz), in->osz); }
+static ALWAYS_INLINE void pop_r(struct emu_cpu *cpu, const struct insn *in, unsigned sz)
 {
-    pushsz(cpu, rreg(cpu, in->reg, in->osz), in->osz);
-    chain_next(cpu);
+    uint64_t v = popsz(cpu, sz);
+    wreg(cpu, in->reg, v, sz);
 }
+HANDLER(h_pop_r) { pop_r(cpu, in, in->osz); }
+SPECIALIZED(f_push_r64, pushsz(cpu, rreg(cpu, in->reg, 8), 8))
+SPECIALIZED(f_pop_r64, pop_r(cpu, in, 8))
+const insn_fn emu_push_r64 = f_push_r64, emu_pop_r64 = f_pop_r64;
 
-void h_pop_r(struct emu_cpu *cpu, const struct insn *in)
-{
-    uint64_t v = popsz(cpu, in->osz);
-    wreg(cpu, in->reg, v, in->osz);
-    chain_next(cpu);
-}
-
-void h_push_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_push_i)
 {
     pushsz(cpu, in->imm, in->osz);
-    chain_next(cpu);
 }
 
-void h_push_rm(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_push_rm)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     pushsz(cpu, v, in->osz);
-    chain_next(cpu);
 }
 
 /* POP r/m: the address is computed with RSP already incremented (SDM). */
@@ -292,17 +292,15 @@ void h_xlat(struct emu_cpu *cpu, const struct insn *in)
     *reg8p(cpu, GPR_RAX) = emu_read8(cpu, lin_seg(cpu, in->seg, off));
 }
 
-void h_cmov(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cmov)
 {
     unsigned sz = in->osz;
     uint64_t la, v = load_rm(cpu, in, sz, &la);
     if (emu_cond(cpu, in->op & 15)) wreg(cpu, in->reg, v, sz);
     else if (sz == 4) cpu->s.gpr[in->reg] = (uint32_t)cpu->s.gpr[in->reg];
-    chain_next(cpu);
 }
 
-void h_setcc(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_setcc)
 {
     store_rm_new(cpu, in, 1, emu_cond(cpu, in->op & 15));
-    chain_next(cpu);
 }
