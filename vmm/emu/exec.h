@@ -130,6 +130,11 @@ extern const insn_fn emu_mov_r_i[2], emu_lea[2]; /* 32-, 64-bit */
 extern const insn_fn emu_movzx[2][2];            /* [byte, word source][r/m: register, memory] */
 extern const insn_fn emu_movsxd64[2];            /* [r/m: register, memory] */
 extern const insn_fn emu_push_r64, emu_pop_r64;
+extern const insn_fn emu_cmov_r[2];              /* register source: 32-, 64-bit */
+/* exec_alu.c: group 2 by an immediate count on a register [op][32-, 64-bit] (ROL ROR SHL SHR
+ * SAR; NULL for the others), IMUL r64, r/m64 [register, memory] */
+extern const insn_fn emu_shift_i_r[8][2], emu_imul_r_rm64[2];
+extern const insn_fn emu_jcc[16];                /* exec_control.c: one per condition code */
 
 /* ---- lazy flags (flags.c) ---- */
 enum lf_op {
@@ -169,6 +174,39 @@ static inline uint64_t sext(uint64_t v, unsigned size)
     }
 }
 static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
+
+/* Condition code cc (0..15, the Jcc order) of the lazy flags: the common cases (after a 64-bit
+ * CMP/SUB, ZF after any operation) evaluated inline, the others by emu_cond. With a constant cc
+ * the test compiles to one comparison. cond_after_sub: what a CMP/SUB of a and b decides. */
+static inline __attribute__((always_inline)) bool cond_after_sub(uint64_t a, uint64_t b, unsigned size, unsigned cc,
+                                                                  bool *known)
+{
+    *known = true;
+    switch (cc) {
+    case 2: return a < b;
+    case 3: return a >= b;
+    case 4: return a == b;
+    case 5: return a != b;
+    case 6: return a <= b;
+    case 7: return a > b;
+    case 12: return (int64_t)sext(a, size) < (int64_t)sext(b, size);
+    case 13: return (int64_t)sext(a, size) >= (int64_t)sext(b, size);
+    case 14: return (int64_t)sext(a, size) <= (int64_t)sext(b, size);
+    case 15: return (int64_t)sext(a, size) > (int64_t)sext(b, size);
+    default: *known = false; return false; /* O, NO, S, NS, P, NP need the result's flags */
+    }
+}
+static inline __attribute__((always_inline)) bool cond(const struct emu_cpu *cpu, unsigned cc)
+{
+    const struct emu_lazy_flags *lf = &cpu->lf;
+    if (lf->op == LF_SUB && lf->size == 8) {
+        bool known, r = cond_after_sub(lf->src1, lf->src2, 8, cc, &known);
+        if (known) return r;
+    }
+    if (cc == 4 && lf->op != LF_RAW) return lf->res == 0;
+    if (cc == 5 && lf->op != LF_RAW) return lf->res != 0;
+    return emu_cond(cpu, cc);
+}
 
 static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
 {

@@ -215,9 +215,8 @@ HANDLER(h_imul1)
     setf(cpu, LF_MUL, sz, lo, 0, ovf);
 }
 
-static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64_t b)
+static ALWAYS_INLINE void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64_t b, unsigned sz)
 {
-    unsigned sz = in->osz;
     if (sz == 8) {
         __int128 r = (__int128)(int64_t)a * (int64_t)b;
         uint64_t lo = (uint64_t)r;
@@ -231,16 +230,21 @@ static void imul2(struct emu_cpu *cpu, const struct insn *in, uint64_t a, uint64
     setf(cpu, LF_MUL, sz, lo, 0, (int64_t)sext(lo, sz) != r);
 }
 
-HANDLER(h_imul_r_rm)
+/* IMUL reg, r/m */
+static ALWAYS_INLINE void imul_r_rm(struct emu_cpu *cpu, const struct insn *in, unsigned sz, enum opnd_form form)
 {
-    uint64_t la, b = load_rm(cpu, in, in->osz, &la);
-    imul2(cpu, in, rreg(cpu, in->reg, in->osz), b);
+    uint64_t la, b = load_rm_as(cpu, in, sz, form, &la);
+    imul2(cpu, in, rreg(cpu, in->reg, sz), b, sz);
 }
+HANDLER(h_imul_r_rm) { imul_r_rm(cpu, in, in->osz, OPND_ANY); }
+SPECIALIZED(f_imul_r_rm_reg64, imul_r_rm(cpu, in, 8, OPND_REG))
+SPECIALIZED(f_imul_r_rm_mem64, imul_r_rm(cpu, in, 8, OPND_MEM))
+const insn_fn emu_imul_r_rm64[2] = {f_imul_r_rm_reg64, f_imul_r_rm_mem64};
 
 HANDLER(h_imul_r_rm_i)
 {
     uint64_t la, a = load_rm(cpu, in, in->osz, &la);
-    imul2(cpu, in, a, in->imm);
+    imul2(cpu, in, a, in->imm, in->osz);
 }
 
 static __attribute__((noreturn)) void raise_de(struct emu_cpu *cpu) { emu_raise(cpu, EXC_DE, 0, false); }
@@ -310,15 +314,17 @@ HANDLER(h_idiv)
 /* ---- shifts and rotates ---- */
 
 /* OF after rotates by more than one is undefined; we compute it with the count-1 formula. */
-static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
+/* Group 2 operation op (ROL ROR RCL RCR SHL SHR SAL SAR) of size sz by count. */
+static ALWAYS_INLINE void shift(struct emu_cpu *cpu, const struct insn *in, unsigned op, unsigned sz,
+                                enum opnd_form form, uint64_t count)
 {
-    unsigned sz = in->osz, bits = sz * 8, op = (in->modrm >> 3) & 7;
+    unsigned bits = sz * 8;
     uint64_t m = szmask(sz);
     unsigned c = (unsigned)(count & (sz == 8 ? 63 : 31));
-    uint64_t la = 0, a = load_rm(cpu, in, sz, &la), r;
+    uint64_t la = 0, a = load_rm_as(cpu, in, sz, form, &la), r;
     if (c == 0) {
         /* no flags change; a 32-bit register destination is still written (zero-extended) */
-        if (sz == 4 && in->mod == 3) cpu->s.gpr[in->rm] = a;
+        if (sz == 4 && rm_is_reg(in, form)) cpu->s.gpr[in->rm] = a;
         return;
     }
     uint64_t f;
@@ -328,7 +334,7 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
         unsigned k = c % bits;
         if (op == 0) r = k ? ((a << k) | (a >> (bits - k))) & m : a;
         else r = k ? ((a >> k) | (a << (bits - k))) & m : a;
-        store_rm(cpu, in, sz, la, r);
+        store_rm_as(cpu, in, sz, form, la, r);
         f = emu_flags_compute(&cpu->lf) & ~(RFLAGS_CF | RFLAGS_OF);
         if (op == 0) {
             if (r & 1) f |= RFLAGS_CF;
@@ -358,7 +364,7 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
                 cf = out;
             }
         }
-        store_rm(cpu, in, sz, la, r);
+        store_rm_as(cpu, in, sz, form, la, r);
         if (cf) f |= RFLAGS_CF;
         if (op == 2) {
             if (msb(r, sz) ^ cf) f |= RFLAGS_OF;
@@ -371,17 +377,17 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
     case 4: /* SHL */
     case 6:
         r = c < 64 ? (a << c) & m : 0;
-        store_rm(cpu, in, sz, la, r);
+        store_rm_as(cpu, in, sz, form, la, r);
         setf(cpu, LF_SHL, sz, r, a, c);
         return;
     case 5: /* SHR */
         r = c < 64 ? a >> c : 0;
-        store_rm(cpu, in, sz, la, r);
+        store_rm_as(cpu, in, sz, form, la, r);
         setf(cpu, LF_SHR, sz, r, a, c);
         return;
     default: /* SAR */
         r = (uint64_t)((int64_t)sext(a, sz) >> (c > 63 ? 63 : c)) & m;
-        store_rm(cpu, in, sz, la, r);
+        store_rm_as(cpu, in, sz, form, la, r);
         setf(cpu, LF_SAR, sz, r, a, c);
         return;
     }
@@ -389,16 +395,30 @@ static void shift_op(struct emu_cpu *cpu, const struct insn *in, uint64_t count)
 
 HANDLER(h_shift_1)
 {
-    shift_op(cpu, in, 1);
+    shift(cpu, in, (in->modrm >> 3) & 7, in->osz, OPND_ANY, 1);
 }
 HANDLER(h_shift_cl)
 {
-    shift_op(cpu, in, cpu->s.gpr[GPR_RCX] & 0xff);
+    shift(cpu, in, (in->modrm >> 3) & 7, in->osz, OPND_ANY, cpu->s.gpr[GPR_RCX] & 0xff);
 }
 HANDLER(h_shift_i)
 {
-    shift_op(cpu, in, in->imm & 0xff);
+    shift(cpu, in, (in->modrm >> 3) & 7, in->osz, OPND_ANY, in->imm & 0xff);
 }
+
+/* Register operand, immediate count (emu_specialize takes only counts non-zero after masking). */
+#define SHIFT_I(name, op)                                                                \
+    SPECIALIZED(f_##name##_i32, shift(cpu, in, op, 4, OPND_REG, in->imm))                \
+    SPECIALIZED(f_##name##_i64, shift(cpu, in, op, 8, OPND_REG, in->imm))
+SHIFT_I(rol, 0)
+SHIFT_I(ror, 1)
+SHIFT_I(shl, 4)
+SHIFT_I(shr, 5)
+SHIFT_I(sar, 7)
+const insn_fn emu_shift_i_r[8][2] = {
+    [0] = {f_rol_i32, f_rol_i64}, [1] = {f_ror_i32, f_ror_i64}, [4] = {f_shl_i32, f_shl_i64},
+    [5] = {f_shr_i32, f_shr_i64}, [7] = {f_sar_i32, f_sar_i64},
+};
 
 /* SHLD/SHRD: count masked to 5 (6 for 64-bit) bits; 16-bit counts above 16 are undefined
  * (we shift through a 32-bit concatenation like Intel). Flags: CF = last bit out,

@@ -37,20 +37,18 @@ static void bt_common(struct emu_cpu *cpu, const struct insn *in, unsigned op, i
     set_raw_flags(cpu, f);
 }
 
-void h_bt_rm_r(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_bt_rm_r)
 {
     unsigned op = in->op == 0xa3 ? 0 : in->op == 0xab ? 1 : in->op == 0xb3 ? 2 : 3;
     bt_common(cpu, in, op, (int64_t)sext(rreg(cpu, in->reg, in->osz), in->osz), true);
-    chain_next(cpu);
 }
 
-void h_bt_rm_i(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_bt_rm_i)
 {
     bt_common(cpu, in, ((in->modrm >> 3) & 7) - 4, (int64_t)(in->imm & 0xff), false);
-    chain_next(cpu);
 }
 
-void h_bsf(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_bsf)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     if (v == 0) {
@@ -59,10 +57,9 @@ void h_bsf(struct emu_cpu *cpu, const struct insn *in)
     }
     wreg(cpu, in->reg, (uint64_t)__builtin_ctzll(v), in->osz);
     set_raw_flags(cpu, 0);
-    chain_next(cpu);
 }
 
-void h_bsr(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_bsr)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     if (v == 0) {
@@ -71,33 +68,29 @@ void h_bsr(struct emu_cpu *cpu, const struct insn *in)
     }
     wreg(cpu, in->reg, (uint64_t)(63 - __builtin_clzll(v)), in->osz);
     set_raw_flags(cpu, 0);
-    chain_next(cpu);
 }
 
-void h_tzcnt(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_tzcnt)
 {
     unsigned sz = in->osz;
     uint64_t la, v = load_rm(cpu, in, sz, &la);
     uint64_t r = v ? (uint64_t)__builtin_ctzll(v) : sz * 8;
     wreg(cpu, in->reg, r, sz);
     set_raw_flags(cpu, (v == 0 ? RFLAGS_CF : 0) | (r == 0 ? RFLAGS_ZF : 0));
-    chain_next(cpu);
 }
 
-void h_lzcnt(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_lzcnt)
 {
     unsigned sz = in->osz;
     uint64_t la, v = load_rm(cpu, in, sz, &la);
     uint64_t r = v ? (uint64_t)(__builtin_clzll(v) - (64 - sz * 8)) : sz * 8;
     wreg(cpu, in->reg, r, sz);
     set_raw_flags(cpu, (v == 0 ? RFLAGS_CF : 0) | (r == 0 ? RFLAGS_ZF : 0));
-    chain_next(cpu);
 }
 
-void h_popcnt(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_popcnt)
 {
     uint64_t la, v = load_rm(cpu, in, in->osz, &la);
     wreg(cpu, in->reg, (uint64_t)__builtin_popcountll(v), in->osz);
     set_raw_flags(cpu, v == 0 ? RFLAGS_ZF : 0);
-    chain_next(cpu);
 }

@@ -4,10 +4,19 @@
  */
 #include "vmm/emu/exec.h"
 
-void h_jcc(struct emu_cpu *cpu, const struct insn *in)
+/* Jcc ends its block: no chaining. One handler per condition code is derived for the decoder
+ * to pick (emu_specialize), so each evaluates its condition with constant cc. */
+static ALWAYS_INLINE void jcc(struct emu_cpu *cpu, const struct insn *in, unsigned cc)
 {
-    if (emu_cond(cpu, in->op & 15)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
+    if (cond(cpu, cc)) jump_to(cpu, cpu->s.rip + (uint64_t)in->disp);
 }
+void h_jcc(struct emu_cpu *cpu, const struct insn *in) { jcc(cpu, in, in->op & 15); }
+#define JCC(cc) \
+    static void f_jcc##cc(struct emu_cpu *cpu, const struct insn *in) { jcc(cpu, in, cc); }
+JCC(0) JCC(1) JCC(2) JCC(3) JCC(4) JCC(5) JCC(6) JCC(7)
+JCC(8) JCC(9) JCC(10) JCC(11) JCC(12) JCC(13) JCC(14) JCC(15)
+const insn_fn emu_jcc[16] = {f_jcc0, f_jcc1, f_jcc2,  f_jcc3,  f_jcc4,  f_jcc5,  f_jcc6,  f_jcc7,
+                             f_jcc8, f_jcc9, f_jcc10, f_jcc11, f_jcc12, f_jcc13, f_jcc14, f_jcc15};
 
 void h_jmp_rel(struct emu_cpu *cpu, const struct insn *in) { jump_to(cpu, cpu->s.rip + (uint64_t)in->disp); }
 

@@ -292,15 +292,20 @@ void h_xlat(struct emu_cpu *cpu, const struct insn *in)
     *reg8p(cpu, GPR_RAX) = emu_read8(cpu, lin_seg(cpu, in->seg, off));
 }
 
-HANDLER(h_cmov)
+/* CMOVcc: the source is read whatever the condition; a 32-bit destination is zero-extended
+ * whatever the condition */
+static ALWAYS_INLINE void cmov(struct emu_cpu *cpu, const struct insn *in, unsigned sz, enum opnd_form form)
 {
-    unsigned sz = in->osz;
-    uint64_t la, v = load_rm(cpu, in, sz, &la);
-    if (emu_cond(cpu, in->op & 15)) wreg(cpu, in->reg, v, sz);
+    uint64_t la, v = load_rm_as(cpu, in, sz, form, &la);
+    if (cond(cpu, in->op & 15)) wreg(cpu, in->reg, v, sz);
     else if (sz == 4) cpu->s.gpr[in->reg] = (uint32_t)cpu->s.gpr[in->reg];
 }
+HANDLER(h_cmov) { cmov(cpu, in, in->osz, OPND_ANY); }
+SPECIALIZED(f_cmov_r32, cmov(cpu, in, 4, OPND_REG))
+SPECIALIZED(f_cmov_r64, cmov(cpu, in, 8, OPND_REG))
+const insn_fn emu_cmov_r[2] = {f_cmov_r32, f_cmov_r64};
 
 HANDLER(h_setcc)
 {
-    store_rm_new(cpu, in, 1, emu_cond(cpu, in->op & 15));
+    store_rm_new(cpu, in, 1, cond(cpu, in->op & 15));
 }

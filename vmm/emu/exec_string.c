@@ -47,7 +47,7 @@ static inline bool rep_more(struct emu_cpu *cpu, unsigned n)
     return false;
 }
 
-void h_movs(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_movs)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
@@ -92,10 +92,9 @@ void h_movs(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RDI, di + (uint64_t)d, asz);
         aset(cpu, GPR_RCX, --cnt, asz);
     }
-    chain_next(cpu);
 }
 
-void h_stos(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_stos)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
@@ -137,10 +136,9 @@ void h_stos(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RDI, di + (uint64_t)d, asz);
         aset(cpu, GPR_RCX, --cnt, asz);
     }
-    chain_next(cpu);
 }
 
-void h_lods(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_lods)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
@@ -154,11 +152,10 @@ void h_lods(struct emu_cpu *cpu, const struct insn *in)
         cnt--;
         if (in->rep) aset(cpu, GPR_RCX, cnt, asz);
     }
-    chain_next(cpu);
 }
 
 /* SCAS/CMPS: REPE (F3) stops when ZF=0, REPNE (F2) when ZF=1. */
-void h_scas(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_scas)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
@@ -175,10 +172,9 @@ void h_scas(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RCX, cnt, asz);
         if ((in->rep == 0xf3) != (a == v)) return;
     }
-    chain_next(cpu);
 }
 
-void h_cmps(struct emu_cpu *cpu, const struct insn *in)
+HANDLER(h_cmps)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
@@ -196,7 +192,6 @@ void h_cmps(struct emu_cpu *cpu, const struct insn *in)
         aset(cpu, GPR_RCX, cnt, asz);
         if ((in->rep == 0xf3) != (a == b)) return;
     }
-    chain_next(cpu);
 }
 
 void h_ins(struct emu_cpu *cpu, const struct insn *in)

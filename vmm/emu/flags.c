@@ -103,20 +103,8 @@ bool emu_cond(const struct emu_cpu *cpu, unsigned cc)
     const struct emu_lazy_flags *lf = &cpu->lf;
     unsigned size = lf->size;
     if (lf->op == LF_SUB) {
-        uint64_t a = lf->src1, b = lf->src2;
-        switch (cc) {
-        case 2: return a < b;
-        case 3: return a >= b;
-        case 4: return a == b;
-        case 5: return a != b;
-        case 6: return a <= b;
-        case 7: return a > b;
-        case 12: return (int64_t)sext(a, size) < (int64_t)sext(b, size);
-        case 13: return (int64_t)sext(a, size) >= (int64_t)sext(b, size);
-        case 14: return (int64_t)sext(a, size) <= (int64_t)sext(b, size);
-        case 15: return (int64_t)sext(a, size) > (int64_t)sext(b, size);
-        default: break;
-        }
+        bool known, r = cond_after_sub(lf->src1, lf->src2, size, cc, &known);
+        if (known) return r;
     } else if (lf->op == LF_LOGIC) {
         bool zf = lf->res == 0, sf = msb(lf->res, size);
         switch (cc) {
