@@ -116,16 +116,26 @@ static inline __attribute__((always_inline)) void chain_next(struct emu_cpu *cpu
         chain_next(cpu);                                                                           \
     }
 
+/* The four specialized forms of semantics sem(cpu, in, [args,] size, form) for 32- and 64-bit
+ * operands with a register or memory r/m, and their table name[r/m: 0 register, 1 memory][0:
+ * 32-bit, 1: 64-bit]. */
+#define SPECIALIZED_RM(name, sem, ...)                                                             \
+    SPECIALIZED(name##_reg32, sem(cpu, in, ##__VA_ARGS__, 4, OPND_REG))                            \
+    SPECIALIZED(name##_reg64, sem(cpu, in, ##__VA_ARGS__, 8, OPND_REG))                            \
+    SPECIALIZED(name##_mem32, sem(cpu, in, ##__VA_ARGS__, 4, OPND_MEM))                            \
+    SPECIALIZED(name##_mem64, sem(cpu, in, ##__VA_ARGS__, 8, OPND_MEM))                            \
+    static const insn_fn name[2][2] = {{name##_reg32, name##_reg64}, {name##_mem32, name##_mem64}};
+
 /* exec_fast.c: a specialized handler for `in`, or NULL (keep in->fn) */
 insn_fn emu_specialize(const struct insn *in);
 /* Specialized forms, defined next to their generic handlers from the same semantics.
  * [op 0..7][r/m: 0 register, 1 memory][0: 32-bit, 1: 64-bit] (exec_alu.c) */
-extern const insn_fn emu_alu_rm_r[8][2][2], emu_alu_r_rm[8][2][2], emu_alu_rm_i[8][2][2];
+extern const insn_fn (*const emu_alu_rm_r[8])[2], (*const emu_alu_r_rm[8])[2], (*const emu_alu_rm_i[8])[2];
 extern const insn_fn emu_test_rr[3]; /* 8-, 32-, 64-bit */
 extern const insn_fn emu_test_ri[2]; /* 32-, 64-bit */
 extern const insn_fn emu_incdec_r[2][2]; /* [0 INC, 1 DEC][32-, 64-bit] */
 /* [r/m: 0 register, 1 memory][0: 32-bit, 1: 64-bit] (exec_move.c) */
-extern const insn_fn emu_mov_rm_r[2][2], emu_mov_r_rm[2][2], emu_mov_rm_i[2][2];
+extern const insn_fn (*const emu_mov_rm_r)[2], (*const emu_mov_r_rm)[2], (*const emu_mov_rm_i)[2];
 extern const insn_fn emu_mov_r_i[2], emu_lea[2]; /* 32-, 64-bit */
 extern const insn_fn emu_movzx[2][2];            /* [byte, word source][r/m: register, memory] */
 extern const insn_fn emu_movsxd64[2];            /* [r/m: register, memory] */

@@ -72,18 +72,9 @@ static ALWAYS_INLINE void alu_rm_i(struct emu_cpu *cpu, const struct insn *in, u
     HANDLER(h_##name##_rm_r) { alu_rm_r(cpu, in, op, in->osz, OPND_ANY); }                              \
     HANDLER(h_##name##_r_rm) { alu_r_rm(cpu, in, op, in->osz, OPND_ANY); }                              \
     HANDLER(h_##name##_rm_i) { alu_rm_i(cpu, in, op, in->osz, OPND_ANY); }                              \
-    SPECIALIZED(f_##name##_rm_r_reg32, alu_rm_r(cpu, in, op, 4, OPND_REG))                              \
-    SPECIALIZED(f_##name##_rm_r_reg64, alu_rm_r(cpu, in, op, 8, OPND_REG))                              \
-    SPECIALIZED(f_##name##_rm_r_mem32, alu_rm_r(cpu, in, op, 4, OPND_MEM))                              \
-    SPECIALIZED(f_##name##_rm_r_mem64, alu_rm_r(cpu, in, op, 8, OPND_MEM))                              \
-    SPECIALIZED(f_##name##_r_rm_reg32, alu_r_rm(cpu, in, op, 4, OPND_REG))                              \
-    SPECIALIZED(f_##name##_r_rm_reg64, alu_r_rm(cpu, in, op, 8, OPND_REG))                              \
-    SPECIALIZED(f_##name##_r_rm_mem32, alu_r_rm(cpu, in, op, 4, OPND_MEM))                              \
-    SPECIALIZED(f_##name##_r_rm_mem64, alu_r_rm(cpu, in, op, 8, OPND_MEM))                              \
-    SPECIALIZED(f_##name##_rm_i_reg32, alu_rm_i(cpu, in, op, 4, OPND_REG))                              \
-    SPECIALIZED(f_##name##_rm_i_reg64, alu_rm_i(cpu, in, op, 8, OPND_REG))                              \
-    SPECIALIZED(f_##name##_rm_i_mem32, alu_rm_i(cpu, in, op, 4, OPND_MEM))                              \
-    SPECIALIZED(f_##name##_rm_i_mem64, alu_rm_i(cpu, in, op, 8, OPND_MEM))
+    SPECIALIZED_RM(f_##name##_rm_r, alu_rm_r, op)                                                       \
+    SPECIALIZED_RM(f_##name##_r_rm, alu_r_rm, op)                                                       \
+    SPECIALIZED_RM(f_##name##_rm_i, alu_rm_i, op)
 ALU_HANDLERS(add, 0)
 ALU_HANDLERS(or, 1)
 ALU_HANDLERS(adc, 2)
@@ -94,15 +85,8 @@ ALU_HANDLERS(xor, 6)
 ALU_HANDLERS(cmp, 7)
 
 #define ALU_FORM_TABLE(form)                                                                            \
-    const insn_fn emu_alu_##form[8][2][2] = {                                                           \
-        {{f_add_##form##_reg32, f_add_##form##_reg64}, {f_add_##form##_mem32, f_add_##form##_mem64}},   \
-        {{f_or_##form##_reg32, f_or_##form##_reg64}, {f_or_##form##_mem32, f_or_##form##_mem64}},       \
-        {{f_adc_##form##_reg32, f_adc_##form##_reg64}, {f_adc_##form##_mem32, f_adc_##form##_mem64}},   \
-        {{f_sbb_##form##_reg32, f_sbb_##form##_reg64}, {f_sbb_##form##_mem32, f_sbb_##form##_mem64}},   \
-        {{f_and_##form##_reg32, f_and_##form##_reg64}, {f_and_##form##_mem32, f_and_##form##_mem64}},   \
-        {{f_sub_##form##_reg32, f_sub_##form##_reg64}, {f_sub_##form##_mem32, f_sub_##form##_mem64}},   \
-        {{f_xor_##form##_reg32, f_xor_##form##_reg64}, {f_xor_##form##_mem32, f_xor_##form##_mem64}},   \
-        {{f_cmp_##form##_reg32, f_cmp_##form##_reg64}, {f_cmp_##form##_mem32, f_cmp_##form##_mem64}}};
+    const insn_fn (*const emu_alu_##form[8])[2] = {f_add_##form, f_or_##form,  f_adc_##form, f_sbb_##form, \
+                                                   f_and_##form, f_sub_##form, f_xor_##form, f_cmp_##form};
 ALU_FORM_TABLE(rm_r)
 ALU_FORM_TABLE(r_rm)
 ALU_FORM_TABLE(rm_i)

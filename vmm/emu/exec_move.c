@@ -27,23 +27,13 @@ HANDLER(h_mov_rm_r) { mov_rm_r(cpu, in, in->osz, OPND_ANY); }
 HANDLER(h_mov_r_rm) { mov_r_rm(cpu, in, in->osz, OPND_ANY); }
 HANDLER(h_mov_rm_i) { mov_rm_i(cpu, in, in->osz, OPND_ANY); }
 HANDLER(h_mov_r_i) { wreg(cpu, in->reg, in->imm, in->osz); }
-SPECIALIZED(f_mov_rm_r_reg32, mov_rm_r(cpu, in, 4, OPND_REG))
-SPECIALIZED(f_mov_rm_r_reg64, mov_rm_r(cpu, in, 8, OPND_REG))
-SPECIALIZED(f_mov_rm_r_mem32, mov_rm_r(cpu, in, 4, OPND_MEM))
-SPECIALIZED(f_mov_rm_r_mem64, mov_rm_r(cpu, in, 8, OPND_MEM))
-SPECIALIZED(f_mov_r_rm_reg32, mov_r_rm(cpu, in, 4, OPND_REG))
-SPECIALIZED(f_mov_r_rm_reg64, mov_r_rm(cpu, in, 8, OPND_REG))
-SPECIALIZED(f_mov_r_rm_mem32, mov_r_rm(cpu, in, 4, OPND_MEM))
-SPECIALIZED(f_mov_r_rm_mem64, mov_r_rm(cpu, in, 8, OPND_MEM))
-SPECIALIZED(f_mov_rm_i_reg32, mov_rm_i(cpu, in, 4, OPND_REG))
-SPECIALIZED(f_mov_rm_i_reg64, mov_rm_i(cpu, in, 8, OPND_REG))
-SPECIALIZED(f_mov_rm_i_mem32, mov_rm_i(cpu, in, 4, OPND_MEM))
-SPECIALIZED(f_mov_rm_i_mem64, mov_rm_i(cpu, in, 8, OPND_MEM))
+SPECIALIZED_RM(f_mov_rm_r, mov_rm_r)
+SPECIALIZED_RM(f_mov_r_rm, mov_r_rm)
+SPECIALIZED_RM(f_mov_rm_i, mov_rm_i)
 SPECIALIZED(f_mov_r_i32, wreg(cpu, in->reg, in->imm, 4))
 SPECIALIZED(f_mov_r_i64, wreg(cpu, in->reg, in->imm, 8))
-const insn_fn emu_mov_rm_r[2][2] = {{f_mov_rm_r_reg32, f_mov_rm_r_reg64}, {f_mov_rm_r_mem32, f_mov_rm_r_mem64}};
-const insn_fn emu_mov_r_rm[2][2] = {{f_mov_r_rm_reg32, f_mov_r_rm_reg64}, {f_mov_r_rm_mem32, f_mov_r_rm_mem64}};
-const insn_fn emu_mov_rm_i[2][2] = {{f_mov_rm_i_reg32, f_mov_rm_i_reg64}, {f_mov_rm_i_mem32, f_mov_rm_i_mem64}};
+const insn_fn (*const emu_mov_rm_r)[2] = f_mov_rm_r, (*const emu_mov_r_rm)[2] = f_mov_r_rm,
+              (*const emu_mov_rm_i)[2] = f_mov_rm_i;
 const insn_fn emu_mov_r_i[2] = {f_mov_r_i32, f_mov_r_i64};
 
 HANDLER(h_mov_a_moffs)
