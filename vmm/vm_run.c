@@ -50,15 +50,15 @@ int vm_run_restore_next(struct vm_run *r, const char *path, char *err, size_t er
 }
 
 /* The machine's disks (a snapshot directory's copies), then RAM, vCPUs and devices. */
-static int restore_disks(struct vm_run *r, const char *path, char *err, size_t errlen)
+static int restore_disks(struct vm_run *r, const char *path, bool dir, char *err, size_t errlen)
 {
-    return is_dir(path) ? snapshot_dir_restore_disks(r->cfg, path, err, errlen) : 0;
+    return dir ? snapshot_dir_restore_disks(r->cfg, path, err, errlen) : 0;
 }
 
-static int restore_machine(struct vm_run *r, const char *path, char *err, size_t errlen)
+static int restore_machine(struct vm_run *r, const char *path, bool dir, char *err, size_t errlen)
 {
-    return is_dir(path) ? snapshot_dir_restore_machine(&r->m, path, r->progress, r->progress_opaque, err, errlen)
-                        : snapshot_restore(&r->m, path, r->progress, r->progress_opaque, err, errlen);
+    return dir ? snapshot_dir_restore_machine(&r->m, path, r->progress, r->progress_opaque, err, errlen)
+               : snapshot_restore(&r->m, path, r->progress, r->progress_opaque, err, errlen);
 }
 
 int vm_run_bringup(struct vm_run *r, char *err, size_t errlen)
@@ -66,7 +66,8 @@ int vm_run_bringup(struct vm_run *r, char *err, size_t errlen)
     char restore[sizeof(r->restore_path)];
     snprintf(restore, sizeof(restore), "%s", r->restore_path);
     r->restore_path[0] = 0; /* consumed: a guest reset later boots afresh */
-    int rc = restore[0] ? restore_disks(r, restore, err, errlen) : 0; /* the devices open them */
+    bool dir = restore[0] && is_dir(restore);
+    int rc = restore[0] ? restore_disks(r, restore, dir, err, errlen) : 0; /* the devices open them */
     if (rc) return rc;
     rc = machine_create(&r->m, r->cfg, r->backend, err, errlen);
     if (rc) return rc;
@@ -74,7 +75,7 @@ int vm_run_bringup(struct vm_run *r, char *err, size_t errlen)
     r->m.console_out = r->console_out;
     r->m.console_opaque = r->console_opaque;
     if (restore[0]) { /* before any vCPU runs */
-        rc = restore_machine(r, restore, err, errlen);
+        rc = restore_machine(r, restore, dir, err, errlen);
         if (rc) return rc;
         log_info("restored %s", restore);
     }
@@ -114,6 +115,7 @@ int vm_run_save(struct vm_run *r, const char *path, const char *vm_state, json_t
 
 int vm_run_restore_now(struct vm_run *r, const char *path, char *err, size_t errlen)
 {
-    int rc = restore_disks(r, path, err, errlen);
-    return rc ? rc : restore_machine(r, path, err, errlen);
+    bool dir = is_dir(path);
+    int rc = restore_disks(r, path, dir, err, errlen);
+    return rc ? rc : restore_machine(r, path, dir, err, errlen);
 }
