@@ -13,6 +13,7 @@
 #include "daemon/vmd.h"
 #include "store/snap_store.h"
 #include "vmm/cpu_backend.h"
+#include "vmm/irqchip.h"
 #include "vmm/log.h"
 #include "vmm/snapshot.h"
 
@@ -231,7 +232,7 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     /* the backend the worker will pick (worker.c pick_backend) must be the one that took it */
     const char *backend = vm->cfg.accel == ACCEL_KVM ? "kvm" : vm->cfg.accel == ACCEL_EMU ? "emu"
                           : kvm_host_has_hw_virt()    ? "kvm" : "emu";
-    if (snapshot_check_backend(&sf, backend, err, sizeof(err))) {
+    if (irqchip_snapshot_check(&sf, backend, NULL, err, sizeof(err))) {
         snap_file_close(&sf);
         rpc_call_error(call, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s, s:s}", "name", vm->name, "snapshot", snap));
         return;

@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,118 +269,64 @@ void ioapic_eoi(struct ioapic *io, uint8_t vector)
     }
 }
 
-/* Snapshot payload: u8 ioregsel, u8 id, u32 input levels, u32 postponed pins, 24 x u64 entries. */
-#define IOAPIC_SAVED_LEN (1 + 1 + 4 + 4 + 8 * IOAPIC_PINS)
-
-void ioapic_save(const struct ioapic *io, struct snap_buf *b)
+void ioapic_get_state(const struct ioapic *io, struct irqchip_ioapic *s)
 {
-    snap_put_u8(b, io->ioregsel);
-    snap_put_u8(b, io->id);
-    snap_put_u32(b, io->lines);
-    snap_put_u32(b, io->deferred);
-    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) snap_put_u64(b, io->redir[pin]);
+    memset(s, 0, sizeof(*s));
+    s->ioregsel = io->ioregsel;
+    s->id = io->id;
+    s->lines = io->lines;
+    s->deferred = io->deferred;
+    memcpy(s->redir, io->redir, sizeof(s->redir));
 }
 
-/* Load validated state, then have the level lines that are due delivered once the rest of
+int ioapic_state_check(const struct irqchip_ioapic *s, char *err, size_t errlen)
+{
+    if (s->id > 0xf) return dev_snapshot_invalid("ioapic", "ID out of range", err, errlen);
+    if ((s->lines | s->deferred) & ~IOAPIC_PIN_MASK) return dev_snapshot_invalid("ioapic", "pin out of range", err, errlen);
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
+        if (s->redir[pin] & REDIR_DELIVERY_STATUS)
+            return dev_snapshot_invalid("ioapic", "redirection entry with delivery status set", err, errlen);
+        if ((s->redir[pin] & REDIR_REMOTE_IRR) && !redir_level(s->redir[pin]))
+            return dev_snapshot_invalid("ioapic", "edge-triggered entry with remote IRR set", err, errlen);
+    }
+    return 0;
+}
+
+/* Load checked state, then have the level lines that are due delivered once the rest of
  * the machine (the local APICs) is restored: from the timer list, or at the next call. */
-static void ioapic_load(struct ioapic *io, uint8_t ioregsel, uint8_t id, uint32_t lines, uint32_t deferred,
-                        const uint64_t *redir)
+void ioapic_set_state(struct ioapic *io, const struct irqchip_ioapic *s)
 {
     if (io->host.timers) timer_del(io->host.timers, &io->storm_timer);
-    io->ioregsel = ioregsel;
-    io->id = id;
-    io->lines = lines;
+    io->ioregsel = s->ioregsel;
+    io->id = s->id;
+    io->lines = s->lines;
     io->deferred = 0;
-    memcpy(io->redir, redir, sizeof(io->redir));
+    memcpy(io->redir, s->redir, sizeof(io->redir));
     memset(io->eoi_redeliveries, 0, sizeof(io->eoi_redeliveries));
-    uint32_t due = deferred;
+    uint32_t due = s->deferred;
     for (unsigned pin = 0; pin < IOAPIC_PINS; pin++)
         if (ioapic_level_ready(io, pin)) due |= 1u << pin;
     ioapic_defer(io, due, 0);
 }
 
-int ioapic_restore(struct ioapic *io, struct snap_reader *r, bool apply, char *err, size_t errlen)
+/* Codec: u8 ioregsel, u8 id, u32 input levels, u32 postponed pins, 24 x u64 entries. */
+void ioapic_state_encode(struct snap_buf *b, const struct irqchip_ioapic *s)
 {
-    uint8_t ioregsel = snap_get_u8(r);
-    uint8_t id = snap_get_u8(r);
-    uint32_t lines = snap_get_u32(r);
-    uint32_t deferred = snap_get_u32(r);
-    uint64_t redir[IOAPIC_PINS];
-    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) redir[pin] = snap_get_u64(r);
+    snap_put_u8(b, s->ioregsel);
+    snap_put_u8(b, s->id);
+    snap_put_u32(b, s->lines);
+    snap_put_u32(b, s->deferred);
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) snap_put_u64(b, s->redir[pin]);
+}
+
+int ioapic_state_decode(struct snap_reader *r, struct irqchip_ioapic *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    s->ioregsel = snap_get_u8(r);
+    s->id = snap_get_u8(r);
+    s->lines = snap_get_u32(r);
+    s->deferred = snap_get_u32(r);
+    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) s->redir[pin] = snap_get_u64(r);
     if (r->short_read) return dev_snapshot_invalid("ioapic", "truncated", err, errlen);
-    if (id > 0xf) return dev_snapshot_invalid("ioapic", "ID out of range", err, errlen);
-    if ((lines | deferred) & ~IOAPIC_PIN_MASK) return dev_snapshot_invalid("ioapic", "pin out of range", err, errlen);
-    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
-        if (redir[pin] & REDIR_DELIVERY_STATUS)
-            return dev_snapshot_invalid("ioapic", "redirection entry with delivery status set", err, errlen);
-        if ((redir[pin] & REDIR_REMOTE_IRR) && !redir_level(redir[pin]))
-            return dev_snapshot_invalid("ioapic", "edge-triggered entry with remote IRR set", err, errlen);
-    }
-    if (apply) ioapic_load(io, ioregsel, id, lines, deferred, redir);
-    return 0;
-}
-
-int ioapic_import_kvm(struct ioapic *io, const void *kvm_ioapic_state, size_t len, bool apply, char *err,
-                      size_t errlen)
-{
-    struct kvm_ioapic_state k;
-    if (!kvm_ioapic_state || len != sizeof(k)) {
-        snprintf(err, errlen, "ioapic: KVM's IOAPIC state is %zu bytes, expected %zu", len, sizeof(k));
-        return -EINVAL;
-    }
-    memcpy(&k, kvm_ioapic_state, sizeof(k));
-    if (k.base_address != IOAPIC_BASE) {
-        snprintf(err, errlen, "ioapic: the guest moved its IOAPIC to 0x%" PRIx64 ", not supported (only 0x%llx)",
-                 (uint64_t)k.base_address, IOAPIC_BASE);
-        return -EINVAL;
-    }
-    if (k.id > 0xf) {
-        snprintf(err, errlen, "ioapic: KVM's IOAPIC has ID %u (4 bits expected)", k.id);
-        return -EINVAL;
-    }
-    if (k.irr & ~IOAPIC_PIN_MASK) {
-        snprintf(err, errlen, "ioapic: KVM's IOAPIC has inputs asserted beyond pin %d (irr 0x%x)", IOAPIC_PINS - 1,
-                 k.irr);
-        return -EINVAL;
-    }
-    uint64_t redir[IOAPIC_PINS];
-    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
-        /* KVM does not model delivery status (always idle); remote IRR only means something
-         * on level entries (KVM clears it when an entry becomes edge-triggered). */
-        uint64_t e = k.redirtbl[pin].bits & ~REDIR_DELIVERY_STATUS;
-        if (!redir_level(e)) e &= ~REDIR_REMOTE_IRR;
-        redir[pin] = e;
-    }
-    /* KVM's irr is the asserted state of each input (it ignores polarity, as this model does). */
-    if (apply) ioapic_load(io, (uint8_t)k.ioregsel, (uint8_t)k.id, k.irr, 0, redir);
-    return 0;
-}
-
-int ioapic_export_kvm(const struct ioapic *io, void *kvm_ioapic_state, size_t len)
-{
-    struct kvm_ioapic_state k;
-    if (!kvm_ioapic_state || len != sizeof(k)) return -EINVAL;
-    memset(&k, 0, sizeof(k));
-    k.base_address = IOAPIC_BASE;
-    k.ioregsel = io->ioregsel;
-    k.id = io->id;
-    for (unsigned pin = 0; pin < IOAPIC_PINS; pin++) {
-        k.redirtbl[pin].bits = io->redir[pin] & ~REDIR_DELIVERY_STATUS;
-        if (redir_level(io->redir[pin])) k.irr |= io->lines & (1u << pin);
-    }
-    memcpy(kvm_ioapic_state, &k, sizeof(k));
-    return 0;
-}
-
-int ioapic_saved_to_kvm(struct snap_reader *r, void *kvm_ioapic_state, size_t len, char *err, size_t errlen)
-{
-    /* A model with no host: restoring into it only parses, checks and holds the state. */
-    struct ioapic *io = ioapic_create(NULL);
-    if (!io) return -ENOMEM;
-    int rc = ioapic_restore(io, r, true, err, errlen);
-    if (!rc && (rc = ioapic_export_kvm(io, kvm_ioapic_state, len)))
-        snprintf(err, errlen, "ioapic: the buffer for KVM's IOAPIC state is %zu bytes, expected %zu", len,
-                 sizeof(struct kvm_ioapic_state));
-    ioapic_destroy(io);
-    return rc;
+    return ioapic_state_check(s, err, errlen);
 }

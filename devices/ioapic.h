@@ -1,5 +1,5 @@
 /* ioapic: the I/O APIC (82093AA-compatible, version 0x20, 24 pins) at 0xFEC00000 for the emu
- * backend's APIC platform (under KVM the in-kernel irqchip models it). IOREGSEL at offset 0x00,
+ * backend's APIC platform. IOREGSEL at offset 0x00,
  * IOWIN at 0x10, EOI register at 0x40 (version 0x20 has it); registers ID (0x00), version (0x01),
  * arbitration (0x02) and the 24 64-bit redirection entries (0x10 + 2*pin, low then high dword).
  *
@@ -20,9 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/irqchip.h"
+
 #define IOAPIC_BASE 0xfec00000ULL
 #define IOAPIC_SIZE 0x1000
-#define IOAPIC_PINS 24
+#define IOAPIC_PINS IRQCHIP_IOAPIC_PINS
 
 struct ioapic;
 struct snap_buf;
@@ -69,28 +71,13 @@ void ioapic_set_irq(struct ioapic *io, unsigned pin, int level);
  * that vector and re-delivers those whose line is still asserted. */
 void ioapic_eoi(struct ioapic *io, uint8_t vector);
 
-/* Snapshot state (own format; the caller's section carries the version). Restore and import
- * deliver nothing themselves: level lines that are due are delivered from the timer list (at
- * the next timers run, after the whole machine is restored) or at the next call. */
-void ioapic_save(const struct ioapic *io, struct snap_buf *b);
-int ioapic_restore(struct ioapic *io, struct snap_reader *r, bool apply, char *err, size_t errlen);
-
-/* Take over KVM's in-kernel IOAPIC (struct kvm_ioapic_state from KVM_GET_IRQCHIP, chip 2:
- * ioregsel, id, irr (input levels), redirection entries with their remote IRR). Validates first:
- * 0, or -EINVAL with the reason in err; changes `io` only when apply. The struct is passed as
- * bytes so this header does not need <linux/kvm.h>. */
-int ioapic_import_kvm(struct ioapic *io, const void *kvm_ioapic_state, size_t len, bool apply, char *err,
-                      size_t errlen);
-
-/* The inverse: fill struct kvm_ioapic_state (len bytes) for KVM_SET_IRQCHIP, chip 2: base
- * 0xFEC00000, ioregsel, id, the redirection entries with remote IRR, and as irr the asserted
- * inputs of level-triggered pins. An edge pin's input is left out: KVM_SET_IRQCHIP re-injects
- * every irr bit, which would deliver an edge this model already delivered; its next rising edge
- * under KVM delivers as here. 0, or -EINVAL when len is not the struct's size. */
-int ioapic_export_kvm(const struct ioapic *io, void *kvm_ioapic_state, size_t len);
-
-/* Parse what ioapic_save wrote without an emulated machine and give KVM's IOAPIC state
- * (ioapic_export_kvm). 0, or -errno with the reason in err (as ioapic_restore would refuse it). */
-int ioapic_saved_to_kvm(struct snap_reader *r, void *kvm_ioapic_state, size_t len, char *err, size_t errlen);
+/* State (vmm/irqchip.h): get, check, set (checked state only), and its codec in a snapshot.
+ * Setting delivers nothing itself: level lines that are due are delivered from the timer list
+ * (at the next timers run, after the whole machine is restored) or at the next call. */
+void ioapic_get_state(const struct ioapic *io, struct irqchip_ioapic *s);
+int ioapic_state_check(const struct irqchip_ioapic *s, char *err, size_t errlen);
+void ioapic_set_state(struct ioapic *io, const struct irqchip_ioapic *s);
+void ioapic_state_encode(struct snap_buf *b, const struct irqchip_ioapic *s);
+int ioapic_state_decode(struct snap_reader *r, struct irqchip_ioapic *s, char *err, size_t errlen);
 
 #endif

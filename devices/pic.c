@@ -8,7 +8,6 @@
 #include "pic.h"
 
 #include <errno.h>
-#include <linux/kvm.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,9 +333,8 @@ static void pic_destroy(struct machine *m)
     free(p);
 }
 
-/* Snapshot: both chips' registers, input levels and initialization state. Under an in-kernel
- * irqchip there is no PIC here: the section then only says "absent". */
-#define PIC_STATE_VERSION 1
+/* State codec (the PIC part of "dev.irqchip", vmm/irqchip.h): a presence flag, then per chip
+ * its registers, input levels and initialization state. */
 #define PIC_FLAG_ICW4 0x01
 #define PIC_FLAG_SINGLE 0x02
 #define PIC_FLAG_AEOI 0x04
@@ -346,42 +344,53 @@ static void pic_destroy(struct machine *m)
 #define PIC_FLAG_POLL 0x40
 #define PIC_FLAG_SMM 0x80
 
-static int pic_save(struct machine *m, struct snap_buf *b)
+void pic_state_encode(struct snap_buf *b, const struct irqchip_pic *s)
 {
-    struct pic *p = m->pic;
-    snap_put_bool(b, p != NULL);
-    if (!p) return 0;
+    snap_put_bool(b, s != NULL);
+    if (!s) return;
     for (unsigned i = 0; i < 2; i++) {
-        const struct pic_chip *c = &p->chip[i];
+        const struct irqchip_pic_chip *c = &s->chip[i];
         uint8_t flags = (c->icw4_needed ? PIC_FLAG_ICW4 : 0) | (c->single ? PIC_FLAG_SINGLE : 0) |
                         (c->auto_eoi ? PIC_FLAG_AEOI : 0) | (c->rotate_on_auto_eoi ? PIC_FLAG_ROTATE_AEOI : 0) |
                         (c->special_fully_nested ? PIC_FLAG_SFNM : 0) | (c->read_isr ? PIC_FLAG_READ_ISR : 0) |
                         (c->poll ? PIC_FLAG_POLL : 0) | (c->special_mask ? PIC_FLAG_SMM : 0);
-        const uint8_t regs[] = {c->irr,  c->isr,           c->imr,  c->lines, c->elcr, c->vector_base,
-                                c->icw3, c->lowest_priority, (uint8_t)c->init_step, flags};
+        const uint8_t regs[] = {c->irr,  c->isr,           c->imr,       c->lines, c->elcr, c->vector_base,
+                                c->icw3, c->lowest_priority, c->init_step, flags};
         snap_put(b, regs, sizeof(regs));
+    }
+}
+
+int pic_state_check(const struct irqchip_pic *s, char *err, size_t errlen)
+{
+    static const uint8_t elcr_mask[2] = {0xF8, 0xDE}; /* IRQ 0, 1, 2, 8 and 13 are edge-only */
+    static const char *const name[2] = {"master", "slave"};
+    for (unsigned i = 0; i < 2; i++) {
+        const struct irqchip_pic_chip *c = &s->chip[i];
+        const char *bad = NULL;
+        if (c->lowest_priority > 7) bad = "lowest priority";
+        else if (c->init_step > PIC_WANT_ICW4) bad = "initialization step";
+        else if (c->elcr & ~elcr_mask[i]) bad = "edge/level control";
+        else if (c->vector_base & 7) bad = "vector base";
+        if (bad) {
+            snprintf(err, errlen, "snapshot: pic state is invalid (%s %s out of range)", name[i], bad);
+            return -EINVAL;
+        }
     }
     return 0;
 }
 
-int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *out, char *err, size_t errlen)
+int pic_state_decode(struct snap_reader *r, bool *present, struct irqchip_pic *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (version != PIC_STATE_VERSION) return dev_snapshot_invalid("pic", "unknown version", err, errlen);
     bool bad = false;
-    out->present = snap_get_bool(r, &bad);
+    *present = snap_get_bool(r, &bad);
     if (bad || r->short_read) return dev_snapshot_invalid("pic", "presence flag", err, errlen);
-    if (!out->present) return 0;
+    if (!*present) return 0;
     uint8_t regs[2][10];
     snap_get(r, regs, sizeof(regs));
     if (r->short_read) return dev_snapshot_invalid("pic", "truncated", err, errlen);
-    static const uint8_t elcr_mask[2] = {0xF8, 0xDE};
     for (unsigned i = 0; i < 2; i++) {
-        if (regs[i][7] > 7 || regs[i][8] > PIC_WANT_ICW4 || (regs[i][4] & ~elcr_mask[i]))
-            return dev_snapshot_invalid("pic", "register out of range", err, errlen);
-    }
-    for (unsigned i = 0; i < 2; i++) {
-        struct pic_saved_chip *c = &out->chip[i];
+        struct irqchip_pic_chip *c = &out->chip[i];
         const uint8_t *v = regs[i];
         c->irr = v[0];
         c->isr = v[1];
@@ -401,97 +410,40 @@ int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *
         c->poll = v[9] & PIC_FLAG_POLL;
         c->special_mask = v[9] & PIC_FLAG_SMM;
     }
-    return 0;
+    return pic_state_check(out, err, errlen);
 }
 
-static void pic_load(struct pic *p, const struct pic_saved_chip saved[2]);
-
-static int pic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                       size_t errlen)
+void pic_get_state(const struct pic *p, struct irqchip_pic *s)
 {
-    struct pic_saved saved;
-    int rc = pic_state_decode(r, version, &saved, err, errlen);
-    if (rc) return rc;
-    struct pic *p = m->pic;
-    /* Taken with KVM's in-kernel irqchip: the emulator's APIC platform takes its i8259 state
-     * over (vmm/emu/emu_apic.c, pic_import_kvm) or refuses the snapshot. */
-    if (!saved.present) return 0;
-    /* No PIC here (in-kernel irqchip): the kvm-irqchip device translates this section. */
-    if (!apply || !p) return 0;
-    pic_load(p, saved.chip);
-    return 0;
-}
-
-/* Decode one struct kvm_pic_state (Linux arch/x86/kvm/i8259.c semantics, the inverse of
- * kvm_xsnap_pic_chip): priority_add is the highest-priority IRQ, i.e. our lowest + 1;
- * last_irr the input levels; read_reg_select 1 reads the ISR; init_state counts the ICW steps
- * as ours does. KVM has no single mode and keeps no ICW3: the PC wiring (slave on IRQ 2) is
- * assumed. 0, or -EINVAL with the reason in err. */
-static int pic_decode_kvm(const struct kvm_pic_state *k, unsigned idx, struct pic_saved_chip *c, char *err,
-                          size_t errlen)
-{
-    static const uint8_t elcr_mask[2] = {0xF8, 0xDE};
-    static const char *const name[2] = {"master", "slave"};
-    const char *bad = NULL;
-    if (k->priority_add > 7) bad = "priority_add";
-    else if (k->irq_base & 7) bad = "irq_base";
-    else if (k->init_state > PIC_WANT_ICW4) bad = "init_state";
-    else if (k->elcr & ~elcr_mask[idx]) bad = "elcr";
-    else if ((k->read_reg_select | k->poll | k->special_mask | k->auto_eoi | k->rotate_on_auto_eoi |
-              k->special_fully_nested_mode | k->init4) > 1)
-        bad = "flag";
-    if (bad) {
-        snprintf(err, errlen, "pic: KVM's %s i8259 state is invalid (%s out of range)", name[idx], bad);
-        return -EINVAL;
-    }
-    memset(c, 0, sizeof(*c));
-    c->irr = k->irr;
-    c->isr = k->isr;
-    c->imr = k->imr;
-    c->lines = k->last_irr;
-    c->elcr = k->elcr;
-    c->vector_base = k->irq_base;
-    c->icw3 = idx == 0 ? 1u << PIC_CASCADE_IRQ : PIC_CASCADE_IRQ;
-    c->lowest_priority = (uint8_t)((k->priority_add + 7) & 7);
-    c->init_step = k->init_state;
-    c->icw4_needed = k->init4;
-    c->single = false;
-    c->auto_eoi = k->auto_eoi;
-    c->rotate_on_auto_eoi = k->rotate_on_auto_eoi;
-    c->special_fully_nested = k->special_fully_nested_mode;
-    c->read_isr = k->read_reg_select;
-    c->poll = k->poll;
-    c->special_mask = k->special_mask;
-    return 0;
-}
-
-int pic_import_kvm(struct pic *pic, const void *master, const void *slave, size_t len, bool apply, char *err,
-                   size_t errlen)
-{
-    struct kvm_pic_state k[2];
-    if (!master || !slave || len != sizeof(k[0])) {
-        snprintf(err, errlen, "pic: KVM's i8259 state is %zu bytes, expected %zu", len, sizeof(k[0]));
-        return -EINVAL;
-    }
-    memcpy(&k[0], master, sizeof(k[0]));
-    memcpy(&k[1], slave, sizeof(k[1]));
-    struct pic_saved_chip chips[2];
+    memset(s, 0, sizeof(*s));
     for (unsigned i = 0; i < 2; i++) {
-        int r = pic_decode_kvm(&k[i], i, &chips[i], err, errlen);
-        if (r) return r;
+        const struct pic_chip *c = &p->chip[i];
+        struct irqchip_pic_chip *v = &s->chip[i];
+        v->irr = c->irr;
+        v->isr = c->isr;
+        v->imr = c->imr;
+        v->lines = c->lines;
+        v->elcr = c->elcr;
+        v->vector_base = c->vector_base;
+        v->icw3 = c->icw3;
+        v->lowest_priority = c->lowest_priority;
+        v->init_step = (uint8_t)c->init_step;
+        v->icw4_needed = c->icw4_needed;
+        v->single = c->single;
+        v->auto_eoi = c->auto_eoi;
+        v->rotate_on_auto_eoi = c->rotate_on_auto_eoi;
+        v->special_fully_nested = c->special_fully_nested;
+        v->read_isr = c->read_isr;
+        v->poll = c->poll;
+        v->special_mask = c->special_mask;
     }
-    if (apply && pic) {
-        pic_load(pic, chips);
-        pic_update(pic); /* the slave's output on master IRQ 2, as KVM computes it too */
-    }
-    return 0;
 }
 
-static void pic_load(struct pic *p, const struct pic_saved_chip saved[2])
+void pic_set_state(struct pic *p, const struct irqchip_pic *s)
 {
     for (unsigned i = 0; i < 2; i++) {
         struct pic_chip *c = &p->chip[i];
-        const struct pic_saved_chip *v = &saved[i];
+        const struct irqchip_pic_chip *v = &s->chip[i];
         c->irr = v->irr;
         c->isr = v->isr;
         c->imr = v->imr;
@@ -510,13 +462,11 @@ static void pic_load(struct pic *p, const struct pic_saved_chip saved[2])
         c->poll = v->poll;
         c->special_mask = v->special_mask;
     }
+    pic_update(p); /* the slave's output on master IRQ 2 */
 }
 
 const struct device_desc pic_device = {.name = "pic",
                                        .level = DEVICE_LEVEL_CORE,
                                        .init = pic_init,
-                                       .destroy = pic_destroy,
-                                       .state_version = PIC_STATE_VERSION,
-                                       .save = pic_save,
-                                       .restore = pic_restore};
+                                       .destroy = pic_destroy};
 DEVICE_REGISTER(pic_device);

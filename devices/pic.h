@@ -1,6 +1,6 @@
 /* pic: the i8259A programmable interrupt controller pair (master 0x20/0x21, slave 0xA0/0xA1,
  * edge/level control 0x4D0/0x4D1), used as the guest's interrupt controller by the emu
- * backend. Under KVM the in-kernel irqchip models it instead.
+ * backend's platforms.
  */
 #ifndef VMD_DEVICES_PIC_H
 #define VMD_DEVICES_PIC_H
@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vmm/irqchip.h"
 
 struct pic;
 struct machine;
@@ -27,35 +29,15 @@ bool pic_irq_requested(const struct pic *pic, unsigned irq);
 /* True while `irq` is masked in its chip's IMR (the guest routes it elsewhere, e.g. the IOAPIC). */
 bool pic_irq_masked(const struct pic *pic, unsigned irq);
 
-/* A PIC section of a snapshot ("dev.pic"), decoded and validated: lets another interrupt
- * controller model (the kvm backend's in-kernel one) take over a snapshot made with this one. */
-struct pic_saved_chip {
-    uint8_t irr, isr, imr;
-    uint8_t lines; /* input levels (edge detection) */
-    uint8_t elcr;
-    uint8_t vector_base; /* ICW2 & 0xF8 */
-    uint8_t icw3;
-    uint8_t lowest_priority; /* the IRQ with the lowest priority; (lowest + 1) & 7 is the highest */
-    uint8_t init_step;       /* 0 ready, 1 expecting ICW2, 2 ICW3, 3 ICW4 */
-    bool icw4_needed, single;
-    bool auto_eoi, rotate_on_auto_eoi, special_fully_nested;
-    bool read_isr, poll, special_mask;
-};
-struct pic_saved {
-    bool present; /* false: the snapshot was taken with an in-kernel irqchip */
-    struct pic_saved_chip chip[2]; /* 0 master, 1 slave */
-};
+/* State (vmm/irqchip.h): get, check, set (checked state only), and the codec of the PIC part
+ * of a snapshot (s NULL: absent). decode checks what it reads: 0, or -EINVAL with the reason. */
+void pic_get_state(const struct pic *pic, struct irqchip_pic *s);
+int pic_state_check(const struct irqchip_pic *s, char *err, size_t errlen);
+void pic_set_state(struct pic *pic, const struct irqchip_pic *s);
+struct snap_buf;
 struct snap_reader;
-/* Parse a "dev.pic" section payload of section version `version`. 0, or -EINVAL with the
- * reason in err. */
-int pic_state_decode(struct snap_reader *r, uint32_t version, struct pic_saved *out, char *err, size_t errlen);
-
-/* Take over KVM's in-kernel i8259 pair: `master` and `slave` are struct kvm_pic_state (chips 0
- * and 1 of KVM_GET_IRQCHIP, passed as bytes so this header does not need <linux/kvm.h>), `len`
- * their size. Validates both first: 0, or -EINVAL with the reason in err; changes `pic` only
- * when apply (and pic is not NULL). Lock held. */
-int pic_import_kvm(struct pic *pic, const void *master, const void *slave, size_t len, bool apply, char *err,
-                   size_t errlen);
+void pic_state_encode(struct snap_buf *b, const struct irqchip_pic *s);
+int pic_state_decode(struct snap_reader *r, bool *present, struct irqchip_pic *out, char *err, size_t errlen);
 
 /* The registered device (tests call .init/.destroy directly). */
 struct device_desc;

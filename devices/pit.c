@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,18 +58,18 @@ static uint64_t pit_ticks_to_ns(uint64_t k)
     return (uint64_t)(((unsigned __int128)k * 1000000000ULL + PIT_FREQ_HZ - 1) / PIT_FREQ_HZ);
 }
 
-static uint32_t pit_modulus(const struct pit_channel *c) { return c->bcd ? 10000 : 65536; }
+static uint32_t pit_modulus(const struct irqchip_pit_channel *c) { return c->bcd ? 10000 : 65536; }
 
-static uint64_t pit_elapsed(const struct pit_channel *c, uint64_t now_ns)
+static uint64_t pit_elapsed(const struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     return c->running ? pit_ticks_since(c->base_ns, now_ns) : 0;
 }
 
 /* Periodic modes need N >= 2 (N = 1 is illegal on the 8254); keep the arithmetic sane. */
-static uint32_t pit_period(const struct pit_channel *c) { return c->reload < 2 ? 2 : c->reload; }
+static uint32_t pit_period(const struct irqchip_pit_channel *c) { return c->reload < 2 ? 2 : c->reload; }
 
 /* Current value of the counting element, 0..modulus-1 (binary value, not BCD-encoded). */
-static uint32_t pit_count(const struct pit_channel *c, uint64_t now_ns)
+static uint32_t pit_count(const struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     uint32_t mod = pit_modulus(c);
     if (!c->running) return c->base_count % mod;
@@ -95,7 +94,7 @@ static uint32_t pit_count(const struct pit_channel *c, uint64_t now_ns)
     }
 }
 
-static bool pit_out(const struct pit_channel *c, uint64_t now_ns)
+static bool pit_out(const struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     if (!c->loaded) return c->mode != 0;
     uint64_t d = pit_elapsed(c, now_ns);
@@ -123,7 +122,7 @@ bool pit_channel_output(struct pit *p, unsigned ch, uint64_t now_ns)
 }
 
 /* Tick (since base) of the next IRQ-raising output edge after tick d, or UINT64_MAX. */
-static uint64_t pit_next_edge(const struct pit_channel *c, uint64_t d)
+static uint64_t pit_next_edge(const struct irqchip_pit_channel *c, uint64_t d)
 {
     if (!c->loaded || !c->running) return UINT64_MAX;
     switch (c->mode) {
@@ -160,7 +159,7 @@ static void pit_reset_tick_backlog(struct pit *p)
 
 static void pit_rearm(struct pit *p, uint64_t now_ns)
 {
-    struct pit_channel *c = &p->ch[0];
+    struct irqchip_pit_channel *c = &p->ch[0];
     if (p->ticks_pending && c->loaded && c->running && (c->mode == 2 || c->mode == 3)) {
         uint64_t retry = pit_ticks_to_ns(pit_period(c)) / 4;
         if (retry < PIT_MIN_RETRY_NS) retry = PIT_MIN_RETRY_NS;
@@ -178,7 +177,7 @@ static void pit_rearm(struct pit *p, uint64_t now_ns)
 static void pit_irq_timer(void *opaque, uint64_t now_ns)
 {
     struct pit *p = opaque;
-    struct pit_channel *c = &p->ch[0];
+    struct irqchip_pit_channel *c = &p->ch[0];
     if (!c->loaded || !c->running) return;
     uint64_t d = pit_elapsed(c, now_ns);
     if (c->mode == 2 || c->mode == 3) {
@@ -212,13 +211,13 @@ static uint32_t pit_from_bcd(uint16_t v)
     return (v & 0xF) + ((v >> 4) & 0xF) * 10 + ((v >> 8) & 0xF) * 100 + ((v >> 12) & 0xF) * 1000u;
 }
 
-static uint16_t pit_visible_count(const struct pit_channel *c, uint64_t now_ns)
+static uint16_t pit_visible_count(const struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     uint32_t v = pit_count(c, now_ns);
     return c->bcd ? pit_to_bcd(v) : (uint16_t)v;
 }
 
-static void pit_latch_count(struct pit_channel *c, uint64_t now_ns)
+static void pit_latch_count(struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     if (c->count_latched) return; /* a second latch before the read is ignored */
     c->latched_count = pit_visible_count(c, now_ns);
@@ -226,7 +225,7 @@ static void pit_latch_count(struct pit_channel *c, uint64_t now_ns)
     c->latched_hi_next = false;
 }
 
-static void pit_latch_status(struct pit_channel *c, uint64_t now_ns)
+static void pit_latch_status(struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     if (c->status_latched) return;
     c->status = (uint8_t)((pit_out(c, now_ns) ? PIT_STATUS_OUT : 0) | (c->null_count ? PIT_STATUS_NULL : 0) |
@@ -235,7 +234,7 @@ static void pit_latch_status(struct pit_channel *c, uint64_t now_ns)
 }
 
 /* Start counting from the programmed count now. */
-static void pit_start(struct pit_channel *c, uint64_t now_ns)
+static void pit_start(struct irqchip_pit_channel *c, uint64_t now_ns)
 {
     c->base_ns = now_ns;
     c->base_count = c->reload;
@@ -244,7 +243,7 @@ static void pit_start(struct pit_channel *c, uint64_t now_ns)
     c->null_count = false;
 }
 
-static void pit_set_gate(struct pit_channel *c, bool gate, uint64_t now_ns)
+static void pit_set_gate(struct irqchip_pit_channel *c, bool gate, uint64_t now_ns)
 {
     if (gate == c->gate) return;
     c->gate = gate;
@@ -284,7 +283,7 @@ static void pit_control_word(struct pit *p, uint8_t v, uint64_t now_ns)
         }
         return;
     }
-    struct pit_channel *c = &p->ch[sc];
+    struct irqchip_pit_channel *c = &p->ch[sc];
     if (PIT_CTRL_RW(v) == PIT_RW_LATCH) {
         pit_latch_count(c, now_ns);
         return;
@@ -310,7 +309,7 @@ static void pit_control_word(struct pit *p, uint8_t v, uint64_t now_ns)
 
 static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_ns)
 {
-    struct pit_channel *c = &p->ch[ch];
+    struct irqchip_pit_channel *c = &p->ch[ch];
     uint16_t value;
     switch (c->access) {
     case PIT_ACCESS_LO:
@@ -355,7 +354,7 @@ static void pit_write_count(struct pit *p, unsigned ch, uint8_t v, uint64_t now_
 
 static uint8_t pit_read_count(struct pit *p, unsigned ch, uint64_t now_ns)
 {
-    struct pit_channel *c = &p->ch[ch];
+    struct irqchip_pit_channel *c = &p->ch[ch];
     if (c->status_latched) {
         c->status_latched = false;
         return c->status;
@@ -472,7 +471,6 @@ static void pit_destroy(struct machine *m)
  * the elapsed time is reduced to the counter's phase (periodic modes: within the period, with
  * the unaccounted channel 0 ticks moved into the backlog; one-shot modes: modulo the counter
  * range) so that a long-running guest restores onto a freshly booted host. */
-#define PIT_STATE_VERSION 1
 #define PIT_CH_BCD 0x01
 #define PIT_CH_GATE 0x02
 #define PIT_CH_LOADED 0x04
@@ -488,22 +486,54 @@ static void pit_destroy(struct machine *m)
 /* The ticks since base_ns worth keeping when `d` have elapsed: the phase within the period
  * (periodic modes), or the count modulo the counter range, kept past the terminal count
  * (one-shot modes). The counter reads and behaves the same from there. */
-static uint64_t pit_phase_ticks(const struct pit_channel *c, uint64_t d)
+static uint64_t pit_phase_ticks(const struct irqchip_pit_channel *c, uint64_t d)
 {
     if (c->mode == 2 || c->mode == 3) return d % pit_period(c);
     uint64_t mod = pit_modulus(c);
     return d >= 2 * mod ? d % mod + mod : d;
 }
 
-static int pit_save(struct machine *m, struct snap_buf *b)
+void pit_get_state(const struct pit *p, struct irqchip_pit *s)
 {
-    struct pit *p = m->pit;
-    snap_put_bool(b, p != NULL);
-    if (!p) return 0;
+    memset(s, 0, sizeof(*s));
     uint64_t now = pit_now(p);
-    snap_put_u8(b, p->port_b);
+    s->port_b = p->port_b;
     for (unsigned i = 0; i < 3; i++) {
-        const struct pit_channel *c = &p->ch[i];
+        const struct irqchip_pit_channel *c = &p->ch[i];
+        s->ch[i] = *c;
+        s->ch[i].base_ns = 0;
+        s->elapsed_ns[i] = c->running ? pit_ticks_to_ns(pit_phase_ticks(c, pit_elapsed(c, now))) : 0;
+    }
+    uint64_t owed = p->ticks_pending;
+    const struct irqchip_pit_channel *c0 = &p->ch[0];
+    if (c0->running && (c0->mode == 2 || c0->mode == 3)) {
+        uint64_t periods = pit_elapsed(c0, now) / pit_period(c0);
+        if (periods > p->periods_counted) owed += periods - p->periods_counted;
+        uint64_t max_pending = PIT_FREQ_HZ / pit_period(c0);
+        if (owed > max_pending) owed = max_pending ? max_pending : 1;
+    }
+    s->ticks_pending = (uint32_t)owed;
+}
+
+int pit_state_check(const struct irqchip_pit *s, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        const struct irqchip_pit_channel *c = &s->ch[i];
+        if (c->mode > 5 || c->access < 1 || c->access > 3 || c->reload < 1 || c->reload > 65536 ||
+            c->base_count > 65536 || s->elapsed_ns[i] > 1000000000ULL)
+            return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    }
+    if (s->port_b & ~PORTB_WRITABLE) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    return 0;
+}
+
+void pit_state_encode(struct snap_buf *b, const struct irqchip_pit *s)
+{
+    snap_put_bool(b, s != NULL);
+    if (!s) return;
+    snap_put_u8(b, s->port_b);
+    for (unsigned i = 0; i < 3; i++) {
+        const struct irqchip_pit_channel *c = &s->ch[i];
         snap_put_u8(b, c->mode);
         snap_put_u8(b, c->access);
         snap_put_u8(b, (uint8_t)((c->bcd ? PIT_CH_BCD : 0) | (c->gate ? PIT_CH_GATE : 0) |
@@ -515,34 +545,24 @@ static int pit_save(struct machine *m, struct snap_buf *b)
                                  (c->status_latched ? PIT_CH_STATUS_LATCHED : 0)));
         snap_put_u32(b, c->reload);
         snap_put_u32(b, c->base_count);
-        snap_put_u64(b, c->running ? pit_ticks_to_ns(pit_phase_ticks(c, pit_elapsed(c, now))) : 0);
+        snap_put_u64(b, s->elapsed_ns[i]);
         snap_put_u8(b, c->write_lo);
         snap_put_u16(b, c->latched_count);
         snap_put_u8(b, c->status);
     }
-    uint64_t owed = p->ticks_pending;
-    const struct pit_channel *c0 = &p->ch[0];
-    if (c0->running && (c0->mode == 2 || c0->mode == 3)) {
-        uint64_t periods = pit_elapsed(c0, now) / pit_period(c0);
-        if (periods > p->periods_counted) owed += periods - p->periods_counted;
-        uint64_t max_pending = PIT_FREQ_HZ / pit_period(c0);
-        if (owed > max_pending) owed = max_pending ? max_pending : 1;
-    }
-    snap_put_u32(b, (uint32_t)owed);
-    return 0;
+    snap_put_u32(b, s->ticks_pending);
 }
 
-int pit_state_decode(struct snap_reader *r, uint32_t version, struct pit_saved *out, char *err, size_t errlen)
+int pit_state_decode(struct snap_reader *r, bool *present, struct irqchip_pit *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (version != PIT_STATE_VERSION) return dev_snapshot_invalid("pit", "unknown version", err, errlen);
     bool bad = false;
-    out->present = snap_get_bool(r, &bad);
+    *present = snap_get_bool(r, &bad);
     if (bad || r->short_read) return dev_snapshot_invalid("pit", "presence flag", err, errlen);
-    if (!out->present) return 0;
+    if (!*present) return 0;
     out->port_b = snap_get_u8(r);
     for (unsigned i = 0; i < 3; i++) {
-        struct pit_channel *c = &out->ch[i];
+        struct irqchip_pit_channel *c = &out->ch[i];
         c->mode = snap_get_u8(r);
         c->access = snap_get_u8(r);
         uint8_t f = snap_get_u8(r), l = snap_get_u8(r);
@@ -563,164 +583,68 @@ int pit_state_decode(struct snap_reader *r, uint32_t version, struct pit_saved *
         c->write_lo = snap_get_u8(r);
         c->latched_count = snap_get_u16(r);
         c->status = snap_get_u8(r);
-        if (c->mode > 5 || c->access < 1 || c->access > 3 || c->reload < 1 || c->reload > 65536 ||
-            c->base_count > 65536 || (l & ~7u) || out->elapsed_ns[i] > 1000000000ULL)
-            bad = true;
+        if (l & ~7u) bad = true;
     }
     out->ticks_pending = snap_get_u32(r);
     if (r->short_read) return dev_snapshot_invalid("pit", "truncated", err, errlen);
-    if (bad || (out->port_b & ~PORTB_WRITABLE)) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
-    return 0;
+    if (bad) return dev_snapshot_invalid("pit", "register out of range", err, errlen);
+    return pit_state_check(out, err, errlen);
 }
 
-uint32_t pit_saved_count(const struct pit_saved *s, unsigned ch)
+uint32_t pit_state_count(const struct irqchip_pit *s, unsigned ch)
 {
-    struct pit_channel c = s->ch[ch];
+    struct irqchip_pit_channel c = s->ch[ch];
     c.base_ns = 0;
     return pit_count(&c, s->elapsed_ns[ch]);
 }
 
-static void pit_load(struct pit *p, const struct pit_saved *saved);
-
-static int pit_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                       size_t errlen)
+void pit_state_channel_loaded(struct irqchip_pit *s, unsigned ch, uint8_t mode, uint8_t access, bool bcd,
+                              uint32_t count, bool gate, uint64_t ns_since_load)
 {
-    struct pit_saved saved;
-    int rc = pit_state_decode(r, version, &saved, err, errlen);
-    if (rc) return rc;
-    struct pit *p = m->pit;
-    /* Taken with KVM's in-kernel PIT: vmm/emu/emu_apic.c takes it over (pit_import_kvm). */
-    if (!saved.present) return 0;
-    /* No PIT here (in-kernel irqchip): the kvm-irqchip device translates this section. */
-    if (!apply || !p) return 0;
-    pit_load(p, &saved);
-    return 0;
-}
-
-/* Make `saved` the state of p now: every running channel has counted for its elapsed_ns;
- * channel 0's IRQ timer is re-armed for its next output edge (or its tick backlog). */
-static void pit_load(struct pit *p, const struct pit_saved *saved)
-{
-    uint64_t now = pit_now(p);
-    for (unsigned i = 0; i < 3; i++) {
-        uint64_t elapsed = saved->elapsed_ns[i];
-        p->ch[i] = saved->ch[i];
-        p->ch[i].base_ns = now - (elapsed < now ? elapsed : now); /* the monotonic clock exceeds 1 s */
-    }
-    p->port_b = saved->port_b;
-    p->periods_counted = 0;
-    p->ticks_pending = saved->ticks_pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : saved->ticks_pending;
-    pit_rearm(p, now);
-}
-
-/* KVM's in-kernel PIT (Linux arch/x86/kvm/i8254.c), the inverse of kvm_xsnap_pit: `count` is
- * the programmed count (1..0x10000), counting since count_load_time (host CLOCK_MONOTONIC of
- * the saving machine); mode 0xff is a channel never programmed since reset; rw_mode is our
- * access value, read_state/write_state are 1 LSB, 2 MSB, 3 LSB next of a word, 4 MSB next;
- * count_latched holds the read state of the latch (0 none). KVM counts regardless of the gate
- * except that a rising gate reloads modes 1, 2, 3 and 5. */
-#define KVM_PIT_RW_LSB 1
-#define KVM_PIT_RW_MSB 2
-#define KVM_PIT_RW_WORD0 3
-#define KVM_PIT_RW_WORD1 4
-#define KVM_PIT_MODE_UNSET 0xff
-
-static const char *pit_kvm_channel_invalid(const struct kvm_pit_channel_state *k)
-{
-    if (k->gate > 1) return "gate";
-    if (k->mode == KVM_PIT_MODE_UNSET) return NULL;
-    if (k->mode > 5) return "mode";
-    if (k->rw_mode < KVM_PIT_RW_LSB || k->rw_mode > KVM_PIT_RW_WORD0) return "rw_mode";
-    if (k->count < 1 || k->count > 65536) return "count";
-    if (k->read_state < KVM_PIT_RW_LSB || k->read_state > KVM_PIT_RW_WORD1) return "read_state";
-    if (k->write_state < KVM_PIT_RW_LSB || k->write_state > KVM_PIT_RW_WORD1) return "write_state";
-    if (k->count_latched > KVM_PIT_RW_WORD0) return "count_latched";
-    if (k->bcd > 1 || k->status_latched > 1) return "flag";
-    return NULL;
-}
-
-/* One KVM channel as this model's channel plus the time it has counted (relative to base 0). */
-static void pit_kvm_channel(const struct kvm_pit_channel_state *k, int64_t save_host_ns,
-                            struct pit_channel *c, uint64_t *elapsed_ns)
-{
+    struct irqchip_pit_channel *c = &s->ch[ch];
     memset(c, 0, sizeof(*c));
-    *elapsed_ns = 0;
-    c->access = PIT_ACCESS_LOHI;
-    c->gate = k->gate;
-    c->reload = 65536;
-    if (k->mode == KVM_PIT_MODE_UNSET) return; /* as after our reset: waiting for programming */
-    c->mode = k->mode;
-    c->access = k->rw_mode;
-    c->bcd = k->bcd;
-    c->reload = k->count;
-    if (c->bcd && c->reload > 10000) /* KVM took BCD digits as binary */
-        c->reload = k->count == 65536 ? 10000 : pit_from_bcd((uint16_t)k->count);
+    c->mode = mode;
+    c->access = access;
+    c->bcd = bcd;
+    c->gate = gate;
+    c->reload = count;
+    if (c->bcd && c->reload > 10000) /* BCD digits taken as binary by the other model */
+        c->reload = count == 65536 ? 10000 : pit_from_bcd((uint16_t)count);
     if (c->reload == 0) c->reload = pit_modulus(c);
     c->loaded = true;
-    c->write_hi_next = k->write_state == KVM_PIT_RW_WORD1;
-    c->write_lo = k->write_latch;
-    c->read_hi_next = k->read_state == KVM_PIT_RW_WORD1;
-    c->count_latched = k->count_latched != 0;
-    c->latched_count = k->latched_count;
-    c->latched_hi_next = c->access == PIT_ACCESS_LOHI && k->count_latched == KVM_PIT_RW_MSB;
-    c->status_latched = k->status_latched;
-    c->status = k->status;
-
-    uint64_t ns = 0;
-    if (save_host_ns > 0 && k->count_load_time > 0 && k->count_load_time < save_host_ns)
-        ns = (uint64_t)save_host_ns - (uint64_t)k->count_load_time;
-    /* Counting since the load (KVM treats the load as the trigger of modes 1 and 5 too). */
+    /* Counting since the load (the load triggers modes 1 and 5 too). */
     c->running = true;
     c->base_ns = 0;
     c->base_count = c->reload;
-    uint64_t keep = pit_phase_ticks(c, pit_ticks_since(0, ns));
+    uint64_t keep = pit_phase_ticks(c, pit_ticks_since(0, ns_since_load));
     bool one_shot = c->mode != 2 && c->mode != 3;
-    c->terminal_passed = one_shot && keep >= c->base_count; /* its IRQ was delivered under KVM */
+    c->terminal_passed = one_shot && keep >= c->base_count; /* its IRQ was delivered already */
     uint64_t at = pit_ticks_to_ns(keep);
-    if (!k->gate) { /* held: modes 0/4 suspend their count, 2/3 stop with output high */
+    if (!gate) { /* held: modes 0/4 suspend their count, 2/3 stop with output high */
         c->gate = true;
         pit_set_gate(c, false, at);
     }
-    *elapsed_ns = c->running ? at : 0;
+    s->elapsed_ns[ch] = c->running ? at : 0;
 }
 
-int pit_import_kvm(struct pit *pit, const void *kvm_pit_state2, size_t len, int64_t save_host_ns, bool apply,
-                   char *err, size_t errlen)
+/* Make `s` the state of p now: every running channel has counted for its elapsed_ns;
+ * channel 0's IRQ timer is re-armed for its next output edge (or its tick backlog). */
+void pit_set_state(struct pit *p, const struct irqchip_pit *s)
 {
-    struct kvm_pit_state2 k;
-    if (!kvm_pit_state2 || len != sizeof(k)) {
-        snprintf(err, errlen, "pit: KVM's PIT state is %zu bytes, expected %zu", len, sizeof(k));
-        return -EINVAL;
-    }
-    memcpy(&k, kvm_pit_state2, sizeof(k));
-    if (save_host_ns < 0) {
-        snprintf(err, errlen, "pit: KVM's PIT state has a negative save time (%" PRId64 ")", save_host_ns);
-        return -EINVAL;
-    }
+    uint64_t now = pit_now(p);
     for (unsigned i = 0; i < 3; i++) {
-        const char *bad = pit_kvm_channel_invalid(&k.channels[i]);
-        if (bad) {
-            snprintf(err, errlen, "pit: KVM's PIT channel %u state is invalid (%s out of range)", i, bad);
-            return -EINVAL;
-        }
+        uint64_t elapsed = s->elapsed_ns[i];
+        p->ch[i] = s->ch[i];
+        p->ch[i].base_ns = now - (elapsed < now ? elapsed : now); /* the monotonic clock exceeds 1 s */
     }
-    struct pit_saved saved;
-    memset(&saved, 0, sizeof(saved));
-    saved.present = true;
-    for (unsigned i = 0; i < 3; i++)
-        pit_kvm_channel(&k.channels[i], save_host_ns, &saved.ch[i], &saved.elapsed_ns[i]);
-    /* Port 0x61: channel 2's gate and the speaker data bit; HPET legacy routing has no meaning here. */
-    saved.port_b = (uint8_t)((saved.ch[2].gate ? PORTB_GATE2 : 0) |
-                             ((k.flags & KVM_PIT_FLAGS_SPEAKER_DATA_ON) ? PORTB_SPKR : 0));
-    if (apply && pit) pit_load(pit, &saved);
-    return 0;
+    p->port_b = s->port_b;
+    p->periods_counted = 0;
+    p->ticks_pending = s->ticks_pending > PIT_FREQ_HZ / 2 ? PIT_FREQ_HZ / 2 : s->ticks_pending;
+    pit_rearm(p, now);
 }
 
 const struct device_desc pit_device = {.name = "pit",
                                        .level = DEVICE_LEVEL_CORE,
                                        .init = pit_init,
-                                       .destroy = pit_destroy,
-                                       .state_version = PIT_STATE_VERSION,
-                                       .save = pit_save,
-                                       .restore = pit_restore};
+                                       .destroy = pit_destroy};
 DEVICE_REGISTER(pit_device);

@@ -24,6 +24,9 @@ enum vcpu_exit {
     VCPU_EXIT_ERROR,    /* backend failure; message already logged */
 };
 
+struct irqchip_state;
+struct snap_file;
+
 struct cpu_backend_ops {
     const char *name; /* "kvm" or "emu" */
     /* Machine-wide set-up after guest RAM exists (memory slots, irqchip). */
@@ -42,6 +45,12 @@ struct cpu_backend_ops {
     /* Deliver a message-signalled interrupt (the address/data a device's MSI-X table holds).
      * NULL where the platform has no local APIC to receive it (emu for now). Any thread. */
     int (*send_msi)(struct machine *m, uint64_t addr, uint32_t data);
+    /* The interrupt controllers' state in backend-neutral form (vmm/irqchip.h), for snapshots.
+     * get fills s (0 or -errno); set checks s against this machine and, when apply, loads it
+     * (0, or -errno with the reason in err); sf is the snapshot being restored, or NULL. */
+    int (*irqchip_get)(struct machine *m, struct irqchip_state *s);
+    int (*irqchip_set)(struct machine *m, const struct irqchip_state *s, struct snap_file *sf, bool apply, char *err,
+                       size_t errlen);
     /* Whether the backend supplies PIC/PIT/IOAPIC itself (KVM in-kernel irqchip). */
     bool has_kernel_irqchip;
     /* Whether the backend's vCPU thread runs the machine's device timers (emu does, between

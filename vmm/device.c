@@ -30,7 +30,7 @@ void device_register(const struct device_desc *desc)
 int devices_init_all(struct machine *m, char *err, size_t errlen)
 {
     for (unsigned i = 0; i < g_ndevices; i++) {
-        int r = g_devices[i]->init(m, err, errlen);
+        int r = g_devices[i]->init ? g_devices[i]->init(m, err, errlen) : 0;
         if (r < 0) {
             while (i-- > 0)
                 if (g_devices[i]->destroy) g_devices[i]->destroy(m);

@@ -15,6 +15,7 @@
 struct machine;
 struct snap_buf;
 struct snap_reader;
+struct snap_file;
 
 enum device_level {
     DEVICE_LEVEL_CORE = 0,     /* interrupt controllers, timers */
@@ -31,7 +32,7 @@ struct device_desc {
     /* Create the device for machine m. Returns 0, or -errno with a user-facing message in err.
      * `backend_irqchip` devices (PIC, PIT, IOAPIC) should return 0 without doing anything when
      * m->backend->has_kernel_irqchip is set. */
-    int (*init)(struct machine *m, char *err, size_t errlen);
+    int (*init)(struct machine *m, char *err, size_t errlen); /* optional */
     void (*destroy)(struct machine *m);
     /* Snapshot support (optional: devices without guest-visible state leave these NULL).
      * save appends the device's state to b. restore parses what save wrote (section version
@@ -42,6 +43,10 @@ struct device_desc {
     uint32_t state_version;
     int (*save)(struct machine *m, struct snap_buf *b);
     int (*restore)(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err, size_t errlen);
+    /* Optional: called instead of restore when the snapshot has no section for this device (one
+     * written before the device existed), with the same apply passes; it may take the state from
+     * other sections of sf. Without it such a snapshot is refused. */
+    int (*restore_missing)(struct machine *m, struct snap_file *sf, bool apply, char *err, size_t errlen);
 };
 
 void device_register(const struct device_desc *desc);

@@ -47,8 +47,7 @@ struct snap_file;
 
 /* A cursor over a section's payload for restore. Reads past the end set `short_read`.
  * `file` is the whole snapshot being restored (NULL when a test restores a bare payload):
- * a device that takes over another model's state (the kvm irqchip translating the emulated
- * PIC/PIT of a snapshot taken under emu) reads those sections from it. */
+ * a device whose state depends on other sections (the vCPUs') reads them from it. */
 struct snap_reader {
     const uint8_t *data;
     size_t len, pos;
@@ -109,16 +108,10 @@ int snap_file_read(struct snap_file *sf, const struct snap_section_info *s, uint
 struct cpu_state;
 int snap_file_cpu_state(struct snap_file *sf, unsigned i, struct cpu_state *out, char *err, size_t errlen);
 
-/* Whether the guest in snapshot `path` uses the local APIC and IOAPIC (taken under kvm, or on the
- * emulator's APIC platform), so that the machine restoring it must have them (--irqchip apic).
- * 0, or -errno with the reason in err (the file is verified as snap_file_open does). */
-int snapshot_uses_apic(const char *path, bool *apic, char *err, size_t errlen);
-/* The same for a snapshot already open (no further verification pass over the file). */
-bool snap_file_uses_apic(struct snap_file *sf);
-
 /* Whether a machine of `backend` ("kvm", "emu") can restore snapshot sf: either backend takes
- * the other's snapshots (docs/snapshots.md, "Cross-backend"), except that one taken on the
- * emulator's APIC platform does not translate to kvm yet. 0, or -ENOTSUP with the reason in err. */
+ * the other's snapshots (docs/snapshots.md, "Cross-backend"). 0, or -ENOTSUP with the reason in
+ * err for a backend this vmd does not know. Whether the guest needs the APIC platform:
+ * irqchip_snapshot_uses_apic (vmm/irqchip.h). */
 int snapshot_check_backend(struct snap_file *sf, const char *backend, char *err, size_t errlen);
 
 /* ---- machine level ---- */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/vm_store.h"
+#include "vmm/irqchip.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/vm_config.h"
@@ -193,8 +194,7 @@ int snapshot_dir_check(const struct vm_config *cfg, const char *backend, const c
     struct snap_file sf;
     r = snap_file_open(&sf, path, err, errlen); /* header and every section's CRC */
     if (r) return r;
-    r = snapshot_check_backend(&sf, backend, err, errlen);
-    if (!r && uses_apic) *uses_apic = snap_file_uses_apic(&sf);
+    r = irqchip_snapshot_check(&sf, backend, uses_apic, err, errlen);
     snap_file_close(&sf);
     return r;
 }

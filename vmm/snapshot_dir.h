@@ -22,7 +22,7 @@ int snapshot_dir_save(struct machine *m, const struct vm_config *cfg, const char
 /* Check that dir holds a complete snapshot that fits cfg and the CPU backend named `backend`
  * (meta.json, vm.snap header and every section CRC, the disk copies present, taken under the
  * a backend that can take it over: snapshot_check_backend). If uses_apic is not NULL it is set to
- * whether the snapshot's guest needs the APIC platform (snap_file_uses_apic). Nothing is changed. 0 or -errno with err. */
+ * whether the snapshot's guest needs the APIC platform (irqchip_snapshot_check, vmm/irqchip.h). Nothing is changed. 0 or -errno with err. */
 int snapshot_dir_check(const struct vm_config *cfg, const char *backend, const char *dir, bool *uses_apic,
                           char *err, size_t errlen);
 

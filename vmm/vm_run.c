@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "vmm/cpu_backend.h"
+#include "vmm/irqchip.h"
 #include "vmm/log.h"
 #include "vmm/snapshot_dir.h"
 
@@ -29,8 +30,7 @@ int vm_run_check_snapshot(struct vm_run *r, const char *path, bool *apic, char *
     struct snap_file sf;
     int rc = snap_file_open(&sf, path, err, errlen); /* header and every section's CRC */
     if (rc) return rc;
-    rc = snapshot_check_backend(&sf, r->backend->name, err, errlen);
-    if (!rc) *apic = snap_file_uses_apic(&sf);
+    rc = irqchip_snapshot_check(&sf, r->backend->name, apic, err, errlen);
     snap_file_close(&sf);
     return rc;
 }

@@ -1,9 +1,11 @@
-/* fuzz_apic: libFuzzer target for the emulator's APIC platform state that arrives from files:
- * the local APIC's and the IOAPIC's own snapshot formats (lapic_restore, ioapic_restore) and the
- * KVM structures a kvm snapshot carries (lapic_import_kvm, ioapic_import_kvm, pic_import_kvm,
- * pit_import_kvm), the APIC platform's "dev.apic" decoded for KVM (emu_apic_decode_for_kvm),
- * then a guest's register accesses and the passage of time on what was loaded. At the end, both
- * models exported for KVM (lapic_export_kvm, ioapic_export_kvm) must import again.
+/* fuzz_apic: libFuzzer target for the interrupt-controller state that arrives from files and
+ * from KVM: the local APIC's and the IOAPIC's snapshot codecs (lapic_state_decode,
+ * ioapic_state_decode), the whole "dev.irqchip" section (irqchip_state_decode), and the KVM
+ * structures the kvm backend converts (lapic_state_from_page, kvm_irqchip_ioapic_from,
+ * kvm_irqchip_pic_from, kvm_irqchip_pit_from), then a guest's register accesses and the passage
+ * of time on what was loaded into the emulator's models. What a decoder accepts, the models take
+ * and KVM's form of it converts back; at the end, both models' state in KVM's form converts
+ * back again.
  *
  * Byte 0 picks the parser; bytes 1-2 the length of its payload; the payload follows; the rest
  * is an access script (6-byte ops: kind, 3-byte offset/MSR selector, 2-byte value). Each parser
@@ -18,8 +20,10 @@
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "fuzz_machine.h"
-#include "vmm/emu/emu_apic.h"
-#include "vmm/emu/lapic.h"
+#include "irqchip_test_helpers.h"
+#include "devices/lapic.h"
+#include "vmm/irqchip.h"
+#include "vmm/kvm/kvm_irqchip.h"
 #include "vmm/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -71,6 +75,35 @@ static void run_script(struct sim *s, struct fuzz_input *in)
     }
 }
 
+static int ioapic_from_kvm(struct ioapic *io, const struct kvm_ioapic_state *k, bool apply, char *err, size_t errlen)
+{
+    struct irqchip_ioapic st;
+    int rc = kvm_irqchip_ioapic_from(k, &st, err, errlen);
+    if (!rc && ioapic_state_check(&st, err, errlen)) abort(); /* the conversion gives only valid state */
+    if (!rc && apply) ioapic_set_state(io, &st);
+    return rc;
+}
+
+/* What irqchip_state_decode accepted: the models take it, and its KVM form converts back. */
+static void take_state(struct sim *s, struct machine *m, const struct irqchip_state *st)
+{
+    char err[256];
+    if (st->has_pic && m->pic) pic_set_state(m->pic, &st->pic);
+    if (st->has_pit && m->pit) pit_set_state(m->pit, &st->pit);
+    if (st->has_apic) {
+        ioapic_set_state(s->io, &st->ioapic);
+        lapic_set_state(s->lapic, &st->lapic[0]);
+    }
+    if (!st->has_pic || !st->has_pit || !st->has_apic) return;
+    struct kvm_irqchip_raw *k = calloc(1, sizeof(*k));
+    struct irqchip_state *back = calloc(1, sizeof(*back));
+    if (!k || !back) abort();
+    kvm_irqchip_to_kvm(st, k);
+    if (kvm_irqchip_from_kvm(k, back, err, sizeof(err))) abort();
+    free(k);
+    free(back);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3 || size > 16384) return 0;
@@ -103,37 +136,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t base, deadline;
         memcpy(&base, payload + 1024, 8);
         memcpy(&deadline, payload + 1032, 8);
-        if (lapic_import_kvm(s.lapic, payload, base, deadline, false, err, sizeof(err)) == 0)
-            r = lapic_import_kvm(s.lapic, payload, base, deadline, true, err, sizeof(err));
-    } else if (which == 3) {
-        if (ioapic_import_kvm(s.io, payload, n, false, err, sizeof(err)) == 0)
-            r = ioapic_import_kvm(s.io, payload, n, true, err, sizeof(err));
+        if (lapic_from_page(s.lapic, payload, base, deadline, false, err, sizeof(err)) == 0)
+            r = lapic_from_page(s.lapic, payload, base, deadline, true, err, sizeof(err));
+    } else if (which == 3 && n == sizeof(struct kvm_ioapic_state)) {
+        struct kvm_ioapic_state k;
+        memcpy(&k, payload, sizeof(k));
+        if (ioapic_from_kvm(s.io, &k, false, err, sizeof(err)) == 0) r = ioapic_from_kvm(s.io, &k, true, err, sizeof(err));
     } else if (which == 6) {
         struct snap_reader rd = {.data = payload, .len = n};
-        struct emu_apic_kvm_state k;
-        if (emu_apic_decode_for_kvm(&rd, 1, &k, err, sizeof(err)) == 0) {
-            /* what the decoder accepts, the emulator's models take back */
-            if (k.present && ioapic_import_kvm(s.io, &k.ioapic, sizeof(k.ioapic), true, err, sizeof(err))) abort();
-            if (k.present && lapic_import_kvm(s.lapic, (const uint8_t *)k.lapics[0].regs, k.apic_bases[0], 0, true,
-                                              err, sizeof(err)))
-                abort();
-            emu_apic_kvm_state_free(&k);
+        struct irqchip_state *st = calloc(1, sizeof(*st));
+        struct fuzz_machine fm;
+        if (!st || fuzz_machine_init(&fm, 2u << 20, true) < 0) abort();
+        if (irqchip_state_decode(&rd, IRQCHIP_STATE_VERSION, st, err, sizeof(err)) == 0 &&
+            (!st->has_apic || st->ncpus == 1)) {
+            pthread_mutex_lock(&fm.m.dev_lock);
+            take_state(&s, &fm.m, st);
+            pthread_mutex_unlock(&fm.m.dev_lock);
         }
+        fuzz_machine_free(&fm);
+        free(st);
     } else if (which == 4 || which == 5) {
         /* the i8259 pair and the i8254 of a machine with every device */
         struct fuzz_machine fm;
         if (fuzz_machine_init(&fm, 2u << 20, true) < 0) abort();
         struct machine *m = &fm.m;
         pthread_mutex_lock(&m->dev_lock);
-        if (which == 4 && m->pic && n >= 2) {
-            size_t half = n / 2;
-            if (pic_import_kvm(m->pic, payload, payload + half, half, false, err, sizeof(err)) == 0)
-                pic_import_kvm(m->pic, payload, payload + half, half, true, err, sizeof(err));
-        } else if (which == 5 && m->pit && n >= 8) {
+        if (which == 4 && m->pic && n == 2 * sizeof(struct kvm_pic_state)) {
+            struct kvm_pic_state k[2];
+            memcpy(k, payload, sizeof(k));
+            struct irqchip_pic st;
+            if (kvm_irqchip_pic_from(&k[0], 0, &st.chip[0], err, sizeof(err)) == 0 &&
+                kvm_irqchip_pic_from(&k[1], 1, &st.chip[1], err, sizeof(err)) == 0) {
+                if (pic_state_check(&st, err, sizeof(err))) abort(); /* valid by construction */
+                pic_set_state(m->pic, &st);
+            }
+        } else if (which == 5 && m->pit && n == 8 + sizeof(struct kvm_pit_state2)) {
             int64_t at;
             memcpy(&at, payload, 8);
-            if (pit_import_kvm(m->pit, payload + 8, n - 8, at, false, err, sizeof(err)) == 0)
-                pit_import_kvm(m->pit, payload + 8, n - 8, at, true, err, sizeof(err));
+            struct kvm_pit_state2 k;
+            memcpy(&k, payload + 8, sizeof(k));
+            struct irqchip_pit st;
+            if (kvm_irqchip_pit_from(&k, at, &st, err, sizeof(err)) == 0) {
+                if (pit_state_check(&st, err, sizeof(err))) abort();
+                pit_set_state(m->pit, &st);
+            }
         }
         pthread_mutex_unlock(&m->dev_lock);
         uint64_t now_ns = 1000000000ULL;
@@ -153,15 +199,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snap_buf_free(&b);
     }
     run_script(&s, &in);
-    /* whatever state the models reached, their KVM form imports again */
+    /* whatever state the models reached, their KVM form converts back */
+    struct irqchip_lapic ls;
+    lapic_get_state(s.lapic, &ls);
     uint8_t page[1024];
-    if (lapic_export_kvm(s.lapic, page)) abort();
-    uint64_t dl = 0;
-    lapic_msr_read(s.lapic, MSR_IA32_TSC_DEADLINE, &dl);
-    if (lapic_import_kvm(s.lapic, page, lapic_get_base(s.lapic), dl, false, err, sizeof(err))) abort();
+    lapic_state_to_page(&ls, page);
+    if (lapic_from_page(s.lapic, page, ls.base, ls.tsc_deadline, false, err, sizeof(err))) abort();
+    struct irqchip_ioapic is;
+    ioapic_get_state(s.io, &is);
     struct kvm_ioapic_state kio;
-    if (ioapic_export_kvm(s.io, &kio, sizeof(kio))) abort();
-    if (ioapic_import_kvm(s.io, &kio, sizeof(kio), false, err, sizeof(err))) abort();
+    kvm_irqchip_ioapic_to(&is, &kio);
+    if (ioapic_from_kvm(s.io, &kio, false, err, sizeof(err))) abort();
     lapic_destroy(s.lapic);
     ioapic_destroy(s.io);
     return 0;

@@ -1,10 +1,10 @@
-/* fuzz_lapic: libFuzzer target for the emulator's local APIC model (vmm/emu/lapic.c): its
+/* fuzz_lapic: libFuzzer target for the local APIC model (devices/lapic.c): its
  * snapshot restore and KVM-state import (both read files someone hands the daemon) and the
  * guest-driven register, MSR, interrupt and timer paths.
  *
  * Input byte 0 picks the start:
  *   0xAA: the next 1024 bytes are a KVM register page, then IA32_APIC_BASE and
- *         IA32_TSC_DEADLINE (u64 each): lapic_import_kvm (validate, then apply);
+ *         IA32_TSC_DEADLINE (u64 each): lapic_from_page (validate, then apply);
  *   0xBB: bytes 1-2 a payload length, then that payload: lapic_restore (apply=false, then true);
  *   else: a power-on APIC.
  * The rest is an operation script of 10-byte steps (op, u32, u64 overlapping) run against the
@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/emu/lapic.h"
+#include "devices/lapic.h"
+#include "irqchip_test_helpers.h"
 #include "vmm/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -138,7 +139,7 @@ static void write_seeds(const char *dir)
     struct fuzz_host h = {.now_ns = 1000};
     struct lapic *a = fz_create(&h);
     char err[200];
-    if (lapic_import_kvm(a, page, LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE, 0, true, err, sizeof(err)) == 0) {
+    if (lapic_from_page(a, page, LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE, 0, true, err, sizeof(err)) == 0) {
         struct snap_buf b = fz_save(a);
         uint8_t *s = malloc(3 + b.len + sizeof(seed_ops));
         if (s) {
@@ -174,9 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         uint64_t base, deadline;
         memcpy(&base, d + 1025, 8);
         memcpy(&deadline, d + 1033, 8);
-        int rc = lapic_import_kvm(a, d + 1, base, deadline, false, err, sizeof(err));
+        int rc = lapic_from_page(a, d + 1, base, deadline, false, err, sizeof(err));
         fz_same(a, &fresh, "import_kvm(apply=false)");
-        if (lapic_import_kvm(a, d + 1, base, deadline, true, err, sizeof(err)) != rc) abort();
+        if (lapic_from_page(a, d + 1, base, deadline, true, err, sizeof(err)) != rc) abort();
         if (rc) fz_same(a, &fresh, "a refused import_kvm");
         i = 1 + 1024 + 16;
     } else if (n >= 3 && d[0] == 0xBB) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "devices/pic.h"
+#include "devices/pit.h"
 #include "vmm/device.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
@@ -200,6 +201,76 @@ static inline void dtm_snapshot_copy(struct device_test_machine *from, struct de
         assert_false(r.short_read);
         assert_int_equal(r.pos, b.len); /* every byte saved was consumed */
     }
+    pthread_mutex_unlock(&to->m.dev_lock);
+    snap_buf_free(&b);
+}
+
+/* The PIC's or PIT's state copied from one machine to the other as a snapshot carries it
+ * (get, encode; decode, set), checking that every truncation of the encoding is refused and
+ * that decoding consumes all of it. */
+static inline void dtm_check_cuts(const struct snap_buf *b, int (*decode)(struct snap_reader *r, char *err, size_t))
+{
+    char err[256];
+    for (size_t n = 0; n < b->len; n++) {
+        struct snap_reader cut = {.data = b->data, .len = n};
+        if (decode(&cut, err, sizeof(err)) == 0 && !cut.short_read) fail_msg("state cut to %zu of %zu bytes accepted", n, b->len);
+    }
+}
+
+static inline int dtm_decode_pic(struct snap_reader *r, char *err, size_t errlen)
+{
+    struct irqchip_pic s;
+    bool present;
+    return pic_state_decode(r, &present, &s, err, errlen);
+}
+
+static inline int dtm_decode_pit(struct snap_reader *r, char *err, size_t errlen)
+{
+    struct irqchip_pit s;
+    bool present;
+    return pit_state_decode(r, &present, &s, err, errlen);
+}
+
+static inline void dtm_pic_copy(struct device_test_machine *from, struct device_test_machine *to)
+{
+    struct irqchip_pic s;
+    struct snap_buf b;
+    snap_buf_init(&b);
+    pthread_mutex_lock(&from->m.dev_lock);
+    pic_get_state(from->m.pic, &s);
+    pthread_mutex_unlock(&from->m.dev_lock);
+    pic_state_encode(&b, &s);
+    dtm_check_cuts(&b, dtm_decode_pic);
+    struct snap_reader r = {.data = b.data, .len = b.len};
+    bool present = false;
+    char err[256];
+    if (pic_state_decode(&r, &present, &s, err, sizeof(err))) fail_msg("pic: %s", err);
+    assert_true(present);
+    assert_int_equal(r.pos, b.len);
+    pthread_mutex_lock(&to->m.dev_lock);
+    pic_set_state(to->m.pic, &s);
+    pthread_mutex_unlock(&to->m.dev_lock);
+    snap_buf_free(&b);
+}
+
+static inline void dtm_pit_copy(struct device_test_machine *from, struct device_test_machine *to)
+{
+    struct irqchip_pit s;
+    struct snap_buf b;
+    snap_buf_init(&b);
+    pthread_mutex_lock(&from->m.dev_lock);
+    pit_get_state(from->m.pit, &s);
+    pthread_mutex_unlock(&from->m.dev_lock);
+    pit_state_encode(&b, &s);
+    dtm_check_cuts(&b, dtm_decode_pit);
+    struct snap_reader r = {.data = b.data, .len = b.len};
+    bool present = false;
+    char err[256];
+    if (pit_state_decode(&r, &present, &s, err, sizeof(err))) fail_msg("pit: %s", err);
+    assert_true(present);
+    assert_int_equal(r.pos, b.len);
+    pthread_mutex_lock(&to->m.dev_lock);
+    pit_set_state(to->m.pit, &s);
     pthread_mutex_unlock(&to->m.dev_lock);
     snap_buf_free(&b);
 }

@@ -10,7 +10,8 @@
 
 #include <cmocka.h>
 
-#include "vmm/emu/lapic.h"
+#include "devices/lapic.h"
+#include "irqchip_test_helpers.h"
 #include "vmm/snapshot.h"
 
 #define TSC_KHZ 2000000ULL /* 2 GHz: the fake TSC runs 2 ticks per ns */
@@ -973,9 +974,9 @@ static void test_import_kvm_x2apic_tsc_deadline(void **state)
     uint64_t dl = fake_tsc(f) + 8000; /* 4 us */
     struct snap_buf before = save_of(f->a);
     char err[200] = "";
-    assert_int_equal(lapic_import_kvm(f->a, page, base, dl, false, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(f->a, page, base, dl, false, err, sizeof(err)), 0);
     assert_same_state(f->a, &before);
-    assert_int_equal(lapic_import_kvm(f->a, page, base, dl, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(f->a, page, base, dl, true, err, sizeof(err)), 0);
     assert_int_equal(lapic_get_base(f->a), base);
     assert_false(lapic_accepts_pic_intr(f->a));
     uint64_t v;
@@ -1006,9 +1007,9 @@ static void test_import_kvm_x2apic_tsc_deadline(void **state)
 
     /* Invalid IA32_APIC_BASE values are refused and change nothing. */
     struct snap_buf now = save_of(f->a);
-    assert_int_equal(lapic_import_kvm(f->a, page, base | 1, 0, true, err, sizeof(err)), -EINVAL);
+    assert_int_equal(lapic_from_page(f->a, page, base | 1, 0, true, err, sizeof(err)), -EINVAL);
     assert_non_null(strstr(err, "IA32_APIC_BASE"));
-    assert_int_equal(lapic_import_kvm(f->a, page, LAPIC_DEFAULT_BASE | APIC_BASE_EXTD, 0, true, err, sizeof(err)),
+    assert_int_equal(lapic_from_page(f->a, page, LAPIC_DEFAULT_BASE | APIC_BASE_EXTD, 0, true, err, sizeof(err)),
                      -EINVAL);
     assert_same_state(f->a, &now);
     snap_buf_free(&now);
@@ -1034,7 +1035,7 @@ static void test_import_kvm_xapic_oneshot(void **state)
     put32(page, 0x3e0, 0x3);   /* /16 */
     const uint64_t base = LAPIC_DEFAULT_BASE | APIC_BASE_ENABLE | APIC_BASE_BSP;
     char err[200] = "";
-    assert_int_equal(lapic_import_kvm(f->a, page, base, 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(f->a, page, base, 0, true, err, sizeof(err)), 0);
     assert_true(lapic_mmio_claims(f->a, 0xfee00000));
     assert_true(lapic_accepts_pic_intr(f->a));
     assert_int_equal(rd(f, 0xd0), 0x01000000);
@@ -1059,7 +1060,7 @@ static void test_import_kvm_xapic_oneshot(void **state)
     put32(reset_page, 0xf0, 0xff);
     for (uint32_t off = 0x320; off <= 0x370; off += 0x10) put32(reset_page, off, 0x10000);
     put32(reset_page, 0x350, 0x700);
-    assert_int_equal(lapic_import_kvm(r->a, reset_page, base, 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(r->a, reset_page, base, 0, true, err, sizeof(err)), 0);
     assert_true(lapic_accepts_pic_intr(r->a));
     assert_int_equal(rd(r, 0x350), 0x700);
     assert_int_equal(rd(r, 0xf0), 0xff);
@@ -1068,14 +1069,14 @@ static void test_import_kvm_xapic_oneshot(void **state)
     /* A one-shot that had already expired (count 0) stays quiet. */
     struct fake_host *g = host_new(0, 0);
     put32(page, 0x390, 0);
-    assert_int_equal(lapic_import_kvm(g->a, page, base, 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(g->a, page, base, 0, true, err, sizeof(err)), 0);
     advance(g, 10000000);
     assert_int_equal(lapic_pending_vector(g->a), -1);
     assert_null(g->timers.head);
     /* A periodic one re-arms with its remaining count, then full periods. */
     put32(page, 0x320, 0x20031);
     put32(page, 0x390, 500);
-    assert_int_equal(lapic_import_kvm(g->a, page, base, 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(g->a, page, base, 0, true, err, sizeof(err)), 0);
     advance(g, 16 * 500);
     ack_eoi(g, 0x31);
     advance(g, 16 * 100000 - 1);
@@ -1122,7 +1123,7 @@ static void test_export_kvm_round_trip_xapic(void **state)
     wr(f, 0x380, 100000);
     advance(f, 16 * 40000 + 5); /* 60000 ticks less 5 ns left */
     uint8_t page[1024];
-    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    lapic_to_page(f->a, page);
     uint32_t v;
     memcpy(&v, page + 0x20, 4);
     assert_int_equal(v, 0);
@@ -1133,7 +1134,7 @@ static void test_export_kvm_round_trip_xapic(void **state)
 
     struct fake_host *g = host_new(0, 777777);
     char err[200] = "";
-    assert_int_equal(lapic_import_kvm(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
     assert_same_mmio_registers(f, g);
     assert_int_equal(rd(f, 0x390), 59999); /* 59999 ticks and 11 ns */
     assert_true(isr_has(g, 0x51) && irr_has(g, 0x61) && tmr_has(g, 0x61) && irr_has(g, 0x42) && !tmr_has(g, 0x42));
@@ -1147,11 +1148,11 @@ static void test_export_kvm_round_trip_xapic(void **state)
     advance(f, 16 * 60000);
     assert_true(irr_has(f, 0x30));
     assert_int_equal(rd(f, 0x380), 100000);
-    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    lapic_to_page(f->a, page);
     memcpy(&v, page + 0x380, 4);
     assert_int_equal(v, 0);
     struct fake_host *h = host_new(0, 5);
-    assert_int_equal(lapic_import_kvm(h->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(h->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
     assert_int_equal(rd(h, 0x380), 0);
     assert_null(h->timers.head);
     host_free(f);
@@ -1173,7 +1174,7 @@ static void test_export_kvm_round_trip_x2apic(void **state)
     assert_true(lapic_msr_write(f->a, 0x838, 200000));
     advance(f, 50000);
     uint8_t page[1024];
-    assert_int_equal(lapic_export_kvm(f->a, page), 0);
+    lapic_to_page(f->a, page);
     uint32_t v;
     memcpy(&v, page + 0x20, 4);
     assert_int_equal(v, 3u << 24); /* bits 31:24 without KVM_CAP_X2APIC_API */
@@ -1184,7 +1185,7 @@ static void test_export_kvm_round_trip_x2apic(void **state)
 
     struct fake_host *g = host_new(3, 99);
     char err[200] = "";
-    assert_int_equal(lapic_import_kvm(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
+    assert_int_equal(lapic_from_page(g->a, page, lapic_get_base(f->a), 0, true, err, sizeof(err)), 0);
     static const uint32_t msrs[] = {0x802, 0x803, 0x808, 0x80a, 0x80d, 0x80f, 0x828, 0x830,
                                     0x832, 0x833, 0x834, 0x835, 0x836, 0x837, 0x838, 0x839, 0x83e};
     for (size_t i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++) {

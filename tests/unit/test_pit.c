@@ -334,7 +334,7 @@ static void test_snapshot_round_trip(void **state)
     u->m.pit->clock_ns = dtm_clock;
     u->m.pit->clock_opaque = u;
     u->now_ns = 777ULL * 1000000000ULL; /* restored on a host whose clock reads otherwise */
-    dtm_snapshot_copy(t, u, &pit_device);
+    dtm_pit_copy(t, u);
     assert_int_equal(read_count_lohi(u, 2), 17500); /* the latch survived */
     assert_int_equal(read_count_lohi(u, 2), 17500); /* and the live count continues from there */
     assert_int_equal(read_count_lohi(u, 0), 7500);

@@ -12,11 +12,12 @@
 #include <time.h>
 
 #include "devices/ioapic.h"
+#include "devices/lapic.h"
 #include "devices/pic.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/emu/emu.h"
+#include "vmm/emu/emu_apic.h"
 #include "vmm/emu/fpu_sse.h"
-#include "vmm/emu/lapic.h"
 #include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -394,6 +395,8 @@ const struct cpu_backend_ops emu_backend_ops = {
     .kick = emu_kick,
     .set_irq = emu_set_irq,
     .send_msi = emu_send_msi,
+    .irqchip_get = emu_irqchip_get,
+    .irqchip_set = emu_irqchip_set,
     .has_kernel_irqchip = false,
     .runs_device_timers = true,
 };

@@ -1,13 +1,12 @@
-/* emu_apic: the emulator's APIC platform as a machine device ("apic").
+/* emu_apic: the emulator's interrupt-controller platforms.
  *
- * On an emu machine with --irqchip apic it creates the IOAPIC (devices/ioapic.c) and maps its
- * window at 0xFEC00000 (each vCPU's local APIC, vmm/emu/lapic.c, is made by the backend). Its
- * snapshot section holds the IOAPIC and every local APIC. It also takes over the state of a
- * snapshot taken under kvm ("dev.kvm-irqchip": KVM's in-kernel i8259 pair, IOAPIC, PIT and local
- * APICs), which is what lets a guest booted under KVM carry on under the emulator.
+ * The device "apic": on an emu machine with --irqchip apic it creates the IOAPIC
+ * (devices/ioapic.c) and maps its window at 0xFEC00000 (each vCPU's local APIC,
+ * devices/lapic.c, is made by the backend).
  *
- * Section payload: u32 present (1: an emu machine on the APIC platform; 0: anything else, and
- * nothing follows), then the IOAPIC (ioapic_save), u32 vCPU count, each local APIC (lapic_save).
+ * The backend's irqchip_get/irqchip_set (vmm/irqchip.h): the state of the i8259 pair, the PIT
+ * and, on the APIC platform, the IOAPIC and local APICs, taken from and given to these models,
+ * whichever backend the state was saved under (a guest booted under KVM carries on here).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,13 +14,13 @@
 #include <string.h>
 
 #include "devices/ioapic.h"
+#include "devices/lapic.h"
 #include "devices/pic.h"
 #include "devices/pit.h"
 #include "vmm/device.h"
 #include "vmm/emu/emu.h"
 #include "vmm/emu/emu_apic.h"
-#include "vmm/emu/lapic.h"
-#include "vmm/kvm/kvm_irqchip.h"
+#include "vmm/irqchip.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
@@ -103,21 +102,6 @@ static void apic_destroy(struct machine *m)
     free(ea);
 }
 
-static int apic_save(struct machine *m, struct snap_buf *b)
-{
-    struct emu_apic *ea = apic_of(m);
-    snap_put_u32(b, ea != NULL);
-    if (!ea) return 0;
-    ioapic_save(ea->io, b);
-    snap_put_u32(b, m->ncpus);
-    for (unsigned i = 0; i < m->ncpus; i++) {
-        struct lapic *a = emu_vcpu_lapic(&m->vcpus[i]);
-        if (!a) return -ENODEV;
-        lapic_save(a, b);
-    }
-    return 0;
-}
-
 /* Control-register features a guest may have switched on elsewhere that this emulator does not
  * implement: it would fault on its next XSAVE, RDFSBASE, STAC... so such a state is refused. */
 static int check_cpu_features(const struct cpu_state *s, unsigned i, char *err, size_t errlen)
@@ -141,186 +125,78 @@ static int check_cpu_features(const struct cpu_state *s, unsigned i, char *err, 
     return 0;
 }
 
-/* A snapshot taken under kvm: its in-kernel irqchip becomes this platform's models. */
-static int import_kvm(struct machine *m, struct emu_apic *ea, const struct kvm_irqchip_saved *k,
-                      struct snap_file *sf, bool apply, char *err, size_t errlen)
+int emu_irqchip_get(struct machine *m, struct irqchip_state *s)
 {
-    if (k->ncpus != m->ncpus) {
-        snprintf(err, errlen, "snapshot has %u local APICs, this VM %u vCPUs", k->ncpus, m->ncpus);
-        return -EINVAL;
+    memset(s, 0, sizeof(*s));
+    struct emu_apic *ea = apic_of(m);
+    if ((s->has_pic = m->pic != NULL)) pic_get_state(m->pic, &s->pic);
+    if ((s->has_pit = m->pit != NULL)) pit_get_state(m->pit, &s->pit);
+    if (!(s->has_apic = ea != NULL)) return 0;
+    ioapic_get_state(ea->io, &s->ioapic);
+    s->ncpus = m->ncpus;
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        struct lapic *a = emu_vcpu_lapic(&m->vcpus[i]);
+        if (!a) return -ENODEV;
+        lapic_get_state(a, &s->lapic[i]);
     }
-    struct cpu_state *cpus = calloc(m->ncpus, sizeof(*cpus));
-    if (!cpus) return -ENOMEM;
-    int r = 0;
-    for (unsigned i = 0; !r && i < m->ncpus; i++) r = snap_file_cpu_state(sf, i, &cpus[i], err, errlen);
-    /* Validate everything, then (apply) load everything: no model is half changed on an error. */
-    for (int pass = 0; pass < (apply ? 2 : 1) && !r; pass++) {
-        bool load = pass == 1;
-        r = ioapic_import_kvm(ea->io, &k->chips[2].chip.ioapic, sizeof(k->chips[2].chip.ioapic), load, err, errlen);
-        if (!r && m->pic)
-            r = pic_import_kvm(m->pic, &k->chips[0].chip.pic, &k->chips[1].chip.pic, sizeof(k->chips[0].chip.pic),
-                               load, err, errlen);
-        if (!r && m->pit) r = pit_import_kvm(m->pit, &k->pit, sizeof(k->pit), k->save_host_ns, load, err, errlen);
-        for (unsigned i = 0; !r && i < m->ncpus; i++) {
-            struct lapic *a = emu_vcpu_lapic(&m->vcpus[i]);
-            if (!a) r = -ENODEV;
-            else r = lapic_import_kvm(a, (const uint8_t *)k->lapics[i].regs, cpus[i].apic_base, cpus[i].tsc_deadline,
-                                      load, err, errlen);
-        }
-    }
-    free(cpus);
-    return r;
+    return 0;
 }
 
-static int apic_restore(struct machine *m, struct snap_reader *r, uint32_t version, bool apply, char *err,
-                        size_t errlen)
+/* Whether s fits this machine's platform, and every part is one its model takes. */
+static int check_state(struct machine *m, const struct emu_apic *ea, const struct irqchip_state *s,
+                       struct snap_file *sf, char *err, size_t errlen)
 {
-    if (version != APIC_STATE_VERSION) {
-        snprintf(err, errlen, "apic: state version %u, this vmd reads %u", version, APIC_STATE_VERSION);
-        return -EINVAL;
-    }
-    bool present = snap_get_u32(r) != 0;
-    if (r->short_read) return 0; /* reported by the caller */
-    struct emu_apic *ea = apic_of(m);
-    if (!on_emu(m)) {
-        /* Taken on this platform and restored under kvm: the kvm-irqchip device loads this
-         * state into KVM's in-kernel IOAPIC and local APICs (vmm/kvm/kvm_xsnap.c). Checked
-         * here too, so that a malformed section is refused whichever device restores first. */
-        if (!present) return 0;
-        if (!m->backend->has_kernel_irqchip) {
+    bool from_kvm = sf && !strcmp(sf->backend, "kvm");
+    if (s->has_apic && !ea) {
+        if (from_kvm)
             snprintf(err, errlen,
-                     "snapshot was taken on the emulator's APIC platform (--irqchip apic); the %s backend has no "
-                     "local APIC to restore it into",
-                     m->backend->name);
-            return -ENOTSUP;
-        }
-        struct snap_reader whole = *r;
-        whole.pos = 0;
-        whole.short_read = false;
-        struct emu_apic_kvm_state k;
-        int rc = emu_apic_decode_for_kvm(&whole, version, &k, err, errlen);
-        if (!rc && k.ncpus != m->ncpus) {
-            snprintf(err, errlen, "apic: snapshot has %u local APICs, this VM %u vCPUs", k.ncpus, m->ncpus);
-            rc = -EINVAL;
-        }
-        emu_apic_kvm_state_free(&k);
-        r->pos = whole.pos; /* consumed */
-        return rc;
-    }
-    /* Every vCPU's state must be one the emulator can run (checked in the validation pass). */
-    if (r->file && !apply) {
-        for (unsigned i = 0; i < m->ncpus; i++) {
-            struct cpu_state s;
-            int rc = snap_file_cpu_state(r->file, i, &s, err, errlen);
-            if (rc) return rc;
-            if ((rc = check_cpu_features(&s, i, err, errlen))) return rc;
-        }
-    }
-    if (present) {
-        if (!ea) {
+                     "snapshot was taken under kvm, whose guest uses the local APIC and IOAPIC; this VM runs the "
+                     "emulator's PIC platform. A VM started from the snapshot gets the APIC platform by itself "
+                     "(vmctl run --restore, or vm.restore of the stopped VM); or define it with irqchip apic");
+        else
             snprintf(err, errlen,
                      "snapshot's guest uses the local APIC and IOAPIC (taken with --irqchip apic); this VM runs "
                      "the PIC platform (--irqchip pic)");
-            return -EINVAL;
-        }
-        int rc = ioapic_restore(ea->io, r, false, err, errlen);
-        uint32_t n = rc ? 0 : snap_get_u32(r);
-        if (!rc && n != m->ncpus) {
-            snprintf(err, errlen, "apic: snapshot has %u local APICs, this VM %u vCPUs", n, m->ncpus);
-            rc = -EINVAL;
-        }
-        size_t lapics_at = r->pos;
-        for (unsigned i = 0; !rc && i < m->ncpus; i++) {
-            struct lapic *a = emu_vcpu_lapic(&m->vcpus[i]);
-            rc = a ? lapic_restore(a, r, false, err, errlen) : -ENODEV;
-        }
-        if (rc || !apply) return rc;
-        /* validated: now load, from the same bytes */
-        struct snap_reader again = *r;
-        again.pos = 4;
-        again.short_read = false;
-        rc = ioapic_restore(ea->io, &again, true, err, errlen);
-        again.pos = lapics_at;
-        for (unsigned i = 0; !rc && i < m->ncpus; i++) rc = lapic_restore(emu_vcpu_lapic(&m->vcpus[i]), &again, true, err, errlen);
-        return rc;
+        return -EINVAL;
     }
-    /* Not taken on this platform: under kvm (take its in-kernel irqchip over) or on the PIC platform. */
-    const struct snap_section_info *ks = r->file ? snap_file_find(r->file, "dev.kvm-irqchip") : NULL;
-    struct kvm_irqchip_saved k = {0};
-    if (ks) {
-        uint8_t *data;
-        int rc = snap_file_read(r->file, ks, &data);
-        if (rc) {
-            snprintf(err, errlen, "snapshot: reading section 'dev.kvm-irqchip' failed");
-            return rc;
-        }
-        struct snap_reader kr = {.data = data, .len = ks->length, .file = r->file};
-        rc = kvm_irqchip_decode(&kr, ks->version, &k, err, errlen);
-        free(data);
-        if (rc) return rc;
-    }
-    int rc = 0;
-    if (k.present && !ea) {
-        snprintf(err, errlen,
-                 "snapshot was taken under kvm, whose guest uses the local APIC and IOAPIC; this VM runs the "
-                 "emulator's PIC platform. A VM started from the snapshot gets the APIC platform by itself "
-                 "(vmctl run --restore, or vm.restore of the stopped VM); or define it with irqchip apic");
-        rc = -EINVAL;
-    } else if (k.present) {
-        rc = import_kvm(m, ea, &k, r->file, apply, err, errlen);
-    } else if (ea) {
+    if (!s->has_apic && ea) {
         snprintf(err, errlen,
                  "snapshot's guest ran on the emulator's PIC platform; this VM has the APIC platform (--irqchip apic)");
-        rc = -EINVAL;
+        return -EINVAL;
     }
-    kvm_irqchip_saved_free(&k);
+    int rc = 0;
+    if (s->has_pic && m->pic) rc = pic_state_check(&s->pic, err, errlen);
+    if (!rc && s->has_pit && m->pit) rc = pit_state_check(&s->pit, err, errlen);
+    if (!rc && s->has_apic) rc = ioapic_state_check(&s->ioapic, err, errlen);
+    for (unsigned i = 0; !rc && s->has_apic && i < s->ncpus; i++) {
+        if (!emu_vcpu_lapic(&m->vcpus[i])) return -ENODEV;
+        rc = lapic_state_check(&s->lapic[i], err, errlen);
+        if (!rc && s->lapic[i].initial_id != i) {
+            snprintf(err, errlen, "local APIC state is invalid: saved for APIC ID %u, this vCPU's is %u",
+                     s->lapic[i].initial_id, i);
+            rc = -EINVAL;
+        }
+    }
+    /* Every vCPU's state must be one the emulator can run. */
+    for (unsigned i = 0; !rc && sf && i < m->ncpus; i++) {
+        struct cpu_state cs;
+        rc = snap_file_cpu_state(sf, i, &cs, err, errlen);
+        if (!rc) rc = check_cpu_features(&cs, i, err, errlen);
+    }
     return rc;
 }
 
-void emu_apic_kvm_state_free(struct emu_apic_kvm_state *s)
+int emu_irqchip_set(struct machine *m, const struct irqchip_state *s, struct snap_file *sf, bool apply, char *err,
+                    size_t errlen)
 {
-    free(s->lapics);
-    free(s->apic_bases);
-    s->lapics = NULL;
-    s->apic_bases = NULL;
-}
-
-int emu_apic_decode_for_kvm(struct snap_reader *r, uint32_t version, struct emu_apic_kvm_state *out, char *err,
-                            size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    if (version != APIC_STATE_VERSION) {
-        snprintf(err, errlen, "apic: state version %u, this vmd reads %u", version, APIC_STATE_VERSION);
-        return -EINVAL;
-    }
-    out->present = snap_get_u32(r) != 0;
-    if (r->short_read) {
-        snprintf(err, errlen, "apic: section is empty");
-        return -EINVAL;
-    }
-    if (!out->present) return 0;
-    int rc = ioapic_saved_to_kvm(r, &out->ioapic, sizeof(out->ioapic), err, errlen);
-    if (rc) return rc;
-    out->ncpus = snap_get_u32(r);
-    if (r->short_read || out->ncpus == 0 || out->ncpus > MACHINE_MAX_CPUS) {
-        snprintf(err, errlen, "apic: %u local APICs in the snapshot (1 to %u expected)", out->ncpus, MACHINE_MAX_CPUS);
-        return -EINVAL;
-    }
-    out->lapics = calloc(out->ncpus, sizeof(*out->lapics));
-    out->apic_bases = calloc(out->ncpus, sizeof(*out->apic_bases));
-    if (!out->lapics || !out->apic_bases) {
-        emu_apic_kvm_state_free(out);
-        return -ENOMEM;
-    }
-    /* vCPU i's local APIC has APIC ID i (emu backend), which lapic_save recorded. */
-    for (unsigned i = 0; !rc && i < out->ncpus; i++)
-        rc = lapic_saved_to_kvm(r, i, (uint8_t *)out->lapics[i].regs, &out->apic_bases[i], err, errlen);
-    if (!rc && r->pos != r->len) {
-        snprintf(err, errlen, "apic: %zu unexpected bytes after the local APICs", r->len - r->pos);
-        rc = -EINVAL;
-    }
-    if (rc) emu_apic_kvm_state_free(out);
-    return rc;
+    struct emu_apic *ea = apic_of(m);
+    if (!apply) return check_state(m, ea, s, sf, err, errlen);
+    if (s->has_pic && m->pic) pic_set_state(m->pic, &s->pic);
+    if (s->has_pit && m->pit) pit_set_state(m->pit, &s->pit);
+    if (!s->has_apic) return 0;
+    ioapic_set_state(ea->io, &s->ioapic);
+    for (unsigned i = 0; i < s->ncpus; i++) lapic_set_state(emu_vcpu_lapic(&m->vcpus[i]), &s->lapic[i]);
+    return 0;
 }
 
 static const struct device_desc apic_desc = {
@@ -328,8 +204,5 @@ static const struct device_desc apic_desc = {
     .level = DEVICE_LEVEL_CORE,
     .init = apic_init,
     .destroy = apic_destroy,
-    .state_version = APIC_STATE_VERSION,
-    .save = apic_save,
-    .restore = apic_restore,
 };
 DEVICE_REGISTER(apic_desc)

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "devices/lapic.h"
 #include "vmm/emu/emu.h"
-#include "vmm/emu/lapic.h"
 #include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"

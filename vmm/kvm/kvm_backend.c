@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "kvm_backend.h"
+#include "kvm_irqchip.h"
 #include "kvm_state.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
@@ -547,6 +548,8 @@ const struct cpu_backend_ops kvm_backend_ops = {
     .kick = kvm_kick,
     .set_irq = kvm_set_irq,
     .send_msi = kvm_send_msi,
+    .irqchip_get = kvm_irqchip_get,
+    .irqchip_set = kvm_irqchip_set,
     .has_kernel_irqchip = true,
 };
 

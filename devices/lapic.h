@@ -1,6 +1,5 @@
 /* lapic: the local APIC of one emulated vCPU (xAPIC MMIO page and x2APIC MSRs), for the emu
- * backend's APIC platform: the one a guest booted under KVM (in-kernel irqchip) was using when
- * its snapshot is restored under the emulator.
+ * backend's APIC platform.
  *
  * Modelled: ID, version, TPR/PPR/APR, EOI (with a broadcast to the IOAPIC for level-triggered
  * vectors), LDR/DFR, SVR (software enable), ISR/TMR/IRR, ESR, ICR (fixed delivery to self, the
@@ -14,13 +13,14 @@
  * MMIO/MSR accesses and interrupt acknowledge; device threads delivering IOAPIC or MSI
  * interrupts; the timer list's callbacks).
  */
-#ifndef VMD_EMU_LAPIC_H
-#define VMD_EMU_LAPIC_H
+#ifndef VMD_DEVICES_LAPIC_H
+#define VMD_DEVICES_LAPIC_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/irqchip.h"
 #include "vmm/timer.h"
 
 #define LAPIC_DEFAULT_BASE 0xfee00000ULL
@@ -99,35 +99,26 @@ int lapic_pending_vector(const struct lapic *a);
  * (or -1). The caller delivers it through the IDT. */
 int lapic_ack(struct lapic *a);
 
-/* Snapshot state of this model (its own format, versioned by the caller's section). */
-void lapic_save(const struct lapic *a, struct snap_buf *b);
-/* Parse what lapic_save wrote; validate everything; change `a` only when apply. 0 or -EINVAL
- * with the reason in err. */
-int lapic_restore(struct lapic *a, struct snap_reader *r, bool apply, char *err, size_t errlen);
+/* State (vmm/irqchip.h): get, check, set (checked state whose initial_id is this APIC's), and
+ * its codec in a snapshot (decode checks what it reads). */
+void lapic_get_state(const struct lapic *a, struct irqchip_lapic *s);
+int lapic_state_check(const struct irqchip_lapic *s, char *err, size_t errlen);
+void lapic_set_state(struct lapic *a, const struct irqchip_lapic *s);
+void lapic_state_encode(struct snap_buf *b, const struct irqchip_lapic *s);
+int lapic_state_decode(struct snap_reader *r, struct irqchip_lapic *s, char *err, size_t errlen);
 
-/* Take over the state KVM's in-kernel local APIC had (struct kvm_lapic_state's 1 KiB register
- * page as KVM_GET_LAPIC returns it without KVM_CAP_X2APIC_API: xAPIC layout, so even in x2APIC
- * mode the ID register holds the ID in bits 31:24),
- * with IA32_APIC_BASE and IA32_TSC_DEADLINE as that vCPU's MSRs had them. The timer's current
- * count (offset 0x390) is re-based on this model's clock. Validates first: returns 0, or -EINVAL
- * with the reason in err (then `a` is unchanged); changes `a` only when apply. */
-int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_base, uint64_t tsc_deadline,
-                     bool apply, char *err, size_t errlen);
-
-/* The inverse: the register page KVM_SET_LAPIC takes for this APIC's state (xAPIC layout as
- * above; in x2APIC mode the ID in bits 31:24 and ICR2 holding the 32-bit destination). The
- * timer's current count (0x390) is what is left of the running one-shot/periodic period, rounded
- * up to whole divided ticks: KVM_SET_LAPIC restarts the timer with that count (not TMICT). A
- * stopped timer (an expired one-shot) exports an initial count of 0, since KVM would otherwise
- * restart it (fire the one-shot once more).
- * IA32_APIC_BASE (lapic_get_base) and IA32_TSC_DEADLINE travel separately, as KVM keeps them
- * outside the page. Pending ESR errors not yet latched by an ESR write are not carried. 0. */
-int lapic_export_kvm(const struct lapic *a, uint8_t regs[1024]);
-
-/* Parse one lapic_save record (for the vCPU with APIC ID `apic_id`) without an emulated machine
- * and give the state KVM takes: the page of lapic_export_kvm and IA32_APIC_BASE. 0, or -errno
- * with the reason in err (as lapic_restore would refuse it). */
-int lapic_saved_to_kvm(struct snap_reader *r, uint32_t apic_id, uint8_t regs[1024], uint64_t *apic_base, char *err,
-                       size_t errlen);
+/* The state as the 1 KiB xAPIC register page, the form an in-kernel local APIC (KVM_GET/
+ * SET_LAPIC without KVM_CAP_X2APIC_API) exchanges: xAPIC layout in both modes, so the ID sits
+ * in bits 31:24 and, in x2APIC mode, ICR2 holds the 32-bit destination. IA32_APIC_BASE and
+ * IA32_TSC_DEADLINE travel beside the page.
+ *  - from: the timer's current count (0x390) is what is left of the running period; the page's
+ *    own checks, then lapic_state_check. 0, or -EINVAL with the reason in err.
+ *  - to: the current count is what is left of the running one-shot/periodic period, rounded up
+ *    to whole divided ticks (its taker restarts the timer with that count, not TMICT); a
+ *    stopped timer has an initial count of 0 (it would otherwise be restarted). Pending ESR
+ *    errors not yet latched by an ESR write are not carried. */
+int lapic_state_from_page(struct irqchip_lapic *s, uint32_t initial_id, const uint8_t regs[1024], uint64_t apic_base,
+                          uint64_t tsc_deadline, char *err, size_t errlen);
+void lapic_state_to_page(const struct irqchip_lapic *s, uint8_t regs[1024]);
 
 #endif

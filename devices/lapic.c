@@ -13,7 +13,7 @@
  * lapic_accepts_pic_intr), other CPUs (every IPI not addressed to us is dropped), directed-EOI
  * suppression, the "illegal register address" ESR bit, and the APR (reads 0).
  */
-#include "vmm/emu/lapic.h"
+#include "devices/lapic.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -698,43 +698,58 @@ int lapic_ack(struct lapic *a)
 /* ---- snapshots ---- */
 
 /* The parsed, validated state a restore or import applies. */
-struct lapic_image {
-    uint64_t base;
-    uint32_t id, tpr, ldr, dfr, svr, esr, esr_pending, icr_lo, icr_hi;
-    uint32_t lvt[LVT_COUNT];
-    uint32_t timer_initial, dcr;
-    uint32_t irr[8], isr[8], tmr[8];
-    bool timer_running;
-    uint64_t timer_remaining_ns; /* running one-shot/periodic: ns left in this period */
-    uint64_t tsc_deadline;       /* TSC-deadline mode: armed value or 0 */
-};
-
 #define LAPIC_SAVE_FORMAT 1
 #define IMG_TIMER_RUNNING 0x01
+_Static_assert(LVT_COUNT == IRQCHIP_LAPIC_LVTS, "irqchip_lapic's LVTs are this model's");
 
-void lapic_save(const struct lapic *a, struct snap_buf *b)
+void lapic_get_state(const struct lapic *a, struct irqchip_lapic *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->initial_id = a->initial_id;
+    s->base = a->base;
+    s->id = a->id;
+    s->tpr = a->tpr;
+    s->ldr = a->ldr;
+    s->dfr = a->dfr;
+    s->svr = a->svr;
+    s->esr = a->esr;
+    s->esr_pending = a->esr_pending;
+    s->icr_lo = a->icr_lo;
+    s->icr_hi = a->icr_hi;
+    memcpy(s->lvt, a->lvt, sizeof(s->lvt));
+    s->timer_initial = a->timer_initial;
+    s->dcr = a->dcr;
+    memcpy(s->irr, a->irr, sizeof(s->irr));
+    memcpy(s->isr, a->isr, sizeof(s->isr));
+    memcpy(s->tmr, a->tmr, sizeof(s->tmr));
+    s->timer_running = a->timer_running;
+    s->timer_remaining_ns = timer_remaining_ns(a, now_ns(a));
+    s->tsc_deadline = timer_mode(a) == TIMER_TSC_DEADLINE ? a->tsc_deadline : 0;
+}
+
+void lapic_state_encode(struct snap_buf *b, const struct irqchip_lapic *s)
 {
     snap_put_u8(b, LAPIC_SAVE_FORMAT);
-    snap_put_u64(b, a->base);
-    snap_put_u32(b, a->initial_id);
-    snap_put_u32(b, a->id);
-    snap_put_u32(b, a->tpr);
-    snap_put_u32(b, a->ldr);
-    snap_put_u32(b, a->dfr);
-    snap_put_u32(b, a->svr);
-    snap_put_u32(b, a->esr);
-    snap_put_u32(b, a->esr_pending);
-    snap_put_u32(b, a->icr_lo);
-    snap_put_u32(b, a->icr_hi);
-    for (unsigned i = 0; i < LVT_COUNT; i++) snap_put_u32(b, a->lvt[i]);
-    snap_put_u32(b, a->timer_initial);
-    snap_put_u32(b, a->dcr);
-    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, a->irr[i]);
-    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, a->isr[i]);
-    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, a->tmr[i]);
-    snap_put_u8(b, a->timer_running ? IMG_TIMER_RUNNING : 0);
-    snap_put_u64(b, timer_remaining_ns(a, now_ns(a)));
-    snap_put_u64(b, timer_mode(a) == TIMER_TSC_DEADLINE ? a->tsc_deadline : 0);
+    snap_put_u64(b, s->base);
+    snap_put_u32(b, s->initial_id);
+    snap_put_u32(b, s->id);
+    snap_put_u32(b, s->tpr);
+    snap_put_u32(b, s->ldr);
+    snap_put_u32(b, s->dfr);
+    snap_put_u32(b, s->svr);
+    snap_put_u32(b, s->esr);
+    snap_put_u32(b, s->esr_pending);
+    snap_put_u32(b, s->icr_lo);
+    snap_put_u32(b, s->icr_hi);
+    for (unsigned i = 0; i < LVT_COUNT; i++) snap_put_u32(b, s->lvt[i]);
+    snap_put_u32(b, s->timer_initial);
+    snap_put_u32(b, s->dcr);
+    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, s->irr[i]);
+    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, s->isr[i]);
+    for (unsigned i = 0; i < 8; i++) snap_put_u32(b, s->tmr[i]);
+    snap_put_u8(b, s->timer_running ? IMG_TIMER_RUNNING : 0);
+    snap_put_u64(b, s->timer_remaining_ns);
+    snap_put_u64(b, s->tsc_deadline);
 }
 
 static int bad(char *err, size_t errlen, const char *what)
@@ -743,7 +758,7 @@ static int bad(char *err, size_t errlen, const char *what)
     return -EINVAL;
 }
 
-static uint64_t image_period_ns(const struct lapic_image *im)
+static uint64_t image_period_ns(const struct irqchip_lapic *im)
 {
     uint64_t ns = (uint64_t)im->timer_initial * timer_divisor(im->dcr) * LAPIC_BUS_CYCLE_NS;
     if (TIMER_MODE(im->lvt[LVT_TIMER]) == TIMER_PERIODIC && ns && ns < LAPIC_MIN_PERIOD_NS) ns = LAPIC_MIN_PERIOD_NS;
@@ -751,7 +766,7 @@ static uint64_t image_period_ns(const struct lapic_image *im)
 }
 
 /* Checks every invariant the model keeps, so that an applied image behaves like a live APIC. */
-static int image_check(const struct lapic_image *im, char *err, size_t errlen)
+int lapic_state_check(const struct irqchip_lapic *im, char *err, size_t errlen)
 {
     char why[96];
     if (!base_valid(im->base)) {
@@ -791,7 +806,7 @@ static int image_check(const struct lapic_image *im, char *err, size_t errlen)
     return 0;
 }
 
-static void image_apply(struct lapic *a, const struct lapic_image *im)
+void lapic_set_state(struct lapic *a, const struct irqchip_lapic *im)
 {
     timer_stop(a);
     a->base = im->base;
@@ -815,9 +830,10 @@ static void image_apply(struct lapic *a, const struct lapic_image *im)
     if (lapic_pending_vector(a) >= 0 && a->host.kick) a->host.kick(a->host.opaque);
 }
 
-int lapic_restore(struct lapic *a, struct snap_reader *r, bool apply, char *err, size_t errlen)
+
+int lapic_state_decode(struct snap_reader *r, struct irqchip_lapic *s, char *err, size_t errlen)
 {
-    struct lapic_image im = {0};
+    memset(s, 0, sizeof(*s));
     uint8_t format = snap_get_u8(r);
     if (r->short_read) return bad(err, errlen, "empty");
     if (format != LAPIC_SAVE_FORMAT) {
@@ -825,38 +841,30 @@ int lapic_restore(struct lapic *a, struct snap_reader *r, bool apply, char *err,
         snprintf(why, sizeof(why), "unknown format %u", format);
         return bad(err, errlen, why);
     }
-    im.base = snap_get_u64(r);
-    uint32_t initial_id = snap_get_u32(r);
-    im.id = snap_get_u32(r);
-    im.tpr = snap_get_u32(r);
-    im.ldr = snap_get_u32(r);
-    im.dfr = snap_get_u32(r);
-    im.svr = snap_get_u32(r);
-    im.esr = snap_get_u32(r);
-    im.esr_pending = snap_get_u32(r);
-    im.icr_lo = snap_get_u32(r);
-    im.icr_hi = snap_get_u32(r);
-    for (unsigned i = 0; i < LVT_COUNT; i++) im.lvt[i] = snap_get_u32(r);
-    im.timer_initial = snap_get_u32(r);
-    im.dcr = snap_get_u32(r);
-    for (unsigned i = 0; i < 8; i++) im.irr[i] = snap_get_u32(r);
-    for (unsigned i = 0; i < 8; i++) im.isr[i] = snap_get_u32(r);
-    for (unsigned i = 0; i < 8; i++) im.tmr[i] = snap_get_u32(r);
+    s->base = snap_get_u64(r);
+    s->initial_id = snap_get_u32(r);
+    s->id = snap_get_u32(r);
+    s->tpr = snap_get_u32(r);
+    s->ldr = snap_get_u32(r);
+    s->dfr = snap_get_u32(r);
+    s->svr = snap_get_u32(r);
+    s->esr = snap_get_u32(r);
+    s->esr_pending = snap_get_u32(r);
+    s->icr_lo = snap_get_u32(r);
+    s->icr_hi = snap_get_u32(r);
+    for (unsigned i = 0; i < LVT_COUNT; i++) s->lvt[i] = snap_get_u32(r);
+    s->timer_initial = snap_get_u32(r);
+    s->dcr = snap_get_u32(r);
+    for (unsigned i = 0; i < 8; i++) s->irr[i] = snap_get_u32(r);
+    for (unsigned i = 0; i < 8; i++) s->isr[i] = snap_get_u32(r);
+    for (unsigned i = 0; i < 8; i++) s->tmr[i] = snap_get_u32(r);
     uint8_t flags = snap_get_u8(r);
-    im.timer_remaining_ns = snap_get_u64(r);
-    im.tsc_deadline = snap_get_u64(r);
+    s->timer_remaining_ns = snap_get_u64(r);
+    s->tsc_deadline = snap_get_u64(r);
     if (r->short_read) return bad(err, errlen, "truncated");
     if (flags & ~IMG_TIMER_RUNNING) return bad(err, errlen, "unknown timer flags");
-    im.timer_running = flags & IMG_TIMER_RUNNING;
-    if (initial_id != a->initial_id) {
-        char why[80];
-        snprintf(why, sizeof(why), "saved for APIC ID %u, this vCPU's is %u", initial_id, a->initial_id);
-        return bad(err, errlen, why);
-    }
-    int rc = image_check(&im, err, errlen);
-    if (rc || !apply) return rc;
-    image_apply(a, &im);
-    return 0;
+    s->timer_running = flags & IMG_TIMER_RUNNING;
+    return lapic_state_check(s, err, errlen);
 }
 
 static uint32_t page_reg(const uint8_t regs[1024], uint32_t off)
@@ -866,17 +874,18 @@ static uint32_t page_reg(const uint8_t regs[1024], uint32_t off)
     return v;
 }
 
-int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_base, uint64_t tsc_deadline,
-                     bool apply, char *err, size_t errlen)
+int lapic_state_from_page(struct irqchip_lapic *out, uint32_t initial_id, const uint8_t regs[1024],
+                          uint64_t apic_base, uint64_t tsc_deadline, char *err, size_t errlen)
 {
     if (!base_valid(apic_base)) {
         snprintf(err, errlen,
-                 "KVM local APIC state is invalid: IA32_APIC_BASE 0x%llx has reserved bits or EXTD without enable",
+                 "local APIC state is invalid: IA32_APIC_BASE 0x%llx has reserved bits or EXTD without enable",
                  (unsigned long long)apic_base);
         return -EINVAL;
     }
-    struct lapic_image im = {0};
+    struct irqchip_lapic im = {0};
     bool x2 = (apic_base & (APIC_BASE_ENABLE | APIC_BASE_EXTD)) == (APIC_BASE_ENABLE | APIC_BASE_EXTD);
+    im.initial_id = initial_id;
     im.base = apic_base;
     /* Without KVM_CAP_X2APIC_API the ID sits in bits 31:24 in both modes. */
     im.id = page_reg(regs, REG_ID) >> 24;
@@ -919,30 +928,32 @@ int lapic_import_kvm(struct lapic *a, const uint8_t regs[1024], uint64_t apic_ba
             im.timer_remaining_ns = left < period ? left : period;
         }
     }
-    int rc = image_check(&im, err, errlen);
+    int rc = lapic_state_check(&im, err, errlen);
     if (rc) {
         /* image_check names the model; say where the state came from. */
         char why[200];
-        snprintf(why, sizeof(why), "%s (imported from KVM)", err);
+        snprintf(why, sizeof(why), "%s (in the register page)", err);
         snprintf(err, errlen, "%s", why);
         return rc;
     }
-    if (apply) image_apply(a, &im);
+    *out = im;
     return 0;
 }
 
 static void page_set(uint8_t regs[1024], uint32_t off, uint32_t v) { memcpy(regs + off, &v, 4); }
 
-int lapic_export_kvm(const struct lapic *a, uint8_t regs[1024])
+void lapic_state_to_page(const struct irqchip_lapic *a, uint8_t regs[1024])
 {
     memset(regs, 0, 1024);
-    bool x2 = x2apic_mode(a);
-    /* Without KVM_CAP_X2APIC_API the ID sits in bits 31:24 in both modes (KVM then takes the
-     * x2APIC ID as the vCPU's own and derives the LDR from it). */
+    bool x2 = (a->base & (APIC_BASE_ENABLE | APIC_BASE_EXTD)) == (APIC_BASE_ENABLE | APIC_BASE_EXTD);
+    /* The ID sits in bits 31:24 in both modes (an in-kernel APIC then takes the x2APIC ID as
+     * the vCPU's own and derives the LDR from it). */
     page_set(regs, REG_ID, a->id << 24);
-    page_set(regs, REG_VERSION, LAPIC_VERSION); /* KVM sets its own */
+    page_set(regs, REG_VERSION, LAPIC_VERSION);
     page_set(regs, REG_TPR, a->tpr);
-    page_set(regs, REG_PPR, ppr(a));
+    int isrv = highest_bit(a->isr);
+    uint32_t isr_class = isrv < 0 ? 0 : (uint32_t)isrv & 0xf0;
+    page_set(regs, REG_PPR, (a->tpr & 0xf0) >= isr_class ? a->tpr & 0xff : isr_class);
     page_set(regs, REG_LDR, a->ldr);
     page_set(regs, REG_DFR, a->dfr);
     page_set(regs, REG_SVR, a->svr);
@@ -953,45 +964,23 @@ int lapic_export_kvm(const struct lapic *a, uint8_t regs[1024])
     }
     page_set(regs, REG_ESR, a->esr);
     page_set(regs, REG_ICR_LO, a->icr_lo);
-    /* x2APIC: KVM joins ICR and ICR2 into its 64-bit ICR, so ICR2 holds the whole destination. */
+    /* x2APIC: ICR and ICR2 form one 64-bit ICR, so ICR2 holds the whole destination. */
     page_set(regs, REG_ICR_HI, x2 ? a->icr_hi : a->icr_hi & 0xff000000u);
     static const uint32_t lvt_reg[LVT_COUNT] = {REG_LVT_CMCI,  REG_LVT_TIMER, REG_LVT_THERMAL, REG_LVT_PERF,
                                                 REG_LVT_LINT0, REG_LVT_LINT1, REG_LVT_ERROR};
     for (unsigned i = 0; i < LVT_COUNT; i++) page_set(regs, lvt_reg[i], a->lvt[i]);
     page_set(regs, REG_TIMER_DIVIDE, a->dcr);
-    if (timer_mode(a) != TIMER_TSC_DEADLINE && a->timer_running) {
-        /* KVM_SET_LAPIC restarts a one-shot/periodic timer with TMCCT * divisor ns left (a
-         * periodic one with a whole period if TMCCT is 0): round up so it never fires early. */
+    if (TIMER_MODE(a->lvt[LVT_TIMER]) != TIMER_TSC_DEADLINE && a->timer_running) {
+        /* A page's current count restarts a one-shot/periodic timer with TMCCT * divisor ns left
+         * (a periodic one with a whole period if TMCCT is 0): round up so it never fires early. */
         uint64_t tick = (uint64_t)timer_divisor(a->dcr) * LAPIC_BUS_CYCLE_NS;
-        uint64_t left = (timer_remaining_ns(a, now_ns(a)) + tick - 1) / tick;
+        uint64_t left = (a->timer_remaining_ns + tick - 1) / tick;
         if (left == 0) left = 1;
         if (left > a->timer_initial) left = a->timer_initial;
         page_set(regs, REG_TIMER_INITIAL, a->timer_initial);
         page_set(regs, REG_TIMER_CURRENT, (uint32_t)left);
     }
-    /* A stopped timer (a one-shot that expired, one switched to periodic after expiring)
-     * exports TMICT 0: KVM would restart it, a one-shot from TMCCT 0, i.e. fire it at once.
-     * TSC-deadline mode has no count (the MSR carries the deadline). */
-    return 0;
-}
-
-static uint64_t no_tsc(void *opaque)
-{
-    (void)opaque;
-    return 0; /* a throwaway model never fires a TSC deadline while it is decoded */
-}
-
-int lapic_saved_to_kvm(struct snap_reader *r, uint32_t apic_id, uint8_t regs[1024], uint64_t *apic_base, char *err,
-                       size_t errlen)
-{
-    /* A model with no timer list and no vCPU to kick: restoring into it only parses, checks and
-     * holds the state (the timer's end stays on the host clock, so the remaining time is kept). */
-    struct lapic_host host = {.tsc_now = no_tsc};
-    struct lapic *a = lapic_create(&host, apic_id);
-    if (!a) return -ENOMEM;
-    int rc = lapic_restore(a, r, true, err, errlen);
-    if (!rc) rc = lapic_export_kvm(a, regs);
-    if (!rc) *apic_base = lapic_get_base(a);
-    lapic_destroy(a);
-    return rc;
+    /* A stopped timer (a one-shot that expired, one switched to periodic after expiring) has
+     * TMICT 0 in the page: its taker would restart it, a one-shot from TMCCT 0, i.e. fire it at
+     * once. TSC-deadline mode has no count (IA32_TSC_DEADLINE carries the deadline). */
 }

@@ -1,8 +1,10 @@
-/* Unit tests for kvm_xsnap: an emu machine's i8259/i8254, programmed through their ports and
- * saved into a snapshot file, restored into a KVM machine's in-kernel irqchip and PIT, read
- * back with KVM_GET_IRQCHIP / KVM_GET_PIT2 / KVM_GET_LAPIC; and the emulator's APIC platform
- * (a local APIC and IOAPIC programmed through their registers, saved as "dev.apic") restored
- * into KVM's in-kernel IOAPIC and local APIC. Skips when /dev/kvm is absent. */
+/* Unit tests for vmm/kvm/kvm_irqchip.c: an emu machine's i8259/i8254, programmed through their
+ * ports and saved into a snapshot file ("dev.irqchip", or the separate sections an older vmd
+ * wrote), restored into a KVM machine's in-kernel irqchip and PIT, read back with
+ * KVM_GET_IRQCHIP / KVM_GET_PIT2 / KVM_GET_LAPIC; the emulator's APIC platform (a local APIC
+ * and IOAPIC programmed through their registers) restored into KVM's in-kernel IOAPIC and local
+ * APIC; and the KVM state read back as neutral state. Skips when /dev/kvm is absent, except the
+ * field mapping, which needs no KVM. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,9 +23,11 @@
 #include "devices/pit.h"
 #include "guest_builder.h"
 #include "kvm_rig.h"
+#include "devices/lapic.h"
+#include "devices/pic.h"
+#include "vmm/irqchip.h"
 #include "vmm/kvm/kvm_backend.h"
-#include "vmm/emu/lapic.h"
-#include "vmm/kvm/kvm_xsnap.h"
+#include "vmm/kvm/kvm_irqchip.h"
 #include "vmm/snapshot.h"
 
 #define CH0_RELOAD 11932 /* 100 Hz */
@@ -74,60 +78,100 @@ static void program_emu(struct device_test_machine *t)
     dtm_advance(t, PIT_NS(1000)); /* channel 2 has about 3096 ticks to go */
 }
 
-/* Write a snapshot file holding what the emu machine's devices save (no cpu/ram sections:
- * the test restores the device sections only). `pic_override`, if set, replaces dev.pic;
- * `apic`, if set, is the APIC platform's "dev.apic". */
-static void write_snapshot_apic(struct fixture *f, const uint8_t *pic_override, size_t pic_len,
-                                const struct snap_buf *apic)
+/* A local APIC and IOAPIC as the APIC platform has them (see program_apic_platform). */
+struct apic_platform {
+    struct lapic *lapic;
+    struct ioapic *io;
+    struct timer_list timers; /* never run: what the IOAPIC postpones stays postponed */
+};
+
+/* The emu machine's interrupt controllers as neutral state: its PIC and PIT, and the APIC
+ * platform's IOAPIC and local APIC when `apic` is given. */
+static void emu_state(struct fixture *f, const struct apic_platform *apic, struct irqchip_state *s)
 {
+    memset(s, 0, sizeof(*s));
+    s->has_pic = s->has_pit = true;
+    pic_get_state(f->emu.m.pic, &s->pic);
+    pit_get_state(f->emu.m.pit, &s->pit);
+    if (!apic) return;
+    s->has_apic = true;
+    ioapic_get_state(apic->io, &s->ioapic);
+    s->ncpus = 1;
+    lapic_get_state(apic->lapic, &s->lapic[0]);
+}
+
+/* The three parts of the state's encoding: [0] PIC, [1] PIT, [2] APIC. */
+static void encode_parts(const struct irqchip_state *s, struct snap_buf part[3])
+{
+    for (unsigned i = 0; i < 3; i++) snap_buf_init(&part[i]);
+    pic_state_encode(&part[0], &s->pic);
+    pit_state_encode(&part[1], &s->pit);
+    snap_put_u32(&part[2], s->has_apic);
+    if (s->has_apic) {
+        ioapic_state_encode(&part[2], &s->ioapic);
+        snap_put_u32(&part[2], s->ncpus);
+        lapic_state_encode(&part[2], &s->lapic[0]);
+    }
+    for (unsigned i = 0; i < 3; i++) assert_false(part[i].failed);
+}
+
+/* Write a snapshot file holding the emu machine's interrupt controllers (no cpu/ram sections:
+ * the test restores them only), as "dev.irqchip" or, `legacy`, as the sections "dev.pic",
+ * "dev.pit", "dev.apic" and "dev.kvm-irqchip" (absent) of an older vmd. part[] may be changed
+ * by `corrupt` (NULL: none) before it is written. */
+static void write_snapshot_with(struct fixture *f, const struct apic_platform *apic, bool legacy,
+                                void (*corrupt)(struct snap_buf part[3]))
+{
+    struct irqchip_state *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    emu_state(f, apic, s);
+    struct snap_buf part[3];
+    encode_parts(s, part);
+    free(s);
+    if (corrupt) corrupt(part);
     char err[256] = "";
     struct snap_writer w;
     assert_int_equal(snap_writer_open(&w, f->path, "emu", err, sizeof(err)), 0);
-    if (apic) assert_int_equal(snap_write_section(&w, "dev.apic", 1, apic->data, apic->len), 0);
-    const char *names[] = {"pic", "pit", "kvm-irqchip"};
-    for (unsigned i = 0; i < 3; i++) {
-        const struct device_desc *d = device_named(names[i]);
-        assert_non_null(d);
-        struct snap_buf b;
-        snap_buf_init(&b);
-        assert_int_equal(d->save(&f->emu.m, &b), 0);
-        char name[32];
-        snprintf(name, sizeof(name), "dev.%s", d->name);
-        if (i == 0 && pic_override) assert_int_equal(snap_write_section(&w, name, d->state_version, pic_override, pic_len), 0);
-        else assert_int_equal(snap_write_section(&w, name, d->state_version, b.data, b.len), 0);
-        snap_buf_free(&b);
+    if (legacy) {
+        static const char *const names[3] = {"dev.pic", "dev.pit", "dev.apic"};
+        for (unsigned i = 0; i < 3; i++)
+            assert_int_equal(snap_write_section(&w, names[i], 1, part[i].data, part[i].len), 0);
+        uint32_t absent = 0;
+        assert_int_equal(snap_write_section(&w, "dev.kvm-irqchip", 2, &absent, sizeof(absent)), 0);
+    } else {
+        struct snap_buf all;
+        snap_buf_init(&all);
+        for (unsigned i = 0; i < 3; i++) snap_put(&all, part[i].data, part[i].len);
+        assert_int_equal(snap_write_section(&w, "dev.irqchip", IRQCHIP_STATE_VERSION, all.data, all.len), 0);
+        snap_buf_free(&all);
     }
+    for (unsigned i = 0; i < 3; i++) snap_buf_free(&part[i]);
     assert_int_equal(snap_writer_close(&w, err, sizeof(err)), 0);
 }
 
-static void write_snapshot(struct fixture *f, const uint8_t *pic_override, size_t pic_len)
-{
-    write_snapshot_apic(f, pic_override, pic_len, NULL);
-}
+static void write_snapshot(struct fixture *f, bool legacy) { write_snapshot_with(f, NULL, legacy, NULL); }
 
-/* Run device `dev`'s restore against the snapshot, as snapshot_restore does. */
-static int restore_device(struct fixture *f, const char *dev, bool apply, char *err, size_t errlen)
+/* Run the irqchip device's restore against the snapshot, as snapshot_restore does (its
+ * restore_missing when the file has no "dev.irqchip"). */
+static int restore_irqchip(struct fixture *f, bool apply, char *err, size_t errlen)
 {
     struct snap_file sf;
     assert_int_equal(snap_file_open(&sf, f->path, err, errlen), 0);
-    const struct device_desc *d = device_named(dev);
-    char section[40];
-    snprintf(section, sizeof(section), "dev.%s", dev);
-    const struct snap_section_info *s = snap_file_find(&sf, section);
-    assert_non_null(s);
-    uint8_t *data;
-    assert_int_equal(snap_file_read(&sf, s, &data), 0);
-    struct snap_reader rd = {.data = data, .len = s->length, .file = &sf};
-    int r = d->restore(&f->rig->m, &rd, s->version, apply, err, errlen);
-    free(data);
+    const struct device_desc *d = device_named("irqchip");
+    assert_non_null(d);
+    const struct snap_section_info *s = snap_file_find(&sf, "dev.irqchip");
+    int r;
+    if (s) {
+        uint8_t *data;
+        assert_int_equal(snap_file_read(&sf, s, &data), 0);
+        struct snap_reader rd = {.data = data, .len = s->length, .file = &sf};
+        r = d->restore(&f->rig->m, &rd, s->version, apply, err, errlen);
+        free(data);
+    } else {
+        r = d->restore_missing(&f->rig->m, &sf, apply, err, errlen);
+    }
     snap_file_close(&sf);
     return r;
-}
-
-/* The kvm-irqchip device's restore: where the emulated interrupt controllers are taken over. */
-static int restore_irqchip(struct fixture *f, bool apply, char *err, size_t errlen)
-{
-    return restore_device(f, "kvm-irqchip", apply, err, errlen);
 }
 
 static struct kvm_pic_state get_pic(struct fixture *f, unsigned chip_id)
@@ -176,11 +220,11 @@ static struct fixture *fixture_or_skip(void **state)
 }
 
 /* The translated PIC, PIT, IOAPIC and LAPIC state is what KVM reports afterwards. */
-static void test_emu_pic_pit_restore_into_kvm(void **state)
+static void check_emu_pic_pit_in_kvm(void **state, bool legacy)
 {
     struct fixture *f = fixture_or_skip(state);
     program_emu(&f->emu);
-    write_snapshot(f, NULL, 0);
+    write_snapshot(f, legacy);
     char err[256] = "";
     struct kvm_pic_state before = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
     /* Validation alone changes nothing. */
@@ -230,14 +274,21 @@ static void test_emu_pic_pit_restore_into_kvm(void **state)
     assert_int_equal(lvt0 & 0x10700, 0x700); /* LINT0 unmasked, ExtINT: the PIC reaches vCPU 0 */
 }
 
-/* A malformed emulated PIC section is refused at validation, and KVM is left alone. */
+static void test_emu_pic_pit_restore_into_kvm(void **state) { check_emu_pic_pit_in_kvm(state, false); }
+static void test_old_emu_snapshot_into_kvm(void **state) { check_emu_pic_pit_in_kvm(state, true); }
+
+static void bad_pic_priority(struct snap_buf part[3])
+{
+    assert_int_equal(part[0].len, 21);
+    part[0].data[1 + 7] = 9; /* master lowest_priority beyond IRQ 7 */
+}
+
+/* A malformed PIC state is refused at validation, and KVM is left alone. */
 static void test_bad_pic_section_refused(void **state)
 {
     struct fixture *f = fixture_or_skip(state);
     program_emu(&f->emu);
-    uint8_t bad[21] = {1};
-    bad[1 + 7] = 9; /* master lowest_priority beyond IRQ 7 */
-    write_snapshot(f, bad, sizeof(bad));
+    write_snapshot_with(f, NULL, false, bad_pic_priority);
     struct kvm_pic_state before = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
     char err[256] = "";
     assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
@@ -248,13 +299,8 @@ static void test_bad_pic_section_refused(void **state)
 
 /* ---- the emulator's APIC platform -> KVM ---- */
 
-/* A local APIC and IOAPIC as the APIC platform has them, wired as emu_apic.c wires them
- * (IOAPIC messages set the local APIC's IRR), on the host clock with no timer list. */
-struct apic_platform {
-    struct lapic *lapic;
-    struct ioapic *io;
-    struct timer_list timers; /* never run: what the IOAPIC postpones stays postponed */
-};
+/* The APIC platform's models wired as emu_apic.c wires them (IOAPIC messages set the local
+ * APIC's IRR), on the host clock with no timer list. */
 
 static uint64_t platform_clock(void *opaque)
 {
@@ -346,19 +392,6 @@ static void free_apic_platform(struct apic_platform *p)
     ioapic_destroy(p->io);
 }
 
-/* dev.apic as emu_apic.c saves it: present, the IOAPIC, the vCPU count, each local APIC. */
-static struct snap_buf save_apic_section(const struct apic_platform *p)
-{
-    struct snap_buf b;
-    snap_buf_init(&b);
-    snap_put_u32(&b, 1);
-    ioapic_save(p->io, &b);
-    snap_put_u32(&b, 1);
-    lapic_save(p->lapic, &b);
-    assert_false(b.failed);
-    return b;
-}
-
 static uint32_t lapic_reg(const struct kvm_lapic_state *l, uint32_t off)
 {
     uint32_t v;
@@ -395,22 +428,18 @@ static uint64_t get_apic_base(struct fixture *f)
     return b.e.data;
 }
 
-static void check_apic_platform_in_kvm(void **state, bool x2apic)
+static void check_apic_platform_in_kvm(void **state, bool x2apic, bool legacy)
 {
     struct fixture *f = fixture_or_skip(state);
     program_emu(&f->emu);
     struct apic_platform p;
     program_apic_platform(&p, x2apic);
-    struct snap_buf apic = save_apic_section(&p);
-    write_snapshot_apic(f, NULL, 0, &apic);
-    snap_buf_free(&apic);
+    write_snapshot_with(f, &p, legacy, NULL);
     char err[256] = "";
     struct kvm_lapic_state before = get_lapic(f);
     struct kvm_ioapic_state io_before = get_ioapic(f);
-    /* Validation alone changes nothing; the apic device accepts its section under kvm. */
+    /* Validation alone changes nothing. */
     assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), 0);
-    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), 0);
-    assert_int_equal(restore_device(f, "apic", true, err, sizeof(err)), 0);
     struct kvm_lapic_state unchanged = get_lapic(f);
     struct kvm_ioapic_state io_unchanged = get_ioapic(f);
     assert_memory_equal(&before, &unchanged, sizeof(before));
@@ -464,39 +493,43 @@ static void check_apic_platform_in_kvm(void **state, bool x2apic)
     free_apic_platform(&p);
 }
 
-static void test_emu_apic_platform_into_kvm_xapic(void **state) { check_apic_platform_in_kvm(state, false); }
-static void test_emu_apic_platform_into_kvm_x2apic(void **state) { check_apic_platform_in_kvm(state, true); }
+static void test_emu_apic_platform_into_kvm_xapic(void **state) { check_apic_platform_in_kvm(state, false, false); }
+static void test_emu_apic_platform_into_kvm_x2apic(void **state) { check_apic_platform_in_kvm(state, true, false); }
+static void test_old_emu_apic_snapshot_into_kvm(void **state) { check_apic_platform_in_kvm(state, true, true); }
 
-/* A malformed dev.apic (a local APIC record of an unknown format, or a second vCPU this VM
- * lacks) is refused by both devices at validation, and KVM is left alone. */
+#define LAPIC_AT (4 + (1 + 1 + 4 + 4 + 8 * IOAPIC_PINS) + 4) /* in the APIC part */
+
+static void bad_lapic_format(struct snap_buf part[3])
+{
+    assert_int_equal(part[2].data[LAPIC_AT], 1); /* lapic_state_encode's format byte */
+    part[2].data[LAPIC_AT] = 9;
+}
+
+static void two_lapics(struct snap_buf part[3])
+{
+    part[2].data[LAPIC_AT - 4] = 2; /* two local APICs, one vCPU (and one record) */
+}
+
+/* A malformed APIC part (a local APIC record of an unknown format, or a second vCPU this VM
+ * lacks) is refused at validation, in either format, and KVM is left alone. */
 static void test_bad_apic_section_refused(void **state)
 {
     struct fixture *f = fixture_or_skip(state);
     program_emu(&f->emu);
     struct apic_platform p;
     program_apic_platform(&p, false);
-    struct snap_buf apic = save_apic_section(&p);
-    const size_t lapic_at = 4 + (1 + 1 + 4 + 4 + 8 * IOAPIC_PINS) + 4;
-    assert_int_equal(apic.data[lapic_at], 1); /* lapic_save's format byte */
-    apic.data[lapic_at] = 9;
-    write_snapshot_apic(f, NULL, 0, &apic);
     struct kvm_lapic_state before = get_lapic(f);
     struct kvm_ioapic_state io_before = get_ioapic(f);
     struct kvm_pic_state pic_before = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
     char err[256] = "";
-    assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "local APIC state is invalid"));
-    err[0] = 0;
-    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "local APIC state is invalid"));
-
-    apic.data[lapic_at] = 1;
-    apic.data[lapic_at - 4] = 2; /* two local APICs, one vCPU */
-    write_snapshot_apic(f, NULL, 0, &apic);
-    assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
-    assert_int_equal(restore_device(f, "apic", false, err, sizeof(err)), -EINVAL);
-    snap_buf_free(&apic);
-
+    for (int legacy = 0; legacy < 2; legacy++) {
+        write_snapshot_with(f, &p, legacy, bad_lapic_format);
+        err[0] = 0;
+        assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "local APIC state is invalid"));
+        write_snapshot_with(f, &p, legacy, two_lapics);
+        assert_int_equal(restore_irqchip(f, false, err, sizeof(err)), -EINVAL);
+    }
     struct kvm_lapic_state after = get_lapic(f);
     struct kvm_ioapic_state io_after = get_ioapic(f);
     struct kvm_pic_state pic_after = get_pic(f, KVM_IRQCHIP_PIC_MASTER);
@@ -506,14 +539,49 @@ static void test_bad_apic_section_refused(void **state)
     free_apic_platform(&p);
 }
 
+/* KVM's own state comes back as neutral state a restore takes again (kvm -> kvm snapshots):
+ * after loading the APIC platform's state, kvm_irqchip_get gives the same registers. */
+static void test_kvm_state_round_trip(void **state)
+{
+    struct fixture *f = fixture_or_skip(state);
+    program_emu(&f->emu);
+    struct apic_platform p;
+    program_apic_platform(&p, false);
+    write_snapshot_with(f, &p, false, NULL);
+    char err[256] = "";
+    assert_int_equal(restore_irqchip(f, true, err, sizeof(err)), 0);
+    struct irqchip_state *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    assert_int_equal(kvm_irqchip_get(&f->rig->m, s), 0);
+    assert_true(s->has_pic && s->has_pit && s->has_apic);
+    assert_int_equal(s->ncpus, 1);
+    assert_int_equal(s->pic.chip[0].vector_base, 0x30);
+    assert_int_equal(s->pic.chip[0].imr, 0xFA);
+    assert_int_equal(s->pit.ch[0].mode, 2);
+    assert_int_equal(s->pit.ch[0].reload, CH0_RELOAD);
+    assert_int_equal(s->ioapic.id, 2);
+    assert_int_equal(s->ioapic.redir[10], (1ULL << 15) | (1ULL << 14) | (1ULL << 13) | 0x61);
+    assert_int_equal(s->lapic[0].tpr, 0x20);
+    assert_int_equal(s->lapic[0].isr[3], 1u << 1); /* 0x61 in service */
+    assert_true(s->lapic[0].timer_running);
+    /* and KVM takes it again unchanged */
+    struct kvm_lapic_state before = get_lapic(f);
+    assert_int_equal(kvm_irqchip_set(&f->rig->m, s, NULL, true, err, sizeof(err)), 0);
+    struct kvm_lapic_state after = get_lapic(f);
+    assert_int_equal(lapic_reg(&after, 0x100 + 3 * 16), lapic_reg(&before, 0x100 + 3 * 16));
+    assert_int_equal(lapic_reg(&after, 0x80), 0x20);
+    free(s);
+    free_apic_platform(&p);
+}
+
 /* The field mapping on its own (no KVM needed): rotated priority, ICW steps, latches. */
 static void test_translation_fields(void **state)
 {
     (void)state;
-    struct pic_saved_chip c = {.irr = 0x01, .lowest_priority = 3, .init_step = 2, .vector_base = 0x08,
+    struct irqchip_pic_chip c = {.irr = 0x01, .lowest_priority = 3, .init_step = 2, .vector_base = 0x08,
                                .rotate_on_auto_eoi = true, .special_mask = true, .poll = true};
     struct kvm_pic_state k;
-    kvm_xsnap_pic_chip(&c, false, &k);
+    kvm_irqchip_pic_to(&c, false, &k);
     assert_int_equal(k.priority_add, 4); /* IRQ 4 has the highest priority after IRQ 3 */
     assert_int_equal(k.init_state, 2);
     assert_int_equal(k.irq_base, 0x08);
@@ -522,16 +590,15 @@ static void test_translation_fields(void **state)
     assert_int_equal(k.poll, 1);
     assert_int_equal(k.elcr_mask, 0xDE);
 
-    struct pit_saved p;
+    struct irqchip_pit p;
     memset(&p, 0, sizeof(p));
-    p.present = true;
-    p.ch[1] = (struct pit_channel){.mode = 3, .access = 3, .reload = 18, .loaded = true, .running = true,
+    p.ch[1] = (struct irqchip_pit_channel){.mode = 3, .access = 3, .reload = 18, .loaded = true, .running = true,
                                    .count_latched = true, .latched_hi_next = true, .latched_count = 0x1234,
                                    .write_hi_next = true, .write_lo = 0x56};
-    p.ch[0] = p.ch[2] = (struct pit_channel){.mode = 0, .access = 1, .reload = 100};
+    p.ch[0] = p.ch[2] = (struct irqchip_pit_channel){.mode = 0, .access = 1, .reload = 100};
     struct kvm_pit_state2 ps;
     memset(&ps, 0, sizeof(ps));
-    kvm_xsnap_pit(&p, &ps);
+    kvm_irqchip_pit_to(&p, &ps);
     assert_int_equal(ps.channels[1].count, 18);
     assert_int_equal(ps.channels[1].count_latched, 2); /* the high byte of the latch is next */
     assert_int_equal(ps.channels[1].latched_count, 0x1234);
@@ -549,7 +616,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_pic_section_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emu_apic_platform_into_kvm_xapic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emu_apic_platform_into_kvm_x2apic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_emu_snapshot_into_kvm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_emu_apic_snapshot_into_kvm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_apic_section_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kvm_state_round_trip, setup, teardown),
         cmocka_unit_test(test_translation_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
