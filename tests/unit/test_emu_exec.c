@@ -609,6 +609,28 @@ static void test_overlapping_movsb_forward(void **state)
     assert_int_equal(p[11], 11);
 }
 
+/* LODS with and without REP: the element count, RSI, RCX and the last element loaded; with
+ * RCX 0 nothing is read. */
+static void test_lods(void **state)
+{
+    struct testbed *tb = *state;
+    uint8_t *p = tb_ram(tb, GB_DATA, 64);
+    for (int i = 0; i < 64; i++) p[i] = (uint8_t)(0x40 + i);
+    /* mov rsi,GB_DATA; mov ecx,5; rep lodsb; mov ebx,eax; mov ecx,7; lodsw; mov edx,ecx;
+     * xor ecx,ecx; rep lodsq; hlt */
+    uint8_t code[] = {0x48, 0xc7, 0xc6, 0,    0,    0,    0,    0xb9, 5,    0,    0,    0, 0xf3, 0xac,
+                      0x89, 0xc3, 0xb9, 7,    0,    0,    0,    0x66, 0xad, 0x89, 0xca, 0x31, 0xc9, 0xf3,
+                      0x48, 0xad, 0xf4};
+    uint32_t a = (uint32_t)GB_DATA;
+    memcpy(code + 3, &a, 4);
+    run0(tb, code, sizeof(code), 100);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RBX] & 0xff, 0x44); /* the fifth byte */
+    assert_int_equal(tb->cpu.s.gpr[GPR_RDX], 7);           /* LODSW without REP leaves RCX */
+    assert_int_equal(tb->cpu.s.gpr[GPR_RAX] & 0xffff, 0x4645); /* bytes 5 and 6 */
+    assert_int_equal(tb->cpu.s.gpr[GPR_RSI], GB_DATA + 7); /* REP with RCX 0 read nothing */
+    assert_int_equal(tb->cpu.s.gpr[GPR_RCX], 0);
+}
+
 static int run_for_exception(struct testbed *tb, const uint8_t *code, size_t len, unsigned cpl)
 {
     tb_start(tb, code, len, cpl);
@@ -797,6 +819,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_call_ret_push_pop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_operands, setup, teardown),
         cmocka_unit_test_setup_teardown(test_string_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lods, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlapping_movsb_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_self_modifying_code, setup, teardown),

@@ -47,6 +47,14 @@ static inline bool rep_more(struct emu_cpu *cpu, unsigned n)
     return false;
 }
 
+/* The element loop LODS, INS and OUTS share (one element without a REP prefix): RCX elements,
+ * RCX written back after each, and a stop after REP_CHUNK of them (rep_more: the instruction
+ * runs again). The body handles one element; `asz` is the address size. */
+#define FOR_EACH_ELEMENT(cpu, in, asz)                                                             \
+    for (uint64_t cnt_ = (in)->rep ? areg(cpu, GPR_RCX, asz) : 1, n_ = 0;                           \
+         cnt_ && !((in)->rep && rep_more(cpu, (unsigned)n_));                                       \
+         n_++, cnt_--, (in)->rep ? aset(cpu, GPR_RCX, cnt_, asz) : (void)0)
+
 HANDLER(h_movs)
 {
     unsigned sz = in->osz, asz = in->asz;
@@ -142,15 +150,11 @@ HANDLER(h_lods)
 {
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
-    uint64_t cnt = in->rep ? areg(cpu, GPR_RCX, asz) : 1;
-    for (unsigned n = 0; cnt; n++) {
-        if (in->rep && rep_more(cpu, n)) return;
+    FOR_EACH_ELEMENT(cpu, in, asz) {
         uint64_t si = areg(cpu, GPR_RSI, asz);
         uint64_t v = mread(cpu, lin_seg(cpu, in->seg, si), sz);
         wreg(cpu, GPR_RAX, v, sz);
         aset(cpu, GPR_RSI, si + (uint64_t)d, asz);
-        cnt--;
-        if (in->rep) aset(cpu, GPR_RCX, cnt, asz);
     }
 }
 
@@ -199,9 +203,7 @@ void h_ins(struct emu_cpu *cpu, const struct insn *in)
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
     uint16_t port = (uint16_t)cpu->s.gpr[GPR_RDX];
-    uint64_t cnt = in->rep ? areg(cpu, GPR_RCX, asz) : 1;
-    for (unsigned n = 0; cnt; n++) {
-        if (in->rep && rep_more(cpu, n)) return;
+    FOR_EACH_ELEMENT(cpu, in, asz) {
         uint64_t di = areg(cpu, GPR_RDI, asz);
         uint64_t la = lin_seg(cpu, SEG_ES, di);
         (void)emu_translate(cpu, la, 1, ACC_WRITE, &(uint64_t){0}); /* fault before the port read */
@@ -209,8 +211,6 @@ void h_ins(struct emu_cpu *cpu, const struct insn *in)
         emu_sys_in(cpu, port, sz, &v);
         mwrite(cpu, la, v, sz);
         aset(cpu, GPR_RDI, di + (uint64_t)d, asz);
-        cnt--;
-        if (in->rep) aset(cpu, GPR_RCX, cnt, asz);
     }
 }
 
@@ -219,14 +219,10 @@ void h_outs(struct emu_cpu *cpu, const struct insn *in)
     unsigned sz = in->osz, asz = in->asz;
     int64_t d = step(cpu, sz);
     uint16_t port = (uint16_t)cpu->s.gpr[GPR_RDX];
-    uint64_t cnt = in->rep ? areg(cpu, GPR_RCX, asz) : 1;
-    for (unsigned n = 0; cnt; n++) {
-        if (in->rep && rep_more(cpu, n)) return;
+    FOR_EACH_ELEMENT(cpu, in, asz) {
         uint64_t si = areg(cpu, GPR_RSI, asz);
         uint64_t v = mread(cpu, lin_seg(cpu, in->seg, si), sz);
         emu_sys_out(cpu, port, sz, v);
         aset(cpu, GPR_RSI, si + (uint64_t)d, asz);
-        cnt--;
-        if (in->rep) aset(cpu, GPR_RCX, cnt, asz);
     }
 }
