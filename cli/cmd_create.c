@@ -16,7 +16,9 @@ static void create_usage(FILE *f)
 {
     fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
-               "Options are those of 'vmctl run' (see vmctl run --help).\n");
+               "                   [--request-id ID]\n"
+               "Options are those of 'vmctl run' (see vmctl run --help). --request-id makes the call safe to retry:\n"
+               "the same ID with the same options answers the VM it created instead of failing.\n");
 }
 
 static char *absolute(const char *path)
@@ -35,6 +37,7 @@ int cmd_create(int argc, char **argv)
 {
     static const struct option opts[] = {
         VM_CONFIG_LONG_OPTIONS,
+        {"request-id", required_argument, 0, 'r'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -42,6 +45,7 @@ int cmd_create(int argc, char **argv)
     vm_config_init(&cfg);
     char err[512];
     int idx, c, rc = VMCTL_EXIT_USAGE;
+    const char *request_id = NULL;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
@@ -49,6 +53,10 @@ int cmd_create(int argc, char **argv)
             create_usage(stdout);
             rc = VMCTL_EXIT_OK;
             goto out;
+        }
+        if (c == 'r') {
+            request_id = optarg;
+            continue;
         }
         if (c != 0) {
             fprintf(stderr, "vmctl create: option '%s': unknown or missing its value\n", argv[optind - 1]);
@@ -85,6 +93,7 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     json_t *params = vm_config_to_json(&cfg), *result;
+    if (request_id) json_object_set_new(params, "request_id", json_string(request_id));
     rc = vmctl_call("create", "vm.create", params, &result);
     if (rc == 0) {
         if (vmctl_globals.json) vmctl_print_json(result);

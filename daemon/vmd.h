@@ -54,6 +54,7 @@ struct vm_record {
     struct vmd *d;
     char name[64];
     json_t *def;            /* the definition as stored in config.json */
+    json_t *options;        /* vmd's options for it, as stored in options.json: {request_id, request} */
     struct vm_config cfg;
     enum vm_state state;
     char reason[512];
@@ -140,9 +141,12 @@ struct vmd {
 /* registry.c */
 int registry_load(struct vmd *d);
 struct vm_record *registry_find(struct vmd *d, const char *name);
-/* Create and persist a definition (c is moved into the record). */
-int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struct vm_record **out, char *err,
-                    size_t errlen);
+/* Create and persist a definition (c is moved into the record) and vmd's options for it
+ * (options.json, written first; options may be NULL: none). */
+int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
+                    struct vm_record **out, char *err, size_t errlen);
+/* The VM that vm.create's request_id created (NULL: none that still exists). */
+struct vm_record *registry_find_request(struct vmd *d, const char *request_id);
 int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errlen);
 /* Enter a state: persist status.json, complete waiters, notify event subscribers. */
 void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason);

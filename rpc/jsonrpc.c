@@ -24,6 +24,7 @@ const char *rpc_error_name(int code)
     case RPC_ERR_TIMEOUT: return "Timed out";
     case RPC_ERR_FORBIDDEN: return "Forbidden";
     case RPC_ERR_QUOTA: return "Quota exceeded";
+    case RPC_ERR_REQUEST_CONFLICT: return "Request conflict";
     default: return "Server error";
     }
 }

@@ -39,6 +39,7 @@
 #define RPC_ERR_SNAPSHOT_INVALID -32008 /* the snapshot is corrupted, truncated, of another version or does not fit the VM */
 #define RPC_ERR_FORBIDDEN -32010        /* the client's role does not allow the method (or its certificate matches no role) */
 #define RPC_ERR_QUOTA -32011            /* the VMs defined would exceed one of vmd's totals (VMs, vCPUs, memory) */
+#define RPC_ERR_REQUEST_CONFLICT -32012 /* vm.create's request_id was used before with different params */
 
 #define RPC_MAX_MESSAGE_DEFAULT (1u << 20) /* 1 MiB */
 #define RPC_MAX_BATCH 128 /* requests in one batch; a longer batch gets one -32600 error and nothing runs */

@@ -10,7 +10,7 @@
 #define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 11, {
+    {"vm.create", 12, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -22,8 +22,9 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"disks", RPC_T_ARRAY, false, 0, 8},
         {"nets", RPC_T_ARRAY, false, 0, 4},
         {"vnc", RPC_T_STRING, false, 3, 127},
+        {"request_id", RPC_T_STRING, false, 1, 128},
     }, ADMIN},
-    {"vm.start", 1, {NAME_PARAM}, ADMIN},
+    {"vm.start", 2, {NAME_PARAM, {"if_not_running", RPC_T_BOOLEAN, false, NOCHECK}}, ADMIN},
     {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},
     {"vm.pause", 1, {NAME_PARAM}, ADMIN},
     {"vm.resume", 1, {NAME_PARAM}, ADMIN},
