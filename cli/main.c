@@ -19,6 +19,7 @@ static const struct vmctl_command commands[] = {
     {"delete", "delete a stopped VM's definition and logs", cmd_delete},
     {"list", "list VMs", cmd_list},
     {"info", "show one VM", cmd_info},
+    {"stats", "show a VM's figures: CPU, memory, instructions or exits, disk and network I/O", cmd_stats},
     {"host", "show the host vmd runs on", cmd_host},
     {"log", "print a VM's serial output so far", cmd_log},
     {"console", "attach to a VM's serial console (Ctrl-] detaches)", cmd_console},

@@ -3,7 +3,8 @@
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
  *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
- *       [--tls-idle-timeout S] [--access FILE] [--image-dir DIR]... [--worker PATH] [--verbose]
+ *       [--tls-idle-timeout S] [--access FILE] [--image-dir DIR]... [--worker PATH]
+ *       [--metrics ADDR:PORT] [--verbose]
  *
  * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
  * but not the VMs: their workers keep running and a restarted vmd re-adopts them. SIGHUP reloads
@@ -97,6 +98,8 @@ static void usage(FILE *f)
             "  --image-dir DIR        where VM kernels, initrds and disks must be (repeatable;\n"
             "                         default STATE_DIR/images)\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
+            "  --metrics ADDR:PORT    serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP, no\n"
+            "                         authentication: keep it on 127.0.0.1, the default ADDR; see docs/security.md)\n"
             "  -v, --verbose          debug logging\n",
             limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
             limit_defs[LIM_IDLE].def);
@@ -137,7 +140,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
                                        "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
                                        "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
                                        "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
-                                       "max_total_vcpus", "max_total_memory_mib", "image_dirs"};
+                                       "max_total_vcpus", "max_total_memory_mib", "image_dirs", "metrics"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -157,6 +160,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
+    opt_dup(&d->metrics_listen, json_string_value(json_object_get(j, "metrics")));
     json_t *dirs = json_object_get(j, "image_dirs");
     if (dirs && !json_is_array(dirs)) {
         log_error("config '%s': image_dirs must be an array of directory paths", path);
@@ -259,6 +263,7 @@ int main(int argc, char **argv)
         {"max-total-memory-mib", required_argument, 0, 0x100 + Q_MEM},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {"image-dir", required_argument, 0, 'i'},
+        {"metrics", required_argument, 0, 'M'},
         {0, 0, 0, 0},
     };
     /* The daemon's state: one per process, reachable from libuv callbacks through handle data. */
@@ -313,6 +318,7 @@ int main(int argc, char **argv)
         case 'w': d.worker_path = strdup(optarg); break;
         case 'i': add_image_dir(&d, optarg); break;
         case 'a': d.access_path = strdup(optarg); break;
+        case 'M': d.metrics_listen = strdup(optarg); break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -382,6 +388,10 @@ int main(int argc, char **argv)
     raise_fd_limit(&d);
     d.loop = uv_default_loop();
     d.started = time(NULL);
+    if (metrics_init(&d)) {
+        log_error("out of memory");
+        return 1;
+    }
     if (registry_load(&d)) return 1;
     supervisor_adopt_all(&d); /* the workers that outlived the last vmd */
 
@@ -441,6 +451,14 @@ int main(int argc, char **argv)
     }
 
     clients_start_sweep(&d);
+    if (d.metrics_listen) {
+        if (metrics_listen(&d, d.metrics_listen, err, sizeof(err))) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("metrics on http://%s/metrics (plain HTTP: anyone who can reach it reads every VM's figures)",
+                 d.metrics_listen);
+    }
 
     uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(d.loop, &sigterm);
@@ -454,6 +472,7 @@ int main(int argc, char **argv)
     log_info("vmd %s ready: state dir %s, worker %s", VMD_VERSION, d.state_dir, d.worker_path);
     sd_notify_send("READY=1\nSTATUS=serving JSON-RPC");
     uv_run(d.loop, UV_RUN_DEFAULT);
+    metrics_stop(&d);
     unlink(d.socket_path);
     return 0;
 }

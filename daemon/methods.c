@@ -465,6 +465,12 @@ static void m_console_input(struct ctx *x)
     forward_direct(vm, x->call, VM_OP_NONE, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
 }
 
+static void m_vm_stats(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (vm) stats_vm(vm, x->call);
+}
+
 static void m_vm_snapshot(struct ctx *x) { snapshots_take(x->d, x->cl, x->call, x->p); }
 static void m_vm_restore(struct ctx *x) { snapshots_restore(x->d, x->cl, x->call, x->p); }
 static void m_vm_snapshots(struct ctx *x) { snapshots_list(x->d, x->cl, x->call, x->p); }
@@ -494,11 +500,13 @@ static const struct {
     {"vm.restore", m_vm_restore},
     {"vm.snapshots", m_vm_snapshots},
     {"vm.snapshot.delete", m_vm_snapshot_delete},
+    {"vm.stats", m_vm_stats},
 };
 
 void methods_dispatch(void *ctx, struct rpc_call *call)
 {
     struct client *cl = ctx;
+    metrics_count_call(cl->d, call, call->method);
     const struct vmd_api_method *spec = vmd_api_find(call->method);
     if (!spec) {
         rpc_call_errorf(call, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", call->method);

@@ -53,6 +53,7 @@ static void record_free(struct vmd *d, struct vm_record *vm)
         }
     json_decref(vm->def);
     json_decref(vm->options);
+    json_decref(vm->stats);
     vm_config_free(&vm->cfg);
     free(vm->viewers);
     free(vm);

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Standard errors (JSON-RPC 2.0 section 5.1). */
 #define RPC_PARSE_ERROR -32700
@@ -86,6 +87,12 @@ struct rpc_call {
     json_t *params;    /* object or array, or NULL when absent */
     json_t *request;   /* the whole request object (owns method/params/id) */
     void *user;        /* free for the dispatcher's use */
+    /* Told of the answer just before it is sent (code 0: a result); the dispatcher may set it
+     * (vmd counts calls for its metrics) with what it needs in the three fields after it. */
+    void (*on_answer)(struct rpc_call *c, int code);
+    void *answer_opaque;
+    size_t answer_index;
+    uint64_t started_ns;
 };
 /* Called once per valid call; must eventually call rpc_call_result or rpc_call_error (also for
  * notifications, whose answers are discarded). */

@@ -44,6 +44,7 @@ const struct vmd_api_method vmd_api_methods[] = {
     {"vm.restore", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
     {"vm.snapshots", 1, {NAME_PARAM}, READ_ONLY},
     {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
+    {"vm.stats", 1, {NAME_PARAM}, READ_ONLY},
 };
 
 const size_t vmd_api_nmethods = sizeof(vmd_api_methods) / sizeof(vmd_api_methods[0]);
