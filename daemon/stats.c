@@ -47,11 +47,13 @@ json_t *vm_stats_json(const struct vm_record *vm)
         json_object_set_new(j, "nets", json_null());
         return j;
     }
-    /* Only what the worker reported, checked and renamed for the API (a worker is vmd's own code,
-     * but its answer is still parsed defensively). */
+    /* Only what the worker reported, checked and renamed for the API. A worker is vmd's own code
+     * but runs next to the guest, so its answer is parsed as hostile: no more entries than the
+     * definition has vCPUs, disks and NICs, only the known fields, non-negative integers. */
     json_t *vcpus = json_array(), *disks = json_array(), *nets = json_array(), *e;
     size_t i;
     json_array_foreach(json_object_get(ws, "vcpus"), i, e) {
+        if (i >= vm->cfg.cpus) break;
         json_t *ex = json_object_get(e, "exits");
         json_array_append_new(vcpus, json_pack("{s:i, s:f, s:I, s:{s:I, s:I, s:I, s:I}}", "vcpu", (int)i, "cpu_seconds",
                                                (double)ival(e, "cpu_ns") / 1e9, "instructions", ival(e, "instructions"),
@@ -59,16 +61,19 @@ json_t *vm_stats_json(const struct vm_record *vm)
                                                ival(ex, "intr"), "other", ival(ex, "other")));
     }
     json_array_foreach(json_object_get(ws, "disks"), i, e) {
-        const char *path = json_string_value(json_object_get(e, "path"));
+        if (i >= vm->cfg.ndisks) break;
+        const char *path = vm->cfg.disks[i].path; /* the definition's, not the worker's word */
         json_array_append_new(disks, json_pack("{s:i, s:s, s:I, s:I, s:I, s:I, s:I}", "disk", (int)i, "path", path ? path : "",
                                                "read_bytes", ival(e, "read_bytes"), "write_bytes", ival(e, "write_bytes"),
                                                "read_ops", ival(e, "read_ops"), "write_ops", ival(e, "write_ops"),
                                                "flush_ops", ival(e, "flush_ops")));
     }
-    json_array_foreach(json_object_get(ws, "nets"), i, e)
+    json_array_foreach(json_object_get(ws, "nets"), i, e) {
+        if (i >= vm->cfg.nnets) break;
         json_array_append_new(nets, json_pack("{s:i, s:I, s:I, s:I, s:I, s:I}", "nic", (int)i, "rx_bytes", ival(e, "rx_bytes"),
                                               "tx_bytes", ival(e, "tx_bytes"), "rx_packets", ival(e, "rx_packets"),
                                               "tx_packets", ival(e, "tx_packets"), "rx_dropped", ival(e, "rx_dropped")));
+    }
     json_object_set_new(j, "vcpu_stats", vcpus);
     json_object_set_new(j, "disks", disks);
     json_object_set_new(j, "nets", nets);
