@@ -1,4 +1,5 @@
-/* vmctl start|stop|pause|resume|reboot|delete NAME: one lifecycle method each. */
+/* vmctl start|stop|pause|resume|reboot|delete NAME: one lifecycle method each; vmctl autostart
+ * NAME on|off (vm.autostart). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,27 @@ int cmd_stop(int argc, char **argv)
     if (rc) return rc;
     if (vmctl_globals.json) vmctl_print_json(result);
     else printf("VM '%s' stopped (%s)\n", name, json_string_value(json_object_get(result, "reason")));
+    json_decref(result);
+    return VMCTL_EXIT_OK;
+}
+
+int cmd_autostart(int argc, char **argv)
+{
+    static const char usage[] = "usage: vmctl autostart NAME on|off\n";
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("%sWith autostart on, vmd starts the VM whenever vmd starts (e.g. after a host reboot).\n", usage);
+        return VMCTL_EXIT_OK;
+    }
+    if (argc != 3 || argv[1][0] == '-' || (strcmp(argv[2], "on") && strcmp(argv[2], "off"))) {
+        fprintf(stderr, "%s", usage);
+        return VMCTL_EXIT_USAGE;
+    }
+    bool on = !strcmp(argv[2], "on");
+    json_t *result;
+    int rc = vmctl_call("autostart", "vm.autostart", json_pack("{s:s, s:b}", "name", argv[1], "autostart", on), &result);
+    if (rc) return rc;
+    if (vmctl_globals.json) vmctl_print_json(result);
+    else printf("VM '%s': autostart %s\n", argv[1], on ? "on" : "off");
     json_decref(result);
     return VMCTL_EXIT_OK;
 }

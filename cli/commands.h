@@ -33,5 +33,6 @@ int cmd_restore(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_snapshot_delete(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_autostart(int argc, char **argv);
 
 #endif

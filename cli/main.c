@@ -17,6 +17,7 @@ static const struct vmctl_command commands[] = {
     {"resume", "resume a paused VM", cmd_resume},
     {"reboot", "reset a running VM", cmd_reboot},
     {"delete", "delete a stopped VM's definition and logs", cmd_delete},
+    {"autostart", "start a VM whenever vmd starts, or not (NAME on|off)", cmd_autostart},
     {"list", "list VMs", cmd_list},
     {"info", "show one VM", cmd_info},
     {"stats", "show a VM's figures: CPU, memory, instructions or exits, disk and network I/O", cmd_stats},

@@ -169,6 +169,7 @@ static void m_vm_create(struct ctx *x)
     if (rid && create_retried(x, rid, req)) goto out;
     /* the machine's definition: the params without vmd's own options */
     json_t *machine = json_deep_copy(req);
+    json_object_del(machine, "autostart");
     char err[600];
     const char *field = NULL;
     int bad = vm_config_from_json(&c, machine, err, sizeof(err), &field);
@@ -191,8 +192,13 @@ static void m_vm_create(struct ctx *x)
         rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);
         goto out;
     }
-    /* options.json keeps the request (to answer its retries, across vmd restarts too) */
-    if (rid) options = json_pack("{s:s, s:O}", "request_id", rid, "request", req);
+    /* options.json: autostart, and the request (to answer its retries, across vmd restarts too) */
+    bool autostart = json_is_true(json_object_get(x->p, "autostart"));
+    if (rid || autostart) options = json_pack("{s:b}", "autostart", autostart);
+    if (rid) {
+        json_object_set_new(options, "request_id", json_string(rid));
+        json_object_set(options, "request", req);
+    }
     def = vm_config_to_json(&c);
     struct vm_record *vm;
     if (registry_create(x->d, def, options, &c, &vm, err, sizeof(err))) {
@@ -465,6 +471,23 @@ static void m_console_input(struct ctx *x)
     forward_direct(vm, x->call, VM_OP_NONE, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
 }
 
+static void m_vm_autostart(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm || vm_broken_refuse(vm, x->call)) return;
+    json_t *options = json_deep_copy(vm->options);
+    if (!options) options = json_object();
+    bool on = json_is_true(json_object_get(x->p, "autostart"));
+    json_object_set_new(options, "autostart", json_boolean(on));
+    char err[4200];
+    if (registry_set_options(x->d, vm, options, err, sizeof(err))) {
+        rpc_call_error(x->call, RPC_ERR_STORAGE, err, NULL);
+        return;
+    }
+    log_info("%s: autostart %s", vm->name, on ? "on" : "off");
+    rpc_call_result(x->call, vm_info_json(vm, false));
+}
+
 static void m_vm_stats(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
@@ -501,6 +524,7 @@ static const struct {
     {"vm.snapshots", m_vm_snapshots},
     {"vm.snapshot.delete", m_vm_snapshot_delete},
     {"vm.stats", m_vm_stats},
+    {"vm.autostart", m_vm_autostart},
 };
 
 void methods_dispatch(void *ctx, struct rpc_call *call)
@@ -516,6 +540,10 @@ void methods_dispatch(void *ctx, struct rpc_call *call)
         char m[160];
         snprintf(m, sizeof(m), "Forbidden: role %s may not call %s", vmd_role_name(cl->role), spec->name);
         rpc_call_error(call, RPC_ERR_FORBIDDEN, m, json_pack("{s:s, s:s}", "role", vmd_role_name(cl->role), "method", spec->name));
+        return;
+    }
+    if (cl->d->shutting_down && !spec->read_only) { /* host_lifecycle.c: nothing may start again */
+        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "vmd is shutting down: it is stopping its VMs; %s is refused", spec->name);
         return;
     }
     struct ctx x = {.d = cl->d, .cl = cl, .call = call};

@@ -180,6 +180,23 @@ int registry_load(struct vmd *d)
     return 0;
 }
 
+int registry_set_options(struct vmd *d, struct vm_record *vm, json_t *options, char *err, size_t errlen)
+{
+    char path[4096];
+    vm_store_path(path, sizeof(path), d->state_dir, vm->name, "options.json");
+    int r = vm_store_write_json(path, options);
+    if (r) {
+        snprintf(err, errlen, "writing '%s': %s", path, strerror(-r));
+        json_decref(options);
+        return r;
+    }
+    json_decref(vm->options);
+    vm->options = options;
+    return 0;
+}
+
+bool vm_autostart(const struct vm_record *vm) { return json_is_true(json_object_get(vm->options, "autostart")); }
+
 struct vm_record *registry_find_request(struct vmd *d, const char *request_id)
 {
     for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
@@ -279,6 +296,7 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
                           "reason", vm->reason, "memory_mib", broken ? (json_int_t)0 : (json_int_t)vm->cfg.memory_mib,
                           "vcpus", broken ? 0 : (int)vm->cfg.cpus, "accel", vm->accel);
     json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
+    json_object_set_new(j, "autostart", json_boolean(vm_autostart(vm)));
     json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
     /* The address the worker listens on (PORT 0 in the definition means "pick one"). */
     const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;

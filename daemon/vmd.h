@@ -54,7 +54,7 @@ struct vm_record {
     struct vmd *d;
     char name[64];
     json_t *def;            /* the definition as stored in config.json */
-    json_t *options;        /* vmd's options for it, as stored in options.json: {request_id, request} */
+    json_t *options;        /* vmd's options for it, as stored in options.json: {autostart, request_id, request} */
     json_t *stats;          /* the worker's last `stats` answer (stats.c); NULL without a worker */
     bool stats_pending;     /* the metrics poll waits for the worker's answer */
     struct vm_config cfg;
@@ -140,6 +140,12 @@ struct vmd {
     struct vmd_quotas quotas;
 
     struct metrics *metrics; /* RPC counters and the Prometheus endpoint (metrics.c) */
+
+    /* vmd's own stop (host_lifecycle.c): stop the VMs first, unless keep_running_on_exit. */
+    unsigned shutdown_timeout_s;
+    bool keep_running_on_exit, shutting_down, shutdown_forced, shutdown_had_vms;
+    uv_timer_t shutdown_timer;
+    uint64_t shutdown_started_ms;
     char *metrics_listen;    /* --metrics ADDR:PORT, NULL: no endpoint */
 };
 
@@ -150,6 +156,10 @@ struct vm_record *registry_find(struct vmd *d, const char *name);
  * (options.json, written first; options may be NULL: none). */
 int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
                     struct vm_record **out, char *err, size_t errlen);
+/* Replace vm's options.json with options (stolen, even on failure). 0, or -errno with err. */
+int registry_set_options(struct vmd *d, struct vm_record *vm, json_t *options, char *err, size_t errlen);
+/* Whether vm's options say autostart. */
+bool vm_autostart(const struct vm_record *vm);
 /* The VM that vm.create's request_id created (NULL: none that still exists). */
 struct vm_record *registry_find_request(struct vmd *d, const char *request_id);
 int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errlen);
@@ -251,6 +261,11 @@ int metrics_listen(struct vmd *d, const char *spec, char *err, size_t errlen);
 void metrics_stop(struct vmd *d);
 /* Count call (method: its name, NULL if unknown) when it is answered. */
 void metrics_count_call(struct vmd *d, struct rpc_call *call, const char *method);
+
+/* host_lifecycle.c: autostart when vmd starts; on SIGTERM/SIGINT stop the VMs (or leave them
+ * running with keep_running_on_exit), then leave the loop. */
+void host_autostart(struct vmd *d);
+void host_shutdown(struct vmd *d, int sig);
 
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);

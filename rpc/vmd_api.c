@@ -10,7 +10,7 @@
 #define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 12, {
+    {"vm.create", 13, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -23,6 +23,7 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"nets", RPC_T_ARRAY, false, 0, 4},
         {"vnc", RPC_T_STRING, false, 3, 127},
         {"request_id", RPC_T_STRING, false, 1, 128},
+        {"autostart", RPC_T_BOOLEAN, false, NOCHECK},
     }, ADMIN},
     {"vm.start", 2, {NAME_PARAM, {"if_not_running", RPC_T_BOOLEAN, false, NOCHECK}}, ADMIN},
     {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},
@@ -45,6 +46,7 @@ const struct vmd_api_method vmd_api_methods[] = {
     {"vm.snapshots", 1, {NAME_PARAM}, READ_ONLY},
     {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
     {"vm.stats", 1, {NAME_PARAM}, READ_ONLY},
+    {"vm.autostart", 2, {NAME_PARAM, {"autostart", RPC_T_BOOLEAN, true, NOCHECK}}, ADMIN},
 };
 
 const size_t vmd_api_nmethods = sizeof(vmd_api_methods) / sizeof(vmd_api_methods[0]);
