@@ -32,8 +32,8 @@ wait_console() { # NAME PATTERN SECONDS
 }
 
 start_vmd --shutdown-timeout 20
-"$V" create a1 --kernel "$K" --initrd "$INITRD" --accel emu --memory 128 --autostart > /dev/null || fail "create a1 --autostart"
-"$V" create a2 --kernel "$K" --initrd "$DEAF" --accel emu --memory 128 > /dev/null || fail "create a2"
+"$V" create a1 --kernel "$K" --initrd "$INITRD" --accel emu --memory 128 --cmdline "console=ttyS0 quiet" --autostart > /dev/null || fail "create a1 --autostart"
+"$V" create a2 --kernel "$K" --initrd "$DEAF" --accel emu --memory 128 --cmdline "console=ttyS0 quiet" > /dev/null || fail "create a2"
 "$V" create a3 --kernel "$K" --initrd "$INITRD" --accel emu --memory 128 --autostart > /dev/null || fail "create a3"
 "$V" autostart a3 off > "$TEST_TMP/out" || fail "vmctl autostart a3 off"
 expect_in "$TEST_TMP/out" "VM 'a3': autostart off" "vmctl autostart"
