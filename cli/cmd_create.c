@@ -16,7 +16,10 @@ static void create_usage(FILE *f)
 {
     fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
-               "Options are those of 'vmctl run' (see vmctl run --help).\n");
+               "                   [--request-id ID] [--autostart]\n"
+               "Options are those of 'vmctl run' (see vmctl run --help). --request-id makes the call safe to retry:\n"
+               "the same ID with the same options answers the VM it created instead of failing. --autostart:\n"
+               "vmd starts the VM whenever vmd starts (see vmctl autostart).\n");
 }
 
 static char *absolute(const char *path)
@@ -35,6 +38,8 @@ int cmd_create(int argc, char **argv)
 {
     static const struct option opts[] = {
         VM_CONFIG_LONG_OPTIONS,
+        {"request-id", required_argument, 0, 'r'},
+        {"autostart", no_argument, 0, 'a'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -42,6 +47,8 @@ int cmd_create(int argc, char **argv)
     vm_config_init(&cfg);
     char err[512];
     int idx, c, rc = VMCTL_EXIT_USAGE;
+    const char *request_id = NULL;
+    bool autostart = false;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
@@ -49,6 +56,14 @@ int cmd_create(int argc, char **argv)
             create_usage(stdout);
             rc = VMCTL_EXIT_OK;
             goto out;
+        }
+        if (c == 'r') {
+            request_id = optarg;
+            continue;
+        }
+        if (c == 'a') {
+            autostart = true;
+            continue;
         }
         if (c != 0) {
             fprintf(stderr, "vmctl create: option '%s': unknown or missing its value\n", argv[optind - 1]);
@@ -85,6 +100,8 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     json_t *params = vm_config_to_json(&cfg), *result;
+    if (request_id) json_object_set_new(params, "request_id", json_string(request_id));
+    if (autostart) json_object_set_new(params, "autostart", json_true());
     rc = vmctl_call("create", "vm.create", params, &result);
     if (rc == 0) {
         if (vmctl_globals.json) vmctl_print_json(result);

@@ -1,4 +1,5 @@
-/* vmctl start|stop|pause|resume|reboot|delete NAME: one lifecycle method each. */
+/* vmctl start|stop|pause|resume|reboot|delete NAME: one lifecycle method each; vmctl autostart
+ * NAME on|off (vm.autostart). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,38 @@ static int simple(int argc, char **argv, const char *method, const char *done)
     return VMCTL_EXIT_OK;
 }
 
-int cmd_start(int argc, char **argv) { return simple(argc, argv, "vm.start", "started"); }
+int cmd_start(int argc, char **argv)
+{
+    static const struct option opts[] = {{"if-not-running", no_argument, 0, 'i'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const char usage[] = "usage: vmctl start NAME [--if-not-running]\n";
+    bool if_not_running = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': if_not_running = true; break;
+        case 'h':
+            printf("%sStarts a defined, stopped or crashed VM. --if-not-running: a running VM is success too\n"
+                   "(for scripts that retry).\n", usage);
+            return VMCTL_EXIT_OK;
+        default: fprintf(stderr, "%s", usage); return VMCTL_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "%s", usage);
+        return VMCTL_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    json_t *params = json_pack("{s:s}", "name", name), *result;
+    if (if_not_running) json_object_set_new(params, "if_not_running", json_true());
+    int rc = vmctl_call("start", "vm.start", params, &result);
+    if (rc) return rc;
+    if (vmctl_globals.json) vmctl_print_json(result);
+    else printf("VM '%s' %s\n", name, if_not_running ? "is running" : "started");
+    json_decref(result);
+    return VMCTL_EXIT_OK;
+}
 int cmd_pause(int argc, char **argv) { return simple(argc, argv, "vm.pause", "paused"); }
 int cmd_resume(int argc, char **argv) { return simple(argc, argv, "vm.resume", "resumed"); }
 int cmd_reboot(int argc, char **argv) { return simple(argc, argv, "vm.reboot", "rebooting"); }
@@ -70,6 +102,27 @@ int cmd_stop(int argc, char **argv)
     if (rc) return rc;
     if (vmctl_globals.json) vmctl_print_json(result);
     else printf("VM '%s' stopped (%s)\n", name, json_string_value(json_object_get(result, "reason")));
+    json_decref(result);
+    return VMCTL_EXIT_OK;
+}
+
+int cmd_autostart(int argc, char **argv)
+{
+    static const char usage[] = "usage: vmctl autostart NAME on|off\n";
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("%sWith autostart on, vmd starts the VM whenever vmd starts (e.g. after a host reboot).\n", usage);
+        return VMCTL_EXIT_OK;
+    }
+    if (argc != 3 || argv[1][0] == '-' || (strcmp(argv[2], "on") && strcmp(argv[2], "off"))) {
+        fprintf(stderr, "%s", usage);
+        return VMCTL_EXIT_USAGE;
+    }
+    bool on = !strcmp(argv[2], "on");
+    json_t *result;
+    int rc = vmctl_call("autostart", "vm.autostart", json_pack("{s:s, s:b}", "name", argv[1], "autostart", on), &result);
+    if (rc) return rc;
+    if (vmctl_globals.json) vmctl_print_json(result);
+    else printf("VM '%s': autostart %s\n", argv[1], on ? "on" : "off");
     json_decref(result);
     return VMCTL_EXIT_OK;
 }

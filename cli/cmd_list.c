@@ -63,6 +63,7 @@ int cmd_info(int argc, char **argv)
         printf("memory:   %lld MiB\n", (long long)json_integer_value(json_object_get(vm, "memory_mib")));
         printf("vcpus:    %lld\n", (long long)json_integer_value(json_object_get(vm, "vcpus")));
         printf("vnc:      %s\n", str_or(vm, "vnc", "-"));
+        printf("autostart: %s\n", json_is_true(json_object_get(vm, "autostart")) ? "on" : "off");
         printf("kernel:   %s\n", str_or(def, "kernel", "-"));
         printf("initrd:   %s\n", str_or(def, "initrd", "-"));
         printf("cmdline:  %s\n", str_or(def, "cmdline", "-"));

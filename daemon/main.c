@@ -3,11 +3,13 @@
  *   vmd [--config FILE] [--state-dir DIR] [--socket PATH] [--socket-group GROUP]
  *       [--listen ADDR:PORT --tls-cert F --tls-key F --tls-ca F] [--max-clients N]
  *       [--max-tls-clients N] [--max-clients-per-address N] [--tls-handshake-timeout S]
- *       [--tls-idle-timeout S] [--access FILE] [--image-dir DIR]... [--worker PATH] [--verbose]
+ *       [--tls-idle-timeout S] [--access FILE] [--image-dir DIR]... [--worker PATH]
+ *       [--metrics ADDR:PORT] [--shutdown-timeout S] [--keep-running-on-exit] [--verbose]
  *
- * Runs in the foreground and logs to stderr (journald under systemd). SIGTERM/SIGINT end vmd
- * but not the VMs: their workers keep running and a restarted vmd re-adopts them. SIGHUP reloads
- * the access file.
+ * Runs in the foreground and logs to stderr (journald under systemd). At start it re-adopts the
+ * workers that outlived the last vmd and starts the VMs marked autostart. SIGTERM/SIGINT stop the
+ * VMs gracefully (ACPI), within --shutdown-timeout, then vmd; with --keep-running-on-exit only vmd
+ * ends, and the next vmd re-adopts the workers (host_lifecycle.c). SIGHUP reloads the access file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +36,7 @@
 
 /* Numeric limits: option, config key, default and accepted range. Command line > config > default. */
 enum {
-    LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE,
+    LIM_UNIX, LIM_TLS, LIM_PER_ADDR, LIM_HS, LIM_IDLE, LIM_SHUTDOWN,
     Q_VCPUS_VM, Q_MEM_VM, Q_DISKS_VM, Q_VMS, Q_VCPUS, Q_MEM, /* quotas (0: none) */
     NLIMITS
 };
@@ -47,6 +49,7 @@ static const struct limit_def {
     [LIM_PER_ADDR] = {"--max-clients-per-address", "max_clients_per_address", 32, 0, 100000},
     [LIM_HS] = {"--tls-handshake-timeout", "tls_handshake_timeout", 10, 1, 600},
     [LIM_IDLE] = {"--tls-idle-timeout", "tls_idle_timeout", 300, 0, 86400},
+    [LIM_SHUTDOWN] = {"--shutdown-timeout", "shutdown_timeout", 30, 1, 3600},
     [Q_VCPUS_VM] = {"--max-vcpus-per-vm", "max_vcpus_per_vm", 0, 0, 64},
     [Q_MEM_VM] = {"--max-memory-mib-per-vm", "max_memory_mib_per_vm", 0, 0, 1048576},
     [Q_DISKS_VM] = {"--max-disks-per-vm", "max_disks_per_vm", 0, 0, 8},
@@ -97,6 +100,11 @@ static void usage(FILE *f)
             "  --image-dir DIR        where VM kernels, initrds and disks must be (repeatable;\n"
             "                         default STATE_DIR/images)\n"
             "  --worker PATH          the vmd-worker binary (default: next to vmd)\n"
+            "  --shutdown-timeout S   on SIGTERM, give the VMs S s to shut down (ACPI) before forcing them\n"
+            "                         off (default 30); vmd exits once they are stopped\n"
+            "  --keep-running-on-exit on SIGTERM, leave the VMs running (the next vmd re-adopts them)\n"
+            "  --metrics ADDR:PORT    serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP, no\n"
+            "                         authentication: keep it on 127.0.0.1, the default ADDR; see docs/security.md)\n"
             "  -v, --verbose          debug logging\n",
             limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
             limit_defs[LIM_IDLE].def);
@@ -137,7 +145,8 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
                                        "tls_ca", "max_clients", "max_tls_clients", "max_clients_per_address",
                                        "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
                                        "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
-                                       "max_total_vcpus", "max_total_memory_mib", "image_dirs"};
+                                       "max_total_vcpus", "max_total_memory_mib", "image_dirs", "metrics",
+                                       "shutdown_timeout", "keep_running_on_exit"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -157,6 +166,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     opt_dup(&d->tls_key, json_string_value(json_object_get(j, "tls_key")));
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
+    opt_dup(&d->metrics_listen, json_string_value(json_object_get(j, "metrics")));
     json_t *dirs = json_object_get(j, "image_dirs");
     if (dirs && !json_is_array(dirs)) {
         log_error("config '%s': image_dirs must be an array of directory paths", path);
@@ -190,6 +200,7 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
         }
     }
     if (json_is_true(json_object_get(j, "verbose"))) *verbose = true;
+    if (json_is_true(json_object_get(j, "keep_running_on_exit"))) d->keep_running_on_exit = true;
     const char *grp = json_string_value(json_object_get(j, "socket_group"));
     if (grp && d->socket_gid == (gid_t)-1) {
         struct group *g = getgrnam(grp);
@@ -224,13 +235,7 @@ static void raise_fd_limit(const struct vmd *d)
 
 /* ---- signals ---- */
 
-static void on_signal(uv_signal_t *s, int sig)
-{
-    struct vmd *d = s->data;
-    log_info("%s: vmd exits; running VMs keep running", strsignal(sig));
-    sd_notify_send("STOPPING=1");
-    uv_stop(d->loop);
-}
+static void on_signal(uv_signal_t *s, int sig) { host_shutdown(s->data, sig); }
 
 static void on_sighup(uv_signal_t *s, int sig)
 {
@@ -259,6 +264,9 @@ int main(int argc, char **argv)
         {"max-total-memory-mib", required_argument, 0, 0x100 + Q_MEM},
         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
         {"image-dir", required_argument, 0, 'i'},
+        {"metrics", required_argument, 0, 'M'},
+        {"shutdown-timeout", required_argument, 0, 0x100 + LIM_SHUTDOWN},
+        {"keep-running-on-exit", no_argument, 0, 'k'},
         {0, 0, 0, 0},
     };
     /* The daemon's state: one per process, reachable from libuv callbacks through handle data. */
@@ -293,6 +301,7 @@ int main(int argc, char **argv)
         case 0x100 + LIM_PER_ADDR:
         case 0x100 + LIM_HS:
         case 0x100 + LIM_IDLE:
+        case 0x100 + LIM_SHUTDOWN:
         case 0x100 + Q_VCPUS_VM:
         case 0x100 + Q_MEM_VM:
         case 0x100 + Q_DISKS_VM:
@@ -313,6 +322,8 @@ int main(int argc, char **argv)
         case 'w': d.worker_path = strdup(optarg); break;
         case 'i': add_image_dir(&d, optarg); break;
         case 'a': d.access_path = strdup(optarg); break;
+        case 'M': d.metrics_listen = strdup(optarg); break;
+        case 'k': d.keep_running_on_exit = true; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -333,6 +344,7 @@ int main(int argc, char **argv)
     d.max_per_address = lim.v[LIM_PER_ADDR];
     d.tls_handshake_timeout_s = lim.v[LIM_HS];
     d.tls_idle_timeout_s = lim.v[LIM_IDLE];
+    d.shutdown_timeout_s = lim.v[LIM_SHUTDOWN];
     d.quotas = (struct vmd_quotas){.max_vcpus_per_vm = lim.v[Q_VCPUS_VM], .max_memory_mib_per_vm = lim.v[Q_MEM_VM],
                                    .max_disks_per_vm = lim.v[Q_DISKS_VM], .max_vms = lim.v[Q_VMS],
                                    .max_total_vcpus = lim.v[Q_VCPUS], .max_total_memory_mib = lim.v[Q_MEM]};
@@ -382,6 +394,10 @@ int main(int argc, char **argv)
     raise_fd_limit(&d);
     d.loop = uv_default_loop();
     d.started = time(NULL);
+    if (metrics_init(&d)) {
+        log_error("out of memory");
+        return 1;
+    }
     if (registry_load(&d)) return 1;
     supervisor_adopt_all(&d); /* the workers that outlived the last vmd */
 
@@ -441,6 +457,14 @@ int main(int argc, char **argv)
     }
 
     clients_start_sweep(&d);
+    if (d.metrics_listen) {
+        if (metrics_listen(&d, d.metrics_listen, err, sizeof(err))) {
+            log_error("%s", err);
+            return 1;
+        }
+        log_info("metrics on http://%s/metrics (plain HTTP: anyone who can reach it reads every VM's figures)",
+                 d.metrics_listen);
+    }
 
     uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(d.loop, &sigterm);
@@ -451,9 +475,11 @@ int main(int argc, char **argv)
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sighup, on_sighup, SIGHUP);
 
+    host_autostart(&d); /* after the listeners: clients can follow the starts */
     log_info("vmd %s ready: state dir %s, worker %s", VMD_VERSION, d.state_dir, d.worker_path);
     sd_notify_send("READY=1\nSTATUS=serving JSON-RPC");
     uv_run(d.loop, UV_RUN_DEFAULT);
+    metrics_stop(&d);
     unlink(d.socket_path);
     return 0;
 }

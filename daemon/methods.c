@@ -131,54 +131,106 @@ static struct vm_record *find_vm(struct ctx *x)
     return vm;
 }
 
+/* The params of a vm.create as kept in options.json to recognise its retries: all but request_id. */
+static json_t *create_request(const json_t *p)
+{
+    json_t *req = json_deep_copy(p);
+    json_object_del(req, "request_id");
+    return req;
+}
+
+/* A vm.create whose request_id created a VM before: the same request answers that VM (true), a
+ * different one -32012 (true); false when the id is new. */
+static bool create_retried(struct ctx *x, const char *rid, const json_t *req)
+{
+    struct vm_record *vm = registry_find_request(x->d, rid);
+    if (!vm) return false;
+    if (json_equal(json_object_get(vm->options, "request"), (json_t *)req)) {
+        log_info("%s: vm.create retried (request_id '%s'): answering the VM it created", vm->name, rid);
+        rpc_call_result(x->call, vm_info_json(vm, true));
+        return true;
+    }
+    char msg[400];
+    snprintf(msg, sizeof(msg),
+             "request_id '%s' was already used to create VM '%s' with different params: retry with the same params, "
+             "or use a new request_id",
+             rid, vm->name);
+    rpc_call_error(x->call, RPC_ERR_REQUEST_CONFLICT, msg, json_pack("{s:s, s:s}", "request_id", rid, "name", vm->name));
+    return true;
+}
+
 static void m_vm_create(struct ctx *x)
 {
+    const char *rid = pstr(x, "request_id");
+    json_t *req = create_request(x->p);
+    json_t *options = NULL, *def = NULL;
     struct vm_config c;
     vm_config_init(&c);
+    if (rid && create_retried(x, rid, req)) goto out;
+    /* the machine's definition: the params without vmd's own options */
+    json_t *machine = json_deep_copy(req);
+    json_object_del(machine, "autostart");
     char err[600];
     const char *field = NULL;
-    if (vm_config_from_json(&c, x->p, err, sizeof(err), &field)) {
+    int bad = vm_config_from_json(&c, machine, err, sizeof(err), &field);
+    json_decref(machine);
+    if (bad) {
         char msg[700];
         bool named = field && !strncmp(err, field, strlen(field)); /* the message may already start with it */
         snprintf(msg, sizeof(msg), "Invalid params: %s%s%s", field && !named ? field : "", field && !named ? ": " : "", err);
         rpc_call_error(x->call, RPC_INVALID_PARAMS, msg, field ? json_pack("{s:s}", "field", field) : NULL);
-        vm_config_free(&c);
-        return;
+        goto out;
     }
-    if (!quota_admit_create(x->d, &c, x->call)) { /* over a per-VM limit or a total (docs/operations.md) */
-        vm_config_free(&c);
-        return;
-    }
+    if (!quota_admit_create(x->d, &c, x->call)) goto out; /* over a per-VM limit or a total (docs/operations.md) */
     /* The image path policy: every file resolves inside an image dir; the definition keeps the
      * resolved path (image_paths.c). */
     if (image_paths_check(x->d, &c, true, &field, err, sizeof(err))) {
         invalid(x->call, field, "Invalid params: %s", err);
-        vm_config_free(&c);
-        return;
+        goto out;
     }
     if (registry_find(x->d, c.name)) {
         rpc_call_errorf(x->call, RPC_ERR_EXISTS, "a VM named '%s' already exists", c.name);
-        vm_config_free(&c);
-        return;
+        goto out;
     }
-    json_t *def = vm_config_to_json(&c);
+    /* options.json: autostart, and the request (to answer its retries, across vmd restarts too) */
+    bool autostart = json_is_true(json_object_get(x->p, "autostart"));
+    if (rid || autostart) options = json_pack("{s:b}", "autostart", autostart);
+    if (rid) {
+        json_object_set_new(options, "request_id", json_string(rid));
+        json_object_set(options, "request", req);
+    }
+    def = vm_config_to_json(&c);
     struct vm_record *vm;
-    int r = registry_create(x->d, def, &c, &vm, err, sizeof(err));
-    json_decref(def);
-    vm_config_free(&c);
-    if (r) {
+    if (registry_create(x->d, def, options, &c, &vm, err, sizeof(err))) {
         rpc_call_error(x->call, RPC_ERR_STORAGE, err, NULL);
-        return;
+        goto out;
     }
     log_info("%s: defined", vm->name);
     events_emit(x->d, "vm.state_changed", json_pack("{s:s, s:s, s:s}", "name", vm->name, "state", "defined", "reason", "created"));
     rpc_call_result(x->call, vm_info_json(vm, true));
+out:
+    json_decref(def);
+    json_decref(options);
+    json_decref(req);
+    vm_config_free(&c);
 }
 
 static void m_vm_start(struct ctx *x)
 {
     struct vm_record *vm = find_vm(x);
-    if (!vm || vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
+    if (!vm) return;
+    if (json_is_true(json_object_get(x->p, "if_not_running"))) {
+        /* idempotent start: already running is success; a start in flight answers with its outcome */
+        if (vm->op == VM_OP_NONE && vm->state == VM_RUNNING) {
+            rpc_call_result(x->call, vm_info_json(vm, false));
+            return;
+        }
+        if (vm->op == VM_OP_START) {
+            waiter_add(vm, x->call, STATE_BIT(VM_RUNNING) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED), VM_RUNNING, 60, 0);
+            return;
+        }
+    }
+    if (vm_busy_refuse(vm, x->call) || vm_broken_refuse(vm, x->call)) return;
     if (!(STATE_BIT(vm->state) & (STATE_BIT(VM_DEFINED) | STATE_BIT(VM_STOPPED) | STATE_BIT(VM_CRASHED)))) {
         rpc_call_errorf(x->call, RPC_ERR_WRONG_STATE, "VM '%s' is %s", vm->name, vm_state_name(vm->state));
         return;
@@ -419,6 +471,29 @@ static void m_console_input(struct ctx *x)
     forward_direct(vm, x->call, VM_OP_NONE, "console.input", json_pack("{s:s}", "data", pstr(x, "data")));
 }
 
+static void m_vm_autostart(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (!vm || vm_broken_refuse(vm, x->call)) return;
+    json_t *options = json_deep_copy(vm->options);
+    if (!options) options = json_object();
+    bool on = json_is_true(json_object_get(x->p, "autostart"));
+    json_object_set_new(options, "autostart", json_boolean(on));
+    char err[4200];
+    if (registry_set_options(x->d, vm, options, err, sizeof(err))) {
+        rpc_call_error(x->call, RPC_ERR_STORAGE, err, NULL);
+        return;
+    }
+    log_info("%s: autostart %s", vm->name, on ? "on" : "off");
+    rpc_call_result(x->call, vm_info_json(vm, false));
+}
+
+static void m_vm_stats(struct ctx *x)
+{
+    struct vm_record *vm = find_vm(x);
+    if (vm) stats_vm(vm, x->call);
+}
+
 static void m_vm_snapshot(struct ctx *x) { snapshots_take(x->d, x->cl, x->call, x->p); }
 static void m_vm_restore(struct ctx *x) { snapshots_restore(x->d, x->cl, x->call, x->p); }
 static void m_vm_snapshots(struct ctx *x) { snapshots_list(x->d, x->cl, x->call, x->p); }
@@ -448,11 +523,14 @@ static const struct {
     {"vm.restore", m_vm_restore},
     {"vm.snapshots", m_vm_snapshots},
     {"vm.snapshot.delete", m_vm_snapshot_delete},
+    {"vm.stats", m_vm_stats},
+    {"vm.autostart", m_vm_autostart},
 };
 
 void methods_dispatch(void *ctx, struct rpc_call *call)
 {
     struct client *cl = ctx;
+    metrics_count_call(cl->d, call, call->method);
     const struct vmd_api_method *spec = vmd_api_find(call->method);
     if (!spec) {
         rpc_call_errorf(call, RPC_METHOD_NOT_FOUND, "Method not found: '%s'", call->method);
@@ -462,6 +540,10 @@ void methods_dispatch(void *ctx, struct rpc_call *call)
         char m[160];
         snprintf(m, sizeof(m), "Forbidden: role %s may not call %s", vmd_role_name(cl->role), spec->name);
         rpc_call_error(call, RPC_ERR_FORBIDDEN, m, json_pack("{s:s, s:s}", "role", vmd_role_name(cl->role), "method", spec->name));
+        return;
+    }
+    if (cl->d->shutting_down && !spec->read_only) { /* host_lifecycle.c: nothing may start again */
+        rpc_call_errorf(call, RPC_ERR_WRONG_STATE, "vmd is shutting down: it is stopping its VMs; %s is refused", spec->name);
         return;
     }
     struct ctx x = {.d = cl->d, .cl = cl, .call = call};

@@ -52,6 +52,8 @@ static void record_free(struct vmd *d, struct vm_record *vm)
             break;
         }
     json_decref(vm->def);
+    json_decref(vm->options);
+    json_decref(vm->stats);
     vm_config_free(&vm->cfg);
     free(vm->viewers);
     free(vm);
@@ -115,7 +117,13 @@ int registry_load(struct vmd *d)
         vm_config_init(&c);
         const char *field;
         char broken[sizeof(((struct vm_record *)0)->reason)] = "";
+        char opath[4096];
+        vm_store_path(opath, sizeof(opath), d->state_dir, e->d_name, "options.json");
+        json_error_t oerr;
+        json_t *options = access(opath, F_OK) == 0 ? json_load_file(opath, 0, &oerr) : json_object();
         if (!def) snprintf(broken, sizeof(broken), "config.json: %.400s (line %d)", jerr.text, jerr.line);
+        else if (!json_is_object(options))
+            snprintf(broken, sizeof(broken), "options.json: %.400s", options ? "not a JSON object" : oerr.text);
         else if (vm_config_from_json(&c, def, err, sizeof(err), &field))
             snprintf(broken, sizeof(broken), "config.json: %.480s", err);
         else if (c.name && strcmp(c.name, e->d_name))
@@ -124,8 +132,10 @@ int registry_load(struct vmd *d)
         if (!vm) {
             vm_config_free(&c);
             json_decref(def);
+            json_decref(options);
             continue;
         }
+        vm->options = options;
         if (broken[0]) {
             /* Listed, so the operator sees it and can delete it; nothing else applies. A worker
              * still running for it is left alone (and not adopted). */
@@ -170,21 +180,52 @@ int registry_load(struct vmd *d)
     return 0;
 }
 
-int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struct vm_record **out, char *err,
-                    size_t errlen)
+int registry_set_options(struct vmd *d, struct vm_record *vm, json_t *options, char *err, size_t errlen)
 {
-    char dir[4096], path[4096];
+    char path[4096];
+    vm_store_path(path, sizeof(path), d->state_dir, vm->name, "options.json");
+    int r = vm_store_write_json(path, options);
+    if (r) {
+        snprintf(err, errlen, "writing '%s': %s", path, strerror(-r));
+        json_decref(options);
+        return r;
+    }
+    json_decref(vm->options);
+    vm->options = options;
+    return 0;
+}
+
+bool vm_autostart(const struct vm_record *vm) { return json_is_true(json_object_get(vm->options, "autostart")); }
+
+struct vm_record *registry_find_request(struct vmd *d, const char *request_id)
+{
+    for (struct vm_record *vm = d->vms; vm; vm = vm->next) {
+        const char *rid = json_string_value(json_object_get(vm->options, "request_id"));
+        if (rid && !strcmp(rid, request_id)) return vm;
+    }
+    return NULL;
+}
+
+int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
+                    struct vm_record **out, char *err, size_t errlen)
+{
+    char dir[4096], path[4096], opath[4096];
     vm_store_path(dir, sizeof(dir), d->state_dir, c->name, NULL);
     struct stat st;
     bool existed = stat(dir, &st) == 0; /* an orphan directory (no config.json) is reused */
     int r = vm_store_mkdirs(dir, 0700);
     vm_store_path(path, sizeof(path), d->state_dir, c->name, "config.json");
+    vm_store_path(opath, sizeof(opath), d->state_dir, c->name, "options.json");
+    /* options.json first: a config.json never exists without the options it was created with */
+    if (!r && options) r = vm_store_write_json(opath, options);
+    else if (!r) unlink(opath); /* an orphan directory's */
     if (!r) r = vm_store_write_json(path, def);
     if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0);
     if (r) {
         /* nothing half-created stays behind (ENOSPC, EIO...): no config.json, no new directory */
         snprintf(err, errlen, "writing the definition under '%s': %s", dir, strerror(-r));
         unlink(path);
+        unlink(opath);
         if (!existed) rmdir(dir);
         return r;
     }
@@ -194,6 +235,7 @@ int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struc
         return -ENOMEM;
     }
     vm->def = json_deep_copy(def);
+    vm->options = options ? json_deep_copy(options) : json_object();
     vm->cfg = *c;
     memset(c, 0, sizeof(*c));
     vm->state = VM_DEFINED;
@@ -254,11 +296,16 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
                           "reason", vm->reason, "memory_mib", broken ? (json_int_t)0 : (json_int_t)vm->cfg.memory_mib,
                           "vcpus", broken ? 0 : (int)vm->cfg.cpus, "accel", vm->accel);
     json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
+    json_object_set_new(j, "autostart", json_boolean(vm_autostart(vm)));
     json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
     /* The address the worker listens on (PORT 0 in the definition means "pick one"). */
     const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;
     json_object_set_new(j, "vnc", vnc && live ? json_string(vnc) : json_null());
-    if (full) json_object_set_new(j, "definition", vm->def ? json_deep_copy(vm->def) : json_null());
+    if (full) {
+        json_object_set_new(j, "definition", vm->def ? json_deep_copy(vm->def) : json_null());
+        json_t *rid = json_object_get(vm->options, "request_id");
+        json_object_set_new(j, "request_id", json_is_string(rid) ? json_incref(rid) : json_null());
+    }
     return j;
 }
 

@@ -35,6 +35,8 @@ static void worker_gone(struct vm_record *vm, const char *why_if_unknown)
     for (size_t i = 0; i < vm->nviewers; i++) rpc_conn_unref(vm->viewers[i]);
     vm->nviewers = 0;
     vm->started_at = 0;
+    json_decref(vm->stats); /* a later worker counts from zero */
+    vm->stats = NULL;
     if (why_if_unknown) vm_set_state(vm, VM_CRASHED, why_if_unknown);
     else if (vm->final_seen) vm_set_state(vm, vm->final_state, vm->final_reason);
     else vm_set_state(vm, VM_STOPPED, "worker exited");

@@ -54,6 +54,9 @@ struct vm_record {
     struct vmd *d;
     char name[64];
     json_t *def;            /* the definition as stored in config.json */
+    json_t *options;        /* vmd's options for it, as stored in options.json: {autostart, request_id, request} */
+    json_t *stats;          /* the worker's last `stats` answer (stats.c); NULL without a worker */
+    bool stats_pending;     /* the metrics poll waits for the worker's answer */
     struct vm_config cfg;
     enum vm_state state;
     char reason[512];
@@ -135,14 +138,30 @@ struct vmd {
     struct log_limit access_log; /* refusals of unknown subjects */
 
     struct vmd_quotas quotas;
+
+    struct metrics *metrics; /* RPC counters and the Prometheus endpoint (metrics.c) */
+
+    /* vmd's own stop (host_lifecycle.c): stop the VMs first, unless keep_running_on_exit. */
+    unsigned shutdown_timeout_s;
+    bool keep_running_on_exit, shutting_down, shutdown_forced, shutdown_had_vms;
+    uv_timer_t shutdown_timer;
+    uint64_t shutdown_started_ms;
+    char *metrics_listen;    /* --metrics ADDR:PORT, NULL: no endpoint */
 };
 
 /* registry.c */
 int registry_load(struct vmd *d);
 struct vm_record *registry_find(struct vmd *d, const char *name);
-/* Create and persist a definition (c is moved into the record). */
-int registry_create(struct vmd *d, const json_t *def, struct vm_config *c, struct vm_record **out, char *err,
-                    size_t errlen);
+/* Create and persist a definition (c is moved into the record) and vmd's options for it
+ * (options.json, written first; options may be NULL: none). */
+int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
+                    struct vm_record **out, char *err, size_t errlen);
+/* Replace vm's options.json with options (stolen, even on failure). 0, or -errno with err. */
+int registry_set_options(struct vmd *d, struct vm_record *vm, json_t *options, char *err, size_t errlen);
+/* Whether vm's options say autostart. */
+bool vm_autostart(const struct vm_record *vm);
+/* The VM that vm.create's request_id created (NULL: none that still exists). */
+struct vm_record *registry_find_request(struct vmd *d, const char *request_id);
 int registry_delete(struct vmd *d, struct vm_record *vm, char *err, size_t errlen);
 /* Enter a state: persist status.json, complete waiters, notify event subscribers. */
 void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason);
@@ -225,6 +244,28 @@ int image_path_resolve(const struct vmd *d, const char *what, const char *path, 
  * each path by its resolved form. 0, or -EINVAL with *field ("kernel", "initrd", "disks") and err. */
 int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, const char **field, char *err,
                       size_t errlen);
+
+/* stats.c: a VM's figures (vm.stats and the metrics endpoint) */
+uint64_t worker_rss_bytes(pid_t pid); /* VmRSS of /proc/PID/status; 0 if unknown */
+/* vm.stats's result from what vmd knows and the worker's last counters (vm->stats). */
+json_t *vm_stats_json(const struct vm_record *vm);
+/* Answer call with vm's figures, asking its worker for fresh counters first if it has one. */
+void stats_vm(struct vm_record *vm, struct rpc_call *call);
+/* Ask every worker for its counters (no more than one request in flight per VM). */
+void stats_refresh_all(struct vmd *d);
+
+/* metrics.c: the daemon's counters and the Prometheus endpoint (docs/operations.md "Metrics") */
+int metrics_init(struct vmd *d); /* the counters; 0 or -ENOMEM */
+/* Serve GET /metrics on spec (ADDR:PORT, [V6]:PORT or PORT for 127.0.0.1). 0 or -errno with err. */
+int metrics_listen(struct vmd *d, const char *spec, char *err, size_t errlen);
+void metrics_stop(struct vmd *d);
+/* Count call (method: its name, NULL if unknown) when it is answered. */
+void metrics_count_call(struct vmd *d, struct rpc_call *call, const char *method);
+
+/* host_lifecycle.c: autostart when vmd starts; on SIGTERM/SIGINT stop the VMs (or leave them
+ * running with keep_running_on_exit), then leave the loop. */
+void host_autostart(struct vmd *d);
+void host_shutdown(struct vmd *d, int sig);
 
 /* sd_notify.c: the systemd notify protocol (a datagram to $NOTIFY_SOCKET); no-op without it. */
 void sd_notify_send(const char *state);

@@ -37,6 +37,7 @@
 struct virtio_blk {
     struct virtio_dev vdev;
     struct machine *m;
+    unsigned index; /* in the config: where its I/O is counted (m->io_stats) */
     char *path;
     int fd;
     bool readonly;
@@ -112,6 +113,9 @@ static uint8_t blk_execute(struct virtio_blk *b, const struct virtq_elem *e, uin
                 data[i].iov_len -= (size_t)r;
             }
         }
+        struct machine_io_stats *st = &b->m->io_stats;
+        machine_count(hdr.type == VIRTIO_BLK_T_IN ? &st->disk_read_bytes[b->index] : &st->disk_write_bytes[b->index], len);
+        machine_count(hdr.type == VIRTIO_BLK_T_IN ? &st->disk_read_ops[b->index] : &st->disk_write_ops[b->index], 1);
         return VIRTIO_BLK_S_OK;
     }
     case VIRTIO_BLK_T_FLUSH:
@@ -119,6 +123,7 @@ static uint8_t blk_execute(struct virtio_blk *b, const struct virtq_elem *e, uin
             log_warn("disk '%s': flush: %s", b->path, strerror(errno));
             return VIRTIO_BLK_S_IOERR;
         }
+        machine_count(&b->m->io_stats.disk_flush_ops[b->index], 1);
         return VIRTIO_BLK_S_OK;
     case VIRTIO_BLK_T_GET_ID: {
         size_t l = len < VIRTIO_BLK_ID_BYTES ? len : VIRTIO_BLK_ID_BYTES;
@@ -280,6 +285,7 @@ int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned in
         return -ENOMEM;
     }
     b->m = m;
+    b->index = index < VM_MAX_DISKS ? index : VM_MAX_DISKS - 1;
     b->fd = fd;
     b->readonly = disk->readonly;
     b->sectors = size / BLK_SECTOR;

@@ -39,6 +39,7 @@ struct virtio_net {
     uint8_t mac[6];
     unsigned reset_gen;
     uint64_t rx_dropped;
+    unsigned index; /* in the config: where its traffic is counted (m->io_stats) */
     struct virtq_elem txelem, rxelem;
 };
 
@@ -53,6 +54,7 @@ static void net_rx(void *opaque, const uint8_t *frame, size_t len)
     if (got < 0) virtio_set_needs_reset(&n->vdev);
     if (got <= 0) {
         n->rx_dropped++; /* no buffer posted: drop, as a full NIC ring would */
+        machine_count(&m->io_stats.net_rx_dropped[n->index], 1);
         pthread_mutex_unlock(&m->dev_lock);
         return;
     }
@@ -62,8 +64,11 @@ static void net_rx(void *opaque, const uint8_t *frame, size_t len)
         iov_from_buf(e->in, e->nin, 0, &hdr, sizeof(hdr));
         iov_from_buf(e->in, e->nin, sizeof(hdr), frame, len);
         written = (uint32_t)(sizeof(hdr) + len);
+        machine_count(&m->io_stats.net_rx_bytes[n->index], len);
+        machine_count(&m->io_stats.net_rx_packets[n->index], 1);
     } else {
         n->rx_dropped++;
+        machine_count(&m->io_stats.net_rx_dropped[n->index], 1);
     }
     virtq_push(&n->vdev.vq[RXQ], e, written);
     virtio_notify_queue(&n->vdev, RXQ);
@@ -95,7 +100,13 @@ static void net_tx(struct virtio_net *n)
             iov[cnt++] = (struct iovec){(uint8_t *)s->iov_base + skip, s->iov_len - skip};
             skip = 0;
         }
-        if (cnt > 0) net_backend_send(n->nb, iov, cnt);
+        if (cnt > 0) {
+            net_backend_send(n->nb, iov, cnt);
+            size_t bytes = 0;
+            for (int i = 0; i < cnt; i++) bytes += iov[i].iov_len;
+            machine_count(&m->io_stats.net_tx_bytes[n->index], bytes);
+            machine_count(&m->io_stats.net_tx_packets[n->index], 1);
+        }
         pthread_mutex_lock(&m->dev_lock);
         if (gen == n->reset_gen) {
             virtq_push(q, &n->txelem, 0);
@@ -196,6 +207,7 @@ int virtio_net_create(struct machine *m, const struct vm_net *spec, unsigned ind
     struct virtio_net *n = calloc(1, sizeof(*n));
     if (!n) return -ENOMEM;
     n->m = m;
+    n->index = index < VM_MAX_NETS ? index : VM_MAX_NETS - 1;
     n->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (n->kick_fd < 0) {
         free(n);

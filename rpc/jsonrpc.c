@@ -24,6 +24,7 @@ const char *rpc_error_name(int code)
     case RPC_ERR_TIMEOUT: return "Timed out";
     case RPC_ERR_FORBIDDEN: return "Forbidden";
     case RPC_ERR_QUOTA: return "Quota exceeded";
+    case RPC_ERR_REQUEST_CONFLICT: return "Request conflict";
     default: return "Server error";
     }
 }
@@ -184,6 +185,7 @@ static void call_finish(struct rpc_call *c, json_t *response)
 
 void rpc_call_result(struct rpc_call *c, json_t *result)
 {
+    if (c->on_answer) c->on_answer(c, 0);
     json_t *r = json_pack("{s:s, s:o, s:O}", "jsonrpc", "2.0", "result", result ? result : json_null(), "id",
                           c->id ? c->id : json_null());
     call_finish(c, r);
@@ -191,6 +193,7 @@ void rpc_call_result(struct rpc_call *c, json_t *result)
 
 void rpc_call_error(struct rpc_call *c, int code, const char *message, json_t *data)
 {
+    if (c->on_answer) c->on_answer(c, code);
     call_finish(c, rpc_make_error(c->id, code, message, data));
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Standard errors (JSON-RPC 2.0 section 5.1). */
 #define RPC_PARSE_ERROR -32700
@@ -39,6 +40,7 @@
 #define RPC_ERR_SNAPSHOT_INVALID -32008 /* the snapshot is corrupted, truncated, of another version or does not fit the VM */
 #define RPC_ERR_FORBIDDEN -32010        /* the client's role does not allow the method (or its certificate matches no role) */
 #define RPC_ERR_QUOTA -32011            /* the VMs defined would exceed one of vmd's totals (VMs, vCPUs, memory) */
+#define RPC_ERR_REQUEST_CONFLICT -32012 /* vm.create's request_id was used before with different params */
 
 #define RPC_MAX_MESSAGE_DEFAULT (1u << 20) /* 1 MiB */
 #define RPC_MAX_BATCH 128 /* requests in one batch; a longer batch gets one -32600 error and nothing runs */
@@ -85,6 +87,12 @@ struct rpc_call {
     json_t *params;    /* object or array, or NULL when absent */
     json_t *request;   /* the whole request object (owns method/params/id) */
     void *user;        /* free for the dispatcher's use */
+    /* Told of the answer just before it is sent (code 0: a result); the dispatcher may set it
+     * (vmd counts calls for its metrics) with what it needs in the three fields after it. */
+    void (*on_answer)(struct rpc_call *c, int code);
+    void *answer_opaque;
+    size_t answer_index;
+    uint64_t started_ns;
 };
 /* Called once per valid call; must eventually call rpc_call_result or rpc_call_error (also for
  * notifications, whose answers are discarded). */

@@ -10,7 +10,7 @@
 #define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 11, {
+    {"vm.create", 13, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -22,8 +22,10 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"disks", RPC_T_ARRAY, false, 0, 8},
         {"nets", RPC_T_ARRAY, false, 0, 4},
         {"vnc", RPC_T_STRING, false, 3, 127},
+        {"request_id", RPC_T_STRING, false, 1, 128},
+        {"autostart", RPC_T_BOOLEAN, false, NOCHECK},
     }, ADMIN},
-    {"vm.start", 1, {NAME_PARAM}, ADMIN},
+    {"vm.start", 2, {NAME_PARAM, {"if_not_running", RPC_T_BOOLEAN, false, NOCHECK}}, ADMIN},
     {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},
     {"vm.pause", 1, {NAME_PARAM}, ADMIN},
     {"vm.resume", 1, {NAME_PARAM}, ADMIN},
@@ -43,6 +45,8 @@ const struct vmd_api_method vmd_api_methods[] = {
     {"vm.restore", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
     {"vm.snapshots", 1, {NAME_PARAM}, READ_ONLY},
     {"vm.snapshot.delete", 2, {NAME_PARAM, SNAPSHOT_PARAM}, ADMIN},
+    {"vm.stats", 1, {NAME_PARAM}, READ_ONLY},
+    {"vm.autostart", 2, {NAME_PARAM, {"autostart", RPC_T_BOOLEAN, true, NOCHECK}}, ADMIN},
 };
 
 const size_t vmd_api_nmethods = sizeof(vmd_api_methods) / sizeof(vmd_api_methods[0]);

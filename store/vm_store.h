@@ -1,6 +1,8 @@
 /* vm_store: the state directory layout shared by vmd and vmd-worker, and atomic JSON files.
  *
  *   STATE_DIR/vms/NAME/config.json   the VM definition (written by vmd)
+ *   STATE_DIR/vms/NAME/options.json  vmd's own options for the VM, not the machine's: autostart,
+ *                                    the vm.create request_id and its params (vmd; optional)
  *   STATE_DIR/vms/NAME/status.json   last known state {state, reason, pid, since} (vmd and the worker)
  *   STATE_DIR/vms/NAME/worker.pid    pid of the running worker (the worker)
  *   STATE_DIR/vms/NAME/worker.sock   the running worker's JSON-RPC endpoint (the worker)

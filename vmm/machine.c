@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -100,6 +101,10 @@ static void *vcpu_thread(void *arg)
     sigdelset(&all, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     v->exit = v->m->backend->vcpu_run(v);
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        atomic_store_explicit(&v->stats.cpu_ns_last, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+                              memory_order_relaxed);
     switch (v->exit) {
     case VCPU_EXIT_SHUTDOWN:
         machine_request_stop(v->m, MACHINE_STOP_RESET);
@@ -128,9 +133,56 @@ int machine_start(struct machine *m)
 
 enum machine_stop machine_join(struct machine *m)
 {
-    for (unsigned i = 0; i < m->started; i++) pthread_join(m->vcpus[i].thread, NULL);
+    for (unsigned i = 0; i < m->started; i++) {
+        pthread_join(m->vcpus[i].thread, NULL);
+        struct vcpu_stats *st = &m->vcpus[i].stats;
+        st->cpu_ns_done += atomic_exchange_explicit(&st->cpu_ns_last, 0, memory_order_relaxed);
+    }
     m->started = 0;
     return machine_stop_requested(m);
+}
+
+/* The CPU time of vCPU i's threads: the joined ones, plus the running one's so far (the clock of a
+ * thread that has just ended may be gone: then the time it recorded on its way out). */
+static uint64_t vcpu_cpu_ns(struct machine *m, unsigned i)
+{
+    struct vcpu_stats *st = &m->vcpus[i].stats;
+    uint64_t ns = st->cpu_ns_done;
+    if (i < m->started) {
+        clockid_t clk;
+        struct timespec ts;
+        if (pthread_getcpuclockid(m->vcpus[i].thread, &clk) == 0 && clock_gettime(clk, &ts) == 0)
+            ns += (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        else
+            ns += atomic_load_explicit(&st->cpu_ns_last, memory_order_relaxed);
+    }
+    return ns;
+}
+
+void machine_totals_add(struct machine *m, struct machine_totals *t)
+{
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+    for (unsigned i = 0; i < m->ncpus && i < MACHINE_MAX_CPUS; i++) {
+        t->cpu_ns[i] += vcpu_cpu_ns(m, i);
+        t->instructions[i] += LOAD(m->vcpus[i].stats.instructions);
+        for (unsigned k = 0; k < VCPU_EXITS_KINDS; k++) t->exits[i][k] += LOAD(m->vcpus[i].stats.exits[k]);
+    }
+    const struct machine_io_stats *s = &m->io_stats;
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+        t->disk_read_bytes[i] += LOAD(s->disk_read_bytes[i]);
+        t->disk_write_bytes[i] += LOAD(s->disk_write_bytes[i]);
+        t->disk_read_ops[i] += LOAD(s->disk_read_ops[i]);
+        t->disk_write_ops[i] += LOAD(s->disk_write_ops[i]);
+        t->disk_flush_ops[i] += LOAD(s->disk_flush_ops[i]);
+    }
+    for (unsigned i = 0; i < VM_MAX_NETS; i++) {
+        t->net_rx_bytes[i] += LOAD(s->net_rx_bytes[i]);
+        t->net_tx_bytes[i] += LOAD(s->net_tx_bytes[i]);
+        t->net_rx_packets[i] += LOAD(s->net_rx_packets[i]);
+        t->net_tx_packets[i] += LOAD(s->net_tx_packets[i]);
+        t->net_rx_dropped[i] += LOAD(s->net_rx_dropped[i]);
+    }
+#undef LOAD
 }
 
 int machine_resume(struct machine *m)

@@ -33,12 +33,47 @@ enum machine_stop {
     MACHINE_STOP_ERROR,    /* a backend or device failed */
 };
 
+/* What a vCPU did, for the worker's stats (docs/worker-protocol.md "stats"). The counters are
+ * written by the vCPU's own thread (relaxed atomics, no lock) and read by the thread that starts
+ * and joins the vCPU threads (the worker's loop). */
+enum vcpu_exit_kind { VCPU_EXITS_IO, VCPU_EXITS_MMIO, VCPU_EXITS_INTR, VCPU_EXITS_OTHER, VCPU_EXITS_KINDS };
+struct vcpu_stats {
+    _Atomic uint64_t instructions;           /* emu: guest instructions executed */
+    _Atomic uint64_t exits[VCPU_EXITS_KINDS]; /* kvm: KVM_RUN exits by reason */
+    _Atomic uint64_t cpu_ns_last;            /* the CPU time of the thread that ended last */
+    uint64_t cpu_ns_done;                    /* the CPU time of the joined threads (the joiner's) */
+};
+
 struct vcpu {
     struct machine *m;
     unsigned index;
     pthread_t thread;
     void *backend; /* backend-private per-vCPU state */
     enum vcpu_exit exit;
+    struct vcpu_stats stats;
+};
+
+/* The machine's device I/O, per disk and per NIC (by their index in the config), counted by the
+ * devices' I/O threads with relaxed atomics. */
+struct machine_io_stats {
+    _Atomic uint64_t disk_read_bytes[VM_MAX_DISKS], disk_write_bytes[VM_MAX_DISKS];
+    _Atomic uint64_t disk_read_ops[VM_MAX_DISKS], disk_write_ops[VM_MAX_DISKS], disk_flush_ops[VM_MAX_DISKS];
+    _Atomic uint64_t net_rx_bytes[VM_MAX_NETS], net_tx_bytes[VM_MAX_NETS];
+    _Atomic uint64_t net_rx_packets[VM_MAX_NETS], net_tx_packets[VM_MAX_NETS], net_rx_dropped[VM_MAX_NETS];
+};
+static inline void machine_count(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* A VM's counters as plain numbers: a snapshot of a machine's (machine_totals_add), summed over
+ * the machines a VM had (a reboot builds a new one). */
+struct machine_totals {
+    uint64_t cpu_ns[MACHINE_MAX_CPUS], instructions[MACHINE_MAX_CPUS], exits[MACHINE_MAX_CPUS][VCPU_EXITS_KINDS];
+    uint64_t disk_read_bytes[VM_MAX_DISKS], disk_write_bytes[VM_MAX_DISKS];
+    uint64_t disk_read_ops[VM_MAX_DISKS], disk_write_ops[VM_MAX_DISKS], disk_flush_ops[VM_MAX_DISKS];
+    uint64_t net_rx_bytes[VM_MAX_NETS], net_tx_bytes[VM_MAX_NETS];
+    uint64_t net_rx_packets[VM_MAX_NETS], net_tx_packets[VM_MAX_NETS], net_rx_dropped[VM_MAX_NETS];
 };
 
 /* Serial output goes to a sink chosen by the host side (stdout, log file, socket). */
@@ -83,6 +118,7 @@ struct machine {
     struct vnc_server *vnc; /* the VNC console when --vnc is given */
     struct vnc_console *vnc_console;
     struct pci_bus *pci;
+    struct machine_io_stats io_stats;
 
     /* Serial console: the UART writes guest output to console_out; host input goes
      * to console_in (set by the device that owns the console, e.g. COM1). */
@@ -112,6 +148,10 @@ static inline enum machine_stop machine_stop_requested(struct machine *m)
 {
     return (enum machine_stop)atomic_load_explicit(&m->stop, memory_order_relaxed);
 }
+
+/* Add m's counters to t; vCPU time includes the running threads' so far. Call from the thread that
+ * starts and joins m's vCPU threads. */
+void machine_totals_add(struct machine *m, struct machine_totals *t);
 
 /* Backend entry points into the device model. Both take dev_lock. */
 void machine_pio(struct machine *m, uint16_t port, uint64_t *data, unsigned size, bool is_write);

@@ -7,7 +7,7 @@
  * restarted vmd reconnects to. Its pid is in worker.pid. Serial output goes to console.log
  * (rotated) and to live viewers. The worker runs in its own session, so it outlives vmd.
  *
- * Methods (vmd -> worker): status, stop {force, timeout}, pause, resume, reboot,
+ * Methods (vmd -> worker): status, stats, stop {force, timeout}, pause, resume, reboot,
  * console.subscribe {on}, console.input {data (base64)}, snapshot {dir}, restore {dir}.
  * Notifications (worker -> vmd): state_changed {state, reason, started_at, pid}, console.output {data},
  * snapshot.progress {op, percent}.
@@ -64,6 +64,7 @@ static struct worker {
     int stop_timeout_s;
     int exit_code;
     int progress_percent;   /* last snapshot.progress sent */
+    struct machine_totals past; /* the counters of the machines torn down (a reboot builds a new one) */
 } W;
 
 
@@ -154,6 +155,7 @@ static void on_dev_timer(uv_timer_t *t)
 static void machine_teardown(void)
 {
     uv_timer_stop(&W.dev_timer);
+    if (W.run.live) machine_totals_add(&W.run.m, &W.past); /* its vCPU threads are joined */
     if (W.stop_poll) {
         uv_poll_stop(W.stop_poll);
         uv_close((uv_handle_t *)W.stop_poll, poll_closed);
@@ -309,6 +311,33 @@ static json_t *status_json(void)
                      "vcpus", (int)W.cfg.cpus);
 }
 
+/* stats: the VM's counters since the worker started (docs/worker-protocol.md). */
+static json_t *stats_json(void)
+{
+    struct machine_totals t = W.past;
+    if (W.run.live) machine_totals_add(&W.run.m, &t);
+    static const char *const exit_names[VCPU_EXITS_KINDS] = {"io", "mmio", "intr", "other"};
+    json_t *vcpus = json_array(), *disks = json_array(), *nets = json_array();
+    for (unsigned i = 0; i < W.cfg.cpus && i < MACHINE_MAX_CPUS; i++) {
+        json_t *exits = json_object();
+        for (unsigned k = 0; k < VCPU_EXITS_KINDS; k++) json_object_set_new(exits, exit_names[k], json_integer((json_int_t)t.exits[i][k]));
+        json_array_append_new(vcpus, json_pack("{s:I, s:I, s:o}", "cpu_ns", (json_int_t)t.cpu_ns[i], "instructions",
+                                               (json_int_t)t.instructions[i], "exits", exits));
+    }
+    for (unsigned i = 0; i < W.cfg.ndisks && i < VM_MAX_DISKS; i++)
+        json_array_append_new(disks, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "path", W.cfg.disks[i].path, "read_bytes",
+                                               (json_int_t)t.disk_read_bytes[i], "write_bytes", (json_int_t)t.disk_write_bytes[i],
+                                               "read_ops", (json_int_t)t.disk_read_ops[i], "write_ops",
+                                               (json_int_t)t.disk_write_ops[i], "flush_ops", (json_int_t)t.disk_flush_ops[i]));
+    for (unsigned i = 0; i < W.cfg.nnets && i < VM_MAX_NETS; i++)
+        json_array_append_new(nets, json_pack("{s:I, s:I, s:I, s:I, s:I}", "rx_bytes", (json_int_t)t.net_rx_bytes[i], "tx_bytes",
+                                              (json_int_t)t.net_tx_bytes[i], "rx_packets", (json_int_t)t.net_rx_packets[i],
+                                              "tx_packets", (json_int_t)t.net_tx_packets[i], "rx_dropped",
+                                              (json_int_t)t.net_rx_dropped[i]));
+    return json_pack("{s:s, s:I, s:o, s:o, s:o}", "accel", W.run.backend ? W.run.backend->name : "none", "started_at",
+                     (json_int_t)W.started_at, "vcpus", vcpus, "disks", disks, "nets", nets);
+}
+
 /* Pause the vCPUs for a snapshot or restore. Returns false (call answered) if the machine stopped
  * for another reason meanwhile: that stop is then handled by on_stop_fd as usual. */
 static bool pause_for_snapshot(struct rpc_call *c)
@@ -377,6 +406,8 @@ static void dispatch(void *ctx, struct rpc_call *c)
         rpc_call_error(c, RPC_ERR_WRONG_STATE, "the VM is shutting down", NULL);
     } else if (!strcmp(c->method, "status")) {
         rpc_call_result(c, status_json());
+    } else if (!strcmp(c->method, "stats")) {
+        rpc_call_result(c, stats_json());
     } else if (!strcmp(c->method, "stop")) {
         bool force = json_is_true(json_object_get(p, "force"));
         json_t *t = json_object_get(p, "timeout");

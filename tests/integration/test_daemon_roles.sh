@@ -28,7 +28,7 @@ sock, port, pki, vmd_pid, access = sys.argv[1], int(sys.argv[2]), sys.argv[3], i
 doc = json.load(open("rpc/openrpc.json"))
 roles = {m["name"]: m["x-role"] for m in doc["methods"]}
 ro = sorted(n for n, r in roles.items() if r == "read-only")
-assert ro == sorted(["vm.list", "vm.info", "vm.log", "events.subscribe", "events.unsubscribe", "host.info", "vm.snapshots"]), ro
+assert ro == sorted(["vm.list", "vm.info", "vm.log", "events.subscribe", "events.unsubscribe", "host.info", "vm.snapshots", "vm.stats"]), ro
 def tls(who):
     return Conn.tls(port, pki + "/ca.crt", "%s/%s.crt" % (pki, who), "%s/%s.key" % (pki, who), timeout=10)
 def code(r):

@@ -87,7 +87,7 @@ static void test_error_codes_documented(void **state)
     const int codes[] = {RPC_PARSE_ERROR, RPC_INVALID_REQUEST, RPC_METHOD_NOT_FOUND, RPC_INVALID_PARAMS,
                          RPC_INTERNAL_ERROR, RPC_ERR_NO_SUCH_VM, RPC_ERR_WRONG_STATE, RPC_ERR_EXISTS,
                          RPC_ERR_WORKER, RPC_ERR_STORAGE, RPC_ERR_TIMEOUT, RPC_ERR_FORBIDDEN,
-                         RPC_ERR_QUOTA};
+                         RPC_ERR_QUOTA, RPC_ERR_REQUEST_CONFLICT};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         bool found = false;
         const char *k;

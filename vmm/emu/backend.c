@@ -293,7 +293,9 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
             ev->halted_ns += clock_now_ns() - t0;
             continue;
         }
+        uint64_t before = cpu->insn_count;
         emu_exec(cpu, EMU_BUDGET);
+        machine_count(&v->stats.instructions, cpu->insn_count - before);
     }
     if (cpu->triple_fault) why = VCPU_EXIT_SHUTDOWN;
     double secs = (double)(clock_now_ns() - start_ns) / 1e9;

@@ -458,6 +458,11 @@ static enum vcpu_exit kvm_vcpu_run(struct vcpu *v)
             result = VCPU_EXIT_ERROR;
             break;
         }
+        machine_count(&v->stats.exits[run->exit_reason == KVM_EXIT_IO     ? VCPU_EXITS_IO
+                                      : run->exit_reason == KVM_EXIT_MMIO ? VCPU_EXITS_MMIO
+                                      : run->exit_reason == KVM_EXIT_INTR ? VCPU_EXITS_INTR
+                                                                          : VCPU_EXITS_OTHER],
+                      1);
         switch (run->exit_reason) {
         case KVM_EXIT_IO:
             handle_io(v, run, kv->run_size);
