@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/block/qcow2.h"
+
 
 const char *block_format_name(enum block_format f)
 {
@@ -55,7 +57,7 @@ void iov_zero(const struct iovec *iov, int iovcnt)
 
 static const struct block_driver *driver_for(enum block_format fmt)
 {
-    return fmt == BLOCK_FORMAT_RAW ? &block_raw_driver : NULL;
+    return fmt == BLOCK_FORMAT_QCOW2 ? &block_qcow2_driver : &block_raw_driver;
 }
 
 int block_open_backing(struct block **out, const char *path, enum block_format fmt, unsigned flags,
@@ -96,11 +98,6 @@ int block_open_backing(struct block **out, const char *path, enum block_format f
         return -EBUSY;
     }
     const struct block_driver *drv = driver_for(fmt);
-    if (!drv) {
-        snprintf(err, errlen, "disk '%s': format %s is not supported", path, block_format_name(fmt));
-        close(fd);
-        return -ENOTSUP;
-    }
     struct block *b = calloc(1, sizeof(*b));
     if (!b || !(b->path = strdup(path))) {
         free(b);
@@ -217,3 +214,37 @@ void block_close(struct block *b)
     free(b);
 }
 
+int block_probe(const char *path, enum block_format *fmt, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "disk '%s': %s", path, strerror(e));
+        return -e;
+    }
+    uint8_t magic[4];
+    ssize_t n = pread(fd, magic, sizeof(magic), 0);
+    close(fd);
+    *fmt = n == 4 && qcow2_magic_ok(magic) ? BLOCK_FORMAT_QCOW2 : BLOCK_FORMAT_RAW;
+    return 0;
+}
+
+void block_chain_free(char **paths, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+}
+
+int block_backing_chain(const char *path, enum block_format fmt, char ***paths, unsigned *n, char *err, size_t errlen)
+{
+    *paths = NULL;
+    *n = 0;
+    if (fmt != BLOCK_FORMAT_QCOW2) return 0;
+    struct block *b;
+    int r = block_open(&b, path, fmt, BLOCK_RDONLY | BLOCK_NOLOCK, err, errlen); /* opens (and checks) the whole chain */
+    if (r) return r;
+    r = qcow2_chain_paths(b, paths, n);
+    block_close(b);
+    if (r) snprintf(err, errlen, "disk '%s': %s", path, strerror(-r));
+    return r;
+}

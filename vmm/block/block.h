@@ -88,6 +88,16 @@ int block_reload(struct block *b, char *err, size_t errlen);
 uint64_t block_size(const struct block *b);
 void block_close(struct block *b);
 
+/* What the first bytes of the file say it is (for vm.create and `vmctl run` when no format was
+ * given; never used to open a defined VM's disk). 0 or -errno with err. */
+int block_probe(const char *path, enum block_format *fmt, char *err, size_t errlen);
+
+/* The backing chain of an image, for the image path policy: each backing file's path as the
+ * worker will open it (relative names resolved against the overlay's directory), top first,
+ * without the image itself. *paths is a malloc'd array of malloc'd strings. 0 or -errno + err. */
+int block_backing_chain(const char *path, enum block_format fmt, char ***paths, unsigned *n, char *err, size_t errlen);
+void block_chain_free(char **paths, unsigned n);
+
 /* iovec helpers for drivers. */
 size_t iov_total(const struct iovec *iov, int iovcnt);
 /* The part [skip, skip + len) of iov as at most `max` entries in out; returns the count. */
@@ -95,5 +105,6 @@ int iov_slice(const struct iovec *iov, int iovcnt, size_t skip, size_t len, stru
 void iov_zero(const struct iovec *iov, int iovcnt);
 
 extern const struct block_driver block_raw_driver;
+extern const struct block_driver block_qcow2_driver;
 
 #endif
