@@ -22,6 +22,7 @@
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/vm_config.h"
 
 #define BLK_SECTOR 512
 #define BLK_QUEUE_SIZE 256
@@ -175,6 +176,26 @@ static void blk_reset(struct virtio_dev *d)
     if (b) b->reset_gen++;
 }
 
+/* Before a snapshot copies the image: a state another reader may copy (qcow2 gives back the
+ * clusters it counted ahead). After a snapshot's copy was written over the image: read it afresh. */
+static void blk_before_save(struct virtio_dev *d)
+{
+    struct virtio_blk *b = d->opaque;
+    int r = block_quiesce(b->bdev);
+    if (r) log_warn("disk '%s': before the snapshot: %s", b->path, strerror(-r));
+}
+
+static int blk_after_restore(struct virtio_dev *d, char *err, size_t errlen)
+{
+    struct virtio_blk *b = d->opaque;
+    int r = block_reload(b->bdev, err, errlen);
+    if (!r && block_size(b->bdev) / BLK_SECTOR != b->sectors) {
+        snprintf(err, errlen, "disk '%s': the restored image has another size", b->path);
+        r = -EINVAL;
+    }
+    return r;
+}
+
 static void blk_release(struct virtio_dev *d)
 {
     struct virtio_blk *b = d->opaque;
@@ -218,13 +239,17 @@ static const struct virtio_ops blk_ops = {
     .config_size = sizeof(struct virtio_blk_config),
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .before_save = blk_before_save,
+    .after_restore = blk_after_restore,
     .release = blk_release,
 };
 
 int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned index, char *err, size_t errlen)
 {
     struct block *bdev;
-    int r = block_open(&bdev, disk->path, BLOCK_FORMAT_RAW, disk->readonly ? BLOCK_RDONLY : 0, err, errlen);
+    /* The format the definition fixed; UNSET (a definition from before formats) is raw. */
+    enum block_format fmt = disk->format == DISK_FORMAT_QCOW2 ? BLOCK_FORMAT_QCOW2 : BLOCK_FORMAT_RAW;
+    int r = block_open(&bdev, disk->path, fmt, disk->readonly ? BLOCK_RDONLY : 0, err, errlen);
     if (r) return r;
     struct virtio_blk *b = calloc(1, sizeof(*b));
     if (!b || !(b->path = strdup(disk->path))) {

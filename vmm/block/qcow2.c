@@ -17,8 +17,8 @@
  * `qemu-img check` reports and tolerates), never a reference to a cluster counted as free. For
  * power loss the same order holds across an fdatasync between a refcount increase and the first
  * table entry that points at the new cluster; to keep that off the common path, clusters are
- * counted in runs ahead of use (a reservation) and given back when the image is closed or
- * quiesced. Freeing (a rewritten compressed cluster, discard) writes the table entry, syncs,
+ * counted in runs ahead of use (a reservation) and given back at the guest's next flush, or when
+ * the image is closed or quiesced. Freeing (a rewritten compressed cluster, discard) writes the table entry, syncs,
  * then lowers the refcount.
  *
  * Not supported (refused at open with a message): encryption, external data files, extended L2
@@ -815,10 +815,13 @@ static int qcow2_writev(struct block *b, uint64_t off, const struct iovec *iov, 
     return 0;
 }
 
+/* A flush also gives back the clusters counted ahead: after the guest's flush the file holds no
+ * leak even if the process dies before the next write. */
 static int qcow2_flush(struct block *b)
 {
     struct qcow2 *s = b->opaque;
-    int r = sync_file(s);
+    int r = unreserve(s);
+    if (!r) r = sync_file(s);
     if (r) log_warn("disk '%s': flush: %s", b->path, strerror(-r));
     else s->refs_unsynced = false;
     return r;
