@@ -772,8 +772,13 @@ static int write_in_cluster(struct qcow2 *s, uint64_t voff, const struct iovec *
     bool reuse = !compressed && host && (e & OFLAG_COPIED) && (e & OFLAG_ZERO);
     uint64_t dst = host;
     if (!reuse && (r = alloc_cluster(s, &dst))) return r;
+    bool was_zero = !compressed && ((e & OFLAG_ZERO) || (!host && (!s->backing || voff - in >= s->backing->size)));
     if (len == s->cs) {
         r = wrv(s, dst, iov, n);
+    } else if (was_zero && dst >= s->file_size) {
+        /* the whole new cluster lies past the end of the file, where it reads as zeros: only the
+         * data needs writing (reads of the rest find the hole, or the end of the file: zeros) */
+        r = wrv(s, dst + in, iov, n);
     } else {
         if (!compressed && (e & OFLAG_ZERO)) { /* (in a compressed entry bit 0 is part of the offset) */
             if (s->version < 3) CORRUPT(s, "version 2 image has a zero cluster flag at guest offset %" PRIu64, voff);
