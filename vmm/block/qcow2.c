@@ -17,9 +17,9 @@
  * `qemu-img check` reports and tolerates), never a reference to a cluster counted as free. For
  * power loss the same order holds across an fdatasync between a refcount increase and the first
  * table entry that points at the new cluster; to keep that off the common path, clusters are
- * counted in runs ahead of use (a reservation) and given back at the guest's next flush, or when
- * the image is closed or quiesced. Freeing (a rewritten compressed cluster, discard) writes the table entry, syncs,
- * then lowers the refcount.
+ * counted in runs (up to 32 MiB) ahead of use (a reservation) and given back at the guest's
+ * next flush, or when the image is closed or quiesced. Freeing (a rewritten compressed cluster,
+ * discard) writes the table entry, syncs, then lowers the refcount.
  *
  * Not supported (refused at open with a message): encryption, external data files, extended L2
  * entries, zstd compression; internal snapshots and images marked dirty or corrupt open
@@ -66,8 +66,10 @@
 #define MAX_HOST_OFFSET (1ULL << 56)
 #define CACHE_SLOTS 16
 #define CACHE_BYTES (4u << 20)        /* per cache: at least 2 slots, at most CACHE_SLOTS */
-#define RESERVE_BYTES (2u << 20)      /* clusters counted ahead of use per fdatasync */
+#define RESERVE_BYTES (32u << 20)     /* clusters counted ahead of use per fdatasync */
+#define RESERVE_MAX 512u              /* ... and at most this many */
 #define VMD_QCOW2_IOV_MAX 1024        /* segments of one request (IOV_MAX) */
+#define MAX_SCAN (1u << 24)           /* clusters past the file's looked at for a free one */
 
 struct mcache {
     unsigned n;
@@ -254,7 +256,8 @@ static int cache_get(struct qcow2 *s, struct mcache *c, uint64_t off, const char
             return 0;
         }
     }
-    if (!off || (off & (s->cs - 1)) || off >= MAX_HOST_OFFSET) CORRUPT(s, "%s at offset %#" PRIx64 " is not cluster aligned", what, off);
+    if (!off || (off & (s->cs - 1)) || off >= MAX_HOST_OFFSET)
+        CORRUPT(s, "%s at offset %#" PRIx64 " is not cluster aligned", what, off);
     if (off > s->file_size || s->cs > s->file_size - off)
         CORRUPT(s, "%s at offset %#" PRIx64 " lies outside the file (%" PRIu64 " bytes)", what, off, s->file_size);
     unsigned v = cache_victim(c);
@@ -479,14 +482,21 @@ static int grow_refcount_table(struct qcow2 *s, uint64_t need_bi)
 static uint64_t reserve_max(const struct qcow2 *s)
 {
     uint64_t n = RESERVE_BYTES / s->cs;
-    return n < 1 ? 1 : n > 256 ? 256 : n;
+    return n < 1 ? 1 : n > RESERVE_MAX ? RESERVE_MAX : n;
 }
 
 /* Count a run of free clusters as used, ahead of their use. */
 static int reserve(struct qcow2 *s)
 {
+    uint64_t scanned = 0;
     for (uint64_t idx = s->free_hint;; idx++) {
         if (idx >= MAX_HOST_OFFSET / s->cs) return -ENOSPC;
+        /* refcount blocks that count everything as used (several table entries naming one block
+         * full of ones) would make this scan run for hours: beyond the file's own clusters (and
+         * a margin for leaks past its end), such refcounts are corrupt */
+        if (++scanned > MAX_SCAN + s->file_size / s->cs + 4 * s->rb_entries)
+            CORRUPT(s, "no free cluster in the %" PRIu64 " clusters after %" PRIu64 " (refcounts count everything as used)",
+                    scanned - 1, s->free_hint);
         if (fixed_metadata(s, idx)) continue;
         uint8_t *blk;
         uint64_t boff;
@@ -820,6 +830,14 @@ static int qcow2_writev(struct block *b, uint64_t off, const struct iovec *iov, 
     return 0;
 }
 
+/* After a large write (the device calls this off the guest's path): start the write-out of what
+ * is dirty in the file, as the raw driver does for its range, so that the next barrier or flush
+ * finds most of it on its way. The host offsets of the guest range are scattered: the whole file. */
+static void qcow2_write_behind(struct block *b, uint64_t off, uint64_t len)
+{
+    sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 /* A flush also gives back the clusters counted ahead: after the guest's flush the file holds no
  * leak even if the process dies before the next write. */
 static int qcow2_flush(struct block *b)
@@ -950,7 +968,9 @@ static int parse(struct qcow2 *s, const struct block_chain *self, char *err, siz
     uint64_t known = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION;
     if (s->incompat & ~known)
         OPEN_FAIL("qcow2 incompatible features %#" PRIx64 " are not supported%s", s->incompat & ~known,
-                  s->incompat & INCOMPAT_DATA_FILE ? " (external data file)" : s->incompat & INCOMPAT_EXTL2 ? " (extended L2 entries)" : "");
+                  s->incompat & INCOMPAT_DATA_FILE ? " (external data file)"
+                  : s->incompat & INCOMPAT_EXTL2   ? " (extended L2 entries)"
+                                                   : "");
     if (s->incompat & INCOMPAT_COMPRESSION) {
         if (hdr_len < HDR_V3_LEN + 1 || got < HDR_V3_LEN + 1) OPEN_FAIL("qcow2 header lacks its compression type");
         if (h[104] != 0) OPEN_FAIL("qcow2 compression type %u is not supported (only zlib)", h[104]);
@@ -1147,6 +1167,7 @@ const struct block_driver block_qcow2_driver = {
     .writev = qcow2_writev,
     .flush = qcow2_flush,
     .discard = qcow2_discard,
+    .write_behind = qcow2_write_behind,
     .quiesce = qcow2_quiesce,
     .reload = qcow2_reload,
     .close = qcow2_close,
