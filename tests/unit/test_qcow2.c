@@ -223,6 +223,26 @@ static void test_read_after_write_and_reopen(void **state)
     assert_memory_equal(r, c, v[1].iov_len);
     assert_int_equal(block_write(b, 0, w, 512), -EROFS);
     block_close(b);
+
+    /* discard: whole clusters read as zeros afterwards and their host clusters are freed (v3:
+     * "reads as zeros" entries); a partial cluster at either end keeps its data */
+    b = open_img(p("rw.qcow2"), 0);
+    assert_int_equal(block_discard(b, (1 << 20) + 512, (2 << 20) - 1024), 0);
+    assert_int_equal(block_read(b, 1 << 20, r, 3 << 20), 0);
+    pattern(w, 3 << 20, 3);
+    assert_memory_equal(r, w, 65536); /* the first cluster is only partly covered: kept */
+    for (size_t i = 65536; i < (2 << 20) - 65536; i++) assert_int_equal(r[i], 0);
+    assert_memory_equal(r + (2 << 20) - 65536, w + (2 << 20) - 65536, (1 << 20) + 65536); /* the last, partly */
+    block_close(b);
+    assert_int_equal(check_image(p("rw.qcow2")), 0);
+    b = open_img(p("rw.qcow2"), 0); /* the freed clusters are used again */
+    struct stat st0, st1;
+    stat(p("rw.qcow2"), &st0);
+    assert_int_equal(block_write(b, 60 << 20, w, 1 << 20), 0);
+    block_close(b);
+    stat(p("rw.qcow2"), &st1);
+    assert_true(st1.st_size <= st0.st_size + 65536); /* (at most an L2 table more) */
+    assert_int_equal(check_image(p("rw.qcow2")), 0);
 }
 
 static void test_allocation_reuses_and_counts(void **state)
