@@ -686,6 +686,16 @@ static int qcow2_readv(struct block *b, uint64_t off, const struct iovec *iov, i
         uint64_t e;
         int r = l2_entry(s, voff, &e);
         if (r) return r;
+        /* data clusters that follow each other in the file: one read for all of them */
+        uint64_t host = e & L2E_OFFSET_MASK;
+        if (!(e & (OFLAG_COMPRESSED | OFLAG_ZERO)) && host && !(host & (s->cs - 1)) && host < s->file_size) {
+            uint64_t e2;
+            while (done + chunk < len && host + (voff & (s->cs - 1)) + chunk < s->file_size &&
+                   !(r = l2_entry(s, voff + chunk, &e2)) && !(e2 & (OFLAG_COMPRESSED | OFLAG_ZERO)) &&
+                   (e2 & L2E_OFFSET_MASK) == host + (voff & (s->cs - 1)) + chunk - ((voff + chunk) & (s->cs - 1)))
+                chunk += len - done - chunk < s->cs ? len - done - chunk : s->cs;
+            if (r) return r;
+        }
         struct iovec part[VMD_QCOW2_IOV_MAX];
         int pn = iov_slice(iov, n, done, chunk, part, VMD_QCOW2_IOV_MAX);
         r = read_in_cluster(s, voff, e, part, pn, chunk);
@@ -813,12 +823,59 @@ static int write_in_cluster(struct qcow2 *s, uint64_t voff, const struct iovec *
     return r ? r : rc_release(s, rel_off, rel_len);
 }
 
+#define RUN_MAX 256u /* clusters written with one pwritev and one L2 write */
+
+/* Whole clusters from voff (cluster aligned) that hold nothing yet (no host cluster, nothing to
+ * release: unallocated or "reads as zeros" without one), all in one L2 table: given new clusters
+ * that follow each other in the file, their data goes out in one write and their L2 entries in
+ * another. Returns the number of bytes written this way (0: not applicable, the caller goes
+ * cluster by cluster), or -errno. */
+static int64_t write_fresh_run(struct qcow2 *s, uint64_t voff, const struct iovec *iov, int n, size_t skip, size_t left)
+{
+    if ((voff & (s->cs - 1)) || left < 2 * s->cs) return 0;
+    uint64_t l1i, l2i, l2_off;
+    l2_index(s, voff, &l1i, &l2i);
+    int r = l2_table_for_write(s, l1i, &l2_off);
+    if (r) return r;
+    uint8_t *t;
+    if ((r = cache_get(s, &s->l2c, l2_off, "L2 table", &t))) return r;
+    uint64_t k = 0;
+    while (k < RUN_MAX && (k + 1) * s->cs <= left && l2i + k < s->l2_entries) {
+        uint64_t e = be64(t + (l2i + k) * 8);
+        if ((e & OFLAG_COMPRESSED) || (e & L2E_OFFSET_MASK) || (e & L2E_RESERVED)) break;
+        if ((e & OFLAG_ZERO) && s->version < 3) break;
+        k++;
+    }
+    if (k < 2) return 0;
+    /* new clusters, one after the other in the file */
+    if (!s->resv_count && (r = reserve(s))) return r;
+    if (k > s->resv_count) k = s->resv_count;
+    if (k < 2) return 0;
+    uint64_t dst = s->resv_start * s->cs;
+    s->resv_start += k;
+    s->resv_count -= k;
+    struct iovec part[VMD_QCOW2_IOV_MAX];
+    int pn = iov_slice(iov, n, skip, k * s->cs, part, VMD_QCOW2_IOV_MAX);
+    if ((r = wrv(s, dst, part, pn))) return r;
+    if ((r = barrier(s))) return r;
+    if ((r = cache_get(s, &s->l2c, l2_off, "L2 table", &t))) return r;
+    for (uint64_t i = 0; i < k; i++) put_be64(t + (l2i + i) * 8, (dst + i * s->cs) | OFLAG_COPIED);
+    if ((r = wr(s, l2_off + l2i * 8, t + l2i * 8, k * 8))) return r;
+    return (int64_t)(k * s->cs);
+}
+
 static int qcow2_writev(struct block *b, uint64_t off, const struct iovec *iov, int n)
 {
     struct qcow2 *s = b->opaque;
     size_t len = iov_total(iov, n), done = 0;
     while (done < len) {
         uint64_t voff = off + done;
+        int64_t ran = write_fresh_run(s, voff, iov, n, done, len - done);
+        if (ran < 0) return (int)ran;
+        if (ran > 0) {
+            done += (size_t)ran;
+            continue;
+        }
         size_t chunk = s->cs - (voff & (s->cs - 1));
         if (chunk > len - done) chunk = len - done;
         struct iovec part[VMD_QCOW2_IOV_MAX];
