@@ -67,6 +67,12 @@ int cmd_info(int argc, char **argv)
         printf("kernel:   %s\n", str_or(def, "kernel", "-"));
         printf("initrd:   %s\n", str_or(def, "initrd", "-"));
         printf("cmdline:  %s\n", str_or(def, "cmdline", "-"));
+        size_t i;
+        json_t *disk;
+        json_array_foreach(json_object_get(def, "disks"), i, disk) {
+            printf("disk%zu:    %s (%s%s)\n", i, str_or(disk, "path", "?"), str_or(disk, "format", "raw"),
+                   json_is_true(json_object_get(disk, "readonly")) ? ", readonly" : "");
+        }
     }
     json_decref(vm);
     return VMCTL_EXIT_OK;

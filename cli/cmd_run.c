@@ -14,6 +14,7 @@
 #include "cli/vm_options.h"
 #include "cli/tty.h"
 #include "vmm/cpu_backend.h"
+#include "vmm/block/block.h"
 #include "vmm/log.h"
 #include "vmm/vm_run.h"
 
@@ -29,7 +30,8 @@ static void run_usage(FILE *f)
             "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
             "  --initrd FILE          initial ramdisk\n"
             "  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
-            "  --disk PATH[,readonly] virtio-blk disk (repeatable)\n"
+            "  --disk PATH[,readonly][,format=raw|qcow2]  virtio-blk disk (repeatable; the format is\n"
+            "                         read from the image's first bytes when not given)\n"
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
@@ -191,6 +193,17 @@ int cmd_run(int argc, char **argv)
         goto out;
     }
     resolve_paths(&cfg);
+    /* `vmctl run` defines the VM as it starts it: a disk given without a format gets the one its
+     * first bytes say, once, here (vmd does the same at vm.create) */
+    for (unsigned i = 0; i < cfg.ndisks; i++) {
+        enum block_format f;
+        if (cfg.disks[i].format != DISK_FORMAT_UNSET) continue;
+        if (block_probe(cfg.disks[i].path, &f, err, sizeof(err))) {
+            fprintf(stderr, "vmctl run: %s\n", err);
+            goto out;
+        }
+        cfg.disks[i].format = f == BLOCK_FORMAT_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
+    }
 
     static struct vm_run run; /* holds the machine: large; one per process */
     vm_run_init(&run, &cfg);

@@ -1,5 +1,5 @@
 /* commands: vmctl's subcommands, one file per family (cmd_run.c, cmd_create.c, cmd_lifecycle.c,
- * cmd_list.c, cmd_console.c, cmd_events.c, cmd_stats.c). */
+ * cmd_list.c, cmd_console.c, cmd_events.c, cmd_stats.c, cmd_snapshot.c, cmd_disk.c). */
 #ifndef VMD_CLI_COMMANDS_H
 #define VMD_CLI_COMMANDS_H
 
@@ -34,5 +34,6 @@ int cmd_snapshots(int argc, char **argv);
 int cmd_snapshot_delete(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_autostart(int argc, char **argv);
+int cmd_disk(int argc, char **argv);
 
 #endif

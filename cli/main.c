@@ -29,6 +29,7 @@ static const struct vmctl_command commands[] = {
     {"restore", "bring a VM back to a snapshot (NAME SNAPSHOT); a stopped VM starts from it", cmd_restore},
     {"snapshots", "list a VM's snapshots", cmd_snapshots},
     {"snapshot-delete", "delete a VM's snapshot (NAME SNAPSHOT)", cmd_snapshot_delete},
+    {"disk", "make a qcow2 disk image or overlay, locally (disk create [--backing BASE] [--size N] IMAGE)", cmd_disk},
 };
 
 static void usage(FILE *f)

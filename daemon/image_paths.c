@@ -6,6 +6,12 @@
  * path; the worker opens it with O_NOFOLLOW, so a symlink swapped in later is not followed.
  * Every start checks the definition again (supervisor_start): a file moved out of the image
  * directories since, or a definition written before the policy, is refused then.
+ *
+ * A qcow2 disk's backing files are files the VM reads too: each one in its chain (as the worker
+ * will open it, relative names against the overlay's directory) must pass the same check, at
+ * create and at every start (an overlay's header is the image owner's to change). A disk's format
+ * is fixed here at vm.create (from its first bytes when the client gave none) and never probed
+ * again.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +22,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
+#include "vmm/block/block.h"
 #include "vmm/log.h"
 
 /* Whether resolved path p lies strictly inside directory dir (both resolved, no trailing '/'
@@ -156,6 +163,35 @@ int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, co
         } else {
             free(resolved);
         }
+    }
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        struct vm_disk *disk = &c->disks[i];
+        if (resolve && disk->format == DISK_FORMAT_UNSET) {
+            enum block_format f;
+            if (block_probe(disk->path, &f, err, errlen)) {
+                if (field) *field = "disks";
+                return -EINVAL;
+            }
+            disk->format = f == BLOCK_FORMAT_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
+        }
+        if (disk->format != DISK_FORMAT_QCOW2) continue;
+        char **chain, *resolved;
+        unsigned n;
+        if (block_backing_chain(disk->path, BLOCK_FORMAT_QCOW2, &chain, &n, err, errlen)) {
+            if (field) *field = "disks";
+            return -EINVAL;
+        }
+        for (unsigned k = 0; k < n; k++) {
+            if (image_path_resolve(d, "backing file", chain[k], &resolved, err, errlen)) {
+                size_t l = strlen(err);
+                snprintf(err + l, errlen - l, " (in the backing chain of disk '%s')", disk->path);
+                block_chain_free(chain, n);
+                if (field) *field = "disks";
+                return -EINVAL;
+            }
+            free(resolved);
+        }
+        block_chain_free(chain, n);
     }
     return 0;
 }

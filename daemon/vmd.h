@@ -240,8 +240,10 @@ int image_dirs_init(struct vmd *d, char *err, size_t errlen);
  * ("kernel", "disk"...), the path and the reason. */
 int image_path_resolve(const struct vmd *d, const char *what, const char *path, char **resolved, char *err,
                        size_t errlen);
-/* Check every file c names (kernel, initrd, disks) with image_path_resolve; with resolve, replace
- * each path by its resolved form. 0, or -EINVAL with *field ("kernel", "initrd", "disks") and err. */
+/* Check every file c names (kernel, initrd, disks, and the backing files of qcow2 disks) with
+ * image_path_resolve; with resolve (vm.create), replace each path by its resolved form and fix
+ * the format of every disk defined without one from its first bytes. 0, or -EINVAL with *field
+ * ("kernel", "initrd", "disks") and err. */
 int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, const char **field, char *err,
                       size_t errlen);
 

@@ -1,14 +1,13 @@
-/* virtio_blk: block device (virtio ID 2) on a raw image file, one per --disk.
+/* virtio_blk: block device (virtio ID 2) on a disk image, one per --disk.
  *
  * Requests are served on a per-disk I/O thread, never on the vCPU thread: the queue-notify
- * callback only wakes that thread. Reads and writes go straight to the file with
- * preadv/pwritev into guest RAM; FLUSH is fdatasync, so a write the guest flushed is on disk;
- * DISCARD punches holes. Read-only disks advertise VIRTIO_BLK_F_RO and refuse writes. The
- * image is locked (flock) so two VMs cannot write one file.
+ * callback only wakes that thread. Reads and writes go to the image through the block layer
+ * (vmm/block/: raw or qcow2, as the VM was defined) straight into guest RAM; FLUSH reaches the
+ * disk (fdatasync), so a write the guest flushed is on disk; DISCARD is passed on (raw punches
+ * holes). Read-only disks advertise VIRTIO_BLK_F_RO and refuse writes. The block layer locks the
+ * image (flock) so two VMs cannot write one file.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/falloc.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_ring.h>
@@ -16,22 +15,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "devices/virtio_blk.h"
 #include "devices/virtio_pci.h"
+#include "vmm/block/block.h"
 #include "vmm/device.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/vm_config.h"
 
 #define BLK_SECTOR 512
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)
 #define BLK_MAX_DISCARD_SECTORS (1u << 22)
-/* Writes at least this large start the host's write-back of their range at once (write-behind),
- * so the guest's FLUSH (fdatasync) finds most of a streaming write already on its way to disk. */
+/* Writes at least this large start the host's write-back of their range at once (write-behind,
+ * where the format has it), so the guest's FLUSH finds most of a streaming write on its way. */
 #define BLK_WRITE_BEHIND_MIN (64u << 10)
 
 struct virtio_blk {
@@ -39,7 +37,7 @@ struct virtio_blk {
     struct machine *m;
     unsigned index; /* in the config: where its I/O is counted (m->io_stats) */
     char *path;
-    int fd;
+    struct block *bdev;
     bool readonly;
     uint64_t sectors;
     char serial[VIRTIO_BLK_ID_BYTES];
@@ -90,39 +88,22 @@ static uint8_t blk_execute(struct virtio_blk *b, const struct virtq_elem *e, uin
         if (!in_range || (len % BLK_SECTOR)) return VIRTIO_BLK_S_IOERR;
         if (hdr.type == VIRTIO_BLK_T_OUT && b->readonly) return VIRTIO_BLK_S_IOERR;
         b->write_behind_off = off;
-        unsigned i = 0;
-        while (i < n) {
-            ssize_t r = hdr.type == VIRTIO_BLK_T_IN ? preadv(b->fd, &data[i], (int)(n - i), (off_t)off)
-                                                    : pwritev(b->fd, &data[i], (int)(n - i), (off_t)off);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) {
-                log_warn("disk '%s': %s at sector %llu: %s", b->path, hdr.type ? "write" : "read",
-                         (unsigned long long)hdr.sector, strerror(errno));
-                return VIRTIO_BLK_S_IOERR;
-            }
-            if (r == 0) { /* read past the end of a file shorter than advertised: zeros */
-                for (; i < n; i++) memset(data[i].iov_base, 0, data[i].iov_len);
-                break;
-            }
-            off += (uint64_t)r;
-            if (hdr.type == VIRTIO_BLK_T_IN) *written += (uint32_t)r;
-            else if (len >= BLK_WRITE_BEHIND_MIN) b->write_behind_len += (uint64_t)r;
-            while (i < n && (size_t)r >= data[i].iov_len) r -= (ssize_t)data[i++].iov_len;
-            if (i < n) {
-                data[i].iov_base = (uint8_t *)data[i].iov_base + r;
-                data[i].iov_len -= (size_t)r;
-            }
+        int r = hdr.type == VIRTIO_BLK_T_IN ? block_readv(b->bdev, off, data, (int)n)
+                                            : block_writev(b->bdev, off, data, (int)n);
+        if (r < 0) {
+            log_warn("disk '%s': %s at sector %llu: %s", b->path, hdr.type ? "write" : "read",
+                     (unsigned long long)hdr.sector, strerror(-r));
+            return VIRTIO_BLK_S_IOERR;
         }
+        if (hdr.type == VIRTIO_BLK_T_IN) *written = (uint32_t)len;
+        else if (len >= BLK_WRITE_BEHIND_MIN) b->write_behind_len = len;
         struct machine_io_stats *st = &b->m->io_stats;
         machine_count(hdr.type == VIRTIO_BLK_T_IN ? &st->disk_read_bytes[b->index] : &st->disk_write_bytes[b->index], len);
         machine_count(hdr.type == VIRTIO_BLK_T_IN ? &st->disk_read_ops[b->index] : &st->disk_write_ops[b->index], 1);
         return VIRTIO_BLK_S_OK;
     }
     case VIRTIO_BLK_T_FLUSH:
-        if (fdatasync(b->fd) < 0) {
-            log_warn("disk '%s': flush: %s", b->path, strerror(errno));
-            return VIRTIO_BLK_S_IOERR;
-        }
+        if (block_flush(b->bdev) < 0) return VIRTIO_BLK_S_IOERR; /* the driver logged why */
         machine_count(&b->m->io_stats.disk_flush_ops[b->index], 1);
         return VIRTIO_BLK_S_OK;
     case VIRTIO_BLK_T_GET_ID: {
@@ -138,9 +119,7 @@ static uint8_t blk_execute(struct virtio_blk *b, const struct virtq_elem *e, uin
             if (seg.flags || seg.num_sectors > BLK_MAX_DISCARD_SECTORS || seg.sector > b->sectors ||
                 seg.num_sectors > b->sectors - seg.sector)
                 return VIRTIO_BLK_S_IOERR;
-            if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(seg.sector * BLK_SECTOR),
-                          (off_t)seg.num_sectors * BLK_SECTOR) < 0 &&
-                errno != EOPNOTSUPP)
+            if (block_discard(b->bdev, seg.sector * BLK_SECTOR, (uint64_t)seg.num_sectors * BLK_SECTOR) < 0)
                 return VIRTIO_BLK_S_IOERR;
         }
         return VIRTIO_BLK_S_OK;
@@ -182,8 +161,7 @@ static void *blk_io_thread(void *arg)
             }
             pthread_mutex_unlock(&m->dev_lock);
             /* After the completion, off the guest's path: only starts the write-out, waits for none. */
-            if (b->write_behind_len)
-                sync_file_range(b->fd, (off_t)b->write_behind_off, (off_t)b->write_behind_len, SYNC_FILE_RANGE_WRITE);
+            if (b->write_behind_len) block_write_behind(b->bdev, b->write_behind_off, b->write_behind_len);
         }
     }
 }
@@ -203,6 +181,26 @@ static void blk_reset(struct virtio_dev *d)
     if (b) b->reset_gen++;
 }
 
+/* Before a snapshot copies the image: a state another reader may copy (qcow2 gives back the
+ * clusters it counted ahead). After a snapshot's copy was written over the image: read it afresh. */
+static void blk_before_save(struct virtio_dev *d)
+{
+    struct virtio_blk *b = d->opaque;
+    int r = block_quiesce(b->bdev);
+    if (r) log_warn("disk '%s': before the snapshot: %s", b->path, strerror(-r));
+}
+
+static int blk_after_restore(struct virtio_dev *d, char *err, size_t errlen)
+{
+    struct virtio_blk *b = d->opaque;
+    int r = block_reload(b->bdev, err, errlen);
+    if (!r && block_size(b->bdev) / BLK_SECTOR != b->sectors) {
+        snprintf(err, errlen, "disk '%s': the restored image has another size", b->path);
+        r = -EINVAL;
+    }
+    return r;
+}
+
 static void blk_release(struct virtio_dev *d)
 {
     struct virtio_blk *b = d->opaque;
@@ -214,10 +212,7 @@ static void blk_release(struct virtio_dev *d)
         /* The I/O thread takes dev_lock; the machine is being torn down without it held. */
         pthread_join(b->thread, NULL);
     }
-    if (b->fd >= 0) {
-        fdatasync(b->fd);
-        close(b->fd);
-    }
+    block_close(b->bdev);
     pthread_mutex_destroy(&b->lock);
     pthread_cond_destroy(&b->cond);
     free(b->path);
@@ -249,50 +244,33 @@ static const struct virtio_ops blk_ops = {
     .config_size = sizeof(struct virtio_blk_config),
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .before_save = blk_before_save,
+    .after_restore = blk_after_restore,
     .release = blk_release,
 };
 
 int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned index, char *err, size_t errlen)
 {
-    /* O_NOFOLLOW: the path is resolved by vmd (or vmctl run); a symlink swapped in is not followed */
-    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "disk '%s': %s", disk->path,
-                 e == ELOOP ? "is a symbolic link (image paths are opened without following links)" : strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        snprintf(err, errlen, "disk '%s': not a regular file or block device", disk->path);
-        close(fd);
-        return -EINVAL;
-    }
-    if (flock(fd, (disk->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
-        snprintf(err, errlen, "disk '%s': in use by another process (%s)", disk->path, strerror(errno));
-        close(fd);
-        return -EBUSY;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (S_ISBLK(st.st_mode)) {
-        off_t end = lseek(fd, 0, SEEK_END);
-        size = end > 0 ? (uint64_t)end : 0;
-    }
+    struct block *bdev;
+    /* The format the definition fixed; UNSET (a definition from before formats) is raw. */
+    enum block_format fmt = disk->format == DISK_FORMAT_QCOW2 ? BLOCK_FORMAT_QCOW2 : BLOCK_FORMAT_RAW;
+    int r = block_open(&bdev, disk->path, fmt, disk->readonly ? BLOCK_RDONLY : 0, err, errlen);
+    if (r) return r;
     struct virtio_blk *b = calloc(1, sizeof(*b));
     if (!b || !(b->path = strdup(disk->path))) {
         free(b);
-        close(fd);
+        block_close(bdev);
         return -ENOMEM;
     }
     b->m = m;
     b->index = index < VM_MAX_DISKS ? index : VM_MAX_DISKS - 1;
-    b->fd = fd;
+    b->bdev = bdev;
     b->readonly = disk->readonly;
-    b->sectors = size / BLK_SECTOR;
+    b->sectors = block_size(bdev) / BLK_SECTOR;
     snprintf(b->serial, sizeof(b->serial), "vmd-disk%u", index);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
-    int r = virtio_pci_register(m, &b->vdev, &blk_ops, b, err, errlen);
+    r = virtio_pci_register(m, &b->vdev, &blk_ops, b, err, errlen);
     if (r) {
         b->vdev.opaque = b;
         blk_release(&b->vdev);

@@ -309,6 +309,7 @@ static void virtio_pci_release(struct pci_device *p)
 static void virtio_pci_save(struct pci_device *p, struct snap_buf *b)
 {
     struct virtio_dev *d = (struct virtio_dev *)((char *)p - offsetof(struct virtio_dev, pci));
+    if (d->ops->before_save) d->ops->before_save(d);
     snap_put_u64(b, d->driver_features);
     snap_put_u32(b, d->device_feature_select);
     snap_put_u32(b, d->driver_feature_select);
@@ -406,7 +407,7 @@ static int virtio_pci_restore(struct pci_device *p, struct snap_reader *r, bool 
     d->queue_select = qsel;
     memcpy(d->config, config, sizeof(config));
     for (unsigned i = 0; i < nq; i++) d->vq[i] = qs[i];
-    return 0;
+    return d->ops->after_restore ? d->ops->after_restore(d, err, errlen) : 0;
 }
 
 int virtio_pci_register(struct machine *m, struct virtio_dev *d, const struct virtio_ops *ops, void *opaque,

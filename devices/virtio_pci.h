@@ -40,6 +40,12 @@ struct virtio_ops {
     void (*reset)(struct virtio_dev *d);
     /* Driver set DRIVER_OK. Optional. Device lock held. */
     void (*driver_ok)(struct virtio_dev *d);
+    /* Optional: the device's state is about to be saved in a snapshot (the disks are copied
+     * after). */
+    void (*before_save)(struct virtio_dev *d);
+    /* Optional: a snapshot's device state was applied (and its disk copies written back over
+     * the images): re-read what the device caches of them. 0, or -errno with err. */
+    int (*after_restore)(struct virtio_dev *d, char *err, size_t errlen);
     /* The machine is being torn down: free the device model (d->opaque). */
     void (*release)(struct virtio_dev *d);
 };

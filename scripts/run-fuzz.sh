@@ -3,7 +3,8 @@
 # usage: scripts/run-fuzz.sh [SECONDS] [TARGET...]   (default 60 s each, every target;
 #        TARGET is e.g. "jsonrpc" or "fuzz_jsonrpc")
 # Each target keeps a corpus in .cache/fuzz/<target>, seeded from tests/fuzz/seeds/<target>/
-# (and, for targets that build valid seeds at runtime, from FUZZ_SEED_DIR); crash inputs go to
+# (and, for targets that build valid seeds at runtime — snapshot, bzimage, virtqueue, qcow2 — from
+# FUZZ_SEED_DIR); crash inputs go to
 # .cache/fuzz/crashes/, full logs to .cache/fuzz/logs/. Prints one line per target and exits
 # non-zero if any target crashed (or could not be built/run).
 set -uo pipefail
@@ -39,6 +40,7 @@ for t in "${targets[@]}"; do
     [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null
     extra=()
     [ "$t" = decode ] && extra+=(-max_len=64)
+    [ "$t" = qcow2 ] && extra+=(-max_len=16384) # room for images with a few tables beyond the seeds
     start=$(date +%s)
     FUZZ_SEED_DIR=$corpus "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         "${extra[@]}" -artifact_prefix=.cache/fuzz/crashes/"$t"- "$corpus" >"$log" 2>&1

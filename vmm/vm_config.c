@@ -44,6 +44,11 @@ const char *vm_irqchip_name(enum vm_irqchip i)
     }
 }
 
+const char *vm_disk_format_name(enum vm_disk_format f)
+{
+    return f == DISK_FORMAT_RAW ? "raw" : f == DISK_FORMAT_QCOW2 ? "qcow2" : NULL;
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -169,21 +174,26 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
         char *path = strdup(v);
         if (!path) return -ENOMEM;
         bool ro = false;
-        char *comma = strchr(path, ',');
-        if (comma) {
-            *comma = 0;
-            if (strcmp(comma + 1, "readonly")) {
-                snprintf(err, errlen, "--disk: unknown option '%s' (expected PATH[,readonly])", comma + 1);
+        enum vm_disk_format fmt = DISK_FORMAT_UNSET;
+        char *opt_s = strchr(path, ',');
+        if (opt_s) *opt_s++ = 0;
+        while (opt_s) { /* PATH[,readonly][,format=raw|qcow2], options in any order */
+            char *next = strchr(opt_s, ',');
+            if (next) *next++ = 0;
+            if (!strcmp(opt_s, "readonly")) {
+                ro = true;
+            } else if (!strcmp(opt_s, "format=raw")) {
+                fmt = DISK_FORMAT_RAW;
+            } else if (!strcmp(opt_s, "format=qcow2")) {
+                fmt = DISK_FORMAT_QCOW2;
+            } else {
+                snprintf(err, errlen, "--disk: unknown option '%s' (expected PATH[,readonly][,format=raw|qcow2])", opt_s);
                 free(path);
                 return -EINVAL;
             }
-            ro = true;
+            opt_s = next;
         }
-        if (!*path) {
-            free(path);
-            FAIL("--disk: empty path");
-        }
-        c->disks[c->ndisks++] = (struct vm_disk){.path = path, .readonly = ro};
+        c->disks[c->ndisks++] = (struct vm_disk){.path = path, .readonly = ro, .format = fmt};
     } else if (!strcmp(opt, "net")) {
         if (c->nnets == VM_MAX_NETS) FAIL("--net: at most %d network interfaces", VM_MAX_NETS);
         int r = vm_net_parse(&c->nets[c->nnets], v, err, errlen);

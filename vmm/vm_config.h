@@ -20,9 +20,16 @@ enum vm_accel { ACCEL_AUTO, ACCEL_KVM, ACCEL_EMU };
  * devices/ioapic.c); pic is the emulator's i8259-only platform. */
 enum vm_irqchip { IRQCHIP_AUTO, IRQCHIP_PIC, IRQCHIP_APIC };
 
+/* A disk's image format is fixed when the VM is defined: given (--disk PATH,format=F) or read
+ * from the image's first bytes at vm.create / `vmctl run`, then stored; never probed again, so a
+ * guest writing a qcow2 header into a raw disk changes nothing. UNSET only in a definition written
+ * before formats existed: raw (all disks were). */
+enum vm_disk_format { DISK_FORMAT_UNSET, DISK_FORMAT_RAW, DISK_FORMAT_QCOW2 };
+
 struct vm_disk {
     char *path;
     bool readonly;
+    enum vm_disk_format format;
 };
 
 struct vm_hostfwd {
@@ -65,6 +72,7 @@ int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
 
 const char *vm_accel_name(enum vm_accel a);
 const char *vm_irqchip_name(enum vm_irqchip i);
+const char *vm_disk_format_name(enum vm_disk_format f); /* "raw", "qcow2", NULL for unset */
 int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
 
 #endif

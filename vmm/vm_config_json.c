@@ -41,8 +41,12 @@ json_t *vm_config_to_json(const struct vm_config *c)
     if (c->initrd) json_object_set_new(j, "initrd", json_string(c->initrd));
     if (c->cmdline) json_object_set_new(j, "cmdline", json_string(c->cmdline));
     json_t *disks = json_array();
-    for (unsigned i = 0; i < c->ndisks; i++)
-        json_array_append_new(disks, json_pack("{s:s, s:b}", "path", c->disks[i].path, "readonly", c->disks[i].readonly));
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        json_t *d = json_pack("{s:s, s:b}", "path", c->disks[i].path, "readonly", c->disks[i].readonly);
+        if (vm_disk_format_name(c->disks[i].format))
+            json_object_set_new(d, "format", json_string(vm_disk_format_name(c->disks[i].format)));
+        json_array_append_new(disks, d);
+    }
     json_object_set_new(j, "disks", disks);
     json_t *nets = json_array();
     for (unsigned i = 0; i < c->nnets; i++) {
@@ -110,13 +114,18 @@ static int set_disks(struct vm_config *c, const json_t *disks, char *err, size_t
     json_array_foreach(disks, i, d) {
         json_t *path = json_is_object(d) ? json_object_get(d, "path") : d;
         json_t *ro = json_is_object(d) ? json_object_get(d, "readonly") : NULL;
+        json_t *fmt = json_is_object(d) ? json_object_get(d, "format") : NULL;
         if (!json_is_string(path) || !json_string_length(path))
-            FIELD_FAIL("disks", "disks[%zu]: expected {\"path\": STRING, \"readonly\": BOOL}", i);
+            FIELD_FAIL("disks", "disks[%zu]: expected {\"path\": STRING, \"readonly\": BOOL, \"format\": \"raw\"|\"qcow2\"}", i);
         if (ro && !json_is_boolean(ro)) FIELD_FAIL("disks", "disks[%zu].readonly: must be a boolean", i);
+        if (fmt && !json_is_null(fmt) &&
+            (!json_is_string(fmt) || (strcmp(json_string_value(fmt), "raw") && strcmp(json_string_value(fmt), "qcow2"))))
+            FIELD_FAIL("disks", "disks[%zu].format: must be \"raw\" or \"qcow2\"", i);
         if (strchr(json_string_value(path), ','))
             FIELD_FAIL("disks", "disks[%zu].path: must not contain ','", i);
         char spec[4200];
-        snprintf(spec, sizeof(spec), "%s%s", json_string_value(path), json_is_true(ro) ? ",readonly" : "");
+        snprintf(spec, sizeof(spec), "%s%s%s%s", json_string_value(path), json_is_true(ro) ? ",readonly" : "",
+                 json_is_string(fmt) ? ",format=" : "", json_is_string(fmt) ? json_string_value(fmt) : "");
         if (vm_config_set(c, "disk", spec, err, errlen)) {
             *field = "disks";
             return -EINVAL;

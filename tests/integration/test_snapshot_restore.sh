@@ -6,7 +6,8 @@
 # id (no fresh boot), and the word written after the snapshot is gone from the disk image.
 # Then a copy of the snapshot with one byte of its RAM section flipped is refused with an error
 # naming the section, both on the running VM (which runs on unchanged) and on a stopped one
-# (which stays stopped).
+# (which stays stopped). DISK_FORMAT=qcow2 (test_snapshot_restore_qcow2) runs it all on a qcow2
+# overlay over the disk image.
 # timeout: 600
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
@@ -19,6 +20,12 @@ scripts/mkinitramfs.sh "$INITRD" --script tests/guest/snapshot_counter.sh --modu
     --modules "virtio_pci virtio_blk" > /dev/null 2>&1 || fail "mkinitramfs"
 DISK=$TEST_TMP/disk.img
 printf 'vmd-snap-disk' > "$DISK" && truncate -s 4M "$DISK"
+printf 'BASEDATA' | dd of="$DISK" bs=512 seek=4096 conv=notrunc 2> /dev/null # sector 4096 (2 MiB)
+if [ "${DISK_FORMAT:-raw}" = qcow2 ]; then # test_snapshot_restore_qcow2: a qcow2 overlay on that image
+    mv "$DISK" "$TEST_TMP/base.img"
+    DISK=$TEST_TMP/disk.qcow2
+    "$V" disk create --backing base.img "$DISK" > /dev/null || fail "vmctl disk create"
+fi
 "$V" create c1 --kernel "$GUEST/vmlinuz" --initrd "$INITRD" --accel emu --memory 128 --disk "$DISK" \
     --cmdline "console=ttyS0 quiet" > /dev/null || fail "create"
 need_running_guest c1
@@ -47,6 +54,9 @@ BOOT=$(tr -d '\r' < "$LOG" | sed -n 's/^VMD-GUEST: counter ready boot \([^ ]*\) 
 BOOT=${BOOT% *}
 ok "guest counting, boot id $BOOT"
 
+# a word on the disk that the snapshot holds
+say "write BEFORESNAP"
+wait_log "VMD-GUEST: wrote BEFORESNAP" || fail "the guest did not write to its disk before the snapshot"
 # snapshot while running: the snapshot's count lies between the last count printed before the
 # call and the last printed after it (a line being printed at that instant may be printed again)
 BEFORE=$(last_count)
@@ -89,11 +99,16 @@ tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep "count" | grep -vq "boot $BO
 ok "restored: count continues from the snapshot ($BEFORE..$SNAPCOUNT) at $FIRST -> $(last_count "$SIZE") in boot $BOOT (was $STOPCOUNT at the stop)"
 say "read"
 wait_log "VMD-GUEST: sector " "$SIZE" || fail "the guest did not read its disk"
-tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-GUEST: sector .*AFTERSNAP" && fail "the guest still reads AFTERSNAP"
-ok "the restored guest reads its disk without the later write"
+tail -c +"$((SIZE + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-GUEST: sector BEFORESNAP" ||
+    { tail -c +"$((SIZE + 1))" "$LOG" | grep "sector"; fail "the restored guest does not read the snapshot's BEFORESNAP"; }
+ok "the restored guest reads its disk as snapshotted (BEFORESNAP, without the later write)"
 
-# restore of the running VM: it goes back to s1 again (the count drops back) and runs on
+# restore of the running VM: it goes back to s1 again (the count drops back) and runs on; a disk
+# write made just before is gone (the image was put back under the running device, which reads
+# it afresh), and the disk takes writes again
 wait_log "VMD-GUEST: boot .* count $((SNAPCOUNT + 8))$" "$SIZE" || fail "the restored guest stopped counting"
+say "write RUNNINGWRITE 4096" # (on qcow2: a cluster the snapshot's image does not have)
+wait_log "VMD-GUEST: wrote RUNNINGWRITE" "$SIZE" || fail "the guest did not write to its disk before the running restore"
 SIZE2=$(stat -c %s "$LOG")
 "$V" restore c1 s1 > "$TEST_TMP/restore2.out" 2>&1 || { cat "$TEST_TMP/restore2.out"; fail "vmctl restore (running VM)"; }
 [ "$(vm_state c1)" = running ] || fail "c1 is $(vm_state c1) after restoring the running VM"
@@ -102,6 +117,20 @@ LOW=$(tail -c +"$((SIZE2 + 1))" "$LOG" | tr -d '\r' | sed -n 's/^VMD-GUEST: boot
 [ -n "$LOW" ] && [ "$LOW" -ge "$BEFORE" ] && [ "$LOW" -le $((SNAPCOUNT + 1)) ] ||
     fail "after restoring the running VM the lowest count is '$LOW', the snapshot was at $BEFORE..$SNAPCOUNT"
 ok "restore of the running VM: the count went back to $LOW and runs on ($(last_count "$SIZE2"))"
+say "read"
+wait_log "VMD-GUEST: sector " "$SIZE2" || fail "the guest did not read its disk after the running restore"
+tail -c +"$((SIZE2 + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-GUEST: sector BEFORESNAP" ||
+    { tail -c +"$((SIZE2 + 1))" "$LOG" | grep "sector"; fail "after restoring the running VM the guest does not read the snapshot's BEFORESNAP"; }
+SIZE4=$(stat -c %s "$LOG")
+say "read 4096"
+wait_log "VMD-GUEST: sector " "$SIZE4" || fail "the guest did not read sector 4096 after the running restore"
+tail -c +"$((SIZE4 + 1))" "$LOG" | tr -d '\r' | grep -q "VMD-GUEST: sector BASEDATA" ||
+    { tail -c +"$((SIZE4 + 1))" "$LOG" | grep "sector"; fail "after the running restore sector 4096 is not the snapshot's BASEDATA"; }
+say "write AFTERRESTORE 4096"
+wait_log "VMD-GUEST: wrote AFTERRESTORE" "$SIZE2" || fail "the guest cannot write its disk after the running restore"
+say "read 4096"
+wait_log "VMD-GUEST: sector AFTERRESTORE" "$SIZE2" || fail "the guest does not read back its write after the running restore"
+ok "after the running restore the disk is the snapshot's (BEFORESNAP, BASEDATA; the later write gone) and takes writes"
 
 # a paused VM: snapshot and restore keep it paused
 "$V" pause c1 > /dev/null || fail "pause"

@@ -19,6 +19,7 @@ static void test_round_trip(void **state)
         {"name", "web1"},        {"memory", "512"},         {"cpus", "1"},
         {"accel", "emu"},        {"kernel", "/k/vmlinuz"},  {"initrd", "/k/initrd.img"},
         {"cmdline", "console=ttyS0 quiet"}, {"disk", "/d/root.img"}, {"disk", "/d/ro.img,readonly"},
+        {"disk", "/d/ov.qcow2,format=qcow2"}, {"disk", "/d/b.img,format=raw,readonly"},
         {"net", "slirp,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:5353-:53"}, {"net", "tap:br0"},
         {"vnc", "127.0.0.1:5901"},
     };
@@ -38,10 +39,16 @@ static void test_round_trip(void **state)
     assert_string_equal(b.kernel, "/k/vmlinuz");
     assert_string_equal(b.initrd, "/k/initrd.img");
     assert_string_equal(b.cmdline, "console=ttyS0 quiet");
-    assert_int_equal(b.ndisks, 2);
+    assert_int_equal(b.ndisks, 4);
     assert_false(b.disks[0].readonly);
     assert_true(b.disks[1].readonly);
     assert_string_equal(b.disks[1].path, "/d/ro.img");
+    /* a format given is kept; none given stays unset (vm.create fixes it from the image) */
+    assert_int_equal(b.disks[0].format, DISK_FORMAT_UNSET);
+    assert_int_equal(b.disks[2].format, DISK_FORMAT_QCOW2);
+    assert_string_equal(b.disks[2].path, "/d/ov.qcow2");
+    assert_int_equal(b.disks[3].format, DISK_FORMAT_RAW);
+    assert_true(b.disks[3].readonly);
     assert_int_equal(b.nnets, 2);
     assert_int_equal(b.nets[0].kind, NET_SLIRP);
     assert_int_equal(b.nets[0].nhostfwd, 2);
@@ -78,6 +85,9 @@ static void test_bad_fields_are_named(void **state)
         {"{\"name\":\"a\"}", "kernel"},
         {"{\"name\":\"a\",\"kernel\":5}", "kernel"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[{\"readonly\":true}]}", "disks"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[{\"path\":\"/d\",\"format\":\"vmdk\"}]}", "disks"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[{\"path\":\"/d\",\"format\":1}]}", "disks"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"disks\":[\"/d,format=vmdk\"]}", "disks"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"nets\":[{\"type\":\"vde\"}]}", "nets"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"nets\":[{\"type\":\"slirp\",\"hostfwd\":[\"tcp::x-:22\"]}]}", "nets"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"vnc\":\"nocolon\"}", "vnc"},
