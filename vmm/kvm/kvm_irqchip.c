@@ -414,8 +414,8 @@ int kvm_irqchip_set(struct machine *m, const struct irqchip_state *s, struct sna
         snprintf(err, errlen, "kvm-irqchip: the machine has no KVM VM to load interrupt controllers into");
         return -ENODEV;
     }
-    /* What KVM cannot hold: checked by the conversion's inverse, so that a state that would be
-     * refused after the change is refused before it. */
+    /* The state was checked when it was decoded (or converted from KVM), and every checked
+     * state converts; the validation pass only needs the VM's PIT flags to be readable. */
     struct kvm_irqchip_raw *k = calloc(1, sizeof(*k));
     if (!k) return -ENOMEM;
     int rc = 0;
