@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/host_files.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_pci.h"
 #include "vmm/device.h"
@@ -250,7 +251,7 @@ static const struct virtio_ops blk_ops = {
 int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned index, char *err, size_t errlen)
 {
     /* O_NOFOLLOW: the path is resolved by vmd (or vmctl run); a symlink swapped in is not followed */
-    int fd = open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+    int fd = host_files_open(disk->path, (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "disk '%s': %s", disk->path,
