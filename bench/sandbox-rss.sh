@@ -10,7 +10,15 @@ cd "$(dirname "$0")/.."
 scripts/fetch-guest-assets.sh > /dev/null
 getent passwd vmd > /dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin vmd
 T=$(mktemp -d /tmp/vmd-bench.XXXXXX)
-trap 'kill $(cat "$T"/state*/vms/*/worker.pid 2>/dev/null) 2>/dev/null; kill $VMD 2>/dev/null; rm -rf "$T"' EXIT
+VMD=
+cleanup() {
+    local p
+    for p in "$T"/state*/vms/*/worker.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2> /dev/null; done
+    [ -n "$VMD" ] && kill "$VMD" 2> /dev/null
+    rm -rf "$T"
+    return 0
+}
+trap cleanup EXIT
 scripts/mkinitramfs.sh "$T/t.cpio.gz" --script tests/guest/daemon_ticker.sh > /dev/null 2>&1
 export VMD_SOCKET=unix:$T/s
 rss() { # MODE-ARGS...: the worker's VmRSS in KiB once the guest ticks
