@@ -12,14 +12,15 @@ O := build/$(BUILD)
 BIN := build/bin
 
 CC ?= cc
-PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib libmicrohttpd
+PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib libmicrohttpd libseccomp
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow=local -Wvla
 CFLAGS_COMMON := -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -g -MMD -MP -pthread \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 ifeq ($(BUILD),asan)
-CFLAGS_MODE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# VMD_TEST_HOOKS: hooks the integration tests drive (e.g. a worker's forbidden system call); never in release
+CFLAGS_MODE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DVMD_TEST_HOOKS
 LDFLAGS_MODE := -fsanitize=address,undefined
 else ifeq ($(BUILD),fuzz)
 CC := clang
@@ -154,6 +155,8 @@ clean:
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 UNITDIR ?= /etc/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+# The workers' user (docs/security.md): created here when installing for real (no DESTDIR) as root.
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vmd $(DESTDIR)$(PREFIX)/share/doc/vmd
 	install -m 0755 $(O)/bin/vmd $(O)/bin/vmd-worker $(O)/bin/vmctl $(DESTDIR)$(PREFIX)/bin/
@@ -163,6 +166,11 @@ install: build
 	[ -e $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json ] || install -m 0644 systemd/vmd.json $(DESTDIR)$(SYSCONFDIR)/vmd/vmd.json
 	install -m 0644 docs/jsonrpc.md rpc/openrpc.json $(DESTDIR)$(PREFIX)/share/doc/vmd/
 	[ ! -f docs/operations.md ] || install -m 0644 docs/operations.md $(DESTDIR)$(PREFIX)/share/doc/vmd/
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 systemd/vmd.sysusers $(DESTDIR)$(SYSUSERSDIR)/vmd.conf
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && ! getent passwd vmd > /dev/null; then \
+	    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmd && \
+	    echo "install: created the system user vmd (sandboxed workers run as it)"; fi
 
 # ---- fuzz targets ---------------------------------------------------------------------------
 # `make BUILD=fuzz fuzzers` (or `make fuzz`; clang, ASan+UBSan, libFuzzer) builds one binary per

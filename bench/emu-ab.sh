@@ -23,7 +23,7 @@ mips_bin() { # TREE OUT
     cc -std=gnu11 -O2 -D_GNU_SOURCE -I. -Itests/unit -pthread -o "$2" bench/emu_mips.c tests/unit/guest_builder.c \
         "$1/build/release/librpc.a" -Wl,--whole-archive "$1/build/release/libvmm.a" -Wl,--no-whole-archive \
         $(ls "$1"/build/release/libstore.a 2>/dev/null) \
-        $(pkg-config --libs libuv jansson libvncserver libvncclient slirp openssl zlib) -lpthread -lm
+        $(pkg-config --libs libuv jansson libvncserver libvncclient slirp openssl zlib libseccomp) -lpthread -lm
 }
 mips_bin . "$work/mips-new"
 mips_bin "$base" "$work/mips-base"

@@ -9,5 +9,5 @@ out=build/release/bench/emu_mips
 mkdir -p "$(dirname "$out")"
 cc -std=gnu11 -O2 -D_GNU_SOURCE -I. -Itests/unit -pthread -o "$out" bench/emu_mips.c tests/unit/guest_builder.c \
     build/release/librpc.a -Wl,--whole-archive build/release/libvmm.a -Wl,--no-whole-archive build/release/libstore.a \
-    $(pkg-config --libs libuv jansson libvncserver libvncclient slirp openssl zlib) -lpthread -lm
+    $(pkg-config --libs libuv jansson libvncserver libvncclient slirp openssl zlib libseccomp) -lpthread -lm
 "$out"

@@ -1,12 +1,20 @@
 /* vmctl run: one VM in the foreground, serial console on stdin/stdout.
- * Exits 0 when the guest powers off (or resets, with --no-reboot). */
+ * Exits 0 when the guest powers off (or resets, with --no-reboot).
+ * Run by root, it confines itself as vmd's workers do (vmm/sandbox.h, docs/security.md) before
+ * any guest code runs: what the VM needs is opened first, then it drops to an unprivileged user
+ * with no capabilities, no_new_privs and the seccomp filter (no mount namespace: the snapshot
+ * paths it is given are anywhere). --no-sandbox keeps root (debugging only). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -15,7 +23,9 @@
 #include "cli/tty.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/block/block.h"
+#include "vmm/host_files.h"
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/vm_run.h"
 
 static void run_usage(FILE *f)
@@ -40,6 +50,9 @@ static void run_usage(FILE *f)
             "  --restore PATH         start from the snapshot PATH (same --memory/--cpus; taken under\n"
             "                         either backend, see docs/snapshots.md) instead of booting: a\n"
             "                         snapshot file, or a snapshot directory as vmd keeps them\n"
+            "  --sandbox-user USER    as root, run the VM as USER (default vmd, else nobody), with no\n"
+            "                         capabilities and the seccomp filter (docs/security.md)\n"
+            "  --no-sandbox           as root, keep root and every capability (debugging only)\n"
             "  -v, --verbose          debug logging\n"
             "The serial console is on stdin/stdout; on a terminal, Ctrl-A x quits.\n");
 }
@@ -141,18 +154,73 @@ static void resolve_paths(struct vm_config *cfg)
     }
 }
 
+/* As root: open what the VM needs (and the snapshot to restore), then drop to user (the vmd
+ * user, or nobody if there is none) with no capabilities, no_new_privs and seccomp. */
+static int confine(struct vm_run *run, const char *user, const char *restore_path, const char *snapshot_path, char *err,
+                   size_t errlen)
+{
+    uid_t uid = 65534;
+    gid_t gid = 65534;
+    struct passwd *pw = getpwnam(user ? user : "vmd");
+    if (pw) {
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+    } else if (user) {
+        snprintf(err, errlen, "--sandbox-user '%s': no such user", user);
+        return -ENOENT;
+    } else {
+        log_info("sandbox: no user 'vmd' here: running the VM as nobody (65534)");
+    }
+    int r = sandbox_preopen(run->cfg, run->backend->name, err, errlen);
+    if (!r && restore_path) {
+        struct stat st;
+        if (stat(restore_path, &st) == 0 && S_ISDIR(st.st_mode)) { /* a snapshot directory */
+            char p[4200];
+            snprintf(p, sizeof(p), "%s/vm.snap", restore_path);
+            r = host_files_preopen(p, O_RDONLY);
+            for (unsigned i = 0; !r && i < run->cfg->ndisks; i++) {
+                snprintf(p, sizeof(p), "%s/disk%u.img", restore_path, i);
+                if (access(p, F_OK) == 0) r = host_files_preopen(p, O_RDONLY | O_NOFOLLOW);
+            }
+        } else {
+            r = host_files_preopen(restore_path, O_RDONLY);
+        }
+        if (r) snprintf(err, errlen, "--restore '%s': %s", restore_path, strerror(-r));
+    }
+    if (r) return r;
+    struct sandbox_opts o = {.uid = uid, .gid = gid, .seccomp = true};
+    r = sandbox_enter(&o, err, errlen);
+    if (r) return r;
+    if (snapshot_path) { /* written later, by the unprivileged user: say so now rather than then */
+        struct stat st;
+        char buf[4096];
+        snprintf(buf, sizeof(buf), "%s", snapshot_path);
+        const char *where = stat(snapshot_path, &st) == 0 && S_ISDIR(st.st_mode) ? snapshot_path : dirname(buf);
+        if (access(where, W_OK | X_OK) < 0) {
+            snprintf(err, errlen,
+                     "--snapshot-on-signal: '%s' is not writable by uid %u, which the VM runs as: make it so, or "
+                     "pass --no-sandbox",
+                     where, (unsigned)uid);
+            return -EACCES;
+        }
+    }
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
         VM_CONFIG_LONG_OPTIONS,
         {"no-reboot", no_argument, 0, 'R'},  {"verbose", no_argument, 0, 'v'},
         {"snapshot-on-signal", required_argument, 0, 0}, {"restore", required_argument, 0, 0},
+        {"no-sandbox", no_argument, 0, 0},   {"sandbox-user", required_argument, 0, 0},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
     struct vm_config cfg;
     vm_config_init(&cfg);
     bool no_reboot = false;
-    const char *snapshot_path = NULL, *restore_path = NULL;
+    const char *snapshot_path = NULL, *restore_path = NULL, *sandbox_user = NULL;
+    bool no_sandbox = false;
     char err[512];
     int idx, c, rc = VMCTL_EXIT_USAGE;
     opterr = 0;
@@ -166,6 +234,14 @@ int cmd_run(int argc, char **argv)
             }
             if (!strcmp(opts[idx].name, "restore")) {
                 restore_path = optarg;
+                break;
+            }
+            if (!strcmp(opts[idx].name, "no-sandbox")) {
+                no_sandbox = true;
+                break;
+            }
+            if (!strcmp(opts[idx].name, "sandbox-user")) {
+                sandbox_user = optarg;
                 break;
             }
             if (vm_config_set(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
@@ -209,6 +285,10 @@ int cmd_run(int argc, char **argv)
     vm_run_init(&run, &cfg);
     run.console_out = console_to_stdout;
     if (restore_path && vm_run_restore_next(&run, restore_path, err, sizeof(err))) {
+        fprintf(stderr, "vmctl run: %s\n", err);
+        goto out;
+    }
+    if (geteuid() == 0 && !no_sandbox && confine(&run, sandbox_user, restore_path, snapshot_path, err, sizeof(err))) {
         fprintf(stderr, "vmctl run: %s\n", err);
         goto out;
     }

@@ -105,6 +105,9 @@ static void usage(FILE *f)
             "  --keep-running-on-exit on SIGTERM, leave the VMs running (the next vmd re-adopts them)\n"
             "  --metrics ADDR:PORT    serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP, no\n"
             "                         authentication: keep it on 127.0.0.1, the default ADDR; see docs/security.md)\n"
+            "  --worker-user USER     the unprivileged user workers run as (default vmd; vmd as root)\n"
+            "  --no-sandbox           run workers unconfined: as vmd's user, all capabilities, the host's\n"
+            "                         file system (for debugging only; docs/security.md)\n"
             "  -v, --verbose          debug logging\n",
             limit_defs[LIM_UNIX].def, limit_defs[LIM_TLS].def, limit_defs[LIM_PER_ADDR].def, limit_defs[LIM_HS].def,
             limit_defs[LIM_IDLE].def);
@@ -146,7 +149,8 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
                                        "tls_handshake_timeout", "tls_idle_timeout", "access", "worker", "verbose",
                                        "max_vcpus_per_vm", "max_memory_mib_per_vm", "max_disks_per_vm", "max_vms",
                                        "max_total_vcpus", "max_total_memory_mib", "image_dirs", "metrics",
-                                       "shutdown_timeout", "keep_running_on_exit"};
+                                       "shutdown_timeout", "keep_running_on_exit", "sandbox",
+                                       "worker_user"};
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
@@ -167,6 +171,14 @@ static int load_config(struct vmd *d, const char *path, bool required, struct li
     opt_dup(&d->tls_ca, json_string_value(json_object_get(j, "tls_ca")));
     opt_dup(&d->worker_path, json_string_value(json_object_get(j, "worker")));
     opt_dup(&d->metrics_listen, json_string_value(json_object_get(j, "metrics")));
+    opt_dup(&d->worker_user, json_string_value(json_object_get(j, "worker_user")));
+    json_t *sb = json_object_get(j, "sandbox");
+    if (sb && !json_is_boolean(sb)) {
+        log_error("config '%s': sandbox must be true or false", path);
+        json_decref(j);
+        return -EINVAL;
+    }
+    if (json_is_false(sb)) d->sandbox = false;
     json_t *dirs = json_object_get(j, "image_dirs");
     if (dirs && !json_is_array(dirs)) {
         log_error("config '%s': image_dirs must be an array of directory paths", path);
@@ -233,6 +245,49 @@ static void raise_fd_limit(const struct vmd *d)
         log_debug("open files limit raised from %llu to %llu", (unsigned long long)old, (unsigned long long)rl.rlim_cur);
 }
 
+/* The workers' confinement (docs/security.md): as root, the user they drop to must exist, and
+ * STATE_DIR/jail is the empty directory each worker mounts its private root on. */
+static int sandbox_init(struct vmd *d, char *err, size_t errlen)
+{
+    opt_dup(&d->worker_user, "vmd");
+    if (!d->sandbox) {
+        log_warn("--no-sandbox: workers run unconfined, as uid %u with vmd's capabilities (for debugging only)",
+                 (unsigned)geteuid());
+        return 0;
+    }
+    if (geteuid() != 0) { /* nothing to drop to: workers keep vmd's user, with no_new_privs and seccomp */
+        d->worker_uid = geteuid();
+        d->worker_gid = getegid();
+        return 0;
+    }
+    struct passwd *pw = getpwnam(d->worker_user);
+    if (!pw) {
+        snprintf(err, errlen,
+                 "worker user '%s' does not exist: create it (useradd --system --no-create-home --shell /usr/sbin/nologin "
+                 "%s; `make install` does) or name another with --worker-user",
+                 d->worker_user, d->worker_user);
+        return -ENOENT;
+    }
+    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+        snprintf(err, errlen, "worker user '%s' is root (uid %u gid %u): workers must not run as root", d->worker_user,
+                 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+        return -EINVAL;
+    }
+    d->worker_uid = pw->pw_uid;
+    d->worker_gid = pw->pw_gid;
+    char jail[PATH_MAX];
+    snprintf(jail, sizeof(jail), "%s/jail", d->state_dir);
+    if (mkdir(jail, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        snprintf(err, errlen, "creating %.400s: %s", jail, strerror(e));
+        return -e;
+    }
+    d->jail_dir = strdup(jail);
+    log_info("workers run sandboxed as %s (uid %u gid %u)", d->worker_user, (unsigned)d->worker_uid,
+             (unsigned)d->worker_gid);
+    return 0;
+}
+
 /* ---- signals ---- */
 
 static void on_signal(uv_signal_t *s, int sig) { host_shutdown(s->data, sig); }
@@ -267,11 +322,13 @@ int main(int argc, char **argv)
         {"metrics", required_argument, 0, 'M'},
         {"shutdown-timeout", required_argument, 0, 0x100 + LIM_SHUTDOWN},
         {"keep-running-on-exit", no_argument, 0, 'k'},
+        {"no-sandbox", no_argument, 0, 0x200}, {"worker-user", required_argument, 0, 0x201},
         {0, 0, 0, 0},
     };
     /* The daemon's state: one per process, reachable from libuv callbacks through handle data. */
     static struct vmd d;
     d.socket_gid = (gid_t)-1;
+    d.sandbox = true;
     const char *config = NULL;
     struct limits lim;
     memset(&lim, 0, sizeof(lim));
@@ -321,6 +378,8 @@ int main(int argc, char **argv)
         }
         case 'w': d.worker_path = strdup(optarg); break;
         case 'i': add_image_dir(&d, optarg); break;
+        case 0x200: d.sandbox = false; break;
+        case 0x201: d.worker_user = strdup(optarg); break;
         case 'a': d.access_path = strdup(optarg); break;
         case 'M': d.metrics_listen = strdup(optarg); break;
         case 'k': d.keep_running_on_exit = true; break;
@@ -385,6 +444,10 @@ int main(int argc, char **argv)
     }
 
     char perr[512];
+    if (sandbox_init(&d, perr, sizeof(perr))) {
+        log_error("%s", perr);
+        return 1;
+    }
     if (image_dirs_init(&d, perr, sizeof(perr))) {
         log_error("%s", perr);
         return 1;

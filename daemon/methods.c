@@ -357,7 +357,8 @@ static void m_vm_log(struct ctx *x)
     char cur[4096], old[4096];
     vm_store_path(cur, sizeof(cur), x->d->state_dir, vm->name, "console.log");
     vm_store_path(old, sizeof(old), x->d->state_dir, vm->name, "console.log.1");
-    int fds[2] = {open(old, O_RDONLY | O_CLOEXEC), open(cur, O_RDONLY | O_CLOEXEC)};
+    /* the worker's files (it may be compromised): no symlinks followed, only regular files */
+    int fds[2] = {vm_store_open_regular(old), vm_store_open_regular(cur)};
     uint64_t sizes[2] = {0, 0};
     struct stat st;
     for (int i = 0; i < 2; i++)

@@ -61,8 +61,12 @@ static void record_free(struct vmd *d, struct vm_record *vm)
 
 static bool pid_file_alive(const char *path, pid_t *pid)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
+    int fd = vm_store_open_regular(path); /* the worker's file: no symlink, no FIFO */
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return false;
+    }
     int p = 0;
     bool ok = fscanf(f, "%d", &p) == 1 && p > 1;
     fclose(f);

@@ -179,6 +179,18 @@ void snapshots_take(struct vmd *d, struct client *cl, struct rpc_call *call, jso
             return;
         }
     }
+    int gr = supervisor_give_to_worker(d, dir); /* its confined worker writes the snapshot there */
+    if (!gr) {
+        char parent[4096];
+        snap_store_path(parent, sizeof(parent), d->state_dir, vm->name, NULL, NULL);
+        gr = lchown(parent, d->sandbox && geteuid() == 0 ? d->worker_uid : (uid_t)-1,
+                    d->sandbox && geteuid() == 0 ? d->worker_gid : (gid_t)-1) < 0 ? -errno : 0;
+    }
+    if (gr) {
+        rmdir(dir);
+        rpc_call_errorf(call, RPC_ERR_STORAGE, "handing '%s' to the worker user: %s", dir, strerror(-gr));
+        return;
+    }
     struct snap_op *o = op_start(d, cl, call, vm->name, snap, "snapshot");
     if (!o) {
         rmdir(dir);
@@ -225,7 +237,11 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
     char path[4200], err[1024];
     snap_store_path(path, sizeof(path), d->state_dir, vm->name, snap, "vm.snap");
     struct snap_file sf;
-    if (snap_file_open(&sf, path, err, sizeof(err))) {
+    /* written by the VM's (sandboxed, perhaps compromised) worker: vmd follows no symlink of its */
+    int plain = vm_store_open_regular(path);
+    if (plain < 0) snprintf(err, sizeof(err), "snapshot '%.900s': %s", path, plain == -EINVAL ? "not a regular file" : strerror(-plain));
+    else close(plain);
+    if (plain < 0 || snap_file_open(&sf, path, err, sizeof(err))) {
         rpc_call_error(call, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s, s:s}", "name", vm->name, "snapshot", snap));
         return;
     }
@@ -273,7 +289,8 @@ void snapshots_restore(struct vmd *d, struct client *cl, struct rpc_call *call, 
         return;
     }
     vm_store_path(path, sizeof(path), d->state_dir, vm->name, "restore-from");
-    int rfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unlink(path); /* the VM's directory belongs to its worker: nothing it left there is followed */
+    int rfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     FILE *f = rfd >= 0 ? fdopen(rfd, "w") : NULL;
     if (!f && rfd >= 0) close(rfd);
     bool wrote = f && fprintf(f, "%s\n", dir) >= 0;

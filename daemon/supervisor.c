@@ -7,17 +7,25 @@
  * adopted worker (not our child) its connection closes and its pid is polled until gone.
  * Either way the VM becomes stopped (a clean stop the worker reported) or crashed (with the
  * reason), and no other VM is touched.
+ * Confinement (docs/security.md): unless --no-sandbox, the worker is told to drop to the worker
+ * user (--sandbox UID:GID) in its own mount namespace (--jail), and its VM's directory (status,
+ * console log, socket, snapshots) is handed to that user first; vmd keeps config.json and
+ * restore-from, and never hands its TLS key to a sandboxed worker.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/vmd.h"
 #include "vmm/log.h"
+#include "vmm/seccomp_filter.h"
 
 static void worker_message(struct rpc_conn *c, const char *msg, size_t len);
 static void worker_closed(struct rpc_conn *c);
@@ -52,8 +60,20 @@ static void worker_exit_cb(uv_process_t *p, int64_t status, int term_signal)
     uv_close((uv_handle_t *)p, proc_closed);
     if (!vm) return;
     vm->proc = NULL;
-    char why[256];
-    if (term_signal) {
+    char why[400];
+    if (term_signal == SIGSYS) { /* the sandbox's seccomp filter: its handler left the call's number */
+        char path[4096], text[128] = "", what[160];
+        vm_store_path(path, sizeof(path), vm->d->state_dir, vm->name, SECCOMP_VIOLATION_FILE);
+        int fd = vm_store_open_regular(path);
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+        if (fd >= 0) close(fd);
+        text[n > 0 ? n : 0] = 0;
+        seccomp_violation_describe(text, what, sizeof(what));
+        snprintf(why, sizeof(why), "worker pid %d killed by the sandbox: %s", (int)vm->pid, what);
+        log_warn("%s: %s", vm->name, why);
+        vm->final_seen = false;
+        worker_gone(vm, why);
+    } else if (term_signal) {
         snprintf(why, sizeof(why), "worker pid %d killed by signal %d (%s)", (int)vm->pid, term_signal, strsignal(term_signal));
         vm->final_seen = false; /* a signal overrides whatever it said last */
         worker_gone(vm, why);
@@ -178,6 +198,36 @@ static void worker_closed(struct rpc_conn *c)
     }
 }
 
+/* chown path (not following a symlink) and, for a directory, what is in it, depth levels down,
+ * to the worker user. vmd's own files in the VM's directory stay vmd's. */
+static int give_tree(struct vmd *d, const char *path, int depth)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0) return -errno;
+    if (lchown(path, d->worker_uid, d->worker_gid) < 0) return -errno;
+    if (!S_ISDIR(st.st_mode) || depth == 0) return 0;
+    DIR *dh = opendir(path);
+    if (!dh) return -errno;
+    struct dirent *e;
+    int r = 0;
+    while (!r && (e = readdir(dh))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "config.json") ||
+            !strcmp(e->d_name, "restore-from"))
+            continue;
+        char p[4400];
+        snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
+        r = give_tree(d, p, depth - 1);
+    }
+    closedir(dh);
+    return r;
+}
+
+int supervisor_give_to_worker(struct vmd *d, const char *path)
+{
+    if (!d->sandbox || geteuid() != 0) return 0;
+    return give_tree(d, path, 3); /* vms/NAME/snapshots/SNAP/FILE */
+}
+
 bool supervisor_has_worker(const struct vm_record *vm) { return vm->proc || vm->worker || vm->reap_timer; }
 
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
@@ -192,15 +242,35 @@ int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
         snprintf(err, errlen, "VM '%s' cannot start: %s", vm->name, why);
         return -EPERM;
     }
+    char vmdir[4096];
+    vm_store_path(vmdir, sizeof(vmdir), d->state_dir, vm->name, NULL);
+    int gr = supervisor_give_to_worker(d, vmdir);
+    if (gr) {
+        snprintf(err, errlen, "VM '%s': handing its directory to the worker user: %s", vm->name, strerror(-gr));
+        return gr;
+    }
+    char stale[4200];
+    snprintf(stale, sizeof(stale), "%s/%s", vmdir, SECCOMP_VIOLATION_FILE);
+    unlink(stale); /* a previous worker's */
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         snprintf(err, errlen, "socketpair: %s", strerror(errno));
         return -errno;
     }
-    /* With certificates, vmd hands them to its workers so their VNC consoles offer TLS too. */
-    char *args[16] = {d->worker_path, "--state-dir", d->state_dir, "--name", vm->name, "--control-fd", "3"};
+    /* Unconfined, with certificates, vmd hands them to its workers so their VNC consoles offer
+     * TLS too; a sandboxed worker never gets vmd's key (docs/security.md). */
+    char *args[20] = {d->worker_path, "--state-dir", d->state_dir, "--name", vm->name, "--control-fd", "3"};
     int na = 7;
-    if (d->tls_cert && d->tls_key) {
+    char ids[64];
+    if (d->sandbox) {
+        snprintf(ids, sizeof(ids), "%u:%u", (unsigned)d->worker_uid, (unsigned)d->worker_gid);
+        args[na++] = "--sandbox";
+        args[na++] = ids;
+        if (d->jail_dir) {
+            args[na++] = "--jail";
+            args[na++] = d->jail_dir;
+        }
+    } else if (d->tls_cert && d->tls_key) {
         args[na++] = "--vnc-tls-cert";
         args[na++] = d->tls_cert;
         args[na++] = "--vnc-tls-key";

@@ -126,6 +126,14 @@ struct vmd {
     size_t nimage_dirs;
     time_t started;
 
+    /* Worker confinement (supervisor.c, docs/security.md): on unless --no-sandbox. As root, each
+     * worker drops to worker_uid/worker_gid (the worker_user, default "vmd") in its own mount
+     * namespace, whose root is mounted on jail_dir; its VM's directory is handed to that user. */
+    bool sandbox;
+    char *worker_user, *jail_dir;
+    uid_t worker_uid;
+    gid_t worker_gid;
+
     /* Connection limits (clients.c, main.c): each listener has its own client limit. */
     unsigned max_tls_clients, max_per_address, tls_handshake_timeout_s, tls_idle_timeout_s;
     uv_timer_t sweep_timer; /* once a second: idle TLS clients, suppressed log lines */
@@ -198,6 +206,9 @@ void waiters_complete(struct vm_record *vm);
 int supervisor_start(struct vm_record *vm, char *err, size_t errlen);
 /* Whether vm still has a worker process or connection (ours or adopted). */
 bool supervisor_has_worker(const struct vm_record *vm);
+/* Hand path (in a VM's directory; a directory with what it holds) to the sandboxed workers' user,
+ * so that the VM's confined worker can write there (a new snapshot directory). 0 or -errno. */
+int supervisor_give_to_worker(struct vmd *d, const char *path);
 /* At start-up: re-adopt the workers registry_load found alive (vm->pid set, no worker yet). */
 void supervisor_adopt_all(struct vmd *d);
 void supervisor_console_viewer(struct vm_record *vm, struct rpc_conn *c, bool attach);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/host_files.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_pci.h"
 #include "vmm/block/block.h"

@@ -41,6 +41,12 @@ struct net_backend *net_backend_create(const struct vm_net *spec, unsigned index
 struct net_backend *net_slirp_create(const struct vm_net *spec, net_rx_fn rx, void *rx_opaque, char *err, size_t errlen);
 struct net_backend *net_tap_create(const struct vm_net *spec, unsigned index, net_rx_fn rx, void *rx_opaque, char *err,
                                    size_t errlen);
+/* Create a tap device for NIC index on spec's bridge (CAP_NET_ADMIN): its fd, name in ifname
+ * (16 bytes, IFNAMSIZ), or -1 with the reason in err. The sandbox (vmm/sandbox.c) registers it
+ * with host_files under net_tap_key(index) before the privilege drop; net_tap_create then uses
+ * that tap instead of creating one. */
+int net_tap_open(const struct vm_net *spec, unsigned index, char ifname[16], char *err, size_t errlen);
+void net_tap_key(char *buf, size_t len, unsigned index);
 
 static inline int net_backend_send(struct net_backend *nb, const struct iovec *iov, int iovcnt)
 {

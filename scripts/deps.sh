@@ -2,7 +2,7 @@
 # Install the Debian packages vmd's build, tests and demo need. Idempotent: apt runs only if something is missing.
 set -eu
 PKGS="build-essential pkg-config libuv1-dev libjansson-dev libvncserver-dev libslirp-dev libglib2.0-dev
-libssl-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev console-setup-linux cpio busybox-static openssl qemu-system-x86 qemu-utils clang llvm libclang-rt-14-dev
+libssl-dev zlib1g-dev libmicrohttpd-dev libseccomp-dev libcmocka-dev console-setup-linux cpio busybox-static openssl qemu-system-x86 qemu-utils clang llvm libclang-rt-14-dev
 python3 python3-prometheus-client curl procps iproute2 bridge-utils acpica-tools systemd"
 missing=""
 for p in $PKGS; do

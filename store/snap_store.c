@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -79,12 +80,34 @@ json_t *snap_store_list(const char *state_dir, const char *vm)
     return out;
 }
 
-int snap_store_remove(const char *state_dir, const char *vm, const char *snap)
+/* The directory STATE_DIR/vms/VM/snapshots[/SNAP], opened one component at a time from vms/
+ * without following a symlink: a VM's directory belongs to its sandboxed worker, and vmd (root)
+ * must not be led out of it (docs/security.md). An fd or -errno. */
+static int open_snap_dir(const char *state_dir, const char *vm, const char *snap)
 {
-    char dir[4096];
-    if (snap_store_path(dir, sizeof(dir), state_dir, vm, snap, NULL)) return -ENAMETOOLONG;
-    DIR *d = opendir(dir);
-    if (!d) return -errno;
+    char vms[4096];
+    if (snprintf(vms, sizeof(vms), "%s/vms", state_dir) >= (int)sizeof(vms)) return -ENAMETOOLONG;
+    int fd = open(vms, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *parts[3] = {vm, "snapshots", snap};
+    for (int i = 0; i < 3 && fd >= 0 && parts[i]; i++) {
+        int next = openat(fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        fd = next;
+        errno = e;
+    }
+    return fd < 0 ? (errno == ELOOP ? -ENOTDIR : -errno) : fd;
+}
+
+/* Empty the open directory dfd (regular entries only; unlinkat never follows a symlink). */
+static int empty_dir(int dfd)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        close(dfd);
+        return -e;
+    }
     struct dirent *e;
     int r = 0;
     while ((e = readdir(d))) {
@@ -92,7 +115,17 @@ int snap_store_remove(const char *state_dir, const char *vm, const char *snap)
         if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT) r = -errno;
     }
     closedir(d);
-    if (!r && rmdir(dir) < 0) r = -errno;
+    return r;
+}
+
+int snap_store_remove(const char *state_dir, const char *vm, const char *snap)
+{
+    int pfd = open_snap_dir(state_dir, vm, NULL);
+    if (pfd < 0) return pfd;
+    int fd = openat(pfd, snap, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int r = fd < 0 ? (errno == ELOOP ? -ENOTDIR : -errno) : empty_dir(fd);
+    if (!r && unlinkat(pfd, snap, AT_REMOVEDIR) < 0) r = -errno;
+    close(pfd);
     return r;
 }
 
@@ -100,8 +133,14 @@ int snap_store_remove_all(const char *state_dir, const char *vm)
 {
     char dir[4096];
     if (snap_store_path(dir, sizeof(dir), state_dir, vm, NULL, NULL)) return -ENAMETOOLONG;
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : -errno;
+    int fd = open_snap_dir(state_dir, vm, NULL);
+    if (fd == -ENOENT) return 0;
+    if (fd == -ENOTDIR) return unlink(dir) < 0 ? -errno : 0; /* a symlink the worker left: only it goes */
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return fd < 0 ? fd : -errno;
+    }
     struct dirent *e;
     int r = 0;
     while ((e = readdir(d))) {

@@ -41,7 +41,10 @@ int vm_store_write_json(const char *path, const json_t *j)
     if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -ENAMETOOLONG;
     char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
     if (!text) return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* definitions name host paths */
+    /* definitions name host paths (0600); a VM's directory belongs to its sandboxed worker, so a
+     * name it planted (a symlink) is removed, never followed */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     int r = 0;
     if (fd < 0) {
         r = -errno;
@@ -77,9 +80,27 @@ int vm_store_write_json(const char *path, const json_t *j)
     return 0;
 }
 
+int vm_store_open_regular(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        close(fd);
+        return S_ISREG(st.st_mode) ? -e : -EINVAL;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 json_t *vm_store_read_json(const char *path)
 {
-    return json_load_file(path, 0, NULL);
+    int fd = vm_store_open_regular(path);
+    if (fd < 0) return NULL;
+    json_t *j = json_loadfd(fd, 0, NULL);
+    close(fd);
+    return j;
 }
 
 int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid)

@@ -29,6 +29,10 @@ int vm_state_parse(const char *name, enum vm_state *out); /* 0 or -EINVAL */
 int vm_store_path(char *buf, size_t len, const char *state_dir, const char *name, const char *file);
 
 int vm_store_write_json(const char *path, const json_t *j);
+/* Open path for reading if it is a regular file, not following a symlink in its last component
+ * and not blocking on a FIFO: the files of a VM's directory belong to its (sandboxed, possibly
+ * compromised) worker, which vmd reads as root. An fd, or -errno (-EINVAL: not a regular file). */
+int vm_store_open_regular(const char *path);
 json_t *vm_store_read_json(const char *path); /* NULL if absent or unreadable */
 
 int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid);

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "vmm/device.h"
+#include "vmm/host_files.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -174,9 +175,11 @@ void snap_file_close(struct snap_file *sf)
 int snap_file_open(struct snap_file *sf, const char *path, char *err, size_t errlen)
 {
     memset(sf, 0, sizeof(*sf));
-    sf->f = fopen(path, "rb");
+    int fd = host_files_open(path, O_RDONLY | O_CLOEXEC, 0); /* `vmctl run --restore` opens it before its sandbox */
+    sf->f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     if (!sf->f) {
         int e = errno;
+        if (fd >= 0) close(fd);
         snprintf(err, errlen, "snapshot '%s': %s", path, strerror(e));
         return -e;
     }

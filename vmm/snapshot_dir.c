@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/vm_store.h"
+#include "vmm/host_files.h"
 #include "vmm/irqchip.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -42,7 +43,7 @@ static int copy_range(int in, int out, off_t start, off_t end, char *buf)
 int snapshot_dir_copy_file(const char *src, const char *dst, char *err, size_t errlen)
 {
     /* O_NOFOLLOW both ways: a disk image swapped for a symlink is neither read nor written through */
-    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int in = host_files_open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0); /* a disk: opened before the sandbox */
     if (in < 0) {
         int r = -errno;
         snprintf(err, errlen, "disk copy: '%s': %s", src, strerror(-r));
@@ -50,7 +51,7 @@ int snapshot_dir_copy_file(const char *src, const char *dst, char *err, size_t e
     }
     /* Not O_TRUNC: restoring writes over the image a running virtio-blk device has open, so
      * the copy goes into the same inode and is cut to size afterwards. */
-    int out = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int out = host_files_open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0) {
         int r = -errno;
         snprintf(err, errlen, "disk copy: '%s': %s", dst, strerror(-r));

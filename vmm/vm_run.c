@@ -46,6 +46,7 @@ int vm_run_restore_next(struct vm_run *r, const char *path, char *err, size_t er
     if (rc) return rc;
     if (r->cfg->irqchip == IRQCHIP_AUTO) r->cfg->irqchip = apic ? IRQCHIP_APIC : IRQCHIP_PIC;
     snprintf(r->restore_path, sizeof(r->restore_path), "%s", path);
+    r->restore_is_dir = is_dir(path); /* now: a sandboxed bringup may not reach the path any more */
     return 0;
 }
 
@@ -66,7 +67,7 @@ int vm_run_bringup(struct vm_run *r, char *err, size_t errlen)
     char restore[sizeof(r->restore_path)];
     snprintf(restore, sizeof(restore), "%s", r->restore_path);
     r->restore_path[0] = 0; /* consumed: a guest reset later boots afresh */
-    bool dir = restore[0] && is_dir(restore);
+    bool dir = restore[0] && r->restore_is_dir;
     int rc = restore[0] ? restore_disks(r, restore, dir, err, errlen) : 0; /* the devices open them */
     if (rc) return rc;
     rc = machine_create(&r->m, r->cfg, r->backend, err, errlen);

@@ -38,6 +38,7 @@ struct vm_run {
     void *progress_opaque;
     /* The snapshot the next bringup starts from, consumed by it ("" for a fresh boot). */
     char restore_path[4096];
+    bool restore_is_dir; /* restore_path is a snapshot directory (decided by vm_run_restore_next) */
 };
 
 /* Prepare r to run cfg (no machine yet): the backend cfg->accel names. */

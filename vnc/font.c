@@ -2,11 +2,15 @@
 #include "vnc/font.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include "vmm/host_files.h"
 
 static const uint16_t cp437[256] = {
     0x0000, 0x263a, 0x263b, 0x2665, 0x2666, 0x2663, 0x2660, 0x2022,
@@ -57,8 +61,12 @@ uint16_t cp437_to_unicode(uint8_t c) { return cp437[c]; }
 /* Read a whole (possibly gzip-compressed) file; at most 4 MiB. */
 static uint8_t *slurp(const char *path, size_t *len)
 {
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) return NULL;
+    int fd = host_files_open(path, O_RDONLY | O_CLOEXEC, 0); /* sandboxed: opened before the drop */
+    gzFile gz = fd >= 0 ? gzdopen(fd, "rb") : NULL;
+    if (!gz) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
     size_t cap = 1 << 16, n = 0;
     uint8_t *buf = malloc(cap);
     while (buf) {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vmm/host_files.h"
 #include "vmm/log.h"
 #include "vmm/timer.h"
 #include "vnc/font.h"
@@ -162,8 +164,10 @@ static enum rfbNewClientAction on_new_client(rfbClientPtr cl)
 
 static int read_password(const char *path, char **out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
+    int fd = host_files_open(path, O_RDONLY | O_CLOEXEC, 0); /* sandboxed: opened before the drop */
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
+        if (fd >= 0) close(fd);
         snprintf(err, errlen, "vnc password file '%s': %s", path, strerror(errno));
         return -errno;
     }

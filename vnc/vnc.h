@@ -42,4 +42,11 @@ const char *vnc_address(const struct vnc_server *s);
 /* Counters for tests and vm.info. */
 unsigned vnc_client_count(const struct vnc_server *s);
 
+/* Before a sandbox's privilege drop (vmm/sandbox.h): open the files the VNC console described by
+ * vnc_spec ("ADDR:PORT[,password-file=F]...") reads each time the machine is built, the font and
+ * the password file, and register them with host_files. TLS certificates are read by libvncserver
+ * itself, by path, when a client connects: a spec naming them is refused (docs/security.md).
+ * 0, or -errno with the reason in err. */
+int vnc_console_preopen(const char *vnc_spec, char *err, size_t errlen);
+
 #endif

@@ -4,6 +4,7 @@
  * --vnc ADDR:PORT[,password-file=FILE][,tls-cert=FILE,tls-key=FILE]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 #include "devices/i8042.h"
 #include "devices/vga.h"
 #include "vmm/device.h"
+#include "vmm/host_files.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vnc/font.h"
 #include "vnc/vnc.h"
 
 /* Key events from viewers wait here until the keyboard controller has room: a viewer sends a
@@ -108,6 +111,29 @@ static int parse_spec(char *spec, struct vnc_options *o, char *err, size_t errle
         return -EINVAL;
     }
     return 0;
+}
+
+int vnc_console_preopen(const char *vnc_spec, char *err, size_t errlen)
+{
+    char *spec = strdup(vnc_spec);
+    if (!spec) return -ENOMEM;
+    struct vnc_options o = {0};
+    int r = parse_spec(spec, &o, err, errlen);
+    if (!r && o.tls_cert) { /* libvncserver opens them by path at each TLS connection */
+        snprintf(err, errlen, "--vnc: tls-cert/tls-key are read by libvncserver at each connection, which a sandboxed "
+                              "process cannot do: VNC over TLS needs an unconfined worker (docs/security.md)");
+        r = -EPERM;
+    }
+    if (!r) {
+        r = host_files_preopen(VMD_DEFAULT_FONT, O_RDONLY);
+        if (r) snprintf(err, errlen, "font '%s': %s", VMD_DEFAULT_FONT, strerror(-r));
+    }
+    if (!r && o.password_file) {
+        r = host_files_preopen(o.password_file, O_RDONLY | O_NOFOLLOW);
+        if (r) snprintf(err, errlen, "vnc password file '%s': %s", o.password_file, strerror(-r));
+    }
+    free(spec);
+    return r;
 }
 
 static int vnc_console_init(struct machine *m, char *err, size_t errlen)

@@ -1,8 +1,10 @@
 /* vmd-worker: runs one daemon-managed VM.
  *
- *   vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--vnc-tls-cert F --vnc-tls-key F] [--verbose]
+ *   vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--sandbox UID:GID [--jail DIR]]
+ *              [--vnc-tls-cert F --vnc-tls-key F] [--verbose]
  *
- * Reads DIR/vms/NAME/config.json, creates and starts the machine, and serves JSON-RPC to
+ * Works in DIR/vms/NAME (its cwd; every file below is reached relative to it). Reads config.json,
+ * creates and starts the machine, and serves JSON-RPC to
  * vmd on the inherited socketpair (--control-fd) and on DIR/vms/NAME/worker.sock, which a
  * restarted vmd reconnects to. Its pid is in worker.pid. Serial output goes to console.log
  * (rotated) and to live viewers. The worker runs in its own session, so it outlives vmd.
@@ -13,11 +15,17 @@
  * snapshot.progress {op, percent}.
  * If DIR/vms/NAME/restore-from names a snapshot directory, the machine starts from that snapshot
  * (the file is consumed).
+ * With --sandbox, before any guest code runs the worker opens what the VM needs and confines
+ * itself (vmm/sandbox.h): uid:gid, no capabilities, no_new_privs and, with --jail (an empty
+ * directory to mount its new root on), its own mount namespace in which only DIR/vms/NAME is
+ * visible, as /vm. Snapshot directories must then lie inside DIR/vms/NAME.
  * Exit status: 0 after a clean stop, 1 after a failure (the last state_changed says why).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +41,7 @@
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/sandbox.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm_config_json.h"
 #include "worker/console_log.h"
@@ -45,7 +54,10 @@
 static struct worker {
     uv_loop_t *loop;
     const char *state_dir, *name;
-    char vm_dir[4096], sock_path[4096], pid_path[4096];
+    char vm_dir[4096]; /* absolute, as vmd names it; the worker's cwd */
+    const char *sock_path, *pid_path; /* relative to vm_dir */
+    bool sandboxed;
+    struct sandbox_opts sandbox;
     struct vm_config cfg;
     struct vm_run run; /* the VM's machine (vmm/vm_run.h) */
     uv_poll_t *stop_poll;
@@ -77,12 +89,32 @@ static void broadcast(const char *method, json_t *params)
 
 static json_t *status_json(void);
 
+/* status.json in the VM's directory (the cwd: reachable inside the sandbox too), as
+ * vm_store_write_status writes it. */
+static int write_status(enum vm_state s, const char *reason)
+{
+    json_t *j = json_pack("{s:s, s:s, s:i, s:I}", "state", vm_state_name(s), "reason", reason ? reason : "", "pid",
+                          (int)getpid(), "since", (json_int_t)time(NULL));
+    int r = j ? vm_store_write_json("status.json", j) : -ENOMEM;
+    json_decref(j);
+    return r;
+}
+
+/* A snapshot path vmd sent (absolute, inside STATE_DIR/vms/NAME) as the worker reaches it:
+ * relative to its directory. Elsewhere: unchanged unconfined, NULL (refused) in a sandbox. */
+static const char *vm_relative(const char *path)
+{
+    size_t n = strlen(W.vm_dir);
+    if (!strncmp(path, W.vm_dir, n) && path[n] == '/' && path[n + 1]) return path + n + 1;
+    return W.sandboxed ? NULL : path;
+}
+
 static void set_state(enum vm_state s, const char *reason)
 {
     W.state = s;
     snprintf(W.reason, sizeof(W.reason), "%s", reason);
     log_info("%s: %s (%s)", W.name, vm_state_name(s), reason);
-    int r = vm_store_write_status(W.state_dir, W.name, s, reason, getpid());
+    int r = write_status(s, reason);
     if (r) log_warn("%s: writing status.json: %s", W.name, strerror(-r));
     broadcast("state_changed", status_json());
 }
@@ -361,6 +393,12 @@ static void snapshot_call(struct rpc_call *c, json_t *p)
         rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: 'dir' is required", json_pack("{s:s}", "field", "dir"));
         return;
     }
+    const char *sent = dir;
+    if (!(dir = vm_relative(sent))) {
+        rpc_call_error(c, RPC_INVALID_PARAMS, "Invalid params: a sandboxed worker reaches only its VM's directory",
+                       json_pack("{s:s}", "dir", sent));
+        return;
+    }
     if (!W.run.live || (W.state != VM_RUNNING && W.state != VM_PAUSED) || W.stopping || W.pause_requested ||
         W.reboot_requested) {
         rpc_call_errorf(c, RPC_ERR_WRONG_STATE, "the VM is %s%s", vm_state_name(W.state), W.stopping ? " (stopping)" : "");
@@ -370,7 +408,7 @@ static void snapshot_call(struct rpc_call *c, json_t *p)
         bool apic;
         int r = vm_run_check_snapshot(&W.run, dir, &apic, err, sizeof(err));
         if (r) {
-            rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
+            rpc_call_error(c, RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", sent));
             return;
         }
     }
@@ -388,11 +426,11 @@ static void snapshot_call(struct rpc_call *c, json_t *p)
     }
     if (r) {
         log_warn("%s: %s: %s", W.name, c->method, err);
-        rpc_call_error(c, save ? RPC_ERR_STORAGE : RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", dir));
+        rpc_call_error(c, save ? RPC_ERR_STORAGE : RPC_ERR_SNAPSHOT_INVALID, err, json_pack("{s:s}", "dir", sent));
         return;
     }
-    log_info("%s: %s %s", W.name, save ? "snapshot saved to" : "restored from", dir);
-    if (!save) meta = json_pack("{s:s}", "dir", dir);
+    log_info("%s: %s %s", W.name, save ? "snapshot saved to" : "restored from", sent);
+    if (!save) meta = json_pack("{s:s}", "dir", sent);
     json_object_set_new(meta, "state", json_string(vm_state_name(W.state)));
     rpc_call_result(c, meta);
 }
@@ -538,9 +576,41 @@ static int write_pid_file(void)
     return rename(tmp, W.pid_path) < 0 ? -errno : 0;
 }
 
+/* Open what the VM needs, then confine the worker (--sandbox), before any guest code runs. */
+static int confine(char *err, size_t errlen)
+{
+    if (!W.sandboxed) return 0;
+    int r = sandbox_preopen(&W.cfg, W.run.backend->name, err, errlen);
+    if (!r) r = sandbox_enter(&W.sandbox, err, errlen);
+    return r;
+}
+
+#ifdef VMD_TEST_HOOKS
+/* Test builds only (BUILD=asan): VMD_TEST_SECCOMP_VIOLATION=NAME makes NAME's worker call
+ * keyctl(2), which the seccomp filter forbids, a second after the VM started
+ * (test_worker_seccomp.sh checks that it dies and vmd reports why). */
+static uv_timer_t violation_timer;
+static void violation_cb(uv_timer_t *t)
+{
+    (void)t;
+    log_warn("%s: test hook: calling keyctl(2), which the sandbox forbids", W.name);
+    syscall(SYS_keyctl, 0, 0, 0, 0, 0);
+}
+static void test_hooks_arm(void)
+{
+    const char *v = getenv("VMD_TEST_SECCOMP_VIOLATION");
+    if (!v || strcmp(v, W.name)) return;
+    uv_timer_init(W.loop, &violation_timer);
+    uv_timer_start(&violation_timer, violation_cb, 1000, 0);
+}
+#else
+static void test_hooks_arm(void) {}
+#endif
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--vnc-tls-cert F --vnc-tls-key F] [--verbose]\n"
+    fprintf(f, "usage: vmd-worker --state-dir DIR --name NAME [--control-fd FD] [--sandbox UID:GID [--jail DIR]]\n"
+               "                  [--vnc-tls-cert F --vnc-tls-key F] [--verbose]\n"
                "Runs one VM for vmd; not meant to be started by hand.\n");
 }
 
@@ -550,6 +620,7 @@ int main(int argc, char **argv)
         {"state-dir", required_argument, 0, 's'}, {"name", required_argument, 0, 'n'},
         {"control-fd", required_argument, 0, 'c'}, {"verbose", no_argument, 0, 'v'},
         {"vnc-tls-cert", required_argument, 0, 'C'}, {"vnc-tls-key", required_argument, 0, 'K'},
+        {"sandbox", required_argument, 0, 'S'}, {"jail", required_argument, 0, 'J'},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int control_fd = -1, c;
@@ -561,6 +632,20 @@ int main(int argc, char **argv)
         /* vmd's certificate: the VNC console offers TLS with it (vnc/vnc_console.c reads these) */
         case 'C': setenv("VMD_VNC_TLS_CERT", optarg, 1); break;
         case 'K': setenv("VMD_VNC_TLS_KEY", optarg, 1); break;
+        case 'S': {
+            unsigned u, g;
+            char end;
+            if (sscanf(optarg, "%u:%u%c", &u, &g, &end) != 2) {
+                fprintf(stderr, "vmd-worker: --sandbox '%s': expected UID:GID\n", optarg);
+                return 2;
+            }
+            W.sandboxed = true;
+            W.sandbox.seccomp = true;
+            W.sandbox.uid = (uid_t)u;
+            W.sandbox.gid = (gid_t)g;
+            break;
+        }
+        case 'J': W.sandbox.jail_dir = optarg; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -579,8 +664,12 @@ int main(int argc, char **argv)
         return 2;
     }
     vm_store_path(W.vm_dir, sizeof(W.vm_dir), W.state_dir, W.name, NULL);
-    vm_store_path(W.sock_path, sizeof(W.sock_path), W.state_dir, W.name, "worker.sock");
-    vm_store_path(W.pid_path, sizeof(W.pid_path), W.state_dir, W.name, "worker.pid");
+    W.sock_path = "worker.sock";
+    W.pid_path = "worker.pid";
+    if (chdir(W.vm_dir) < 0) {
+        log_error("%s: %s", W.vm_dir, strerror(errno));
+        return 1;
+    }
 
     W.loop = uv_default_loop();
     uv_timer_init(W.loop, &W.stop_timer);
@@ -613,7 +702,7 @@ int main(int argc, char **argv)
     if (r) log_warn("%s: %s", W.pid_path, strerror(-r));
 
     char path[4200];
-    snprintf(path, sizeof(path), "%s/config.json", W.vm_dir);
+    snprintf(path, sizeof(path), "config.json");
     json_t *def = vm_store_read_json(path);
     vm_config_init(&W.cfg);
     const char *field;
@@ -628,7 +717,7 @@ int main(int argc, char **argv)
     json_decref(def);
     if (!W.cfg.cmdline) vm_config_set(&W.cfg, "cmdline", "console=ttyS0", err, sizeof(err));
 
-    snprintf(path, sizeof(path), "%s/console.log", W.vm_dir);
+    snprintf(path, sizeof(path), "console.log");
     r = console_log_open(&W.console, path, CONSOLE_LOG_MAX_DEFAULT);
     if (r) log_warn("console log %s: %s", path, strerror(-r));
     W.console.wake = console_wake;
@@ -639,7 +728,7 @@ int main(int argc, char **argv)
     W.run.progress = snapshot_progress;
     W.run.progress_opaque = "restore";
     W.started_at = time(NULL);
-    snprintf(path, sizeof(path), "%s/restore-from", W.vm_dir);
+    snprintf(path, sizeof(path), "restore-from");
     char restore_dir[4096] = "";
     FILE *rf = fopen(path, "r");
     if (rf) { /* vm.restore of a stopped VM: start from that snapshot, once */
@@ -649,15 +738,28 @@ int main(int argc, char **argv)
         unlink(path);
     }
     bool restoring = restore_dir[0] != 0;
+    if (restoring) { /* vmd names it absolutely; the worker reaches it relative to its directory */
+        const char *rel = vm_relative(restore_dir);
+        if (!rel) {
+            char reason[4300];
+            snprintf(reason, sizeof(reason), "restore: '%s' is outside the VM's directory", restore_dir);
+            finish(VM_CRASHED, reason, 1);
+            uv_run(W.loop, UV_RUN_DEFAULT);
+            return 1;
+        }
+        memmove(restore_dir, rel, strlen(rel) + 1);
+    }
     log_info("%s: %llu MiB, %u vCPU(s), backend %s, kernel %s", W.name, (unsigned long long)W.cfg.memory_mib,
              W.cfg.cpus, W.run.backend->name, W.cfg.kernel);
-    if ((restoring && vm_run_restore_next(&W.run, restore_dir, err, sizeof(err))) || machine_bringup(err, sizeof(err))) {
+    if ((restoring && vm_run_restore_next(&W.run, restore_dir, err, sizeof(err))) || confine(err, sizeof(err)) ||
+        machine_bringup(err, sizeof(err))) {
         machine_teardown();
         char reason[600];
         snprintf(reason, sizeof(reason), "machine: %s", err);
         finish(VM_CRASHED, reason, 1);
     } else {
         set_state(VM_RUNNING, restoring ? "restored from a snapshot" : "started");
+        test_hooks_arm();
     }
     uv_run(W.loop, UV_RUN_DEFAULT);
     machine_teardown();

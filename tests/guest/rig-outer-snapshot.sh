@@ -9,7 +9,9 @@ if [ ! -c /dev/kvm ]; then
     exit 1
 fi
 echo "RIG: /dev/kvm ok ($(grep -c svm /proc/cpuinfo) vCPUs with svm)"
-vmctl run --accel kvm --memory "$INNER_MEMORY" --kernel /rig/vmlinuz --initrd /rig/inner.cpio.gz \
+# --no-sandbox: the snapshot goes to root's /tmp (vmctl run as root otherwise runs the VM as an
+# unprivileged user, who could not write it)
+vmctl run --no-sandbox --accel kvm --memory "$INNER_MEMORY" --kernel /rig/vmlinuz --initrd /rig/inner.cpio.gz \
     --cmdline "$INNER_CMDLINE" --snapshot-on-signal /tmp/kvm.snap $VMCTL_ARGS < /dev/null > /tmp/inner.log 2>&1 &
 pid=$!
 i=0

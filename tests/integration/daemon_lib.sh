@@ -39,6 +39,16 @@ need_daemon_bins() {
     command -v python3 >/dev/null || skip "python3 is not installed"
 }
 
+# vmd as root runs its workers sandboxed as the system user "vmd" (docs/security.md), which
+# `make install` creates; a test machine may not have it yet.
+ensure_worker_user() {
+    [ "$(id -u)" = 0 ] || return 0
+    getent passwd vmd > /dev/null && return 0
+    useradd --system --no-create-home --shell /usr/sbin/nologin vmd 2> /dev/null
+    getent passwd vmd > /dev/null || fail "cannot create the worker user 'vmd' (useradd)"
+}
+ensure_worker_user
+
 # The image directories the tests' VMs use (vm.create refuses files elsewhere): the guest cache
 # and $TEST_TMP, where tests build their initramfs and disk images. A test may set IMAGE_DIRS.
 if [ -z "${IMAGE_DIRS+set}" ]; then

@@ -68,6 +68,10 @@ ok "host fetched the guest's page through hostfwd"
 ok "the guest's write reached the disk image"
 [ $rc -eq 0 ] || fail "vmctl exited $rc"
 ok "vmctl exit 0"
+if [ "$(id -u)" = 0 ]; then # vmctl run as root confines itself (docs/security.md)
+    expect_in "$log.txt" "sandbox: uid [1-9][0-9]* gid [1-9][0-9]*, no capabilities, no_new_privs, seccomp" \
+        "vmctl run as root ran the VM unprivileged, with no_new_privs and seccomp"
+fi
 irqs=$(sed -n 's/^GUEST: irqs //p' "$log.txt")
 ok "guest interrupts: $irqs"
 set -- $irqs

@@ -105,12 +105,46 @@ static void test_list_and_remove(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A VM's directory belongs to its sandboxed worker: a snapshot (or the snapshots directory)
+ * it replaced by a symlink is removed as a link, and what the link points to is left alone. */
+static void test_remove_does_not_follow_links(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/snapstore-link-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char victim[4200], f[4300], p[4200];
+    snprintf(victim, sizeof(victim), "%s/victim", root);
+    assert_int_equal(mkdir(victim, 0700), 0);
+    snprintf(f, sizeof(f), "%s/precious", victim);
+    FILE *fp = fopen(f, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snap_store_path(p, sizeof(p), root, "vm1", NULL, NULL);
+    assert_int_equal(vm_store_mkdirs(p, 0700), 0);
+    snap_store_path(p, sizeof(p), root, "vm1", "evil", NULL);
+    assert_int_equal(symlink(victim, p), 0);
+    assert_int_equal(snap_store_remove(root, "vm1", "evil"), -ENOTDIR);
+    assert_int_equal(access(f, F_OK), 0);
+    assert_int_equal(snap_store_remove_all(root, "vm1"), 0); /* the link goes, not its target's files */
+    assert_int_equal(access(f, F_OK), 0);
+    /* the snapshots directory itself a link */
+    snap_store_path(p, sizeof(p), root, "vm1", NULL, NULL);
+    assert_int_equal(symlink(victim, p), 0);
+    assert_int_equal(snap_store_remove_all(root, "vm1"), 0);
+    assert_int_equal(access(f, F_OK), 0);
+    assert_int_equal(access(p, F_OK), -1);
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_list_and_remove),
+        cmocka_unit_test(test_remove_does_not_follow_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include <asm/bootparam.h>
 
+#include "vmm/host_files.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/boot.h"
 #include "vmm/boot/bzimage.h"
@@ -45,7 +46,7 @@ static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
  * vmd resolved (or vmctl run, for its user): a symlink put there since is not followed. */
 static int open_image(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = host_files_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "%s '%s': %s", what, path,

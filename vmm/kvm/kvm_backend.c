@@ -18,6 +18,7 @@
 #include "kvm_backend.h"
 #include "kvm_irqchip.h"
 #include "kvm_state.h"
+#include "vmm/host_files.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
@@ -76,7 +77,7 @@ static bool cpuinfo_has_hw_virt(void)
 bool kvm_host_has_hw_virt(void)
 {
     if (!cpuinfo_has_hw_virt()) return false;
-    int fd = open(KVM_DEV_PATH, O_RDWR | O_CLOEXEC);
+    int fd = host_files_open(KVM_DEV_PATH, O_RDWR | O_CLOEXEC, 0);
     if (fd < 0) return false;
     close(fd);
     return true;
@@ -144,7 +145,7 @@ static int kvm_init(struct machine *m)
     if (!vm) return -ENOMEM;
     vm->vm_fd = -1;
     int r;
-    vm->kvm_fd = open(KVM_DEV_PATH, O_RDWR | O_CLOEXEC);
+    vm->kvm_fd = host_files_open(KVM_DEV_PATH, O_RDWR | O_CLOEXEC, 0);
     if (vm->kvm_fd < 0) {
         r = -errno;
         log_error("kvm: cannot open %s: %s", KVM_DEV_PATH, strerror(errno));
