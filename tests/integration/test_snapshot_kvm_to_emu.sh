@@ -8,7 +8,9 @@
 # taken, and keep counting on the emulator's APIC platform (KVM's irqchip and kvmclock taken over).
 # Then the same through vmd: the snapshot is put in a stopped emu VM's snapshot store and
 # `vmctl restore` starts the VM from it (vm.restore), which carries on the same boot too.
-# timeout: 600
+# timeout: 1000
+# (The rig gzips the snapshot and sends it through a TCG-emulated serial port: about 2 minutes on an
+# idle 2-core host, over 4 on a loaded one; the rig's limit leaves room for that.)
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"
@@ -19,7 +21,7 @@ scripts/mkinitramfs.sh "$INITRD" --script tests/guest/snapshot_counter.sh > /dev
 RIG_LOG=$TEST_TMP/rig.log
 COM2=$TEST_TMP/com2.txt
 rc=0
-scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-240}" --hang-retries 1 --inner-script tests/guest/snapshot_counter.sh \
+scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-420}" --hang-retries 1 --inner-script tests/guest/snapshot_counter.sh \
     --inner-memory $MEM --inner-cmdline "console=ttyS0 quiet" --vmctl-timeout 60 \
     --outer-script tests/guest/rig-outer-snapshot.sh --serial2 "$COM2" > "$RIG_LOG" 2>&1 || rc=$?
 tr -d '\r' < "$RIG_LOG" > "$RIG_LOG.txt"
