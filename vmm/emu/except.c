@@ -1,16 +1,13 @@
-/* except: exceptions and interrupts for the emulator: emu_raise, delivery through the 64-bit
- * IDT (gate checks, RSP0/IST stack switches, the frame, #DF and triple fault), INT n, IRET,
- * SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register
- * loads, the stack helpers and the mode cache (emu_update_mode).
- *
- * Convention with the exec part: when an emu_sys_* function runs, s.rip already holds the
- * address of the next instruction and cpu->insn_rip the current one. Every function here
- * performs all memory accesses that can fault before it changes architectural state.
+/* except: exceptions and interrupts for the emulator: delivery through the 64-bit IDT (gate
+ * checks, RSP0/IST stack switches, the frame, #DF and triple fault), INT n, IRET, SYSCALL/SYSRET,
+ * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
+ * helpers and the mode cache (emu_update_mode). Interface and conventions: except.h.
  */
 #include <string.h>
 
-#include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/except.h"
+#include "vmm/emu/flags.h"
+#include "vmm/emu/mmu.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -150,15 +147,7 @@ uint64_t emu_pop(struct emu_cpu *cpu, unsigned size)
     return v;
 }
 
-/* ---- raising and delivering ---------------------------------------------------------- */
-
-void emu_raise(struct emu_cpu *cpu, int vector, uint32_t error, bool has_error)
-{
-    cpu->exc_vector = vector;
-    cpu->exc_error = error;
-    cpu->exc_has_error = has_error;
-    longjmp(cpu->fault_jmp, 1);
-}
+/* ---- delivering --------------------------------------------------------------------- */
 
 enum event_kind { EV_EXCEPTION, EV_EXTINT, EV_SOFTINT };
 
@@ -233,7 +222,7 @@ static void deliver_long(struct emu_cpu *cpu, unsigned vector, uint32_t error, b
     cpu->s.halted = 0;
 }
 
-static void triple_fault(struct emu_cpu *cpu)
+static void shutdown_on_triple_fault(struct emu_cpu *cpu)
 {
     log_warn("emu: triple fault at RIP 0x%llx (CR2 0x%llx): resetting the machine",
              (unsigned long long)cpu->s.rip, (unsigned long long)cpu->s.cr2);
@@ -263,7 +252,7 @@ static void deliver_event(struct emu_cpu *cpu, unsigned vector, uint32_t error, 
                   cpu->cpl);
     if (!(cpu->s.efer & EFER_LMA)) {
         log_error("emu: event %u outside long mode is not supported", vector);
-        triple_fault(cpu);
+        shutdown_on_triple_fault(cpu);
         return;
     }
     jmp_buf saved;
@@ -285,7 +274,7 @@ static void deliver_event(struct emu_cpu *cpu, unsigned vector, uint32_t error, 
         enum exc_class second = exc_class(nv);
         if (cpu->trace) log_debug("emu: exception %d while delivering %u", nv, vec);
         if (first == CLASS_DF || ++rounds > 8) {
-            triple_fault(cpu);
+            shutdown_on_triple_fault(cpu);
             break;
         }
         if ((first == CLASS_CONTRIB && second == CLASS_CONTRIB) ||

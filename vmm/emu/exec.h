@@ -1,5 +1,6 @@
-/* exec: private interface of the emulator's exec part (decoder, instruction handlers, lazy
- * flags, decoded-block cache). Nothing outside vmm/emu/{decode,exec_*,flags,icache}.c uses it.
+/* exec: private interface of the emulator's exec part (decoder, instruction handlers, and the
+ * dispatch state the decoded-block cache shares with them). Nothing outside
+ * vmm/emu/{decode,exec_*,icache}.c uses it. Layer: above cpu, flags, mmu, except and sys.
  *
  * Execution model: a decoded instruction (struct insn) carries its handler. The dispatch loop
  * sets cpu->insn_rip to the instruction's address, advances cpu->s.rip past it and calls
@@ -15,10 +16,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "vmm/emu/emu.h"
-
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#include "vmm/emu/cpu.h"
+#include "vmm/emu/except.h"
+#include "vmm/emu/flags.h"
+#include "vmm/emu/mmu.h"
+#include "vmm/emu/sys.h"
 
 struct insn;
 typedef void (*insn_fn)(struct emu_cpu *cpu, const struct insn *in);
@@ -146,78 +148,7 @@ extern const insn_fn emu_cmov_r[2];              /* register source: 32-, 64-bit
 extern const insn_fn emu_shift_i_r[8][2], emu_imul_r_rm64[2];
 extern const insn_fn emu_jcc[16];                /* exec_control.c: one per condition code */
 
-/* ---- lazy flags (flags.c) ---- */
-enum lf_op {
-    LF_RAW = 0,  /* res holds the six arithmetic flags themselves */
-    LF_ADD, LF_ADC1, LF_SUB, LF_SBB1, LF_LOGIC, LF_INC, LF_DEC,
-    LF_SHL, LF_SHR, LF_SAR, LF_MUL,
-};
-#define ARITH_FLAGS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-uint64_t emu_flags_compute(const struct emu_lazy_flags *lf);
-bool emu_flags_cf(const struct emu_lazy_flags *lf);
-bool emu_cond(const struct emu_cpu *cpu, unsigned cc);
-
-static inline void setf(struct emu_cpu *cpu, unsigned op, unsigned size, uint64_t res, uint64_t s1, uint64_t s2)
-{
-    cpu->lf.op = op;
-    cpu->lf.size = size;
-    cpu->lf.res = res;
-    cpu->lf.src1 = s1;
-    cpu->lf.src2 = s2;
-}
-static inline void set_raw_flags(struct emu_cpu *cpu, uint64_t f)
-{
-    cpu->lf.op = LF_RAW;
-    cpu->lf.size = 8;
-    cpu->lf.res = f & ARITH_FLAGS;
-}
-
-/* ---- operand helpers ---- */
-static inline uint64_t szmask(unsigned size) { return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1; }
-static inline uint64_t sext(uint64_t v, unsigned size)
-{
-    switch (size) {
-    case 1: return (uint64_t)(int64_t)(int8_t)v;
-    case 2: return (uint64_t)(int64_t)(int16_t)v;
-    case 4: return (uint64_t)(int64_t)(int32_t)v;
-    default: return v;
-    }
-}
-static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
-
-/* Condition code cc (0..15, the Jcc order) of the lazy flags: the common cases (after a 64-bit
- * CMP/SUB, ZF after any operation) evaluated inline, the others by emu_cond. With a constant cc
- * the test compiles to one comparison. cond_after_sub: what a CMP/SUB of a and b decides. */
-static inline __attribute__((always_inline)) bool cond_after_sub(uint64_t a, uint64_t b, unsigned size, unsigned cc,
-                                                                  bool *known)
-{
-    *known = true;
-    switch (cc) {
-    case 2: return a < b;
-    case 3: return a >= b;
-    case 4: return a == b;
-    case 5: return a != b;
-    case 6: return a <= b;
-    case 7: return a > b;
-    case 12: return (int64_t)sext(a, size) < (int64_t)sext(b, size);
-    case 13: return (int64_t)sext(a, size) >= (int64_t)sext(b, size);
-    case 14: return (int64_t)sext(a, size) <= (int64_t)sext(b, size);
-    case 15: return (int64_t)sext(a, size) > (int64_t)sext(b, size);
-    default: *known = false; return false; /* O, NO, S, NS, P, NP need the result's flags */
-    }
-}
-static inline __attribute__((always_inline)) bool cond(const struct emu_cpu *cpu, unsigned cc)
-{
-    const struct emu_lazy_flags *lf = &cpu->lf;
-    if (lf->op == LF_SUB && lf->size == 8) {
-        bool known, r = cond_after_sub(lf->src1, lf->src2, 8, cc, &known);
-        if (known) return r;
-    }
-    if (cc == 4 && lf->op != LF_RAW) return lf->res == 0;
-    if (cc == 5 && lf->op != LF_RAW) return lf->res != 0;
-    return emu_cond(cpu, cc);
-}
-
+/* ---- operand helpers (the operand-size masks and the lazy flags: cpu.h, flags.h) ---- */
 static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
 {
     return r < REG8_HIGH ? (uint8_t *)&cpu->s.gpr[r] : (uint8_t *)&cpu->s.gpr[r - REG8_HIGH] + 1;
@@ -241,8 +172,6 @@ static inline __attribute__((always_inline)) void wreg(struct emu_cpu *cpu, unsi
     }
 }
 
-static inline bool is_canonical(uint64_t la) { return (uint64_t)((int64_t)(la << 16) >> 16) == la; }
-
 /* Effective address (offset within the segment) of the ModRM memory operand. */
 static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
 {
@@ -256,7 +185,7 @@ static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cp
 static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
 {
     if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
-    if (unlikely(!is_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
+    if (unlikely(!emu_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
     return off;
 }
 static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
@@ -355,7 +284,7 @@ static inline __attribute__((always_inline)) uint64_t popsz(struct emu_cpu *cpu,
 /* Branch target: #GP(0) at the branch if non-canonical. */
 static inline void jump_to(struct emu_cpu *cpu, uint64_t target)
 {
-    if (unlikely(!is_canonical(target))) emu_raise_gp0(cpu);
+    if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
     cpu->s.rip = target;
 }
 

@@ -23,7 +23,7 @@ void h_jmp_rel(struct emu_cpu *cpu, const struct insn *in) { jump_to(cpu, cpu->s
 void h_call_rel(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t target = cpu->s.rip + (uint64_t)in->disp;
-    if (unlikely(!is_canonical(target))) emu_raise_gp0(cpu);
+    if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
     push64(cpu, cpu->s.rip);
     cpu->s.rip = target;
 }
@@ -37,7 +37,7 @@ void h_jmp_rm(struct emu_cpu *cpu, const struct insn *in)
 void h_call_rm(struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t la, t = load_rm(cpu, in, 8, &la);
-    if (unlikely(!is_canonical(t))) emu_raise_gp0(cpu);
+    if (unlikely(!emu_canonical(t))) emu_raise_gp0(cpu);
     push64(cpu, cpu->s.rip);
     cpu->s.rip = t;
 }
@@ -46,7 +46,7 @@ static inline void ret_common(struct emu_cpu *cpu, uint64_t extra)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint64_t t = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
-    if (unlikely(!is_canonical(t))) emu_raise_gp0(cpu);
+    if (unlikely(!emu_canonical(t))) emu_raise_gp0(cpu);
     cpu->s.gpr[GPR_RSP] = sp + 8 + extra;
     cpu->s.rip = t;
 }

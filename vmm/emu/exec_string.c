@@ -27,7 +27,7 @@ static void *span(struct emu_cpu *cpu, uint64_t la, unsigned len, enum emu_acces
     void *p = emu_translate(cpu, la, len, acc, &gpa);
     if (p && acc == ACC_WRITE) {
         uint64_t pg = gpa >> 12;
-        if (pg < cpu->code_bitmap_pages && (cpu->code_bitmap[pg >> 3] & (1u << (pg & 7)))) emu_code_written(cpu, gpa);
+        if (pg < cpu->code_bitmap_pages && (cpu->code_bitmap[pg >> 3] & (1u << (pg & 7)))) cpu->code_written(cpu, gpa);
     }
     return p;
 }

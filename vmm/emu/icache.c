@@ -1,4 +1,4 @@
-/* icache: the decoded-block cache and the dispatch loop emu_exec (exec part).
+/* icache: the decoded-block cache and the dispatch loop emu_exec (the top of the exec part).
  *
  * A block is a run of decoded instructions starting at a guest-physical address and ending at
  * a control transfer, a system instruction, the end of its page or BLOCK_MAX_INSNS. Blocks
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "vmm/emu/exec.h"
+#include "vmm/emu/icache.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -126,6 +127,7 @@ int emu_exec_init(struct emu_cpu *cpu)
         ic->own_bitmap = true;
     }
     cpu->icache = ic;
+    cpu->code_written = emu_code_written;
     return 0;
 }
 
