@@ -6,8 +6,9 @@
  * sets cpu->insn_rip to the instruction's address, advances cpu->s.rip past it and calls
  * in->fn(cpu, in); relative branches therefore add their displacement to cpu->s.rip.
  *
- * Only 64-bit mode is implemented: the kernel is entered in long mode by vmd's boot loader.
- * Outside 64-bit mode (real, protected, compatibility mode) every instruction raises #UD.
+ * Modes: 64-bit mode, and compatibility mode (32-bit code segments under a 64-bit kernel: the
+ * helpers below add segment bases, check limits and wrap addresses at 4 GiB when !long64).
+ * Real mode and legacy protected mode are not implemented: every instruction raises #UD.
  */
 #ifndef VMD_EMU_EXEC_H
 #define VMD_EMU_EXEC_H
@@ -64,7 +65,14 @@ struct insn {
 /* Decode one instruction from bytes[0..avail). Returns its length, or DECODE_NEED_MORE when
  * avail < 15 and the instruction continues past it. An invalid encoding still decodes: its
  * handler raises #UD (or #GP for an over-long instruction). */
-int emu_decode(const uint8_t *bytes, unsigned avail, bool long64, struct insn *in);
+int emu_decode(const uint8_t *bytes, unsigned avail, unsigned mode, struct insn *in);
+/* The decoder mode for the CPU's current state: 8 in 64-bit mode, 4 for a 32-bit code segment in
+ * compatibility mode, 0 (everything #UD) otherwise. 16-bit code segments are not run yet. */
+static inline unsigned emu_decode_mode(const struct emu_cpu *cpu)
+{
+    if (cpu->long64) return 8;
+    return (cpu->s.efer & EFER_LMA) && cpu->code32 ? 4 : 0;
+}
 
 /* Dispatch state of the running block, the first member of the (private) struct emu_icache:
  * pos is the next instruction to run, left how many more may run in this block (budget and
@@ -178,12 +186,14 @@ static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cp
     uint64_t a = (uint64_t)in->disp;
     if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
     if (in->index != NOREG) a += cpu->s.gpr[in->index] << in->scale;
-    if (in->asz == 4) a = (uint32_t)a;
+    if (in->asz != 8) a = in->asz == 4 ? (uint32_t)a : (uint16_t)a;
     return a;
 }
-/* 64-bit mode: FS/GS add their base; every linear address must be canonical. */
+/* 64-bit mode: FS/GS add their base; every linear address must be canonical. Compatibility
+ * mode: the segment's base and limit (emu_seg_linear; the access is checked as a read). */
 static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
 {
+    if (unlikely(!cpu->long64)) return emu_seg_linear(cpu, (int)seg, off, 1, ACC_READ);
     if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
     if (unlikely(!emu_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
     return off;
@@ -262,6 +272,12 @@ static inline __attribute__((always_inline)) uint64_t pop64(struct emu_cpu *cpu)
     cpu->s.gpr[GPR_RSP] = sp + 8;
     return v;
 }
+/* Outside 64-bit mode: sp + n within the stack's size (SS.B set: ESP, else SP). */
+static inline uint64_t stack_add(const struct emu_cpu *cpu, uint64_t sp, uint64_t n)
+{
+    if (cpu->s.seg[SEG_SS].db) return (uint32_t)(sp + n);
+    return (sp & ~0xffffULL) | (uint16_t)(sp + n);
+}
 static inline __attribute__((always_inline)) void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
 {
     if (size == 8) {
@@ -269,6 +285,7 @@ static inline __attribute__((always_inline)) void pushsz(struct emu_cpu *cpu, ui
         return;
     }
     uint64_t sp = cpu->s.gpr[GPR_RSP] - size;
+    if (unlikely(!cpu->long64)) sp = stack_add(cpu, cpu->s.gpr[GPR_RSP], -(uint64_t)size);
     mwrite(cpu, lin_seg(cpu, SEG_SS, sp), v, size);
     cpu->s.gpr[GPR_RSP] = sp;
 }
@@ -277,14 +294,25 @@ static inline __attribute__((always_inline)) uint64_t popsz(struct emu_cpu *cpu,
     if (size == 8) return pop64(cpu);
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint64_t v = mread(cpu, lin_seg(cpu, SEG_SS, sp), size);
-    cpu->s.gpr[GPR_RSP] = sp + size;
+    cpu->s.gpr[GPR_RSP] = likely(cpu->long64) ? sp + size : stack_add(cpu, sp, size);
     return v;
 }
 
-/* Branch target: #GP(0) at the branch if non-canonical. */
-static inline void jump_to(struct emu_cpu *cpu, uint64_t target)
+/* Branch target outside 64-bit mode: EIP (IP for a 16-bit operand size) within the CS limit. */
+static inline uint64_t legacy_ip(struct emu_cpu *cpu, uint64_t target, unsigned osz)
 {
-    if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
+    target &= osz == 2 ? 0xffffULL : 0xffffffffULL;
+    if (unlikely(target > cpu->s.seg[SEG_CS].limit)) emu_raise_gp0(cpu);
+    return target;
+}
+/* Branch target: #GP(0) at the branch if non-canonical (64-bit mode) or beyond CS.limit. */
+static inline void jump_to(struct emu_cpu *cpu, const struct insn *in, uint64_t target)
+{
+    if (likely(cpu->long64)) {
+        if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
+    } else {
+        target = legacy_ip(cpu, target, in->osz);
+    }
     cpu->s.rip = target;
 }
 
@@ -307,7 +335,7 @@ H(h_lahf); H(h_sahf); H(h_clc); H(h_stc); H(h_cmc); H(h_cld); H(h_std);
 H(h_mov_rm_r); H(h_mov_r_rm); H(h_mov_rm_i); H(h_mov_r_i); H(h_mov_a_moffs); H(h_mov_moffs_a);
 H(h_movzx); H(h_movsx); H(h_movsxd); H(h_lea); H(h_xchg_rm_r); H(h_xchg_a_r);
 H(h_cmpxchg); H(h_cmpxchg8b16b); H(h_xadd); H(h_bswap); H(h_movnti); H(h_movbe);
-H(h_push_r); H(h_pop_r); H(h_push_i); H(h_push_rm); H(h_pop_rm);
+H(h_push_r); H(h_pop_r); H(h_push_i); H(h_push_rm); H(h_pop_rm); H(h_pusha); H(h_popa);
 H(h_pushf); H(h_popf); H(h_enter); H(h_leave); H(h_xlat); H(h_cmov); H(h_setcc);
 /* exec_control.c */
 H(h_jcc); H(h_jmp_rel); H(h_call_rel); H(h_jmp_rm); H(h_call_rm); H(h_ret); H(h_ret_i);

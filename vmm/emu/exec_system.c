@@ -91,19 +91,31 @@ void h_mov_sreg_rm(struct emu_cpu *cpu, const struct insn *in)
     if (sr == SEG_SS) cpu->s.interrupt_shadow = 1;
 }
 
+/* PUSH/POP Sreg: 0F A0/A1 FS, 0F A8/A9 GS; outside 64-bit mode also 06/07 ES, 0E CS (push
+ * only), 16/17 SS, 1E/1F DS. */
+static unsigned sreg_of(const struct insn *in)
+{
+    if (in->map == 1) return (in->op & 0xf8) == 0xa0 ? SEG_FS : SEG_GS;
+    switch (in->op & 0xf8) {
+    case 0x00: return SEG_ES;
+    case 0x08: return SEG_CS;
+    case 0x10: return SEG_SS;
+    default: return SEG_DS;
+    }
+}
+
 void h_push_seg(struct emu_cpu *cpu, const struct insn *in)
 {
-    unsigned sr = in->op == 0xa0 ? SEG_FS : SEG_GS;
-    pushsz(cpu, cpu->s.seg[sr].selector, in->osz);
+    pushsz(cpu, cpu->s.seg[sreg_of(in)].selector, in->osz);
 }
 
 void h_pop_seg(struct emu_cpu *cpu, const struct insn *in)
 {
-    unsigned sr = in->op == 0xa1 ? SEG_FS : SEG_GS;
+    unsigned sr = sreg_of(in);
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint16_t sel = (uint16_t)mread(cpu, lin_seg(cpu, SEG_SS, sp), in->osz);
     emu_sys_load_seg(cpu, (int)sr, sel);
-    cpu->s.gpr[GPR_RSP] = sp + in->osz;
+    cpu->s.gpr[GPR_RSP] = cpu->long64 ? sp + in->osz : stack_add(cpu, sp, in->osz);
 }
 
 /* 0F 00: SLDT STR LLDT LTR (VERR/VERW are not decoded: #UD) */
