@@ -3,13 +3,18 @@
  * assembled with `as --32` (the source is in the comment above its bytes); the tests check the
  * registers, memory and segment state it leaves, the exception frames written by delivery from
  * compatibility mode, INT 0x80 / IRETQ and SYSCALL / SYSRETL round trips through 64-bit
- * handlers, and #UD for what this mode does not (yet) decode.
+ * handlers, #UD for what this mode does not decode, and the instructions that exist only outside
+ * 64-bit mode (BCD adjust, SALC, ARPL) against the host CPU running the same bytes in its own
+ * compatibility mode (Linux's 32-bit user code segment, selector 0x23).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "emu_exec_testbed.h"
 
@@ -140,15 +145,15 @@ static void test_compat_int80_and_syscall_round_trips(void **state)
     assert_int_equal(rd64(tb, GB_FRAME_RSP), GB_STACK_TOP);
 }
 
-/* Encodings this mode does not decode (yet) raise #UD at the instruction, whatever follows:
- * BCD (27 2F 37 3F D4 D5), BOUND, LES/LDS, ARPL, INTO, SALC, far CALL/JMP ptr16:32, and the
- * VEX form of C4 (no AVX). */
-static void test_compat_unimplemented_raise_ud(void **state)
+/* Encodings undefined in this mode raise #UD at the instruction: BOUND and LES/LDS with a
+ * register operand (EVEX / VEX forms: no AVX), SYSENTER and SYSEXIT (#UD in long mode on AMD),
+ * UD2, and 64-bit-only forms (SWAPGS is #UD outside 64-bit mode). */
+static void test_compat_undefined_raise_ud(void **state)
 {
     struct testbed *tb = *state;
     static const uint8_t cases[][8] = {
-        {0x27}, {0x2f}, {0x37}, {0x3f}, {0xd4, 0x0a}, {0xd5, 0x0a}, {0x62, 0x00}, {0xc4, 0x00}, {0xc5, 0x00},
-        {0x63, 0xc0}, {0xce}, {0xd6}, {0x9a, 0, 0, 0, 0, 0x3b, 0}, {0xea, 0, 0, 0, 0, 0x3b, 0}, {0xc4, 0xe2, 0x79, 0x18, 0xc0},
+        {0x62, 0xc0}, {0xc4, 0xc0}, {0xc5, 0xc0}, {0xc4, 0xe2, 0x79, 0x18, 0xc0}, {0x0f, 0x34}, {0x0f, 0x35},
+        {0x0f, 0x0b}, {0x0f, 0x01, 0xf8},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t code[16];
@@ -157,6 +162,246 @@ static void test_compat_unimplemented_raise_ud(void **state)
         assert_int_equal(run32(tb, code, sizeof(code), NULL, 0), EXC_UD);
         assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE);
     }
+}
+
+/* BOUND (#BR), INTO (#OF as a trap), AAM 0 (#DE), LES/LDS, ARPL, far CALL ptr16:32 into 64-bit
+ * code and RETF back, PUSH/POP of DS/ES/SS and 16-bit operand forms. */
+static void test_compat_legacy_only_instructions(void **state)
+{
+    struct testbed *tb = *state;
+    /* bounds [0x20000] = {-5, 100} */
+    const int32_t bounds[2] = {-5, 100};
+    memcpy(tb_ram(tb, GB_DATA, 8), bounds, 8);
+    /* mov $100,%eax; bound %eax,0x20000 (in range); mov $-6,%eax; bound %eax,0x20000 (#BR) */
+    static const uint8_t bound[] = {0xb8, 0x64, 0, 0, 0, 0x62, 0x05, 0, 0, 0x02, 0, 0xb8, 0xfa, 0xff, 0xff, 0xff,
+                                    0x62, 0x05, 0, 0, 0x02, 0};
+    assert_int_equal(run32(tb, bound, sizeof(bound), NULL, 0), EXC_BR);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE + 0x10); /* a fault: at the BOUND */
+    /* mov $0x7f,%al; add $1,%al (OF); into (#OF, a trap: after INTO) */
+    static const uint8_t into[] = {0xb0, 0x7f, 0x04, 0x01, 0xce, 0x90};
+    guest_set_gate(&tb->m.mem, EXC_OF, GB_EXC_STUBS + 16 * EXC_OF);
+    *(uint8_t *)tb_ram(tb, GB_IDT + 16 * EXC_OF + 5, 1) = 0xee; /* INTO checks the gate's DPL */
+    assert_int_equal(run32(tb, into, sizeof(into), NULL, 0), EXC_OF);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE + 5);
+    /* mov $7,%al; aam $0 (#DE) */
+    static const uint8_t aam0[] = {0xb0, 0x07, 0xd4, 0x00};
+    assert_int_equal(run32(tb, aam0, sizeof(aam0), NULL, 0), EXC_DE);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE + 2);
+    /* [0x20010] = 0x11223344:0x004b (far pointer); les 0x20010,%ebx; lds 0x20010,%ecx;
+     * mov $0x40,%dx; mov $0x43,%ax; arpl %dx,%ax (ZF=0: RPL 3 >= 0); arpl %ax,%dx (dx = 0x43, ZF=1);
+     * setz %bl; push %es; pop %eax; ud2 */
+    const uint8_t ptr[6] = {0x44, 0x33, 0x22, 0x11, 0x4b, 0x00};
+    memcpy(tb_ram(tb, GB_DATA + 0x10, 6), ptr, 6);
+    static const uint8_t les[] = {0xc4, 0x1d, 0x10, 0, 0x02, 0, 0xc5, 0x0d, 0x10, 0, 0x02, 0,
+                                  0x66, 0xba, 0x40, 0, 0x66, 0xb8, 0x43, 0, 0x63, 0xd0, 0x63, 0xc2,
+                                  0x0f, 0x94, 0xc3, 0x06, 0x58, 0x0f, 0x0b};
+    assert_int_equal(run32(tb, les, sizeof(les), NULL, 0), EXC_UD);
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RCX], 0x11223344);
+    assert_int_equal(cpu->s.seg[SEG_ES].selector, SEL_GSDATA);
+    assert_int_equal(cpu->s.seg[SEG_DS].base, GS_BASE);
+    assert_int_equal((uint16_t)rd64(tb, GB_FRAME_RDX(false)), 0x43);
+    assert_int_equal((uint8_t)cpu->s.gpr[GPR_RBX], 1);
+    assert_int_equal((uint16_t)rd64(tb, GB_FRAME_RAX(false)), SEL_GSDATA);
+    /* far call from 32-bit code to a 64-bit code segment (KCODE is DPL 0: use the 64-bit user
+     * code segment 0x23) and a 64-bit RETF (REX.W) back; then RETF-less: ud2.
+     * lcall $0x23,$handler64; mov %eax,%esi; ud2 -- handler64: mov $0x1234,%eax; rex.w lret */
+    uint8_t call[16] = {0x9a, 0, 0, 0, 0, 0x23, 0x00, 0x89, 0xc6, 0x0f, 0x0b};
+    uint32_t target = (uint32_t)(GB_CODE + 0x800);
+    memcpy(call + 1, &target, 4);
+    /* the 32-bit far CALL pushed CS:EIP as two 4-byte slots; a 64-bit code segment returns with
+     * a 32-bit RETF (no REX.W) */
+    static const uint8_t handler64[] = {0xb8, 0x34, 0x12, 0, 0, 0xcb};
+    assert_int_equal(run32(tb, call, sizeof(call), handler64, sizeof(handler64)), EXC_UD);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RSI], 0x1234);
+    assert_int_equal(rd64(tb, GB_FRAME_CS), SEL_UCODE32);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE + 9);
+}
+
+/* The SDM's worked examples of the BCD adjustments (the host oracle below checks them further
+ * where the host can run 32-bit code). */
+static void test_compat_bcd_sdm_examples(void **state)
+{
+    struct testbed *tb = *state;
+    /* mov $0x79,%al; add $0x35,%al; daa; lahf; mov %ax,0x20000
+     * mov $0x35,%al; sub $0x47,%al; das; lahf; mov %ax,0x20002
+     * mov $0x108,%ax; add $9,%al; aaa; mov %ax,0x20004
+     * mov $0x203,%ax; sub $5,%al; aas; mov %ax,0x20006
+     * mov $0x3f,%al; aam; mov %ax,0x20008; aad; mov %ax,0x2000a
+     * stc; salc; mov %al,0x2000c; clc; salc; mov %al,0x2000d; ud2 */
+    static const uint8_t code[] = {
+        0xb0, 0x79, 0x04, 0x35, 0x27, 0x9f, 0x66, 0xa3, 0x00, 0x00, 0x02, 0x00, 0xb0, 0x35, 0x2c, 0x47, 0x2f,
+        0x9f, 0x66, 0xa3, 0x02, 0x00, 0x02, 0x00, 0x66, 0xb8, 0x08, 0x01, 0x04, 0x09, 0x37, 0x66, 0xa3, 0x04,
+        0x00, 0x02, 0x00, 0x66, 0xb8, 0x03, 0x02, 0x2c, 0x05, 0x3f, 0x66, 0xa3, 0x06, 0x00, 0x02, 0x00, 0xb0,
+        0x3f, 0xd4, 0x0a, 0x66, 0xa3, 0x08, 0x00, 0x02, 0x00, 0xd5, 0x0a, 0x66, 0xa3, 0x0a, 0x00, 0x02, 0x00,
+        0xf9, 0xd6, 0xa2, 0x0c, 0x00, 0x02, 0x00, 0xf8, 0xd6, 0xa2, 0x0d, 0x00, 0x02, 0x00, 0x0f, 0x0b};
+    memset(tb_ram(tb, GB_DATA, 16), 0x55, 16);
+    assert_int_equal(run32(tb, code, sizeof(code), NULL, 0), EXC_UD);
+    const uint16_t *w = tb_ram(tb, GB_DATA, 16);
+    assert_int_equal(w[0], 0x1714); /* DAA: AL 0x14; AH = flags: CF AF PF */
+    assert_int_equal(w[1], 0x9788); /* DAS: AL 0x88; CF AF PF SF */
+    assert_int_equal(w[2], 0x0207); /* AAA */
+    assert_int_equal(w[3], 0x0108); /* AAS */
+    assert_int_equal(w[4], 0x0603); /* AAM 10: 63 = 6, 3 */
+    assert_int_equal(w[5], 0x003f); /* AAD 10 */
+    assert_int_equal(w[6], 0x00ff); /* SALC with CF set, then clear */
+}
+
+/* ---- host oracle: the same bytes in the host's compatibility mode --------------------------
+ * A page at a fixed address below 4 GiB holds a 64-bit entry (saves the callee-saved registers
+ * and RSP, switches to a stack in the page, LRETQ to CS 0x23), a 32-bit part that loads EAX..EDI
+ * and EFLAGS from a block in the page, the instruction under test, the stores back, and a 32-bit
+ * LRET to CS 0x33. Assembled with `as` (offsets: 64-bit entry 0x000, return 0x040; 32-bit load
+ * 0x100, store 0x180; the instruction 0x200; block 0x300; saved RSP 0x340; stack top 0xff0). */
+#define HOST32 0x3e000000UL
+struct r32 {
+    uint32_t eax, ebx, ecx, edx, esi, edi, eflags;
+};
+static uint8_t *host32_page;
+
+static void host32_build(void)
+{
+    static const uint8_t entry64[] = {0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57, 0x48, 0x89, 0x24,
+                                      0x25, 0x40, 0x03, 0x00, 0x3e, 0xbc, 0xf0, 0x0f, 0x00, 0x3e, 0x6a, 0x23, 0x68,
+                                      0x00, 0x01, 0x00, 0x3e, 0x48, 0xcb};
+    static const uint8_t back64[] = {0x48, 0x8b, 0x24, 0x25, 0x40, 0x03, 0x00, 0x3e, 0x41, 0x5f,
+                                     0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3};
+    static const uint8_t load32[] = {0xa1, 0x00, 0x03, 0x00, 0x3e, 0x8b, 0x1d, 0x04, 0x03, 0x00, 0x3e, 0x8b,
+                                     0x0d, 0x08, 0x03, 0x00, 0x3e, 0x8b, 0x15, 0x0c, 0x03, 0x00, 0x3e, 0x8b,
+                                     0x35, 0x10, 0x03, 0x00, 0x3e, 0x8b, 0x3d, 0x14, 0x03, 0x00, 0x3e, 0xff,
+                                     0x35, 0x18, 0x03, 0x00, 0x3e, 0x9d, 0xe9, 0xd1, 0x00, 0x00, 0x00};
+    static const uint8_t store32[] = {0x9c, 0x8f, 0x05, 0x18, 0x03, 0x00, 0x3e, 0xa3, 0x00, 0x03, 0x00, 0x3e,
+                                      0x89, 0x1d, 0x04, 0x03, 0x00, 0x3e, 0x89, 0x0d, 0x08, 0x03, 0x00, 0x3e,
+                                      0x89, 0x15, 0x0c, 0x03, 0x00, 0x3e, 0x89, 0x35, 0x10, 0x03, 0x00, 0x3e,
+                                      0x89, 0x3d, 0x14, 0x03, 0x00, 0x3e, 0x6a, 0x33, 0x68, 0x40, 0x00, 0x00,
+                                      0x3e, 0xcb};
+    memcpy(host32_page, entry64, sizeof(entry64));
+    memcpy(host32_page + 0x40, back64, sizeof(back64));
+    memcpy(host32_page + 0x100, load32, sizeof(load32));
+    memcpy(host32_page + 0x180, store32, sizeof(store32));
+}
+
+static void host32_run(const uint8_t *insn, unsigned len, struct r32 *r)
+{
+    memcpy(host32_page + 0x200, insn, len);
+    host32_page[0x200 + len] = 0xe9; /* jmp 0x180 */
+    int32_t rel = 0x180 - (int32_t)(0x200 + len + 5);
+    memcpy(host32_page + 0x201 + len, &rel, 4);
+    memcpy(host32_page + 0x300, r, sizeof(*r));
+    __builtin___clear_cache((char *)host32_page, (char *)host32_page + 4096);
+    ((void (*)(void))(void *)host32_page)();
+    memcpy(r, host32_page + 0x300, sizeof(*r));
+}
+
+/* Map the page and check in a child process that the host runs 32-bit code (a kernel without
+ * IA32 emulation may not let it). Returns NULL with *why set when it cannot. */
+static uint8_t *host32_setup(const char **why)
+{
+    if (host32_page) return host32_page;
+    void *p = mmap((void *)HOST32, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p != (void *)HOST32) {
+        *why = "the host oracle's page at 0x3e000000 is not free";
+        if (p != MAP_FAILED) munmap(p, 4096);
+        return NULL;
+    }
+    host32_page = p;
+    host32_build();
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct r32 r = {.eflags = 0x202};
+        static const uint8_t nop = 0x90;
+        host32_run(&nop, 1, &r);
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        *why = "the host does not run 32-bit code in compatibility mode (no IA32 emulation?)";
+        munmap(host32_page, 4096);
+        host32_page = NULL;
+        return NULL;
+    }
+    return host32_page;
+}
+
+/* The same instruction under the emulator, in compatibility mode at CPL3, one instruction. */
+static void emu32_run(struct testbed *tb, const uint8_t *insn, unsigned len, struct r32 *r)
+{
+    uint8_t code[16] = {0};
+    memcpy(code, insn, len);
+    tb_start(tb, code, sizeof(code), 3);
+    assert_int_equal(tb_enter_compat(tb), 0);
+    struct emu_cpu *cpu = &tb->cpu;
+    const uint32_t *in = &r->eax;
+    static const int gpr[6] = {GPR_RAX, GPR_RBX, GPR_RCX, GPR_RDX, GPR_RSI, GPR_RDI};
+    for (int i = 0; i < 6; i++) cpu->s.gpr[gpr[i]] = in[i];
+    emu_set_rflags(cpu, RFLAGS_FIXED | (r->eflags & ARITH_FLAGS));
+    assert_int_equal(emu_exec(cpu, 1), 1);
+    assert_int_equal(tb->exc_count, 0);
+    uint32_t *out = &r->eax;
+    for (int i = 0; i < 6; i++) out[i] = (uint32_t)cpu->s.gpr[gpr[i]];
+    r->eflags = (uint32_t)emu_get_rflags(cpu);
+}
+
+static uint64_t rng = 0x2026120715ULL;
+static uint32_t rnd32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)rng;
+}
+
+static void test_compat_bcd_vs_host(void **state)
+{
+    struct testbed *tb = *state;
+    const char *why = NULL;
+    if (!host32_setup(&why)) {
+        print_message("skipped: %s\n", why);
+        skip();
+    }
+    const uint32_t szp = RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF;
+    /* instruction, the bytes of EAX it defines, the flags it defines */
+    static const struct {
+        const char *name;
+        uint8_t bytes[2];
+        unsigned len;
+        uint32_t eax_mask;
+        uint32_t flags;
+    } insns[] = {
+        {"daa", {0x27}, 1, 0xff, RFLAGS_CF | RFLAGS_AF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF},
+        {"das", {0x2f}, 1, 0xff, RFLAGS_CF | RFLAGS_AF | RFLAGS_SF | RFLAGS_ZF | RFLAGS_PF},
+        {"aaa", {0x37}, 1, 0xffff, RFLAGS_CF | RFLAGS_AF},
+        {"aas", {0x3f}, 1, 0xffff, RFLAGS_CF | RFLAGS_AF},
+        {"aam 10", {0xd4, 0x0a}, 2, 0xffff, szp},
+        {"aam 7", {0xd4, 0x07}, 2, 0xffff, szp},
+        {"aad 10", {0xd5, 0x0a}, 2, 0xffff, szp},
+        {"aad 13", {0xd5, 0x0d}, 2, 0xffff, szp},
+        {"salc", {0xd6}, 1, 0xffffffff, ARITH_FLAGS},
+        {"arpl dx,ax", {0x63, 0xc2}, 2, 0xffffffff, ARITH_FLAGS},
+    };
+    unsigned failures = 0;
+    for (size_t k = 0; k < sizeof(insns) / sizeof(insns[0]); k++) {
+        for (int i = 0; i < 600; i++) {
+            uint32_t v = rnd32();
+            struct r32 a = {.eax = i < 512 ? (uint32_t)i | (v & 0xffff0000) : v, .ebx = rnd32(), .ecx = rnd32(),
+                            .edx = rnd32(), .esi = rnd32(), .edi = rnd32(),
+                            .eflags = 0x202 | (rnd32() & ARITH_FLAGS)};
+            struct r32 host = a, emu = a;
+            host32_run(insns[k].bytes, insns[k].len, &host);
+            emu32_run(tb, insns[k].bytes, insns[k].len, &emu);
+            bool regs_ok = ((host.eax ^ emu.eax) & insns[k].eax_mask) == 0 && host.ebx == emu.ebx &&
+                           host.ecx == emu.ecx && host.edx == emu.edx && host.esi == emu.esi && host.edi == emu.edi;
+            bool flags_ok = ((host.eflags ^ emu.eflags) & insns[k].flags) == 0;
+            if (!regs_ok || !flags_ok) {
+                if (failures++ < 10)
+                    print_message("%s: eax %08x flags %03x: host eax %08x flags %03x, emu eax %08x flags %03x\n",
+                                  insns[k].name, a.eax, a.eflags & (uint32_t)ARITH_FLAGS, host.eax, host.eflags & (uint32_t)ARITH_FLAGS,
+                                  emu.eax, emu.eflags & (uint32_t)ARITH_FLAGS);
+            }
+        }
+    }
+    assert_int_equal(failures, 0);
 }
 
 /* A 16-bit code segment under long mode is not run yet: its first instruction raises #UD. */
@@ -180,7 +425,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_compat_integer_stack_addressing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_int80_and_syscall_round_trips, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compat_unimplemented_raise_ud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_undefined_raise_ud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_legacy_only_instructions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_bcd_sdm_examples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_bcd_vs_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_16bit_code_raises_ud, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,15 +10,15 @@
  * (2) code segments. Outside 64-bit mode there is no REX (40-4F are INC/DEC), 66/67 toggle the
  * default sizes, 67 selects 16-bit ModRM addressing, every segment override counts, ModRM
  * mod=0 rm=5 is an absolute disp32, and the opcodes only valid there decode (push/pop of ES CS
- * SS DS, PUSHA/POPA, 82); those not implemented yet (BCD, BOUND, LES/LDS, ARPL, INTO, SALC,
- * far ptr16:32) raise #UD. Mode 0 (real mode, legacy protected mode: not implemented) raises
- * #UD for everything.
+ * SS DS, PUSHA/POPA, 82, DAA DAS AAA AAS AAM AAD, BOUND, LES/LDS, ARPL, INTO, SALC, far JMP/CALL
+ * ptr16:16/32). Mode 0 (real mode, legacy protected mode: not implemented) raises #UD for
+ * everything.
  */
 #include "vmm/emu/exec.h"
 #include "vmm/emu/fpu_sse.h"
 
 /* Immediate kinds */
-enum { I_NONE, I_B, I_W, I_Z, I_V, I_WB, I_MOFFS, I_GRP3 };
+enum { I_NONE, I_B, I_W, I_Z, I_V, I_WB, I_MOFFS, I_GRP3, I_PTR };
 #define M 0x10 /* has ModRM */
 
 static const uint8_t map0_attr[256] = {
@@ -120,6 +120,8 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
     if (map == 0) {
         attr = map0_attr[c];
         if (c >= 0xd8 && c <= 0xdf) fpu = true;
+        if (!long64 && (c == 0xc4 || c == 0xc5)) attr = M; /* LES/LDS (mod 3: VEX, #UD) */
+        if (!long64 && (c == 0x9a || c == 0xea)) attr = I_PTR;
     } else if (map == 1) {
         if (c >= 0x80 && c <= 0x8f) attr = I_Z;
         else if (c == 0x77) fpu = true; /* EMMS: no ModRM */
@@ -277,6 +279,23 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
         i += 3;
         break;
     }
+    case I_PTR: /* ptr16:16 / ptr16:32: the offset in imm, the selector in imm2 */
+        if (osz == 2) {
+            NEED(4);
+            uint16_t w;
+            memcpy(&w, b + i, 2);
+            in->imm = w;
+            i += 2;
+        } else {
+            NEED(6);
+            uint32_t d;
+            memcpy(&d, b + i, 4);
+            in->imm = d;
+            i += 4;
+        }
+        memcpy(&in->imm2, b + i, 2);
+        i += 2;
+        break;
     case I_MOFFS:
         if (in->asz == 8) {
             NEED(8);
@@ -349,9 +368,21 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
             break;
         case 0x60: if (!long64) fn = h_pusha; break;
         case 0x61: if (!long64) fn = h_popa; break;
+        case 0x27: if (!long64) fn = h_daa; break;
+        case 0x2f: if (!long64) fn = h_das; break;
+        case 0x37: if (!long64) fn = h_aaa; break;
+        case 0x3f: if (!long64) fn = h_aas; break;
+        case 0xd4: if (!long64) fn = h_aam; break;
+        case 0xd5: if (!long64) fn = h_aad; break;
+        case 0xd6: if (!long64) fn = h_salc; break;
+        case 0x62: if (!long64 && mem) fn = h_bound; break;
+        case 0xc4: case 0xc5: if (!long64 && mem) { fn = h_les_lds; fl = IF_END_BLOCK; } break;
+        case 0xce: if (!long64) { fn = h_into; fl = IF_END_BLOCK; } break;
+        case 0x9a: if (!long64) { fn = h_call_far_i; fl = IF_END_BLOCK; } break;
+        case 0xea: if (!long64) { fn = h_jmp_far_i; fl = IF_END_BLOCK; } break;
         case 0x50 ... 0x57: D64(); in->reg = (c & 7) | ((rex & 1) ? 8 : 0); fn = h_push_r; break;
         case 0x58 ... 0x5f: D64(); in->reg = (c & 7) | ((rex & 1) ? 8 : 0); fn = h_pop_r; break;
-        case 0x63: if (long64) fn = h_movsxd; break; /* ARPL outside 64-bit mode: not implemented */
+        case 0x63: fn = long64 ? h_movsxd : h_arpl; break;
         case 0x68: case 0x6a: D64(); fn = h_push_i; break;
         case 0x69: case 0x6b: fn = h_imul_r_rm_i; break;
         case 0x6c: case 0x6d: if (c == 0x6c) in->osz = 1; if (in->osz == 8) in->osz = 4; fn = h_ins; fl = IF_END_BLOCK; break;

@@ -331,6 +331,7 @@ H(h_shift_1); H(h_shift_cl); H(h_shift_i);
 H(h_shld_i); H(h_shld_cl); H(h_shrd_i); H(h_shrd_cl);
 H(h_cbw); H(h_cwd);
 H(h_lahf); H(h_sahf); H(h_clc); H(h_stc); H(h_cmc); H(h_cld); H(h_std);
+H(h_daa); H(h_das); H(h_aaa); H(h_aas); H(h_aam); H(h_aad); H(h_salc); H(h_arpl); /* not in 64-bit mode */
 /* exec_move.c */
 H(h_mov_rm_r); H(h_mov_r_rm); H(h_mov_rm_i); H(h_mov_r_i); H(h_mov_a_moffs); H(h_mov_moffs_a);
 H(h_movzx); H(h_movsx); H(h_movsxd); H(h_lea); H(h_xchg_rm_r); H(h_xchg_a_r);
@@ -352,6 +353,7 @@ H(h_mov_from_cr); H(h_mov_to_cr); H(h_mov_from_dr); H(h_mov_to_dr);
 H(h_mov_rm_sreg); H(h_mov_sreg_rm); H(h_push_seg); H(h_pop_seg);
 H(h_grp6); H(h_grp7_mem); H(h_swapgs); H(h_xgetbv); H(h_xsetbv); H(h_smsw_r);
 H(h_syscall); H(h_sysret); H(h_clts); H(h_wbinvd); H(h_jmp_far_m); H(h_call_far_m); H(h_retf); H(h_retf_i);
+H(h_into); H(h_bound); H(h_jmp_far_i); H(h_call_far_i); H(h_les_lds); /* not in 64-bit mode */
 H(h_fence); H(h_clflush); H(h_fpu); H(h_fwait); H(h_rdpid); H(h_pause);
 #undef H
 
