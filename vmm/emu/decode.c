@@ -583,6 +583,7 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
 done:
     if (in->lock && (!lockable || !mem)) fn = NULL;
     if (!fn) goto ud_decoded;
+    if (!long64) fn = emu_legacy_form(fn);
     in->fn = fn;
     in->flags = fl;
     insn_fn fast = emu_specialize(in);

@@ -155,6 +155,9 @@ extern const insn_fn emu_cmov_r[2];              /* register source: 32-, 64-bit
  * SAR; NULL for the others), IMUL r64, r/m64 [register, memory] */
 extern const insn_fn emu_shift_i_r[8][2], emu_imul_r_rm64[2];
 extern const insn_fn emu_jcc[16];                /* exec_control.c: one per condition code */
+/* exec_control.c: the form of a near branch for code outside 64-bit mode (EIP, CS.limit, 4-byte
+ * return addresses), or fn itself. The decoder picks it at decode time. */
+insn_fn emu_legacy_form(insn_fn fn);
 
 /* ---- operand helpers (the operand-size masks and the lazy flags: cpu.h, flags.h) ---- */
 static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
@@ -189,16 +192,33 @@ static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cp
     if (in->asz != 8) a = in->asz == 4 ? (uint32_t)a : (uint16_t)a;
     return a;
 }
-/* 64-bit mode: FS/GS add their base; every linear address must be canonical. Compatibility
- * mode: the segment's base and limit (emu_seg_linear; the access is checked as a read). */
-static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+/* 64-bit mode: FS/GS add their base; every linear address must be canonical. */
+static inline __attribute__((always_inline)) uint64_t lin_seg64(struct emu_cpu *cpu, unsigned seg, uint64_t off)
 {
-    if (unlikely(!cpu->long64)) return emu_seg_linear(cpu, (int)seg, off, 1, ACC_READ);
     if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
     if (unlikely(!emu_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
     return off;
 }
-static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
+/* Any mode. Compatibility mode: the segment's base and limit (emu_seg_linear; the access is
+ * checked as a read), wrapping at 4 GiB. */
+static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+{
+    if (unlikely(!cpu->long64)) return emu_seg_linear(cpu, (int)seg, off, 1, ACC_READ);
+    return lin_seg64(cpu, seg, off);
+}
+/* The linear address of the ModRM memory operand. The address size tells the modes apart at no
+ * cost in 64-bit mode: only a 67-prefixed 64-bit instruction also takes the narrow path. */
+static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = (uint64_t)in->disp;
+    if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
+    if (in->index != NOREG) a += cpu->s.gpr[in->index] << in->scale;
+    if (unlikely(in->asz != 8)) {
+        a = in->asz == 4 ? (uint32_t)a : (uint16_t)a;
+        if (!cpu->long64) return emu_seg_linear(cpu, in->seg, a, 1, ACC_READ);
+    }
+    return lin_seg64(cpu, in->seg, a);
+}
 
 static inline __attribute__((always_inline)) uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
 {
@@ -257,18 +277,18 @@ static inline __attribute__((always_inline)) void store_rm_new(struct emu_cpu *c
     else mwrite(cpu, ea(cpu, in), v, size);
 }
 
-/* 64-bit mode stack (SS base 0). The store happens before RSP changes, so a fault leaves
+/* 64-bit mode stack (SS base 0; the only mode with 8-byte stack operations). The store happens before RSP changes, so a fault leaves
  * RSP intact. */
 static inline __attribute__((always_inline)) void push64(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP] - 8;
-    emu_write64(cpu, lin_seg(cpu, SEG_SS, sp), v);
+    emu_write64(cpu, lin_seg64(cpu, SEG_SS, sp), v);
     cpu->s.gpr[GPR_RSP] = sp;
 }
 static inline __attribute__((always_inline)) uint64_t pop64(struct emu_cpu *cpu)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP];
-    uint64_t v = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
+    uint64_t v = emu_read64(cpu, lin_seg64(cpu, SEG_SS, sp));
     cpu->s.gpr[GPR_RSP] = sp + 8;
     return v;
 }
@@ -305,14 +325,13 @@ static inline uint64_t legacy_ip(struct emu_cpu *cpu, uint64_t target, unsigned 
     if (unlikely(target > cpu->s.seg[SEG_CS].limit)) emu_raise_gp0(cpu);
     return target;
 }
-/* Branch target: #GP(0) at the branch if non-canonical (64-bit mode) or beyond CS.limit. */
-static inline void jump_to(struct emu_cpu *cpu, const struct insn *in, uint64_t target)
+/* Branch target: #GP(0) at the branch if non-canonical (64-bit mode) or beyond CS.limit (the
+ * `legacy` forms of the near branches, which the decoder picks outside 64-bit mode). */
+static inline __attribute__((always_inline)) void jump_to(struct emu_cpu *cpu, const struct insn *in,
+                                                          uint64_t target, bool legacy)
 {
-    if (likely(cpu->long64)) {
-        if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
-    } else {
-        target = legacy_ip(cpu, target, in->osz);
-    }
+    if (legacy) target = legacy_ip(cpu, target, in->osz);
+    else if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
     cpu->s.rip = target;
 }
 
