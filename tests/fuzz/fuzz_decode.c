@@ -1,9 +1,10 @@
 /* fuzz_decode: libFuzzer target for the emulator's decoder and instruction handlers.
- * The input's first byte picks the mode (bit 0: CPL3; bit 1: 32-bit code in compatibility mode at
- * CPL3), the rest is placed as instruction bytes at the entry point of a flat 64-bit test machine
- * (emu_exec_testbed.h) and run for a bounded instruction budget. The same bytes are also decoded
- * back to back in the 64-, 32- and 16-bit decoder modes (16-bit code is not executed yet). Any crash, hang or sanitizer report is a bug: hostile guest code must
- * never hurt the host. Build: make fuzzers; run: scripts/run-fuzz.sh [SECONDS].
+ * The input's first byte picks the mode (bit 0: CPL3; bit 1: compatibility mode at CPL3, with
+ * bit 2 a 16-bit code segment, else a 32-bit one), the rest is placed as instruction bytes at the
+ * entry point of a flat 64-bit test machine (emu_exec_testbed.h) and run for a bounded
+ * instruction budget. The same bytes are also decoded back to back in the 64-, 32- and 16-bit
+ * decoder modes. Any crash, hang or sanitizer report is a bug: hostile guest code must never
+ * hurt the host. Build: make fuzzers; run: scripts/run-fuzz.sh [SECONDS].
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool compat = data[0] & 2;
     tb_start(tb, code, size - 1 + 16, (compat || (data[0] & 1)) ? 3 : 0);
     if (compat && tb_enter_compat(tb) < 0) return 0;
+    if (compat && (data[0] & 4)) {
+        tb->cpu.s.seg[SEG_CS].db = 0;
+        emu_update_mode(&tb->cpu);
+    }
     emu_icache_flush(&tb->cpu);
     atomic_store(&tb->m.stop, MACHINE_RUNNING);
     for (int i = 0; i < GPR_COUNT; i++)

@@ -404,20 +404,65 @@ static void test_compat_bcd_vs_host(void **state)
     assert_int_equal(failures, 0);
 }
 
-/* A 16-bit code segment under long mode is not run yet: its first instruction raises #UD. */
-static void test_compat_16bit_code_raises_ud(void **state)
+/* String instructions with 32-bit addressing (REP STOSD, REP MOVSB across pages, the bulk path)
+ * and with 16-bit addressing (67: SI wraps at 64 KiB, CX counts, the upper halves are kept). */
+static void test_compat_string_ops(void **state)
 {
     struct testbed *tb = *state;
-    static const uint8_t code[] = {0x90, 0x90};
-    uint8_t image[0x10] = {0};
-    memcpy(image, code, sizeof(code));
-    tb_start(tb, image, sizeof(image), 3);
-    tb->cpu.s.seg[SEG_CS] = (struct cpu_segment){.limit = 0xffff, .selector = SEL_UCODE32, .type = 0xb, .s = 1,
-                                                 .dpl = 3, .present = 1};
-    emu_update_mode(&tb->cpu);
-    for (int i = 0; i < 100 && tb->exc_count == 0; i++) emu_exec(&tb->cpu, 50);
+    /* cld; mov $0x21000,%edi; mov $0x5a5a5a5a,%eax; mov $1300,%ecx; rep stosl;
+     * mov $0x21000,%esi; mov $0x24000,%edi; mov $5000,%ecx; rep movsb;
+     * mov $0xfffe,%esi; mov $0xc100,%edi; mov $0x10004,%ecx; addr16 rep movsb; ud2 */
+    static const uint8_t code[] = {0xfc, 0xbf, 0x00, 0x10, 0x02, 0x00, 0xb8, 0x5a, 0x5a, 0x5a, 0x5a, 0xb9, 0x14, 0x05,
+                                   0x00, 0x00, 0xf3, 0xab, 0xbe, 0x00, 0x10, 0x02, 0x00, 0xbf, 0x00, 0x40, 0x02, 0x00,
+                                   0xb9, 0x88, 0x13, 0x00, 0x00, 0xf3, 0xa4, 0xbe, 0xfe, 0xff, 0x00, 0x00, 0xbf, 0x00,
+                                   0xc1, 0x00, 0x00, 0xb9, 0x04, 0x00, 0x01, 0x00, 0x67, 0xf3, 0xa4, 0x0f, 0x0b};
+    memset(tb_ram(tb, 0x21000, 0x5000), 0, 0x5000);
+    memcpy(tb_ram(tb, 0xfffe, 2), (const uint8_t[]){0x11, 0x22}, 2);
+    memcpy(tb_ram(tb, 0, 2), (const uint8_t[]){0x33, 0x44}, 2);
+    assert_int_equal(run32(tb, code, sizeof(code), NULL, 0), EXC_UD);
+    struct emu_cpu *cpu = &tb->cpu;
+    const uint8_t *a = tb_ram(tb, 0x21000, 5200), *b = tb_ram(tb, 0x24000, 5001);
+    for (unsigned i = 0; i < 5200; i++) assert_int_equal(a[i], 0x5a);
+    for (unsigned i = 0; i < 5000; i++) assert_int_equal(b[i], 0x5a);
+    assert_int_equal(b[5000], 0);
+    assert_memory_equal(tb_ram(tb, 0xc100, 4), ((const uint8_t[]){0x11, 0x22, 0x33, 0x44}), 4);
+    assert_int_equal(cpu->s.gpr[GPR_RSI], 2);      /* SI wrapped; the upper half stays 0 */
+    assert_int_equal(cpu->s.gpr[GPR_RDI], 0xc104);
+    assert_int_equal(cpu->s.gpr[GPR_RCX], 0x10000); /* CX counted down to 0, ECX's upper half kept */
+}
+
+/* A 16-bit code segment (CS.D=0) under long mode, based at GB_CODE so that IP stays below 64 KiB
+ * (such code runs uncached, as any code segment with a base): 16-bit operands and addressing by
+ * default, 66 for a 32-bit operand, 2-byte pushes and return addresses, IP-relative CALL. */
+static void test_compat_16bit_code(void **state)
+{
+    struct testbed *tb = *state;
+    /* mov $0x1234,%ax; mov $0x10,%cx; add %cx,%ax; push %ax; pop %dx; call f; mov %ax,%si;
+     * mov $0xc000,%bx; mov %dx,2(%bx); mov $0x55aa,%di; mov $0x11223344,%ecx (66);
+     * lea 8(%bx,%di),%bp (wraps at 64 KiB); ud2;  f: add $1,%ax; ret */
+    static const uint8_t code[] = {0xb8, 0x34, 0x12, 0xb9, 0x10, 0x00, 0x01, 0xc8, 0x50, 0x5a, 0xe8, 0x16, 0x00,
+                                   0x89, 0xc6, 0xbb, 0x00, 0xc0, 0x89, 0x57, 0x02, 0xbf, 0xaa, 0x55, 0x66, 0xb9,
+                                   0x44, 0x33, 0x22, 0x11, 0x8d, 0x69, 0x08, 0x0f, 0x0b, 0x83, 0xc0, 0x01, 0xc3};
+    tb_start(tb, code, sizeof(code), 3);
+    assert_int_equal(tb_enter_compat(tb), 0);
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.seg[SEG_CS] = (struct cpu_segment){.base = GB_CODE, .limit = 0xffff, .selector = SEL_UCODE32,
+                                              .type = 0xb, .s = 1, .dpl = 3, .present = 1};
+    cpu->s.rip = 0;
+    emu_update_mode(cpu);
+    assert_false(cpu->code32);
+    for (int i = 0; i < 100 && tb->exc_count == 0; i++) emu_exec(cpu, 50);
     assert_int_equal(tb->exc_vector, EXC_UD);
-    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), 0x21); /* IP within the code segment */
+    assert_int_equal(rd64(tb, GB_FRAME_CS), SEL_UCODE32);
+    assert_int_equal(rd64(tb, GB_FRAME_RSP), GB_STACK_TOP);
+    assert_int_equal(rd64(tb, GB_FRAME_RAX(false)), 0x1245);
+    assert_int_equal(rd64(tb, GB_FRAME_RDX(false)), 0x1244);
+    assert_int_equal(cpu->s.gpr[GPR_RSI], 0x1245);
+    assert_int_equal(cpu->s.gpr[GPR_RCX], 0x11223344);
+    assert_int_equal(cpu->s.gpr[GPR_RBP], 0x15b2);
+    assert_int_equal(*(uint16_t *)tb_ram(tb, 0xc002, 2), 0x1244);
+    assert_int_equal(*(uint16_t *)tb_ram(tb, GB_STACK_TOP - 2, 2), 0x0d); /* CALL pushed IP, 2 bytes */
 }
 
 int main(void)
@@ -429,7 +474,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compat_legacy_only_instructions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_bcd_sdm_examples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_bcd_vs_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compat_16bit_code_raises_ud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_string_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_16bit_code, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
