@@ -404,6 +404,23 @@ static void test_compat_bcd_vs_host(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* IRET in compatibility mode to the same level pops EIP, CS and EFLAGS only (64-bit mode always
+ * pops SS:RSP too). */
+static void test_compat_iret_same_level(void **state)
+{
+    struct testbed *tb = *state;
+    /* mov %esp,%ebp; pushf; push %cs; push $1f; iret; ud2; 1: mov %esp,%ebx; ud2 */
+    uint8_t code[] = {0x89, 0xe5, 0x9c, 0x0e, 0x68, 0, 0, 0, 0, 0xcf, 0x0f, 0x0b, 0x89, 0xe3, 0x0f, 0x0b};
+    uint32_t target = (uint32_t)(GB_CODE + 0xc);
+    memcpy(code + 5, &target, 4);
+    assert_int_equal(run32(tb, code, sizeof(code), NULL, 0), EXC_UD);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), GB_CODE + 0xe);
+    assert_int_equal(rd64(tb, GB_FRAME_CS), SEL_UCODE32);
+    assert_int_equal(rd64(tb, GB_FRAME_SS), SEL_UDATA32);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RBX], tb->cpu.s.gpr[GPR_RBP]);
+    assert_int_equal(tb->cpu.s.gpr[GPR_RBX], GB_STACK_TOP);
+}
+
 /* String instructions with 32-bit addressing (REP STOSD, REP MOVSB across pages, the bulk path)
  * and with 16-bit addressing (67: SI wraps at 64 KiB, CX counts, the upper halves are kept). */
 static void test_compat_string_ops(void **state)
@@ -474,6 +491,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compat_legacy_only_instructions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_bcd_sdm_examples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_bcd_vs_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compat_iret_same_level, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_string_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compat_16bit_code, setup, teardown),
     };

@@ -376,8 +376,14 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     uint64_t new_rip = pop_at(cpu, &rsp, opsize);
     uint16_t new_cs = (uint16_t)pop_at(cpu, &rsp, opsize);
     uint64_t new_flags = pop_at(cpu, &rsp, opsize);
-    uint64_t new_rsp = pop_at(cpu, &rsp, opsize);
-    uint16_t new_ss = (uint16_t)pop_at(cpu, &rsp, opsize);
+    /* 64-bit mode always pops SS:RSP; compatibility mode only on a return to an outer level */
+    bool pop_stack = cpu->long64 || (new_cs & 3u) > cpu->cpl;
+    uint64_t new_rsp = rsp;
+    uint16_t new_ss = cpu->s.seg[SEG_SS].selector;
+    if (pop_stack) {
+        new_rsp = pop_at(cpu, &rsp, opsize);
+        new_ss = (uint16_t)pop_at(cpu, &rsp, opsize);
+    }
     if (opsize == 4) {
         new_flags = (cpu->s.rflags & ~0xffffffffULL) | new_flags;
     } else if (opsize == 2) {
@@ -390,7 +396,7 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     bool to64 = desc_l(&cd);
     if (to64 && !emu_canonical(new_rip)) emu_raise_gp0(cpu);
     if (!to64) new_rip &= desc_db(&cd) ? 0xffffffffULL : 0xffffULL;
-    check_return_ss(cpu, new_ss, rpl, to64, &sd);
+    if (pop_stack) check_return_ss(cpu, new_ss, rpl, to64, &sd);
 
     /* commit */
     uint64_t cur = emu_get_rflags(cpu);
@@ -401,8 +407,11 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     uint64_t flags = (cur & ~mask) | (new_flags & mask) | RFLAGS_FIXED;
     unsigned old_cpl = cpu->cpl;
     desc_set_accessed(cpu, new_cs, &cd);
-    if ((new_ss & ~3u) == 0) seg_load_null(&cpu->s.seg[SEG_SS], new_ss);
-    else {
+    if (!pop_stack) {
+        /* same level, compatibility mode: SS stays, ESP (or SP) moved past the three slots */
+    } else if ((new_ss & ~3u) == 0) {
+        seg_load_null(&cpu->s.seg[SEG_SS], new_ss);
+    } else {
         desc_set_accessed(cpu, new_ss, &sd);
         desc_to_seg(&sd, new_ss, &cpu->s.seg[SEG_SS]);
     }
@@ -410,7 +419,7 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     if (rpl > old_cpl) null_outer_segments(cpu, rpl);
     emu_set_rflags(cpu, flags);
     cpu->s.rip = new_rip;
-    cpu->s.gpr[GPR_RSP] = to64 ? new_rsp : new_rsp & 0xffffffffULL;
+    cpu->s.gpr[GPR_RSP] = to64 || !pop_stack ? new_rsp : new_rsp & 0xffffffffULL;
 }
 
 void emu_sys_syscall(struct emu_cpu *cpu)
