@@ -480,6 +480,18 @@ static void test_compat_16bit_code(void **state)
     assert_int_equal(cpu->s.gpr[GPR_RBP], 0x15b2);
     assert_int_equal(*(uint16_t *)tb_ram(tb, 0xc002, 2), 0x1244);
     assert_int_equal(*(uint16_t *)tb_ram(tb, GB_STACK_TOP - 2, 2), 0x0d); /* CALL pushed IP, 2 bytes */
+
+    /* running off the end of the segment: NOP at IP 0xffff, then IP 0x10000 > CS.limit: #GP(0) */
+    static const uint8_t nop = 0x90;
+    tb_start(tb, &nop, 1, 3);
+    assert_int_equal(tb_enter_compat(tb), 0);
+    cpu->s.seg[SEG_CS] = (struct cpu_segment){.base = GB_CODE - 0xffff, .limit = 0xffff, .selector = SEL_UCODE32,
+                                              .type = 0xb, .s = 1, .dpl = 3, .present = 1};
+    cpu->s.rip = 0xffff;
+    emu_update_mode(cpu);
+    for (int i = 0; i < 100 && tb->exc_count == 0; i++) emu_exec(cpu, 50);
+    assert_int_equal(tb->exc_vector, EXC_GP);
+    assert_int_equal(rd64(tb, GB_FRAME_RIP), 0x10000);
 }
 
 int main(void)

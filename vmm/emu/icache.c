@@ -231,7 +231,11 @@ static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t
     /* blocks are keyed by the linear address rip: outside 64-bit mode only with CS.base 0 (as
      * Linux's compatibility-mode code segments); unsupported modes decode as #UD */
     unsigned dmode = emu_decode_mode(cpu);
-    if (!cpu->long64 && (dmode == 0 || cpu->s.seg[SEG_CS].base != 0)) return decode_uncached(cpu, rip);
+    if (!cpu->long64) {
+        /* EIP/IP past CS.limit (sequential execution off the end of the segment): #GP(0) */
+        if (dmode != 0 && rip > cpu->s.seg[SEG_CS].limit) emu_raise_gp0(cpu);
+        if (dmode == 0 || cpu->s.seg[SEG_CS].base != 0) return decode_uncached(cpu, rip);
+    }
     struct emu_tlb_entry *e = emu_tlb_slot(cpu, rip);
     const uint8_t *host;
     uint64_t gpa;
