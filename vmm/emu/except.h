@@ -1,5 +1,6 @@
 /* except: the emulator's protected-mode machinery: descriptors and segment-register loads, the
- * mode cache, exception and interrupt delivery through the IDT (#DF, triple fault), INT n,
+ * mode cache, exception and interrupt delivery through the IDT of long mode or of legacy
+ * protected mode (#DF, triple fault), INT n,
  * IRET, SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors and the
  * stack helpers. Layer: above cpu.h, flags.h and mmu.h.
  *
