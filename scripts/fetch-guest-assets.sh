@@ -11,9 +11,39 @@
 #   .cache/guest/VERSIONS         which packages these came from
 # Idempotent and quiet: when the cache is complete it does nothing (so it works offline).
 # FORCE=1 refetches.
+#
+# `fetch-guest-assets.sh i386` fetches only .cache/guest/busybox-i386 (busybox-static:i386, the
+# init of the compatibility-mode guest: a 32-bit userland under the 64-bit kernel). apt-get reads
+# i386 package lists of its own (under .cache/guest/apt-i386), so the host's dpkg architectures
+# are left as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=.cache/guest
+
+fetch_i386() {
+    [ "${FORCE:-0}" != 1 ] && [ -x $G/busybox-i386 ] && return 0
+    command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+        { echo "fetch-guest-assets: needs apt-get and dpkg-deb" >&2; return 1; }
+    local lists=$G/apt-i386 w opts
+    mkdir -p $lists/partial
+    opts=(-q=2 -o APT::Architectures::=i386 -o APT::Architecture=i386 -o "Dir::State::Lists=$(pwd)/$lists")
+    [ "$(id -u)" -eq 0 ] && opts+=(-o APT::Sandbox::User=root)
+    w=$(mktemp -d "${TMPDIR:-/tmp}/vmd-i386.XXXXXX")
+    if ! { ls $lists/*_Packages* >/dev/null 2>&1 && (cd "$w" && apt-get "${opts[@]}" download busybox-static:i386); }; then
+        echo "fetch-guest-assets: apt-get update (i386 lists)"
+        apt-get "${opts[@]}" update && (cd "$w" && apt-get "${opts[@]}" download busybox-static:i386) ||
+            { rm -rf "$w"; echo "fetch-guest-assets: busybox-static:i386 download failed" >&2; return 1; }
+    fi
+    dpkg-deb -x "$w"/busybox-static_*_i386.deb "$w/x"
+    mkdir -p $G
+    cp "$w/x/bin/busybox" $G/busybox-i386.tmp && mv $G/busybox-i386.tmp $G/busybox-i386
+    echo "fetch-guest-assets: busybox-static:i386 $(dpkg-deb -f "$w"/busybox-static_*_i386.deb Version) -> $G/busybox-i386"
+    rm -rf "$w"
+}
+if [ "${1:-}" = i386 ]; then
+    fetch_i386
+    exit
+fi
 VERSIONS=$G/VERSIONS
 # Modules the nested rig loads into the outer kernel; their dependencies are added automatically.
 RIG_MODULES="irqbypass kvm ccp kvm-amd kvm-intel"

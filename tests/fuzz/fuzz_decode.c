@@ -1,13 +1,17 @@
 /* fuzz_decode: libFuzzer target for the emulator's decoder and instruction handlers.
- * The input's first byte picks CPL0 or CPL3, the rest is placed as instruction bytes at the
+ * The input's first byte picks the mode (bit 0: CPL3; bit 1: compatibility mode at CPL3, with
+ * bit 2 a 16-bit code segment, else a 32-bit one; bit 3 with bit 1: legacy protected mode, paging
+ * and long mode off, where the testbed's 64-bit IDT reads as garbage gates), the rest is placed as instruction bytes at the
  * entry point of a flat 64-bit test machine (emu_exec_testbed.h) and run for a bounded
- * instruction budget. Any crash, hang or sanitizer report is a bug: hostile guest code must
- * never hurt the host. Build: make fuzzers; run: scripts/run-fuzz.sh [SECONDS].
+ * instruction budget. The same bytes are also decoded back to back in the 64-, 32- and 16-bit
+ * decoder modes. Any crash, hang or sanitizer report is a bug: hostile guest code must never
+ * hurt the host. Build: make fuzzers; run: scripts/run-fuzz.sh [SECONDS].
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "emu_exec_testbed.h"
+#include "vmm/emu/exec.h"
 
 /* One machine for the whole fuzzing process (libFuzzer calls us repeatedly); rebuilt state
  * per input. */
@@ -27,7 +31,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t code[4096 + 16];
     memcpy(code, data + 1, size - 1);
     memset(code + size - 1, 0xf4, 16); /* HLT after the input */
-    tb_start(tb, code, size - 1 + 16, (data[0] & 1) ? 3 : 0);
+    /* the decoder alone, in every mode */
+    for (unsigned mode = 2; mode <= 8; mode *= 2) {
+        struct insn in;
+        for (size_t off = 0; off < size - 1;) {
+            int n = emu_decode(code + off, (unsigned)(size - 1 + 16 - off), mode, &in);
+            if (n <= 0 || n > 15 || !in.fn) abort();
+            off += (size_t)n;
+        }
+    }
+    bool compat = data[0] & 2;
+    tb_start(tb, code, size - 1 + 16, (compat || (data[0] & 1)) ? 3 : 0);
+    if (compat && tb_enter_compat(tb) < 0) return 0;
+    if (compat && (data[0] & 4)) {
+        tb->cpu.s.seg[SEG_CS].db = 0;
+        emu_update_mode(&tb->cpu);
+    }
+    if (compat && (data[0] & 8)) {
+        tb->cpu.s.efer = 0;
+        tb->cpu.s.cr0 &= ~CR0_PG;
+        emu_update_mode(&tb->cpu);
+        emu_tlb_flush(&tb->cpu);
+    }
     emu_icache_flush(&tb->cpu);
     atomic_store(&tb->m.stop, MACHINE_RUNNING);
     for (int i = 0; i < GPR_COUNT; i++)

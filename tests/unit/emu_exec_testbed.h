@@ -90,4 +90,28 @@ static inline void tb_start(struct testbed *tb, const void *code, size_t len, un
 
 static inline void *tb_ram(struct testbed *tb, uint64_t gpa, size_t len) { return guest_mem_ptr(&tb->m.mem, gpa, len); }
 
+/* Compatibility mode: GDT entries after guest_builder's seven, 32-bit user code and data, and a
+ * user data segment based at GB_DATA (for segment-relative accesses). */
+#define TB_SEL_UCODE32 0x3b
+#define TB_SEL_UDATA32 0x43
+#define TB_SEL_DATA_AT_GB_DATA 0x4b
+
+/* After tb_start(tb, ..., 3): write those entries and switch CS, SS, DS and ES to them, so the
+ * code at RIP runs as 32-bit code at CPL3 under the 64-bit kernel state. */
+static inline int tb_enter_compat(struct testbed *tb)
+{
+    const uint64_t gdt[3] = {0x00cffb000000ffffULL, 0x00cff3000000ffffULL,
+                             0x00cff2000000ffffULL | ((uint64_t)(GB_DATA & 0xffffff) << 16)};
+    if (guest_mem_write(&tb->m.mem, GB_GDT + 7 * 8, gdt, sizeof(gdt)) < 0) return -1;
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.seg[SEG_CS] = (struct cpu_segment){.limit = 0xffffffff, .selector = TB_SEL_UCODE32, .type = 0xb, .s = 1,
+                                              .dpl = 3, .present = 1, .db = 1, .g = 1};
+    struct cpu_segment data = {.limit = 0xffffffff, .selector = TB_SEL_UDATA32, .type = 0x3, .s = 1,
+                               .dpl = 3, .present = 1, .db = 1, .g = 1};
+    cpu->s.seg[SEG_SS] = cpu->s.seg[SEG_DS] = cpu->s.seg[SEG_ES] = data;
+    cpu->s.gdtr.limit = 10 * 8 - 1;
+    emu_update_mode(cpu);
+    return 0;
+}
+
 #endif

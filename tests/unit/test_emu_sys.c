@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/sys.h"
 #include "vmm/machine.h"
 
 #define RAM (16ULL << 20)

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/sys.h"
 #include "vmm/machine.h"
 
 static void test_scale_factors(void **state)

@@ -18,7 +18,6 @@
 #include "vmm/emu/emu.h"
 #include "vmm/emu/emu_apic.h"
 #include "vmm/emu/fpu_sse.h"
-#include "vmm/emu/sys_priv.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 

@@ -14,9 +14,8 @@
  */
 #include <string.h>
 
-#include "vmm/emu/emu.h"
 #include "vmm/emu/fpu_sse.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/sys.h"
 
 /* leaf 1 EDX */
 #define F1D_FPU (1u << 0)

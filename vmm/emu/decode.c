@@ -6,13 +6,19 @@
  * no-base/no-index cases, displacements and immediates, and picks the handler. Encodings
  * that are invalid or not implemented get a handler raising #UD; instructions longer than
  * 15 bytes raise #GP(0). VEX/EVEX (C4/C5/62) raise #UD: AVX is not advertised.
- * Only 64-bit mode is decoded; other modes raise #UD (see exec.h).
+ * Modes (`mode`, the default operand/address size): 64-bit mode (8), and 32-bit (4) or 16-bit
+ * (2) code segments. Outside 64-bit mode there is no REX (40-4F are INC/DEC), 66/67 toggle the
+ * default sizes, 67 selects 16-bit ModRM addressing, every segment override counts, ModRM
+ * mod=0 rm=5 is an absolute disp32, and the opcodes only valid there decode (push/pop of ES CS
+ * SS DS, PUSHA/POPA, 82, DAA DAS AAA AAS AAM AAD, BOUND, LES/LDS, ARPL, INTO, SALC, far JMP/CALL
+ * ptr16:16/32). Mode 0 (real mode, legacy protected mode: not implemented) raises #UD for
+ * everything.
  */
 #include "vmm/emu/exec.h"
 #include "vmm/emu/fpu_sse.h"
 
 /* Immediate kinds */
-enum { I_NONE, I_B, I_W, I_Z, I_V, I_WB, I_MOFFS, I_GRP3 };
+enum { I_NONE, I_B, I_W, I_Z, I_V, I_WB, I_MOFFS, I_GRP3, I_PTR };
 #define M 0x10 /* has ModRM */
 
 static const uint8_t map0_attr[256] = {
@@ -46,12 +52,13 @@ static bool is_sse_0f(uint8_t op)
            (op >= 0xc4 && op <= 0xc6) || op >= 0xd0;
 }
 
-int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
+int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
 {
     memset(in, 0, sizeof(*in));
     in->base = in->index = NOREG;
     in->seg = SEG_DS;
-    if (!long64) {
+    const bool long64 = mode == 8;
+    if (mode != 8 && mode != 4 && mode != 2) {
         in->fn = h_ud;
         in->len = 1;
         in->flags = IF_END_BLOCK;
@@ -74,10 +81,12 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         else if (c == 0x67) pfx67 = 1;
         else if (c == 0xf0) in->lock = 1;
         else if (c == 0xf2 || c == 0xf3) in->rep = c;
-        else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e) { /* ignored in 64-bit mode */ }
+        else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e) {
+            if (!long64) segovr = c == 0x26 ? SEG_ES : c == 0x2e ? SEG_CS : c == 0x36 ? SEG_SS : SEG_DS;
+        } /* ignored in 64-bit mode */
         else if (c == 0x64) segovr = SEG_FS;
         else if (c == 0x65) segovr = SEG_GS;
-        else if ((c & 0xf0) == 0x40) {
+        else if ((c & 0xf0) == 0x40 && long64) {
             i++;
             rex = c;
             continue;
@@ -86,7 +95,8 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         i++;
     }
     in->rex = rex;
-    in->asz = pfx67 ? 4 : 8;
+    if (long64) in->asz = pfx67 ? 4 : 8;
+    else in->asz = (uint8_t)((mode == 4) != (pfx67 != 0) ? 4 : 2);
     in->mandatory = in->rep ? in->rep : (in->pfx66 ? 0x66 : 0);
     unsigned map = 0;
     i++;
@@ -104,12 +114,14 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
     in->map = (uint8_t)map;
 
     /* operand size and the ModRM / immediate shape */
-    unsigned osz = (rex & 8) ? 8 : (in->pfx66 ? 2 : 4);
+    unsigned osz = (rex & 8) ? 8 : ((mode == 2) != (in->pfx66 != 0)) ? 2 : 4;
     unsigned attr = 0;
     bool has_imm8_sse = false, fpu = false;
     if (map == 0) {
         attr = map0_attr[c];
         if (c >= 0xd8 && c <= 0xdf) fpu = true;
+        if (!long64 && (c == 0xc4 || c == 0xc5)) attr = M; /* LES/LDS (mod 3: VEX, #UD) */
+        if (!long64 && (c == 0x9a || c == 0xea)) attr = I_PTR;
     } else if (map == 1) {
         if (c >= 0x80 && c <= 0x8f) attr = I_Z;
         else if (c == 0x77) fpu = true; /* EMMS: no ModRM */
@@ -146,6 +158,29 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         if (map == 1 && c >= 0x20 && c <= 0x23) in->mod = 3; /* MOV CR/DR: always a register */
         if (in->mod == 3) {
             in->rm = rm | ((rex & 1) ? 8 : 0);
+        } else if (in->asz == 2) {
+            /* 16-bit addressing: BX+SI BX+DI BP+SI BP+DI SI DI BP(disp16 if mod 0) BX */
+            static const uint8_t base16[8] = {GPR_RBX, GPR_RBX, GPR_RBP, GPR_RBP, GPR_RSI, GPR_RDI, GPR_RBP, GPR_RBX};
+            static const uint8_t index16[8] = {GPR_RSI, GPR_RDI, GPR_RSI, GPR_RDI, NOREG, NOREG, NOREG, NOREG};
+            unsigned dispsz = in->mod == 1 ? 1 : in->mod == 2 ? 2 : 0;
+            in->base = base16[rm];
+            in->index = index16[rm];
+            if (in->mod == 0 && rm == 6) {
+                in->base = NOREG;
+                dispsz = 2;
+            }
+            if (in->base == GPR_RBP) in->seg = SEG_SS;
+            if (dispsz == 1) {
+                NEED(1);
+                in->disp = (int8_t)b[i];
+                i++;
+            } else if (dispsz == 2) {
+                NEED(2);
+                int16_t d;
+                memcpy(&d, b + i, 2);
+                in->disp = d;
+                i += 2;
+            }
         } else {
             unsigned dispsz = in->mod == 1 ? 1 : in->mod == 2 ? 4 : 0;
             if (rm == 4) {
@@ -162,7 +197,7 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
                     in->base = base | ((rex & 1) ? 8 : 0);
                 }
             } else if (rm == 5 && in->mod == 0) {
-                in->base = RIPREL;
+                in->base = long64 ? RIPREL : NOREG; /* legacy modes: an absolute disp32 */
                 dispsz = 4;
             } else {
                 in->base = rm | ((rex & 1) ? 8 : 0);
@@ -201,7 +236,8 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         break;
     }
     case I_Z:
-        if (osz == 2 && !(map == 0 && (c == 0xe8 || c == 0xe9)) && map != 1) {
+        /* 64-bit mode: near CALL/JMP/Jcc always take rel32 */
+        if (osz == 2 && (!long64 || (!(map == 0 && (c == 0xe8 || c == 0xe9)) && map != 1))) {
             NEED(2);
             int16_t w;
             memcpy(&w, b + i, 2);
@@ -243,11 +279,34 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         i += 3;
         break;
     }
+    case I_PTR: /* ptr16:16 / ptr16:32: the offset in imm, the selector in imm2 */
+        if (osz == 2) {
+            NEED(4);
+            uint16_t w;
+            memcpy(&w, b + i, 2);
+            in->imm = w;
+            i += 2;
+        } else {
+            NEED(6);
+            uint32_t d;
+            memcpy(&d, b + i, 4);
+            in->imm = d;
+            i += 4;
+        }
+        memcpy(&in->imm2, b + i, 2);
+        i += 2;
+        break;
     case I_MOFFS:
         if (in->asz == 8) {
             NEED(8);
             memcpy(&in->disp, b + i, 8);
             i += 8;
+        } else if (in->asz == 2) {
+            NEED(2);
+            uint16_t w;
+            memcpy(&w, b + i, 2);
+            in->disp = w;
+            i += 2;
         } else {
             NEED(4);
             uint32_t d;
@@ -273,7 +332,8 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
         in->reg = byte_reg(in->reg, rex);           \
         if (!mem) in->rm = byte_reg(in->rm, rex);   \
     } while (0)
-#define D64() (in->osz = in->pfx66 ? 2 : 8)
+/* default operand size 64 in 64-bit mode (stack operations, near branches) */
+#define D64() (in->osz = long64 ? (in->pfx66 ? 2 : 8) : in->osz)
 
     if (fpu) {
         if (map == 1 && c == 0x77) in->mod = 3; /* EMMS has no ModRM */
@@ -299,14 +359,41 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
             goto done;
         }
         switch (c) {
+        case 0x06: case 0x0e: case 0x16: case 0x1e: if (!long64) { fn = h_push_seg; } break;
+        case 0x07: case 0x17: case 0x1f: if (!long64) { fn = h_pop_seg; fl = IF_END_BLOCK; } break;
+        case 0x40 ... 0x47: case 0x48 ... 0x4f: /* reached outside 64-bit mode only */
+            in->mod = 3;
+            in->rm = c & 7;
+            fn = c < 0x48 ? h_inc : h_dec;
+            break;
+        case 0x60: if (!long64) fn = h_pusha; break;
+        case 0x61: if (!long64) fn = h_popa; break;
+        case 0x27: if (!long64) fn = h_daa; break;
+        case 0x2f: if (!long64) fn = h_das; break;
+        case 0x37: if (!long64) fn = h_aaa; break;
+        case 0x3f: if (!long64) fn = h_aas; break;
+        case 0xd4: if (!long64) fn = h_aam; break;
+        case 0xd5: if (!long64) fn = h_aad; break;
+        case 0xd6: if (!long64) fn = h_salc; break;
+        case 0x62: if (!long64 && mem) fn = h_bound; break;
+        case 0xc4: case 0xc5: if (!long64 && mem) { fn = h_les_lds; fl = IF_END_BLOCK; } break;
+        case 0xce: if (!long64) { fn = h_into; fl = IF_END_BLOCK; } break;
+        case 0x9a: if (!long64) { fn = h_call_far_i; fl = IF_END_BLOCK; } break;
+        case 0xea: if (!long64) { fn = h_jmp_far_i; fl = IF_END_BLOCK; } break;
         case 0x50 ... 0x57: D64(); in->reg = (c & 7) | ((rex & 1) ? 8 : 0); fn = h_push_r; break;
         case 0x58 ... 0x5f: D64(); in->reg = (c & 7) | ((rex & 1) ? 8 : 0); fn = h_pop_r; break;
-        case 0x63: fn = h_movsxd; break;
+        case 0x63: fn = long64 ? h_movsxd : h_arpl; break;
         case 0x68: case 0x6a: D64(); fn = h_push_i; break;
         case 0x69: case 0x6b: fn = h_imul_r_rm_i; break;
         case 0x6c: case 0x6d: if (c == 0x6c) in->osz = 1; if (in->osz == 8) in->osz = 4; fn = h_ins; fl = IF_END_BLOCK; break;
         case 0x6e: case 0x6f: if (c == 0x6e) in->osz = 1; if (in->osz == 8) in->osz = 4; fn = h_outs; fl = IF_END_BLOCK; break;
         case 0x70 ... 0x7f: in->disp = (int64_t)in->imm; fn = h_jcc; fl = IF_END_BLOCK | IF_COND_BRANCH; break;
+        case 0x82: /* 80 outside 64-bit mode */
+            if (long64) break;
+            BYTE_OP();
+            fn = alu_rm_i[sub];
+            lockable = sub != 7;
+            break;
         case 0x80: BYTE_OP(); /* fallthrough */
         case 0x81: case 0x83: fn = alu_rm_i[sub]; lockable = sub != 7; break;
         case 0x84: BYTE_OP(); /* fallthrough */
@@ -397,9 +484,9 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
             switch (sub) {
             case 0: fn = h_inc; lockable = true; break;
             case 1: fn = h_dec; lockable = true; break;
-            case 2: in->osz = 8; fn = h_call_rm; fl = IF_END_BLOCK; break;
+            case 2: if (long64) in->osz = 8; fn = h_call_rm; fl = IF_END_BLOCK; break;
             case 3: if (mem) { fn = h_call_far_m; fl = IF_END_BLOCK; } break;
-            case 4: in->osz = 8; fn = h_jmp_rm; fl = IF_END_BLOCK; break;
+            case 4: if (long64) in->osz = 8; fn = h_jmp_rm; fl = IF_END_BLOCK; break;
             case 5: if (mem) { fn = h_jmp_far_m; fl = IF_END_BLOCK; } break;
             case 6: D64(); fn = h_push_rm; break;
             default: break;
@@ -496,6 +583,7 @@ int emu_decode(const uint8_t *b, unsigned avail, bool long64, struct insn *in)
 done:
     if (in->lock && (!lockable || !mem)) fn = NULL;
     if (!fn) goto ud_decoded;
+    if (!long64) fn = emu_legacy_form(fn);
     in->fn = fn;
     in->flags = fl;
     insn_fn fast = emu_specialize(in);

@@ -1,16 +1,14 @@
-/* except: exceptions and interrupts for the emulator: emu_raise, delivery through the 64-bit
- * IDT (gate checks, RSP0/IST stack switches, the frame, #DF and triple fault), INT n, IRET,
- * SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register
- * loads, the stack helpers and the mode cache (emu_update_mode).
- *
- * Convention with the exec part: when an emu_sys_* function runs, s.rip already holds the
- * address of the next instruction and cpu->insn_rip the current one. Every function here
- * performs all memory accesses that can fault before it changes architectural state.
+/* except: exceptions and interrupts for the emulator: delivery through the 64-bit IDT (gate
+ * checks, RSP0/IST stack switches, the frame, #DF and triple fault) and, outside long mode,
+ * through the protected-mode IDT (16/32-bit gates, SSn:ESPn from the TSS), INT n, IRET, SYSCALL/SYSRET,
+ * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
+ * helpers and the mode cache (emu_update_mode). Interface and conventions: except.h.
  */
 #include <string.h>
 
-#include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/except.h"
+#include "vmm/emu/flags.h"
+#include "vmm/emu/mmu.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -150,15 +148,7 @@ uint64_t emu_pop(struct emu_cpu *cpu, unsigned size)
     return v;
 }
 
-/* ---- raising and delivering ---------------------------------------------------------- */
-
-void emu_raise(struct emu_cpu *cpu, int vector, uint32_t error, bool has_error)
-{
-    cpu->exc_vector = vector;
-    cpu->exc_error = error;
-    cpu->exc_has_error = has_error;
-    longjmp(cpu->fault_jmp, 1);
-}
+/* ---- delivering --------------------------------------------------------------------- */
 
 enum event_kind { EV_EXCEPTION, EV_EXTINT, EV_SOFTINT };
 
@@ -233,7 +223,115 @@ static void deliver_long(struct emu_cpu *cpu, unsigned vector, uint32_t error, b
     cpu->s.halted = 0;
 }
 
-static void triple_fault(struct emu_cpu *cpu)
+/* One attempt to deliver an event through the protected-mode IDT (8-byte gates) outside long
+ * mode: 16- and 32-bit interrupt and trap gates, the stack switch through the TSS's SSn:ESPn
+ * (32- or 16-bit TSS) on a change to an inner level, and the frame [SS ESP] EFLAGS CS EIP
+ * [error] of the gate's size. Task gates and virtual-8086 mode are not implemented (#GP, and
+ * logged). Like deliver_long, changes no state before every check and write has succeeded. */
+static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
+{
+    uint32_t ext = kind == EV_SOFTINT ? 0 : 1;
+    uint32_t idt_err = vector * 8 + 2 + ext;
+    if (!(cpu->s.cr0 & CR0_PE)) {
+        log_error("emu: event %u in real mode is not supported", vector);
+        emu_raise(cpu, EXC_GP, idt_err, true);
+    }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        log_error("emu: event %u in virtual-8086 mode is not supported", vector);
+        emu_raise(cpu, EXC_GP, idt_err, true);
+    }
+    if (vector * 8 + 7 > cpu->s.idtr.limit) emu_raise(cpu, EXC_GP, idt_err, true);
+    uint64_t gate = mmu_read(cpu, cpu->s.idtr.base + vector * 8, 8, ACC_READ, false);
+    unsigned type = (gate >> 40) & 15, gate_dpl = (gate >> 45) & 3;
+    if (type == 5) log_error("emu: task gate for vector %u: task switches are not supported", vector);
+    if (type != 6 && type != 7 && type != 0xe && type != 0xf) emu_raise(cpu, EXC_GP, idt_err, true);
+    if (kind == EV_SOFTINT && gate_dpl < cpu->cpl) emu_raise(cpu, EXC_GP, vector * 8 + 2, true);
+    if (!((gate >> 47) & 1)) emu_raise(cpu, EXC_NP, idt_err, true);
+    unsigned gsz = type & 8 ? 4 : 2; /* 32- or 16-bit gate: the frame's slot size */
+    uint16_t sel = (uint16_t)(gate >> 16);
+    uint64_t target = (gate & 0xffff) | (gsz == 4 ? (gate >> 32) & 0xffff0000ULL : 0);
+
+    if ((sel & ~3u) == 0) emu_raise(cpu, EXC_GP, ext, true);
+    struct emu_desc cd;
+    desc_read(cpu, sel, &cd, false, ext);
+    if (!desc_is_code(&cd) || desc_dpl(&cd) > cpu->cpl) emu_raise(cpu, EXC_GP, (sel & ~3u) | ext, true);
+    if (!desc_present(&cd)) emu_raise(cpu, EXC_NP, (sel & ~3u) | ext, true);
+    bool conforming = desc_type(&cd) & 4;
+    unsigned new_cpl = conforming ? cpu->cpl : desc_dpl(&cd);
+    struct cpu_segment new_cs;
+    desc_to_seg(&cd, (uint16_t)((sel & ~3u) | new_cpl), &new_cs);
+    if (target > new_cs.limit) emu_raise(cpu, EXC_GP, ext, true);
+
+    /* the stack: the current one, or SSn:ESPn from the TSS for an inner level */
+    bool stack_switch = new_cpl < cpu->cpl;
+    struct cpu_segment ss = cpu->s.seg[SEG_SS];
+    uint64_t esp = cpu->s.gpr[GPR_RSP];
+    struct emu_desc sd = {0};
+    uint16_t new_ss = ss.selector;
+    if (stack_switch) {
+        const struct cpu_segment *tr = &cpu->s.seg[SEG_TR];
+        bool tss32 = tr->type & 8; /* 9/11: 32-bit TSS; 1/3: 16-bit */
+        unsigned off = tss32 ? 4 + 8 * new_cpl : 2 + 4 * new_cpl, w = tss32 ? 4 : 2;
+        if (tr->unusable || !tr->present || off + 2 * w - 1 > tr->limit)
+            emu_raise(cpu, EXC_TS, (tr->selector & ~3u) | ext, true);
+        esp = mmu_read(cpu, tr->base + off, w, ACC_READ, false);
+        new_ss = (uint16_t)mmu_read(cpu, tr->base + off + w, 2, ACC_READ, false);
+        if ((new_ss & ~3u) == 0) emu_raise(cpu, EXC_TS, ext, true);
+        desc_read(cpu, new_ss, &sd, false, ext);
+        if ((new_ss & 3) != new_cpl || !desc_s(&sd) || (desc_type(&sd) & 8) || !(desc_type(&sd) & 2) ||
+            desc_dpl(&sd) != new_cpl)
+            emu_raise(cpu, EXC_TS, (new_ss & ~3u) | ext, true);
+        if (!desc_present(&sd)) emu_raise(cpu, EXC_SS, (new_ss & ~3u) | ext, true);
+        desc_to_seg(&sd, new_ss, &ss);
+    }
+
+    uint64_t rflags = emu_get_rflags(cpu);
+    uint32_t frame[6];
+    unsigned n = 0;
+    if (stack_switch) {
+        frame[n++] = cpu->s.seg[SEG_SS].selector;
+        frame[n++] = (uint32_t)cpu->s.gpr[GPR_RSP];
+    }
+    frame[n++] = (uint32_t)rflags;
+    frame[n++] = cpu->s.seg[SEG_CS].selector;
+    frame[n++] = (uint32_t)cpu->s.rip;
+    if (has_error) frame[n++] = error;
+    /* the frame, pushed in that order below ESP (SP for a 16-bit stack), must fit the limit */
+    uint64_t mask = ss.db ? 0xffffffffULL : 0xffffULL;
+    uint64_t top = esp & mask, size = (uint64_t)n * gsz;
+    bool expand_down = !(ss.type & 8) && (ss.type & 4);
+    if (top < size || (!expand_down && top - 1 > ss.limit) || (expand_down && top - size <= ss.limit))
+        emu_raise(cpu, stack_switch ? EXC_TS : EXC_SS, stack_switch ? (new_ss & ~3u) | ext : ext, true);
+    uint64_t new_esp = top - size;
+    bool user = new_cpl == 3;
+    mmu_probe_write(cpu, (ss.base + new_esp) & 0xffffffffULL, (unsigned)size, user);
+    for (unsigned i = 0; i < n; i++)
+        mmu_write(cpu, (ss.base + top - (uint64_t)(i + 1) * gsz) & 0xffffffffULL, frame[i], gsz, user);
+
+    /* commit */
+    if (stack_switch) {
+        desc_set_accessed(cpu, new_ss, &sd);
+        cpu->s.seg[SEG_SS] = ss;
+    }
+    desc_set_accessed(cpu, sel, &cd);
+    sys_set_cs(cpu, &cd, sel, new_cpl);
+    cpu->s.gpr[GPR_RSP] = (esp & ~mask) | new_esp;
+    cpu->s.rip = target;
+    rflags &= ~(RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | RFLAGS_VM);
+    if (!(type & 1)) rflags &= ~RFLAGS_IF; /* interrupt gate */
+    emu_set_rflags(cpu, rflags);
+    cpu->s.interrupt_shadow = 0;
+    cpu->s.halted = 0;
+}
+
+/* Through the IDT of the current mode. */
+static void deliver(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
+{
+    if (cpu->s.efer & EFER_LMA) deliver_long(cpu, vector, error, has_error, kind);
+    else deliver_legacy(cpu, vector, error, has_error, kind);
+}
+
+static void shutdown_on_triple_fault(struct emu_cpu *cpu)
 {
     log_warn("emu: triple fault at RIP 0x%llx (CR2 0x%llx): resetting the machine",
              (unsigned long long)cpu->s.rip, (unsigned long long)cpu->s.cr2);
@@ -261,11 +359,6 @@ static void deliver_event(struct emu_cpu *cpu, unsigned vector, uint32_t error, 
         log_debug("emu: %s %u err 0x%x at RIP 0x%llx CR2 0x%llx CPL %u", kind == EV_EXTINT ? "irq" : "exception",
                   vector, has_error ? error : 0, (unsigned long long)cpu->s.rip, (unsigned long long)cpu->s.cr2,
                   cpu->cpl);
-    if (!(cpu->s.efer & EFER_LMA)) {
-        log_error("emu: event %u outside long mode is not supported", vector);
-        triple_fault(cpu);
-        return;
-    }
     jmp_buf saved;
     memcpy(saved, cpu->fault_jmp, sizeof(saved));
     /* the state that changes across setjmp lives in volatile locals */
@@ -276,7 +369,7 @@ static void deliver_event(struct emu_cpu *cpu, unsigned vector, uint32_t error, 
     volatile unsigned rounds = 0;
     for (;;) {
         if (setjmp(cpu->fault_jmp) == 0) {
-            deliver_long(cpu, vec, err, has_err, (enum event_kind)k);
+            deliver(cpu, vec, err, has_err, (enum event_kind)k);
             break;
         }
         /* a fault while delivering: combine the two as the SDM's table 6-5 says */
@@ -285,7 +378,7 @@ static void deliver_event(struct emu_cpu *cpu, unsigned vector, uint32_t error, 
         enum exc_class second = exc_class(nv);
         if (cpu->trace) log_debug("emu: exception %d while delivering %u", nv, vec);
         if (first == CLASS_DF || ++rounds > 8) {
-            triple_fault(cpu);
+            shutdown_on_triple_fault(cpu);
             break;
         }
         if ((first == CLASS_CONTRIB && second == CLASS_CONTRIB) ||
@@ -321,12 +414,11 @@ void emu_deliver_interrupt(struct emu_cpu *cpu, uint8_t vector)
 void emu_sys_int(struct emu_cpu *cpu, uint8_t vector, bool software_int3_or_into)
 {
     (void)software_int3_or_into; /* INT n, INT3 and INTO all check the gate DPL */
-    if (!(cpu->s.efer & EFER_LMA)) emu_raise_ud(cpu);
     /* faults while delivering are ordinary faults of the INT instruction: let emu_exec
-     * reset RIP and deliver them (deliver_long changes no state before it succeeds) */
+     * reset RIP and deliver them (deliver changes no state before it succeeds) */
     if (cpu->trace)
         log_debug("emu: int %u at RIP 0x%llx", vector, (unsigned long long)cpu->insn_rip);
-    deliver_long(cpu, vector, 0, false, EV_SOFTINT);
+    deliver(cpu, vector, 0, false, EV_SOFTINT);
 }
 
 /* ---- returns, calls, SYSCALL ----------------------------------------------------------- */
@@ -378,17 +470,26 @@ static void check_return_ss(struct emu_cpu *cpu, uint16_t ss, unsigned rpl, bool
 
 void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
 {
-    if (!cpu->long64 && !(cpu->s.efer & EFER_LMA)) {
-        log_error("emu: IRET outside long mode is not supported");
+    if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) {
+        log_error("emu: IRET in real or virtual-8086 mode is not supported");
         emu_raise_ud(cpu);
     }
-    if (cpu->s.rflags & RFLAGS_NT) emu_raise_gp0(cpu); /* task return: not in long mode */
+    if (cpu->s.rflags & RFLAGS_NT) { /* task return: none in long mode, not implemented outside */
+        if (!(cpu->s.efer & EFER_LMA)) log_error("emu: IRET with NT (task return) is not supported");
+        emu_raise_gp0(cpu);
+    }
     uint64_t rsp = cpu->s.gpr[GPR_RSP];
     uint64_t new_rip = pop_at(cpu, &rsp, opsize);
     uint16_t new_cs = (uint16_t)pop_at(cpu, &rsp, opsize);
     uint64_t new_flags = pop_at(cpu, &rsp, opsize);
-    uint64_t new_rsp = pop_at(cpu, &rsp, opsize);
-    uint16_t new_ss = (uint16_t)pop_at(cpu, &rsp, opsize);
+    /* 64-bit mode always pops SS:RSP; other modes only on a return to an outer level */
+    bool pop_stack = cpu->long64 || (new_cs & 3u) > cpu->cpl;
+    uint64_t new_rsp = rsp;
+    uint16_t new_ss = cpu->s.seg[SEG_SS].selector;
+    if (pop_stack) {
+        new_rsp = pop_at(cpu, &rsp, opsize);
+        new_ss = (uint16_t)pop_at(cpu, &rsp, opsize);
+    }
     if (opsize == 4) {
         new_flags = (cpu->s.rflags & ~0xffffffffULL) | new_flags;
     } else if (opsize == 2) {
@@ -398,10 +499,10 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     struct emu_desc cd, sd;
     check_return_cs(cpu, new_cs, &cd);
     unsigned rpl = new_cs & 3;
-    bool to64 = desc_l(&cd);
+    bool to64 = desc_l(&cd) && (cpu->s.efer & EFER_LMA);
     if (to64 && !emu_canonical(new_rip)) emu_raise_gp0(cpu);
     if (!to64) new_rip &= desc_db(&cd) ? 0xffffffffULL : 0xffffULL;
-    check_return_ss(cpu, new_ss, rpl, to64, &sd);
+    if (pop_stack) check_return_ss(cpu, new_ss, rpl, to64, &sd);
 
     /* commit */
     uint64_t cur = emu_get_rflags(cpu);
@@ -412,8 +513,11 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     uint64_t flags = (cur & ~mask) | (new_flags & mask) | RFLAGS_FIXED;
     unsigned old_cpl = cpu->cpl;
     desc_set_accessed(cpu, new_cs, &cd);
-    if ((new_ss & ~3u) == 0) seg_load_null(&cpu->s.seg[SEG_SS], new_ss);
-    else {
+    if (!pop_stack) {
+        /* same level, compatibility mode: SS stays, ESP (or SP) moved past the three slots */
+    } else if ((new_ss & ~3u) == 0) {
+        seg_load_null(&cpu->s.seg[SEG_SS], new_ss);
+    } else {
         desc_set_accessed(cpu, new_ss, &sd);
         desc_to_seg(&sd, new_ss, &cpu->s.seg[SEG_SS]);
     }
@@ -421,7 +525,7 @@ void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
     if (rpl > old_cpl) null_outer_segments(cpu, rpl);
     emu_set_rflags(cpu, flags);
     cpu->s.rip = new_rip;
-    cpu->s.gpr[GPR_RSP] = to64 ? new_rsp : new_rsp & 0xffffffffULL;
+    cpu->s.gpr[GPR_RSP] = to64 || !pop_stack ? new_rsp : new_rsp & 0xffffffffULL;
 }
 
 void emu_sys_syscall(struct emu_cpu *cpu)

@@ -1,12 +1,14 @@
-/* exec: private interface of the emulator's exec part (decoder, instruction handlers, lazy
- * flags, decoded-block cache). Nothing outside vmm/emu/{decode,exec_*,flags,icache}.c uses it.
+/* exec: private interface of the emulator's exec part (decoder, instruction handlers, and the
+ * dispatch state the decoded-block cache shares with them). Nothing outside
+ * vmm/emu/{decode,exec_*,icache}.c uses it. Layer: above cpu, flags, mmu, except and sys.
  *
  * Execution model: a decoded instruction (struct insn) carries its handler. The dispatch loop
  * sets cpu->insn_rip to the instruction's address, advances cpu->s.rip past it and calls
  * in->fn(cpu, in); relative branches therefore add their displacement to cpu->s.rip.
  *
- * Only 64-bit mode is implemented: the kernel is entered in long mode by vmd's boot loader.
- * Outside 64-bit mode (real, protected, compatibility mode) every instruction raises #UD.
+ * Modes: 64-bit mode, compatibility mode (16- and 32-bit code segments under a 64-bit kernel) and
+ * legacy protected mode without paging: the helpers below add segment bases, check limits and
+ * wrap addresses when !long64. Real mode is not implemented: every instruction raises #UD.
  */
 #ifndef VMD_EMU_EXEC_H
 #define VMD_EMU_EXEC_H
@@ -15,10 +17,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "vmm/emu/emu.h"
-
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#include "vmm/emu/cpu.h"
+#include "vmm/emu/except.h"
+#include "vmm/emu/flags.h"
+#include "vmm/emu/mmu.h"
+#include "vmm/emu/sys.h"
 
 struct insn;
 typedef void (*insn_fn)(struct emu_cpu *cpu, const struct insn *in);
@@ -62,7 +65,17 @@ struct insn {
 /* Decode one instruction from bytes[0..avail). Returns its length, or DECODE_NEED_MORE when
  * avail < 15 and the instruction continues past it. An invalid encoding still decodes: its
  * handler raises #UD (or #GP for an over-long instruction). */
-int emu_decode(const uint8_t *bytes, unsigned avail, bool long64, struct insn *in);
+int emu_decode(const uint8_t *bytes, unsigned avail, unsigned mode, struct insn *in);
+/* The decoder mode for the CPU's current state: 8 in 64-bit mode, 4 or 2 for a 32- or 16-bit code
+ * segment in compatibility mode or legacy protected mode, 0 (everything #UD) in real mode.
+ * (Blocks decoded in one mode are never followed in another: CS changes end blocks, and
+ * entering or leaving long mode flushes the TLB that block chaining checks.) */
+static inline unsigned emu_decode_mode(const struct emu_cpu *cpu)
+{
+    if (cpu->long64) return 8;
+    if (!(cpu->s.cr0 & CR0_PE)) return 0;
+    return cpu->code32 ? 4 : 2;
+}
 
 /* Dispatch state of the running block, the first member of the (private) struct emu_icache:
  * pos is the next instruction to run, left how many more may run in this block (budget and
@@ -145,79 +158,11 @@ extern const insn_fn emu_cmov_r[2];              /* register source: 32-, 64-bit
  * SAR; NULL for the others), IMUL r64, r/m64 [register, memory] */
 extern const insn_fn emu_shift_i_r[8][2], emu_imul_r_rm64[2];
 extern const insn_fn emu_jcc[16];                /* exec_control.c: one per condition code */
+/* exec_control.c: the form of a near branch for code outside 64-bit mode (EIP, CS.limit, 4-byte
+ * return addresses), or fn itself. The decoder picks it at decode time. */
+insn_fn emu_legacy_form(insn_fn fn);
 
-/* ---- lazy flags (flags.c) ---- */
-enum lf_op {
-    LF_RAW = 0,  /* res holds the six arithmetic flags themselves */
-    LF_ADD, LF_ADC1, LF_SUB, LF_SBB1, LF_LOGIC, LF_INC, LF_DEC,
-    LF_SHL, LF_SHR, LF_SAR, LF_MUL,
-};
-#define ARITH_FLAGS (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
-uint64_t emu_flags_compute(const struct emu_lazy_flags *lf);
-bool emu_flags_cf(const struct emu_lazy_flags *lf);
-bool emu_cond(const struct emu_cpu *cpu, unsigned cc);
-
-static inline void setf(struct emu_cpu *cpu, unsigned op, unsigned size, uint64_t res, uint64_t s1, uint64_t s2)
-{
-    cpu->lf.op = op;
-    cpu->lf.size = size;
-    cpu->lf.res = res;
-    cpu->lf.src1 = s1;
-    cpu->lf.src2 = s2;
-}
-static inline void set_raw_flags(struct emu_cpu *cpu, uint64_t f)
-{
-    cpu->lf.op = LF_RAW;
-    cpu->lf.size = 8;
-    cpu->lf.res = f & ARITH_FLAGS;
-}
-
-/* ---- operand helpers ---- */
-static inline uint64_t szmask(unsigned size) { return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1; }
-static inline uint64_t sext(uint64_t v, unsigned size)
-{
-    switch (size) {
-    case 1: return (uint64_t)(int64_t)(int8_t)v;
-    case 2: return (uint64_t)(int64_t)(int16_t)v;
-    case 4: return (uint64_t)(int64_t)(int32_t)v;
-    default: return v;
-    }
-}
-static inline uint64_t msb(uint64_t v, unsigned size) { return (v >> (size * 8 - 1)) & 1; }
-
-/* Condition code cc (0..15, the Jcc order) of the lazy flags: the common cases (after a 64-bit
- * CMP/SUB, ZF after any operation) evaluated inline, the others by emu_cond. With a constant cc
- * the test compiles to one comparison. cond_after_sub: what a CMP/SUB of a and b decides. */
-static inline __attribute__((always_inline)) bool cond_after_sub(uint64_t a, uint64_t b, unsigned size, unsigned cc,
-                                                                  bool *known)
-{
-    *known = true;
-    switch (cc) {
-    case 2: return a < b;
-    case 3: return a >= b;
-    case 4: return a == b;
-    case 5: return a != b;
-    case 6: return a <= b;
-    case 7: return a > b;
-    case 12: return (int64_t)sext(a, size) < (int64_t)sext(b, size);
-    case 13: return (int64_t)sext(a, size) >= (int64_t)sext(b, size);
-    case 14: return (int64_t)sext(a, size) <= (int64_t)sext(b, size);
-    case 15: return (int64_t)sext(a, size) > (int64_t)sext(b, size);
-    default: *known = false; return false; /* O, NO, S, NS, P, NP need the result's flags */
-    }
-}
-static inline __attribute__((always_inline)) bool cond(const struct emu_cpu *cpu, unsigned cc)
-{
-    const struct emu_lazy_flags *lf = &cpu->lf;
-    if (lf->op == LF_SUB && lf->size == 8) {
-        bool known, r = cond_after_sub(lf->src1, lf->src2, 8, cc, &known);
-        if (known) return r;
-    }
-    if (cc == 4 && lf->op != LF_RAW) return lf->res == 0;
-    if (cc == 5 && lf->op != LF_RAW) return lf->res != 0;
-    return emu_cond(cpu, cc);
-}
-
+/* ---- operand helpers (the operand-size masks and the lazy flags: cpu.h, flags.h) ---- */
 static inline uint8_t *reg8p(struct emu_cpu *cpu, unsigned r)
 {
     return r < REG8_HIGH ? (uint8_t *)&cpu->s.gpr[r] : (uint8_t *)&cpu->s.gpr[r - REG8_HIGH] + 1;
@@ -241,25 +186,42 @@ static inline __attribute__((always_inline)) void wreg(struct emu_cpu *cpu, unsi
     }
 }
 
-static inline bool is_canonical(uint64_t la) { return (uint64_t)((int64_t)(la << 16) >> 16) == la; }
-
 /* Effective address (offset within the segment) of the ModRM memory operand. */
 static inline __attribute__((always_inline)) uint64_t ea_off(const struct emu_cpu *cpu, const struct insn *in)
 {
     uint64_t a = (uint64_t)in->disp;
     if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
     if (in->index != NOREG) a += cpu->s.gpr[in->index] << in->scale;
-    if (in->asz == 4) a = (uint32_t)a;
+    if (in->asz != 8) a = in->asz == 4 ? (uint32_t)a : (uint16_t)a;
     return a;
 }
 /* 64-bit mode: FS/GS add their base; every linear address must be canonical. */
-static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+static inline __attribute__((always_inline)) uint64_t lin_seg64(struct emu_cpu *cpu, unsigned seg, uint64_t off)
 {
     if (seg == SEG_FS || seg == SEG_GS) off += cpu->s.seg[seg].base;
-    if (unlikely(!is_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
+    if (unlikely(!emu_canonical(off))) emu_raise(cpu, seg == SEG_SS ? EXC_SS : EXC_GP, 0, true);
     return off;
 }
-static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in) { return lin_seg(cpu, in->seg, ea_off(cpu, in)); }
+/* Any mode. Compatibility mode: the segment's base and limit (emu_seg_linear; the access is
+ * checked as a read), wrapping at 4 GiB. */
+static inline __attribute__((always_inline)) uint64_t lin_seg(struct emu_cpu *cpu, unsigned seg, uint64_t off)
+{
+    if (unlikely(!cpu->long64)) return emu_seg_linear(cpu, (int)seg, off, 1, ACC_READ);
+    return lin_seg64(cpu, seg, off);
+}
+/* The linear address of the ModRM memory operand. The address size tells the modes apart at no
+ * cost in 64-bit mode: only a 67-prefixed 64-bit instruction also takes the narrow path. */
+static inline __attribute__((always_inline)) uint64_t ea(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint64_t a = (uint64_t)in->disp;
+    if (in->base != NOREG) a += in->base == RIPREL ? cpu->s.rip : cpu->s.gpr[in->base];
+    if (in->index != NOREG) a += cpu->s.gpr[in->index] << in->scale;
+    if (unlikely(in->asz != 8)) {
+        a = in->asz == 4 ? (uint32_t)a : (uint16_t)a;
+        if (!cpu->long64) return emu_seg_linear(cpu, in->seg, a, 1, ACC_READ);
+    }
+    return lin_seg64(cpu, in->seg, a);
+}
 
 static inline __attribute__((always_inline)) uint64_t mread(struct emu_cpu *cpu, uint64_t la, unsigned size)
 {
@@ -318,20 +280,26 @@ static inline __attribute__((always_inline)) void store_rm_new(struct emu_cpu *c
     else mwrite(cpu, ea(cpu, in), v, size);
 }
 
-/* 64-bit mode stack (SS base 0). The store happens before RSP changes, so a fault leaves
+/* 64-bit mode stack (SS base 0; the only mode with 8-byte stack operations). The store happens before RSP changes, so a fault leaves
  * RSP intact. */
 static inline __attribute__((always_inline)) void push64(struct emu_cpu *cpu, uint64_t v)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP] - 8;
-    emu_write64(cpu, lin_seg(cpu, SEG_SS, sp), v);
+    emu_write64(cpu, lin_seg64(cpu, SEG_SS, sp), v);
     cpu->s.gpr[GPR_RSP] = sp;
 }
 static inline __attribute__((always_inline)) uint64_t pop64(struct emu_cpu *cpu)
 {
     uint64_t sp = cpu->s.gpr[GPR_RSP];
-    uint64_t v = emu_read64(cpu, lin_seg(cpu, SEG_SS, sp));
+    uint64_t v = emu_read64(cpu, lin_seg64(cpu, SEG_SS, sp));
     cpu->s.gpr[GPR_RSP] = sp + 8;
     return v;
+}
+/* Outside 64-bit mode: sp + n within the stack's size (SS.B set: ESP, else SP). */
+static inline uint64_t stack_add(const struct emu_cpu *cpu, uint64_t sp, uint64_t n)
+{
+    if (cpu->s.seg[SEG_SS].db) return (uint32_t)(sp + n);
+    return (sp & ~0xffffULL) | (uint16_t)(sp + n);
 }
 static inline __attribute__((always_inline)) void pushsz(struct emu_cpu *cpu, uint64_t v, unsigned size)
 {
@@ -340,6 +308,7 @@ static inline __attribute__((always_inline)) void pushsz(struct emu_cpu *cpu, ui
         return;
     }
     uint64_t sp = cpu->s.gpr[GPR_RSP] - size;
+    if (unlikely(!cpu->long64)) sp = stack_add(cpu, cpu->s.gpr[GPR_RSP], -(uint64_t)size);
     mwrite(cpu, lin_seg(cpu, SEG_SS, sp), v, size);
     cpu->s.gpr[GPR_RSP] = sp;
 }
@@ -348,14 +317,24 @@ static inline __attribute__((always_inline)) uint64_t popsz(struct emu_cpu *cpu,
     if (size == 8) return pop64(cpu);
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint64_t v = mread(cpu, lin_seg(cpu, SEG_SS, sp), size);
-    cpu->s.gpr[GPR_RSP] = sp + size;
+    cpu->s.gpr[GPR_RSP] = likely(cpu->long64) ? sp + size : stack_add(cpu, sp, size);
     return v;
 }
 
-/* Branch target: #GP(0) at the branch if non-canonical. */
-static inline void jump_to(struct emu_cpu *cpu, uint64_t target)
+/* Branch target outside 64-bit mode: EIP (IP for a 16-bit operand size) within the CS limit. */
+static inline uint64_t legacy_ip(struct emu_cpu *cpu, uint64_t target, unsigned osz)
 {
-    if (unlikely(!is_canonical(target))) emu_raise_gp0(cpu);
+    target &= osz == 2 ? 0xffffULL : 0xffffffffULL;
+    if (unlikely(target > cpu->s.seg[SEG_CS].limit)) emu_raise_gp0(cpu);
+    return target;
+}
+/* Branch target: #GP(0) at the branch if non-canonical (64-bit mode) or beyond CS.limit (the
+ * `legacy` forms of the near branches, which the decoder picks outside 64-bit mode). */
+static inline __attribute__((always_inline)) void jump_to(struct emu_cpu *cpu, const struct insn *in,
+                                                          uint64_t target, bool legacy)
+{
+    if (legacy) target = legacy_ip(cpu, target, in->osz);
+    else if (unlikely(!emu_canonical(target))) emu_raise_gp0(cpu);
     cpu->s.rip = target;
 }
 
@@ -374,11 +353,12 @@ H(h_shift_1); H(h_shift_cl); H(h_shift_i);
 H(h_shld_i); H(h_shld_cl); H(h_shrd_i); H(h_shrd_cl);
 H(h_cbw); H(h_cwd);
 H(h_lahf); H(h_sahf); H(h_clc); H(h_stc); H(h_cmc); H(h_cld); H(h_std);
+H(h_daa); H(h_das); H(h_aaa); H(h_aas); H(h_aam); H(h_aad); H(h_salc); H(h_arpl); /* not in 64-bit mode */
 /* exec_move.c */
 H(h_mov_rm_r); H(h_mov_r_rm); H(h_mov_rm_i); H(h_mov_r_i); H(h_mov_a_moffs); H(h_mov_moffs_a);
 H(h_movzx); H(h_movsx); H(h_movsxd); H(h_lea); H(h_xchg_rm_r); H(h_xchg_a_r);
 H(h_cmpxchg); H(h_cmpxchg8b16b); H(h_xadd); H(h_bswap); H(h_movnti); H(h_movbe);
-H(h_push_r); H(h_pop_r); H(h_push_i); H(h_push_rm); H(h_pop_rm);
+H(h_push_r); H(h_pop_r); H(h_push_i); H(h_push_rm); H(h_pop_rm); H(h_pusha); H(h_popa);
 H(h_pushf); H(h_popf); H(h_enter); H(h_leave); H(h_xlat); H(h_cmov); H(h_setcc);
 /* exec_control.c */
 H(h_jcc); H(h_jmp_rel); H(h_call_rel); H(h_jmp_rm); H(h_call_rm); H(h_ret); H(h_ret_i);
@@ -395,6 +375,7 @@ H(h_mov_from_cr); H(h_mov_to_cr); H(h_mov_from_dr); H(h_mov_to_dr);
 H(h_mov_rm_sreg); H(h_mov_sreg_rm); H(h_push_seg); H(h_pop_seg);
 H(h_grp6); H(h_grp7_mem); H(h_swapgs); H(h_xgetbv); H(h_xsetbv); H(h_smsw_r);
 H(h_syscall); H(h_sysret); H(h_clts); H(h_wbinvd); H(h_jmp_far_m); H(h_call_far_m); H(h_retf); H(h_retf_i);
+H(h_into); H(h_bound); H(h_jmp_far_i); H(h_call_far_i); H(h_les_lds); /* not in 64-bit mode */
 H(h_fence); H(h_clflush); H(h_fpu); H(h_fwait); H(h_rdpid); H(h_pause);
 #undef H
 

@@ -488,6 +488,87 @@ HANDLER(h_sahf)
     set_raw_flags(cpu, f);
 }
 
+/* ---- instructions only valid outside 64-bit mode ---- */
+
+/* SF ZF PF of a byte result (the BCD instructions and AAM/AAD define these from AL). */
+static uint64_t szp8(uint8_t v)
+{
+    uint64_t f = __builtin_parity(v) ? 0 : RFLAGS_PF;
+    if (!v) f |= RFLAGS_ZF;
+    if (v & 0x80) f |= RFLAGS_SF;
+    return f;
+}
+
+/* DAA / DAS (SDM): adjust AL after a packed-BCD addition / subtraction. OF is undefined: 0. */
+static void decimal_adjust(struct emu_cpu *cpu, bool sub)
+{
+    uint64_t fl = emu_flags_compute(&cpu->lf);
+    uint8_t *al = reg8p(cpu, GPR_RAX), old = *al;
+    bool old_cf = fl & RFLAGS_CF, cf = false, af = false;
+    if ((old & 0xf) > 9 || (fl & RFLAGS_AF)) {
+        cf = old_cf || (sub ? old < 6 : old > 0xf9);
+        *al = (uint8_t)(sub ? old - 6 : old + 6);
+        af = true;
+    }
+    if (old > 0x99 || old_cf) {
+        *al = (uint8_t)(sub ? *al - 0x60 : *al + 0x60);
+        cf = true;
+    }
+    set_raw_flags(cpu, szp8(*al) | (cf ? RFLAGS_CF : 0) | (af ? RFLAGS_AF : 0));
+}
+HANDLER(h_daa) { decimal_adjust(cpu, false); }
+HANDLER(h_das) { decimal_adjust(cpu, true); }
+
+/* AAA / AAS (SDM): adjust AX after an unpacked-BCD addition / subtraction (AX +/- 0x106 as
+ * Intel documents it; AMD hardware matches). OF SF ZF PF are undefined: from AL. */
+static void ascii_adjust(struct emu_cpu *cpu, bool sub)
+{
+    uint64_t fl = emu_flags_compute(&cpu->lf);
+    uint16_t ax = (uint16_t)cpu->s.gpr[GPR_RAX];
+    bool adj = (ax & 0xf) > 9 || (fl & RFLAGS_AF);
+    if (adj) ax = sub ? (uint16_t)(ax - 6 - 0x100) : (uint16_t)(ax + 0x106);
+    ax &= 0xff0f;
+    wreg(cpu, GPR_RAX, ax, 2);
+    set_raw_flags(cpu, szp8((uint8_t)ax) | (adj ? RFLAGS_CF | RFLAGS_AF : 0));
+}
+HANDLER(h_aaa) { ascii_adjust(cpu, false); }
+HANDLER(h_aas) { ascii_adjust(cpu, true); }
+
+/* AAM imm8: AH = AL / imm8, AL = AL % imm8 (#DE if imm8 is 0). AAD imm8: AL = AL + AH * imm8,
+ * AH = 0. SF ZF PF from AL; OF AF CF are undefined: 0. */
+HANDLER(h_aam)
+{
+    uint8_t base = (uint8_t)in->imm, al = *reg8p(cpu, GPR_RAX);
+    if (!base) emu_raise(cpu, EXC_DE, 0, false);
+    uint16_t ax = (uint16_t)(((al / base) << 8) | (al % base));
+    wreg(cpu, GPR_RAX, ax, 2);
+    set_raw_flags(cpu, szp8((uint8_t)ax));
+}
+HANDLER(h_aad)
+{
+    uint16_t ax = (uint16_t)cpu->s.gpr[GPR_RAX];
+    uint8_t al = (uint8_t)((ax & 0xff) + (ax >> 8) * (uint8_t)in->imm);
+    wreg(cpu, GPR_RAX, al, 2);
+    set_raw_flags(cpu, szp8(al));
+}
+
+/* SALC (D6): AL = CF ? 0xFF : 0; flags unchanged. */
+HANDLER(h_salc) { *reg8p(cpu, GPR_RAX) = emu_flags_cf(&cpu->lf) ? 0xff : 0; }
+
+/* ARPL r/m16, r16: raise the destination selector's RPL to the source's; ZF says whether it
+ * changed. The other flags are unchanged. */
+HANDLER(h_arpl)
+{
+    uint64_t la = 0, dst = load_rm(cpu, in, 2, &la);
+    uint64_t src = rreg(cpu, in->reg, 2);
+    uint64_t fl = emu_flags_compute(&cpu->lf) & ~RFLAGS_ZF;
+    if ((dst & 3) < (src & 3)) {
+        store_rm(cpu, in, 2, la, (dst & ~3ULL) | (src & 3));
+        fl |= RFLAGS_ZF;
+    }
+    set_raw_flags(cpu, fl);
+}
+
 static void set_cf(struct emu_cpu *cpu, int v) /* v: 0 clear, 1 set, 2 complement */
 {
     uint64_t f = emu_flags_compute(&cpu->lf);

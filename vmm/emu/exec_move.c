@@ -213,12 +213,32 @@ void h_pop_rm(struct emu_cpu *cpu, const struct insn *in)
     cpu->s.gpr[GPR_RSP] = sp + sz;
 }
 
-#define RFLAGS_IOPL (3ULL << 12)
-#define RFLAGS_NT (1ULL << 14)
-#define RFLAGS_RF (1ULL << 16)
-#define RFLAGS_VM (1ULL << 17)
-#define RFLAGS_AC (1ULL << 18)
-#define RFLAGS_ID (1ULL << 21)
+/* PUSHA/PUSHAD (outside 64-bit mode): EAX ECX EDX EBX, the original ESP, EBP ESI EDI. Every
+ * store is done before ESP changes. */
+void h_pusha(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    for (unsigned r = GPR_RAX; r <= GPR_RDI; r++) {
+        sp = stack_add(cpu, sp, -(uint64_t)sz);
+        mwrite(cpu, lin_seg(cpu, SEG_SS, sp), rreg(cpu, r, sz), sz);
+    }
+    cpu->s.gpr[GPR_RSP] = sp;
+}
+
+/* POPA/POPAD: EDI ESI EBP, (the saved ESP is skipped), EBX EDX ECX EAX. */
+void h_popa(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t sp = cpu->s.gpr[GPR_RSP], v[8];
+    for (int r = GPR_RDI; r >= GPR_RAX; r--) {
+        v[r] = mread(cpu, lin_seg(cpu, SEG_SS, sp), sz);
+        sp = stack_add(cpu, sp, sz);
+    }
+    for (unsigned r = GPR_RAX; r <= GPR_RDI; r++)
+        if (r != GPR_RSP) wreg(cpu, r, v[r], sz);
+    cpu->s.gpr[GPR_RSP] = sp;
+}
 
 void h_pushf(struct emu_cpu *cpu, const struct insn *in)
 {

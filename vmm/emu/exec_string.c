@@ -9,13 +9,16 @@
 
 #define REP_CHUNK 4096 /* iterations per execution of a REP instruction */
 
+/* RSI, RDI and RCX as the address size has them: 64, 32 (zero-extended on write) or 16 bits
+ * (the upper bits kept). */
 static inline uint64_t areg(const struct emu_cpu *cpu, unsigned r, unsigned asz)
 {
-    return asz == 8 ? cpu->s.gpr[r] : (uint32_t)cpu->s.gpr[r];
+    return asz == 8 ? cpu->s.gpr[r] : asz == 4 ? (uint32_t)cpu->s.gpr[r] : (uint16_t)cpu->s.gpr[r];
 }
 static inline void aset(struct emu_cpu *cpu, unsigned r, uint64_t v, unsigned asz)
 {
-    cpu->s.gpr[r] = asz == 8 ? v : (uint32_t)v;
+    if (asz == 2) cpu->s.gpr[r] = (cpu->s.gpr[r] & ~0xffffULL) | (uint16_t)v;
+    else cpu->s.gpr[r] = asz == 8 ? v : (uint32_t)v;
 }
 static inline int64_t step(const struct emu_cpu *cpu, unsigned sz) { return (cpu->s.rflags & RFLAGS_DF) ? -(int64_t)sz : (int64_t)sz; }
 
@@ -27,12 +30,22 @@ static void *span(struct emu_cpu *cpu, uint64_t la, unsigned len, enum emu_acces
     void *p = emu_translate(cpu, la, len, acc, &gpa);
     if (p && acc == ACC_WRITE) {
         uint64_t pg = gpa >> 12;
-        if (pg < cpu->code_bitmap_pages && (cpu->code_bitmap[pg >> 3] & (1u << (pg & 7)))) emu_code_written(cpu, gpa);
+        if (pg < cpu->code_bitmap_pages && (cpu->code_bitmap[pg >> 3] & (1u << (pg & 7)))) cpu->code_written(cpu, gpa);
     }
     return p;
 }
 
 static inline uint64_t page_left(uint64_t la) { return 4096 - (la & 0xfff); }
+
+/* The bulk (page-at-a-time) paths below need no per-element address wrap or limit check: 64-bit
+ * addressing, or 32-bit addressing with flat (4 GiB) segments when `off` (ESI or EDI) does not
+ * wrap within the next page's worth of bytes. */
+static inline bool bulk_ok(const struct emu_cpu *cpu, unsigned asz, unsigned seg, uint64_t off)
+{
+    if (asz == 8) return true;
+    if (asz != 4 || off > 0xffffffffULL - 4096) return false;
+    return cpu->long64 || cpu->s.seg[seg].limit == 0xffffffffULL;
+}
 
 /* Returns true when the REP instruction must run again (chunk exhausted). */
 static inline bool rep_more(struct emu_cpu *cpu, unsigned n)
@@ -72,7 +85,7 @@ HANDLER(h_movs)
         if (rep_more(cpu, n)) return;
         uint64_t si = areg(cpu, GPR_RSI, asz), di = areg(cpu, GPR_RDI, asz);
         uint64_t sla = lin_seg(cpu, in->seg, si), dla = lin_seg(cpu, SEG_ES, di);
-        if (d > 0 && asz == 8) {
+        if (d > 0 && bulk_ok(cpu, asz, in->seg, si) && bulk_ok(cpu, asz, SEG_ES, di)) {
             uint64_t bytes = cnt * sz;
             if (cnt > (1ULL << 40)) bytes = 1ULL << 40;
             uint64_t l = page_left(sla) < page_left(dla) ? page_left(sla) : page_left(dla);
@@ -118,7 +131,7 @@ HANDLER(h_stos)
         if (rep_more(cpu, n)) return;
         uint64_t di = areg(cpu, GPR_RDI, asz);
         uint64_t dla = lin_seg(cpu, SEG_ES, di);
-        if (d > 0 && asz == 8) {
+        if (d > 0 && bulk_ok(cpu, asz, SEG_ES, di)) {
             uint64_t bytes = cnt * sz;
             if (cnt > (1ULL << 40)) bytes = 1ULL << 40;
             if (bytes > page_left(dla)) bytes = page_left(dla);

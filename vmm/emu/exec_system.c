@@ -38,6 +38,21 @@ void h_sti(struct emu_cpu *cpu, const struct insn *in) { emu_sys_sti(cpu); }
 void h_int3(struct emu_cpu *cpu, const struct insn *in) { emu_sys_int(cpu, 3, true); }
 void h_int(struct emu_cpu *cpu, const struct insn *in) { emu_sys_int(cpu, (uint8_t)in->imm, false); }
 void h_int1(struct emu_cpu *cpu, const struct insn *in) { emu_sys_int(cpu, 1, true); }
+/* INTO (outside 64-bit mode): INT 4 if OF is set. */
+void h_into(struct emu_cpu *cpu, const struct insn *in)
+{
+    if (emu_get_rflags(cpu) & RFLAGS_OF) emu_sys_int(cpu, EXC_OF, true);
+}
+/* BOUND r, m: #BR unless lower <= r <= upper (signed, the operand size each). */
+void h_bound(struct emu_cpu *cpu, const struct insn *in)
+{
+    unsigned sz = in->osz;
+    uint64_t o = ea_off(cpu, in);
+    int64_t lo = (int64_t)sext(mread(cpu, lin_seg(cpu, in->seg, o), sz), sz);
+    int64_t hi = (int64_t)sext(mread(cpu, lin_seg(cpu, in->seg, o + sz), sz), sz);
+    int64_t v = (int64_t)sext(rreg(cpu, in->reg, sz), sz);
+    if (v < lo || v > hi) emu_raise(cpu, EXC_BR, 0, false);
+}
 void h_iret(struct emu_cpu *cpu, const struct insn *in) { emu_sys_iret(cpu, in->osz); }
 void h_cpuid(struct emu_cpu *cpu, const struct insn *in) { emu_sys_cpuid(cpu); }
 
@@ -91,19 +106,31 @@ void h_mov_sreg_rm(struct emu_cpu *cpu, const struct insn *in)
     if (sr == SEG_SS) cpu->s.interrupt_shadow = 1;
 }
 
+/* PUSH/POP Sreg: 0F A0/A1 FS, 0F A8/A9 GS; outside 64-bit mode also 06/07 ES, 0E CS (push
+ * only), 16/17 SS, 1E/1F DS. */
+static unsigned sreg_of(const struct insn *in)
+{
+    if (in->map == 1) return (in->op & 0xf8) == 0xa0 ? SEG_FS : SEG_GS;
+    switch (in->op & 0xf8) {
+    case 0x00: return SEG_ES;
+    case 0x08: return SEG_CS;
+    case 0x10: return SEG_SS;
+    default: return SEG_DS;
+    }
+}
+
 void h_push_seg(struct emu_cpu *cpu, const struct insn *in)
 {
-    unsigned sr = in->op == 0xa0 ? SEG_FS : SEG_GS;
-    pushsz(cpu, cpu->s.seg[sr].selector, in->osz);
+    pushsz(cpu, cpu->s.seg[sreg_of(in)].selector, in->osz);
 }
 
 void h_pop_seg(struct emu_cpu *cpu, const struct insn *in)
 {
-    unsigned sr = in->op == 0xa1 ? SEG_FS : SEG_GS;
+    unsigned sr = sreg_of(in);
     uint64_t sp = cpu->s.gpr[GPR_RSP];
     uint16_t sel = (uint16_t)mread(cpu, lin_seg(cpu, SEG_SS, sp), in->osz);
     emu_sys_load_seg(cpu, (int)sr, sel);
-    cpu->s.gpr[GPR_RSP] = sp + in->osz;
+    cpu->s.gpr[GPR_RSP] = cpu->long64 ? sp + in->osz : stack_add(cpu, sp, in->osz);
 }
 
 /* 0F 00: SLDT STR LLDT LTR (VERR/VERW are not decoded: #UD) */
@@ -185,6 +212,21 @@ void h_call_far_m(struct emu_cpu *cpu, const struct insn *in)
     uint64_t off;
     far_ptr(cpu, in, &sel, &off);
     emu_sys_far_jmp_call(cpu, sel, off, true, in->osz);
+}
+
+/* JMP/CALL ptr16:16/32 (outside 64-bit mode): the offset in imm, the selector in imm2. */
+void h_jmp_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, false, in->osz); }
+void h_call_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, true, in->osz); }
+
+/* LES / LDS r, m16:16/32 (outside 64-bit mode): the segment register is loaded (and checked)
+ * before the general register is written. */
+void h_les_lds(struct emu_cpu *cpu, const struct insn *in)
+{
+    uint16_t sel;
+    uint64_t off;
+    far_ptr(cpu, in, &sel, &off);
+    emu_sys_load_seg(cpu, in->op == 0xc4 ? SEG_ES : SEG_DS, sel);
+    wreg(cpu, in->reg, off, in->osz);
 }
 
 void h_retf(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_ret(cpu, in->osz, 0); }

@@ -1,8 +1,8 @@
-/* flags: the lazy arithmetic flags of the emulator (exec part).
+/* flags: the lazy arithmetic flags of the emulator.
  *
  * The last flag-setting operation records (op, size, res, src1, src2) in cpu->lf; the six
  * arithmetic flags are computed only when something reads them. Values in lf are masked to
- * the operand size. Encodings of lf.op (enum lf_op in exec.h):
+ * the operand size. Encodings of lf.op (enum lf_op in flags.h):
  *   LF_RAW    res = the flags themselves (after POPF, SAHF, rotates, BT, BSF, ...)
  *   LF_ADD/LF_ADC1/LF_SUB/LF_SBB1  res = src1 op src2 (op carry-in 1 for the *1 forms)
  *   LF_LOGIC  res (CF=OF=AF=0)
@@ -13,7 +13,7 @@
  * MUL/IMUL (from the low half of the result). OF after shifts and rotates by more than 1 is
  * computed as AMD hardware does (checked against the host in test_emu_exec).
  */
-#include "vmm/emu/exec.h"
+#include "vmm/emu/flags.h"
 
 static inline uint64_t parity(uint64_t res) { return __builtin_parity((unsigned)(res & 0xff)) ? 0 : RFLAGS_PF; }
 

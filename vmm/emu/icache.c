@@ -1,4 +1,4 @@
-/* icache: the decoded-block cache and the dispatch loop emu_exec (exec part).
+/* icache: the decoded-block cache and the dispatch loop emu_exec (the top of the exec part).
  *
  * A block is a run of decoded instructions starting at a guest-physical address and ending at
  * a control transfer, a system instruction, the end of its page or BLOCK_MAX_INSNS. Blocks
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "vmm/emu/exec.h"
+#include "vmm/emu/icache.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -126,6 +127,7 @@ int emu_exec_init(struct emu_cpu *cpu)
         ic->own_bitmap = true;
     }
     cpu->icache = ic;
+    cpu->code_written = emu_code_written;
     return 0;
 }
 
@@ -186,14 +188,17 @@ static struct block *decode_uncached(struct emu_cpu *cpu, uint64_t rip)
 {
     struct emu_icache *ic = cpu->icache;
     uint8_t buf[16];
-    unsigned have = 0, want = (unsigned)(4096 - (rip & 0xfff));
+    uint64_t la = cpu->long64 ? rip : (uint32_t)(cpu->s.seg[SEG_CS].base + rip);
+    unsigned have = 0, want = (unsigned)(4096 - (la & 0xfff));
     if (want > 15) want = 15;
     for (;;) {
         while (have < want) {
-            buf[have] = (uint8_t)emu_read_slow(cpu, rip + have, 1, ACC_FETCH);
+            uint64_t a = la + have;
+            if (!cpu->long64) a = (uint32_t)a;
+            buf[have] = (uint8_t)emu_read_slow(cpu, a, 1, ACC_FETCH);
             have++;
         }
-        int r = emu_decode(buf, have, cpu->long64, &ic->scratch->insns[0]);
+        int r = emu_decode(buf, have, emu_decode_mode(cpu), &ic->scratch->insns[0]);
         if (r != DECODE_NEED_MORE) break;
         want = 15;
     }
@@ -223,7 +228,14 @@ static void link_page(struct emu_cpu *cpu, struct emu_icache *ic, struct block *
 /* Find or build the block at rip. May raise #PF (instruction fetch). */
 static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t rip)
 {
-    if (!cpu->long64) return decode_uncached(cpu, rip); /* decodes as #UD: only 64-bit mode */
+    /* blocks are keyed by the linear address rip: outside 64-bit mode only with CS.base 0 (as
+     * Linux's compatibility-mode code segments); unsupported modes decode as #UD */
+    unsigned dmode = emu_decode_mode(cpu);
+    if (!cpu->long64) {
+        /* EIP/IP past CS.limit (sequential execution off the end of the segment): #GP(0) */
+        if (dmode != 0 && rip > cpu->s.seg[SEG_CS].limit) emu_raise_gp0(cpu);
+        if (dmode == 0 || cpu->s.seg[SEG_CS].base != 0) return decode_uncached(cpu, rip);
+    }
     struct emu_tlb_entry *e = emu_tlb_slot(cpu, rip);
     const uint8_t *host;
     uint64_t gpa;
@@ -249,7 +261,7 @@ static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t
     while (n < BLOCK_MAX_INSNS) {
         unsigned left = 4096 - off - pos;
         if (left == 0) break;
-        int r = emu_decode(host + pos, left < 15 ? left : 15, true, &ic->tmp[n]);
+        int r = emu_decode(host + pos, left < 15 ? left : 15, dmode, &ic->tmp[n]);
         if (r == DECODE_NEED_MORE) break;
         pos += (unsigned)r;
         n++;

@@ -1,6 +1,6 @@
 /* mmu: the emulator's linear->physical translation: 4-level long-mode paging (4 KiB, 2 MiB and
  * 1 GiB pages, NX, U/S, R/W with CR0.WP, accessed/dirty bits, reserved-bit checks), the
- * software TLB the inline fast paths in emu.h consult, the slow-path accessors (page-crossing
+ * software TLB the inline fast paths in mmu.h consult, the slow-path accessors (page-crossing
  * accesses, MMIO through the machine's bus) and the code-page write protection that keeps the
  * decoded-instruction cache coherent.
  *
@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "devices/lapic.h"
-#include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/mmu.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -139,7 +138,7 @@ void *mmu_lookup(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool use
     uint8_t *host = guest_mem_ptr(&cpu->m->mem, page, 4096);
     if (!host) return NULL; /* MMIO (or nothing): never cached in the TLB */
 
-    if (acc == ACC_WRITE && code_page(cpu, page)) emu_code_written(cpu, page);
+    if (acc == ACC_WRITE && code_page(cpu, page)) cpu->code_written(cpu, page);
 
     if (user == (cpu->cpl == 3)) {
         bool may_read = !user || w.user_ok;

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "devices/lapic.h"
-#include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/mmu.h"
+#include "vmm/emu/sys.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 

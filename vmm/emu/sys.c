@@ -4,8 +4,9 @@
  */
 #include <string.h>
 
-#include "vmm/emu/emu.h"
-#include "vmm/emu/sys_priv.h"
+#include "vmm/emu/except.h"
+#include "vmm/emu/mmu.h"
+#include "vmm/emu/sys.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 

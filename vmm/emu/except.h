@@ -1,0 +1,69 @@
+/* except: the emulator's protected-mode machinery: descriptors and segment-register loads, the
+ * mode cache, exception and interrupt delivery through the IDT of long mode or of legacy
+ * protected mode (#DF, triple fault), INT n,
+ * IRET, SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors and the
+ * stack helpers. Layer: above cpu.h, flags.h and mmu.h.
+ *
+ * Convention with the exec part: when an emu_sys_* function runs, s.rip already holds the
+ * address of the next instruction and cpu->insn_rip the current one. Every function here
+ * performs all memory accesses that can fault before it changes architectural state.
+ */
+#ifndef VMD_EMU_EXCEPT_H
+#define VMD_EMU_EXCEPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/emu/cpu.h"
+
+/* Re-derive cpl/long64/code32/paging after a change of CR0, CR4, EFER or CS. */
+void emu_update_mode(struct emu_cpu *cpu);
+
+/* Deliver the pending exception (cpu->exc_vector) through the IDT, handling #DF and triple
+ * fault (which requests a machine reset). Called by emu_exec after a longjmp. */
+void emu_deliver_exception(struct emu_cpu *cpu);
+/* Deliver external interrupt `vector` (IF was checked by the caller). */
+void emu_deliver_interrupt(struct emu_cpu *cpu, uint8_t vector);
+
+/* Instructions carried out here (`opsize` is 2, 4 or 8); each validates privilege and operands
+ * and raises as the SDM says. */
+void emu_sys_load_seg(struct emu_cpu *cpu, int seg, uint16_t selector); /* MOV Sreg, POP Sreg */
+void emu_sys_int(struct emu_cpu *cpu, uint8_t vector, bool software_int3_or_into); /* INT n / INT3 / INTO */
+void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize);
+void emu_sys_syscall(struct emu_cpu *cpu);
+void emu_sys_sysret(struct emu_cpu *cpu, unsigned opsize);
+void emu_sys_swapgs(struct emu_cpu *cpu);
+void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call, unsigned opsize);
+void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes); /* RETF / RETF imm16 */
+/* Stack helpers honouring SS/stack-size rules for the current mode. */
+void emu_push(struct emu_cpu *cpu, uint64_t val, unsigned size);
+uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
+
+/* Descriptors */
+struct emu_desc {
+    uint32_t lo, hi;   /* the 8-byte descriptor */
+    uint64_t base_hi;  /* bits 63:32 of the base for 16-byte system descriptors */
+};
+/* Read the descriptor for `sel` from the GDT or LDT. Raises #GP(sel & ~3) (plus `ext`) if the
+ * selector lies beyond the table limit. `sys16`: read a 16-byte long-mode system descriptor. */
+void desc_read(struct emu_cpu *cpu, uint16_t sel, struct emu_desc *d, bool sys16, uint32_t ext);
+/* Set the accessed bit of a code/data descriptor in memory if it is clear. */
+void desc_set_accessed(struct emu_cpu *cpu, uint16_t sel, struct emu_desc *d);
+void desc_to_seg(const struct emu_desc *d, uint16_t sel, struct cpu_segment *seg);
+static inline unsigned desc_dpl(const struct emu_desc *d) { return (d->hi >> 13) & 3; }
+static inline bool desc_present(const struct emu_desc *d) { return (d->hi >> 15) & 1; }
+static inline bool desc_s(const struct emu_desc *d) { return (d->hi >> 12) & 1; }
+static inline unsigned desc_type(const struct emu_desc *d) { return (d->hi >> 8) & 15; }
+static inline bool desc_is_code(const struct emu_desc *d) { return desc_s(d) && (desc_type(d) & 8); }
+static inline bool desc_l(const struct emu_desc *d) { return (d->hi >> 21) & 1; }
+static inline bool desc_db(const struct emu_desc *d) { return (d->hi >> 22) & 1; }
+
+/* Segment register values the system part builds directly */
+void seg_load_flat_code(struct cpu_segment *s, uint16_t sel, unsigned dpl, bool l);
+void seg_load_flat_data(struct cpu_segment *s, uint16_t sel, unsigned dpl);
+void seg_load_null(struct cpu_segment *s, uint16_t sel);
+
+/* Load CS from a code-segment descriptor (already checked) and update the mode. */
+void sys_set_cs(struct emu_cpu *cpu, const struct emu_desc *d, uint16_t sel, unsigned cpl);
+
+#endif
