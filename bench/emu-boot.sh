@@ -2,8 +2,9 @@
 # emu-boot: time boot-to-poweroff of Debian's cloud kernel with a busybox initramfs under
 # `vmctl run --accel emu` and under `qemu-system-x86_64 -M pc -accel tcg` (the reference), in one
 # run, and print both and their ratio. Then the same kernel with an i386 (32-bit) busybox as init,
-# whose userspace runs in compatibility mode (busybox-static:i386, `scripts/fetch-guest-assets.sh
-# i386`; left out with a note when it cannot be fetched).
+# whose userspace runs in compatibility mode, and Debian's 32-bit kernel (686-pae, the 32-bit boot
+# protocol) with that busybox (busybox-static:i386 and linux-image-686-pae,
+# `scripts/fetch-guest-assets.sh i386`; left out with a note when they cannot be fetched).
 #
 # usage: bench/emu-boot.sh [RUNS]   (default 1 run each; the best time is reported)
 # Needs .cache/guest/vmlinuz (scripts/fetch-guest-assets.sh) and build/release/bin/vmctl (make).
@@ -75,3 +76,12 @@ read -r emu32 emu32_cpu < <(run emu32 "$vmctl" run --accel emu --memory 256 --ke
 printf '%-20s %8.2f %8.2f\n' "qemu-tcg, i386 init" "$qemu32" "$qemu32_cpu"
 printf '%-20s %8.2f %8.2f\n' "vmd emu, i386 init" "$emu32" "$emu32_cpu"
 printf '%-20s %8.2f %8.2f\n' "ratio (i386 init)" "$(echo "$emu32 / $qemu32" | bc -l)" "$(echo "$emu32_cpu / $qemu32_cpu" | bc -l)"
+k32=.cache/guest/vmlinuz-686-pae
+read -r qemuk32 qemuk32_cpu < <(run qemuk32 qemu-system-x86_64 -M pc -accel tcg -m 256 -nographic -no-reboot \
+    -kernel "$k32" -initrd "$work/initramfs-i386.cpio.gz" -append "$cmdline")
+read -r emuk32 emuk32_cpu < <(run emuk32 "$vmctl" run --accel emu --memory 256 --kernel "$k32" \
+    --initrd "$work/initramfs-i386.cpio.gz" --cmdline "$cmdline")
+[ -n "$qemuk32" ] && [ -n "$emuk32" ] || exit 1
+printf '%-20s %8.2f %8.2f\n' "qemu-tcg, 686-pae" "$qemuk32" "$qemuk32_cpu"
+printf '%-20s %8.2f %8.2f\n' "vmd emu, 686-pae" "$emuk32" "$emuk32_cpu"
+printf '%-20s %8.2f %8.2f\n' "ratio (686-pae)" "$(echo "$emuk32 / $qemuk32" | bc -l)" "$(echo "$emuk32_cpu / $qemuk32_cpu" | bc -l)"

@@ -12,16 +12,17 @@
 # Idempotent and quiet: when the cache is complete it does nothing (so it works offline).
 # FORCE=1 refetches.
 #
-# `fetch-guest-assets.sh i386` fetches only .cache/guest/busybox-i386 (busybox-static:i386, the
-# init of the compatibility-mode guest: a 32-bit userland under the 64-bit kernel). apt-get reads
-# i386 package lists of its own (under .cache/guest/apt-i386), so the host's dpkg architectures
-# are left as they are.
+# `fetch-guest-assets.sh i386` fetches only the 32-bit guests' files: .cache/guest/busybox-i386
+# (busybox-static:i386: a 32-bit userland, under the 64-bit kernel or the 32-bit one) and
+# .cache/guest/vmlinuz-686-pae (Debian's i386 kernel, linux-image-686-pae). apt-get reads i386
+# package lists of its own (under .cache/guest/apt-i386), so the host's dpkg architectures are
+# left as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=.cache/guest
 
 fetch_i386() {
-    [ "${FORCE:-0}" != 1 ] && [ -x $G/busybox-i386 ] && return 0
+    [ "${FORCE:-0}" != 1 ] && [ -x $G/busybox-i386 ] && [ -s $G/vmlinuz-686-pae ] && return 0
     command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
         { echo "fetch-guest-assets: needs apt-get and dpkg-deb" >&2; return 1; }
     local lists=$G/apt-i386 w opts
@@ -29,15 +30,22 @@ fetch_i386() {
     opts=(-q=2 -o APT::Architectures::=i386 -o APT::Architecture=i386 -o "Dir::State::Lists=$(pwd)/$lists")
     [ "$(id -u)" -eq 0 ] && opts+=(-o APT::Sandbox::User=root)
     w=$(mktemp -d "${TMPDIR:-/tmp}/vmd-i386.XXXXXX")
-    if ! { ls $lists/*_Packages* >/dev/null 2>&1 && (cd "$w" && apt-get "${opts[@]}" download busybox-static:i386); }; then
+    # the kernel package the metapackage names, then both .debs
+    kpkg() { apt-cache "${opts[@]}" depends linux-image-686-pae 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-686-pae$/ { print $2; exit }'; }
+    get() { local k; k=$(kpkg) && [ -n "$k" ] && (cd "$w" && apt-get "${opts[@]}" download busybox-static:i386 "$k:i386"); }
+    if ! { ls $lists/*_Packages* >/dev/null 2>&1 && get; }; then
         echo "fetch-guest-assets: apt-get update (i386 lists)"
-        apt-get "${opts[@]}" update && (cd "$w" && apt-get "${opts[@]}" download busybox-static:i386) ||
-            { rm -rf "$w"; echo "fetch-guest-assets: busybox-static:i386 download failed" >&2; return 1; }
+        apt-get "${opts[@]}" update && get ||
+            { rm -rf "$w"; echo "fetch-guest-assets: busybox-static:i386 / linux-image-686-pae download failed" >&2; return 1; }
     fi
-    dpkg-deb -x "$w"/busybox-static_*_i386.deb "$w/x"
+    dpkg-deb -x "$w"/busybox-static_*_i386.deb "$w/bb"
+    dpkg-deb --fsys-tarfile "$w"/linux-image-*_i386.deb | tar -x -C "$w" --wildcards './boot/vmlinuz-*'
     mkdir -p $G
-    cp "$w/x/bin/busybox" $G/busybox-i386.tmp && mv $G/busybox-i386.tmp $G/busybox-i386
+    cp "$w/bb/bin/busybox" $G/busybox-i386.tmp && mv $G/busybox-i386.tmp $G/busybox-i386
+    cp "$w"/boot/vmlinuz-* $G/vmlinuz-686-pae.tmp && mv $G/vmlinuz-686-pae.tmp $G/vmlinuz-686-pae
     echo "fetch-guest-assets: busybox-static:i386 $(dpkg-deb -f "$w"/busybox-static_*_i386.deb Version) -> $G/busybox-i386"
+    echo "fetch-guest-assets: $(dpkg-deb -f "$w"/linux-image-*_i386.deb Package) $(dpkg-deb -f "$w"/linux-image-*_i386.deb Version) -> $G/vmlinuz-686-pae"
     rm -rf "$w"
 }
 if [ "${1:-}" = i386 ]; then

@@ -103,7 +103,8 @@ struct machine {
     bool apic;
 
     /* Guest-physical layout decided at boot */
-    uint64_t kernel_entry;   /* 64-bit entry point */
+    uint64_t kernel_entry;   /* entry point: 64-bit, or 32-bit (code32_start) if kernel_entry32 */
+    bool kernel_entry32;     /* the 32-bit boot protocol: flat protected mode, no paging */
     uint64_t boot_params_gpa;
 
     /* Devices (NULL when absent). Typed as opaque here; see devices/. */

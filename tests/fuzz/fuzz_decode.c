@@ -1,7 +1,8 @@
 /* fuzz_decode: libFuzzer target for the emulator's decoder and instruction handlers.
  * The input's first byte picks the mode (bit 0: CPL3; bit 1: compatibility mode at CPL3, with
- * bit 2 a 16-bit code segment, else a 32-bit one; bit 3 with bit 1: legacy protected mode, paging
- * and long mode off, where the testbed's 64-bit IDT reads as garbage gates), the rest is placed as instruction bytes at the
+ * bit 2 a 16-bit code segment, else a 32-bit one; bit 3 with bit 1: legacy protected mode, long
+ * mode off, where the testbed's 64-bit IDT reads as garbage gates; there bit 4 keeps paging on,
+ * reading the 4-level tables as PAE tables, or with bit 5 as 32-bit ones), the rest is placed as instruction bytes at the
  * entry point of a flat 64-bit test machine (emu_exec_testbed.h) and run for a bounded
  * instruction budget. The same bytes are also decoded back to back in the 64-, 32- and 16-bit
  * decoder modes. Any crash, hang or sanitizer report is a bug: hostile guest code must never
@@ -49,7 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (compat && (data[0] & 8)) {
         tb->cpu.s.efer = 0;
-        tb->cpu.s.cr0 &= ~CR0_PG;
+        if (!(data[0] & 0x10)) tb->cpu.s.cr0 &= ~CR0_PG;
+        if (data[0] & 0x20) tb->cpu.s.cr4 = (tb->cpu.s.cr4 & ~CR4_PAE) | CR4_PSE;
         emu_update_mode(&tb->cpu);
         emu_tlb_flush(&tb->cpu);
     }

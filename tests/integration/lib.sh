@@ -20,6 +20,16 @@ expect_in() {
     grep -Eq -- "$2" "$1" || { echo "--- $1:"; tail -n 40 "$1"; fail "$3: no line matching '$2'"; }
     ok "$3"
 }
+# expect_lines EXPECTED LOG: every line of EXPECTED appears as a whole line in LOG (a guest's
+# computed values against the host's); on a miss, shows the guest's line with the same prefix.
+expect_lines() {
+    local want
+    while IFS= read -r want; do
+        grep -qxF -- "$want" "$2" ||
+            { tail -n 40 "$2"; fail "expected '$want', guest printed '$(grep -F "${want% *}" "$2" | tail -1)'"; }
+        ok "$want"
+    done < "$1"
+}
 # marker FILE NAME: the value after "NAME " on the last line starting with it (guest output has \r\n).
 marker() { tr -d '\r' < "$1" | sed -n "s/^$2 //p" | tail -1; }
 

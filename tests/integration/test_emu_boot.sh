@@ -27,11 +27,7 @@ secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 tr -d '\r' < "$log" > "$log.txt"
 echo "guest finished in ${secs}s (exit $rc); userspace at $(marker "$log" "GUEST: userspace at") (guest clock)"
 [ $rc -ne 124 ] || { tail -n 40 "$log.txt"; fail "the guest did not power off within ${limit}s"; }
-while IFS= read -r want; do
-    grep -qxF -- "$want" "$log.txt" ||
-        { tail -n 40 "$log.txt"; fail "expected '$want', guest printed '$(grep -F "${want% *}" "$log.txt" | tail -1)'"; }
-    ok "$want"
-done < "$TEST_TMP/expected"
+expect_lines "$TEST_TMP/expected" "$log.txt"
 expect_in "$log.txt" '^VMD-INIT: test exit 0$' "the guest test script succeeded"
 [ $rc -eq 0 ] || fail "vmctl exited $rc after the guest powered off (expected 0)"
 ok "vmctl exit 0 after guest poweroff"

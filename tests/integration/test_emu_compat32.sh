@@ -28,11 +28,7 @@ timeout "$limit" "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz"
 tr -d '\r' < "$log" > "$log.txt"
 [ $rc -ne 124 ] || { tail -n 40 "$log.txt"; fail "the guest did not power off within ${limit}s"; }
 grep -q "Attempted to kill init" "$log.txt" && { tail -n 40 "$log.txt"; fail "the 32-bit init died"; }
-while IFS= read -r want; do
-    grep -qxF -- "$want" "$log.txt" ||
-        { tail -n 40 "$log.txt"; fail "expected '$want', guest printed '$(grep -F "${want% *}" "$log.txt" | tail -1)'"; }
-    ok "$want"
-done < "$TEST_TMP/expected"
+expect_lines "$TEST_TMP/expected" "$log.txt"
 expect_in "$log.txt" '^VMD-INIT: test exit 0$' "the 32-bit guest script succeeded"
 [ $rc -eq 0 ] || fail "vmctl exited $rc after the guest powered off (expected 0)"
 ok "vmctl exit 0 after guest poweroff"

@@ -283,11 +283,6 @@ static void test_old_protocols_rejected(void **state)
     struct fake_kernel k = default_kernel();
     k.version = 0x0204;
     expect_kernel_error(&k, 64, "boot protocol 2.04 is too old (need 2.06 or later)");
-    k.version = 0x020A; /* 2.10 has no xloadflags, so no declared 64-bit entry */
-    expect_kernel_error(&k, 64, "no 64-bit entry point");
-    k = default_kernel();
-    k.xloadflags = 0; /* a 32-bit kernel */
-    expect_kernel_error(&k, 64, "no 64-bit entry point");
     k = default_kernel();
     k.loadflags = 0;
     expect_kernel_error(&k, 64, "not a bzImage (zImage");
@@ -627,6 +622,50 @@ static void test_gdt_descriptors(void **state)
     assert_int_equal(gdt[4], 0x00008B0000000067ULL | ((BOOT_TSS_ADDR & 0xFFFFFF) << 16));
     assert_int_equal(gdt[5], 0);
     vm_free(v);
+}
+
+/* A kernel without a declared 64-bit entry (a 32-bit kernel, or protocol 2.10 without
+ * xloadflags) is entered by the 32-bit boot protocol: at code32_start in flat 32-bit protected
+ * mode with __BOOT_CS/__BOOT_DS, paging and interrupts off, boot_params in ESI, EBX EBP EDI 0. */
+static void test_32bit_boot_protocol(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        struct fake_kernel k = default_kernel();
+        if (variant == 0) k.xloadflags = 0;
+        else k.version = 0x020A;
+        struct vm *v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+        assert_int_equal(vm_load(v), 0);
+        assert_true(v->m.kernel_entry32);
+        assert_int_equal(v->m.kernel_entry, 0x100000);
+        struct cpu_state s;
+        boot_cpu_state(&v->m, 0, &s);
+        assert_int_equal(s.rip, 0x100000);
+        assert_int_equal(zero_page(v)->hdr.code32_start, 0x100000);
+        assert_int_equal(s.gpr[GPR_RSI], 0x7000);
+        assert_int_equal(s.gpr[GPR_RBX] | s.gpr[GPR_RBP] | s.gpr[GPR_RDI], 0);
+        assert_int_equal(s.rflags, 0x2);
+        assert_int_equal(s.cr0 & (CR0_PE | CR0_PG), CR0_PE);
+        assert_int_equal(s.efer & (EFER_LME | EFER_LMA), 0);
+        assert_int_equal(s.cr4 & CR4_PAE, 0);
+        const struct cpu_segment *cs = &s.seg[SEG_CS];
+        assert_int_equal(cs->selector, 0x10);
+        assert_int_equal(cs->type, 0xB);
+        assert_int_equal(cs->l, 0);
+        assert_int_equal(cs->db, 1);
+        assert_int_equal(cs->base, 0);
+        assert_int_equal(cs->limit, 0xFFFFFFFF);
+        for (int seg = SEG_ES; seg <= SEG_GS; seg++) {
+            if (seg == SEG_CS) continue;
+            assert_int_equal(s.seg[seg].selector, 0x18);
+            assert_int_equal(s.seg[seg].limit, 0xFFFFFFFF);
+        }
+        /* the GDT in guest memory holds the same 32-bit code descriptor (the kernel reloads it) */
+        uint64_t desc;
+        memcpy(&desc, guest_mem_ptr(&v->m.mem, 0x500 + 0x10, 8), 8);
+        assert_int_equal((desc >> 53) & 3, 2); /* L=0, D=1 */
+        vm_free(v);
+    }
 }
 
 static void test_bsp_state(void **state)
@@ -1162,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_page_tables_identity_map_4g),
         cmocka_unit_test(test_gdt_descriptors),
         cmocka_unit_test(test_bsp_state),
+        cmocka_unit_test(test_32bit_boot_protocol),
         cmocka_unit_test(test_ap_reset_state),
         cmocka_unit_test(test_acpi_rsdp_and_checksums),
         cmocka_unit_test(test_acpi_fadt_fields),

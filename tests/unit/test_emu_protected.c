@@ -1,8 +1,9 @@
 /* Unit tests for legacy 32-bit protected mode without paging (EFER.LME clear, CR0.PG clear), as
  * a 32-bit kernel runs before it enables paging: 32-bit code at CPL3, INT 0x80 through a
  * DPL-3 interrupt gate of the 8-byte-gate IDT to a CPL0 handler on the TSS's SS0:ESP0 and IRET
- * back, an exception with an error code (#GP from CLI at IOPL 0) and its frame, and a 16-bit
- * gate's 2-byte frame. The machine (RAM, the exception port) comes from emu_exec_testbed.h; the
+ * back, an exception with an error code (#GP from CLI at IOPL 0) and its frame, a 16-bit gate's
+ * 2-byte frame, and legacy paging: 32-bit (4 KiB and 4 MiB pages) and PAE with NX, their
+ * accessed/dirty bits and page-fault error codes. The machine (RAM, the exception port) comes from emu_exec_testbed.h; the
  * tables are built here.
  */
 #include <setjmp.h>
@@ -174,11 +175,94 @@ static void test_pmode_16bit_gate(void **state)
     assert_int_equal(*(uint16_t *)tb_ram(tb, P_KSTACK - 6, 2), (uint16_t)P_CODE);
 }
 
+static uint32_t pg32(struct testbed *tb, uint64_t gpa) { return rd32(tb, gpa); }
+
+/* 32-bit paging: a 4 MiB identity page for RAM (CR4.PSE), and 4 KiB pages at 4 MiB: 0x400000 ->
+ * 0x150000 (writable), 0x401000 -> 0x151000 (read-only). A user write to the read-only page
+ * faults with P|W|U and CR2. */
+static void test_pmode_paging_32bit(void **state)
+{
+    struct testbed *tb = *state;
+    /* movl $0x12345678,0x400010; mov 0x401000,%ebx; movl $1,0x401004; ud2 */
+    static const uint8_t code[] = {0xc7, 0x05, 0x10, 0x00, 0x40, 0x00, 0x78, 0x56, 0x34, 0x12, 0x8b, 0x1d, 0x00, 0x10,
+                                   0x40, 0x00, 0xc7, 0x05, 0x04, 0x10, 0x40, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0f, 0x0b};
+    setup_pmode(tb, code, sizeof(code));
+    const uint32_t pd[2] = {0x0 | 0x87 /* P RW US PS */, 0x141000 | 0x07};
+    const uint32_t pt[2] = {0x150000 | 0x07, 0x151000 | 0x05};
+    memset(tb_ram(tb, 0x140000, 0x2000), 0, 0x2000);
+    put(tb, 0x140000, pd, sizeof(pd));
+    put(tb, 0x141000, pt, sizeof(pt));
+    *(uint32_t *)tb_ram(tb, 0x151000, 4) = 0xcafe;
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.cr3 = 0x140000;
+    cpu->s.cr4 = CR4_PSE;
+    cpu->s.cr0 |= CR0_PG | CR0_WP;
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    assert_true(cpu->paging);
+    assert_int_equal(run(tb), EXC_PF);
+    assert_int_equal(cpu->s.cr2, 0x401004);
+    assert_int_equal(rd32(tb, P_KSTACK - 24), PFEC_P | PFEC_W | PFEC_U); /* the error code */
+    assert_int_equal(rd32(tb, P_KSTACK - 20), P_CODE + 16);
+    assert_int_equal(rd32(tb, 0x150010), 0x12345678);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RBX], 0xcafe);
+    assert_int_equal(pg32(tb, 0x141000) & 0x60, 0x60); /* A and D on the written page */
+    assert_int_equal(pg32(tb, 0x141004) & 0x60, 0x20); /* A only on the read one */
+    assert_int_equal(pg32(tb, 0x140004) & 0x20, 0x20); /* A on the PDE */
+    assert_int_equal(pg32(tb, 0x140000) & 0x20, 0x20); /* the 4 MiB page too */
+}
+
+/* PAE paging with NX: a 2 MiB identity page for 0..2 MiB, and 4 KiB 0x200000 -> 0x200000 with
+ * XD. Reading it works; jumping there faults with P|U|I. */
+static void test_pmode_paging_pae_nx(void **state)
+{
+    struct testbed *tb = *state;
+    /* mov 0x200000,%ebx; mov $0x200000,%ecx; jmp *%ecx */
+    static const uint8_t code[] = {0x8b, 0x1d, 0x00, 0x00, 0x20, 0x00, 0xb9, 0x00, 0x00, 0x20, 0x00, 0xff, 0xe1};
+    setup_pmode(tb, code, sizeof(code));
+    memset(tb_ram(tb, 0x142000, 0x3000), 0, 0x3000);
+    const uint64_t pdpt[4] = {0x143000 | 1, 0, 0, 0};
+    const uint64_t pd[2] = {0x0 | 0x87, 0x144000 | 0x07};
+    const uint64_t pte = 0x200000 | 0x07 | (1ULL << 63);
+    put(tb, 0x142000, pdpt, sizeof(pdpt));
+    put(tb, 0x143000, pd, sizeof(pd));
+    put(tb, 0x144000, &pte, 8);
+    *(uint32_t *)tb_ram(tb, 0x200000, 4) = 0xc3c3c3c3;
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.efer = EFER_NXE;
+    cpu->s.cr3 = 0x142000;
+    cpu->s.cr4 = CR4_PAE;
+    cpu->s.cr0 |= CR0_PG;
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    assert_int_equal(run(tb), EXC_PF);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RBX], 0xc3c3c3c3);
+    assert_int_equal(cpu->s.cr2, 0x200000);
+    assert_int_equal(rd32(tb, P_KSTACK - 24), PFEC_P | PFEC_U | PFEC_I);
+    assert_int_equal(rd32(tb, P_KSTACK - 20), 0x200000);
+    /* a reserved bit in a PDPTE (bit 1, RW, is reserved there): P|RSVD on any access */
+    const uint64_t bad = 0x143000 | 1 | 2;
+    put(tb, 0x142000, &bad, 8);
+    setup_pmode(tb, code, sizeof(code));
+    cpu->s.efer = EFER_NXE;
+    cpu->s.cr3 = 0x142000;
+    cpu->s.cr4 = CR4_PAE;
+    cpu->s.cr0 |= CR0_PG;
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    /* the fetch itself faults, and so does delivering it (the IDT and stack are mapped through the
+     * same PDPTE): #DF, then a triple fault */
+    run(tb);
+    assert_true(cpu->triple_fault);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pmode_int80_iret_and_gp_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_16bit_gate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pmode_paging_32bit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pmode_paging_pae_nx, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,9 +62,9 @@ int bzimage_parse(const uint8_t *head, size_t head_len, uint64_t file_size, stru
         return reject(why, whylen, "not a bzImage (zImage that loads at 0x10000; need LOADED_HIGH)");
     uint16_t xloadflags = 0;
     if (bz->version >= 0x020C) xloadflags = get16(head + 0x236);
-    if (!(xloadflags & XLF_KERNEL_64))
-        return reject(why, whylen, "no 64-bit entry point (not an x86-64 kernel, or boot protocol %u.%02u < 2.12)",
-                      bz->version >> 8, bz->version & 0xFF);
+    /* without a declared 64-bit entry (a 32-bit kernel, or protocol < 2.12) the kernel is entered
+     * at code32_start in flat 32-bit protected mode (the 32-bit boot protocol) */
+    bz->has_entry64 = !!(xloadflags & XLF_KERNEL_64);
     bz->can_load_above_4g = !!(xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G);
 
     unsigned sects = h->setup_sects ? h->setup_sects : 4;

@@ -6,6 +6,7 @@
 #define VMD_BOOT_BZIMAGE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <asm/bootparam.h>
@@ -30,6 +31,7 @@ struct bzimage {
     uint32_t cmdline_size;   /* maximum command-line length, NUL excluded */
     uint64_t initrd_addr_max;/* highest address the last initrd byte may have */
     int can_load_above_4g;
+    bool has_entry64;        /* XLF_KERNEL_64: a 64-bit entry at +0x200; else the 32-bit protocol */
 };
 
 /* Validate the first head_len bytes of a file of file_size bytes. Returns 0, or

@@ -219,13 +219,14 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
     }
 
     r |= guest_mem_write(&m->mem, BOOT_PARAMS_ADDR, &bp, sizeof(bp));
-    r |= longmode_write_tables(&m->mem);
-    r |= longmode_write_pagetables(&m->mem);
+    r |= bz.has_entry64 ? longmode_write_tables(&m->mem) : protmode_write_tables(&m->mem);
+    if (bz.has_entry64) r |= longmode_write_pagetables(&m->mem);
     if (r < 0) {
         snprintf(err, errlen, "boot structures: outside guest RAM");
         return -EFAULT;
     }
-    m->kernel_entry = BOOT_KERNEL_ADDR + BOOT_KERNEL_ENTRY64_OFFSET;
+    m->kernel_entry32 = !bz.has_entry64;
+    m->kernel_entry = BOOT_KERNEL_ADDR + (bz.has_entry64 ? BOOT_KERNEL_ENTRY64_OFFSET : 0);
     m->boot_params_gpa = BOOT_PARAMS_ADDR;
     log_debug("boot: protocol %u.%02u, kernel %llu bytes at 0x%llx (footprint to 0x%llx), entry 0x%llx",
               bz.version >> 8, bz.version & 0xFF, (unsigned long long)bz.kernel_size,
@@ -258,7 +259,8 @@ void boot_cpu_state(const struct machine *m, unsigned index, struct cpu_state *s
     memset(s, 0, sizeof(*s));
     reset_common(s);
     if (index == 0) {
-        longmode_cpu_state(s);
+        if (m->kernel_entry32) protmode_cpu_state(s); /* EBX EBP EDI stay 0, as the protocol asks */
+        else longmode_cpu_state(s);
         s->rip = m->kernel_entry;
         s->gpr[GPR_RSI] = m->boot_params_gpa;
         s->gpr[GPR_RSP] = BOOT_STACK_TOP;

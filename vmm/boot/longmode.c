@@ -1,4 +1,5 @@
-/* longmode: GDT, TSS, IDT and identity page tables for entering Linux in 64-bit mode. */
+/* longmode: GDT, TSS, IDT and identity page tables for entering Linux in 64-bit mode, and the
+ * flat 32-bit protected-mode variant of the 32-bit boot protocol. */
 #include "vmm/boot/longmode.h"
 
 #include <errno.h>
@@ -35,19 +36,19 @@ void segment_from_gdt(struct cpu_segment *seg, uint16_t selector, uint64_t desc)
     seg->unusable = !seg->present;
 }
 
-static void boot_gdt(uint64_t gdt[BOOT_GDT_ENTRIES])
+static void boot_gdt(uint64_t gdt[BOOT_GDT_ENTRIES], bool bits64)
 {
     memset(gdt, 0, sizeof(uint64_t) * BOOT_GDT_ENTRIES);
-    gdt[BOOT_SEL_CODE / 8] = gdt_entry(GDT_FLAGS_CODE64, 0, 0xFFFFF);
+    gdt[BOOT_SEL_CODE / 8] = gdt_entry(bits64 ? GDT_FLAGS_CODE64 : GDT_FLAGS_CODE32, 0, 0xFFFFF);
     gdt[BOOT_SEL_DATA / 8] = gdt_entry(GDT_FLAGS_DATA, 0, 0xFFFFF);
-    gdt[BOOT_SEL_TSS / 8] = gdt_entry(GDT_FLAGS_TSS64, (uint32_t)BOOT_TSS_ADDR, BOOT_TSS_LIMIT);
-    gdt[BOOT_SEL_TSS / 8 + 1] = BOOT_TSS_ADDR >> 32; /* upper half of the 16-byte system descriptor */
+    gdt[BOOT_SEL_TSS / 8] = gdt_entry(bits64 ? GDT_FLAGS_TSS64 : GDT_FLAGS_TSS32, (uint32_t)BOOT_TSS_ADDR, BOOT_TSS_LIMIT);
+    if (bits64) gdt[BOOT_SEL_TSS / 8 + 1] = BOOT_TSS_ADDR >> 32; /* upper half of the 16-byte system descriptor */
 }
 
-int longmode_write_tables(struct guest_mem *mem)
+static int write_tables(struct guest_mem *mem, bool bits64)
 {
     uint64_t gdt[BOOT_GDT_ENTRIES];
-    boot_gdt(gdt);
+    boot_gdt(gdt, bits64);
     if (guest_mem_write(mem, BOOT_GDT_ADDR, gdt, sizeof(gdt)) < 0) return -EFAULT;
     uint8_t tss[BOOT_TSS_LIMIT + 1];
     memset(tss, 0, sizeof(tss));
@@ -58,6 +59,9 @@ int longmode_write_tables(struct guest_mem *mem)
     if (guest_mem_write(mem, BOOT_IDT_ADDR, idt_zero, sizeof(idt_zero)) < 0) return -EFAULT;
     return 0;
 }
+
+int longmode_write_tables(struct guest_mem *mem) { return write_tables(mem, true); }
+int protmode_write_tables(struct guest_mem *mem) { return write_tables(mem, false); }
 
 int longmode_write_pagetables(struct guest_mem *mem)
 {
@@ -76,10 +80,10 @@ int longmode_write_pagetables(struct guest_mem *mem)
     return 0;
 }
 
-void longmode_cpu_state(struct cpu_state *s)
+static void segments_state(struct cpu_state *s, bool bits64)
 {
     uint64_t gdt[BOOT_GDT_ENTRIES];
-    boot_gdt(gdt);
+    boot_gdt(gdt, bits64);
     segment_from_gdt(&s->seg[SEG_CS], BOOT_SEL_CODE, gdt[BOOT_SEL_CODE / 8]);
     static const enum cpu_seg data_segs[] = {SEG_DS, SEG_ES, SEG_SS, SEG_FS, SEG_GS};
     for (unsigned i = 0; i < sizeof(data_segs) / sizeof(data_segs[0]); i++)
@@ -90,6 +94,20 @@ void longmode_cpu_state(struct cpu_state *s)
     s->seg[SEG_LDTR].unusable = 1;
     s->gdtr = (struct cpu_dtable){.base = BOOT_GDT_ADDR, .limit = BOOT_GDT_ENTRIES * 8 - 1};
     s->idtr = (struct cpu_dtable){.base = BOOT_IDT_ADDR, .limit = 0};
+}
+
+void protmode_cpu_state(struct cpu_state *s)
+{
+    segments_state(s, false);
+    s->cr0 = CR0_PE | CR0_ET | CR0_NE;
+    s->cr3 = 0;
+    s->cr4 = 0;
+    s->efer = 0;
+}
+
+void longmode_cpu_state(struct cpu_state *s)
+{
+    segments_state(s, true);
     s->cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
     s->cr3 = BOOT_PML4_ADDR;
     s->cr4 = CR4_PAE;

@@ -3,6 +3,7 @@
 #ifndef VMD_BOOT_LONGMODE_H
 #define VMD_BOOT_LONGMODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "vmm/cpu_state.h"
@@ -27,5 +28,12 @@ int longmode_write_pagetables(struct guest_mem *mem);
 
 /* Long-mode register state with the tables above: CR0/CR3/CR4/EFER, CS/DS/.../TR/LDTR, GDTR, IDTR. */
 void longmode_cpu_state(struct cpu_state *s);
+
+/* The 32-bit boot protocol's entry: the same GDT layout with a flat 32-bit __BOOT_CS, __BOOT_DS,
+ * a 32-bit TSS and an empty IDT; paging off, interrupts off. */
+#define GDT_FLAGS_CODE32 0xC09B /* G, D/B, present, code execute/read accessed */
+#define GDT_FLAGS_TSS32 0x008B  /* present, system, 32-bit TSS busy */
+int protmode_write_tables(struct guest_mem *mem);
+void protmode_cpu_state(struct cpu_state *s);
 
 #endif

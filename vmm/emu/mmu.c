@@ -1,5 +1,6 @@
 /* mmu: the emulator's linear->physical translation: 4-level long-mode paging (4 KiB, 2 MiB and
- * 1 GiB pages, NX, U/S, R/W with CR0.WP, accessed/dirty bits, reserved-bit checks), the
+ * 1 GiB pages, NX, U/S, R/W with CR0.WP, accessed/dirty bits, reserved-bit checks), legacy
+ * 32-bit paging (4 KiB and 4 MiB pages) and PAE paging (4 KiB and 2 MiB pages, NX), the
  * software TLB the inline fast paths in mmu.h consult, the slow-path accessors (page-crossing
  * accesses, MMIO through the machine's bus) and the code-page write protection that keeps the
  * decoded-instruction cache coherent.
@@ -50,6 +51,82 @@ static uint32_t pfec_for(const struct emu_cpu *cpu, enum emu_access acc, bool us
     if (user) e |= PFEC_U;
     if (acc == ACC_FETCH && (cpu->s.efer & EFER_NXE)) e |= PFEC_I;
     return e;
+}
+
+/* Outside long mode: 32-bit paging (two levels of 4-byte entries, 4 MiB pages with CR4.PSE, no
+ * NX) or PAE paging (CR3 -> four PDPTEs -> 8-byte PDEs and PTEs as in long mode, 2 MiB pages, NX
+ * with EFER.NXE; the PDPTEs are read at each walk rather than cached at the CR3 load). Entries
+ * outside guest RAM read as not present. A/D bits are written in the entry's own size. */
+static void walk_legacy(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool user, struct walk *w)
+{
+    const bool pae = cpu->s.cr4 & CR4_PAE, nxe = pae && (cpu->s.efer & EFER_NXE);
+    const unsigned esz = pae ? 8 : 4;
+    uint64_t table;
+    int level;
+    w->gpa = 0;
+    w->user_ok = w->write_ok = true;
+    w->nx = false;
+    w->large_1g = false;
+    la &= 0xffffffffULL;
+    if (pae) {
+        uint64_t pdpte_gpa = (cpu->s.cr3 & 0xffffffe0ULL) + ((la >> 30) & 3) * 8;
+        uint64_t pdpte = 0;
+        const void *p = guest_mem_ptr(&cpu->m->mem, pdpte_gpa, 8);
+        if (p) memcpy(&pdpte, p, 8);
+        if (!(pdpte & PTE_P)) page_fault(cpu, la, pfec_for(cpu, acc, user));
+        if (pdpte & (PTE_RSVD_HIGH | PTE_NX | 0x1e6ULL)) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P | PFEC_RSVD);
+        table = pdpte & PTE_ADDR;
+        level = 2;
+    } else {
+        table = cpu->s.cr3 & 0xfffff000ULL;
+        level = 2;
+    }
+    uint8_t *leaf_p = NULL;
+    uint64_t leaf = 0;
+    for (; level >= 1; level--) {
+        unsigned shift = pae ? 12 + 9 * (unsigned)(level - 1) : 12 + 10 * (unsigned)(level - 1);
+        unsigned idx = pae ? (unsigned)((la >> shift) & 511) : (unsigned)((la >> shift) & 1023);
+        uint8_t *p = guest_mem_ptr(&cpu->m->mem, table + (uint64_t)idx * esz, esz);
+        uint64_t pte = 0;
+        if (p) memcpy(&pte, p, esz);
+        if (!(pte & PTE_P)) page_fault(cpu, la, pfec_for(cpu, acc, user));
+        bool is_leaf = level == 1;
+        uint64_t rsvd = 0, addr_mask = pae ? PTE_ADDR : 0xfffff000ULL;
+        if (pae) rsvd = PTE_RSVD_HIGH | (nxe ? 0 : PTE_NX);
+        if (level == 2 && (pte & PTE_PS) && (pae || (cpu->s.cr4 & CR4_PSE))) {
+            is_leaf = true;
+            /* 2 MiB: bits 20:13 reserved; 4 MiB: bits 21:13 (no PSE-36 advertised) */
+            rsvd |= pae ? 0x1fe000ULL : 0x3fe000ULL;
+            addr_mask = pae ? PTE_ADDR : 0xffc00000ULL;
+        }
+        if (pte & rsvd) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P | PFEC_RSVD);
+        if (!(pte & PTE_RW)) w->write_ok = false;
+        if (!(pte & PTE_US)) w->user_ok = false;
+        if (nxe && (pte & PTE_NX)) w->nx = true;
+        if (!(pte & PTE_A)) {
+            pte |= PTE_A;
+            memcpy(p, &pte, esz);
+        }
+        if (is_leaf) {
+            uint64_t page_mask = (1ULL << shift) - 1;
+            w->gpa = ((pte & addr_mask) & ~page_mask) | (la & page_mask);
+            w->large_1g = shift > 21; /* a 4 MiB page: INVLPG flushes everything */
+            leaf_p = p;
+            leaf = pte;
+            break;
+        }
+        table = pte & addr_mask;
+    }
+    bool fault = false;
+    if (user && !w->user_ok) fault = true;
+    if (acc == ACC_WRITE && !w->write_ok && (user || (cpu->s.cr0 & CR0_WP))) fault = true;
+    if (acc == ACC_FETCH && w->nx) fault = true;
+    if (fault) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P);
+    if (acc == ACC_WRITE && !(leaf & PTE_D)) {
+        leaf |= PTE_D;
+        memcpy(leaf_p, &leaf, esz);
+    }
+    w->dirty = leaf & PTE_D;
 }
 
 /* The 4-level walk. Page-table entries outside guest RAM read as not present: a hostile page
@@ -125,9 +202,11 @@ void *mmu_lookup(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool use
     }
 
     struct walk w;
-    if (cpu->paging) {
+    if (cpu->paging && (cpu->s.efer & EFER_LMA)) {
         if (!emu_canonical(la)) emu_raise_gp0(cpu);
         walk_long(cpu, la, acc, user, &w);
+    } else if (cpu->paging) {
+        walk_legacy(cpu, la, acc, user, &w);
     } else {
         w.gpa = la;
         w.user_ok = w.write_ok = w.dirty = true;

@@ -26,12 +26,8 @@ static void set_cr0(struct emu_cpu *cpu, uint64_t val)
     uint64_t old = cpu->s.cr0;
     bool pg_on = (val & CR0_PG) && !(old & CR0_PG);
     bool pg_off = !(val & CR0_PG) && (old & CR0_PG);
-    if (pg_on && (cpu->s.efer & EFER_LME)) {
-        if (!(cpu->s.cr4 & CR4_PAE)) emu_raise_gp0(cpu);
-    } else if (pg_on) {
-        log_error("emu: legacy (non-long-mode) paging is not implemented");
-        emu_raise_gp0(cpu);
-    }
+    /* paging without EFER.LME: legacy 32-bit paging, or PAE paging with CR4.PAE (mmu.c) */
+    if (pg_on && (cpu->s.efer & EFER_LME) && !(cpu->s.cr4 & CR4_PAE)) emu_raise_gp0(cpu);
     if (pg_off && cpu->long64) emu_raise_gp0(cpu);
     val |= CR0_ET;
     cpu->s.cr0 = val;
