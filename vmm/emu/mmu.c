@@ -53,6 +53,23 @@ static uint32_t pfec_for(const struct emu_cpu *cpu, enum emu_access acc, bool us
     return e;
 }
 
+/* The end of every walk: the access against the combined permissions (#PF with P set), then
+ * the leaf's dirty bit for a write (an `esz`-byte entry at leaf_p). */
+static void walk_finish(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool user, struct walk *w,
+                        void *leaf_p, uint64_t leaf, unsigned esz)
+{
+    bool fault = false;
+    if (user && !w->user_ok) fault = true;
+    if (acc == ACC_WRITE && !w->write_ok && (user || (cpu->s.cr0 & CR0_WP))) fault = true;
+    if (acc == ACC_FETCH && w->nx) fault = true;
+    if (fault) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P);
+    if (acc == ACC_WRITE && !(leaf & PTE_D)) {
+        leaf |= PTE_D;
+        memcpy(leaf_p, &leaf, esz);
+    }
+    w->dirty = leaf & PTE_D;
+}
+
 /* Outside long mode: 32-bit paging (two levels of 4-byte entries, 4 MiB pages with CR4.PSE, no
  * NX) or PAE paging (CR3 -> four PDPTEs -> 8-byte PDEs and PTEs as in long mode, 2 MiB pages, NX
  * with EFER.NXE; the PDPTEs are read at each walk rather than cached at the CR3 load). Entries
@@ -117,16 +134,7 @@ static void walk_legacy(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, b
         }
         table = pte & addr_mask;
     }
-    bool fault = false;
-    if (user && !w->user_ok) fault = true;
-    if (acc == ACC_WRITE && !w->write_ok && (user || (cpu->s.cr0 & CR0_WP))) fault = true;
-    if (acc == ACC_FETCH && w->nx) fault = true;
-    if (fault) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P);
-    if (acc == ACC_WRITE && !(leaf & PTE_D)) {
-        leaf |= PTE_D;
-        memcpy(leaf_p, &leaf, esz);
-    }
-    w->dirty = leaf & PTE_D;
+    walk_finish(cpu, la, acc, user, w, leaf_p, leaf, esz);
 }
 
 /* The 4-level walk. Page-table entries outside guest RAM read as not present: a hostile page
@@ -173,16 +181,7 @@ static void walk_long(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, boo
         }
         table = pte & PTE_ADDR;
     }
-    bool fault = false;
-    if (user && !w->user_ok) fault = true;
-    if (acc == ACC_WRITE && !w->write_ok && (user || (cpu->s.cr0 & CR0_WP))) fault = true;
-    if (acc == ACC_FETCH && w->nx) fault = true;
-    if (fault) page_fault(cpu, la, pfec_for(cpu, acc, user) | PFEC_P);
-    if (acc == ACC_WRITE && !(leaf & PTE_D)) {
-        leaf |= PTE_D;
-        memcpy(leaf_p, &leaf, 8);
-    }
-    w->dirty = leaf & PTE_D;
+    walk_finish(cpu, la, acc, user, w, leaf_p, leaf, 8);
 }
 
 static bool code_page(const struct emu_cpu *cpu, uint64_t gpa)
