@@ -16,6 +16,7 @@
 #include <asm/bootparam.h>
 
 #include "devices/pci.h"
+#include "devices/fw_cfg.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/boot.h"
@@ -1156,6 +1157,96 @@ static void test_machine_create_tables_match_devices(void **state)
     vm_config_free(&cfg);
 }
 
+/* The contents of fw_cfg file `name`, read through the ports as firmware does; *len gets its size. */
+static uint8_t *fw_cfg_file(struct machine *m, const char *name, uint32_t *len)
+{
+    uint64_t v = FW_CFG_FILE_DIR;
+    machine_pio(m, FW_CFG_PORT_SEL, &v, 2, true);
+    uint8_t hdr[4], e[64];
+    for (int i = 0; i < 4; i++) machine_pio(m, FW_CFG_PORT_DATA, &v, 1, false), hdr[i] = (uint8_t)v;
+    uint32_t n = (uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3];
+    for (uint32_t f = 0; f < n; f++) {
+        for (int i = 0; i < 64; i++) machine_pio(m, FW_CFG_PORT_DATA, &v, 1, false), e[i] = (uint8_t)v;
+        if (strcmp((char *)e + 8, name)) continue;
+        *len = (uint32_t)e[0] << 24 | e[1] << 16 | e[2] << 8 | e[3];
+        uint8_t *data = malloc(*len + 1);
+        assert_non_null(data);
+        v = (uint64_t)(e[4] << 8 | e[5]);
+        machine_pio(m, FW_CFG_PORT_SEL, &v, 2, true);
+        for (uint32_t i = 0; i < *len; i++) machine_pio(m, FW_CFG_PORT_DATA, &v, 1, false), data[i] = (uint8_t)v;
+        return data;
+    }
+    fail_msg("fw_cfg has no file %s", name);
+    return NULL;
+}
+
+/* Firmware's view: the tables vmd gives SeaBIOS through fw_cfg's table loader, run the way the
+ * firmware runs it with the RSDP placed at 0xE0000 and the tables at 0xE0040, come out byte for
+ * byte as the tables a directly booted kernel finds there. */
+static void test_acpi_table_loader_matches_direct_boot(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.kernel = write_kernel(&k);
+    cfg.cmdline = strdup("console=ttyS0");
+    struct machine *m = calloc(1, sizeof(*m));
+    char err[256] = "";
+    if (machine_create(m, &cfg, &emu_backend_ops, err, sizeof(err)) < 0) fail_msg("machine_create: %s", err);
+    assert_non_null(fw_cfg_of(m));
+    assert_int_equal(acpi_build_fw_cfg(m, fw_cfg_of(m)), 0);
+    uint32_t nloader, nrsdp, ntables;
+    uint8_t *loader = fw_cfg_file(m, "etc/table-loader", &nloader);
+    uint8_t *rsdp = fw_cfg_file(m, "etc/acpi/rsdp", &nrsdp);
+    uint8_t *tables = fw_cfg_file(m, "etc/acpi/tables", &ntables);
+    assert_int_equal(nloader % 128, 0);
+    assert_int_equal(nrsdp, 36);
+    const uint64_t rsdp_at = 0xE0000, tables_at = 0xE0040, span = tables_at - rsdp_at + ntables;
+    assert_true(tables_at + ntables <= ACPI_AREA_END);
+    uint8_t *img = calloc(1, span);
+    assert_non_null(img);
+    bool allocated[2] = {false, false};
+    for (uint32_t off = 0; off < nloader; off += 128) {
+        const uint8_t *e = loader + off;
+        uint32_t cmd = rd32(e);
+        const char *f1 = (const char *)e + 4, *f2 = (const char *)e + 60;
+        uint8_t *blob = !strcmp(f1, "etc/acpi/rsdp") ? img : !strcmp(f1, "etc/acpi/tables") ? img + (tables_at - rsdp_at) : NULL;
+        if (!blob) fail_msg("loader command %u names unknown file %s", cmd, f1);
+        if (cmd == 1) { /* ALLOCATE: copy the file where it goes */
+            bool is_rsdp = blob == img;
+            assert_int_equal(e[64], is_rsdp ? 2 : 1); /* RSDP in the F segment, tables high */
+            assert_int_equal((is_rsdp ? rsdp_at : tables_at) % rd32(e + 60), 0);
+            memcpy(blob, is_rsdp ? rsdp : tables, is_rsdp ? nrsdp : ntables);
+            allocated[!is_rsdp] = true;
+        } else if (cmd == 2) { /* ADD_POINTER into the tables */
+            assert_string_equal(f2, "etc/acpi/tables");
+            assert_true(allocated[0] && allocated[1]);
+            uint32_t at = rd32(e + 116);
+            uint8_t size = e[120];
+            assert_true(size == 4 || size == 8);
+            uint64_t val = size == 4 ? rd32(blob + at) : rd64(blob + at);
+            val += tables_at;
+            memcpy(blob + at, &val, size);
+        } else if (cmd == 3) { /* ADD_CHECKSUM */
+            uint32_t at = rd32(e + 60), start = rd32(e + 64), len = rd32(e + 68);
+            blob[at] = (uint8_t)(blob[at] - acpi_checksum(blob + start, len));
+        } else {
+            fail_msg("unexpected loader command %u", cmd);
+        }
+    }
+    const uint8_t *ram = guest_mem_ptr(&m->mem, rsdp_at, span);
+    assert_non_null(ram);
+    assert_memory_equal(img, ram, span);
+    free(img);
+    free(loader);
+    free(rsdp);
+    free(tables);
+    machine_destroy(m);
+    free(m);
+    vm_config_free(&cfg);
+}
+
 /* ---- a real kernel, when the assets helper has fetched one ---- */
 
 static void test_real_debian_kernel(void **state)
@@ -1212,6 +1303,7 @@ int main(void)
         cmocka_unit_test(test_mptable),
         cmocka_unit_test(test_max_cpus_fit),
         cmocka_unit_test(test_machine_create_tables_match_devices),
+        cmocka_unit_test(test_acpi_table_loader_matches_direct_boot),
         cmocka_unit_test(test_real_debian_kernel),
     };
     return cmocka_run_group_tests_name("boot", tests, setup_tmpdir, remove_tmpdir);

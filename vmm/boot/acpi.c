@@ -1,11 +1,15 @@
-/* acpi: builds RSDP, XSDT/RSDT, FADT, FACS, DSDT and (with APICs) MADT in the BIOS area.
+/* acpi: builds RSDP, XSDT/RSDT, FADT, FACS, DSDT and (with APICs) MADT, in the BIOS area for a
+ * directly booted kernel, or as fw_cfg files with a table-loader script for firmware.
  * Facts from the ACPI 6.x specification, chapter 5; field offsets are spelled out
  * next to each write because the tables are packed byte layouts. */
 #include "vmm/boot/acpi.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "devices/fw_cfg.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/pci_intx.h"
@@ -68,12 +72,6 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
     put32(t + 32, 1);                  /* creator revision */
 }
 
-static void finish(uint8_t *t)
-{
-    uint32_t len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
-    t[9] = 0;
-    t[9] = (uint8_t)(0x100 - acpi_checksum(t, len));
-}
 
 /* Largest DSDT we build: \_S5_, and PCI0 with _CRS and a _PRT of up to 32 entries. */
 #define DSDT_AML_MAX 4096
@@ -158,19 +156,115 @@ static void build_dsdt_aml(const struct machine *m, struct aml *a)
     if (r.overflow) a->overflow = true;
 }
 
-/* Bump allocator over the table area, in guest-physical terms. */
+/* Where the tables are built: a bump allocator over one blob. Either the blob is the BIOS
+ * area of guest RAM (direct boot: `start` is its guest-physical address and pointers are final),
+ * or it is a fw_cfg file that firmware places (loader mode: `start` is 0, a pointer holds the
+ * offset of its target in the tables blob, and every pointer and checksum is recorded as a
+ * command for the firmware's table loader). */
+struct loader;
 struct area {
-    uint8_t *base; /* host address of ACPI_AREA_START */
-    uint64_t next; /* next free guest-physical address */
+    uint8_t *base;     /* host address of the blob's first byte */
+    uint64_t start;    /* the address the blob's first byte has (0 in loader mode) */
+    uint64_t next;     /* next free address */
+    uint64_t end;
+    const char *file;  /* loader mode: this blob's fw_cfg file name */
+    struct loader *ld; /* loader mode: the commands; NULL on direct boot */
 };
 
-static uint8_t *alloc(struct area *a, uint64_t len, uint64_t align, uint64_t *gpa)
+static uint8_t *alloc(struct area *a, uint64_t len, uint64_t align, uint64_t *addr)
 {
     uint64_t at = (a->next + align - 1) & ~(align - 1);
-    if (at + len > ACPI_AREA_END) return NULL;
+    if (at > a->end || len > a->end - at) return NULL;
     a->next = at + len;
-    *gpa = at;
-    return a->base + (at - ACPI_AREA_START);
+    *addr = at;
+    return a->base + (at - a->start);
+}
+
+/* ---- the table loader (QEMU's "etc/table-loader" format, which SeaBIOS and OVMF run) ---- */
+
+#define LOADER_ENTRY_LEN 128
+#define LOADER_ALLOCATE 1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH 1
+#define LOADER_ZONE_FSEG 2
+#define LOADER_MAX_ENTRIES 48
+#define ACPI_FILE_TABLES "etc/acpi/tables"
+#define ACPI_FILE_RSDP "etc/acpi/rsdp"
+
+struct loader {
+    uint8_t cmd[LOADER_MAX_ENTRIES][LOADER_ENTRY_LEN];
+    unsigned n;
+    bool overflow;
+    /* checksums run after every pointer is patched: kept apart, appended at the end */
+    uint8_t sum[LOADER_MAX_ENTRIES][LOADER_ENTRY_LEN];
+    unsigned nsum;
+};
+
+static uint8_t *loader_entry(struct loader *ld, bool checksum)
+{
+    unsigned *n = checksum ? &ld->nsum : &ld->n;
+    if (*n == LOADER_MAX_ENTRIES) {
+        ld->overflow = true;
+        return NULL;
+    }
+    uint8_t *e = checksum ? ld->sum[(*n)++] : ld->cmd[(*n)++];
+    memset(e, 0, LOADER_ENTRY_LEN);
+    return e;
+}
+
+static void put_name(uint8_t *dst, const char *name)
+{
+    size_t n = strlen(name);
+    memcpy(dst, name, n < 55 ? n : 55);
+}
+
+static void loader_allocate(struct loader *ld, const char *file, uint32_t align, uint8_t zone)
+{
+    uint8_t *e = loader_entry(ld, false);
+    if (!e) return;
+    e[0] = LOADER_ALLOCATE;
+    put_name(e + 4, file);
+    put32(e + 60, align);
+    e[64] = zone;
+}
+
+/* A pointer field of `size` (4 or 8) bytes at p, inside blob a, to `target`, an address in the
+ * tables blob. */
+static void put_ptr(struct area *a, uint8_t *p, uint64_t target, unsigned size)
+{
+    if (size == 4) put32(p, (uint32_t)target);
+    else put64(p, target);
+    if (!a->ld) return;
+    uint8_t *e = loader_entry(a->ld, false);
+    if (!e) return;
+    e[0] = LOADER_ADD_POINTER;
+    put_name(e + 4, a->file);              /* the blob holding the pointer */
+    put_name(e + 60, ACPI_FILE_TABLES);    /* the blob it points into */
+    put32(e + 116, (uint32_t)(p - a->base));
+    e[120] = (uint8_t)size;
+}
+
+/* Set the checksum byte at t[csum_off] so that [t, t+len) sums to 0; in loader mode also tell
+ * the firmware to redo it once the pointers are patched. */
+static void checksum(struct area *a, uint8_t *t, unsigned csum_off, uint32_t len)
+{
+    t[csum_off] = 0;
+    t[csum_off] = (uint8_t)(0x100 - acpi_checksum(t, len));
+    if (!a->ld) return;
+    uint8_t *e = loader_entry(a->ld, true);
+    if (!e) return;
+    e[0] = LOADER_ADD_CHECKSUM;
+    put_name(e + 4, a->file);
+    put32(e + 60, (uint32_t)(t - a->base) + csum_off);
+    put32(e + 64, (uint32_t)(t - a->base));
+    put32(e + 68, len);
+}
+
+static void finish(struct area *a, uint8_t *t)
+{
+    uint32_t len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+    checksum(a, t, 9, len);
 }
 
 static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t facs, uint64_t *gpa)
@@ -179,7 +273,7 @@ static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t
     if (!t) return -ENOSPC;
     header(t, "FACP", FADT_LEN, 6);
     put32(t + 36, 0); /* FIRMWARE_CTRL: 0, X_FIRMWARE_CTRL has it (both set makes ACPICA install the FACS twice) */
-    put32(t + 40, (uint32_t)dsdt);                 /* DSDT */
+    put_ptr(a, t + 40, dsdt, 4);                   /* DSDT */
     put8(t + 45, 0);                               /* Preferred_PM_Profile: unspecified */
     put16(t + 46, ACPI_SCI_IRQ);                   /* SCI_INT */
     put32(t + 48, 0);                              /* SMI_CMD: none, ACPI is always enabled */
@@ -200,13 +294,13 @@ static int build_fadt(struct machine *m, struct area *a, uint64_t dsdt, uint64_t
     put_gas(t + 116, GAS_SYSTEM_IO, 8, 1, ACPI_RESET_PORT); /* RESET_REG */
     put8(t + 128, ACPI_RESET_VALUE);               /* RESET_VALUE */
     put8(t + 131, 0);                              /* FADT minor version (6.0) */
-    put64(t + 132, facs);                          /* X_FIRMWARE_CTRL */
-    put64(t + 140, dsdt);                          /* X_DSDT */
+    put_ptr(a, t + 132, facs, 8);                  /* X_FIRMWARE_CTRL */
+    put_ptr(a, t + 140, dsdt, 8);                  /* X_DSDT */
     put_gas(t + 148, GAS_SYSTEM_IO, ACPI_PM1_EVT_LEN * 8, 2, ACPI_PM1_EVT_PORT); /* X_PM1a_EVT_BLK */
     put_gas(t + 172, GAS_SYSTEM_IO, ACPI_PM1_CNT_LEN * 8, 2, ACPI_PM1_CNT_PORT); /* X_PM1a_CNT_BLK */
     put_gas(t + 208, GAS_SYSTEM_IO, ACPI_PM_TMR_LEN * 8, 3, ACPI_PM_TMR_PORT);   /* X_PM_TMR_BLK */
     memcpy(t + 268, "vmd\0\0\0\0\0", 8);           /* Hypervisor Vendor Identity */
-    finish(t);
+    finish(a, t);
     return 0;
 }
 
@@ -238,20 +332,17 @@ static int build_madt(struct machine *m, struct area *a, uint64_t *gpa)
     e[0] = 2; e[1] = 10; e[2] = 0; e[3] = ACPI_SCI_IRQ; put32(e + 4, ACPI_SCI_IRQ); put16(e + 8, 0x000D); /* level, high */
     e += 10;
     e[0] = 4; e[1] = 6; e[2] = 0xFF; put16(e + 3, 0x0005); e[5] = 1; /* LAPIC NMI on LINT1, all CPUs */
-    finish(t);
+    finish(a, t);
     return 0;
 }
 
-int acpi_build(struct machine *m, uint64_t *rsdp_addr)
+/* Build every table in a, and the RSDP in ra (a itself on direct boot); *rsdp_addr gets its
+ * address. */
+static int build_tables(struct machine *m, struct area *a, struct area *ra, uint64_t *rsdp_addr)
 {
-    uint8_t *base = guest_mem_ptr(&m->mem, ACPI_AREA_START, ACPI_AREA_END - ACPI_AREA_START);
-    if (!base) return -EFAULT;
-    memset(base, 0, ACPI_AREA_END - ACPI_AREA_START);
-    struct area a = {.base = base, .next = ACPI_AREA_START};
-
     uint64_t rsdp_gpa, facs_gpa, dsdt_gpa, fadt_gpa, madt_gpa = 0, xsdt_gpa, rsdt_gpa;
-    uint8_t *rsdp = alloc(&a, 36, 16, &rsdp_gpa);
-    uint8_t *facs = alloc(&a, FACS_LEN, 64, &facs_gpa);
+    uint8_t *rsdp = alloc(ra, 36, 16, &rsdp_gpa);
+    uint8_t *facs = alloc(a, FACS_LEN, 64, &facs_gpa);
     if (!rsdp || !facs) return -ENOSPC;
     memcpy(facs, "FACS", 4);
     put32(facs + 4, FACS_LEN);
@@ -262,38 +353,75 @@ int acpi_build(struct machine *m, uint64_t *rsdp_addr)
     aml_init(&aml, aml_buf, sizeof(aml_buf));
     build_dsdt_aml(m, &aml);
     if (aml.overflow) return -ENOSPC;
-    uint8_t *dsdt = alloc(&a, ACPI_HDR_LEN + aml.len, 16, &dsdt_gpa);
+    uint8_t *dsdt = alloc(a, ACPI_HDR_LEN + aml.len, 16, &dsdt_gpa);
     if (!dsdt) return -ENOSPC;
     header(dsdt, "DSDT", (uint32_t)(ACPI_HDR_LEN + aml.len), 2);
     memcpy(dsdt + ACPI_HDR_LEN, aml_buf, aml.len);
-    finish(dsdt);
+    finish(a, dsdt);
 
-    int r = build_fadt(m, &a, dsdt_gpa, facs_gpa, &fadt_gpa);
+    int r = build_fadt(m, a, dsdt_gpa, facs_gpa, &fadt_gpa);
     if (r < 0) return r;
-    if (m->apic && (r = build_madt(m, &a, &madt_gpa)) < 0) return r;
+    if (m->apic && (r = build_madt(m, a, &madt_gpa)) < 0) return r;
 
     uint64_t entries[2] = {fadt_gpa, madt_gpa};
     unsigned nent = madt_gpa ? 2 : 1;
-    uint8_t *xsdt = alloc(&a, ACPI_HDR_LEN + 8 * nent, 16, &xsdt_gpa);
-    uint8_t *rsdt = alloc(&a, ACPI_HDR_LEN + 4 * nent, 16, &rsdt_gpa);
+    uint8_t *xsdt = alloc(a, ACPI_HDR_LEN + 8 * nent, 16, &xsdt_gpa);
+    uint8_t *rsdt = alloc(a, ACPI_HDR_LEN + 4 * nent, 16, &rsdt_gpa);
     if (!xsdt || !rsdt) return -ENOSPC;
     header(xsdt, "XSDT", ACPI_HDR_LEN + 8 * nent, 1);
     header(rsdt, "RSDT", ACPI_HDR_LEN + 4 * nent, 1);
     for (unsigned i = 0; i < nent; i++) {
-        put64(xsdt + ACPI_HDR_LEN + 8 * i, entries[i]);
-        put32(rsdt + ACPI_HDR_LEN + 4 * i, (uint32_t)entries[i]);
+        put_ptr(a, xsdt + ACPI_HDR_LEN + 8 * i, entries[i], 8);
+        put_ptr(a, rsdt + ACPI_HDR_LEN + 4 * i, entries[i], 4);
     }
-    finish(xsdt);
-    finish(rsdt);
+    finish(a, xsdt);
+    finish(a, rsdt);
 
     memcpy(rsdp, "RSD PTR ", 8);
     memcpy(rsdp + 9, "VMD   ", 6);
     put8(rsdp + 15, 2);                 /* revision: ACPI 2.0+ */
-    put32(rsdp + 16, (uint32_t)rsdt_gpa);
+    put_ptr(ra, rsdp + 16, rsdt_gpa, 4);
     put32(rsdp + 20, 36);               /* length */
-    put64(rsdp + 24, xsdt_gpa);
-    rsdp[8] = (uint8_t)(0x100 - acpi_checksum(rsdp, 20));
-    rsdp[32] = (uint8_t)(0x100 - acpi_checksum(rsdp, 36));
+    put_ptr(ra, rsdp + 24, xsdt_gpa, 8);
+    checksum(ra, rsdp, 8, 20);          /* the ACPI 1.0 part first: the extended sum covers it */
+    checksum(ra, rsdp, 32, 36);
     *rsdp_addr = rsdp_gpa;
     return 0;
+}
+
+int acpi_build(struct machine *m, uint64_t *rsdp_addr)
+{
+    uint8_t *base = guest_mem_ptr(&m->mem, ACPI_AREA_START, ACPI_AREA_END - ACPI_AREA_START);
+    if (!base) return -EFAULT;
+    memset(base, 0, ACPI_AREA_END - ACPI_AREA_START);
+    struct area a = {.base = base, .start = ACPI_AREA_START, .next = ACPI_AREA_START, .end = ACPI_AREA_END};
+    return build_tables(m, &a, &a, rsdp_addr);
+}
+
+int acpi_build_fw_cfg(struct machine *m, struct fw_cfg *f)
+{
+    const uint64_t max = ACPI_AREA_END - ACPI_AREA_START; /* what the tables fit in on direct boot */
+    struct loader *ld = calloc(1, sizeof(*ld));
+    uint8_t *tables = calloc(1, max), rsdp[36] = {0};
+    uint8_t *cmds = calloc(2 * LOADER_MAX_ENTRIES, LOADER_ENTRY_LEN);
+    int r = -ENOMEM;
+    if (!ld || !tables || !cmds) goto out;
+    struct area a = {.base = tables, .end = max, .file = ACPI_FILE_TABLES, .ld = ld};
+    struct area ra = {.base = rsdp, .end = sizeof(rsdp), .file = ACPI_FILE_RSDP, .ld = ld};
+    loader_allocate(ld, ACPI_FILE_RSDP, 16, LOADER_ZONE_FSEG); /* the RSDP must sit below 1 MiB */
+    loader_allocate(ld, ACPI_FILE_TABLES, 64, LOADER_ZONE_HIGH); /* FACS: 64-byte aligned */
+    uint64_t unused;
+    r = build_tables(m, &a, &ra, &unused);
+    if (!r && ld->overflow) r = -ENOSPC;
+    if (r) goto out;
+    memcpy(cmds, ld->cmd, (size_t)ld->n * LOADER_ENTRY_LEN);
+    memcpy(cmds + (size_t)ld->n * LOADER_ENTRY_LEN, ld->sum, (size_t)ld->nsum * LOADER_ENTRY_LEN);
+    r = fw_cfg_add_file(f, ACPI_FILE_TABLES, tables, a.next);
+    if (!r) r = fw_cfg_add_file(f, ACPI_FILE_RSDP, rsdp, sizeof(rsdp));
+    if (!r) r = fw_cfg_add_file(f, "etc/table-loader", cmds, (size_t)(ld->n + ld->nsum) * LOADER_ENTRY_LEN);
+out:
+    free(cmds);
+    free(tables);
+    free(ld);
+    return r;
 }

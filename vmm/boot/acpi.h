@@ -31,6 +31,13 @@ struct machine;
 /* Write the tables into guest RAM; *rsdp_addr gets the RSDP address. 0 or -errno. */
 int acpi_build(struct machine *m, uint64_t *rsdp_addr);
 
+/* The same tables for firmware (SeaBIOS, OVMF): fw_cfg files "etc/acpi/tables" and
+ * "etc/acpi/rsdp", and "etc/table-loader", the script (QEMU's format) with which the firmware
+ * places them (the RSDP in the F segment), patches the pointers between them and redoes the
+ * checksums. 0 or -errno. */
+struct fw_cfg;
+int acpi_build_fw_cfg(struct machine *m, struct fw_cfg *f);
+
 /* Byte sum of [p, p+len) mod 256 (a valid ACPI table sums to 0). */
 uint8_t acpi_checksum(const void *p, uint64_t len);
 
