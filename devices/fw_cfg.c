@@ -25,6 +25,8 @@ struct fw_cfg {
     struct machine *m;
     /* Fixed items, by selector (FW_CFG_SIGNATURE .. FW_CFG_FILE_DIR). */
     struct fw_cfg_item fixed[FW_CFG_FILE_DIR + 1];
+    /* Arch-specific items (selector 0x8000 | index) */
+    struct fw_cfg_item arch[FW_CFG_ARCH_ITEMS];
     struct fw_cfg_file files[FW_CFG_MAX_FILES];
     unsigned nfiles;
     /* Guest-visible state (snapshotted). */
@@ -50,12 +52,14 @@ static int item_set(struct fw_cfg_item *it, const void *data, size_t len)
     return 0;
 }
 
-static int fixed_u64(struct fw_cfg *f, uint16_t key, uint64_t v, size_t bytes)
+static int item_int(struct fw_cfg_item *it, uint64_t v, size_t bytes)
 {
     uint8_t le[8];
     for (unsigned i = 0; i < 8; i++) le[i] = (uint8_t)(v >> (8 * i));
-    return item_set(&f->fixed[key], le, bytes);
+    return item_set(it, le, bytes);
 }
+
+static int fixed_u64(struct fw_cfg *f, uint16_t key, uint64_t v, size_t bytes) { return item_int(&f->fixed[key], v, bytes); }
 
 /* The directory: a big-endian count, then per file its size, selector, and name. */
 static int rebuild_dir(struct fw_cfg *f)
@@ -95,7 +99,7 @@ int fw_cfg_add_file(struct fw_cfg *f, const char *name, const void *data, size_t
 static const struct fw_cfg_item *selected(const struct fw_cfg *f)
 {
     uint16_t key = f->selector & 0x3fff; /* bit 14: write (refused), bit 15: arch-specific */
-    if (f->selector & 0x8000) return NULL;
+    if (f->selector & 0x8000) return key < FW_CFG_ARCH_ITEMS ? &f->arch[key] : NULL;
     if (key <= FW_CFG_FILE_DIR) return &f->fixed[key];
     if (key >= FW_CFG_FILE_FIRST && (unsigned)(key - FW_CFG_FILE_FIRST) < f->nfiles) return &f->files[key - FW_CFG_FILE_FIRST].item;
     return NULL;
@@ -184,6 +188,7 @@ static void fw_cfg_dma_io(void *opaque, uint64_t offset, uint64_t *data, unsigne
 static void fw_cfg_free(struct fw_cfg *f)
 {
     for (unsigned i = 0; i <= FW_CFG_FILE_DIR; i++) free(f->fixed[i].data);
+    for (unsigned i = 0; i < FW_CFG_ARCH_ITEMS; i++) free(f->arch[i].data);
     for (unsigned i = 0; i < f->nfiles; i++) free(f->files[i].item.data);
     free(f);
 }
@@ -227,6 +232,12 @@ static int fw_cfg_init(struct machine *m, char *err, size_t errlen)
     if (!r) r = add_e820(f, &m->mem);
     if (!r) r = fw_cfg_add_file(f, "bootorder", "", 0);
     if (!r) r = fw_cfg_add_file(f, "etc/boot-fail-wait", bfw, sizeof(bfw));
+    /* vmd is headless: its serial console is the one every VM has, so firmware mirrors its
+     * screen (and what boot loaders print through int 10h) to COM1, as QEMU -nographic does */
+    static const uint8_t sercon[2] = {0xf8, 0x03};
+    if (!r) r = fw_cfg_add_file(f, "etc/sercon-port", sercon, sizeof(sercon));
+    /* the MADT and MP table route the PIT's IRQ0 to GSI 2 on the APIC platform */
+    if (!r) r = item_int(&f->arch[FW_CFG_IRQ0_OVERRIDE & 0x3fff], m->apic ? 1 : 0, 4);
     if (r) {
         snprintf(err, errlen, "fw_cfg: %s", strerror(-r));
         fw_cfg_free(f);

@@ -5,8 +5,9 @@
  *   0x514  DMA address, big-endian 64-bit (high half at 0x514, low half at 0x518; writing the
  *          low half starts the transfer), as QEMU's fw_cfg DMA interface.
  * Items: the "QEMU" signature, the interface ID (traditional + DMA), the RAM size, the number of
- * CPUs, and the file directory with named files ("etc/e820", "bootorder", "etc/boot-fail-wait"
- * from here; other parts of vmd add theirs with fw_cfg_add_file). Guest writes to items are
+ * CPUs, whether IRQ0 is overridden to GSI 2, and the file directory with named files
+ * ("etc/e820", "bootorder", "etc/boot-fail-wait", "etc/sercon-port" from here; other parts of vmd
+ * add theirs with fw_cfg_add_file). Guest writes to items are
  * refused (QEMU >= 2.4 does the same). A DMA request names guest memory: every address is
  * bounds-checked against RAM; a bad request sets the error bit, never touches host memory.
  */
@@ -32,6 +33,8 @@
 #define FW_CFG_MAX_CPUS 0x000f
 #define FW_CFG_FILE_DIR 0x0019
 #define FW_CFG_FILE_FIRST 0x0020
+#define FW_CFG_IRQ0_OVERRIDE 0x8002 /* arch-specific: IRQ0 is routed to GSI 2 */
+#define FW_CFG_ARCH_ITEMS 8
 #define FW_CFG_MAX_FILES 128
 #define FW_CFG_NAME_MAX 56 /* bytes of a file's name in the directory, NUL included */
 

@@ -73,6 +73,10 @@ static void test_signature_and_id(void **state)
     assert_int_equal(dtm_in(t, FW_CFG_PORT_DATA, 4), 0);
     sel(t, 0x8003);
     assert_int_equal(dtm_inb(t, FW_CFG_PORT_DATA), 0);
+    sel(t, 0x8000 | 0x3fff);
+    assert_int_equal(dtm_inb(t, FW_CFG_PORT_DATA), 0);
+    sel(t, FW_CFG_IRQ0_OVERRIDE); /* the test machine has no APICs */
+    assert_int_equal(dtm_in(t, FW_CFG_PORT_DATA, 4), 0);
     sel(t, 0x4000 | FW_CFG_SIGNATURE);
     dtm_outb(t, FW_CFG_PORT_DATA, 'X');
     sel(t, FW_CFG_SIGNATURE);
@@ -96,6 +100,10 @@ static void test_e820_file(void **state)
     assert_int_equal(len, MEM);
     assert_int_equal(type, 1);
     assert_true(find_file(t, "bootorder", &size) >= FW_CFG_FILE_FIRST);
+    key = find_file(t, "etc/sercon-port", &size);
+    assert_int_equal(size, 2);
+    sel(t, (uint16_t)key);
+    assert_int_equal(dtm_in(t, FW_CFG_PORT_DATA, 2), 0x3f8);
     assert_int_equal(find_file(t, "no/such/file", &size), -1);
 }
 
