@@ -193,9 +193,15 @@ static void i8042_kbd_write(struct i8042 *k, uint8_t v)
     }
 }
 
-static void i8042_write_outport(struct i8042 *k, uint8_t v)
+static void i8042_set_outport(struct i8042 *k, uint8_t v)
 {
     k->outport = v;
+    machine_set_a20(k->m, MACHINE_A20_KBC, v & OUTPORT_A20);
+}
+
+static void i8042_write_outport(struct i8042 *k, uint8_t v)
+{
+    i8042_set_outport(k, v);
     if (!(v & OUTPORT_RESET)) machine_request_stop(k->m, MACHINE_STOP_RESET);
 }
 
@@ -259,10 +265,10 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
         k->pending_cmd = cmd;
         break;
     case CMD_DISABLE_A20:
-        k->outport &= ~OUTPORT_A20;
+        i8042_set_outport(k, k->outport & ~OUTPORT_A20);
         break;
     case CMD_ENABLE_A20:
-        k->outport |= OUTPORT_A20;
+        i8042_set_outport(k, k->outport | OUTPORT_A20);
         break;
     default:
         log_debug("i8042: unknown controller command 0x%02x ignored", cmd);
@@ -388,7 +394,7 @@ static int i8042_init(struct machine *m, char *err, size_t errlen)
     k->m = m;
     /* As firmware leaves it: keyboard interrupt on, translation on, aux disabled, POST passed. */
     i8042_set_ctr(k, I8042_CTR_KBDINT | I8042_CTR_SYS | I8042_CTR_AUXDIS | I8042_CTR_XLATE);
-    k->outport = OUTPORT_RESET | OUTPORT_A20;
+    i8042_set_outport(k, OUTPORT_RESET | OUTPORT_A20);
     i8042_kbd_reset_state(k);
     m->i8042 = k;
     int r = bus_register(&m->pio, I8042_DATA_PORT, 1, i8042_io_data, k, "i8042-data");
@@ -455,7 +461,7 @@ static int i8042_restore(struct machine *m, struct snap_reader *r, uint32_t vers
     if (!apply || !k) return 0;
     memcpy(k->ram, ram, sizeof(ram));
     i8042_set_ctr(k, ram[0]);
-    k->outport = regs[0];
+    i8042_set_outport(k, regs[0]);
     k->status_flags = regs[1] & (I8042_STR_SYS | I8042_STR_CMDDAT);
     k->pending_cmd = regs[2];
     k->kbd_pending_cmd = regs[3];

@@ -38,6 +38,7 @@ static void misc_port_a_io(void *opaque, uint64_t offset, uint64_t *data, unsign
         return;
     }
     d->port_a = (uint8_t)*data & SYSCTL_A_A20;
+    machine_set_a20(d->m, MACHINE_A20_PORT92, d->port_a & SYSCTL_A_A20);
     if (*data & SYSCTL_A_RESET) machine_request_stop(d->m, MACHINE_STOP_RESET);
 }
 
@@ -104,6 +105,7 @@ static int misc_ports_restore(struct machine *m, struct snap_reader *r, uint32_t
     struct misc_ports *d = misc_ports_of(m);
     if (!apply || !d) return 0;
     d->port_a = port_a & SYSCTL_A_A20;
+    machine_set_a20(m, MACHINE_A20_PORT92, d->port_a & SYSCTL_A_A20);
     d->post_code = post;
     return 0;
 }

@@ -206,6 +206,14 @@ void machine_request_stop(struct machine *m, enum machine_stop why)
     (void)w;
 }
 
+void machine_set_a20(struct machine *m, unsigned source, bool enabled)
+{
+    bool was = machine_a20_enabled(m);
+    if (enabled) atomic_fetch_and(&m->a20_off, ~source);
+    else atomic_fetch_or(&m->a20_off, source);
+    if (machine_a20_enabled(m) != was) atomic_fetch_add(&m->a20_gen, 1);
+}
+
 void machine_pio(struct machine *m, uint16_t port, uint64_t *data, unsigned size, bool is_write)
 {
     pthread_mutex_lock(&m->dev_lock);

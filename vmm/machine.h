@@ -102,6 +102,13 @@ struct machine {
      * tables, and virtio devices offer MSI-X, only when this is set. */
     bool apic;
 
+    /* The A20 gate: the i8042's output port and port 0x92's fast-A20 bit, OR-ed as on a PIIX
+     * chipset. Each source that turned A20 off sets its bit here (device lock held); when every
+     * source has, physical address bit 20 reads as 0 (the emulator applies this; KVM has no A20
+     * masking and ignores it). a20_gen changes whenever the gate does, for the CPU to notice. */
+    _Atomic unsigned a20_off;
+    _Atomic unsigned a20_gen;
+
     /* Guest-physical layout decided at boot */
     uint64_t kernel_entry;   /* entry point: 64-bit, or 32-bit (code32_start) if kernel_entry32 */
     bool kernel_entry32;     /* the 32-bit boot protocol: flat protected mode, no paging */
@@ -145,6 +152,15 @@ int machine_resume(struct machine *m);
 
 /* Ask every vCPU to stop (any thread; async-signal-safe apart from kick). */
 void machine_request_stop(struct machine *m, enum machine_stop why);
+
+#define MACHINE_A20_KBC 1u    /* the i8042's output port, bit 1 */
+#define MACHINE_A20_PORT92 2u /* system control port A, bit 1 */
+/* A source of the A20 gate drives it (device lock held). */
+void machine_set_a20(struct machine *m, unsigned source, bool enabled);
+static inline bool machine_a20_enabled(struct machine *m)
+{
+    return atomic_load(&m->a20_off) != (MACHINE_A20_KBC | MACHINE_A20_PORT92);
+}
 static inline enum machine_stop machine_stop_requested(struct machine *m)
 {
     return (enum machine_stop)atomic_load_explicit(&m->stop, memory_order_relaxed);

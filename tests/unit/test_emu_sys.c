@@ -415,6 +415,40 @@ static void test_paging_off_is_identity(void **state)
     assert_int_equal(v, 99);
 }
 
+/* The A20 gate: while both of its sources (the i8042's output port, port 0x92) hold it off,
+ * physical address bit 20 reads as 0 and 1 MiB wraps around to 0, as DOS-era code tests; either
+ * source turning it on again undoes that. Checked after the CPU has cached translations. */
+static void test_a20_gate_masks_bit_20(void **state)
+{
+    struct fix *f = *state;
+    f->cpu.s.cr0 = CR0_PE | CR0_ET;
+    f->cpu.s.efer = 0;
+    seg_load_flat_code(&f->cpu.s.seg[SEG_CS], 0x10, 0, false);
+    emu_update_mode(&f->cpu);
+    emu_tlb_flush(&f->cpu);
+    wr64(f, 0x100010, 0x1111);
+    wr64(f, 0x10, 0x2222);
+    uint64_t v = 0;
+    assert_int_equal(try_access(&f->cpu, OP_READ, 0x100010, 8, &v), -1);
+    assert_int_equal(v, 0x1111);
+    machine_set_a20(&f->m, MACHINE_A20_KBC, false); /* port 0x92 still holds it on */
+    emu_a20_sync(&f->cpu);
+    assert_int_equal(try_access(&f->cpu, OP_READ, 0x100010, 8, &v), -1);
+    assert_int_equal(v, 0x1111);
+    machine_set_a20(&f->m, MACHINE_A20_PORT92, false);
+    emu_a20_sync(&f->cpu);
+    assert_int_equal(try_access(&f->cpu, OP_READ, 0x100010, 8, &v), -1);
+    assert_int_equal(v, 0x2222);
+    v = 0x3333;
+    assert_int_equal(try_access(&f->cpu, OP_WRITE, 0x100018, 8, &v), -1);
+    assert_int_equal(rd64(f, 0x18), 0x3333);
+    assert_int_equal(rd64(f, 0x100018), 0);
+    machine_set_a20(&f->m, MACHINE_A20_KBC, true);
+    emu_a20_sync(&f->cpu);
+    assert_int_equal(try_access(&f->cpu, OP_READ, 0x100010, 8, &v), -1);
+    assert_int_equal(v, 0x1111);
+}
+
 /* ---- exceptions ---- */
 
 static void raise_and_deliver(struct emu_cpu *cpu, int vec, uint32_t err, bool has_err)
@@ -842,6 +876,7 @@ int main(void)
         T(test_mmio_through_slow_path),
         T(test_hostile_page_tables_stay_in_guest_ram),
         T(test_paging_off_is_identity),
+        T(test_a20_gate_masks_bit_20),
         T(test_exception_frame_same_privilege),
         T(test_exception_from_cpl3_uses_rsp0_and_ist),
         T(test_double_fault_and_triple_fault),

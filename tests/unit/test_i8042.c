@@ -137,6 +137,24 @@ static void test_output_port_reset(void **state)
     assert_int_equal(machine_stop_requested(&t->m), MACHINE_STOP_RESET);
 }
 
+/* The output port's A20 bit (written with 0xD1, or by the 0xDD/0xDF commands) drives the
+ * keyboard controller's half of the machine's A20 gate. */
+static void test_a20_through_output_port(void **state)
+{
+    struct device_test_machine *t = *state;
+    machine_set_a20(&t->m, MACHINE_A20_PORT92, false); /* port 0x92's half off: the i8042 decides */
+    assert_true(machine_a20_enabled(&t->m));
+    dtm_outb(t, CMD, 0xDD);
+    assert_false(machine_a20_enabled(&t->m));
+    assert_int_equal(ctl_command(t, 0xD0) & 0x02, 0);
+    dtm_outb(t, CMD, 0xDF);
+    assert_true(machine_a20_enabled(&t->m));
+    dtm_outb(t, CMD, 0xD1);
+    dtm_outb(t, DATA, 0x01); /* reset high, A20 low */
+    assert_false(machine_a20_enabled(&t->m));
+    assert_int_equal(machine_stop_requested(&t->m), MACHINE_RUNNING);
+}
+
 static void test_pulse_reset(void **state)
 {
     struct device_test_machine *t = *state;
@@ -247,6 +265,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keyboard_reset_and_identify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interrupt_enable_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_port_reset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a20_through_output_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pulse_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_alt_del_translated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_alt_del_set2, setup, teardown),

@@ -31,7 +31,12 @@ static void test_port92_a20_and_reset(void **state)
     assert_int_equal(dtm_inb(t, 0x92) & 0x02, 0x02);
     dtm_outb(t, 0x92, 0x00);
     assert_int_equal(dtm_inb(t, 0x92) & 0x02, 0x00);
+    /* port 0x92 drives its half of the machine's A20 gate (the i8042 holds the other) */
+    assert_true(atomic_load(&t->m.a20_off) & MACHINE_A20_PORT92);
+    machine_set_a20(&t->m, MACHINE_A20_KBC, false);
+    assert_false(machine_a20_enabled(&t->m));
     dtm_outb(t, 0x92, 0x02);
+    assert_true(machine_a20_enabled(&t->m));
     assert_int_equal(dtm_inb(t, 0x92), 0x02);
     assert_int_equal(machine_stop_requested(&t->m), MACHINE_RUNNING);
     dtm_outb(t, 0x92, 0x03);

@@ -264,6 +264,7 @@ static enum vcpu_exit emu_vcpu_run(struct vcpu *v)
         if (cpu->triple_fault) break;
         atomic_store(&cpu->irq_check, 0);
         emu_drop_dma_dirty_code(ev);
+        emu_a20_sync(cpu);
 
         int vec = -1;
         bool can_intr = (cpu->s.rflags & RFLAGS_IF) && !cpu->s.interrupt_shadow;

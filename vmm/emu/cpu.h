@@ -151,6 +151,10 @@ struct emu_cpu {
     uint8_t trace;        /* VMD_EMU_TRACE=1: log delivered exceptions at debug level */
     uint8_t triple_fault; /* the guest triple-faulted; the run loop reports VCPU_EXIT_SHUTDOWN */
     uint8_t tlb_has_1g;   /* some TLB entry comes from a 1 GiB page (INVLPG then flushes all) */
+    /* The A20 gate as this CPU applies it: the physical-address bits it clears (bit 20 while the
+     * gate is off, else 0) and the machine's a20_gen when that was read (emu_a20_sync). */
+    uint64_t a20_clear;
+    unsigned a20_gen;
 };
 
 /* Raise exception `vector` (with an error code if has_error): record it and unwind to the

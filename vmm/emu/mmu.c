@@ -211,6 +211,7 @@ void *mmu_lookup(struct emu_cpu *cpu, uint64_t la, enum emu_access acc, bool use
         w.user_ok = w.write_ok = w.dirty = true;
         w.nx = w.large_1g = false;
     }
+    w.gpa &= ~cpu->a20_clear;
     *gpa = w.gpa;
     uint64_t page = w.gpa & ~0xfffULL;
     uint8_t *host = guest_mem_ptr(&cpu->m->mem, page, 4096);
@@ -394,6 +395,17 @@ void emu_write_bytes(struct emu_cpu *cpu, uint64_t la, const void *src, unsigned
         la += n;
         len -= n;
     }
+}
+
+void emu_a20_sync(struct emu_cpu *cpu)
+{
+    unsigned gen = atomic_load(&cpu->m->a20_gen);
+    if (gen == cpu->a20_gen) return;
+    cpu->a20_gen = gen;
+    uint64_t clear = machine_a20_enabled(cpu->m) ? 0 : 1ULL << 20;
+    if (clear == cpu->a20_clear) return;
+    cpu->a20_clear = clear;
+    emu_tlb_flush(cpu); /* entries and cached blocks were found through the old mapping */
 }
 
 void emu_tlb_flush(struct emu_cpu *cpu)

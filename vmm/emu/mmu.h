@@ -21,6 +21,9 @@ uint64_t emu_read_slow(struct emu_cpu *cpu, uint64_t la, unsigned size, enum emu
 void emu_write_slow(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size);
 void emu_read_bytes(struct emu_cpu *cpu, uint64_t la, void *dst, unsigned len);
 void emu_write_bytes(struct emu_cpu *cpu, uint64_t la, const void *src, unsigned len);
+/* Take up a change of the machine's A20 gate (cheap when there is none): physical addresses then
+ * have bit 20 cleared while the gate is off, and the TLB is flushed when that changes. */
+void emu_a20_sync(struct emu_cpu *cpu);
 void emu_tlb_flush(struct emu_cpu *cpu);
 void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la);
 /* Remove fast-path write access to every TLB entry mapping guest-physical page gpa. */

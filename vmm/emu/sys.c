@@ -241,6 +241,7 @@ void emu_sys_out(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t val
     check_io(cpu);
     uint64_t v = size >= 8 ? val : val & ((1ULL << (size * 8)) - 1);
     machine_pio(cpu->m, port, &v, size, true);
+    emu_a20_sync(cpu); /* the write may have been to the A20 gate (i8042, port 0x92) */
 }
 
 void emu_sys_hlt(struct emu_cpu *cpu)
