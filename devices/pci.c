@@ -240,8 +240,14 @@ int pci_bus_init(struct machine *m, char *err, size_t errlen)
         return r;
     }
     m->pci = pb;
-    /* Host bridge at 00:00.0 (Red Hat's generic PCIe host bridge ID; Linux has no quirks for it). */
-    pci_device_init(&pb->host_bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 0, 0x1af4, 0x1100);
+    /* Host bridge at 00:00.0: an i440FX (82441FX) with QEMU's subsystem ID, the identity SeaBIOS
+     * looks for (it finds the PAM registers through it and knows the platform), as QEMU's pc
+     * machine has. The PAM registers (0x59-0x5F) are stored: the BIOS area below 1 MiB is always
+     * RAM here, which is what firmware asks them for (read/write RAM) once it has copied itself. */
+    pci_device_init(&pb->host_bridge, "host-bridge", PCI_HOST_BRIDGE_VENDOR, PCI_HOST_BRIDGE_DEVICE, 0x060000, 0x02,
+                    0x1af4, 0x1100);
+    pb->host_bridge.wmask[I440FX_PAM0] = 0x30;
+    for (unsigned i = 1; i < I440FX_PAM_COUNT; i++) pb->host_bridge.wmask[I440FX_PAM0 + i] = 0x33;
     r = pci_register(m, &pb->host_bridge, err, errlen);
     if (r) {
         bus_unregister(&m->pio, PCI_CONFIG_ADDRESS);
@@ -259,6 +265,7 @@ void pci_bus_destroy(struct machine *m)
         m->pci->slots[s] = NULL;
         if (d && d->release) d->release(d);
     }
+    bus_unregister(&m->pio, PCI_CONFIG_ADDRESS);
     free(m->pci);
     m->pci = NULL;
 }
@@ -320,6 +327,14 @@ static int pci_bus_restore(struct machine *m, struct snap_reader *r, uint32_t ve
         if (r->short_read || len > r->len - r->pos) {
             snprintf(err, errlen, "snapshot: section 'dev.pci' is truncated at slot %u", s);
             return -EINVAL;
+        }
+        /* snapshots from before the host bridge became an i440FX carry the generic ID it had */
+        static const uint8_t old_host_bridge_id[4] = {0x36, 0x1b, 0x08, 0x00};
+        bool old_host_bridge = d == &pb->host_bridge && !memcmp(cfg, old_host_bridge_id, 4);
+        if (old_host_bridge) { /* take this vmd's identity (none of it is writable) */
+            memcpy(cfg, d->cfg, 4);
+            cfg[PCI_REVISION_ID] = d->cfg[PCI_REVISION_ID];
+            memcpy(cfg + PCI_SUBSYSTEM_VENDOR_ID, d->cfg + PCI_SUBSYSTEM_VENDOR_ID, 4);
         }
         if (memcmp(cfg, d->cfg, 4)) { /* vendor and device ID */
             snprintf(err, errlen, "snapshot: PCI slot %u holds another device (%02x%02x:%02x%02x) than this VM's %s", s,

@@ -20,6 +20,10 @@ struct snap_buf;
 struct snap_reader;
 
 #define PCI_CFG_SIZE 256
+#define PCI_HOST_BRIDGE_VENDOR 0x8086 /* Intel */
+#define PCI_HOST_BRIDGE_DEVICE 0x1237 /* 82441FX (i440FX) */
+#define I440FX_PAM0 0x59              /* PAM0..PAM6: shadow-RAM control of 0xC0000-0xFFFFF */
+#define I440FX_PAM_COUNT 7
 #define PCI_NUM_BARS 6
 #define PCI_MAX_SLOTS 32
 #define PCI_MMIO_BASE 0xE0000000ULL

@@ -931,9 +931,12 @@ static void test_acpi_dsdt_pci_host_bridge(void **state)
     assert_int_equal(p[7], 2); /* NumElements after a 1-byte PkgLength */
     assert_memory_equal(p + 8, e0, sizeof(e0));
     assert_memory_equal(p + 8 + sizeof(e0), e1, sizeof(e1));
-    /* _CRS: the 32-bit MMIO window covers devices/pci.c's BAR range */
-    static const uint8_t win[] = {0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xC0,
-                                  0xFF, 0xFF, 0xBF, 0xFE};
+    /* _CRS: the 32-bit MMIO window, from the end of RAM, covers devices/pci.c's BAR range and
+     * where SeaBIOS puts BARs (2 GiB up with this little RAM) */
+    uint32_t ram_end = (uint32_t)v->m.mem.size;
+    assert_true(ram_end <= 0x80000000u);
+    const uint8_t win[] = {0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0, 0, 0, 0, (uint8_t)ram_end, (uint8_t)(ram_end >> 8),
+                           (uint8_t)(ram_end >> 16), (uint8_t)(ram_end >> 24), 0xFF, 0xFF, 0xBF, 0xFE};
     assert_non_null(memmem(aml, len, win, sizeof(win)));
     assert_true(PCI_MMIO_BASE >= 0xC0000000ULL && PCI_MMIO_END - 1 <= 0xFEBFFFFFULL);
     vm_free(v);

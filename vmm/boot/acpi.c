@@ -130,7 +130,10 @@ static void build_dsdt_aml(const struct machine *m, struct aml *a)
     word_addr(&r, 1, 0x03, 0x0000, 0x0CF7);                 /* I/O window below the config ports */
     word_addr(&r, 1, 0x03, 0x0D00, 0xFFFF);                 /* I/O window above them */
     dword_mem(&r, 0x03, 0x000A0000, 0x000BFFFF);            /* VGA memory, cacheable */
-    dword_mem(&r, 0x01, (uint32_t)GUEST_MEM_HOLE_START, BOOT_PCI_MMIO_END); /* 32-bit BARs */
+    /* 32-bit BARs: from the end of RAM below 4 GiB to the IOAPIC. vmd assigns them from
+     * PCI_MMIO_BASE; firmware (SeaBIOS on an i440FX) from 2 or 3 GiB, depending on the RAM size. */
+    uint64_t low_ram_end = m->mem.nregions ? m->mem.regions[0].gpa + m->mem.regions[0].size : GUEST_MEM_HOLE_START;
+    dword_mem(&r, 0x01, (uint32_t)low_ram_end, BOOT_PCI_MMIO_END);
     static const uint8_t end_tag[] = {0x79, 0x00};
     aml_bytes(&r, end_tag, sizeof(end_tag));
     size_t buf = aml_buffer(a, r.len);
