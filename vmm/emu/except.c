@@ -580,7 +580,11 @@ void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bo
     if ((sel & ~3u) == 0) emu_raise_gp0(cpu);
     struct emu_desc d;
     desc_read(cpu, sel, &d, false, 0);
-    if (!desc_is_code(&d)) emu_raise(cpu, EXC_GP, sel & ~3u, true); /* no call gates / task switches */
+    if (!desc_s(&d)) {
+        emu_far_system(cpu, sel, &d, call); /* call gates, TSSs, task gates: task.c */
+        return;
+    }
+    if (!desc_is_code(&d)) emu_raise(cpu, EXC_GP, sel & ~3u, true);
     bool conforming = desc_type(&d) & 4;
     if (conforming ? desc_dpl(&d) > cpu->cpl : ((sel & 3) > cpu->cpl || desc_dpl(&d) != cpu->cpl))
         emu_raise(cpu, EXC_GP, sel & ~3u, true);

@@ -63,6 +63,10 @@ void seg_load_flat_code(struct cpu_segment *s, uint16_t sel, unsigned dpl, bool 
 void seg_load_flat_data(struct cpu_segment *s, uint16_t sel, unsigned dpl);
 void seg_load_null(struct cpu_segment *s, uint16_t sel);
 
+/* task.c: far CALL/JMP to the system descriptor `d` (read for `sel`): a call gate, a TSS or a
+ * task gate; #GP(sel) for any other type. */
+void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d, bool call);
+
 /* Load CS from a code-segment descriptor (already checked) and update the mode. */
 void sys_set_cs(struct emu_cpu *cpu, const struct emu_desc *d, uint16_t sel, unsigned cpl);
 

@@ -1,0 +1,275 @@
+/* Unit tests for the emulator's control transfers through system descriptors (vmm/emu/task.c):
+ * call gates in legacy protected mode (a CALL to CPL0 with parameters copied to the TSS's
+ * SS0:ESP0 stack and RET imm16 back to CPL3, and the faults: gate DPL, gate not present, a gate
+ * to a data segment, a JMP to an inner level) and a 16-byte 64-bit call gate from compatibility
+ * mode.
+ * The machine (RAM, the exception port) comes from emu_exec_testbed.h; the tables are built
+ * here: every exception goes to a CPL0 stub that OUTs its vector and spins.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "emu_exec_testbed.h"
+
+#define P_GDT 0x100000ULL
+#define P_IDT 0x101000ULL
+#define P_TSS 0x102000ULL  /* the first task's TSS, with an I/O bitmap */
+#define P_TSS2 0x103000ULL /* a second task's TSS */
+#define P_TSS_DF 0x104000ULL
+#define P_KSTACK 0x110000ULL
+#define P_USTACK 0x120000ULL
+#define P_KSTACK2 0x128000ULL
+#define P_CODE 0x130000ULL
+#define P_HANDLERS 0x131000ULL /* exception stubs at +0x100 + 16 * vector; gate targets at +0x800 */
+#define P_TARGET (P_HANDLERS + 0x800)
+#define P_TASK2 0x134000ULL
+#define P_SCRATCH 0x140000ULL
+
+#define SEL_KCODE 0x08
+#define SEL_KDATA 0x10
+#define SEL_UCODE 0x1b
+#define SEL_UDATA 0x23
+#define SEL_TSS 0x28
+#define SEL_TSS2 0x30
+#define SEL_GATE 0x3b        /* 32-bit call gate, DPL 3, to SEL_KCODE:P_TARGET, 2 parameters */
+#define SEL_GATE_DPL0 0x43   /* the same gate with DPL 0 */
+#define SEL_GATE_NP 0x4b     /* DPL 3, not present */
+#define SEL_GATE_DATA 0x53   /* DPL 3, to a data segment */
+#define SEL_TASKGATE 0x5b    /* task gate, DPL 3, to SEL_TSS2 */
+#define SEL_TSS_DF 0x60
+#define GDT_ENTRIES 13
+
+static void put(struct testbed *tb, uint64_t gpa, const void *p, size_t n)
+{
+    assert_int_equal(guest_mem_write(&tb->m.mem, gpa, p, n), 0);
+}
+
+static uint32_t rd32(struct testbed *tb, uint64_t gpa)
+{
+    uint32_t v;
+    memcpy(&v, tb_ram(tb, gpa, 4), 4);
+    return v;
+}
+
+static __attribute__((unused)) uint16_t rd16(struct testbed *tb, uint64_t gpa)
+{
+    uint16_t v;
+    memcpy(&v, tb_ram(tb, gpa, 2), 2);
+    return v;
+}
+
+static void wr32(struct testbed *tb, uint64_t gpa, uint32_t v) { put(tb, gpa, &v, 4); }
+
+static uint64_t gdt_entry(uint32_t base, uint32_t limit, unsigned access, unsigned flags)
+{
+    return (limit & 0xffff) | ((uint64_t)(base & 0xffffff) << 16) | ((uint64_t)access << 40) |
+           ((uint64_t)((limit >> 16) & 0xf) << 48) | ((uint64_t)flags << 52) | ((uint64_t)(base >> 24) << 56);
+}
+
+/* A gate: offset, selector, access byte (P DPL type) and, for call gates, the parameter count. */
+static uint64_t gate(uint32_t offset, uint16_t sel, unsigned access, unsigned count)
+{
+    return (offset & 0xffff) | ((uint64_t)sel << 16) | ((uint64_t)count << 32) | ((uint64_t)access << 40) |
+           ((uint64_t)(offset >> 16) << 48);
+}
+
+static void set_idt(struct testbed *tb, unsigned vector, uint64_t g) { put(tb, P_IDT + 8 * vector, &g, 8); }
+
+static struct cpu_segment flat(uint16_t sel, unsigned type, unsigned dpl)
+{
+    return (struct cpu_segment){.limit = 0xffffffff, .selector = sel, .type = (uint8_t)type, .s = 1,
+                                .dpl = (uint8_t)dpl, .present = 1, .db = 1, .g = 1};
+}
+
+/* GDT, TSSs, IDT (every exception to a stub that reports its vector) and a CPL3 state at P_CODE
+ * running `code` in the task of SEL_TSS. */
+static void setup_pmode(struct testbed *tb, const uint8_t *code, size_t len)
+{
+    const uint64_t gdt[GDT_ENTRIES] = {
+        0,
+        gdt_entry(0, 0xfffff, 0x9a, 0xc),
+        gdt_entry(0, 0xfffff, 0x92, 0xc),
+        gdt_entry(0, 0xfffff, 0xfa, 0xc),
+        gdt_entry(0, 0xfffff, 0xf2, 0xc),
+        gdt_entry((uint32_t)P_TSS, 0x67 + 0x2000, 0x8b, 0), /* busy: the running task */
+        gdt_entry((uint32_t)P_TSS2, 0x67, 0x89, 0),
+        gate((uint32_t)P_TARGET, SEL_KCODE, 0xec, 2),
+        gate((uint32_t)P_TARGET, SEL_KCODE, 0x8c, 2),
+        gate((uint32_t)P_TARGET, SEL_KCODE, 0x6c, 2),
+        gate((uint32_t)P_TARGET, SEL_KDATA, 0xec, 2),
+        gate(0, SEL_TSS2, 0xe5, 0),
+        gdt_entry((uint32_t)P_TSS_DF, 0x67, 0x89, 0),
+    };
+    put(tb, P_GDT, gdt, sizeof(gdt));
+    memset(tb_ram(tb, P_TSS, 0x3000), 0, 0x3000);
+    wr32(tb, P_TSS + 4, (uint32_t)P_KSTACK);
+    wr32(tb, P_TSS + 8, SEL_KDATA);
+    wr32(tb, P_TSS + 0x64, 0x68u << 16); /* the I/O bitmap right after the TSS: all ports denied */
+    memset(tb_ram(tb, P_TSS + 0x68, 0x2000), 0xff, 0x2000);
+    for (unsigned v = 0; v < 32; v++) {
+        /* mov $v,%eax; out %eax,$GB_EXC_PORT; jmp . */
+        const uint8_t stub[16] = {0xb8, (uint8_t)v, 0, 0, 0, 0xe7, GB_EXC_PORT, 0xeb, 0xfe};
+        put(tb, P_HANDLERS + 0x100 + 16 * v, stub, sizeof(stub));
+        set_idt(tb, v, gate((uint32_t)(P_HANDLERS + 0x100 + 16 * v), SEL_KCODE, 0x8e, 0));
+    }
+    put(tb, P_CODE, code, len);
+    emu_icache_flush(&tb->cpu);
+    for (uint64_t p = P_CODE; p < P_SCRATCH; p += 4096) emu_code_written(&tb->cpu, p);
+
+    struct cpu_state *s = &tb->cpu.s;
+    memset(s, 0, sizeof(*s));
+    s->rip = P_CODE;
+    s->gpr[GPR_RSP] = P_USTACK;
+    s->rflags = RFLAGS_FIXED;
+    s->seg[SEG_CS] = flat(SEL_UCODE, 0xb, 3);
+    s->seg[SEG_SS] = s->seg[SEG_DS] = s->seg[SEG_ES] = s->seg[SEG_FS] = s->seg[SEG_GS] = flat(SEL_UDATA, 0x3, 3);
+    s->seg[SEG_TR] = (struct cpu_segment){.base = P_TSS, .limit = 0x67 + 0x2000, .selector = SEL_TSS, .type = 0xb,
+                                          .present = 1};
+    s->seg[SEG_LDTR] = (struct cpu_segment){.type = 0x2, .unusable = 1};
+    s->gdtr = (struct cpu_dtable){.base = P_GDT, .limit = sizeof(gdt) - 1};
+    s->idtr = (struct cpu_dtable){.base = P_IDT, .limit = 256 * 8 - 1};
+    s->cr0 = CR0_PE | CR0_ET | CR0_NE;
+    s->fx.fcw = 0x37f;
+    s->fx.mxcsr = 0x1f80;
+    emu_set_rflags(&tb->cpu, s->rflags);
+    emu_update_mode(&tb->cpu);
+    emu_tlb_flush(&tb->cpu);
+    tb->exc_vector = -1;
+    tb->exc_count = 0;
+}
+
+static int run(struct testbed *tb)
+{
+    for (int i = 0; i < 1000 && tb->exc_count == 0; i++) emu_exec(&tb->cpu, 50);
+    return tb->exc_vector;
+}
+
+static int setup(void **state)
+{
+    struct testbed *tb = tb_new();
+    assert_non_null(tb);
+    *state = tb;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    tb_free(*state);
+    return 0;
+}
+
+/* The frame of an exception from CPL3 with an error code on SS0:ESP0: SS ESP EFLAGS CS EIP error. */
+#define K_EIP (P_KSTACK - 20)
+#define K_ERR (P_KSTACK - 24)
+
+/* ---- call gates -------------------------------------------------------------------------- */
+
+/* CPL3 pushes two parameters and calls through a DPL-3 32-bit gate with a count of 2 to CPL0:
+ * the handler sees SS ESP, the two parameters in their order, CS EIP on SS0:ESP0, adds them,
+ * loads DS with a DPL-0 selector and returns with RET 8 to CPL3, which pops the parameters off
+ * both stacks and nulls DS. */
+static void test_call_gate_inner_with_parameters(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {
+        0x68, 0x11, 0x11, 0x11, 0x11,             /* push $0x11111111 */
+        0x68, 0x22, 0x22, 0x22, 0x22,             /* push $0x22222222 */
+        0x9a, 0x00, 0x00, 0x00, 0x00, SEL_GATE, 0, /* lcall $SEL_GATE,$0 (the offset is ignored) */
+        0x89, 0xc3,                               /* mov %eax,%ebx */
+        0x0f, 0x0b,                               /* ud2 */
+    };
+    static const uint8_t handler[] = {
+        0x89, 0xe6,                   /* mov %esp,%esi */
+        0xbf, 0x00, 0x00, 0x14, 0x00, /* mov $P_SCRATCH,%edi */
+        0xb9, 0x06, 0x00, 0x00, 0x00, /* mov $6,%ecx */
+        0xfc, 0xf3, 0xa5,             /* cld; rep movsl: copy the frame */
+        0x8b, 0x44, 0x24, 0x08,       /* mov 8(%esp),%eax */
+        0x03, 0x44, 0x24, 0x0c,       /* add 12(%esp),%eax */
+        0xb9, SEL_KDATA, 0, 0, 0,     /* mov $SEL_KDATA,%ecx */
+        0x8e, 0xd9,                   /* mov %ecx,%ds */
+        0xca, 0x08, 0x00,             /* lret $8 */
+    };
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TARGET, handler, sizeof(handler));
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_UD);
+    /* the frame the gate built */
+    assert_int_equal(rd32(tb, P_SCRATCH + 0), P_CODE + 17);
+    assert_int_equal(rd32(tb, P_SCRATCH + 4), SEL_UCODE);
+    assert_int_equal(rd32(tb, P_SCRATCH + 8), 0x22222222);
+    assert_int_equal(rd32(tb, P_SCRATCH + 12), 0x11111111);
+    assert_int_equal(rd32(tb, P_SCRATCH + 16), P_USTACK - 8);
+    assert_int_equal(rd32(tb, P_SCRATCH + 20), SEL_UDATA);
+    /* back at CPL3 */
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RBX], 0x33333333);
+    assert_int_equal(rd32(tb, P_KSTACK - 8), P_USTACK); /* ESP at the UD2: both parameters popped */
+    assert_int_equal(rd32(tb, P_KSTACK - 16), SEL_UCODE);
+    assert_int_equal(rd32(tb, P_KSTACK - 20), P_CODE + 19);
+    assert_int_equal(cpu->s.seg[SEG_DS].selector, 0); /* DPL 0 data: nulled on the return to CPL3 */
+    assert_true(cpu->s.seg[SEG_DS].unusable);
+    assert_int_equal(cpu->s.seg[SEG_ES].selector, SEL_UDATA);
+}
+
+/* lcall or ljmp (`op` 0x9a / 0xea) to `sel` from CPL3: the vector and error code delivered. */
+static void far_fault(struct testbed *tb, uint8_t op, uint16_t sel, int vector, uint32_t error)
+{
+    const uint8_t code[] = {op, 0, 0, 0, 0, (uint8_t)sel, (uint8_t)(sel >> 8)};
+    setup_pmode(tb, code, sizeof(code));
+    assert_int_equal(run(tb), vector);
+    assert_int_equal(rd32(tb, K_ERR), error);
+    assert_int_equal(rd32(tb, K_EIP), P_CODE); /* a fault: at the far CALL/JMP itself */
+    assert_int_equal(rd32(tb, P_KSTACK - 8), P_USTACK); /* nothing pushed */
+}
+
+static void test_call_gate_faults(void **state)
+{
+    struct testbed *tb = *state;
+    far_fault(tb, 0x9a, SEL_GATE_DPL0, EXC_GP, SEL_GATE_DPL0 & ~3u); /* gate DPL 0 < CPL 3 */
+    far_fault(tb, 0x9a, SEL_GATE_NP, EXC_NP, SEL_GATE_NP & ~3u);     /* gate not present */
+    far_fault(tb, 0x9a, SEL_GATE_DATA, EXC_GP, SEL_KDATA);           /* target not code */
+    far_fault(tb, 0xea, SEL_GATE, EXC_GP, SEL_KCODE);                /* JMP to an inner level */
+}
+
+/* Compatibility mode under the 64-bit kernel: a far CALL through a 16-byte 64-bit call gate
+ * (DPL 3) to the 64-bit kernel code segment switches to RSP0 with a null SS and pushes SS RSP
+ * CS RIP, 8 bytes each. */
+static void test_call_gate_64bit_from_compat(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0x9a, 0, 0, 0, 0, 0x53, 0}; /* lcall $0x53,$0 */
+    /* at GB_CODE + 0x800, 64-bit: mov $0x77,%eax; out %eax,$GB_EXC_PORT; jmp . */
+    static const uint8_t handler[] = {0xb8, 0x77, 0, 0, 0, 0xe7, GB_EXC_PORT, 0xeb, 0xfe};
+    tb_start(tb, code, sizeof(code), 3);
+    assert_int_equal(tb_enter_compat(tb), 0);
+    put(tb, GB_CODE + 0x800, handler, sizeof(handler));
+    const uint64_t g[2] = {gate((uint32_t)(GB_CODE + 0x800), GB_SEL_KCODE, 0xec, 0), 0};
+    put(tb, GB_GDT + 10 * 8, g, sizeof(g));
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.gdtr.limit = 12 * 8 - 1;
+    uint64_t rsp = cpu->s.gpr[GPR_RSP];
+    assert_false(cpu->long64);
+    assert_int_equal(run(tb), 0x77);
+    assert_true(cpu->long64);
+    assert_int_equal(cpu->cpl, 0);
+    assert_int_equal(cpu->s.seg[SEG_SS].selector, 0);
+    assert_int_equal(cpu->s.seg[SEG_CS].selector, GB_SEL_KCODE);
+    const uint64_t *f = tb_ram(tb, GB_KSTACK_TOP - 32, 32);
+    assert_int_equal(f[3], TB_SEL_UDATA32);
+    assert_int_equal(f[2], rsp);
+    assert_int_equal(f[1], TB_SEL_UCODE32);
+    assert_int_equal(f[0], GB_CODE + 7);
+    assert_int_equal(cpu->s.gpr[GPR_RSP], GB_KSTACK_TOP - 32);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_call_gate_inner_with_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_gate_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_gate_64bit_from_compat, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
