@@ -2,7 +2,8 @@
  * call gates in legacy protected mode (a CALL to CPL0 with parameters copied to the TSS's
  * SS0:ESP0 stack and RET imm16 back to CPL3, and the faults: gate DPL, gate not present, a gate
  * to a data segment, a JMP to an inner level) and a 16-byte 64-bit call gate from compatibility
- * mode.
+ * mode; task switches (JMP to a TSS, CALL through a task gate and IRET back through the
+ * back-link, #DF through a task gate in the IDT, and the checks before a switch).
  * The machine (RAM, the exception port) comes from emu_exec_testbed.h; the tables are built
  * here: every exception goes to a CPL0 stub that OUTs its vector and spins.
  */
@@ -54,7 +55,7 @@ static uint32_t rd32(struct testbed *tb, uint64_t gpa)
     return v;
 }
 
-static __attribute__((unused)) uint16_t rd16(struct testbed *tb, uint64_t gpa)
+static uint16_t rd16(struct testbed *tb, uint64_t gpa)
 {
     uint16_t v;
     memcpy(&v, tb_ram(tb, gpa, 2), 2);
@@ -95,7 +96,7 @@ static void setup_pmode(struct testbed *tb, const uint8_t *code, size_t len)
         gdt_entry(0, 0xfffff, 0xfa, 0xc),
         gdt_entry(0, 0xfffff, 0xf2, 0xc),
         gdt_entry((uint32_t)P_TSS, 0x67 + 0x2000, 0x8b, 0), /* busy: the running task */
-        gdt_entry((uint32_t)P_TSS2, 0x67, 0x89, 0),
+        gdt_entry((uint32_t)P_TSS2, 0x67, 0xe9, 0), /* DPL 3 */
         gate((uint32_t)P_TARGET, SEL_KCODE, 0xec, 2),
         gate((uint32_t)P_TARGET, SEL_KCODE, 0x8c, 2),
         gate((uint32_t)P_TARGET, SEL_KCODE, 0x6c, 2),
@@ -161,7 +162,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The frame of an exception from CPL3 with an error code on SS0:ESP0: SS ESP EFLAGS CS EIP error. */
+/* The frame of an exception from CPL3 on SS0:ESP0: SS -4, ESP -8, EFLAGS -12, CS -16, EIP -20,
+ * and the error code (if any) -24. */
 #define K_EIP (P_KSTACK - 20)
 #define K_ERR (P_KSTACK - 24)
 
@@ -264,12 +266,167 @@ static void test_call_gate_64bit_from_compat(void **state)
     assert_int_equal(cpu->s.gpr[GPR_RSP], GB_KSTACK_TOP - 32);
 }
 
+/* ---- task switches ---------------------------------------------------------------------------- */
+
+/* A 32-bit TSS at `base` for a CPL0 task: EIP, ESP, ECX, flat kernel segments. */
+static void setup_tss(struct testbed *tb, uint64_t base, uint32_t eip, uint32_t esp, uint32_t ecx)
+{
+    memset(tb_ram(tb, base, 0x68), 0, 0x68);
+    wr32(tb, base + 0x20, eip);
+    wr32(tb, base + 0x24, 0x2);
+    wr32(tb, base + 0x28 + 4 * 1, ecx);
+    wr32(tb, base + 0x28 + 4 * 4, esp);
+    const uint16_t segs[6] = {SEL_KDATA, SEL_KCODE, SEL_KDATA, SEL_KDATA, 0, 0};
+    for (unsigned i = 0; i < 6; i++) wr32(tb, base + 0x48 + 4 * i, segs[i]);
+}
+
+static unsigned gdt_type(struct testbed *tb, uint16_t sel) { return (rd32(tb, P_GDT + (sel & ~7u) + 4) >> 8) & 15; }
+
+/* JMP to an available TSS from CPL3: the outgoing state lands in the old TSS, the old busy bit
+ * is cleared and the new one set, no back-link or NT, CR0.TS set, and the new task runs at CPL0
+ * with its registers (#UD there, on its own stack). */
+static void test_task_jmp(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {
+        0xb9, 0x34, 0x12, 0, 0,                  /* mov $0x1234,%ecx */
+        0xea, 0, 0, 0, 0, SEL_TSS2, 0,           /* ljmp $SEL_TSS2,$0 */
+    };
+    static const uint8_t task2[] = {0x0f, 0x0b}; /* ud2 */
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TASK2, task2, sizeof(task2));
+    setup_tss(tb, P_TSS2, (uint32_t)P_TASK2, (uint32_t)P_KSTACK2, 0x5555);
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_UD);
+    /* the old task's state */
+    assert_int_equal(rd32(tb, P_TSS + 0x20), P_CODE + 12);
+    assert_int_equal(rd32(tb, P_TSS + 0x28 + 4), 0x1234);
+    assert_int_equal(rd32(tb, P_TSS + 0x28 + 16), P_USTACK);
+    assert_int_equal(rd32(tb, P_TSS + 0x4c), SEL_UCODE);
+    assert_int_equal(rd32(tb, P_TSS + 0x50), SEL_UDATA);
+    assert_int_equal(rd32(tb, P_TSS + 0x24) & 0x2, 0x2);
+    /* busy bits, back-link, NT, TS */
+    assert_int_equal(gdt_type(tb, SEL_TSS), 9);
+    assert_int_equal(gdt_type(tb, SEL_TSS2), 0xb);
+    assert_int_equal(rd16(tb, P_TSS2), 0);
+    assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS2);
+    assert_int_equal(cpu->s.seg[SEG_TR].base, P_TSS2);
+    assert_true(cpu->s.cr0 & CR0_TS);
+    assert_false(emu_get_rflags(cpu) & RFLAGS_NT);
+    /* the new task */
+    assert_int_equal(cpu->cpl, 0);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RCX], 0x5555);
+    assert_int_equal(cpu->s.seg[SEG_CS].selector, SEL_KCODE);
+    assert_int_equal(cpu->s.seg[SEG_SS].selector, SEL_KDATA);
+    assert_true(cpu->s.seg[SEG_FS].unusable);
+    assert_int_equal(cpu->s.gpr[GPR_RSP], P_KSTACK2 - 12); /* EFLAGS CS EIP of the #UD */
+    assert_int_equal(rd32(tb, P_KSTACK2 - 12), P_TASK2);
+}
+
+/* CALL through a DPL-3 task gate: the new task runs nested (NT set, the back-link, both TSSs
+ * busy); its IRET returns through the back-link (NT cleared in the state it saves, its busy bit
+ * cleared) and the caller carries on after the CALL with its own registers. */
+static void test_task_call_and_iret(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {
+        0xb8, 0x99, 0, 0, 0,                     /* mov $0x99,%eax */
+        0x9a, 0, 0, 0, 0, SEL_TASKGATE, 0,       /* lcall $SEL_TASKGATE,$0 */
+        0x89, 0xc3,                              /* mov %eax,%ebx */
+        0x0f, 0x0b,                              /* ud2 */
+    };
+    static const uint8_t task2[] = {
+        0x9c, 0x58,                              /* pushf; pop %eax */
+        0xa3, 0x00, 0x00, 0x14, 0x00,            /* mov %eax,P_SCRATCH */
+        0x0f, 0x00, 0xc8,                        /* str %ax */
+        0xa3, 0x04, 0x00, 0x14, 0x00,            /* mov %eax,P_SCRATCH+4 */
+        0xcf,                                    /* iret */
+    };
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TASK2, task2, sizeof(task2));
+    setup_tss(tb, P_TSS2, (uint32_t)P_TASK2, (uint32_t)P_KSTACK2, 0);
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_UD);
+    /* inside the called task */
+    assert_true(rd32(tb, P_SCRATCH) & RFLAGS_NT);
+    assert_int_equal(rd32(tb, P_SCRATCH + 4) & 0xffff, SEL_TSS2);
+    assert_int_equal(rd16(tb, P_TSS2), SEL_TSS); /* the back-link */
+    /* after its IRET */
+    assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS);
+    assert_int_equal(gdt_type(tb, SEL_TSS), 0xb);
+    assert_int_equal(gdt_type(tb, SEL_TSS2), 9);
+    assert_false(rd32(tb, P_TSS2 + 0x24) & RFLAGS_NT);   /* saved without NT */
+    assert_int_equal(rd32(tb, P_TSS2 + 0x20), P_TASK2 + 16); /* past its IRET */
+    assert_false(emu_get_rflags(cpu) & RFLAGS_NT);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RBX], 0x99);
+    assert_int_equal(rd32(tb, P_KSTACK - 16), SEL_UCODE); /* back at CPL3 */
+    assert_int_equal(rd32(tb, K_EIP), P_CODE + 14); /* the UD2 after the CALL */
+    assert_int_equal(rd32(tb, P_KSTACK - 8), P_USTACK);
+}
+
+/* #GP at CPL3 whose IDT entry is not present: #NP while delivering it, so #DF, whose IDT entry is
+ * a task gate (as Linux i386 has): the #DF task runs nested with error code 0 on its stack. */
+static void test_task_gate_double_fault(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xfa}; /* cli: #GP(0) at CPL3, IOPL 0 */
+    /* pop %ebx; mov $0x48,%eax; out %eax,$GB_EXC_PORT; jmp . */
+    static const uint8_t df_task[] = {0x5b, 0xb8, 0x48, 0, 0, 0, 0xe7, GB_EXC_PORT, 0xeb, 0xfe};
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TASK2 + 0x100, df_task, sizeof(df_task));
+    setup_tss(tb, P_TSS_DF, (uint32_t)(P_TASK2 + 0x100), (uint32_t)P_KSTACK2, 0);
+    set_idt(tb, EXC_GP, gate((uint32_t)(P_HANDLERS + 0x100 + 16 * EXC_GP), SEL_KCODE, 0x0e, 0)); /* P=0 */
+    set_idt(tb, EXC_DF, gate(0, SEL_TSS_DF, 0x85, 0));
+    struct emu_cpu *cpu = &tb->cpu;
+    tb->cpu.s.gpr[GPR_RBX] = 0x777;
+    assert_int_equal(run(tb), 0x48);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RBX], 0); /* the #DF error code */
+    assert_int_equal(cpu->s.gpr[GPR_RSP], P_KSTACK2);
+    assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS_DF);
+    assert_int_equal(rd16(tb, P_TSS_DF), SEL_TSS);
+    assert_true(emu_get_rflags(cpu) & RFLAGS_NT);
+    assert_int_equal(gdt_type(tb, SEL_TSS), 0xb);
+    assert_int_equal(gdt_type(tb, SEL_TSS_DF), 0xb);
+    assert_int_equal(rd32(tb, P_TSS + 0x20), P_CODE); /* the faulting CLI */
+    assert_int_equal(rd32(tb, P_TSS + 0x4c), SEL_UCODE);
+    assert_int_equal(rd32(tb, P_TSS + 0x28 + 12), 0x777);
+}
+
+/* The checks before a switch: a busy TSS (#GP), a TSS limit below 0x67 (#TS), a task gate whose
+ * DPL is below CPL (#GP with the gate's selector), all at the JMP/CALL and changing nothing. */
+static void test_task_switch_faults(void **state)
+{
+    struct testbed *tb = *state;
+    far_fault(tb, 0xea, SEL_TSS | 3, EXC_GP, SEL_TSS); /* busy: the running task */
+    far_fault(tb, 0x9a, SEL_TSS_DF | 3, EXC_GP, SEL_TSS_DF); /* TSS DPL 0 < CPL 3 */
+    /* a limit of 0x40 */
+    const uint64_t small = gdt_entry((uint32_t)P_TSS2, 0x40, 0xe9, 0);
+    const uint8_t code[] = {0xea, 0, 0, 0, 0, SEL_TSS2 | 3, 0};
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_GDT + SEL_TSS2, &small, 8);
+    assert_int_equal(run(tb), EXC_TS);
+    assert_int_equal(rd32(tb, K_ERR), SEL_TSS2);
+    assert_int_equal(gdt_type(tb, SEL_TSS2), 9);
+    assert_int_equal(tb->cpu.s.seg[SEG_TR].selector, SEL_TSS);
+    /* a DPL-0 task gate from CPL 3 */
+    const uint64_t g0 = gate(0, SEL_TSS2, 0x85, 0);
+    const uint8_t code2[] = {0x9a, 0, 0, 0, 0, SEL_TASKGATE, 0};
+    setup_pmode(tb, code2, sizeof(code2));
+    put(tb, P_GDT + (SEL_TASKGATE & ~7u), &g0, 8);
+    assert_int_equal(run(tb), EXC_GP);
+    assert_int_equal(rd32(tb, K_ERR), SEL_TASKGATE & ~3u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_call_gate_inner_with_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_gate_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_gate_64bit_from_compat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_jmp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_call_and_iret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_gate_double_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_switch_faults, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -243,10 +243,13 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
     if (vector * 8 + 7 > cpu->s.idtr.limit) emu_raise(cpu, EXC_GP, idt_err, true);
     uint64_t gate = mmu_read(cpu, cpu->s.idtr.base + vector * 8, 8, ACC_READ, false);
     unsigned type = (gate >> 40) & 15, gate_dpl = (gate >> 45) & 3;
-    if (type == 5) log_error("emu: task gate for vector %u: task switches are not supported", vector);
-    if (type != 6 && type != 7 && type != 0xe && type != 0xf) emu_raise(cpu, EXC_GP, idt_err, true);
+    if (type != 5 && type != 6 && type != 7 && type != 0xe && type != 0xf) emu_raise(cpu, EXC_GP, idt_err, true);
     if (kind == EV_SOFTINT && gate_dpl < cpu->cpl) emu_raise(cpu, EXC_GP, vector * 8 + 2, true);
     if (!((gate >> 47) & 1)) emu_raise(cpu, EXC_NP, idt_err, true);
+    if (type == 5) {
+        emu_task_gate_event(cpu, gate, error, has_error, ext); /* a task gate: task.c */
+        return;
+    }
     unsigned gsz = type & 8 ? 4 : 2; /* 32- or 16-bit gate: the frame's slot size */
     uint16_t sel = (uint16_t)(gate >> 16);
     uint64_t target = (gate & 0xffff) | (gsz == 4 ? (gate >> 32) & 0xffff0000ULL : 0);
@@ -470,6 +473,7 @@ static void check_return_ss(struct emu_cpu *cpu, uint16_t ss, unsigned rpl, bool
 
 void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
 {
+    if (emu_iret_special(cpu, opsize)) return; /* task return, virtual-8086 mode: task.c */
     if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) {
         log_error("emu: IRET in real or virtual-8086 mode is not supported");
         emu_raise_ud(cpu);

@@ -66,6 +66,12 @@ void seg_load_null(struct cpu_segment *s, uint16_t sel);
 /* task.c: far CALL/JMP to the system descriptor `d` (read for `sel`): a call gate, a TSS or a
  * task gate; #GP(sel) for any other type. */
 void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d, bool call);
+/* task.c: an event through the task gate `gate` (the 8-byte IDT entry, already checked for its
+ * DPL and P): a task switch with nesting, then `error` pushed on the new task's stack. */
+void emu_task_gate_event(struct emu_cpu *cpu, uint64_t gate, uint32_t error, bool has_error, uint32_t ext);
+/* task.c: the IRETs it carries out (a task return through the back-link when EFLAGS.NT is set
+ * outside IA-32e mode); false: an ordinary IRET for emu_sys_iret. */
+bool emu_iret_special(struct emu_cpu *cpu, unsigned opsize);
 
 /* Load CS from a code-segment descriptor (already checked) and update the mode. */
 void sys_set_cs(struct emu_cpu *cpu, const struct emu_desc *d, uint16_t sel, unsigned cpl);

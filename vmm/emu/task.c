@@ -168,6 +168,237 @@ static void call_gate(struct emu_cpu *cpu, uint16_t gsel, const struct emu_desc 
     cpu->s.rip = target;
 }
 
+/* ---- task switches (SDM vol. 3 ch. 7.3) ------------------------------------------------------ */
+
+enum task_reason { TASK_JMP, TASK_CALL, TASK_IRET }; /* CALL: also INT n, exceptions, interrupts */
+
+/* TSS field offsets: [0] 32-bit TSS, [1] 16-bit TSS */
+struct tss_layout {
+    unsigned min_limit, eip, eflags, regs, segs, ldt, w; /* w: register slot width */
+    unsigned nsegs;                                       /* ES CS SS DS [FS GS] */
+};
+static const struct tss_layout tss_layouts[2] = {
+    {0x67, 0x20, 0x24, 0x28, 0x48, 0x60, 4, 6},
+    {0x2b, 0x0e, 0x10, 0x12, 0x22, 0x2a, 2, 4},
+};
+
+/* Set or clear the busy bit (type bit 1) of the TSS descriptor `sel` in the GDT. */
+static void tss_set_busy(struct emu_cpu *cpu, uint16_t sel, bool busy)
+{
+    uint64_t la = cpu->s.gdtr.base + (sel & ~7u) + 5;
+    uint8_t access = (uint8_t)mmu_read(cpu, la, 1, ACC_READ, false);
+    access = busy ? access | 2 : access & ~2;
+    mmu_write(cpu, la, access, 1, false);
+}
+
+/* Read the descriptor of `sel` for a load during a task switch: #TS(sel) if it lies beyond its
+ * table (or the LDT is unusable). */
+static void task_desc(struct emu_cpu *cpu, uint16_t sel, struct emu_desc *d, uint32_t ext)
+{
+    const struct cpu_segment *ldt = &cpu->s.seg[SEG_LDTR];
+    uint64_t base = (sel & 4) ? ldt->base : cpu->s.gdtr.base;
+    uint64_t limit = (sel & 4) ? ldt->limit : cpu->s.gdtr.limit;
+    if (((sel & 4) && (ldt->unusable || !ldt->present)) || (sel & ~7u) + 7ULL > limit)
+        emu_raise(cpu, EXC_TS, (sel & ~3u) | ext, true);
+    uint64_t v = mmu_read(cpu, base + (sel & ~7u), 8, ACC_READ, false);
+    d->lo = (uint32_t)v;
+    d->hi = (uint32_t)(v >> 32);
+    d->base_hi = 0;
+}
+
+/* A segment register in virtual-8086 mode: base selector * 16, limit 0xffff, a read/write data
+ * segment at DPL 3 (CS too: as under VMX, every v86 segment has access rights 0xf3). */
+static void v86_seg(struct cpu_segment *s, uint16_t sel)
+{
+    *s = (struct cpu_segment){.base = (uint64_t)sel << 4, .limit = 0xffff, .selector = sel,
+                              .type = 0x3, .s = 1, .dpl = 3, .present = 1};
+}
+
+/* Load the new task's segment registers from the selectors now in cpu->s.seg[], with the checks
+ * of SDM table 7-1; faults here belong to the new task. */
+static void task_load_segments(struct emu_cpu *cpu, uint32_t ext)
+{
+    struct cpu_segment *seg = cpu->s.seg;
+    /* LDTR first: the other selectors may point into it */
+    uint16_t ldt = seg[SEG_LDTR].selector;
+    if ((ldt & ~3u) == 0) {
+        seg_load_null(&seg[SEG_LDTR], ldt);
+    } else {
+        if (ldt & 4) emu_raise(cpu, EXC_TS, (ldt & ~3u) | ext, true);
+        struct emu_desc d;
+        task_desc(cpu, ldt, &d, ext);
+        if (desc_s(&d) || desc_type(&d) != 2 || !desc_present(&d)) emu_raise(cpu, EXC_TS, (ldt & ~3u) | ext, true);
+        desc_to_seg(&d, ldt, &seg[SEG_LDTR]);
+    }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        for (int i = SEG_ES; i <= SEG_GS; i++) v86_seg(&seg[i], seg[i].selector);
+        emu_update_mode(cpu);
+        return;
+    }
+    /* CS: a present code segment; its RPL is the new CPL */
+    uint16_t cs = seg[SEG_CS].selector;
+    unsigned cpl = cs & 3;
+    struct emu_desc cd;
+    if ((cs & ~3u) == 0) emu_raise(cpu, EXC_TS, ext, true);
+    task_desc(cpu, cs, &cd, ext);
+    bool conforming = desc_type(&cd) & 4;
+    if (!desc_is_code(&cd) || (conforming ? desc_dpl(&cd) > cpl : desc_dpl(&cd) != cpl))
+        emu_raise(cpu, EXC_TS, (cs & ~3u) | ext, true);
+    if (!desc_present(&cd)) emu_raise(cpu, EXC_NP, (cs & ~3u) | ext, true);
+    /* SS: a writable data segment at the new CPL */
+    uint16_t ss = seg[SEG_SS].selector;
+    struct emu_desc sd;
+    if ((ss & ~3u) == 0) emu_raise(cpu, EXC_TS, ext, true);
+    task_desc(cpu, ss, &sd, ext);
+    if ((ss & 3) != cpl || !desc_s(&sd) || (desc_type(&sd) & 8) || !(desc_type(&sd) & 2) || desc_dpl(&sd) != cpl)
+        emu_raise(cpu, EXC_TS, (ss & ~3u) | ext, true);
+    if (!desc_present(&sd)) emu_raise(cpu, EXC_SS, (ss & ~3u) | ext, true);
+    desc_set_accessed(cpu, cs, &cd);
+    sys_set_cs(cpu, &cd, cs, cpl);
+    desc_set_accessed(cpu, ss, &sd);
+    desc_to_seg(&sd, ss, &seg[SEG_SS]);
+    /* DS ES FS GS: null, or data / readable code the new CPL may use */
+    static const int data_segs[] = {SEG_ES, SEG_DS, SEG_FS, SEG_GS};
+    for (unsigned i = 0; i < 4; i++) {
+        struct cpu_segment *s = &seg[data_segs[i]];
+        uint16_t sel = s->selector;
+        if ((sel & ~3u) == 0) {
+            seg_load_null(s, sel);
+            continue;
+        }
+        struct emu_desc d;
+        task_desc(cpu, sel, &d, ext);
+        unsigned type = desc_type(&d);
+        bool conf_code = (type & 8) && (type & 4);
+        if (!desc_s(&d) || ((type & 8) && !(type & 2)) ||
+            (!conf_code && (desc_dpl(&d) < cpl || desc_dpl(&d) < (sel & 3u))))
+            emu_raise(cpu, EXC_TS, (sel & ~3u) | ext, true);
+        if (!desc_present(&d)) emu_raise(cpu, EXC_NP, (sel & ~3u) | ext, true);
+        desc_set_accessed(cpu, sel, &d);
+        desc_to_seg(&d, sel, s);
+    }
+}
+
+/* Switch to the task of TSS descriptor `nd` (selector `sel`, in the GDT), as SDM 7.3 describes.
+ * The caller has made the reason's privilege and busy checks. Saves the outgoing state at
+ * cpu->s.rip into the current TSS, clears (JMP, IRET) or keeps (CALL) the old busy bit, sets
+ * the new one and the back-link and NT (CALL), loads TR, CR3 (with paging, 32-bit TSS), LDTR,
+ * the registers and EFLAGS, sets CR0.TS, and then loads the segments, whose faults are the new
+ * task's. With `has_error`, pushes `error` on the new task's stack. */
+static void task_switch(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *nd, enum task_reason reason,
+                        uint32_t ext, bool has_error, uint32_t error)
+{
+    uint32_t terr = (sel & ~3u) | ext;
+    if (cpu->s.efer & EFER_LMA) emu_raise(cpu, EXC_GP, terr, true); /* no task switches in IA-32e mode */
+    struct cpu_segment ntr;
+    desc_to_seg(nd, sel, &ntr);
+    const struct tss_layout *nl = &tss_layouts[(ntr.type & 8) ? 0 : 1];
+    if (ntr.limit < nl->min_limit) emu_raise(cpu, EXC_TS, terr, true);
+    struct cpu_segment *otr = &cpu->s.seg[SEG_TR];
+    const struct tss_layout *ol = &tss_layouts[(otr->type & 8) ? 0 : 1];
+    if (otr->unusable || !otr->present || otr->limit < ol->min_limit)
+        emu_raise(cpu, EXC_TS, (otr->selector & ~3u) | ext, true);
+
+    /* read the new task's state */
+    uint64_t nb = ntr.base;
+    uint32_t cr3 = nl->w == 4 ? (uint32_t)mmu_read(cpu, nb + 0x1c, 4, ACC_READ, false) : 0;
+    uint32_t eip = (uint32_t)mmu_read(cpu, nb + nl->eip, nl->w, ACC_READ, false);
+    uint32_t eflags = (uint32_t)mmu_read(cpu, nb + nl->eflags, nl->w, ACC_READ, false);
+    uint32_t regs[8];
+    for (unsigned i = 0; i < 8; i++) regs[i] = (uint32_t)mmu_read(cpu, nb + nl->regs + nl->w * i, nl->w, ACC_READ, false);
+    uint16_t segs[6] = {0};
+    for (unsigned i = 0; i < nl->nsegs; i++) segs[i] = (uint16_t)mmu_read(cpu, nb + nl->segs + nl->w * i, 2, ACC_READ, false);
+    uint16_t ldt = (uint16_t)mmu_read(cpu, nb + nl->ldt, 2, ACC_READ, false);
+    /* every write below must succeed once the first one is made */
+    uint64_t ob = otr->base;
+    mmu_probe_write(cpu, ob + ol->eip, ol->segs + ol->w * ol->nsegs - ol->eip, false);
+    if (reason == TASK_CALL) mmu_probe_write(cpu, nb, 2, false);
+    mmu_probe_write(cpu, cpu->s.gdtr.base + (otr->selector & ~7u) + 5, 1, false);
+    mmu_probe_write(cpu, cpu->s.gdtr.base + (sel & ~7u) + 5, 1, false);
+
+    /* save the outgoing task */
+    uint64_t oflags = emu_get_rflags(cpu);
+    if (reason == TASK_IRET) oflags &= ~RFLAGS_NT;
+    mmu_write(cpu, ob + ol->eip, cpu->s.rip, ol->w, false);
+    mmu_write(cpu, ob + ol->eflags, oflags, ol->w, false);
+    for (unsigned i = 0; i < 8; i++) mmu_write(cpu, ob + ol->regs + ol->w * i, cpu->s.gpr[i], ol->w, false);
+    for (unsigned i = 0; i < ol->nsegs; i++) mmu_write(cpu, ob + ol->segs + ol->w * i, cpu->s.seg[i].selector, 2, false);
+    if (reason != TASK_CALL) tss_set_busy(cpu, otr->selector, false);
+    if (reason == TASK_CALL) {
+        mmu_write(cpu, nb, otr->selector, 2, false);
+        eflags |= (uint32_t)RFLAGS_NT;
+    }
+    if (reason != TASK_IRET) tss_set_busy(cpu, sel, true);
+
+    /* load the new one: from here on, faults are the new task's */
+    ntr.type |= 2;
+    *otr = ntr;
+    cpu->s.cr0 |= CR0_TS;
+    if (nl->w == 4 && (cpu->s.cr0 & CR0_PG)) {
+        cpu->s.cr3 = cr3;
+        emu_tlb_flush(cpu);
+    }
+    uint64_t keep = nl->w == 4 ? 0 : ~0xffffULL; /* a 16-bit TSS loads the low halves only */
+    for (unsigned i = 0; i < 8; i++) cpu->s.gpr[i] = (cpu->s.gpr[i] & keep) | regs[i];
+    cpu->s.rip = eip;
+    cpu->insn_rip = eip;
+    emu_set_rflags(cpu, (nl->w == 4 ? eflags : (uint16_t)eflags) | RFLAGS_FIXED);
+    cpu->s.interrupt_shadow = 0;
+    cpu->s.halted = 0;
+    for (unsigned i = 0; i < 6; i++) {
+        uint16_t v = i < nl->nsegs ? segs[i] : 0;
+        seg_load_null(&cpu->s.seg[i], v);
+    }
+    seg_load_null(&cpu->s.seg[SEG_LDTR], ldt);
+    task_load_segments(cpu, ext);
+
+    if (has_error) {
+        /* the error code of the exception that caused the switch, on the new task's stack */
+        const struct cpu_segment *ss = &cpu->s.seg[SEG_SS];
+        uint64_t frame[1] = {error};
+        uint64_t rsp = cpu->s.gpr[GPR_RSP];
+        uint64_t off = write_frame(cpu, ss, rsp, frame, 1, nl->w, cpu->cpl == 3, ext);
+        cpu->s.gpr[GPR_RSP] = ss->db ? off : (rsp & ~0xffffULL) | off;
+    }
+    if (cpu->s.rip > cpu->s.seg[SEG_CS].limit) emu_raise(cpu, EXC_GP, ext, true);
+}
+
+/* The TSS selector of a task gate (descriptor or IDT entry `gate_lo`): it must name an available
+ * TSS in the GDT (#GP(TSS selector), #NP if not present). */
+static uint16_t task_gate_target(struct emu_cpu *cpu, uint32_t gate_lo, struct emu_desc *td, uint32_t ext)
+{
+    uint16_t tsel = (uint16_t)(gate_lo >> 16);
+    uint32_t err = (tsel & ~3u) | ext;
+    if ((tsel & 4) || (tsel & ~7u) + 7ULL > cpu->s.gdtr.limit) emu_raise(cpu, EXC_GP, err, true);
+    desc_read(cpu, tsel, td, false, ext);
+    unsigned type = desc_type(td);
+    if (desc_s(td) || (type != 1 && type != 9)) emu_raise(cpu, EXC_GP, err, true);
+    if (!desc_present(td)) emu_raise(cpu, EXC_NP, err, true);
+    return tsel;
+}
+
+void emu_task_gate_event(struct emu_cpu *cpu, uint64_t gate, uint32_t error, bool has_error, uint32_t ext)
+{
+    struct emu_desc td;
+    uint16_t tsel = task_gate_target(cpu, (uint32_t)gate, &td, ext);
+    task_switch(cpu, tsel, &td, TASK_CALL, ext, has_error, error);
+}
+
+/* IRET with EFLAGS.NT (outside IA-32e mode): back to the task in the back-link. */
+static void task_return(struct emu_cpu *cpu)
+{
+    const struct cpu_segment *tr = &cpu->s.seg[SEG_TR];
+    if (tr->unusable || !tr->present || tr->limit < 1) emu_raise(cpu, EXC_TS, tr->selector & ~3u, true);
+    uint16_t link = (uint16_t)mmu_read(cpu, tr->base, 2, ACC_READ, false);
+    if ((link & 4) || (link & ~7u) + 7ULL > cpu->s.gdtr.limit || (link & ~3u) == 0)
+        emu_raise(cpu, EXC_TS, link & ~3u, true);
+    struct emu_desc d;
+    desc_read(cpu, link, &d, false, 0);
+    if (desc_s(&d) || (desc_type(&d) != 3 && desc_type(&d) != 0xb)) emu_raise(cpu, EXC_TS, link & ~3u, true);
+    if (!desc_present(&d)) emu_raise(cpu, EXC_NP, link & ~3u, true);
+    task_switch(cpu, link, &d, TASK_IRET, 0, false, 0);
+}
+
 void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d, bool call)
 {
     switch (desc_type(d)) {
@@ -175,7 +406,32 @@ void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d,
     case 0xc:
         call_gate(cpu, sel, d, call);
         return;
-    default:
+    case 1:
+    case 9: /* an available TSS */
+        if (desc_dpl(d) < cpu->cpl || desc_dpl(d) < (sel & 3u)) emu_raise(cpu, EXC_GP, sel & ~3u, true);
+        if (!desc_present(d)) emu_raise(cpu, EXC_NP, sel & ~3u, true);
+        task_switch(cpu, sel, d, call ? TASK_CALL : TASK_JMP, 0, false, 0);
+        return;
+    case 5: { /* a task gate */
+        if (cpu->s.efer & EFER_LMA) emu_raise(cpu, EXC_GP, sel & ~3u, true);
+        if (desc_dpl(d) < cpu->cpl || desc_dpl(d) < (sel & 3u)) emu_raise(cpu, EXC_GP, sel & ~3u, true);
+        if (!desc_present(d)) emu_raise(cpu, EXC_NP, sel & ~3u, true);
+        struct emu_desc td;
+        uint16_t tsel = task_gate_target(cpu, d->lo, &td, 0);
+        task_switch(cpu, tsel, &td, call ? TASK_CALL : TASK_JMP, 0, false, 0);
+        return;
+    }
+    default: /* busy TSSs, LDTs, interrupt and trap gates */
         emu_raise(cpu, EXC_GP, sel & ~3u, true);
     }
+}
+
+bool emu_iret_special(struct emu_cpu *cpu, unsigned opsize)
+{
+    if (!(cpu->s.cr0 & CR0_PE)) return false;
+    if ((cpu->s.rflags & RFLAGS_NT) && !(cpu->s.efer & EFER_LMA)) {
+        task_return(cpu);
+        return true;
+    }
+    return false;
 }
