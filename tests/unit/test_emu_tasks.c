@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "emu_exec_testbed.h"
+#include "vmm/emu/sys.h"
 
 #define P_GDT 0x100000ULL
 #define P_IDT 0x101000ULL
@@ -142,9 +143,11 @@ static void setup_pmode(struct testbed *tb, const uint8_t *code, size_t len)
     tb->exc_count = 0;
 }
 
+/* Run until the first write to the exception port, one instruction at a time (so that the state
+ * seen is the one right after that OUT). */
 static int run(struct testbed *tb)
 {
-    for (int i = 0; i < 1000 && tb->exc_count == 0; i++) emu_exec(&tb->cpu, 50);
+    for (int i = 0; i < 20000 && tb->exc_count == 0; i++) emu_exec(&tb->cpu, 1);
     return tb->exc_vector;
 }
 
@@ -417,6 +420,180 @@ static void test_task_switch_faults(void **state)
     assert_int_equal(rd32(tb, K_ERR), SEL_TASKGATE & ~3u);
 }
 
+/* ---- virtual-8086 mode -------------------------------------------------------------------------- */
+
+#define V86_CODE 0x10010ULL /* CS 0x1000, IP 0x10 */
+
+/* CPL0 code that IRETs to virtual-8086 mode (CS:IP 1000:0010, SS:SP 4000:0100, DS 2000, ES 3000)
+ * with `eflags`, and a #GP monitor at P_TARGET that loads DS/ES, copies its frame (error EIP CS
+ * EFLAGS ESP SS ES DS FS GS) to P_SCRATCH, counts at P_SCRATCH+0x40, OUTs 13, then skips two
+ * bytes of the v86 code and IRETs back. */
+static void setup_v86(struct testbed *tb, uint32_t eflags, const uint8_t *v86, size_t len)
+{
+    uint8_t code[] = {
+        0x6a, 0x00, 0x6a, 0x00,                  /* push $0 (GS); push $0 (FS) */
+        0x68, 0x00, 0x20, 0x00, 0x00,            /* push $0x2000 (DS) */
+        0x68, 0x00, 0x30, 0x00, 0x00,            /* push $0x3000 (ES) */
+        0x68, 0x00, 0x40, 0x00, 0x00,            /* push $0x4000 (SS) */
+        0x68, 0x00, 0x01, 0x00, 0x00,            /* push $0x100 (ESP) */
+        0x68, (uint8_t)eflags, (uint8_t)(eflags >> 8), (uint8_t)(eflags >> 16), 0x00, /* EFLAGS */
+        0x68, 0x00, 0x10, 0x00, 0x00,            /* push $0x1000 (CS) */
+        0x68, 0x10, 0x00, 0x00, 0x00,            /* push $0x10 (EIP) */
+        0xcf,                                    /* iret */
+    };
+    static const uint8_t monitor[] = {
+        0xb8, SEL_KDATA, 0, 0, 0, 0x8e, 0xd8, 0x8e, 0xc0, /* mov $SEL_KDATA,%eax; mov %eax,%ds; mov %eax,%es */
+        0x89, 0xe6, 0xbf, 0x00, 0x00, 0x14, 0x00,         /* mov %esp,%esi; mov $P_SCRATCH,%edi */
+        0xb9, 0x0a, 0, 0, 0, 0xfc, 0xf3, 0xa5,            /* mov $10,%ecx; cld; rep movsl */
+        0xff, 0x05, 0x40, 0x00, 0x14, 0x00,               /* incl P_SCRATCH+0x40 */
+        0xb8, 0x0d, 0, 0, 0, 0xe7, GB_EXC_PORT,           /* mov $13,%eax; out %eax,$GB_EXC_PORT */
+        0x83, 0xc4, 0x04,                                 /* add $4,%esp: the error code */
+        0x83, 0x04, 0x24, 0x02,                           /* addl $2,(%esp): past the instruction */
+        0xcf,                                             /* iret */
+    };
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TARGET, monitor, sizeof(monitor));
+    set_idt(tb, EXC_GP, gate((uint32_t)P_TARGET, SEL_KCODE, 0x8e, 0));
+    put(tb, V86_CODE, v86, len);
+    memset(tb_ram(tb, P_SCRATCH, 0x80), 0, 0x80);
+    *(uint8_t *)tb_ram(tb, P_TSS + 0x68 + GB_EXC_PORT / 8, 1) &= (uint8_t)~(1u << (GB_EXC_PORT & 7));
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.seg[SEG_CS] = flat(SEL_KCODE, 0xb, 0);
+    cpu->s.seg[SEG_SS] = cpu->s.seg[SEG_DS] = cpu->s.seg[SEG_ES] = flat(SEL_KDATA, 0x3, 0);
+    cpu->s.gpr[GPR_RSP] = P_KSTACK;
+    emu_update_mode(cpu);
+}
+
+static int run_again(struct testbed *tb)
+{
+    tb->exc_count = 0;
+    tb->exc_vector = -1;
+    return run(tb);
+}
+
+/* IRET at CPL0 enters virtual-8086 mode; its segments are based at selector * 16. INT n at IOPL 0
+ * raises #GP(0), which leaves v86 mode through the 32-bit gate to the CPL0 monitor with GS FS DS
+ * ES SS ESP EFLAGS CS EIP error on SS0:ESP0 and DS ES FS GS null. The monitor's IRET returns to
+ * v86 mode; OUT to a port the TSS's I/O bitmap allows works, to one it denies raises #GP(0), and
+ * so do CLI and PUSHF at IOPL 0. */
+static void test_v86_iret_int_monitor_and_io(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t v86[] = {
+        0xb8, 0x34, 0x12, /* 0x10 mov $0x1234,%ax */
+        0xa3, 0x10, 0x00, /* 0x13 mov %ax,0x10 (DS:0x10 = 0x20010) */
+        0xcd, 0x21,       /* 0x16 int $0x21 */
+        0xb0, 0x66,       /* 0x18 mov $0x66,%al */
+        0xe6, GB_EXC_PORT, /* 0x1a out %al,$GB_EXC_PORT (allowed) */
+        0xe6, 0xf6,       /* 0x1c out %al,$0xf6 (denied) */
+        0xfa, 0x90,       /* 0x1e cli; nop */
+        0x9c, 0x90,       /* 0x20 pushf; nop */
+        0xb0, 0x77,       /* 0x22 mov $0x77,%al */
+        0xe6, GB_EXC_PORT, /* 0x24 out %al,$GB_EXC_PORT */
+    };
+    setup_v86(tb, 0x20002, v86, sizeof(v86));
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_GP);
+    assert_int_equal(*(uint16_t *)tb_ram(tb, 0x20010, 2), 0x1234);
+    const uint32_t expect[10] = {0, 0x16, 0x1000, 0, 0x100, 0x4000, 0x3000, 0x2000, 0, 0};
+    for (unsigned i = 0; i < 10; i++)
+        if (i != 3) assert_int_equal(rd32(tb, P_SCRATCH + 4 * i), expect[i]);
+    assert_int_equal(rd32(tb, P_SCRATCH + 12) & (RFLAGS_VM | RFLAGS_IOPL), RFLAGS_VM);
+    assert_int_equal(cpu->cpl, 0);
+    assert_false(emu_get_rflags(cpu) & RFLAGS_VM);
+    assert_true(cpu->s.seg[SEG_FS].unusable);
+    assert_true(cpu->s.seg[SEG_GS].unusable);
+    assert_int_equal(cpu->s.seg[SEG_SS].selector, SEL_KDATA);
+
+    assert_int_equal(run_again(tb), 0x66); /* back in v86 mode: the allowed OUT */
+    assert_true(emu_get_rflags(cpu) & RFLAGS_VM);
+    assert_int_equal(cpu->cpl, 3);
+    assert_int_equal(cpu->s.seg[SEG_CS].base, 0x10000);
+    assert_int_equal(cpu->s.seg[SEG_DS].selector, 0x2000);
+    assert_int_equal(cpu->s.seg[SEG_SS].base, 0x40000);
+    assert_int_equal(cpu->s.gpr[GPR_RSP] & 0xffff, 0x100);
+
+    assert_int_equal(run_again(tb), EXC_GP); /* the denied OUT */
+    assert_int_equal(rd32(tb, P_SCRATCH), 0);
+    assert_int_equal(rd32(tb, P_SCRATCH + 4), 0x1c);
+    assert_int_equal(run_again(tb), EXC_GP); /* CLI */
+    assert_int_equal(rd32(tb, P_SCRATCH + 4), 0x1e);
+    assert_int_equal(run_again(tb), EXC_GP); /* PUSHF */
+    assert_int_equal(rd32(tb, P_SCRATCH + 4), 0x20);
+    assert_int_equal(run_again(tb), 0x77);
+    assert_int_equal(rd32(tb, P_SCRATCH + 0x40), 4);
+}
+
+/* IOPL 3: INT n goes through the IDT; a gate whose code segment is not CPL0 raises #GP with its
+ * selector. CLI, PUSHF and IRET run in v86 mode itself. */
+static void test_v86_iopl3(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t v86[] = {
+        0xfa, 0x9c, 0x0e,             /* 0x10 cli; pushf; push %cs */
+        0x68, 0x19, 0x00,             /* 0x13 push $0x19 */
+        0xcf, 0x90, 0x90,             /* 0x16 iret (to 0x19); nop; nop (skipped) */
+        0xcd, 0x21,                   /* 0x19 int $0x21 */
+    };
+    setup_v86(tb, 0x23202, v86, sizeof(v86));
+    set_idt(tb, 0x21, gate(0x100, SEL_UCODE, 0xef, 0)); /* trap gate, DPL 3, to CPL3 code */
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_GP);
+    assert_int_equal(rd32(tb, P_SCRATCH), SEL_UCODE & ~3u); /* #GP(selector) */
+    assert_int_equal(rd32(tb, P_SCRATCH + 4), 0x19);        /* at the INT: IRET went there */
+    uint32_t fl = rd32(tb, P_SCRATCH + 12);
+    assert_int_equal(fl & (RFLAGS_VM | RFLAGS_IOPL | RFLAGS_IF), RFLAGS_VM | RFLAGS_IOPL);
+    assert_int_equal(cpu->s.gpr[GPR_RSP], P_KSTACK - 40);
+}
+
+/* Protected mode at CPL 3 > IOPL 0: IN/OUT as the TSS's I/O permission bitmap says, #GP(0) for a
+ * port it denies (and for a word access of which one byte is denied). */
+static void test_pmode_io_bitmap(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {
+        0xb0, 0x55, 0xe6, GB_EXC_PORT, /* mov $0x55,%al; out %al,$GB_EXC_PORT (allowed) */
+        0x66, 0xe7, GB_EXC_PORT,       /* out %ax,$GB_EXC_PORT: 0xf6 is denied */
+    };
+    setup_pmode(tb, code, sizeof(code));
+    *(uint8_t *)tb_ram(tb, P_TSS + 0x68 + GB_EXC_PORT / 8, 1) &= (uint8_t)~(1u << (GB_EXC_PORT & 7));
+    assert_int_equal(run(tb), 0x55);
+    assert_int_equal(run_again(tb), EXC_GP);
+    assert_int_equal(rd32(tb, K_ERR), 0);
+    assert_int_equal(rd32(tb, K_EIP), P_CODE + 4);
+}
+
+/* A task switch to a TSS whose EFLAGS has VM set enters virtual-8086 mode with the TSS's
+ * selectors loaded as v86 segments. That TSS has no I/O bitmap (its base lies beyond the limit),
+ * so v86 mode's OUT raises #GP(0), delivered to CPL0 on the new TSS's SS0:ESP0 with the v86
+ * frame. CPUID does not advertise VME (CR4.VME is not implemented). */
+static void test_v86_by_task_switch_and_no_vme(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xea, 0, 0, 0, 0, SEL_TSS2 | 3, 0}; /* ljmp $SEL_TSS2,$0 */
+    static const uint8_t v86[] = {0xb0, 0x66, 0xe6, GB_EXC_PORT};    /* mov $0x66,%al; out %al,$.. */
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, V86_CODE, v86, sizeof(v86));
+    setup_tss(tb, P_TSS2, 0x10, 0x100, 0);
+    wr32(tb, P_TSS2 + 4, (uint32_t)P_KSTACK2);
+    wr32(tb, P_TSS2 + 8, SEL_KDATA);
+    wr32(tb, P_TSS2 + 0x24, 0x20002);
+    const uint16_t segs[6] = {0x3000, 0x1000, 0x4000, 0x2000, 0x5000, 0x6000};
+    for (unsigned i = 0; i < 6; i++) wr32(tb, P_TSS2 + 0x48 + 4 * i, segs[i]);
+    wr32(tb, P_TSS2 + 0x64, 0x68u << 16);
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_GP);
+    const uint32_t expect[10] = {0, 0x12, 0x1000, 0, 0x100, 0x4000, 0x3000, 0x2000, 0x5000, 0x6000};
+    for (unsigned i = 0; i < 10; i++)
+        if (i != 3) assert_int_equal(rd32(tb, P_KSTACK2 - 40 + 4 * i), expect[i]);
+    assert_true(rd32(tb, P_KSTACK2 - 40 + 12) & RFLAGS_VM);
+    assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS2 | 3); /* as the JMP named it, RPL included */
+    cpu->s.gpr[GPR_RAX] = 1;
+    cpu->s.gpr[GPR_RCX] = 0;
+    emu_sys_cpuid(cpu);
+    assert_false(cpu->s.gpr[GPR_RDX] & (1u << 1)); /* CPUID.1:EDX.VME */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +604,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_call_and_iret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_gate_double_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_switch_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v86_iret_int_monitor_and_io, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v86_iopl3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pmode_io_bitmap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v86_by_task_switch_and_no_vme, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

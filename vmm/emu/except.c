@@ -236,10 +236,6 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
         log_error("emu: event %u in real mode is not supported", vector);
         emu_raise(cpu, EXC_GP, idt_err, true);
     }
-    if (cpu->s.rflags & RFLAGS_VM) {
-        log_error("emu: event %u in virtual-8086 mode is not supported", vector);
-        emu_raise(cpu, EXC_GP, idt_err, true);
-    }
     if (vector * 8 + 7 > cpu->s.idtr.limit) emu_raise(cpu, EXC_GP, idt_err, true);
     uint64_t gate = mmu_read(cpu, cpu->s.idtr.base + vector * 8, 8, ACC_READ, false);
     unsigned type = (gate >> 40) & 15, gate_dpl = (gate >> 45) & 3;
@@ -259,6 +255,10 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
     desc_read(cpu, sel, &cd, false, ext);
     if (!desc_is_code(&cd) || desc_dpl(&cd) > cpu->cpl) emu_raise(cpu, EXC_GP, (sel & ~3u) | ext, true);
     if (!desc_present(&cd)) emu_raise(cpu, EXC_NP, (sel & ~3u) | ext, true);
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_deliver(cpu, &cd, sel, target, type, error, has_error, ext); /* task.c */
+        return;
+    }
     bool conforming = desc_type(&cd) & 4;
     unsigned new_cpl = conforming ? cpu->cpl : desc_dpl(&cd);
     struct cpu_segment new_cs;
@@ -416,7 +416,8 @@ void emu_deliver_interrupt(struct emu_cpu *cpu, uint8_t vector)
 
 void emu_sys_int(struct emu_cpu *cpu, uint8_t vector, bool software_int3_or_into)
 {
-    (void)software_int3_or_into; /* INT n, INT3 and INTO all check the gate DPL */
+    /* INT n, INT3 and INTO all check the gate DPL; INT n alone is IOPL-sensitive in v86 mode */
+    if (!software_int3_or_into && emu_v86_iopl_trap(cpu)) emu_raise_gp0(cpu);
     /* faults while delivering are ordinary faults of the INT instruction: let emu_exec
      * reset RIP and deliver them (deliver changes no state before it succeeds) */
     if (cpu->trace)
@@ -581,6 +582,10 @@ void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bo
         log_error("emu: far %s in real mode is not supported", call ? "call" : "jmp");
         emu_raise_ud(cpu);
     }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_far_jmp_call(cpu, sel, offset, call, opsize); /* task.c */
+        return;
+    }
     if ((sel & ~3u) == 0) emu_raise_gp0(cpu);
     struct emu_desc d;
     desc_read(cpu, sel, &d, false, 0);
@@ -612,6 +617,10 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
     if (!(cpu->s.cr0 & CR0_PE)) {
         log_error("emu: far ret in real mode is not supported");
         emu_raise_ud(cpu);
+    }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_far_ret(cpu, opsize, pop_bytes); /* task.c */
+        return;
     }
     uint64_t rsp = cpu->s.gpr[GPR_RSP];
     uint64_t rip = pop_at(cpu, &rsp, opsize);
@@ -651,6 +660,10 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 void emu_sys_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
 {
     if (seg == SEG_CS || seg < 0 || seg > SEG_GS) emu_raise_ud(cpu);
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_load_seg(cpu, seg, sel); /* task.c */
+        return;
+    }
     if (!(cpu->s.cr0 & CR0_PE)) {
         /* real mode: base = selector * 16 */
         struct cpu_segment *s = &cpu->s.seg[seg];

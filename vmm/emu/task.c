@@ -2,7 +2,13 @@
  * vol. 3 ch. 5.8, 7 and 20; AMD APM vol. 2 ch. 4.11, 12 and 8): far CALL/JMP through 16/32-bit
  * call gates in legacy protected mode and 64-bit call gates in IA-32e mode (compatibility and
  * 64-bit mode), with the stack switch to the TSS's SSn:ESPn (RSPn) and the parameter copy.
- * except.c's emu_sys_far_jmp_call hands every system descriptor here. Interface: except.h.
+ * except.c's emu_sys_far_jmp_call hands every system descriptor here. Task switches (32- and
+ * 16-bit TSSs): JMP/CALL to a TSS or task gate, events through a task gate in the IDT, IRET with
+ * EFLAGS.NT. Virtual-8086 mode: entered by IRET at CPL0 or a task switch with EFLAGS.VM=1,
+ * segments based at selector * 16, the IOPL-sensitive instructions, IRET inside it, events
+ * leaving it through a 32/16-bit gate to a CPL0 handler; CR4.VME/PVI are not implemented (nor
+ * advertised). The TSS I/O permission bitmap (IN/OUT when CPL > IOPL, and in virtual-8086 mode).
+ * Interface: except.h.
  *
  * Like except.c, every function here performs all accesses that can fault before it changes
  * architectural state.
@@ -399,6 +405,145 @@ static void task_return(struct emu_cpu *cpu)
     task_switch(cpu, link, &d, TASK_IRET, 0, false, 0);
 }
 
+/* ---- virtual-8086 mode (SDM vol. 3 ch. 20; without CR4.VME/PVI) --------------------------------- */
+
+static bool iopl3(const struct emu_cpu *cpu) { return (cpu->s.rflags & RFLAGS_IOPL) == RFLAGS_IOPL; }
+
+/* Pop `size` bytes at SS:*sp (SP or ESP by SS.B), advancing *sp; the access is the CPL's. */
+static uint64_t stack_pop(struct emu_cpu *cpu, uint64_t *sp, unsigned size)
+{
+    uint64_t mask = cpu->s.seg[SEG_SS].db ? 0xffffffffULL : 0xffffULL;
+    uint64_t off = *sp & mask;
+    uint64_t la = emu_seg_linear(cpu, SEG_SS, off, size, ACC_READ);
+    uint64_t v = mmu_read(cpu, la, size, ACC_READ, cpu->cpl == 3);
+    *sp = (*sp & ~mask) | ((off + size) & mask);
+    return v;
+}
+
+void emu_v86_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
+{
+    v86_seg(&cpu->s.seg[seg], sel);
+    if (seg == SEG_SS) cpu->s.interrupt_shadow = 1;
+}
+
+void emu_v86_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call, unsigned opsize)
+{
+    uint64_t ip = offset & (opsize == 2 ? 0xffffULL : 0xffffffffULL);
+    if (ip > 0xffff) emu_raise_gp0(cpu);
+    uint64_t rsp = cpu->s.gpr[GPR_RSP];
+    if (call) {
+        const uint64_t frame[2] = {cpu->s.seg[SEG_CS].selector, cpu->s.rip};
+        const struct cpu_segment *ss = &cpu->s.seg[SEG_SS];
+        uint64_t off = write_frame(cpu, ss, rsp, frame, 2, opsize, true, 0);
+        rsp = ss->db ? off : (rsp & ~0xffffULL) | off;
+    }
+    v86_seg(&cpu->s.seg[SEG_CS], sel);
+    cpu->s.gpr[GPR_RSP] = rsp;
+    cpu->s.rip = ip;
+}
+
+void emu_v86_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
+{
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint64_t ip = stack_pop(cpu, &sp, opsize);
+    uint16_t cs = (uint16_t)stack_pop(cpu, &sp, opsize);
+    if (ip > 0xffff) emu_raise_gp0(cpu);
+    uint64_t mask = cpu->s.seg[SEG_SS].db ? 0xffffffffULL : 0xffffULL;
+    sp = (sp & ~mask) | ((sp + pop_bytes) & mask);
+    v86_seg(&cpu->s.seg[SEG_CS], cs);
+    cpu->s.gpr[GPR_RSP] = sp;
+    cpu->s.rip = ip;
+}
+
+/* IRET in virtual-8086 mode: #GP(0) unless IOPL is 3; then as in real mode, without changing
+ * IOPL (or VM, VIF, VIP). */
+static void v86_iret(struct emu_cpu *cpu, unsigned opsize)
+{
+    if (!iopl3(cpu)) emu_raise_gp0(cpu);
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint64_t ip = stack_pop(cpu, &sp, opsize);
+    uint16_t cs = (uint16_t)stack_pop(cpu, &sp, opsize);
+    uint64_t fl = stack_pop(cpu, &sp, opsize);
+    if (ip > 0xffff) emu_raise_gp0(cpu);
+    uint64_t mask = (0x3f7fd5ULL & ~(RFLAGS_VM | RFLAGS_VIF | RFLAGS_VIP | RFLAGS_IOPL)) & szmask(opsize);
+    uint64_t cur = emu_get_rflags(cpu);
+    emu_set_rflags(cpu, (cur & ~mask) | (fl & mask) | RFLAGS_FIXED);
+    v86_seg(&cpu->s.seg[SEG_CS], cs);
+    cpu->s.gpr[GPR_RSP] = sp;
+    cpu->s.rip = ip;
+}
+
+/* IRET at CPL0 (32-bit operand size) popping EFLAGS.VM=1: EIP CS EFLAGS ESP SS ES DS FS GS, and
+ * the segments loaded as in virtual-8086 mode (SDM: RETURN-TO-VIRTUAL-8086-MODE). */
+static void iret_to_v86(struct emu_cpu *cpu)
+{
+    uint64_t sp = cpu->s.gpr[GPR_RSP];
+    uint32_t v[9];
+    for (unsigned i = 0; i < 9; i++) v[i] = (uint32_t)stack_pop(cpu, &sp, 4);
+    emu_set_rflags(cpu, (v[2] & 0x3f7fd5u) | RFLAGS_FIXED);
+    v86_seg(&cpu->s.seg[SEG_CS], (uint16_t)v[1]);
+    v86_seg(&cpu->s.seg[SEG_SS], (uint16_t)v[4]);
+    v86_seg(&cpu->s.seg[SEG_ES], (uint16_t)v[5]);
+    v86_seg(&cpu->s.seg[SEG_DS], (uint16_t)v[6]);
+    v86_seg(&cpu->s.seg[SEG_FS], (uint16_t)v[7]);
+    v86_seg(&cpu->s.seg[SEG_GS], (uint16_t)v[8]);
+    cpu->s.gpr[GPR_RSP] = v[3];
+    cpu->s.rip = v[0] & 0xffff;
+    emu_update_mode(cpu);
+}
+
+void emu_v86_deliver(struct emu_cpu *cpu, const struct emu_desc *cd, uint16_t sel, uint64_t target,
+                     unsigned gate_type, uint32_t error, bool has_error, uint32_t ext)
+{
+    if ((desc_type(cd) & 4) || desc_dpl(cd) != 0) emu_raise(cpu, EXC_GP, (sel & ~3u) | ext, true);
+    uint16_t ss_sel;
+    uint32_t esp;
+    struct emu_desc sd;
+    struct cpu_segment ss;
+    tss_inner_stack(cpu, 0, ext, &ss_sel, &esp, &sd, &ss);
+    unsigned gsz = gate_type & 8 ? 4 : 2;
+    uint64_t rflags = emu_get_rflags(cpu);
+    const struct cpu_segment *seg = cpu->s.seg;
+    uint64_t frame[10] = {seg[SEG_GS].selector, seg[SEG_FS].selector, seg[SEG_DS].selector,
+                          seg[SEG_ES].selector, seg[SEG_SS].selector, (uint32_t)cpu->s.gpr[GPR_RSP],
+                          rflags,               seg[SEG_CS].selector, cpu->s.rip,
+                          error};
+    uint64_t off = write_frame(cpu, &ss, esp, frame, has_error ? 10 : 9, gsz, false, (ss_sel & ~3u) | ext);
+
+    /* commit */
+    desc_set_accessed(cpu, ss_sel, &sd);
+    cpu->s.seg[SEG_SS] = ss;
+    seg_load_null(&cpu->s.seg[SEG_ES], 0);
+    seg_load_null(&cpu->s.seg[SEG_DS], 0);
+    seg_load_null(&cpu->s.seg[SEG_FS], 0);
+    seg_load_null(&cpu->s.seg[SEG_GS], 0);
+    rflags &= ~(RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | RFLAGS_VM);
+    if (!(gate_type & 1)) rflags &= ~RFLAGS_IF; /* interrupt gate */
+    emu_set_rflags(cpu, rflags);
+    struct emu_desc code = *cd;
+    desc_set_accessed(cpu, sel, &code);
+    sys_set_cs(cpu, &code, sel, 0);
+    cpu->s.gpr[GPR_RSP] = ss.db ? off : (esp & ~0xffffULL) | off;
+    cpu->s.rip = target;
+    cpu->s.interrupt_shadow = 0;
+    cpu->s.halted = 0;
+}
+
+bool emu_v86_iopl_trap(const struct emu_cpu *cpu) { return (cpu->s.rflags & RFLAGS_VM) && !iopl3(cpu); }
+
+bool emu_io_permitted(struct emu_cpu *cpu, uint16_t port, unsigned size)
+{
+    const struct cpu_segment *tr = &cpu->s.seg[SEG_TR];
+    /* only a 32-bit (or 64-bit) TSS has the bitmap; its base is the word at 0x66 */
+    if (tr->unusable || !tr->present || (tr->type != 9 && tr->type != 0xb) || tr->limit < 0x67) return false;
+    uint32_t map = (uint32_t)mmu_read(cpu, tr->base + 0x66, 2, ACC_READ, false);
+    uint32_t off = map + port / 8;
+    if (off + 1 > tr->limit) return false; /* the processor always reads two bytes */
+    uint32_t bits = (uint32_t)mmu_read(cpu, tr->base + off, 2, ACC_READ, false);
+    uint32_t want = ((1u << size) - 1) << (port & 7);
+    return !(bits & want);
+}
+
 void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d, bool call)
 {
     switch (desc_type(d)) {
@@ -429,9 +574,24 @@ void emu_far_system(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc *d,
 bool emu_iret_special(struct emu_cpu *cpu, unsigned opsize)
 {
     if (!(cpu->s.cr0 & CR0_PE)) return false;
-    if ((cpu->s.rflags & RFLAGS_NT) && !(cpu->s.efer & EFER_LMA)) {
+    if (cpu->s.rflags & RFLAGS_VM) {
+        v86_iret(cpu, opsize);
+        return true;
+    }
+    if (cpu->s.efer & EFER_LMA) return false;
+    if (cpu->s.rflags & RFLAGS_NT) {
         task_return(cpu);
         return true;
+    }
+    if (cpu->cpl == 0 && opsize == 4) {
+        /* a look at the EFLAGS image: VM=1 returns to virtual-8086 mode */
+        uint64_t sp = cpu->s.gpr[GPR_RSP];
+        uint64_t off = (sp + 8) & (cpu->s.seg[SEG_SS].db ? 0xffffffffULL : 0xffffULL);
+        uint64_t la = emu_seg_linear(cpu, SEG_SS, off, 4, ACC_READ);
+        if (mmu_read(cpu, la, 4, ACC_READ, false) & RFLAGS_VM) {
+            iret_to_v86(cpu);
+            return true;
+        }
     }
     return false;
 }
