@@ -2,7 +2,11 @@
  * checks, RSP0/IST stack switches, the frame, #DF and triple fault) and, outside long mode,
  * through the protected-mode IDT (16/32-bit gates, SSn:ESPn from the TSS), INT n, IRET, SYSCALL/SYSRET,
  * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
- * helpers and the mode cache (emu_update_mode). Interface and conventions: except.h.
+ * helpers and the mode cache (emu_update_mode). task.c carries out what these hand it with one
+ * dispatching line each: far JMP/CALL through call gates, TSSs and task gates
+ * (emu_far_system), IDT task gates (emu_task_gate_event), IRET with NT or to/in virtual-8086
+ * mode (emu_iret_special), events from v86 mode (emu_v86_deliver), and v86 segment loads and
+ * far transfers (emu_v86_*). Interface and conventions: except.h.
  */
 #include <string.h>
 
@@ -226,8 +230,8 @@ static void deliver_long(struct emu_cpu *cpu, unsigned vector, uint32_t error, b
 /* One attempt to deliver an event through the protected-mode IDT (8-byte gates) outside long
  * mode: 16- and 32-bit interrupt and trap gates, the stack switch through the TSS's SSn:ESPn
  * (32- or 16-bit TSS) on a change to an inner level, and the frame [SS ESP] EFLAGS CS EIP
- * [error] of the gate's size. Task gates and virtual-8086 mode are not implemented (#GP, and
- * logged). Like deliver_long, changes no state before every check and write has succeeded. */
+ * [error] of the gate's size; task gates and events from virtual-8086 mode go to task.c. Like
+ * deliver_long, changes no state before every check and write has succeeded. */
 static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
 {
     uint32_t ext = kind == EV_SOFTINT ? 0 : 1;

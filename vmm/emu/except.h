@@ -2,7 +2,8 @@
  * mode cache, exception and interrupt delivery through the IDT of long mode or of legacy
  * protected mode (#DF, triple fault), INT n,
  * IRET, SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors and the
- * stack helpers. Layer: above cpu.h, flags.h and mmu.h.
+ * stack helpers (except.c); call gates, task switches, virtual-8086 mode and the TSS I/O
+ * permission bitmap (task.c). Layer: above cpu.h, flags.h and mmu.h.
  *
  * Convention with the exec part: when an emu_sys_* function runs, s.rip already holds the
  * address of the next instruction and cpu->insn_rip the current one. Every function here
