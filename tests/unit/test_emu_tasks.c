@@ -594,6 +594,37 @@ static void test_v86_by_task_switch_and_no_vme(void **state)
     assert_false(cpu->s.gpr[GPR_RDX] & (1u << 1)); /* CPUID.1:EDX.VME */
 }
 
+/* A JMP to a 16-bit TSS (type 1, limit 0x2b): IP FLAGS, the low halves of the eight registers, ES
+ * CS SS DS and the LDT come from it; FS and GS are nulled; no CR3. */
+static void test_task_jmp_16bit_tss(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xb9, 0x78, 0x56, 0x34, 0x12, 0xea, 0, 0, 0, 0, SEL_TSS2 | 3, 0};
+    static const uint8_t task2[] = {0x0f, 0x0b}; /* ud2 */
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, 0xc000, task2, sizeof(task2)); /* IP is 16 bits: below 64 KiB */
+    const uint64_t d16 = gdt_entry((uint32_t)P_TSS2, 0x2b, 0xe1, 0); /* 16-bit TSS, available, DPL 3 */
+    put(tb, P_GDT + SEL_TSS2, &d16, 8);
+    memset(tb_ram(tb, P_TSS2, 0x2c), 0, 0x2c);
+    const uint16_t ip = 0xc000, flags = 0x2, cx = 0xbeef, sp = 0x8000;
+    put(tb, P_TSS2 + 0x0e, &ip, 2);
+    put(tb, P_TSS2 + 0x10, &flags, 2);
+    put(tb, P_TSS2 + 0x12 + 2, &cx, 2);
+    put(tb, P_TSS2 + 0x12 + 8, &sp, 2);
+    const uint16_t segs[4] = {SEL_KDATA, SEL_KCODE, SEL_KDATA, SEL_KDATA};
+    put(tb, P_TSS2 + 0x22, segs, sizeof(segs));
+    struct emu_cpu *cpu = &tb->cpu;
+    assert_int_equal(run(tb), EXC_UD);
+    assert_int_equal(cpu->s.seg[SEG_TR].type, 3); /* busy 16-bit TSS */
+    assert_int_equal(gdt_type(tb, SEL_TSS2), 3);
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RCX], 0x1234beef); /* the upper half kept */
+    assert_true(cpu->s.seg[SEG_FS].unusable);
+    assert_int_equal(cpu->s.seg[SEG_CS].selector, SEL_KCODE);
+    assert_int_equal(cpu->s.gpr[GPR_RSP], (P_USTACK & ~0xffffULL) + 0x8000 - 12); /* SP from the TSS */
+    assert_int_equal(rd32(tb, cpu->s.gpr[GPR_RSP]), ip);                          /* the #UD frame's EIP */
+    assert_int_equal(rd32(tb, P_TSS + 0x28 + 4), 0x12345678);      /* the old 32-bit TSS */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -604,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_call_and_iret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_gate_double_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_switch_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_jmp_16bit_tss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v86_iret_int_monitor_and_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v86_iopl3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_io_bitmap, setup, teardown),

@@ -348,7 +348,7 @@ static void task_switch(struct emu_cpu *cpu, uint16_t sel, const struct emu_desc
     for (unsigned i = 0; i < 8; i++) cpu->s.gpr[i] = (cpu->s.gpr[i] & keep) | regs[i];
     cpu->s.rip = eip;
     cpu->insn_rip = eip;
-    emu_set_rflags(cpu, (nl->w == 4 ? eflags : (uint16_t)eflags) | RFLAGS_FIXED);
+    emu_set_rflags(cpu, ((nl->w == 4 ? eflags : (uint16_t)eflags) & 0x3f7fd5u) | RFLAGS_FIXED); /* defined bits */
     cpu->s.interrupt_shadow = 0;
     cpu->s.halted = 0;
     for (unsigned i = 0; i < 6; i++) {
