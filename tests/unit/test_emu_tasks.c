@@ -625,6 +625,33 @@ static void test_task_jmp_16bit_tss(void **state)
     assert_int_equal(rd32(tb, P_TSS + 0x28 + 4), 0x12345678);      /* the old 32-bit TSS */
 }
 
+/* With paging on, a switch to a 32-bit TSS loads its CR3 (and the old TSS's CR3 field, static,
+ * is not written). */
+static void test_task_switch_loads_cr3(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xea, 0, 0, 0, 0, SEL_TSS2 | 3, 0};
+    static const uint8_t task2[] = {0x0f, 0x0b};
+    setup_pmode(tb, code, sizeof(code));
+    put(tb, P_TASK2, task2, sizeof(task2));
+    setup_tss(tb, P_TSS2, (uint32_t)P_TASK2, (uint32_t)P_KSTACK2, 0);
+    const uint32_t pde = 0x87; /* a 4 MiB identity page: P RW US PS */
+    memset(tb_ram(tb, 0x150000, 0x2000), 0, 0x2000);
+    put(tb, 0x150000, &pde, 4);
+    put(tb, 0x151000, &pde, 4);
+    wr32(tb, P_TSS2 + 0x1c, 0x151000);
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.cr3 = 0x150000;
+    cpu->s.cr4 = CR4_PSE;
+    cpu->s.cr0 |= CR0_PG;
+    emu_update_mode(cpu);
+    emu_tlb_flush(cpu);
+    assert_int_equal(run(tb), EXC_UD);
+    assert_int_equal(cpu->s.cr3, 0x151000);
+    assert_int_equal(rd32(tb, P_TSS + 0x1c), 0);
+    assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS2 | 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -636,6 +663,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_task_gate_double_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_switch_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_jmp_16bit_tss, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_task_switch_loads_cr3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v86_iret_int_monitor_and_io, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v86_iopl3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_io_bitmap, setup, teardown),
