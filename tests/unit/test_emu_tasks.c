@@ -1,11 +1,15 @@
 /* Unit tests for the emulator's control transfers through system descriptors (vmm/emu/task.c):
- * call gates in legacy protected mode (a CALL to CPL0 with parameters copied to the TSS's
- * SS0:ESP0 stack and RET imm16 back to CPL3, and the faults: gate DPL, gate not present, a gate
- * to a data segment, a JMP to an inner level) and a 16-byte 64-bit call gate from compatibility
- * mode; task switches (JMP to a TSS, CALL through a task gate and IRET back through the
- * back-link, #DF through a task gate in the IDT, and the checks before a switch).
- * The machine (RAM, the exception port) comes from emu_exec_testbed.h; the tables are built
- * here: every exception goes to a CPL0 stub that OUTs its vector and spins.
+ * call gates in legacy protected mode (a 32-bit gate to CPL0 with parameters copied to the TSS's
+ * SS0:ESP0 stack and RET imm16 back to CPL3 nulling DS, a 16-bit gate with 2-byte slots, and the
+ * faults: gate DPL, gate not present, a gate to a data segment, a JMP to an inner level) and a
+ * 16-byte 64-bit call gate from compatibility mode; task switches (JMP to a 32-bit and to a
+ * 16-bit TSS, CALL through a task gate and IRET back through the back-link, #DF through a task
+ * gate in the IDT, CR3 loaded with paging, the checks before a switch); virtual-8086 mode (entry
+ * by IRET and by a task switch, INT n / CLI / PUSHF / a denied OUT at IOPL 0 to a #GP monitor
+ * with the v86 frame and IRET back, IOPL 3, a gate to a non-CPL0 handler) and the TSS I/O
+ * bitmap in protected mode; CPUID without VME. The machine (RAM, the exception port) comes
+ * from emu_exec_testbed.h; the tables are built here: every exception goes to a CPL0 stub that
+ * OUTs its vector and spins.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +46,9 @@
 #define SEL_GATE_DATA 0x53   /* DPL 3, to a data segment */
 #define SEL_TASKGATE 0x5b    /* task gate, DPL 3, to SEL_TSS2 */
 #define SEL_TSS_DF 0x60
-#define GDT_ENTRIES 13
+#define SEL_KCODE16 0x68     /* 16-bit CPL0 code based at P_HANDLERS */
+#define SEL_GATE16 0x73      /* 16-bit call gate, DPL 3, to SEL_KCODE16:0x900, 1 parameter */
+#define GDT_ENTRIES 15
 
 static void put(struct testbed *tb, uint64_t gpa, const void *p, size_t n)
 {
@@ -104,6 +110,8 @@ static void setup_pmode(struct testbed *tb, const uint8_t *code, size_t len)
         gate((uint32_t)P_TARGET, SEL_KDATA, 0xec, 2),
         gate(0, SEL_TSS2, 0xe5, 0),
         gdt_entry((uint32_t)P_TSS_DF, 0x67, 0x89, 0),
+        gdt_entry((uint32_t)P_HANDLERS, 0xffff, 0x9a, 0),
+        gate(0x900, SEL_KCODE16, 0xe4, 1),
     };
     put(tb, P_GDT, gdt, sizeof(gdt));
     memset(tb_ram(tb, P_TSS, 0x3000), 0, 0x3000);
@@ -652,12 +660,51 @@ static void test_task_switch_loads_cr3(void **state)
     assert_int_equal(cpu->s.seg[SEG_TR].selector, SEL_TSS2 | 3);
 }
 
+/* A 16-bit call gate (count 1) from CPL3 to a 16-bit CPL0 segment: 2-byte slots (SS SP param CS
+ * IP, IP the low half of the caller's EIP, so the caller sits below 64 KiB), and a 16-bit
+ * RET 2 back to CPL3. */
+static void test_call_gate_16bit(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t caller[] = {
+        0x66, 0x68, 0x44, 0x44,                      /* pushw $0x4444 */
+        0x9a, 0x00, 0x00, 0x00, 0x00, SEL_GATE16, 0, /* lcall $SEL_GATE16,$0 */
+        0x89, 0xc3,                                  /* mov %eax,%ebx */
+        0x0f, 0x0b,                                  /* ud2 */
+    };
+    /* 16-bit code on the 32-bit SS0:ESP0 stack: 67 for ESP-based addressing */
+    static const uint8_t handler16[] = {
+        0x67, 0x8b, 0x44, 0x24, 0x04, /* mov 4(%esp),%ax: the parameter */
+        0x67, 0x8b, 0x4c, 0x24, 0x06, /* mov 6(%esp),%cx: SP */
+        0x67, 0x8b, 0x54, 0x24, 0x08, /* mov 8(%esp),%dx: SS */
+        0x67, 0x8b, 0x74, 0x24, 0x02, /* mov 2(%esp),%si: CS */
+        0x67, 0x8b, 0x3c, 0x24,       /* mov (%esp),%di: IP */
+        0xca, 0x02, 0x00,             /* lret $2 */
+    };
+    setup_pmode(tb, caller, sizeof(caller));
+    put(tb, 0xc000, caller, sizeof(caller));
+    put(tb, P_HANDLERS + 0x900, handler16, sizeof(handler16));
+    struct emu_cpu *cpu = &tb->cpu;
+    cpu->s.rip = 0xc000;
+    cpu->s.gpr[GPR_RSP] = 0xb000;
+    assert_int_equal(run(tb), EXC_UD);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RBX], 0x4444);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RCX], 0xaffe);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RDX], SEL_UDATA);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RSI], SEL_UCODE);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RDI], 0xc00b);
+    assert_int_equal(rd32(tb, P_KSTACK - 16), SEL_UCODE); /* the #UD came from CPL3 */
+    assert_int_equal(rd32(tb, K_EIP), 0xc00d);
+    assert_int_equal(rd32(tb, P_KSTACK - 8), 0xb000);     /* the parameter popped off both stacks */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_call_gate_inner_with_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_gate_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_gate_64bit_from_compat, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_call_gate_16bit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_jmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_call_and_iret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_task_gate_double_fault, setup, teardown),
