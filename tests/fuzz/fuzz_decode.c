@@ -57,6 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     emu_icache_flush(&tb->cpu);
     atomic_store(&tb->m.stop, MACHINE_RUNNING);
+    tb->cpu.triple_fault = 0;
+    atomic_store(&tb->cpu.irq_check, 0); /* a triple fault of the previous input set it */
     for (int i = 0; i < GPR_COUNT; i++)
         if (i != GPR_RSP) tb->cpu.s.gpr[i] = GB_DATA + 0x100 * (uint64_t)i;
     for (int i = 0; i < 8 && !tb->cpu.s.halted; i++) {

@@ -793,6 +793,9 @@ static void test_hlt_cli_sti_and_io_privilege(void **state)
     emu_sys_in(&f->cpu, 0x80, 1, &v); /* unclaimed port reads all-ones */
     assert_int_equal(v, 0xff);
     set_cpl3(f);
+    /* CPL 3 > IOPL 0: the TSS's I/O bitmap decides; its base beyond the limit means no bitmap */
+    uint16_t iomap = 0x68;
+    assert_int_equal(guest_mem_write(&f->m.mem, TSS + 0x66, &iomap, 2), 0);
     f->cpu.exc_vector = -1;
     if (setjmp(f->cpu.fault_jmp) == 0) emu_sys_out(&f->cpu, 0x80, 1, 0);
     assert_int_equal(f->cpu.exc_vector, EXC_GP);

@@ -8,7 +8,8 @@
  *   flags.h, flags.c      lazy arithmetic flags, condition codes, RFLAGS
  *   mmu.h, mmu.c          linear->physical translation, software TLB, memory accessors, segments
  *   except.h, except.c    descriptors, segment loads, the mode cache, exception and interrupt
- *                         delivery, INT/IRET, SYSCALL/SYSRET, far transfers, the stack helpers
+ *                         delivery, INT/IRET, SYSCALL/SYSRET, far transfers, the stack helpers;
+ *   task.c                call gates, task switches, virtual-8086 mode, the TSS I/O bitmap
  *   sys.h, sys.c, msr.c, cpuid.c   system instructions, MSRs, CPUID
  *   exec.h                the decoded instruction, operand and memory helpers for handlers
  *   decode.c, exec_*.c    decoder and instruction handlers (decode.c picks handlers: the one

@@ -2,7 +2,11 @@
  * checks, RSP0/IST stack switches, the frame, #DF and triple fault) and, outside long mode,
  * through the protected-mode IDT (16/32-bit gates, SSn:ESPn from the TSS), INT n, IRET, SYSCALL/SYSRET,
  * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
- * helpers and the mode cache (emu_update_mode). Interface and conventions: except.h.
+ * helpers and the mode cache (emu_update_mode). task.c carries out what these hand it with one
+ * dispatching line each: far JMP/CALL through call gates, TSSs and task gates
+ * (emu_far_system), IDT task gates (emu_task_gate_event), IRET with NT or to/in virtual-8086
+ * mode (emu_iret_special), events from v86 mode (emu_v86_deliver), and v86 segment loads and
+ * far transfers (emu_v86_*). Interface and conventions: except.h.
  */
 #include <string.h>
 
@@ -226,8 +230,8 @@ static void deliver_long(struct emu_cpu *cpu, unsigned vector, uint32_t error, b
 /* One attempt to deliver an event through the protected-mode IDT (8-byte gates) outside long
  * mode: 16- and 32-bit interrupt and trap gates, the stack switch through the TSS's SSn:ESPn
  * (32- or 16-bit TSS) on a change to an inner level, and the frame [SS ESP] EFLAGS CS EIP
- * [error] of the gate's size. Task gates and virtual-8086 mode are not implemented (#GP, and
- * logged). Like deliver_long, changes no state before every check and write has succeeded. */
+ * [error] of the gate's size; task gates and events from virtual-8086 mode go to task.c. Like
+ * deliver_long, changes no state before every check and write has succeeded. */
 static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
 {
     uint32_t ext = kind == EV_SOFTINT ? 0 : 1;
@@ -236,17 +240,16 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
         log_error("emu: event %u in real mode is not supported", vector);
         emu_raise(cpu, EXC_GP, idt_err, true);
     }
-    if (cpu->s.rflags & RFLAGS_VM) {
-        log_error("emu: event %u in virtual-8086 mode is not supported", vector);
-        emu_raise(cpu, EXC_GP, idt_err, true);
-    }
     if (vector * 8 + 7 > cpu->s.idtr.limit) emu_raise(cpu, EXC_GP, idt_err, true);
     uint64_t gate = mmu_read(cpu, cpu->s.idtr.base + vector * 8, 8, ACC_READ, false);
     unsigned type = (gate >> 40) & 15, gate_dpl = (gate >> 45) & 3;
-    if (type == 5) log_error("emu: task gate for vector %u: task switches are not supported", vector);
-    if (type != 6 && type != 7 && type != 0xe && type != 0xf) emu_raise(cpu, EXC_GP, idt_err, true);
+    if (type != 5 && type != 6 && type != 7 && type != 0xe && type != 0xf) emu_raise(cpu, EXC_GP, idt_err, true);
     if (kind == EV_SOFTINT && gate_dpl < cpu->cpl) emu_raise(cpu, EXC_GP, vector * 8 + 2, true);
     if (!((gate >> 47) & 1)) emu_raise(cpu, EXC_NP, idt_err, true);
+    if (type == 5) {
+        emu_task_gate_event(cpu, gate, error, has_error, ext); /* a task gate: task.c */
+        return;
+    }
     unsigned gsz = type & 8 ? 4 : 2; /* 32- or 16-bit gate: the frame's slot size */
     uint16_t sel = (uint16_t)(gate >> 16);
     uint64_t target = (gate & 0xffff) | (gsz == 4 ? (gate >> 32) & 0xffff0000ULL : 0);
@@ -256,6 +259,10 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
     desc_read(cpu, sel, &cd, false, ext);
     if (!desc_is_code(&cd) || desc_dpl(&cd) > cpu->cpl) emu_raise(cpu, EXC_GP, (sel & ~3u) | ext, true);
     if (!desc_present(&cd)) emu_raise(cpu, EXC_NP, (sel & ~3u) | ext, true);
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_deliver(cpu, &cd, sel, target, type, error, has_error, ext); /* task.c */
+        return;
+    }
     bool conforming = desc_type(&cd) & 4;
     unsigned new_cpl = conforming ? cpu->cpl : desc_dpl(&cd);
     struct cpu_segment new_cs;
@@ -413,7 +420,8 @@ void emu_deliver_interrupt(struct emu_cpu *cpu, uint8_t vector)
 
 void emu_sys_int(struct emu_cpu *cpu, uint8_t vector, bool software_int3_or_into)
 {
-    (void)software_int3_or_into; /* INT n, INT3 and INTO all check the gate DPL */
+    /* INT n, INT3 and INTO all check the gate DPL; INT n alone is IOPL-sensitive in v86 mode */
+    if (!software_int3_or_into && emu_v86_iopl_trap(cpu)) emu_raise_gp0(cpu);
     /* faults while delivering are ordinary faults of the INT instruction: let emu_exec
      * reset RIP and deliver them (deliver changes no state before it succeeds) */
     if (cpu->trace)
@@ -470,6 +478,7 @@ static void check_return_ss(struct emu_cpu *cpu, uint16_t ss, unsigned rpl, bool
 
 void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
 {
+    if (emu_iret_special(cpu, opsize)) return; /* task return, virtual-8086 mode: task.c */
     if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) {
         log_error("emu: IRET in real or virtual-8086 mode is not supported");
         emu_raise_ud(cpu);
@@ -577,10 +586,18 @@ void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bo
         log_error("emu: far %s in real mode is not supported", call ? "call" : "jmp");
         emu_raise_ud(cpu);
     }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_far_jmp_call(cpu, sel, offset, call, opsize); /* task.c */
+        return;
+    }
     if ((sel & ~3u) == 0) emu_raise_gp0(cpu);
     struct emu_desc d;
     desc_read(cpu, sel, &d, false, 0);
-    if (!desc_is_code(&d)) emu_raise(cpu, EXC_GP, sel & ~3u, true); /* no call gates / task switches */
+    if (!desc_s(&d)) {
+        emu_far_system(cpu, sel, &d, call); /* call gates, TSSs, task gates: task.c */
+        return;
+    }
+    if (!desc_is_code(&d)) emu_raise(cpu, EXC_GP, sel & ~3u, true);
     bool conforming = desc_type(&d) & 4;
     if (conforming ? desc_dpl(&d) > cpu->cpl : ((sel & 3) > cpu->cpl || desc_dpl(&d) != cpu->cpl))
         emu_raise(cpu, EXC_GP, sel & ~3u, true);
@@ -604,6 +621,10 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
     if (!(cpu->s.cr0 & CR0_PE)) {
         log_error("emu: far ret in real mode is not supported");
         emu_raise_ud(cpu);
+    }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_far_ret(cpu, opsize, pop_bytes); /* task.c */
+        return;
     }
     uint64_t rsp = cpu->s.gpr[GPR_RSP];
     uint64_t rip = pop_at(cpu, &rsp, opsize);
@@ -643,6 +664,10 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 void emu_sys_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
 {
     if (seg == SEG_CS || seg < 0 || seg > SEG_GS) emu_raise_ud(cpu);
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_load_seg(cpu, seg, sel); /* task.c */
+        return;
+    }
     if (!(cpu->s.cr0 & CR0_PE)) {
         /* real mode: base = selector * 16 */
         struct cpu_segment *s = &cpu->s.seg[seg];

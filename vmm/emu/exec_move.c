@@ -242,6 +242,7 @@ void h_popa(struct emu_cpu *cpu, const struct insn *in)
 
 void h_pushf(struct emu_cpu *cpu, const struct insn *in)
 {
+    if (unlikely(emu_v86_iopl_trap(cpu))) emu_raise_gp0(cpu);
     pushsz(cpu, emu_get_rflags(cpu) & ~(RFLAGS_VM | RFLAGS_RF), in->osz);
 }
 
@@ -250,6 +251,7 @@ void h_pushf(struct emu_cpu *cpu, const struct insn *in)
 void h_popf(struct emu_cpu *cpu, const struct insn *in)
 {
     unsigned sz = in->osz;
+    if (unlikely(emu_v86_iopl_trap(cpu))) emu_raise_gp0(cpu);
     uint64_t v = popsz(cpu, sz);
     uint64_t old = emu_get_rflags(cpu);
     uint64_t mask = ARITH_FLAGS | RFLAGS_TF | RFLAGS_IF | RFLAGS_DF | RFLAGS_IOPL | RFLAGS_NT | RFLAGS_AC | RFLAGS_ID;

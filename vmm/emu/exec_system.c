@@ -138,6 +138,7 @@ void h_grp6(struct emu_cpu *cpu, const struct insn *in)
 {
     unsigned sub = (in->modrm >> 3) & 7;
     uint64_t la;
+    if (cpu->s.rflags & RFLAGS_VM) emu_raise_ud(cpu); /* not recognized in virtual-8086 mode */
     switch (sub) {
     case 0:
     case 1: {

@@ -222,15 +222,18 @@ uint64_t emu_sys_rdtsc(struct emu_cpu *cpu)
     return sys_tsc_now(cpu);
 }
 
-static void check_io(struct emu_cpu *cpu)
+static void check_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
 {
-    /* no TSS I/O permission bitmap: CPL > IOPL is refused outright */
-    if ((cpu->s.cr0 & CR0_PE) && cpu->cpl > ((cpu->s.rflags & RFLAGS_IOPL) >> 12)) emu_raise_gp0(cpu);
+    /* CPL > IOPL in protected mode, and always in virtual-8086 mode: the TSS's I/O bitmap */
+    bool pe = cpu->s.cr0 & CR0_PE;
+    if (pe && ((cpu->s.rflags & RFLAGS_VM) || cpu->cpl > ((cpu->s.rflags & RFLAGS_IOPL) >> 12)) &&
+        !emu_io_permitted(cpu, port, size))
+        emu_raise_gp0(cpu);
 }
 
 void emu_sys_in(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t *val)
 {
-    check_io(cpu);
+    check_io(cpu, port, size);
     uint64_t v = 0;
     machine_pio(cpu->m, port, &v, size, false);
     *val = size >= 8 ? v : v & ((1ULL << (size * 8)) - 1);
@@ -238,7 +241,7 @@ void emu_sys_in(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t *val
 
 void emu_sys_out(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t val)
 {
-    check_io(cpu);
+    check_io(cpu, port, size);
     uint64_t v = size >= 8 ? val : val & ((1ULL << (size * 8)) - 1);
     machine_pio(cpu->m, port, &v, size, true);
     emu_a20_sync(cpu); /* the write may have been to the A20 gate (i8042, port 0x92) */
