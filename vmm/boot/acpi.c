@@ -340,7 +340,8 @@ static int build_madt(struct machine *m, struct area *a, uint64_t *gpa)
  * address. */
 static int build_tables(struct machine *m, struct area *a, struct area *ra, uint64_t *rsdp_addr)
 {
-    uint64_t rsdp_gpa, facs_gpa, dsdt_gpa, fadt_gpa, madt_gpa = 0, xsdt_gpa, rsdt_gpa;
+    /* zeroed: gcc -O2 cannot see that alloc() sets each one it returns non-NULL for */
+    uint64_t rsdp_gpa = 0, facs_gpa = 0, dsdt_gpa = 0, fadt_gpa = 0, madt_gpa = 0, xsdt_gpa = 0, rsdt_gpa = 0;
     uint8_t *rsdp = alloc(ra, 36, 16, &rsdp_gpa);
     uint8_t *facs = alloc(a, FACS_LEN, 64, &facs_gpa);
     if (!rsdp || !facs) return -ENOSPC;
