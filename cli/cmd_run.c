@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -304,7 +303,9 @@ int cmd_run(int argc, char **argv)
             cfg.cloud_init_seed = NULL;
             goto out;
         }
-        if (cloud_init_seed_write(&cfg.cloud_init, cfg.name ? cfg.name : "vmctl-run", cfg.cloud_init_seed, time(NULL), err,
+        /* stamped with the epoch: the same files give the same image, so a guest restored with
+         * --restore finds the seed it had read */
+        if (cloud_init_seed_write(&cfg.cloud_init, cfg.name ? cfg.name : "vmctl-run", cfg.cloud_init_seed, 0, err,
                                   sizeof(err))) {
             fprintf(stderr, "vmctl run: --cloud-init: %s\n", err);
             goto out;
