@@ -12,7 +12,7 @@ O := build/$(BUILD)
 BIN := build/bin
 
 CC ?= cc
-PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib libmicrohttpd libseccomp
+PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib libmicrohttpd libseccomp libisofs-1
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow=local -Wvla
 CFLAGS_COMMON := -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -g -MMD -MP -pthread \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -16,10 +16,13 @@ static void create_usage(FILE *f)
 {
     fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly][,format=raw|qcow2]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
+               "                   [--cloud-init USER-DATA [--cloud-init-meta FILE] [--cloud-init-network FILE]]\n"
                "                   [--request-id ID] [--autostart]\n"
                "Options are those of 'vmctl run' (see vmctl run --help). --request-id makes the call safe to retry:\n"
                "the same ID with the same options answers the VM it created instead of failing. --autostart:\n"
-               "vmd starts the VM whenever vmd starts (see vmctl autostart).\n");
+               "vmd starts the VM whenever vmd starts (see vmctl autostart).\n"
+               "--cloud-init* read their files here and send the texts in vm.create's cloud_init; vmd makes the\n"
+               "seed image (docs/operations.md).\n");
 }
 
 static char *absolute(const char *path)
@@ -82,7 +85,7 @@ int cmd_create(int argc, char **argv)
             free(a);
             v = abs;
         }
-        int r = vm_config_set(&cfg, opts[idx].name, v ? v : optarg, err, sizeof(err));
+        int r = vm_option_apply(&cfg, opts[idx].name, v ? v : optarg, err, sizeof(err));
         free(abs);
         if (r) {
             fprintf(stderr, "vmctl create: %s\n", err);
@@ -97,6 +100,10 @@ int cmd_create(int argc, char **argv)
     if (!cfg.name) {
         fprintf(stderr, "vmctl create: a VM NAME is required\n");
         create_usage(stderr);
+        goto out;
+    }
+    if (!cfg.cloud_init.user_data && (cfg.cloud_init.meta_data || cfg.cloud_init.network_config)) {
+        fprintf(stderr, "vmctl create: --cloud-init-meta and --cloud-init-network need --cloud-init USER-DATA\n");
         goto out;
     }
     json_t *params = vm_config_to_json(&cfg), *result;

@@ -73,6 +73,15 @@ int cmd_info(int argc, char **argv)
             printf("disk%zu:    %s (%s%s)\n", i, str_or(disk, "path", "?"), str_or(disk, "format", "raw"),
                    json_is_true(json_object_get(disk, "readonly")) ? ", readonly" : "");
         }
+        json_t *ci = json_object_get(vm, "cloud_init");
+        if (json_is_object(ci)) { /* the seed: the files' sizes, never their texts */
+            printf("cloud-init: %s (volume %s, read-only disk after the others):", str_or(ci, "seed", "?"),
+                   str_or(ci, "volume_id", "?"));
+            const char *f;
+            json_t *n;
+            json_object_foreach(json_object_get(ci, "files"), f, n) printf(" %s %lld B", f, (long long)json_integer_value(n));
+            printf("%s\n", json_is_true(json_object_get(ci, "meta_data_default")) ? " (meta-data: vmd's default)" : "");
+        }
     }
     json_decref(vm);
     return VMCTL_EXIT_OK;

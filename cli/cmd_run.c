@@ -25,6 +25,7 @@
 #include "vmm/block/block.h"
 #include "vmm/host_files.h"
 #include "vmm/log.h"
+#include "store/cloud_init_seed.h"
 #include "vmm/sandbox.h"
 #include "vmm/vm_run.h"
 
@@ -44,6 +45,7 @@ static void run_usage(FILE *f)
             "                         read from the image's first bytes when not given)\n"
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
+            VM_CLOUD_INIT_USAGE
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
             "                         (a snapshot file; into PATH when it is an existing, empty directory)\n"
@@ -156,8 +158,8 @@ static void resolve_paths(struct vm_config *cfg)
 
 /* As root: open what the VM needs (and the snapshot to restore), then drop to user (the vmd
  * user, or nobody if there is none) with no capabilities, no_new_privs and seccomp. */
-static int confine(struct vm_run *run, const char *user, const char *restore_path, const char *snapshot_path, char *err,
-                   size_t errlen)
+static int confine(struct vm_run *run, const char *user, const char *restore_path, const char *snapshot_path,
+                   char *seed_dir, char *err, size_t errlen)
 {
     uid_t uid = 65534;
     gid_t gid = 65534;
@@ -188,6 +190,13 @@ static int confine(struct vm_run *run, const char *user, const char *restore_pat
         if (r) snprintf(err, errlen, "--restore '%s': %s", restore_path, strerror(-r));
     }
     if (r) return r;
+    if (seed_dir[0]) {
+        /* --cloud-init's seed is open now and reached through that fd (vmm/host_files.h); the
+         * confined process could not remove root's directory at exit, so it goes here */
+        unlink(run->cfg->cloud_init_seed);
+        rmdir(seed_dir);
+        seed_dir[0] = 0;
+    }
     struct sandbox_opts o = {.uid = uid, .gid = gid, .seccomp = true};
     r = sandbox_enter(&o, err, errlen);
     if (r) return r;
@@ -222,6 +231,7 @@ int cmd_run(int argc, char **argv)
     const char *snapshot_path = NULL, *restore_path = NULL, *sandbox_user = NULL;
     bool no_sandbox = false;
     char err[512];
+    char seed_dir[4096] = ""; /* --cloud-init's, removed at exit */
     int idx, c, rc = VMCTL_EXIT_USAGE;
     opterr = 0;
     optind = 1;
@@ -244,7 +254,7 @@ int cmd_run(int argc, char **argv)
                 sandbox_user = optarg;
                 break;
             }
-            if (vm_config_set(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
+            if (vm_option_apply(&cfg, opts[idx].name, optarg, err, sizeof(err))) {
                 fprintf(stderr, "vmctl run: %s\n", err);
                 goto out;
             }
@@ -280,6 +290,27 @@ int cmd_run(int argc, char **argv)
         }
         cfg.disks[i].format = f == BLOCK_FORMAT_QCOW2 ? DISK_FORMAT_QCOW2 : DISK_FORMAT_RAW;
     }
+    /* --cloud-init: the seed is built here, in a directory of our own removed at exit */
+    if (cfg.cloud_init.user_data) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(seed_dir, sizeof(seed_dir), "%s/vmctl-cidata-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(seed_dir)) {
+            fprintf(stderr, "vmctl run: --cloud-init: creating '%s': %s\n", seed_dir, strerror(errno));
+            seed_dir[0] = 0;
+            goto out;
+        }
+        if (asprintf(&cfg.cloud_init_seed, "%s/" CLOUD_INIT_SEED_FILE, seed_dir) < 0) {
+            cfg.cloud_init_seed = NULL;
+            goto out;
+        }
+        /* stamped with the epoch: the same files give the same image, so a guest restored with
+         * --restore finds the seed it had read */
+        if (cloud_init_seed_write(&cfg.cloud_init, cfg.name ? cfg.name : "vmctl-run", cfg.cloud_init_seed, 0, err,
+                                  sizeof(err))) {
+            fprintf(stderr, "vmctl run: --cloud-init: %s\n", err);
+            goto out;
+        }
+    }
 
     static struct vm_run run; /* holds the machine: large; one per process */
     vm_run_init(&run, &cfg);
@@ -288,10 +319,11 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "vmctl run: %s\n", err);
         goto out;
     }
-    if (geteuid() == 0 && !no_sandbox && confine(&run, sandbox_user, restore_path, snapshot_path, err, sizeof(err))) {
+    if (geteuid() == 0 && !no_sandbox && confine(&run, sandbox_user, restore_path, snapshot_path, seed_dir, err, sizeof(err))) {
         fprintf(stderr, "vmctl run: %s\n", err);
         goto out;
     }
+
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -328,6 +360,10 @@ int cmd_run(int argc, char **argv)
         break;
     }
 out:
+    if (seed_dir[0]) {
+        if (cfg.cloud_init_seed) unlink(cfg.cloud_init_seed);
+        rmdir(seed_dir);
+    }
     vm_config_free(&cfg);
     return rc;
 }

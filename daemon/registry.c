@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
+#include "store/cloud_init_seed.h"
 #include "store/snap_store.h"
 #include "vmm/log.h"
 #include "vmm/vm_config_json.h"
@@ -210,6 +211,21 @@ struct vm_record *registry_find_request(struct vmd *d, const char *request_id)
     return NULL;
 }
 
+int registry_write_seed(struct vmd *d, const char *name, const struct vm_config *c, char *err, size_t errlen)
+{
+    if (!c->cloud_init.user_data) return 0;
+    char cfg[4096], seed[4096];
+    vm_store_path(cfg, sizeof(cfg), d->state_dir, name, "config.json");
+    if (vm_store_path(seed, sizeof(seed), d->state_dir, name, CLOUD_INIT_SEED_FILE)) {
+        snprintf(err, errlen, "VM '%s': its directory's path is too long", name);
+        return -ENAMETOOLONG;
+    }
+    /* every timestamp in the image is the definition's: the same definition, the same bytes */
+    struct stat st;
+    time_t when = stat(cfg, &st) == 0 ? st.st_mtime : 0;
+    return cloud_init_seed_write(&c->cloud_init, name, seed, when, err, errlen);
+}
+
 int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
                     struct vm_record **out, char *err, size_t errlen)
 {
@@ -225,9 +241,15 @@ int registry_create(struct vmd *d, const json_t *def, const json_t *options, str
     else if (!r) unlink(opath); /* an orphan directory's */
     if (!r) r = vm_store_write_json(path, def);
     if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0);
+    char seed_err[600] = "";
+    if (!r) r = registry_write_seed(d, c->name, c, seed_err, sizeof(seed_err));
     if (r) {
         /* nothing half-created stays behind (ENOSPC, EIO...): no config.json, no new directory */
-        snprintf(err, errlen, "writing the definition under '%s': %s", dir, strerror(-r));
+        if (seed_err[0]) snprintf(err, errlen, "%s", seed_err);
+        else snprintf(err, errlen, "writing the definition under '%s': %s", dir, strerror(-r));
+        char p[4096];
+        vm_store_path(p, sizeof(p), d->state_dir, c->name, "status.json");
+        unlink(p);
         unlink(path);
         unlink(opath);
         if (!existed) rmdir(dir);
@@ -293,6 +315,22 @@ void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason)
     waiters_complete(vm);
 }
 
+/* vm.info's cloud_init: where the seed is and the sizes of its files (not their texts). */
+static json_t *cloud_init_info_json(const struct vm_record *vm)
+{
+    const struct vm_cloud_init *ci = &vm->cfg.cloud_init;
+    if (vm->state == VM_BROKEN || !ci->user_data) return json_null();
+    char seed[4096];
+    vm_store_path(seed, sizeof(seed), vm->d->state_dir, vm->name, CLOUD_INIT_SEED_FILE);
+    char *meta = ci->meta_data ? NULL : cloud_init_default_meta_data(vm->name);
+    json_t *files = json_pack("{s:I, s:I}", "user-data", (json_int_t)strlen(ci->user_data), "meta-data",
+                              (json_int_t)strlen(ci->meta_data ? ci->meta_data : meta ? meta : ""));
+    free(meta);
+    if (ci->network_config) json_object_set_new(files, "network-config", json_integer((json_int_t)strlen(ci->network_config)));
+    return json_pack("{s:s, s:s, s:o, s:b}", "seed", seed, "volume_id", CLOUD_INIT_VOLUME_ID, "files", files,
+                     "meta_data_default", ci->meta_data == NULL);
+}
+
 json_t *vm_info_json(const struct vm_record *vm, bool full)
 {
     bool live = vm->state == VM_RUNNING || vm->state == VM_PAUSED, broken = vm->state == VM_BROKEN;
@@ -306,7 +344,10 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
     const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;
     json_object_set_new(j, "vnc", vnc && live ? json_string(vnc) : json_null());
     if (full) {
-        json_object_set_new(j, "definition", vm->def ? json_deep_copy(vm->def) : json_null());
+        json_t *def = vm->def ? json_deep_copy(vm->def) : json_null();
+        json_object_del(def, "cloud_init"); /* its texts may hold secrets: only their sizes, below */
+        json_object_set_new(j, "definition", def);
+        json_object_set_new(j, "cloud_init", cloud_init_info_json(vm));
         json_t *rid = json_object_get(vm->options, "request_id");
         json_object_set_new(j, "request_id", json_is_string(rid) ? json_incref(rid) : json_null());
     }

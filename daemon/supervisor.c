@@ -10,7 +10,8 @@
  * Confinement (docs/security.md): unless --no-sandbox, the worker is told to drop to the worker
  * user (--sandbox UID:GID) in its own mount namespace (--jail), and its VM's directory (status,
  * console log, socket, snapshots) is handed to that user first; vmd keeps config.json and
- * restore-from, and never hands its TLS key to a sandboxed worker.
+ * restore-from and the cloud-init seed (rewritten before every start), and never hands its TLS key
+ * to a sandboxed worker.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/vmd.h"
+#include "store/cloud_init_seed.h"
 #include "vmm/log.h"
 #include "vmm/seccomp_filter.h"
 
@@ -212,7 +214,7 @@ static int give_tree(struct vmd *d, const char *path, int depth)
     int r = 0;
     while (!r && (e = readdir(dh))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "config.json") ||
-            !strcmp(e->d_name, "restore-from"))
+            !strcmp(e->d_name, "restore-from") || !strcmp(e->d_name, CLOUD_INIT_SEED_FILE))
             continue;
         char p[4400];
         snprintf(p, sizeof(p), "%s/%s", path, e->d_name);
@@ -241,6 +243,11 @@ int supervisor_start(struct vm_record *vm, char *err, size_t errlen)
     if (image_paths_check(d, &vm->cfg, false, NULL, why, sizeof(why))) {
         snprintf(err, errlen, "VM '%s' cannot start: %s", vm->name, why);
         return -EPERM;
+    }
+    /* the seed as the definition says, whatever a previous worker did to the directory */
+    if (registry_write_seed(d, vm->name, &vm->cfg, why, sizeof(why))) {
+        snprintf(err, errlen, "VM '%s' cannot start: %s", vm->name, why);
+        return -EIO;
     }
     char vmdir[4096];
     vm_store_path(vmdir, sizeof(vmdir), d->state_dir, vm->name, NULL);

@@ -164,6 +164,11 @@ struct vm_record *registry_find(struct vmd *d, const char *name);
  * (options.json, written first; options may be NULL: none). */
 int registry_create(struct vmd *d, const json_t *def, const json_t *options, struct vm_config *c,
                     struct vm_record **out, char *err, size_t errlen);
+/* (Re)write the cloud-init seed of VM name from c (nothing without c->cloud_init.user_data):
+ * STATE_DIR/vms/NAME/cidata.iso, vmd's, 0600, stamped with config.json's time so that the same
+ * definition gives the same bytes. registry_create writes it; supervisor_start rewrites it before
+ * every start. 0, or -errno with err. */
+int registry_write_seed(struct vmd *d, const char *name, const struct vm_config *c, char *err, size_t errlen);
 /* Replace vm's options.json with options (stolen, even on failure). 0, or -errno with err. */
 int registry_set_options(struct vmd *d, struct vm_record *vm, json_t *options, char *err, size_t errlen);
 /* Whether vm's options say autostart. */

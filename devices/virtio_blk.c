@@ -1,4 +1,5 @@
-/* virtio_blk: block device (virtio ID 2) on a disk image, one per --disk.
+/* virtio_blk: block device (virtio ID 2) on a disk image, one per --disk, and one more, read-only,
+ * for the cloud-init seed when the VM has one (serial vmd-cidata).
  *
  * Requests are served on a per-disk I/O thread, never on the vCPU thread: the queue-notify
  * callback only wakes that thread. Reads and writes go to the image through the block layer
@@ -264,11 +265,12 @@ int virtio_blk_create(struct machine *m, const struct vm_disk *disk, unsigned in
         return -ENOMEM;
     }
     b->m = m;
-    b->index = index < VM_MAX_DISKS ? index : VM_MAX_DISKS - 1;
+    b->index = index <= VM_SEED_DISK_INDEX ? index : VM_SEED_DISK_INDEX;
     b->bdev = bdev;
     b->readonly = disk->readonly;
     b->sectors = block_size(bdev) / BLK_SECTOR;
-    snprintf(b->serial, sizeof(b->serial), "vmd-disk%u", index);
+    if (index == VM_SEED_DISK_INDEX) snprintf(b->serial, sizeof(b->serial), "vmd-cidata");
+    else snprintf(b->serial, sizeof(b->serial), "vmd-disk%u", index);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
     r = virtio_pci_register(m, &b->vdev, &blk_ops, b, err, errlen);
@@ -294,6 +296,10 @@ static int blk_init(struct machine *m, char *err, size_t errlen)
     for (unsigned i = 0; i < m->cfg->ndisks; i++) {
         int r = virtio_blk_create(m, &m->cfg->disks[i], i, err, errlen);
         if (r) return r;
+    }
+    if (m->cfg->cloud_init_seed) { /* after the VM's own disks, so their names in the guest stay put */
+        struct vm_disk seed = {.path = m->cfg->cloud_init_seed, .readonly = true, .format = DISK_FORMAT_RAW};
+        return virtio_blk_create(m, &seed, VM_SEED_DISK_INDEX, err, errlen);
     }
     return 0;
 }

@@ -366,7 +366,7 @@ int rpc_check_params(json_t *params, const struct rpc_param_spec *spec, size_t n
         }
         if (!type_matches(v, s->type)) PFAIL(s->name, "Invalid params: '%s' must be %s", s->name, type_name(s->type));
         if (has_embedded_nul(v))
-            PFAIL(s->name, "Invalid params: '%s' contains a NUL character (\\u0000), which no name or path may hold",
+            PFAIL(s->name, "Invalid params: '%s' contains a NUL character (\\u0000), which no name, path or text vmd takes may hold",
                   s->name);
         if (s->min <= s->max) {
             if (s->type == RPC_T_INTEGER) {

@@ -168,7 +168,7 @@ void machine_totals_add(struct machine *m, struct machine_totals *t)
         for (unsigned k = 0; k < VCPU_EXITS_KINDS; k++) t->exits[i][k] += LOAD(m->vcpus[i].stats.exits[k]);
     }
     const struct machine_io_stats *s = &m->io_stats;
-    for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+    for (unsigned i = 0; i <= VM_SEED_DISK_INDEX; i++) {
         t->disk_read_bytes[i] += LOAD(s->disk_read_bytes[i]);
         t->disk_write_bytes[i] += LOAD(s->disk_write_bytes[i]);
         t->disk_read_ops[i] += LOAD(s->disk_read_ops[i]);

@@ -53,11 +53,11 @@ struct vcpu {
     struct vcpu_stats stats;
 };
 
-/* The machine's device I/O, per disk and per NIC (by their index in the config), counted by the
- * devices' I/O threads with relaxed atomics. */
+/* The machine's device I/O, per disk and per NIC (by their index in the config; the cloud-init
+ * seed's at VM_SEED_DISK_INDEX), counted by the devices' I/O threads with relaxed atomics. */
 struct machine_io_stats {
-    _Atomic uint64_t disk_read_bytes[VM_MAX_DISKS], disk_write_bytes[VM_MAX_DISKS];
-    _Atomic uint64_t disk_read_ops[VM_MAX_DISKS], disk_write_ops[VM_MAX_DISKS], disk_flush_ops[VM_MAX_DISKS];
+    _Atomic uint64_t disk_read_bytes[VM_MAX_DISKS + 1], disk_write_bytes[VM_MAX_DISKS + 1];
+    _Atomic uint64_t disk_read_ops[VM_MAX_DISKS + 1], disk_write_ops[VM_MAX_DISKS + 1], disk_flush_ops[VM_MAX_DISKS + 1];
     _Atomic uint64_t net_rx_bytes[VM_MAX_NETS], net_tx_bytes[VM_MAX_NETS];
     _Atomic uint64_t net_rx_packets[VM_MAX_NETS], net_tx_packets[VM_MAX_NETS], net_rx_dropped[VM_MAX_NETS];
 };
@@ -70,8 +70,8 @@ static inline void machine_count(_Atomic uint64_t *counter, uint64_t n)
  * the machines a VM had (a reboot builds a new one). */
 struct machine_totals {
     uint64_t cpu_ns[MACHINE_MAX_CPUS], instructions[MACHINE_MAX_CPUS], exits[MACHINE_MAX_CPUS][VCPU_EXITS_KINDS];
-    uint64_t disk_read_bytes[VM_MAX_DISKS], disk_write_bytes[VM_MAX_DISKS];
-    uint64_t disk_read_ops[VM_MAX_DISKS], disk_write_ops[VM_MAX_DISKS], disk_flush_ops[VM_MAX_DISKS];
+    uint64_t disk_read_bytes[VM_MAX_DISKS + 1], disk_write_bytes[VM_MAX_DISKS + 1];
+    uint64_t disk_read_ops[VM_MAX_DISKS + 1], disk_write_ops[VM_MAX_DISKS + 1], disk_flush_ops[VM_MAX_DISKS + 1];
     uint64_t net_rx_bytes[VM_MAX_NETS], net_tx_bytes[VM_MAX_NETS];
     uint64_t net_rx_packets[VM_MAX_NETS], net_tx_packets[VM_MAX_NETS], net_rx_dropped[VM_MAX_NETS];
 };

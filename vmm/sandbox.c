@@ -49,6 +49,7 @@ int sandbox_preopen(const struct vm_config *cfg, const char *backend, char *err,
         for (unsigned k = 0; !r && k < n; k++) r = preopen_image("backing file", chain[k], O_RDONLY, err, errlen);
         if (chain) block_chain_free(chain, n);
     }
+    if (!r && cfg->cloud_init_seed) r = preopen_image("cloud-init seed", cfg->cloud_init_seed, O_RDONLY, err, errlen);
     if (!r && backend && !strcmp(backend, "kvm")) {
         r = host_files_preopen("/dev/kvm", O_RDWR);
         if (r) snprintf(err, errlen, "/dev/kvm: %s", strerror(-r));

@@ -23,6 +23,10 @@ void vm_config_free(struct vm_config *c)
     free(c->cmdline);
     free(c->vnc);
     for (unsigned i = 0; i < c->ndisks; i++) free(c->disks[i].path);
+    free(c->cloud_init.user_data);
+    free(c->cloud_init.meta_data);
+    free(c->cloud_init.network_config);
+    free(c->cloud_init_seed);
     memset(c, 0, sizeof(*c));
 }
 
@@ -205,9 +209,30 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
     return 0;
 }
 
+int vm_cloud_init_check(const char *what, const char *text, size_t len, char *err, size_t errlen)
+{
+    if (memchr(text, 0, len)) FAIL("%s: contains a NUL byte: cloud-init data must be text", what);
+    if (len > VM_CLOUD_INIT_MAX_BYTES)
+        FAIL("%s: %zu bytes, more than the %u allowed", what, len, (unsigned)VM_CLOUD_INIT_MAX_BYTES);
+    return 0;
+}
+
+int vm_cloud_init_set(char **field, const char *what, const char *text, size_t len, char *err, size_t errlen)
+{
+    int r = vm_cloud_init_check(what, text, len, err, errlen);
+    if (r) return r;
+    char *copy = strndup(text, len);
+    if (!copy) return -ENOMEM;
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
 int vm_config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
     if (!c->kernel) FAIL("--kernel: required");
+    if (!c->cloud_init.user_data && (c->cloud_init.meta_data || c->cloud_init.network_config))
+        FAIL("cloud_init.user_data: required with meta_data or network_config (--cloud-init FILE)");
     if (c->accel == ACCEL_KVM && c->irqchip == IRQCHIP_PIC)
         FAIL("--irqchip: the kvm backend always gives the guest its in-kernel APIC (use apic or auto)");
     if (c->accel == ACCEL_EMU && c->cpus > 1) FAIL("--cpus: the emu backend runs 1 vCPU (got %u)", c->cpus);

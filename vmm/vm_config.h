@@ -47,6 +47,15 @@ struct vm_net {
     struct vm_hostfwd hostfwd[VM_MAX_HOSTFWD];
 };
 
+/* cloud-init's NoCloud data (docs/operations.md "cloud-init"): the texts of the seed's files.
+ * user_data NULL means the VM has no seed; meta_data NULL means vmd's default (instance-id and
+ * local-hostname: the VM's name); network_config NULL means no network-config file. Each is UTF-8
+ * text without NUL of at most VM_CLOUD_INIT_MAX_BYTES. */
+#define VM_CLOUD_INIT_MAX_BYTES 65536
+struct vm_cloud_init {
+    char *user_data, *meta_data, *network_config;
+};
+
 struct vm_config {
     char *name;
     uint64_t memory_mib;
@@ -59,7 +68,15 @@ struct vm_config {
     unsigned nnets;
     struct vm_net nets[VM_MAX_NETS];
     char *vnc; /* "ADDR:PORT" or NULL */
+    struct vm_cloud_init cloud_init;
+    /* The seed image built from cloud_init (store/cloud_init_seed.h), attached as a read-only raw
+     * virtio-blk disk after `disks`, with serial "vmd-cidata". Set by whoever built it (vmd-worker:
+     * the file vmd keeps in the VM's directory; `vmctl run`: a temporary file), never from JSON. */
+    char *cloud_init_seed;
 };
+
+/* The seed disk's slot in the per-disk I/O counters (vmm/machine.h), after the VM's own disks. */
+#define VM_SEED_DISK_INDEX VM_MAX_DISKS
 
 void vm_config_init(struct vm_config *c); /* defaults: 256 MiB, 1 CPU, accel auto */
 void vm_config_free(struct vm_config *c);
@@ -74,5 +91,11 @@ const char *vm_accel_name(enum vm_accel a);
 const char *vm_irqchip_name(enum vm_irqchip i);
 const char *vm_disk_format_name(enum vm_disk_format f); /* "raw", "qcow2", NULL for unset */
 int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
+
+/* Check one cloud-init text of len bytes (what: its name in messages, e.g. "cloud_init.user_data"):
+ * no NUL, at most VM_CLOUD_INIT_MAX_BYTES. 0 or -EINVAL with err. */
+int vm_cloud_init_check(const char *what, const char *text, size_t len, char *err, size_t errlen);
+/* Replace *field (a vm_cloud_init member) with a copy of text after vm_cloud_init_check. */
+int vm_cloud_init_set(char **field, const char *what, const char *text, size_t len, char *err, size_t errlen);
 
 #endif

@@ -65,6 +65,13 @@ json_t *vm_config_to_json(const struct vm_config *c)
     }
     json_object_set_new(j, "nets", nets);
     if (c->vnc) json_object_set_new(j, "vnc", json_string(c->vnc));
+    if (c->cloud_init.user_data) {
+        json_t *ci = json_pack("{s:s}", "user_data", c->cloud_init.user_data);
+        if (c->cloud_init.meta_data) json_object_set_new(ci, "meta_data", json_string(c->cloud_init.meta_data));
+        if (c->cloud_init.network_config)
+            json_object_set_new(ci, "network_config", json_string(c->cloud_init.network_config));
+        json_object_set_new(j, "cloud_init", ci);
+    }
     return j;
 }
 
@@ -176,10 +183,45 @@ static int set_nets(struct vm_config *c, const json_t *nets, char *err, size_t e
     return 0;
 }
 
+/* cloud_init: {user_data, meta_data, network_config}, strings (null: absent), user_data required. */
+static int set_cloud_init(struct vm_config *c, const json_t *ci, char *err, size_t errlen, const char **field)
+{
+    static const struct {
+        const char *key, *field;
+    } keys[] = {{"user_data", "cloud_init.user_data"},
+                {"meta_data", "cloud_init.meta_data"},
+                {"network_config", "cloud_init.network_config"}};
+    if (!ci || json_is_null(ci)) return 0;
+    if (!json_is_object(ci))
+        FIELD_FAIL("cloud_init", "cloud_init: must be an object {\"user_data\": STRING, \"meta_data\": STRING, "
+                                 "\"network_config\": STRING}");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)ci, key, v) {
+        size_t i;
+        for (i = 0; i < 3 && strcmp(keys[i].key, key); i++) {
+        }
+        if (i == 3) FIELD_FAIL("cloud_init", "cloud_init.%.64s: unknown field (expected user_data, meta_data, network_config)", key);
+    }
+    char **dst[3] = {&c->cloud_init.user_data, &c->cloud_init.meta_data, &c->cloud_init.network_config};
+    for (size_t i = 0; i < 3; i++) {
+        v = json_object_get(ci, keys[i].key);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_string(v)) FIELD_FAIL(keys[i].field, "%s: must be a string", keys[i].field);
+        int r = vm_cloud_init_set(dst[i], keys[i].field, json_string_value(v), json_string_length(v), err, errlen);
+        if (r) {
+            *field = keys[i].field;
+            return r;
+        }
+    }
+    if (!c->cloud_init.user_data) FIELD_FAIL("cloud_init.user_data", "cloud_init.user_data: required");
+    return 0;
+}
+
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
     static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
-                                        "cmdline", "disks", "nets", "vnc"};
+                                        "cmdline", "disks", "nets", "vnc", "cloud_init"};
     const char *dummy;
     if (!field) field = &dummy;
     *field = NULL;
@@ -211,7 +253,8 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
         (r = set_string(c, j, "vnc", "vnc", err, errlen, field)) ||
         (r = set_disks(c, json_object_get(j, "disks"), err, errlen, field)) ||
-        (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)))
+        (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)) ||
+        (r = set_cloud_init(c, json_object_get(j, "cloud_init"), err, errlen, field)))
         return r;
     if (vm_config_validate(c, err, errlen)) {
         /* vm_config_validate names options as on the command line; map back to the JSON field. */

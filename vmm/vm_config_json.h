@@ -9,7 +9,7 @@
 
 /* The definition as a JSON object: name, memory_mib, vcpus, accel, kernel, initrd, cmdline,
  * disks [{path, readonly}], nets [{type: "slirp", hostfwd: ["tcp::2222-:22"]} | {type: "tap", bridge}],
- * vnc. Absent optional fields are omitted. */
+ * vnc, cloud_init {user_data, meta_data, network_config}. Absent optional fields are omitted. */
 json_t *vm_config_to_json(const struct vm_config *c);
 
 /* Fill c (initialised with vm_config_init) from a JSON object, checking every field and then

@@ -4,7 +4,8 @@
  *              [--vnc-tls-cert F --vnc-tls-key F] [--verbose]
  *
  * Works in DIR/vms/NAME (its cwd; every file below is reached relative to it). Reads config.json,
- * creates and starts the machine, and serves JSON-RPC to
+ * creates and starts the machine (with the cloud-init seed vmd wrote there, cidata.iso, when the
+ * definition has cloud_init), and serves JSON-RPC to
  * vmd on the inherited socketpair (--control-fd) and on DIR/vms/NAME/worker.sock, which a
  * restarted vmd reconnects to. Its pid is in worker.pid. Serial output goes to console.log
  * (rotated) and to live viewers. The worker runs in its own session, so it outlives vmd.
@@ -37,6 +38,7 @@
 #include "devices/i8042.h"
 #include "rpc/jsonrpc.h"
 #include "rpc/rpc_conn.h"
+#include "store/cloud_init_seed.h"
 #include "store/vm_store.h"
 #include "vmm/cpu_backend.h"
 #include "vmm/log.h"
@@ -716,6 +718,12 @@ int main(int argc, char **argv)
     }
     json_decref(def);
     if (!W.cfg.cmdline) vm_config_set(&W.cfg, "cmdline", "console=ttyS0", err, sizeof(err));
+    /* vmd wrote the VM's cloud-init seed into its directory (our cwd) before starting us */
+    if (W.cfg.cloud_init.user_data && !(W.cfg.cloud_init_seed = strdup(CLOUD_INIT_SEED_FILE))) {
+        finish(VM_CRASHED, "out of memory", 1);
+        uv_run(W.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
 
     snprintf(path, sizeof(path), "console.log");
     r = console_log_open(&W.console, path, CONSOLE_LOG_MAX_DEFAULT);

@@ -1,7 +1,7 @@
 /* fuzz_vm_config: libFuzzer target for VM definitions: vm_config_from_json (the form vm.create
  * takes and the daemon stores, vmm/vm_config_json.c) and vm_config_set (the command-line
  * options, vmm/vm_config.c: --memory, --disk PATH[,readonly], --net slirp,hostfwd=...|tap,...,
- * --vnc ADDR:PORT, ...).
+ * --vnc ADDR:PORT, ...), cloud_init {user_data, meta_data, network_config} included.
  *
  * First byte even: the rest is a JSON document. Odd: the rest is lines "option=value" applied
  * in order. Whatever is accepted must validate or be refused with a message, and must survive

@@ -4,8 +4,8 @@
 # good VM loads, the two bad ones are listed "broken" with the reason, every lifecycle call on a
 # broken VM gets -32002 saying so, vm.delete removes it and the name can be reused; the orphans are
 # logged and ignored. (2) ENOSPC (the state dir on a small tmpfs, filled up): vm.create fails with
-# -32005, leaves no directory behind and the other definition intact, and works again once space is
-# freed. (3) Corrupt snapshots (truncated, a section's CRC wrong, a section length past the end,
+# -32005, leaves no directory behind and the other definition intact (also when only the VM's
+# cloud-init seed does not fit), and works again once space is freed. (3) Corrupt snapshots (truncated, a section's CRC wrong, a section length past the end,
 # a bad header, a missing disk copy, a truncated meta.json) are refused with -32008 both on a
 # running VM (which runs on, same worker) and on a stopped one (which stays stopped, no worker).
 # timeout: 240
@@ -135,6 +135,13 @@ cmp -s "$STATE/vms/keep/config.json" "$TEST_TMP/keep.json" || fail "keep's defin
 ls "$STATE/vms/keep" | grep -q tmp && fail "a temporary file was left behind: $(ls "$STATE/vms/keep")"
 "$V" list | grep -q "^full" && fail "'full' is listed"
 ok "ENOSPC: -32005, nothing created, keep's definition intact"
+# room for a definition (a few 4 KiB pages) but not for its cloud-init seed (~70 KiB)
+truncate -s -32K "$STATE/filler"
+expect_rpc "^-32005 cloud-init seed .*cidata.iso': writing: No space left on device" "vm.create whose seed does not fit" vm.create \
+    "{\"name\": \"seedless\", \"kernel\": \"$GUEST/vmlinuz\", \"accel\": \"emu\", \"cloud_init\": {\"user_data\": \"#cloud-config\\n\"}}"
+[ -e "$STATE/vms/seedless" ] && fail "a directory was left behind for 'seedless': $(ls -la "$STATE/vms/seedless")"
+"$V" list | grep -q "^seedless" && fail "'seedless' is listed"
+ok "ENOSPC while writing the cloud-init seed: -32005 naming the seed, nothing created"
 rm "$STATE/filler"
 expect_rpc "^ok defined" "vm.create once space is freed" vm.create \
     "{\"name\": \"full\", \"kernel\": \"$GUEST/vmlinuz\", \"accel\": \"emu\", \"memory_mib\": 96}"

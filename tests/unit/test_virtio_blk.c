@@ -1,6 +1,7 @@
 /* Unit tests for devices/virtio_blk, driven through PCI and a virtqueue like a guest driver:
  * reads return the image's bytes, writes reach the file, FLUSH, GET_ID, read-only disks refuse
- * writes, out-of-range requests fail, and a missing image is a clear error. */
+ * writes, out-of-range requests fail, and a missing image is a clear error; the cloud-init
+ * seed's device is read-only with serial vmd-cidata and counts its I/O in its own slot. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,6 +145,33 @@ static void test_readonly_refuses_writes(void **state)
     assert_int_equal(pread(fd, file, 1, 2 * 512), 1);
     close(fd);
     assert_int_equal(file[0], 2);
+    vtd_machine_free(m);
+}
+
+/* The cloud-init seed's device (index VM_SEED_DISK_INDEX): read-only, serial vmd-cidata, its I/O
+ * counted in its own slot after the VM's disks. */
+static void test_cloud_init_seed_disk(void **state)
+{
+    (void)state;
+    struct machine *m = vtd_machine_new(1 << 20);
+    struct vm_disk disk = {.path = image, .readonly = true, .format = DISK_FORMAT_RAW};
+    char err[256];
+    assert_int_equal(virtio_blk_create(m, &disk, VM_SEED_DISK_INDEX, err, sizeof(err)), 0);
+    struct vtd d;
+    uint8_t status = vtd_init(&d, m, 1, 1ULL << VIRTIO_BLK_F_RO, RING, 1);
+    assert_true(status & 4);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, 1, NULL), VIRTIO_BLK_S_OK);
+    char id[VIRTIO_BLK_ID_BYTES + 1] = "";
+    guest_mem_read(&m->mem, DATA, id, VIRTIO_BLK_ID_BYTES);
+    assert_string_equal(id, "vmd-cidata");
+    assert_int_equal(request(&d, VIRTIO_BLK_T_IN, 3, 512, 1, NULL), VIRTIO_BLK_S_OK);
+    uint8_t b;
+    guest_mem_read(&m->mem, DATA, &b, 1);
+    assert_int_equal(b, 3);
+    assert_int_equal(request(&d, VIRTIO_BLK_T_OUT, 3, 512, 0, NULL), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(m->io_stats.disk_read_ops[VM_SEED_DISK_INDEX], 1);
+    assert_int_equal(m->io_stats.disk_read_bytes[VM_SEED_DISK_INDEX], 512);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++) assert_int_equal(m->io_stats.disk_read_ops[i], 0);
     vtd_machine_free(m);
 }
 
@@ -352,6 +380,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_write_flush_id),
         cmocka_unit_test(test_readonly_refuses_writes),
+        cmocka_unit_test(test_cloud_init_seed_disk),
         cmocka_unit_test(test_missing_image_is_a_clear_error),
         cmocka_unit_test(test_second_writer_refused),
         cmocka_unit_test(test_pci_virtio_state_snapshot),

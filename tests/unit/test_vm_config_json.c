@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/vm_config_json.h"
@@ -110,6 +111,76 @@ static void test_bad_fields_are_named(void **state)
     }
 }
 
+/* cloud_init: kept in the definition as given; every bad form is refused naming the field. */
+static void test_cloud_init(void **state)
+{
+    (void)state;
+    struct vm_config c;
+    char err[256];
+    const char *field;
+    json_t *j = json_pack("{s:s, s:s, s:{s:s, s:s}}", "name", "ci", "kernel", "/k", "cloud_init", "user_data",
+                          "#cloud-config\nhostname: ci\n", "network_config", "version: 2\n");
+    vm_config_init(&c);
+    assert_int_equal(vm_config_from_json(&c, j, err, sizeof(err), &field), 0);
+    json_decref(j);
+    assert_string_equal(c.cloud_init.user_data, "#cloud-config\nhostname: ci\n");
+    assert_null(c.cloud_init.meta_data);
+    assert_string_equal(c.cloud_init.network_config, "version: 2\n");
+    assert_null(c.cloud_init_seed); /* never from JSON */
+    j = vm_config_to_json(&c);
+    json_t *ci = json_object_get(j, "cloud_init");
+    assert_string_equal(json_string_value(json_object_get(ci, "user_data")), "#cloud-config\nhostname: ci\n");
+    assert_null(json_object_get(ci, "meta_data"));
+    assert_string_equal(json_string_value(json_object_get(ci, "network_config")), "version: 2\n");
+    json_decref(j);
+    vm_config_free(&c);
+
+    /* without cloud_init there is no cloud_init in the JSON */
+    vm_config_init(&c);
+    vm_config_set(&c, "kernel", "/k", err, sizeof(err));
+    j = vm_config_to_json(&c);
+    assert_null(json_object_get(j, "cloud_init"));
+    json_decref(j);
+    vm_config_free(&c);
+
+    char *big = malloc(VM_CLOUD_INIT_MAX_BYTES + 2);
+    memset(big, 'y', VM_CLOUD_INIT_MAX_BYTES + 1);
+    big[VM_CLOUD_INIT_MAX_BYTES + 1] = 0;
+    struct {
+        json_t *ci;
+        const char *field, *msg;
+    } bad[] = {
+        {json_string("#cloud-config"), "cloud_init", "cloud_init: must be an object"},
+        {json_pack("{}"), "cloud_init.user_data", "cloud_init.user_data: required"},
+        {json_pack("{s:s}", "meta_data", "x"), "cloud_init.user_data", "cloud_init.user_data: required"},
+        {json_pack("{s:i}", "user_data", 5), "cloud_init.user_data", "cloud_init.user_data: must be a string"},
+        {json_pack("{s:s, s:[]}", "user_data", "", "meta_data"), "cloud_init.meta_data", "cloud_init.meta_data: must be a string"},
+        {json_pack("{s:s, s:b}", "user_data", "", "network_config", 1), "cloud_init.network_config", "must be a string"},
+        {json_pack("{s:s, s:s}", "user_data", "", "vendor_data", ""), "cloud_init", "cloud_init.vendor_data: unknown field"},
+        {json_pack("{s:s}", "user_data", big), "cloud_init.user_data", "65537 bytes, more than the 65536 allowed"},
+        {json_pack("{s:s, s:s%}", "user_data", "", "meta_data", "a\0b", (size_t)3), "cloud_init.meta_data", "contains a NUL byte"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_non_null(bad[i].ci);
+        j = json_pack("{s:s, s:s, s:o}", "name", "ci", "kernel", "/k", "cloud_init", bad[i].ci);
+        vm_config_init(&c);
+        field = NULL;
+        assert_int_equal(vm_config_from_json(&c, j, err, sizeof(err), &field), -EINVAL);
+        assert_non_null(field);
+        assert_string_equal(field, bad[i].field);
+        if (!strstr(err, bad[i].msg)) fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].msg);
+        vm_config_free(&c);
+        json_decref(j);
+    }
+    big[VM_CLOUD_INIT_MAX_BYTES] = 0; /* exactly the limit is fine */
+    j = json_pack("{s:s, s:s, s:{s:s}}", "name", "ci", "kernel", "/k", "cloud_init", "user_data", big);
+    vm_config_init(&c);
+    assert_int_equal(vm_config_from_json(&c, j, err, sizeof(err), &field), 0);
+    vm_config_free(&c);
+    json_decref(j);
+    free(big);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -125,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_fields_are_named),
+        cmocka_unit_test(test_cloud_init),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
