@@ -2,13 +2,17 @@
  * checks, RSP0/IST stack switches, the frame, #DF and triple fault) and, outside long mode,
  * through the protected-mode IDT (16/32-bit gates, SSn:ESPn from the TSS), INT n, IRET, SYSCALL/SYSRET,
  * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
- * helpers and the mode cache (emu_update_mode). Interface and conventions: except.h.
+ * helpers and the mode cache (emu_update_mode). In real mode the shared entry points hand over
+ * to realmode.c at their tops (the IVT, real-mode IRET, far transfers and segment loads); the
+ * #DF / triple-fault logic (deliver_event) is the same for every mode. Interface and
+ * conventions: except.h.
  */
 #include <string.h>
 
 #include "vmm/emu/except.h"
 #include "vmm/emu/flags.h"
 #include "vmm/emu/mmu.h"
+#include "vmm/emu/realmode.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -232,10 +236,6 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
 {
     uint32_t ext = kind == EV_SOFTINT ? 0 : 1;
     uint32_t idt_err = vector * 8 + 2 + ext;
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: event %u in real mode is not supported", vector);
-        emu_raise(cpu, EXC_GP, idt_err, true);
-    }
     if (cpu->s.rflags & RFLAGS_VM) {
         log_error("emu: event %u in virtual-8086 mode is not supported", vector);
         emu_raise(cpu, EXC_GP, idt_err, true);
@@ -324,9 +324,13 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
     cpu->s.halted = 0;
 }
 
-/* Through the IDT of the current mode. */
+/* Through the IDT of the current mode (the IVT in real mode: realmode.c). */
 static void deliver(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
 {
+    if (emu_real_mode(cpu)) {
+        real_deliver(cpu, vector);
+        return;
+    }
     if (cpu->s.efer & EFER_LMA) deliver_long(cpu, vector, error, has_error, kind);
     else deliver_legacy(cpu, vector, error, has_error, kind);
 }
@@ -470,8 +474,12 @@ static void check_return_ss(struct emu_cpu *cpu, uint16_t ss, unsigned rpl, bool
 
 void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
 {
-    if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) {
-        log_error("emu: IRET in real or virtual-8086 mode is not supported");
+    if (emu_real_mode(cpu)) {
+        real_iret(cpu, opsize);
+        return;
+    }
+    if (cpu->s.rflags & RFLAGS_VM) {
+        log_error("emu: IRET in virtual-8086 mode is not supported");
         emu_raise_ud(cpu);
     }
     if (cpu->s.rflags & RFLAGS_NT) { /* task return: none in long mode, not implemented outside */
@@ -573,9 +581,9 @@ void emu_sys_swapgs(struct emu_cpu *cpu)
 
 void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call, unsigned opsize)
 {
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: far %s in real mode is not supported", call ? "call" : "jmp");
-        emu_raise_ud(cpu);
+    if (emu_real_mode(cpu)) {
+        real_far_jmp_call(cpu, sel, offset, call, opsize);
+        return;
     }
     if ((sel & ~3u) == 0) emu_raise_gp0(cpu);
     struct emu_desc d;
@@ -601,9 +609,9 @@ void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bo
 
 void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 {
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: far ret in real mode is not supported");
-        emu_raise_ud(cpu);
+    if (emu_real_mode(cpu)) {
+        real_far_ret(cpu, opsize, pop_bytes);
+        return;
     }
     uint64_t rsp = cpu->s.gpr[GPR_RSP];
     uint64_t rip = pop_at(cpu, &rsp, opsize);
@@ -643,12 +651,8 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 void emu_sys_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
 {
     if (seg == SEG_CS || seg < 0 || seg > SEG_GS) emu_raise_ud(cpu);
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        /* real mode: base = selector * 16 */
-        struct cpu_segment *s = &cpu->s.seg[seg];
-        s->selector = sel;
-        s->base = (uint64_t)sel << 4;
-        if (seg == SEG_SS) cpu->s.interrupt_shadow = 1;
+    if (emu_real_mode(cpu)) {
+        real_load_seg(cpu, seg, sel);
         return;
     }
     unsigned cpl = cpu->cpl, rpl = sel & 3;

@@ -141,6 +141,7 @@ void h_grp6(struct emu_cpu *cpu, const struct insn *in)
     switch (sub) {
     case 0:
     case 1: {
+        if (!(cpu->s.cr0 & CR0_PE)) emu_raise_ud(cpu); /* SLDT, STR: not in real mode */
         uint16_t sel = cpu->s.seg[sub == 0 ? SEG_LDTR : SEG_TR].selector;
         if (in->mod == 3) wreg(cpu, in->rm, sel, in->osz == 2 ? 2 : in->osz);
         else emu_write16(cpu, ea(cpu, in), sel);
@@ -159,8 +160,12 @@ void h_grp7_mem(struct emu_cpu *cpu, const struct insn *in)
     switch (sub) {
     case 0: emu_sys_sgdt_sidt(cpu, false, ea(cpu, in)); break;
     case 1: emu_sys_sgdt_sidt(cpu, true, ea(cpu, in)); break;
-    case 2: emu_sys_lgdt_lidt(cpu, false, ea(cpu, in)); break;
-    case 3: emu_sys_lgdt_lidt(cpu, true, ea(cpu, in)); break;
+    case 2:
+    case 3:
+        emu_sys_lgdt_lidt(cpu, sub == 3, ea(cpu, in));
+        /* a 16-bit operand size loads a 24-bit base (outside 64-bit mode; real mode's usual form) */
+        if (in->osz == 2 && !cpu->long64) (sub == 3 ? &cpu->s.idtr : &cpu->s.gdtr)->base &= 0xffffff;
+        break;
     case 4: emu_write16(cpu, ea(cpu, in), emu_sys_smsw(cpu)); break;
     case 6: emu_sys_lmsw(cpu, (uint16_t)load_rm(cpu, in, 2, &la)); break;
     case 7: {

@@ -229,7 +229,8 @@ static void link_page(struct emu_cpu *cpu, struct emu_icache *ic, struct block *
 static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t rip)
 {
     /* blocks are keyed by the linear address rip: outside 64-bit mode only with CS.base 0 (as
-     * Linux's compatibility-mode code segments); unsupported modes decode as #UD */
+     * Linux's compatibility-mode code segments); other code (real mode's CS = sel << 4 among
+     * it) is decoded one instruction at a time, uncached */
     unsigned dmode = emu_decode_mode(cpu);
     if (!cpu->long64) {
         /* EIP/IP past CS.limit (sequential execution off the end of the segment): #GP(0) */
