@@ -2,7 +2,9 @@
 # (tests/guest/modes/*.s, built by the Makefile into build/roms/). Each runs under
 # `vmctl run --accel emu --firmware ROM` and under `qemu-system-x86_64 -accel tcg -bios ROM`,
 # and the two serial outputs must be identical: real mode (arithmetic and flags with 16- and
-# 32-bit forms, string operations, INT/IRET through the IVT, far transfers, exceptions). A ROM halts with
+# 32-bit forms, string operations, INT/IRET through the IVT, far transfers, exceptions), unreal
+# mode, and a torture test switching real -> 16-bit protected -> 32-bit protected -> PAE paging
+# -> long mode -> compatibility mode -> 32-bit protected -> real mode. A ROM halts with
 # interrupts off after its marker line, so each run is stopped when the marker appears. Then:
 # guest resets (triple fault, port 0xcf9, the i8042) restart at the reset vector with the reset
 # state, and bad ROM images are refused before the VM starts.
@@ -11,7 +13,7 @@
 need_vmctl
 ROMS=$ROOT/build/roms
 MARKER='=== mode test done ==='
-for r in realmode reset_triple reset_cf9 reset_i8042; do
+for r in realmode unreal torture reset_triple reset_cf9 reset_i8042; do
     [ -f "$ROMS/$r.rom" ] || fail "$ROMS/$r.rom is not built (run make)"
 done
 
@@ -36,7 +38,7 @@ run_until() {
 
 have_qemu=1
 command -v qemu-system-x86_64 > /dev/null || have_qemu=0
-for r in realmode; do
+for r in realmode unreal torture; do
     run_until "$TEST_TMP/$r.vmd" "^$MARKER\$" 1 "$VMCTL" run --accel emu --firmware "$ROMS/$r.rom"
     grep -qx -- "$MARKER" "$TEST_TMP/$r.vmd.txt" ||
         { cat "$TEST_TMP/$r.vmd.txt" "$TEST_TMP/$r.vmd.err"; fail "$r: vmd did not reach the marker"; }
@@ -49,6 +51,7 @@ for r in realmode; do
     ok "$r: identical to QEMU TCG's output"
 done
 ok "$(grep -c '^exception [0-9a-f]' "$TEST_TMP/realmode.vmd.txt") exceptions delivered through the IVT in realmode"
+expect_in "$TEST_TMP/torture.vmd.txt" '^torture: RpPGcLCPpR$' "the torture test went through every mode and back"
 
 # resets: each boot prints the state the reset vector was entered with, then resets
 for r in reset_triple reset_cf9 reset_i8042; do
