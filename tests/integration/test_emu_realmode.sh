@@ -3,7 +3,8 @@
 # `vmctl run --accel emu --firmware ROM` and under `qemu-system-x86_64 -accel tcg -bios ROM`,
 # and the two serial outputs must be identical: real mode (arithmetic and flags with 16- and
 # 32-bit forms, string operations, INT/IRET through the IVT, far transfers, exceptions), unreal
-# mode, and a torture test switching real -> 16-bit protected -> 32-bit protected -> PAE paging
+# mode (and a hardware interrupt through the i8259 and the IVT, on both of vmd's interrupt
+# platforms), and a torture test switching real -> 16-bit protected -> 32-bit protected -> PAE paging
 # -> long mode -> compatibility mode -> 32-bit protected -> real mode. A ROM halts with
 # interrupts off after its marker line, so each run is stopped when the marker appears. Then:
 # guest resets (triple fault, port 0xcf9, the i8042) restart at the reset vector with the reset
@@ -50,6 +51,12 @@ for r in realmode unreal torture; do
         { cat "$TEST_TMP/$r.diff"; fail "$r: vmd's serial output differs from QEMU's (- QEMU, + vmd)"; }
     ok "$r: identical to QEMU TCG's output"
 done
+if [ $have_qemu = 1 ]; then
+    run_until "$TEST_TMP/pic.vmd" "^$MARKER\$" 1 "$VMCTL" run --accel emu --irqchip pic --firmware "$ROMS/unreal.rom"
+    diff -u "$TEST_TMP/unreal.qemu.txt" "$TEST_TMP/pic.vmd.txt" > "$TEST_TMP/pic.diff" ||
+        { cat "$TEST_TMP/pic.diff"; fail "unreal with --irqchip pic: vmd's serial output differs from QEMU's"; }
+    ok "unreal with --irqchip pic (the i8259 straight to the CPU): identical to QEMU TCG's output"
+fi
 ok "$(grep -c '^exception [0-9a-f]' "$TEST_TMP/realmode.vmd.txt") exceptions delivered through the IVT in realmode"
 expect_in "$TEST_TMP/torture.vmd.txt" '^torture: RpPGcLCPpR$' "the torture test went through every mode and back"
 

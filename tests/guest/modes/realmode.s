@@ -21,6 +21,26 @@ start:
     call hex16
     call nl
 
+    # the i8259 pair: vectors 8-15 and 0x70-0x77, every line masked (the windows with IF set
+    # below must not take the PIT's power-on interrupts)
+    mov $0x11, %al
+    out %al, $0x20
+    out %al, $0xa0
+    mov $0x08, %al
+    out %al, $0x21
+    mov $0x70, %al
+    out %al, $0xa1
+    mov $0x04, %al
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xa1
+    mov $0x01, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0xff, %al
+    out %al, $0x21
+    out %al, $0xa1
+
 # ---- arithmetic and flags (masks: only the flags each operation defines) ----
 .macro FLAGS mask
     pushf

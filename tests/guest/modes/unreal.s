@@ -3,7 +3,9 @@
 # limit, so 32-bit offsets reach memory above 1 MiB: stores and loads through each of them,
 # a 67h REP MOVSB above 1 MiB, and a real-mode segment load (MOV DS) that changes the base but
 # keeps the limit. Without the kept limit the emulator raises #GP, which the IVT handler prints
-# (and QEMU does not). Built into a 64 KiB ROM (see common.inc).
+# (and QEMU does not). Then, through the 4 GiB FS as firmware does, the local APIC is put in
+# virtual-wire mode, and a hardware interrupt (the PIT through the i8259, vector 8) wakes HLT and
+# runs its handler through the IVT. Built into a 64 KiB ROM (see common.inc).
 .include "common.inc"
 .code16
 .text
@@ -85,7 +87,72 @@ start:
     PUTS "sib: "
     call hex32
     call nl
+    # the i8259 pair: vectors 8-15 and 0x70-0x77, every line masked (the windows with IF set
+    # below must not take the PIT's power-on interrupts)
+    mov $0x11, %al
+    out %al, $0x20
+    out %al, $0xa0
+    mov $0x08, %al
+    out %al, $0x21
+    mov $0x70, %al
+    out %al, $0xa1
+    mov $0x04, %al
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xa1
+    mov $0x01, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0xff, %al
+    out %al, $0x21
+    out %al, $0xa1
+
+# ---- a hardware interrupt: IRQ 0 (the PIT, 1 ms) through the i8259 to vector 8 ----
+    PUTS "irq:"
+    movw $irq0, 0x20
+    movw $0xf000, 0x22
+    movw $0, 0x400
+    mov $0x34, %al              # PIT channel 0, mode 2, count 1193
+    out %al, $0x43
+    mov $0xa9, %al
+    out %al, $0x40
+    mov $0x04, %al
+    out %al, $0x40
+    # the local APIC in virtual-wire mode, as firmware sets it up: software-enabled, LINT0 ExtINT
+    # (QEMU resets LINT0 masked; vmd resets the BSP's to ExtINT already)
+    addr32 movl $0x1ff, %fs:0xfee000f0
+    addr32 movl $0x700, %fs:0xfee00350
+    mov $0xfe, %al              # unmask IRQ 0 only
+    out %al, $0x21
+    sti
+1:  hlt
+    cmpw $0, 0x400
+    je 1b
+    cli
+    mov $0xff, %al
+    out %al, $0x21
+    PUTS " taken, handler flags "
+    mov 0x402, %ax
+    call hex16
+    PUTS " cs "
+    mov 0x404, %ax
+    call hex16
+    call nl
+
     END_MARKER
+
+irq0:
+    push %ax
+    incw 0x400
+    pushf
+    pop %ax
+    and $0x200, %ax             # IF: clear in the handler
+    mov %ax, 0x402
+    mov %cs, 0x404
+    mov $0x20, %al              # EOI
+    out %al, $0x20
+    pop %ax
+    iret
 
 .p2align 3
 gdt:
