@@ -216,14 +216,14 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)))
         return r;
     if (vm_config_validate(c, err, errlen)) {
-        /* vm_config_validate names options as on the command line; map back to the JSON field. */
-        *field = strstr(err, "--kernel")    ? "kernel"
-                 : strstr(err, "--firmware") ? "firmware"
-                 : strstr(err, "--initrd")  ? "initrd"
-                 : strstr(err, "--cmdline") ? "cmdline"
-                 : strstr(err, "--cpus")    ? "vcpus"
-                 : strstr(err, "--irqchip") ? "irqchip"
-                                            : NULL;
+        /* vm_config_validate's messages start with the option as on the command line; map it
+         * back to the JSON field. */
+        static const char *const map[][2] = {{"--kernel:", "kernel"}, {"--firmware:", "firmware"},
+                                             {"--initrd:", "initrd"}, {"--cpus:", "vcpus"},
+                                             {"--irqchip:", "irqchip"}};
+        *field = NULL;
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (!strncmp(err, map[i][0], strlen(map[i][0]))) *field = map[i][1];
         return -EINVAL;
     }
     return 0;
