@@ -293,6 +293,29 @@ static void test_real_protected_round_trip(void **state)
     assert_false(cpu->s.seg[SEG_CS].db);
 }
 
+/* Decoded blocks are found through CS.base + IP: the same far call instruction reaching offset 0
+ * of segments 3000, 3001 and 3002 (linear 0x30000, 0x30010, 0x30020: one page) runs three
+ * different routines, even when the call's block links to the previous one's successor.
+ * movw $0,0x600; movw $0x3000,0x602; xor %bx,%bx; again: lcall *0x600; addw $1,0x602;
+ * cmpw $0x3003,0x602; jne again; ud2. The routines: add $1/$0x10/$0x100,%bx; lret */
+static void test_real_blocks_by_linear_address(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xc7, 0x06, 0x00, 0x06, 0x00, 0x00, 0xc7, 0x06, 0x02, 0x06, 0x00,
+                                   0x30, 0x31, 0xdb, 0xff, 0x1e, 0x00, 0x06, 0x83, 0x06, 0x02, 0x06,
+                                   0x01, 0x81, 0x3e, 0x02, 0x06, 0x03, 0x30, 0x75, 0xef, 0x0f, 0x0b};
+    static const uint8_t routines[] = {
+        [0x00] = 0x83, 0xc3, 0x01, 0xcb,
+        [0x10] = 0x81, 0xc3, 0x10, 0x00, 0xcb,
+        [0x20] = 0x81, 0xc3, 0x00, 0x01, 0xcb,
+    };
+    setup_real(tb, code, sizeof(code));
+    put(tb, R_FAR_SEG << 4, routines, sizeof(routines));
+    assert_int_equal(run(tb), EXC_UD);
+    assert_int_equal((uint16_t)tb->cpu.s.gpr[GPR_RBX], 0x111);
+    assert_int_equal(frame_ip(tb), sizeof(code) - 2);
+}
+
 /* ARPL and SLDT are not recognized in real mode: #UD */
 static void test_real_arpl_sldt_ud(void **state)
 {
@@ -317,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_unreal_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_far_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_protected_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_blocks_by_linear_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_arpl_sldt_ud, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
