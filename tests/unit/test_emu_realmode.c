@@ -2,8 +2,9 @@
  * their 6-byte frame, INT/IRET round trips (16- and 32-bit IRET), exceptions (#DE, #UD, #GP
  * from a limit violation, the IVT limit giving #GP, #DF and a triple fault), unreal mode (a
  * 4 GiB limit loaded in protected mode survives a real-mode segment load), far JMP/CALL/RET
- * (ptr16:16, m16:16 and the 66h forms) and a round trip real -> 32-bit protected -> 16-bit
- * protected -> real mode. The code is GNU as output (the source is in the comments).
+ * (ptr16:16, m16:16 and the 66h forms), a round trip real -> 32-bit protected -> 16-bit
+ * protected -> real mode, LMSW entering protected mode, decoded blocks found by CS.base + IP,
+ * and ARPL/SLDT raising #UD. The code is GNU as output (the source is in the comments).
  *
  * Layout: code at 1000:0000 (0x10000), exception stubs at 2000:16*v (each reports its vector on
  * GB_EXC_PORT), INT 0x30 at 2000:0400, far targets at 3000:xxxx, the stack at 0000:8000, the IVT
@@ -316,6 +317,25 @@ static void test_real_blocks_by_linear_address(void **state)
     assert_int_equal(frame_ip(tb), sizeof(code) - 2);
 }
 
+/* LMSW enters protected mode (it cannot leave it) with the segment caches as they were; HLT at
+ * CPL 0. mov $1,%ax; lmsw %ax; smsw %bx; mov %cr0,%ecx; hlt */
+static void test_real_lmsw_enters_protected_mode(void **state)
+{
+    struct testbed *tb = *state;
+    static const uint8_t code[] = {0xb8, 0x01, 0x00, 0x0f, 0x01, 0xf0, 0x0f, 0x01, 0xe3, 0x0f, 0x20, 0xc1, 0xf4};
+    setup_real(tb, code, sizeof(code));
+    struct emu_cpu *cpu = &tb->cpu;
+    for (int i = 0; i < 100 && !cpu->s.halted && tb->exc_count == 0; i++) emu_exec(cpu, 50);
+    assert_true(cpu->s.halted);
+    assert_int_equal(tb->exc_count, 0);
+    assert_true(cpu->s.cr0 & CR0_PE);
+    assert_int_equal((uint16_t)cpu->s.gpr[GPR_RBX], 0x11);       /* MSW: PE and ET */
+    assert_int_equal((uint32_t)cpu->s.gpr[GPR_RCX], CR0_ET | CR0_PE);
+    assert_int_equal(cpu->cpl, 0);
+    assert_int_equal(cpu->s.seg[SEG_CS].base, R_CODE_SEG << 4);  /* the real-mode cache, kept */
+    assert_int_equal(cpu->s.rip, sizeof(code));
+}
+
 /* ARPL and SLDT are not recognized in real mode: #UD */
 static void test_real_arpl_sldt_ud(void **state)
 {
@@ -341,6 +361,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_far_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_protected_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_blocks_by_linear_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_lmsw_enters_protected_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_arpl_sldt_ud, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
