@@ -2,7 +2,8 @@
 # build/roms/ in an image directory) stores the resolved path and no kernel; a ROM of a bad size,
 # firmware together with a kernel, and firmware with accel kvm are refused with -32602 naming the
 # field; the VM starts (auto picks the emulator), its ROM runs from the reset vector to its marker
-# line, which `vmctl log` shows, and it stops and is deleted.
+# line, which `vmctl log` shows, and it stops and is deleted. `vmctl create --firmware` does the
+# same from the command line.
 # timeout: 90
 . "$(dirname "$0")/lib.sh"
 IMG=$TEST_TMP/imgs
@@ -60,3 +61,8 @@ expect_in "$TEST_TMP/log" '^=== mode test done ===$' "the ROM ran to its marker 
 wait_state fw stopped || fail "fw did not stop"
 "$VMCTL" delete fw > /dev/null || fail "vmctl delete fw"
 ok "the firmware VM stopped and was deleted"
+# the same through vmctl: a relative path is made absolute, vmctl info shows the firmware
+(cd "$IMG" && "$VMCTL" create fw2 --firmware bios.rom --accel emu > /dev/null) || fail "vmctl create --firmware"
+"$VMCTL" info fw2 > "$TEST_TMP/info" || fail "vmctl info fw2"
+expect_in "$TEST_TMP/info" "^firmware: $IMG/bios.rom\$" "vmctl create --firmware, and vmctl info shows it"
+"$VMCTL" delete fw2 > /dev/null || fail "vmctl delete fw2"
