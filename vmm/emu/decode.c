@@ -555,6 +555,7 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
             }
             break;
         case 0xaf: fn = h_imul_r_rm; break;
+        case 0xb2: case 0xb4: case 0xb5: if (mem) { fn = h_lss_lfs_lgs; fl = IF_END_BLOCK; } break;
         case 0xb0: BYTE_OP(); /* fallthrough */
         case 0xb1: fn = h_cmpxchg; lockable = true; break;
         case 0xb6: case 0xbe:

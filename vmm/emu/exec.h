@@ -379,6 +379,7 @@ H(h_mov_rm_sreg); H(h_mov_sreg_rm); H(h_push_seg); H(h_pop_seg);
 H(h_grp6); H(h_grp7_mem); H(h_swapgs); H(h_xgetbv); H(h_xsetbv); H(h_smsw_r);
 H(h_syscall); H(h_sysret); H(h_clts); H(h_wbinvd); H(h_jmp_far_m); H(h_call_far_m); H(h_retf); H(h_retf_i);
 H(h_into); H(h_bound); H(h_jmp_far_i); H(h_call_far_i); H(h_les_lds); /* not in 64-bit mode */
+H(h_lss_lfs_lgs);
 H(h_fence); H(h_clflush); H(h_fpu); H(h_fwait); H(h_rdpid); H(h_pause);
 #undef H
 

@@ -2,7 +2,8 @@
  * part's emu_sys_* functions (privilege checks live there): IN/OUT, HLT, CLI/STI, INT n/INT3,
  * IRET, CPUID, RDTSC(P), RDMSR/WRMSR, MOV CR/DR, MOV/PUSH/POP Sreg, descriptor tables,
  * LLDT/LTR/SLDT/STR, SMSW/LMSW, INVLPG, SWAPGS, XGETBV/XSETBV, SYSCALL/SYSRET, CLTS,
- * WBINVD/INVD, far JMP/CALL/RET; fences and CLFLUSH; and the bridge to the x87/SSE module.
+ * WBINVD/INVD, far JMP/CALL/RET, LES/LDS/LSS/LFS/LGS; fences and CLFLUSH; and the bridge to the
+ * x87/SSE module.
  * Not implemented (#UD): LAR LSL VERR VERW, RDPID, RDRAND, MONITOR/MWAIT, CLAC/STAC, XSAVE*.
  */
 #include "vmm/emu/exec.h"
@@ -223,15 +224,23 @@ void h_call_far_m(struct emu_cpu *cpu, const struct insn *in)
 void h_jmp_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, false, in->osz); }
 void h_call_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, true, in->osz); }
 
-/* LES / LDS r, m16:16/32 (outside 64-bit mode): the segment register is loaded (and checked)
- * before the general register is written. */
-void h_les_lds(struct emu_cpu *cpu, const struct insn *in)
+/* Load a far pointer m16:16/32/64 into a segment register and in->reg: the segment register is
+ * loaded (and checked) before the general register is written. */
+static void load_far_ptr(struct emu_cpu *cpu, const struct insn *in, int seg)
 {
     uint16_t sel;
     uint64_t off;
     far_ptr(cpu, in, &sel, &off);
-    emu_sys_load_seg(cpu, in->op == 0xc4 ? SEG_ES : SEG_DS, sel);
+    emu_sys_load_seg(cpu, seg, sel);
     wreg(cpu, in->reg, off, in->osz);
+}
+
+/* LES / LDS r, m16:16/32 (outside 64-bit mode). */
+void h_les_lds(struct emu_cpu *cpu, const struct insn *in) { load_far_ptr(cpu, in, in->op == 0xc4 ? SEG_ES : SEG_DS); }
+/* LSS / LFS / LGS r, m16:16/32/64 (0F B2, B4, B5; every mode). */
+void h_lss_lfs_lgs(struct emu_cpu *cpu, const struct insn *in)
+{
+    load_far_ptr(cpu, in, in->op == 0xb2 ? SEG_SS : in->op == 0xb4 ? SEG_FS : SEG_GS);
 }
 
 void h_retf(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_ret(cpu, in->osz, 0); }

@@ -1,7 +1,8 @@
 # realmode.s: real mode as the reset vector leaves it. Prints the reset state (EDX's processor
 # signature, CR0, the segment registers), then 16- and 32-bit (66h/67h) arithmetic with the
 # flags each operation defines, string instructions with 16- and 32-bit addressing, INT/IRET
-# through the IVT (and a 32-bit IRET), far CALL/RET/JMP, and the exceptions #DE #BP #OF #BR #UD
+# through the IVT (and a 32-bit IRET), far CALL/RET/JMP, far-pointer loads (LDS LES LSS LFS
+# LGS), and the exceptions #DE #BP #OF #BR #UD
 # with the IP each reports. Built into a 64 KiB ROM (see common.inc).
 .include "common.inc"
 .code16
@@ -270,6 +271,47 @@ start:
     movw $0xf000, 0x202
     ljmp *0x200
 back_from_far:
+    call nl
+
+# ---- far pointers: LDS LES LSS LFS LGS (m16:16, and 66h m16:32) ----
+    PUTS "farptr:"
+    movw $0x1234, 0x500
+    movw $0x0050, 0x502
+    mov %ss, %dx
+    mov %sp, %bp
+    lds 0x500, %si
+    mov %ds, %ax
+    call sp_
+    call hex16
+    xor %ax, %ax
+    mov %ax, %ds
+    les 0x500, %di
+    lfs 0x500, %bx
+    lgs 0x500, %cx
+    mov %es, %ax
+    call sp_
+    call hex16
+    mov %fs, %ax
+    call sp_
+    call hex16
+    mov %gs, %ax
+    call sp_
+    call hex16
+    mov %cx, %ax
+    call sp_
+    call hex16
+    movl $0x00006ff0, 0x504
+    movw $0x0000, 0x508
+    lssl 0x504, %esp
+    mov %esp, %eax
+    call sp_
+    call hex32
+    mov %dx, %ss                # back to the stack as it was
+    mov %bp, %sp
+    xor %ax, %ax
+    mov %ax, %es
+    mov %ax, %fs
+    mov %ax, %gs
     call nl
 
 # ---- exceptions: each handler prints the vector and the IP it saw, then resumes ----
