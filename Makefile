@@ -57,6 +57,16 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
 
+# Mode test ROMs (tests/guest/modes/*.s, GNU as): flat 64 KiB images for `vmctl run --firmware`
+# and `qemu-system-x86_64 -bios` (tests/integration/test_emu_realmode.sh). Built, never committed.
+MODE_ROM_SRCS := $(wildcard tests/guest/modes/*.s)
+MODE_ROMS := $(patsubst tests/guest/modes/%.s,build/roms/%.rom,$(MODE_ROM_SRCS))
+build/roms/%.rom: tests/guest/modes/%.s $(wildcard tests/guest/modes/*.inc)
+	@mkdir -p $(dir $@)
+	as --32 --fatal-warnings -I tests/guest/modes -o $@.o $<
+	ld -m elf_i386 -Ttext=0 -e 0 --oformat binary -o $@ $@.o
+	@rm -f $@.o
+
 # Keep intermediate objects (test objects are otherwise deleted and rebuilt on every run).
 .SECONDARY:
 
@@ -64,7 +74,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
 all: build
 
 # `make` gives build/bin/{vmd,vmd-worker,vmctl}: links to the release build.
-build: $(PROGS) $(TOOL_BINS)
+build: $(PROGS) $(TOOL_BINS) $(MODE_ROMS)
 	@mkdir -p $(BIN)
 	@for p in $(PROGS); do ln -sf ../$(BUILD)/bin/$$(basename $$p) $(BIN)/$$(basename $$p); done
 
@@ -104,7 +114,7 @@ $(O)/tools/%: $(O)/tests/tools/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 
-tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS)
+tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS) $(MODE_ROMS)
 
 # Install the Debian packages the build and the tests need (idempotent; skips apt when all are present).
 deps:

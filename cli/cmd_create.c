@@ -15,6 +15,7 @@
 static void create_usage(FILE *f)
 {
     fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
+               "       vmctl create NAME --firmware ROM [options]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly][,format=raw|qcow2]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
                "                   [--cloud-init USER-DATA [--cloud-init-meta FILE] [--cloud-init-network FILE]]\n"
                "                   [--request-id ID] [--autostart]\n"
@@ -75,7 +76,9 @@ int cmd_create(int argc, char **argv)
         }
         const char *v = optarg;
         char *abs = NULL;
-        if (!strcmp(opts[idx].name, "kernel") || !strcmp(opts[idx].name, "initrd")) v = abs = absolute(optarg);
+        if (!strcmp(opts[idx].name, "kernel") || !strcmp(opts[idx].name, "initrd") ||
+            !strcmp(opts[idx].name, "firmware"))
+            v = abs = absolute(optarg);
         else if (!strcmp(opts[idx].name, "disk")) {
             char *comma = strchr(optarg, ',');
             char *p = strndup(optarg, comma ? (size_t)(comma - optarg) : strlen(optarg));

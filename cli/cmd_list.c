@@ -67,6 +67,7 @@ int cmd_info(int argc, char **argv)
         printf("kernel:   %s\n", str_or(def, "kernel", "-"));
         printf("initrd:   %s\n", str_or(def, "initrd", "-"));
         printf("cmdline:  %s\n", str_or(def, "cmdline", "-"));
+        if (json_object_get(def, "firmware")) printf("firmware: %s\n", str_or(def, "firmware", "-"));
         size_t i;
         json_t *disk;
         json_array_foreach(json_object_get(def, "disks"), i, disk) {

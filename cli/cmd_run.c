@@ -33,6 +33,7 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: vmctl run --kernel BZIMAGE [options]\n"
+            "       vmctl run --firmware ROM [options]\n"
             "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
             "  --irqchip auto|pic|apic  interrupt controllers: i8259 only, or local APIC + IOAPIC + MSI-X\n"
             "                         (auto: apic, or what --restore's snapshot used; pic only under emu)\n"
@@ -41,6 +42,8 @@ static void run_usage(FILE *f)
             "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
             "  --initrd FILE          initial ramdisk\n"
             "  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
+            "  --firmware ROM         boot a ROM image (a multiple of 64 KiB, at most 16 MiB) from the\n"
+            "                         reset vector instead of a kernel (emulator only; docs/boot.md)\n"
             "  --disk PATH[,readonly][,format=raw|qcow2]  virtio-blk disk (repeatable; the format is\n"
             "                         read from the image's first bytes when not given)\n"
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
@@ -145,8 +148,8 @@ static enum machine_stop run_console(struct vm_run *run, const char *snapshot_pa
  * it the resolved paths. A path that does not resolve is kept, for the open to name it. */
 static void resolve_paths(struct vm_config *cfg)
 {
-    char **paths[2 + VM_MAX_DISKS] = {&cfg->kernel, &cfg->initrd};
-    unsigned n = 2;
+    char **paths[3 + VM_MAX_DISKS] = {&cfg->kernel, &cfg->initrd, &cfg->firmware};
+    unsigned n = 3;
     for (unsigned i = 0; i < cfg->ndisks; i++) paths[n++] = &cfg->disks[i].path;
     for (unsigned i = 0; i < n; i++) {
         char *r = *paths[i] ? realpath(*paths[i], NULL) : NULL;

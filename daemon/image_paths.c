@@ -23,6 +23,7 @@
 
 #include "daemon/vmd.h"
 #include "vmm/block/block.h"
+#include "vmm/boot/firmware.h"
 #include "vmm/log.h"
 
 /* Whether resolved path p lies strictly inside directory dir (both resolved, no trailing '/'
@@ -147,8 +148,9 @@ int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, co
     struct {
         const char *field, *what;
         char **path;
-    } files[2 + VM_MAX_DISKS] = {{"kernel", "kernel", &c->kernel}, {"initrd", "initrd", &c->initrd}};
-    size_t nfiles = 2;
+    } files[3 + VM_MAX_DISKS] = {{"kernel", "kernel", &c->kernel}, {"initrd", "initrd", &c->initrd},
+                                 {"firmware", "firmware", &c->firmware}};
+    size_t nfiles = 3;
     for (unsigned i = 0; i < c->ndisks; i++) files[nfiles++] = (typeof(files[0])){"disks", "disk", &c->disks[i].path};
     for (size_t i = 0; i < nfiles; i++) {
         char *resolved;
@@ -163,6 +165,14 @@ int image_paths_check(const struct vmd *d, struct vm_config *c, bool resolve, co
         } else {
             free(resolved);
         }
+    }
+    /* a ROM image of a size firmware boot refuses is refused here already, not at start */
+    struct stat st;
+    char why[128];
+    if (c->firmware && stat(c->firmware, &st) == 0 && firmware_check_size((uint64_t)st.st_size, why, sizeof(why))) {
+        if (field) *field = "firmware";
+        snprintf(err, errlen, "firmware '%s' %s", c->firmware, why);
+        return -EINVAL;
     }
     for (unsigned i = 0; i < c->ndisks; i++) {
         struct vm_disk *disk = &c->disks[i];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "boot/boot.h"
+#include "boot/firmware.h"
 #include "device.h"
 #include "log.h"
 
@@ -42,7 +43,8 @@ int machine_create(struct machine *m, const struct vm_config *cfg, const struct 
     }
     r = devices_init_all(m, err, errlen);
     if (r < 0) goto fail_devices;
-    r = boot_linux_load(m, err, errlen);
+    /* a ROM image (--firmware) instead of a kernel: the vCPU starts at the reset vector */
+    r = cfg->firmware && !cfg->kernel ? boot_firmware_load(m, err, errlen) : boot_linux_load(m, err, errlen);
     if (r < 0) goto fail_boot;
 
     for (unsigned i = 0; i < m->ncpus; i++) {
@@ -67,6 +69,7 @@ int machine_create(struct machine *m, const struct vm_config *cfg, const struct 
     return 0;
 
 fail_boot:
+    boot_firmware_free(m);
     devices_destroy_all(m);
 fail_devices:
     backend->destroy(m);
@@ -84,6 +87,7 @@ void machine_destroy(struct machine *m)
 {
     for (unsigned i = 0; i < m->ncpus; i++) m->backend->vcpu_destroy(&m->vcpus[i]);
     devices_destroy_all(m);
+    boot_firmware_free(m);
     m->backend->destroy(m);
     guest_mem_free(&m->mem);
     bus_free(&m->pio);

@@ -126,6 +126,7 @@ struct machine {
     struct vnc_server *vnc; /* the VNC console when --vnc is given */
     struct vnc_console *vnc_console;
     struct pci_bus *pci;
+    struct firmware_rom *firmware; /* the ROM image of a firmware boot (vmm/boot/firmware.h), else NULL */
     struct machine_io_stats io_stats;
 
     /* Serial console: the UART writes guest output to console_out; host input goes

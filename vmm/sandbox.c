@@ -38,6 +38,7 @@ int sandbox_preopen(const struct vm_config *cfg, const char *backend, char *err,
     int r = 0;
     if (cfg->kernel) r = preopen_image("kernel", cfg->kernel, O_RDONLY, err, errlen);
     if (!r && cfg->initrd) r = preopen_image("initrd", cfg->initrd, O_RDONLY, err, errlen);
+    if (!r && cfg->firmware) r = preopen_image("firmware", cfg->firmware, O_RDONLY, err, errlen);
     for (unsigned i = 0; !r && i < cfg->ndisks; i++) {
         const struct vm_disk *d = &cfg->disks[i];
         r = preopen_image("disk", d->path, d->readonly ? O_RDONLY : O_RDWR, err, errlen);

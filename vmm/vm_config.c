@@ -20,6 +20,7 @@ void vm_config_free(struct vm_config *c)
     free(c->name);
     free(c->kernel);
     free(c->initrd);
+    free(c->firmware);
     free(c->cmdline);
     free(c->vnc);
     for (unsigned i = 0; i < c->ndisks; i++) free(c->disks[i].path);
@@ -163,6 +164,8 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
         else FAIL("--irqchip: '%s' is not one of auto, pic, apic", v);
     } else if (!strcmp(opt, "kernel")) {
         return set_str(&c->kernel, v);
+    } else if (!strcmp(opt, "firmware")) {
+        return set_str(&c->firmware, v);
     } else if (!strcmp(opt, "initrd")) {
         return set_str(&c->initrd, v);
     } else if (!strcmp(opt, "cmdline")) {
@@ -230,7 +233,12 @@ int vm_cloud_init_set(char **field, const char *what, const char *text, size_t l
 
 int vm_config_validate(const struct vm_config *c, char *err, size_t errlen)
 {
-    if (!c->kernel) FAIL("--kernel: required");
+    if (!c->kernel && !c->firmware) FAIL("--kernel: required (or --firmware)");
+    if (c->kernel && c->firmware)
+        FAIL("--firmware: give --kernel or --firmware, not both (a kernel through firmware needs fw_cfg, not there yet)");
+    if (c->firmware && c->accel == ACCEL_KVM)
+        FAIL("--firmware: runs under the emulator only (--accel emu): the kvm backend has no read-only ROM mapping yet");
+    if (c->firmware && c->initrd) FAIL("--initrd: needs --kernel (--firmware boots without one)");
     if (!c->cloud_init.user_data && (c->cloud_init.meta_data || c->cloud_init.network_config))
         FAIL("cloud_init.user_data: required with meta_data or network_config (--cloud-init FILE)");
     if (c->accel == ACCEL_KVM && c->irqchip == IRQCHIP_PIC)

@@ -63,6 +63,7 @@ struct vm_config {
     enum vm_accel accel;
     enum vm_irqchip irqchip;
     char *kernel, *initrd, *cmdline;
+    char *firmware; /* a ROM image booted from the reset vector when there is no kernel (emu only) */
     unsigned ndisks;
     struct vm_disk disks[VM_MAX_DISKS];
     unsigned nnets;

@@ -39,6 +39,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
     if (c->irqchip != IRQCHIP_AUTO) json_object_set_new(j, "irqchip", json_string(vm_irqchip_name(c->irqchip)));
     if (c->kernel) json_object_set_new(j, "kernel", json_string(c->kernel));
     if (c->initrd) json_object_set_new(j, "initrd", json_string(c->initrd));
+    if (c->firmware) json_object_set_new(j, "firmware", json_string(c->firmware));
     if (c->cmdline) json_object_set_new(j, "cmdline", json_string(c->cmdline));
     json_t *disks = json_array();
     for (unsigned i = 0; i < c->ndisks; i++) {
@@ -221,7 +222,7 @@ static int set_cloud_init(struct vm_config *c, const json_t *ci, char *err, size
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
     static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
-                                        "cmdline", "disks", "nets", "vnc", "cloud_init"};
+                                        "cmdline", "firmware", "disks", "nets", "vnc", "cloud_init"};
     const char *dummy;
     if (!field) field = &dummy;
     *field = NULL;
@@ -250,6 +251,7 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_string(c, j, "irqchip", "irqchip", err, errlen, field)) ||
         (r = set_string(c, j, "kernel", "kernel", err, errlen, field)) ||
         (r = set_string(c, j, "initrd", "initrd", err, errlen, field)) ||
+        (r = set_string(c, j, "firmware", "firmware", err, errlen, field)) ||
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
         (r = set_string(c, j, "vnc", "vnc", err, errlen, field)) ||
         (r = set_disks(c, json_object_get(j, "disks"), err, errlen, field)) ||
@@ -257,11 +259,14 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_cloud_init(c, json_object_get(j, "cloud_init"), err, errlen, field)))
         return r;
     if (vm_config_validate(c, err, errlen)) {
-        /* vm_config_validate names options as on the command line; map back to the JSON field. */
-        *field = strstr(err, "--kernel")    ? "kernel"
-                 : strstr(err, "--cpus")    ? "vcpus"
-                 : strstr(err, "--irqchip") ? "irqchip"
-                                            : NULL;
+        /* vm_config_validate's messages start with the option as on the command line; map it
+         * back to the JSON field. */
+        static const char *const map[][2] = {{"--kernel:", "kernel"}, {"--firmware:", "firmware"},
+                                             {"--initrd:", "initrd"}, {"--cpus:", "vcpus"},
+                                             {"--irqchip:", "irqchip"}};
+        *field = NULL;
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (!strncmp(err, map[i][0], strlen(map[i][0]))) *field = map[i][1];
         return -EINVAL;
     }
     return 0;

@@ -15,7 +15,8 @@ void vm_run_init(struct vm_run *r, struct vm_config *cfg)
 {
     memset(r, 0, sizeof(*r));
     r->cfg = cfg;
-    r->backend = cpu_backend_for_accel(cfg->accel);
+    /* firmware boot runs only under the emulator (vmm/boot/firmware.h): auto picks it */
+    r->backend = cpu_backend_for_accel(cfg->firmware && cfg->accel == ACCEL_AUTO ? ACCEL_EMU : cfg->accel);
 }
 
 static bool is_dir(const char *path)

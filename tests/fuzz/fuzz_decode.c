@@ -2,7 +2,9 @@
  * The input's first byte picks the mode (bit 0: CPL3; bit 1: compatibility mode at CPL3, with
  * bit 2 a 16-bit code segment, else a 32-bit one; bit 3 with bit 1: legacy protected mode, long
  * mode off, where the testbed's 64-bit IDT reads as garbage gates; there bit 4 keeps paging on,
- * reading the 4-level tables as PAE tables, or with bit 5 as 32-bit ones), the rest is placed as instruction bytes at the
+ * reading the 4-level tables as PAE tables, or with bit 5 as 32-bit ones; bit 6: real mode at
+ * 1000:0000, events through whatever the IVT at 0 holds, with bit 7 unreal: 4 GiB data-segment
+ * limits and a 32-bit CS cache), the rest is placed as instruction bytes at the
  * entry point of a flat 64-bit test machine (emu_exec_testbed.h) and run for a bounded
  * instruction budget. The same bytes are also decoded back to back in the 64-, 32- and 16-bit
  * decoder modes. Any crash, hang or sanitizer report is a bug: hostile guest code must never
@@ -55,12 +57,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         emu_update_mode(&tb->cpu);
         emu_tlb_flush(&tb->cpu);
     }
+    if (data[0] & 0x40) {
+        struct cpu_state *s = &tb->cpu.s;
+        bool big = data[0] & 0x80;
+        s->cr0 = CR0_ET;
+        s->cr4 = 0;
+        s->efer = 0;
+        s->seg[SEG_CS] = (struct cpu_segment){.base = GB_CODE, .limit = 0xffff, .selector = GB_CODE >> 4,
+                                              .type = 0xb, .s = 1, .present = 1, .db = big};
+        const struct cpu_segment data_seg = {.base = GB_DATA, .limit = big ? 0xffffffff : 0xffff,
+                                             .selector = GB_DATA >> 4, .type = 0x3, .s = 1, .present = 1,
+                                             .g = big};
+        s->seg[SEG_DS] = s->seg[SEG_ES] = s->seg[SEG_FS] = s->seg[SEG_GS] = data_seg;
+        s->seg[SEG_SS] = (struct cpu_segment){.base = GB_STACK_TOP - 0x10000, .limit = 0xffff,
+                                              .selector = (GB_STACK_TOP - 0x10000) >> 4, .type = 0x3, .s = 1,
+                                              .present = 1};
+        s->gpr[GPR_RSP] = 0xfff0;
+        s->rip = 0;
+        s->idtr = (struct cpu_dtable){.base = 0, .limit = 0x3ff};
+        emu_update_mode(&tb->cpu);
+        emu_tlb_flush(&tb->cpu);
+    }
     emu_icache_flush(&tb->cpu);
     atomic_store(&tb->m.stop, MACHINE_RUNNING);
     tb->cpu.triple_fault = 0;
     atomic_store(&tb->cpu.irq_check, 0); /* a triple fault of the previous input set it */
     for (int i = 0; i < GPR_COUNT; i++)
-        if (i != GPR_RSP) tb->cpu.s.gpr[i] = GB_DATA + 0x100 * (uint64_t)i;
+        if (i != GPR_RSP) tb->cpu.s.gpr[i] = (data[0] & 0x40 ? 0 : GB_DATA) + 0x100 * (uint64_t)i;
     for (int i = 0; i < 8 && !tb->cpu.s.halted; i++) {
         if (machine_stop_requested(&tb->m)) break;
         emu_exec(&tb->cpu, 500);

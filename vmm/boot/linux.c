@@ -15,9 +15,11 @@
 #include "vmm/boot/boot.h"
 #include "vmm/boot/bzimage.h"
 #include "vmm/boot/e820.h"
+#include "vmm/boot/firmware.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/longmode.h"
 #include "vmm/boot/mptable.h"
+#include "vmm/emu/cpu.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -248,16 +250,15 @@ static void reset_common(struct cpu_state *s)
     s->dr[7] = 0x400;
 }
 
-static void real_mode_segment(struct cpu_segment *seg, uint16_t selector, uint64_t base, uint8_t type, uint8_t s)
-{
-    *seg = (struct cpu_segment){.base = base, .limit = 0xFFFF, .selector = selector, .type = type, .s = s,
-                                .present = 1};
-}
-
 void boot_cpu_state(const struct machine *m, unsigned index, struct cpu_state *s)
 {
     memset(s, 0, sizeof(*s));
     reset_common(s);
+    if (index == 0 && m->firmware) { /* firmware boot: the reset vector (only the emulator runs it) */
+        boot_reset_state(s, EMU_CPU_SIGNATURE);
+        s->apic_base = BOOT_LAPIC_ADDR | (1ULL << 11) | (1ULL << 8); /* enabled, BSP */
+        return;
+    }
     if (index == 0) {
         if (m->kernel_entry32) protmode_cpu_state(s); /* EBX EBP EDI stay 0, as the protocol asks */
         else longmode_cpu_state(s);
@@ -268,16 +269,6 @@ void boot_cpu_state(const struct machine *m, unsigned index, struct cpu_state *s
         return;
     }
     /* Application processors: architectural reset state; the BSP wakes them with INIT/SIPI. */
-    real_mode_segment(&s->seg[SEG_CS], 0xF000, 0xFFFF0000ULL, 0xB, 1);
-    static const enum cpu_seg data_segs[] = {SEG_DS, SEG_ES, SEG_SS, SEG_FS, SEG_GS};
-    for (unsigned i = 0; i < sizeof(data_segs) / sizeof(data_segs[0]); i++)
-        real_mode_segment(&s->seg[data_segs[i]], 0, 0, 0x3, 1);
-    real_mode_segment(&s->seg[SEG_TR], 0, 0, 0xB, 0);
-    real_mode_segment(&s->seg[SEG_LDTR], 0, 0, 0x2, 0);
-    s->gdtr.limit = 0xFFFF;
-    s->idtr.limit = 0xFFFF;
-    s->rip = 0xFFF0;
-    s->cr0 = 0x60000010; /* CD, NW, ET: the reset value */
-    s->gpr[GPR_RDX] = 0x600; /* processor signature: family 6 */
+    boot_reset_state(s, 0x600); /* processor signature: family 6 */
     s->apic_base = BOOT_LAPIC_ADDR | (1ULL << 11);
 }

@@ -71,6 +71,10 @@ enum {
 #define CR0_NW (1ULL << 29)
 #define CR0_CD (1ULL << 30)
 
+/* The processor signature CPUID leaf 1 reports in EAX (family 0Fh, model 6Bh, stepping 1: QEMU's
+ * qemu64), which is also EDX after reset (vmm/boot/firmware.c). */
+#define EMU_CPU_SIGNATURE 0x00060fb1u
+
 /* Physical address width reported in CPUID 0x80000008 and enforced in page-table entries. */
 #define EMU_MAXPHYADDR 40
 #define EMU_PHYS_MASK ((1ULL << EMU_MAXPHYADDR) - 1)

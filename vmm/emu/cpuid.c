@@ -51,7 +51,7 @@
 #define F1C_MOVBE (1u << 22)
 #define EXEC_LEAF1_ECX (F1C_CX16 | F1C_POPCNT | F1C_MOVBE)
 
-#define CPU_SIGNATURE 0x00060fb1u /* family 0Fh, model 6Bh, stepping 1 */
+#define CPU_SIGNATURE EMU_CPU_SIGNATURE /* family 0Fh, model 6Bh, stepping 1 (cpu.h) */
 
 static void put_str(uint32_t *regs, const char *s12)
 {

@@ -11,8 +11,9 @@
  * default sizes, 67 selects 16-bit ModRM addressing, every segment override counts, ModRM
  * mod=0 rm=5 is an absolute disp32, and the opcodes only valid there decode (push/pop of ES CS
  * SS DS, PUSHA/POPA, 82, DAA DAS AAA AAS AAM AAD, BOUND, LES/LDS, ARPL, INTO, SALC, far JMP/CALL
- * ptr16:16/32). Mode 0 (real mode, legacy protected mode: not implemented) raises #UD for
- * everything.
+ * ptr16:16/32). Real mode decodes as a 16- or 32-bit code segment (by the cached CS.D, see
+ * emu_decode_mode); what differs there (the IVT, far transfers, segment loads, SLDT/STR/ARPL
+ * raising #UD) is decided when the instruction runs. Mode 0 raises #UD for everything.
  */
 #include "vmm/emu/exec.h"
 #include "vmm/emu/fpu_sse.h"
@@ -554,6 +555,7 @@ int emu_decode(const uint8_t *b, unsigned avail, unsigned mode, struct insn *in)
             }
             break;
         case 0xaf: fn = h_imul_r_rm; break;
+        case 0xb2: case 0xb4: case 0xb5: if (mem) { fn = h_lss_lfs_lgs; fl = IF_END_BLOCK; } break;
         case 0xb0: BYTE_OP(); /* fallthrough */
         case 0xb1: fn = h_cmpxchg; lockable = true; break;
         case 0xb6: case 0xbe:

@@ -2,17 +2,20 @@
  * checks, RSP0/IST stack switches, the frame, #DF and triple fault) and, outside long mode,
  * through the protected-mode IDT (16/32-bit gates, SSn:ESPn from the TSS), INT n, IRET, SYSCALL/SYSRET,
  * SWAPGS, far JMP/CALL/RET through code-segment descriptors, segment-register loads, the stack
- * helpers and the mode cache (emu_update_mode). task.c carries out what these hand it with one
- * dispatching line each: far JMP/CALL through call gates, TSSs and task gates
- * (emu_far_system), IDT task gates (emu_task_gate_event), IRET with NT or to/in virtual-8086
- * mode (emu_iret_special), events from v86 mode (emu_v86_deliver), and v86 segment loads and
- * far transfers (emu_v86_*). Interface and conventions: except.h.
+ * helpers and the mode cache (emu_update_mode). In real mode the shared entry points hand over
+ * to realmode.c at their tops (the IVT, real-mode IRET, far transfers and segment loads); the
+ * #DF / triple-fault logic (deliver_event) is the same for every mode. task.c carries out what
+ * these hand it with one dispatching line each: far JMP/CALL through call gates, TSSs and task
+ * gates (emu_far_system), IDT task gates (emu_task_gate_event), IRET with NT or to/in
+ * virtual-8086 mode (emu_iret_special), events from v86 mode (emu_v86_deliver), and v86 segment
+ * loads and far transfers (emu_v86_*). Interface and conventions: except.h.
  */
 #include <string.h>
 
 #include "vmm/emu/except.h"
 #include "vmm/emu/flags.h"
 #include "vmm/emu/mmu.h"
+#include "vmm/emu/realmode.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
@@ -236,10 +239,6 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
 {
     uint32_t ext = kind == EV_SOFTINT ? 0 : 1;
     uint32_t idt_err = vector * 8 + 2 + ext;
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: event %u in real mode is not supported", vector);
-        emu_raise(cpu, EXC_GP, idt_err, true);
-    }
     if (vector * 8 + 7 > cpu->s.idtr.limit) emu_raise(cpu, EXC_GP, idt_err, true);
     uint64_t gate = mmu_read(cpu, cpu->s.idtr.base + vector * 8, 8, ACC_READ, false);
     unsigned type = (gate >> 40) & 15, gate_dpl = (gate >> 45) & 3;
@@ -331,9 +330,13 @@ static void deliver_legacy(struct emu_cpu *cpu, unsigned vector, uint32_t error,
     cpu->s.halted = 0;
 }
 
-/* Through the IDT of the current mode. */
+/* Through the IDT of the current mode (the IVT in real mode: realmode.c). */
 static void deliver(struct emu_cpu *cpu, unsigned vector, uint32_t error, bool has_error, enum event_kind kind)
 {
+    if (emu_real_mode(cpu)) {
+        real_deliver(cpu, vector);
+        return;
+    }
     if (cpu->s.efer & EFER_LMA) deliver_long(cpu, vector, error, has_error, kind);
     else deliver_legacy(cpu, vector, error, has_error, kind);
 }
@@ -478,11 +481,11 @@ static void check_return_ss(struct emu_cpu *cpu, uint16_t ss, unsigned rpl, bool
 
 void emu_sys_iret(struct emu_cpu *cpu, unsigned opsize)
 {
-    if (emu_iret_special(cpu, opsize)) return; /* task return, virtual-8086 mode: task.c */
-    if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) {
-        log_error("emu: IRET in real or virtual-8086 mode is not supported");
-        emu_raise_ud(cpu);
+    if (emu_real_mode(cpu)) {
+        real_iret(cpu, opsize);
+        return;
     }
+    if (emu_iret_special(cpu, opsize)) return; /* task return, to or in virtual-8086 mode: task.c */
     if (cpu->s.rflags & RFLAGS_NT) { /* task return: none in long mode, not implemented outside */
         if (!(cpu->s.efer & EFER_LMA)) log_error("emu: IRET with NT (task return) is not supported");
         emu_raise_gp0(cpu);
@@ -582,9 +585,9 @@ void emu_sys_swapgs(struct emu_cpu *cpu)
 
 void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bool call, unsigned opsize)
 {
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: far %s in real mode is not supported", call ? "call" : "jmp");
-        emu_raise_ud(cpu);
+    if (emu_real_mode(cpu)) {
+        real_far_jmp_call(cpu, sel, offset, call, opsize);
+        return;
     }
     if (cpu->s.rflags & RFLAGS_VM) {
         emu_v86_far_jmp_call(cpu, sel, offset, call, opsize); /* task.c */
@@ -618,9 +621,9 @@ void emu_sys_far_jmp_call(struct emu_cpu *cpu, uint16_t sel, uint64_t offset, bo
 
 void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 {
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        log_error("emu: far ret in real mode is not supported");
-        emu_raise_ud(cpu);
+    if (emu_real_mode(cpu)) {
+        real_far_ret(cpu, opsize, pop_bytes);
+        return;
     }
     if (cpu->s.rflags & RFLAGS_VM) {
         emu_v86_far_ret(cpu, opsize, pop_bytes); /* task.c */
@@ -664,16 +667,12 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes)
 void emu_sys_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
 {
     if (seg == SEG_CS || seg < 0 || seg > SEG_GS) emu_raise_ud(cpu);
-    if (cpu->s.rflags & RFLAGS_VM) {
-        emu_v86_load_seg(cpu, seg, sel); /* task.c */
+    if (emu_real_mode(cpu)) {
+        real_load_seg(cpu, seg, sel);
         return;
     }
-    if (!(cpu->s.cr0 & CR0_PE)) {
-        /* real mode: base = selector * 16 */
-        struct cpu_segment *s = &cpu->s.seg[seg];
-        s->selector = sel;
-        s->base = (uint64_t)sel << 4;
-        if (seg == SEG_SS) cpu->s.interrupt_shadow = 1;
+    if (cpu->s.rflags & RFLAGS_VM) {
+        emu_v86_load_seg(cpu, seg, sel); /* task.c */
         return;
     }
     unsigned cpl = cpu->cpl, rpl = sel & 3;

@@ -6,9 +6,10 @@
  * sets cpu->insn_rip to the instruction's address, advances cpu->s.rip past it and calls
  * in->fn(cpu, in); relative branches therefore add their displacement to cpu->s.rip.
  *
- * Modes: 64-bit mode, compatibility mode (16- and 32-bit code segments under a 64-bit kernel) and
- * legacy protected mode without paging: the helpers below add segment bases, check limits and
- * wrap addresses when !long64. Real mode is not implemented: every instruction raises #UD.
+ * Modes: 64-bit mode, compatibility mode (16- and 32-bit code segments under a 64-bit kernel),
+ * legacy protected mode with or without paging, and real mode (realmode.h): the helpers below
+ * add segment bases, check limits (the cached limits in real mode, which is what unreal mode
+ * relies on) and wrap addresses when !long64.
  */
 #ifndef VMD_EMU_EXEC_H
 #define VMD_EMU_EXEC_H
@@ -67,13 +68,15 @@ struct insn {
  * handler raises #UD (or #GP for an over-long instruction). */
 int emu_decode(const uint8_t *bytes, unsigned avail, unsigned mode, struct insn *in);
 /* The decoder mode for the CPU's current state: 8 in 64-bit mode, 4 or 2 for a 32- or 16-bit code
- * segment in compatibility mode or legacy protected mode, 0 (everything #UD) in real mode.
- * (Blocks decoded in one mode are never followed in another: CS changes end blocks, and
- * entering or leaving long mode flushes the TLB that block chaining checks.) */
+ * segment in compatibility mode, legacy protected mode and real mode. Real mode takes its default
+ * size from the cached CS.D bit like the other modes (as the processor and QEMU do): 16-bit
+ * after reset or after CS was reloaded from a 16-bit descriptor, 32-bit if code left protected
+ * mode with a 32-bit CS. (Blocks decoded in one mode are never followed in another: CS changes
+ * end blocks, and entering or leaving long mode flushes the TLB that block chaining checks.
+ * Mode 0, everything #UD, is left for the decoder's callers that want it.) */
 static inline unsigned emu_decode_mode(const struct emu_cpu *cpu)
 {
     if (cpu->long64) return 8;
-    if (!(cpu->s.cr0 & CR0_PE)) return 0;
     return cpu->code32 ? 4 : 2;
 }
 
@@ -376,6 +379,7 @@ H(h_mov_rm_sreg); H(h_mov_sreg_rm); H(h_push_seg); H(h_pop_seg);
 H(h_grp6); H(h_grp7_mem); H(h_swapgs); H(h_xgetbv); H(h_xsetbv); H(h_smsw_r);
 H(h_syscall); H(h_sysret); H(h_clts); H(h_wbinvd); H(h_jmp_far_m); H(h_call_far_m); H(h_retf); H(h_retf_i);
 H(h_into); H(h_bound); H(h_jmp_far_i); H(h_call_far_i); H(h_les_lds); /* not in 64-bit mode */
+H(h_lss_lfs_lgs);
 H(h_fence); H(h_clflush); H(h_fpu); H(h_fwait); H(h_rdpid); H(h_pause);
 #undef H
 

@@ -559,7 +559,7 @@ HANDLER(h_salc) { *reg8p(cpu, GPR_RAX) = emu_flags_cf(&cpu->lf) ? 0xff : 0; }
  * changed. The other flags are unchanged. */
 HANDLER(h_arpl)
 {
-    if (cpu->s.rflags & RFLAGS_VM) emu_raise_ud(cpu); /* not recognized in virtual-8086 mode */
+    if (!(cpu->s.cr0 & CR0_PE) || (cpu->s.rflags & RFLAGS_VM)) emu_raise_ud(cpu); /* not recognized in real or v86 mode */
     uint64_t la = 0, dst = load_rm(cpu, in, 2, &la);
     uint64_t src = rreg(cpu, in->reg, 2);
     uint64_t fl = emu_flags_compute(&cpu->lf) & ~RFLAGS_ZF;

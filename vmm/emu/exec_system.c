@@ -2,7 +2,8 @@
  * part's emu_sys_* functions (privilege checks live there): IN/OUT, HLT, CLI/STI, INT n/INT3,
  * IRET, CPUID, RDTSC(P), RDMSR/WRMSR, MOV CR/DR, MOV/PUSH/POP Sreg, descriptor tables,
  * LLDT/LTR/SLDT/STR, SMSW/LMSW, INVLPG, SWAPGS, XGETBV/XSETBV, SYSCALL/SYSRET, CLTS,
- * WBINVD/INVD, far JMP/CALL/RET; fences and CLFLUSH; and the bridge to the x87/SSE module.
+ * WBINVD/INVD, far JMP/CALL/RET, LES/LDS/LSS/LFS/LGS; fences and CLFLUSH; and the bridge to the
+ * x87/SSE module.
  * Not implemented (#UD): LAR LSL VERR VERW, RDPID, RDRAND, MONITOR/MWAIT, CLAC/STAC, XSAVE*.
  */
 #include "vmm/emu/exec.h"
@@ -142,6 +143,7 @@ void h_grp6(struct emu_cpu *cpu, const struct insn *in)
     switch (sub) {
     case 0:
     case 1: {
+        if (!(cpu->s.cr0 & CR0_PE)) emu_raise_ud(cpu); /* SLDT, STR: not in real mode */
         uint16_t sel = cpu->s.seg[sub == 0 ? SEG_LDTR : SEG_TR].selector;
         if (in->mod == 3) wreg(cpu, in->rm, sel, in->osz == 2 ? 2 : in->osz);
         else emu_write16(cpu, ea(cpu, in), sel);
@@ -160,8 +162,12 @@ void h_grp7_mem(struct emu_cpu *cpu, const struct insn *in)
     switch (sub) {
     case 0: emu_sys_sgdt_sidt(cpu, false, ea(cpu, in)); break;
     case 1: emu_sys_sgdt_sidt(cpu, true, ea(cpu, in)); break;
-    case 2: emu_sys_lgdt_lidt(cpu, false, ea(cpu, in)); break;
-    case 3: emu_sys_lgdt_lidt(cpu, true, ea(cpu, in)); break;
+    case 2:
+    case 3:
+        emu_sys_lgdt_lidt(cpu, sub == 3, ea(cpu, in));
+        /* a 16-bit operand size loads a 24-bit base (outside 64-bit mode; real mode's usual form) */
+        if (in->osz == 2 && !cpu->long64) (sub == 3 ? &cpu->s.idtr : &cpu->s.gdtr)->base &= 0xffffff;
+        break;
     case 4: emu_write16(cpu, ea(cpu, in), emu_sys_smsw(cpu)); break;
     case 6: emu_sys_lmsw(cpu, (uint16_t)load_rm(cpu, in, 2, &la)); break;
     case 7: {
@@ -219,15 +225,23 @@ void h_call_far_m(struct emu_cpu *cpu, const struct insn *in)
 void h_jmp_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, false, in->osz); }
 void h_call_far_i(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_jmp_call(cpu, in->imm2, in->imm, true, in->osz); }
 
-/* LES / LDS r, m16:16/32 (outside 64-bit mode): the segment register is loaded (and checked)
- * before the general register is written. */
-void h_les_lds(struct emu_cpu *cpu, const struct insn *in)
+/* Load a far pointer m16:16/32/64 into a segment register and in->reg: the segment register is
+ * loaded (and checked) before the general register is written. */
+static void load_far_ptr(struct emu_cpu *cpu, const struct insn *in, int seg)
 {
     uint16_t sel;
     uint64_t off;
     far_ptr(cpu, in, &sel, &off);
-    emu_sys_load_seg(cpu, in->op == 0xc4 ? SEG_ES : SEG_DS, sel);
+    emu_sys_load_seg(cpu, seg, sel);
     wreg(cpu, in->reg, off, in->osz);
+}
+
+/* LES / LDS r, m16:16/32 (outside 64-bit mode). */
+void h_les_lds(struct emu_cpu *cpu, const struct insn *in) { load_far_ptr(cpu, in, in->op == 0xc4 ? SEG_ES : SEG_DS); }
+/* LSS / LFS / LGS r, m16:16/32/64 (0F B2, B4, B5; every mode). */
+void h_lss_lfs_lgs(struct emu_cpu *cpu, const struct insn *in)
+{
+    load_far_ptr(cpu, in, in->op == 0xb2 ? SEG_SS : in->op == 0xb4 ? SEG_FS : SEG_GS);
 }
 
 void h_retf(struct emu_cpu *cpu, const struct insn *in) { emu_sys_far_ret(cpu, in->osz, 0); }

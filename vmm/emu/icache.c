@@ -4,8 +4,9 @@
  * a control transfer, a system instruction, the end of its page or BLOCK_MAX_INSNS. Blocks
  * are keyed by (guest-physical address, mode) and listed per guest-physical page; the page's
  * bit in cpu->code_bitmap is set and its fast-path TLB write access removed, so the first
- * write to it reaches emu_code_written(), which drops the page's blocks. An instruction that
- * crosses a page boundary, or code outside RAM, is decoded and executed uncached each time.
+ * write to it reaches emu_code_written(), which drops the page's blocks. Blocks are found through
+ * the linear address of RIP (CS.base + EIP outside 64-bit mode). An instruction that crosses a
+ * page boundary, or code outside RAM (a ROM), is decoded and executed uncached each time.
  *
  * Blocks remember up to two successors (chaining). Following a link still checks that the
  * successor is valid, has the current mode, and that the fetch TLB maps its virtual page to
@@ -183,12 +184,19 @@ void emu_code_written(struct emu_cpu *cpu, uint64_t gpa)
     ic->hot.left = 0;
 }
 
+/* The linear address of the code at rip: rip in 64-bit mode, CS.base + EIP (IP) wrapping at
+ * 4 GiB elsewhere (real mode's CS base is selector << 4). Blocks are found through it. */
+static inline uint64_t code_linear(const struct emu_cpu *cpu, uint64_t rip)
+{
+    return cpu->long64 ? rip : (uint32_t)(cpu->s.seg[SEG_CS].base + rip);
+}
+
 /* Fetch instruction bytes one at a time through the slow path (page-crossing or MMIO). */
 static struct block *decode_uncached(struct emu_cpu *cpu, uint64_t rip)
 {
     struct emu_icache *ic = cpu->icache;
     uint8_t buf[16];
-    uint64_t la = cpu->long64 ? rip : (uint32_t)(cpu->s.seg[SEG_CS].base + rip);
+    uint64_t la = code_linear(cpu, rip);
     unsigned have = 0, want = (unsigned)(4096 - (la & 0xfff));
     if (want > 15) want = 15;
     for (;;) {
@@ -228,26 +236,28 @@ static void link_page(struct emu_cpu *cpu, struct emu_icache *ic, struct block *
 /* Find or build the block at rip. May raise #PF (instruction fetch). */
 static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t rip)
 {
-    /* blocks are keyed by the linear address rip: outside 64-bit mode only with CS.base 0 (as
-     * Linux's compatibility-mode code segments); unsupported modes decode as #UD */
+    /* blocks are found through the linear address of rip (code_linear: CS.base + EIP outside
+     * 64-bit mode, so real-mode code with its CS = selector << 4 is cached too) and keyed by
+     * its guest-physical address and the mode; mode 0 decodes as #UD */
     unsigned dmode = emu_decode_mode(cpu);
     if (!cpu->long64) {
         /* EIP/IP past CS.limit (sequential execution off the end of the segment): #GP(0) */
         if (dmode != 0 && rip > cpu->s.seg[SEG_CS].limit) emu_raise_gp0(cpu);
-        if (dmode == 0 || cpu->s.seg[SEG_CS].base != 0) return decode_uncached(cpu, rip);
+        if (dmode == 0) return decode_uncached(cpu, rip);
     }
-    struct emu_tlb_entry *e = emu_tlb_slot(cpu, rip);
+    uint64_t la = code_linear(cpu, rip);
+    struct emu_tlb_entry *e = emu_tlb_slot(cpu, la);
     const uint8_t *host;
     uint64_t gpa;
-    if (e->tag_fetch == emu_tlb_tag(rip)) {
-        host = (const uint8_t *)(e->host_addend + rip);
-        gpa = (e->gpa_page & ~0xfffULL) | (rip & 0xfff);
+    if (e->tag_fetch == emu_tlb_tag(la)) {
+        host = (const uint8_t *)(e->host_addend + la);
+        gpa = (e->gpa_page & ~0xfffULL) | (la & 0xfff);
     } else {
         gpa = 0;
-        host = emu_translate(cpu, rip, 1, ACC_FETCH, &gpa);
+        host = emu_translate(cpu, la, 1, ACC_FETCH, &gpa);
         if (host) {
-            e = emu_tlb_slot(cpu, rip);
-            if (e->tag_fetch == emu_tlb_tag(rip)) gpa = (e->gpa_page & ~0xfffULL) | (rip & 0xfff);
+            e = emu_tlb_slot(cpu, la);
+            if (e->tag_fetch == emu_tlb_tag(la)) gpa = (e->gpa_page & ~0xfffULL) | (la & 0xfff);
         }
     }
     if (!host || (gpa >> 12) >= cpu->code_bitmap_pages) return decode_uncached(cpu, rip);
@@ -256,11 +266,13 @@ static struct block *lookup(struct emu_cpu *cpu, struct emu_icache *ic, uint64_t
     for (struct block *b = ic->hash[h]; b; b = b->hash_next)
         if (b->gpa == gpa && b->mode == mode) return b;
 
-    /* decode a new block from the page */
-    unsigned off = (unsigned)(rip & 0xfff), pos = 0, n = 0;
+    /* decode a new block from the page; outside 64-bit mode it ends at CS.limit, so that
+     * running on past the limit comes back here and raises #GP (rip <= limit was checked) */
+    unsigned off = (unsigned)(la & 0xfff), pos = 0, n = 0;
+    uint64_t room = cpu->long64 ? ~0ULL : cpu->s.seg[SEG_CS].limit - rip + 1;
     while (n < BLOCK_MAX_INSNS) {
         unsigned left = 4096 - off - pos;
-        if (left == 0) break;
+        if (left == 0 || pos >= room) break;
         int r = emu_decode(host + pos, left < 15 ? left : 15, dmode, &ic->tmp[n]);
         if (r == DECODE_NEED_MORE) break;
         pos += (unsigned)r;
@@ -290,8 +302,10 @@ static inline struct block *follow_link(struct emu_cpu *cpu, struct block *prev,
     for (int i = 0; i < 2; i++) {
         struct block *s = prev->succ[i];
         if (s && prev->succ_rip[i] == rip && s->valid && s->mode == mode) {
-            struct emu_tlb_entry *e = emu_tlb_slot(cpu, rip);
-            if (e->tag_fetch == emu_tlb_tag(rip) && (e->gpa_page >> 12) == (s->gpa >> 12)) return s;
+            /* the same rip under another CS base (real mode) may be another address */
+            uint64_t la = code_linear(cpu, rip);
+            struct emu_tlb_entry *e = emu_tlb_slot(cpu, la);
+            if (e->tag_fetch == emu_tlb_tag(la) && ((e->gpa_page & ~0xfffULL) | (la & 0xfff)) == s->gpa) return s;
             return NULL;
         }
     }
