@@ -1,5 +1,6 @@
 /* vmctl run: one VM in the foreground, serial console on stdin/stdout.
- * Exits 0 when the guest powers off (or resets, with --no-reboot).
+ * Exits 0 when the guest powers off (or resets, with --no-reboot); with --device isa-debug-exit,
+ * (V<<1)|1 when the guest writes V to port 0xf4 (docs/operations.md "vmctl run's exit status").
  * Run by root, it confines itself as vmd's workers do (vmm/sandbox.h, docs/security.md) before
  * any guest code runs: what the VM needs is opened first, then it drops to an unprivileged user
  * with no capabilities, no_new_privs and the seccomp filter (no mount namespace: the snapshot
@@ -44,6 +45,7 @@ static void run_usage(FILE *f)
             "                         read from the image's first bytes when not given)\n"
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
+            "  --device isa-debug-exit  port 0xf4: a guest write of V ends the VM, vmctl exits (V<<1)|1\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
             "                         (a snapshot file; into PATH when it is an existing, empty directory)\n"
@@ -314,6 +316,7 @@ int cmd_run(int argc, char **argv)
         } else {
             why = run_console(&run, snapshot_path);
         }
+        int guest_status = run.live ? run.m.guest_exit_status : 0;
         vm_run_teardown(&run);
         if (vm_run_reboots(why, no_reboot)) {
             log_info("guest reset: rebooting");
@@ -322,6 +325,7 @@ int cmd_run(int argc, char **argv)
         switch (why) {
         case MACHINE_STOP_POWEROFF:
         case MACHINE_STOP_RESET: rc = VMCTL_EXIT_OK; break;
+        case MACHINE_STOP_GUEST_EXIT: rc = guest_status; break;
         case MACHINE_STOP_KILL: rc = 128 + (g_signalled ? g_signalled : SIGTERM); break;
         default: rc = VMCTL_EXIT_FAIL; break;
         }

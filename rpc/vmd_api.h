@@ -8,7 +8,7 @@
 
 #include "jsonrpc.h"
 
-#define VMD_API_MAX_PARAMS 14
+#define VMD_API_MAX_PARAMS 16
 
 struct vmd_api_method {
     const char *name;

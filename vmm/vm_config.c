@@ -49,6 +49,11 @@ const char *vm_disk_format_name(enum vm_disk_format f)
     return f == DISK_FORMAT_RAW ? "raw" : f == DISK_FORMAT_QCOW2 ? "qcow2" : NULL;
 }
 
+const char *vm_device_name(unsigned bit)
+{
+    return bit == VM_DEVICE_ISA_DEBUG_EXIT ? "isa-debug-exit" : NULL;
+}
+
 static int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
@@ -194,6 +199,9 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
             opt_s = next;
         }
         c->disks[c->ndisks++] = (struct vm_disk){.path = path, .readonly = ro, .format = fmt};
+    } else if (!strcmp(opt, "device")) {
+        if (!strcmp(v, "isa-debug-exit")) c->devices |= VM_DEVICE_ISA_DEBUG_EXIT;
+        else FAIL("--device: '%s' is not a known device (isa-debug-exit)", v);
     } else if (!strcmp(opt, "net")) {
         if (c->nnets == VM_MAX_NETS) FAIL("--net: at most %d network interfaces", VM_MAX_NETS);
         int r = vm_net_parse(&c->nets[c->nnets], v, err, errlen);

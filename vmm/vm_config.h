@@ -40,6 +40,9 @@ struct vm_hostfwd {
 
 enum vm_net_kind { NET_SLIRP, NET_TAP };
 
+/* Optional devices a VM may add (--device NAME, the definition's "devices" list): bits. */
+#define VM_DEVICE_ISA_DEBUG_EXIT 0x1u /* port 0xf4: a guest write of V ends the VM with status (V<<1)|1 */
+
 struct vm_net {
     enum vm_net_kind kind;
     char bridge[32];                 /* NET_TAP */
@@ -59,6 +62,7 @@ struct vm_config {
     unsigned nnets;
     struct vm_net nets[VM_MAX_NETS];
     char *vnc; /* "ADDR:PORT" or NULL */
+    unsigned devices; /* VM_DEVICE_* */
 };
 
 void vm_config_init(struct vm_config *c); /* defaults: 256 MiB, 1 CPU, accel auto */
@@ -73,6 +77,8 @@ int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
 const char *vm_accel_name(enum vm_accel a);
 const char *vm_irqchip_name(enum vm_irqchip i);
 const char *vm_disk_format_name(enum vm_disk_format f); /* "raw", "qcow2", NULL for unset */
+/* The name of one VM_DEVICE_* bit ("isa-debug-exit"), NULL for an unknown one. */
+const char *vm_device_name(unsigned bit);
 int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
 
 #endif

@@ -65,6 +65,12 @@ json_t *vm_config_to_json(const struct vm_config *c)
     }
     json_object_set_new(j, "nets", nets);
     if (c->vnc) json_object_set_new(j, "vnc", json_string(c->vnc));
+    if (c->devices) {
+        json_t *devs = json_array();
+        for (unsigned bit = 1; bit; bit <<= 1)
+            if ((c->devices & bit) && vm_device_name(bit)) json_array_append_new(devs, json_string(vm_device_name(bit)));
+        json_object_set_new(j, "devices", devs);
+    }
     return j;
 }
 
@@ -176,10 +182,27 @@ static int set_nets(struct vm_config *c, const json_t *nets, char *err, size_t e
     return 0;
 }
 
+static int set_devices(struct vm_config *c, const json_t *devs, char *err, size_t errlen, const char **field)
+{
+    if (!devs || json_is_null(devs)) return 0;
+    if (!json_is_array(devs)) FIELD_FAIL("devices", "devices: must be an array of device names");
+    if (json_array_size(devs) > 8) FIELD_FAIL("devices", "devices: at most 8 entries");
+    size_t i;
+    json_t *d;
+    json_array_foreach(devs, i, d) {
+        if (!json_is_string(d)) FIELD_FAIL("devices", "devices[%zu]: must be a string (e.g. \"isa-debug-exit\")", i);
+        if (vm_config_set(c, "device", json_string_value(d), err, errlen)) {
+            *field = "devices";
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
     static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
-                                        "cmdline", "disks", "nets", "vnc"};
+                                        "cmdline", "disks", "nets", "vnc", "devices"};
     const char *dummy;
     if (!field) field = &dummy;
     *field = NULL;
@@ -211,7 +234,8 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
         (r = set_string(c, j, "vnc", "vnc", err, errlen, field)) ||
         (r = set_disks(c, json_object_get(j, "disks"), err, errlen, field)) ||
-        (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)))
+        (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)) ||
+        (r = set_devices(c, json_object_get(j, "devices"), err, errlen, field)))
         return r;
     if (vm_config_validate(c, err, errlen)) {
         /* vm_config_validate names options as on the command line; map back to the JSON field. */

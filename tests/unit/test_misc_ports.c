@@ -1,6 +1,8 @@
-/* Unit tests for devices/misc_ports: the I/O delay port and system control port A. */
+/* Unit tests for devices/misc_ports (the I/O delay port and system control port A) and the other
+ * small ISA ports: devices/debug_exit (isa-debug-exit). */
 #include "tests/unit/device_test_machine.h"
 
+#include "devices/debug_exit.h"
 #include "devices/misc_ports.h"
 
 static int setup(void **state)
@@ -52,12 +54,50 @@ static void test_snapshot_round_trip(void **state)
     free(u);
 }
 
+/* isa-debug-exit is off unless the config asks for it; a write of V stops the machine with
+ * status (V<<1)|1, the first write deciding. */
+static void test_debug_exit(void **state)
+{
+    struct device_test_machine *t = *state;
+    char err[128];
+    assert_int_equal(debug_exit_device.init(&t->m, err, sizeof(err)), 0);
+    assert_null(bus_find(&t->m.pio, 0xF4)); /* off by default */
+    t->cfg.devices = VM_DEVICE_ISA_DEBUG_EXIT;
+    assert_int_equal(debug_exit_device.init(&t->m, err, sizeof(err)), 0);
+    const struct bus_range *r = bus_find(&t->m.pio, 0xF7);
+    assert_non_null(r);
+    assert_int_equal(r->base, 0xF4);
+    assert_int_equal(dtm_in(t, 0xF4, 4), 0);
+    assert_int_equal(machine_stop_requested(&t->m), MACHINE_RUNNING);
+    dtm_out(t, 0xF4, 0x10, 4);
+    assert_int_equal(machine_stop_requested(&t->m), MACHINE_STOP_GUEST_EXIT);
+    assert_int_equal(t->m.guest_exit_status, 0x21);
+    dtm_outb(t, 0xF4, 0x01); /* a second write changes nothing */
+    assert_int_equal(t->m.guest_exit_status, 0x21);
+    debug_exit_device.destroy(&t->m);
+    assert_null(bus_find(&t->m.pio, 0xF4));
+}
+
+/* Statuses are the low 8 bits, as a process's: 0xFF gives 0xFF, a 32-bit 0x80 gives 1. */
+static void test_debug_exit_wide_values(void **state)
+{
+    struct device_test_machine *t = *state;
+    char err[128];
+    t->cfg.devices = VM_DEVICE_ISA_DEBUG_EXIT;
+    assert_int_equal(debug_exit_device.init(&t->m, err, sizeof(err)), 0);
+    dtm_out(t, 0xF4, 0x80, 4);
+    assert_int_equal(t->m.guest_exit_status, 1);
+    debug_exit_device.destroy(&t->m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_port80_is_a_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_port92_a20_and_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debug_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debug_exit_wide_values, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,15 +222,29 @@ uint64_t emu_sys_rdtsc(struct emu_cpu *cpu)
     return sys_tsc_now(cpu);
 }
 
-static void check_io(struct emu_cpu *cpu)
+/* IN/OUT in protected mode with CPL > IOPL (or in virtual-8086 mode) are allowed only where the
+ * TSS's I/O permission bitmap has a 0 bit for every byte of the access (SDM vol. 1 19.5.2): the
+ * bitmap starts at the 16-bit offset at TSS+102; a bit beyond the TSS limit counts as 1. Linux's
+ * ioperm() and iopl(3) work this way (the kernel never raises IOPL for user code). */
+static void check_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
 {
-    /* no TSS I/O permission bitmap: CPL > IOPL is refused outright */
-    if ((cpu->s.cr0 & CR0_PE) && cpu->cpl > ((cpu->s.rflags & RFLAGS_IOPL) >> 12)) emu_raise_gp0(cpu);
+    if (!(cpu->s.cr0 & CR0_PE)) return;
+    if (!(cpu->s.rflags & RFLAGS_VM) && cpu->cpl <= ((cpu->s.rflags & RFLAGS_IOPL) >> 12)) return;
+    const struct cpu_segment *tr = &cpu->s.seg[SEG_TR];
+    unsigned type = tr->type & 0xD; /* 9 or 11 (32/64-bit TSS, available or busy) -> 9 */
+    if (tr->unusable || !tr->present || tr->s || type != 0x9 || tr->limit < 103) emu_raise_gp0(cpu);
+    uint32_t base = (uint32_t)mmu_read(cpu, tr->base + 102, 2, ACC_READ, false);
+    uint32_t off = base + port / 8;
+    if ((uint64_t)off + 1 > tr->limit) emu_raise_gp0(cpu);
+    uint32_t bits = (uint32_t)mmu_read(cpu, tr->base + off, 1, ACC_READ, false) |
+                    (uint32_t)mmu_read(cpu, tr->base + off + 1, 1, ACC_READ, false) << 8;
+    uint32_t mask = ((1u << size) - 1) << (port & 7);
+    if (bits & mask) emu_raise_gp0(cpu);
 }
 
 void emu_sys_in(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t *val)
 {
-    check_io(cpu);
+    check_io(cpu, port, size);
     uint64_t v = 0;
     machine_pio(cpu->m, port, &v, size, false);
     *val = size >= 8 ? v : v & ((1ULL << (size * 8)) - 1);
@@ -238,7 +252,7 @@ void emu_sys_in(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t *val
 
 void emu_sys_out(struct emu_cpu *cpu, uint16_t port, unsigned size, uint64_t val)
 {
-    check_io(cpu);
+    check_io(cpu, port, size);
     uint64_t v = size >= 8 ? val : val & ((1ULL << (size * 8)) - 1);
     machine_pio(cpu->m, port, &v, size, true);
 }
