@@ -1,6 +1,7 @@
 /* vmctl run: one VM in the foreground, serial console on stdin/stdout.
  * Exits 0 when the guest powers off (or resets, with --no-reboot); with --device isa-debug-exit,
- * (V<<1)|1 when the guest writes V to port 0xf4 (docs/operations.md "vmctl run's exit status").
+ * (V<<1)|1 when the guest writes V to port 0xf4, 70 when its kernel panicked and the panic policy
+ * stopped it (docs/operations.md "vmctl run's exit status").
  * Run by root, it confines itself as vmd's workers do (vmm/sandbox.h, docs/security.md) before
  * any guest code runs: what the VM needs is opened first, then it drops to an unprivileged user
  * with no capabilities, no_new_privs and the seccomp filter (no mount namespace: the snapshot
@@ -46,6 +47,9 @@ static void run_usage(FILE *f)
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
             "  --device isa-debug-exit  port 0xf4: a guest write of V ends the VM, vmctl exits (V<<1)|1\n"
+            "  --on-panic auto|stop|reboot|ignore  on a guest kernel panic (pvpanic): stop the VM (exit 70),\n"
+            "                         reset it, or only log it (auto: ignore with panic=N != 0 in --cmdline,\n"
+            "                         which reboots the guest itself, else stop)\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
             "                         (a snapshot file; into PATH when it is an existing, empty directory)\n"
@@ -326,6 +330,10 @@ int cmd_run(int argc, char **argv)
         case MACHINE_STOP_POWEROFF:
         case MACHINE_STOP_RESET: rc = VMCTL_EXIT_OK; break;
         case MACHINE_STOP_GUEST_EXIT: rc = guest_status; break;
+        case MACHINE_STOP_PANIC:
+            fprintf(stderr, "vmctl run: guest kernel panicked: VM stopped (exit status %d)\n", VMCTL_EXIT_GUEST_PANIC);
+            rc = VMCTL_EXIT_GUEST_PANIC;
+            break;
         case MACHINE_STOP_KILL: rc = 128 + (g_signalled ? g_signalled : SIGTERM); break;
         default: rc = VMCTL_EXIT_FAIL; break;
         }

@@ -12,6 +12,7 @@
         {"initrd", required_argument, 0, 0}, {"cmdline", required_argument, 0, 0},                     \
         {"disk", required_argument, 0, 0}, {"net", required_argument, 0, 0},                           \
         {"vnc", required_argument, 0, 0}, {"name", required_argument, 0, 0},                           \
-        {"irqchip", required_argument, 0, 0}, {"device", required_argument, 0, 0}
+        {"irqchip", required_argument, 0, 0}, {"device", required_argument, 0, 0},                      \
+        {"on-panic", required_argument, 0, 0}
 
 #endif

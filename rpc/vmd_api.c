@@ -10,7 +10,7 @@
 #define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 14, {
+    {"vm.create", 15, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -25,6 +25,7 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"request_id", RPC_T_STRING, false, 1, 128},
         {"autostart", RPC_T_BOOLEAN, false, NOCHECK},
         {"devices", RPC_T_ARRAY, false, 0, 8},
+        {"on_panic", RPC_T_STRING, false, 4, 6},
     }, ADMIN},
     {"vm.start", 2, {NAME_PARAM, {"if_not_running", RPC_T_BOOLEAN, false, NOCHECK}}, ADMIN},
     {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},

@@ -44,6 +44,16 @@ const char *vm_irqchip_name(enum vm_irqchip i)
     }
 }
 
+const char *vm_on_panic_name(enum vm_on_panic p)
+{
+    switch (p) {
+    case ON_PANIC_STOP: return "stop";
+    case ON_PANIC_REBOOT: return "reboot";
+    case ON_PANIC_IGNORE: return "ignore";
+    default: return "auto";
+    }
+}
+
 const char *vm_disk_format_name(enum vm_disk_format f)
 {
     return f == DISK_FORMAT_RAW ? "raw" : f == DISK_FORMAT_QCOW2 ? "qcow2" : NULL;
@@ -202,6 +212,12 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
     } else if (!strcmp(opt, "device")) {
         if (!strcmp(v, "isa-debug-exit")) c->devices |= VM_DEVICE_ISA_DEBUG_EXIT;
         else FAIL("--device: '%s' is not a known device (isa-debug-exit)", v);
+    } else if (!strcmp(opt, "on-panic")) {
+        if (!strcmp(v, "auto")) c->on_panic = ON_PANIC_AUTO;
+        else if (!strcmp(v, "stop")) c->on_panic = ON_PANIC_STOP;
+        else if (!strcmp(v, "reboot")) c->on_panic = ON_PANIC_REBOOT;
+        else if (!strcmp(v, "ignore")) c->on_panic = ON_PANIC_IGNORE;
+        else FAIL("--on-panic: '%s' is not one of auto, stop, reboot, ignore", v);
     } else if (!strcmp(opt, "net")) {
         if (c->nnets == VM_MAX_NETS) FAIL("--net: at most %d network interfaces", VM_MAX_NETS);
         int r = vm_net_parse(&c->nets[c->nnets], v, err, errlen);

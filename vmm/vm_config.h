@@ -50,6 +50,9 @@ struct vm_net {
     struct vm_hostfwd hostfwd[VM_MAX_HOSTFWD];
 };
 
+/* What a guest kernel panic reported through pvpanic does (devices/pvpanic.h). */
+enum vm_on_panic { ON_PANIC_AUTO, ON_PANIC_STOP, ON_PANIC_REBOOT, ON_PANIC_IGNORE };
+
 struct vm_config {
     char *name;
     uint64_t memory_mib;
@@ -63,6 +66,7 @@ struct vm_config {
     struct vm_net nets[VM_MAX_NETS];
     char *vnc; /* "ADDR:PORT" or NULL */
     unsigned devices; /* VM_DEVICE_* */
+    enum vm_on_panic on_panic;
 };
 
 void vm_config_init(struct vm_config *c); /* defaults: 256 MiB, 1 CPU, accel auto */
@@ -76,6 +80,7 @@ int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
 
 const char *vm_accel_name(enum vm_accel a);
 const char *vm_irqchip_name(enum vm_irqchip i);
+const char *vm_on_panic_name(enum vm_on_panic p);
 const char *vm_disk_format_name(enum vm_disk_format f); /* "raw", "qcow2", NULL for unset */
 /* The name of one VM_DEVICE_* bit ("isa-debug-exit"), NULL for an unknown one. */
 const char *vm_device_name(unsigned bit);

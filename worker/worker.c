@@ -267,6 +267,7 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
     machine_teardown();
     switch (why) {
     case MACHINE_STOP_POWEROFF: finish(VM_STOPPED, "guest powered off", 0); break;
+    case MACHINE_STOP_PANIC: finish(VM_CRASHED, "guest kernel panicked", 0); break;
     case MACHINE_STOP_GUEST_EXIT: {
         char reason[128];
         snprintf(reason, sizeof(reason), "guest exited with status %d (isa-debug-exit)", guest_status);

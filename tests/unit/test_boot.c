@@ -16,6 +16,7 @@
 #include <asm/bootparam.h>
 
 #include "devices/pci.h"
+#include "devices/pvpanic.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/boot.h"
@@ -938,6 +939,46 @@ static void test_acpi_dsdt_pci_host_bridge(void **state)
     vm_free(v);
 }
 
+/* With the pvpanic device, the DSDT has \_SB.PEVT: _HID "QEMU0001" (a String, which Linux's
+ * pvpanic-mmio matches) and an IO _CRS for port 0x505. */
+static void add_pvpanic(struct vm *v)
+{
+    bus_init(&v->m.pio);
+    char err[128];
+    assert_int_equal(pvpanic_device.init(&v->m, err, sizeof(err)), 0);
+}
+
+static void drop_pvpanic(struct vm *v)
+{
+    pvpanic_device.destroy(&v->m);
+    bus_free(&v->m.pio);
+}
+
+static void test_acpi_dsdt_pvpanic(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    struct vm *v = vm_new(256, 1, false, write_kernel(&k), NULL, NULL);
+    const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0D, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0};
+    const uint8_t crs[] = {0x08, '_', 'C', 'R', 'S', 0x11, 0x0D, 0x0A, 0x0A, /* Buffer (10) */
+                           0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00};
+    assert_int_equal(vm_load(v), 0);
+    const uint8_t *fadt = find_table(v, "FACP");
+    const uint8_t *dsdt = acpi_table(v, rd64(fadt + 140), "DSDT");
+    assert_null(memmem(dsdt + 36, rd32(dsdt + 4) - 36, "PEVT", 4)); /* no device, no description */
+    add_pvpanic(v);
+    assert_int_equal(vm_load(v), 0);
+    fadt = find_table(v, "FACP");
+    dsdt = acpi_table(v, rd64(fadt + 140), "DSDT");
+    size_t len = rd32(dsdt + 4) - 36;
+    const uint8_t *dev = memmem(dsdt + 36, len, "PEVT", 4);
+    assert_non_null(dev);
+    assert_non_null(memmem(dev, len - (size_t)(dev - dsdt - 36), hid, sizeof(hid)));
+    assert_non_null(memmem(dev, len - (size_t)(dev - dsdt - 36), crs, sizeof(crs)));
+    drop_pvpanic(v);
+    vm_free(v);
+}
+
 /* Disassemble our tables with ACPICA's iasl (Debian acpica-tools), the reference AML parser. */
 static void test_acpi_tables_disassemble_with_iasl(void **state)
 {
@@ -949,6 +990,7 @@ static void test_acpi_tables_disassemble_with_iasl(void **state)
     struct fake_kernel k = default_kernel();
     struct vm *v = vm_new(256, 2, true, write_kernel(&k), NULL, NULL);
     vm_add_pci_devices(v);
+    add_pvpanic(v);
     assert_int_equal(vm_load(v), 0);
     const uint8_t *fadt = find_table(v, "FACP");
     const uint8_t *tables[] = {fadt, acpi_table(v, rd64(fadt + 140), "DSDT"), find_table(v, "APIC")};
@@ -971,6 +1013,10 @@ static void test_acpi_tables_disassemble_with_iasl(void **state)
     snprintf(cmd, sizeof(cmd), "grep -q 'EisaId (\"PNP0A03\")' '%s/dsdt.dsl' && grep -q 'Name (_S5, Package (0x04)' '%s/dsdt.dsl' "
              "&& grep -q '0x0005FFFF' '%s/dsdt.dsl'", tmpdir, tmpdir, tmpdir);
     assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "grep -q 'Name (_HID, \"QEMU0001\")' '%s/dsdt.dsl' && "
+             "grep -q 'IO (Decode16,' '%s/dsdt.dsl' && grep -q '0x0505,' '%s/dsdt.dsl'", tmpdir, tmpdir, tmpdir);
+    if (system(cmd) != 0) fail_msg("iasl's listing lacks pvpanic's _HID or IO _CRS (see %s/dsdt.dsl)", tmpdir);
+    drop_pvpanic(v);
     vm_free(v);
 }
 
@@ -1208,6 +1254,7 @@ int main(void)
         cmocka_unit_test(test_acpi_madt),
         cmocka_unit_test(test_acpi_dsdt_pci_host_bridge),
         cmocka_unit_test(test_aml_pkglength_encoding),
+        cmocka_unit_test(test_acpi_dsdt_pvpanic),
         cmocka_unit_test(test_acpi_tables_disassemble_with_iasl),
         cmocka_unit_test(test_mptable),
         cmocka_unit_test(test_max_cpus_fit),

@@ -1,9 +1,10 @@
 /* Unit tests for devices/misc_ports (the I/O delay port and system control port A) and the other
- * small ISA ports: devices/debug_exit (isa-debug-exit). */
+ * small ISA ports: devices/debug_exit (isa-debug-exit) and devices/pvpanic. */
 #include "tests/unit/device_test_machine.h"
 
 #include "devices/debug_exit.h"
 #include "devices/misc_ports.h"
+#include "devices/pvpanic.h"
 
 static int setup(void **state)
 {
@@ -90,6 +91,56 @@ static void test_debug_exit_wide_values(void **state)
     debug_exit_device.destroy(&t->m);
 }
 
+/* The panic policy: auto is ignore with panic=N (N != 0) before any "--", else stop. */
+static void test_pvpanic_policy(void **state)
+{
+    (void)state;
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, NULL), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "console=ttyS0"), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "console=ttyS0 panic=1"), ON_PANIC_IGNORE);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "panic=-1 quiet"), ON_PANIC_IGNORE);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "panic=0"), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "panic=10 panic=0"), ON_PANIC_STOP); /* the last wins */
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "panic=x"), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "oops=panic panic_on_warn=1"), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_AUTO, "quiet -- panic=5"), ON_PANIC_STOP); /* init's */
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_REBOOT, "console=ttyS0"), ON_PANIC_REBOOT);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_STOP, "panic=1"), ON_PANIC_STOP);
+    assert_int_equal(pvpanic_effective_policy(ON_PANIC_IGNORE, ""), ON_PANIC_IGNORE);
+}
+
+/* The port: reads the supported events; bit 0 acts by the policy, bit 1 alone only logs. */
+static void test_pvpanic_port(void **state)
+{
+    struct device_test_machine *t = *state;
+    char err[128];
+    static const struct {
+        enum vm_on_panic policy;
+        const char *cmdline;
+        enum machine_stop want;
+    } cases[] = {
+        {ON_PANIC_AUTO, "console=ttyS0", MACHINE_STOP_PANIC},
+        {ON_PANIC_AUTO, "console=ttyS0 panic=1", MACHINE_RUNNING},
+        {ON_PANIC_REBOOT, NULL, MACHINE_STOP_RESET},
+        {ON_PANIC_IGNORE, NULL, MACHINE_RUNNING},
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        t->cfg.on_panic = cases[i].policy;
+        t->cfg.cmdline = (char *)cases[i].cmdline;
+        atomic_store(&t->m.stop, MACHINE_RUNNING);
+        assert_int_equal(pvpanic_device.init(&t->m, err, sizeof(err)), 0);
+        assert_true(pvpanic_present(&t->m));
+        assert_int_equal(dtm_inb(t, PVPANIC_PORT), PVPANIC_PANICKED | PVPANIC_CRASH_LOADED);
+        dtm_outb(t, PVPANIC_PORT, PVPANIC_CRASH_LOADED);
+        assert_int_equal(machine_stop_requested(&t->m), MACHINE_RUNNING);
+        dtm_outb(t, PVPANIC_PORT, PVPANIC_PANICKED);
+        assert_int_equal(machine_stop_requested(&t->m), cases[i].want);
+        pvpanic_device.destroy(&t->m);
+        assert_false(pvpanic_present(&t->m));
+    }
+    t->cfg.cmdline = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +149,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_debug_exit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_debug_exit_wide_values, setup, teardown),
+        cmocka_unit_test(test_pvpanic_policy),
+        cmocka_unit_test_setup_teardown(test_pvpanic_port, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
