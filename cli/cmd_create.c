@@ -16,7 +16,7 @@ static void create_usage(FILE *f)
 {
     fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly][,format=raw|qcow2]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
-               "                   [--device isa-debug-exit] [--on-panic auto|stop|reboot|ignore]\n"
+               "                   [--device isa-debug-exit] [--on-panic auto|stop|reboot|ignore] [--boot-protocol auto|32|64]\n"
                "                   [--request-id ID] [--autostart]\n"
                "Options are those of 'vmctl run' (see vmctl run --help). --request-id makes the call safe to retry:\n"
                "the same ID with the same options answers the VM it created instead of failing. --autostart:\n"

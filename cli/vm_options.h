@@ -13,6 +13,6 @@
         {"disk", required_argument, 0, 0}, {"net", required_argument, 0, 0},                           \
         {"vnc", required_argument, 0, 0}, {"name", required_argument, 0, 0},                           \
         {"irqchip", required_argument, 0, 0}, {"device", required_argument, 0, 0},                      \
-        {"on-panic", required_argument, 0, 0}
+        {"on-panic", required_argument, 0, 0}, {"boot-protocol", required_argument, 0, 0}
 
 #endif

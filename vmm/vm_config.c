@@ -212,6 +212,11 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
     } else if (!strcmp(opt, "device")) {
         if (!strcmp(v, "isa-debug-exit")) c->devices |= VM_DEVICE_ISA_DEBUG_EXIT;
         else FAIL("--device: '%s' is not a known device (isa-debug-exit)", v);
+    } else if (!strcmp(opt, "boot-protocol")) {
+        if (!strcmp(v, "auto")) c->boot_protocol = BOOT_PROTOCOL_AUTO;
+        else if (!strcmp(v, "32")) c->boot_protocol = BOOT_PROTOCOL_32;
+        else if (!strcmp(v, "64")) c->boot_protocol = BOOT_PROTOCOL_64;
+        else FAIL("--boot-protocol: '%s' is not one of auto, 32, 64", v);
     } else if (!strcmp(opt, "on-panic")) {
         if (!strcmp(v, "auto")) c->on_panic = ON_PANIC_AUTO;
         else if (!strcmp(v, "stop")) c->on_panic = ON_PANIC_STOP;

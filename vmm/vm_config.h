@@ -50,6 +50,10 @@ struct vm_net {
     struct vm_hostfwd hostfwd[VM_MAX_HOSTFWD];
 };
 
+/* Which bzImage entry the direct boot uses: auto (64-bit when the kernel has one, else 32-bit),
+ * or forced. 32 enters code32_start in flat 32-bit protected mode even for a 64-bit kernel. */
+enum vm_boot_protocol { BOOT_PROTOCOL_AUTO, BOOT_PROTOCOL_32, BOOT_PROTOCOL_64 };
+
 /* What a guest kernel panic reported through pvpanic does (devices/pvpanic.h). */
 enum vm_on_panic { ON_PANIC_AUTO, ON_PANIC_STOP, ON_PANIC_REBOOT, ON_PANIC_IGNORE };
 
@@ -67,6 +71,7 @@ struct vm_config {
     char *vnc; /* "ADDR:PORT" or NULL */
     unsigned devices; /* VM_DEVICE_* */
     enum vm_on_panic on_panic;
+    enum vm_boot_protocol boot_protocol;
 };
 
 void vm_config_init(struct vm_config *c); /* defaults: 256 MiB, 1 CPU, accel auto */

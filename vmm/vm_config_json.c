@@ -37,6 +37,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
     json_object_set_new(j, "vcpus", json_integer(c->cpus));
     json_object_set_new(j, "accel", json_string(vm_accel_name(c->accel)));
     if (c->irqchip != IRQCHIP_AUTO) json_object_set_new(j, "irqchip", json_string(vm_irqchip_name(c->irqchip)));
+    if (c->boot_protocol != BOOT_PROTOCOL_AUTO)
+        json_object_set_new(j, "boot_protocol", json_integer(c->boot_protocol == BOOT_PROTOCOL_32 ? 32 : 64));
     if (c->on_panic != ON_PANIC_AUTO) json_object_set_new(j, "on_panic", json_string(vm_on_panic_name(c->on_panic)));
     if (c->kernel) json_object_set_new(j, "kernel", json_string(c->kernel));
     if (c->initrd) json_object_set_new(j, "initrd", json_string(c->initrd));
@@ -203,7 +205,8 @@ static int set_devices(struct vm_config *c, const json_t *devs, char *err, size_
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
     static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
-                                        "cmdline", "disks", "nets", "vnc", "devices", "on_panic"};
+                                        "cmdline", "disks", "nets", "vnc", "devices", "on_panic",
+                                        "boot_protocol"};
     const char *dummy;
     if (!field) field = &dummy;
     *field = NULL;
@@ -235,6 +238,7 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
         (r = set_string(c, j, "vnc", "vnc", err, errlen, field)) ||
         (r = set_string(c, j, "on_panic", "on-panic", err, errlen, field)) ||
+        (r = set_integer(c, j, "boot_protocol", "boot-protocol", err, errlen, field)) ||
         (r = set_disks(c, json_object_get(j, "disks"), err, errlen, field)) ||
         (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)) ||
         (r = set_devices(c, json_object_get(j, "devices"), err, errlen, field)))

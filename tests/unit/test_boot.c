@@ -631,11 +631,12 @@ static void test_gdt_descriptors(void **state)
 static void test_32bit_boot_protocol(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 2; variant++) {
+    for (int variant = 0; variant < 3; variant++) {
         struct fake_kernel k = default_kernel();
         if (variant == 0) k.xloadflags = 0;
-        else k.version = 0x020A;
+        else if (variant == 1) k.version = 0x020A;
         struct vm *v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+        if (variant == 2) v->cfg.boot_protocol = BOOT_PROTOCOL_32; /* a 64-bit kernel, forced */
         assert_int_equal(vm_load(v), 0);
         assert_true(v->m.kernel_entry32);
         assert_int_equal(v->m.kernel_entry, 0x100000);
@@ -667,6 +668,27 @@ static void test_32bit_boot_protocol(void **state)
         assert_int_equal((desc >> 53) & 3, 2); /* L=0, D=1 */
         vm_free(v);
     }
+}
+
+/* --boot-protocol 64 needs the 64-bit entry: a 32-bit kernel is refused, naming the reason; with it,
+ * the 64-bit entry is used as by default. */
+static void test_boot_protocol_64_forced(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    k.xloadflags = 0;
+    struct vm *v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+    v->cfg.boot_protocol = BOOT_PROTOCOL_64;
+    assert_int_equal(vm_load(v), -ENOEXEC);
+    assert_non_null(strstr(v->err, "--boot-protocol 64: the kernel has no 64-bit entry point"));
+    vm_free(v);
+    k = default_kernel();
+    v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+    v->cfg.boot_protocol = BOOT_PROTOCOL_64;
+    assert_int_equal(vm_load(v), 0);
+    assert_false(v->m.kernel_entry32);
+    assert_int_equal(v->m.kernel_entry, 0x100200);
+    vm_free(v);
 }
 
 static void test_bsp_state(void **state)
@@ -1248,6 +1270,7 @@ int main(void)
         cmocka_unit_test(test_gdt_descriptors),
         cmocka_unit_test(test_bsp_state),
         cmocka_unit_test(test_32bit_boot_protocol),
+        cmocka_unit_test(test_boot_protocol_64_forced),
         cmocka_unit_test(test_ap_reset_state),
         cmocka_unit_test(test_acpi_rsdp_and_checksums),
         cmocka_unit_test(test_acpi_fadt_fields),

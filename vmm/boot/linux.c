@@ -117,6 +117,15 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
         close(fd);
         return r;
     }
+    /* --boot-protocol: 32 enters even a 64-bit kernel at code32_start (its startup_32 then
+     * builds its own page tables and switches to long mode); 64 needs the 64-bit entry. */
+    if (cfg->boot_protocol == BOOT_PROTOCOL_64 && !bz.has_entry64) {
+        snprintf(err, errlen, "kernel '%s': --boot-protocol 64: the kernel has no 64-bit entry point (a 32-bit kernel)",
+                 cfg->kernel);
+        close(fd);
+        return -ENOEXEC;
+    }
+    bool entry64 = bz.has_entry64 && cfg->boot_protocol != BOOT_PROTOCOL_32;
     uint64_t kernel_end = bzimage_footprint_end(&bz, BOOT_KERNEL_ADDR);
     if (kernel_end > low_end) {
         snprintf(err, errlen, "kernel '%s': does not fit in RAM (needs %llu MiB below 3 GiB, the VM has %llu MiB there)",
@@ -219,17 +228,17 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
     }
 
     r |= guest_mem_write(&m->mem, BOOT_PARAMS_ADDR, &bp, sizeof(bp));
-    r |= bz.has_entry64 ? longmode_write_tables(&m->mem) : protmode_write_tables(&m->mem);
-    if (bz.has_entry64) r |= longmode_write_pagetables(&m->mem);
+    r |= entry64 ? longmode_write_tables(&m->mem) : protmode_write_tables(&m->mem);
+    if (entry64) r |= longmode_write_pagetables(&m->mem);
     if (r < 0) {
         snprintf(err, errlen, "boot structures: outside guest RAM");
         return -EFAULT;
     }
-    m->kernel_entry32 = !bz.has_entry64;
-    m->kernel_entry = BOOT_KERNEL_ADDR + (bz.has_entry64 ? BOOT_KERNEL_ENTRY64_OFFSET : 0);
+    m->kernel_entry32 = !entry64;
+    m->kernel_entry = BOOT_KERNEL_ADDR + (entry64 ? BOOT_KERNEL_ENTRY64_OFFSET : 0);
     m->boot_params_gpa = BOOT_PARAMS_ADDR;
-    log_debug("boot: protocol %u.%02u, kernel %llu bytes at 0x%llx (footprint to 0x%llx), entry 0x%llx",
-              bz.version >> 8, bz.version & 0xFF, (unsigned long long)bz.kernel_size,
+    log_debug("boot: protocol %u.%02u, %s entry, kernel %llu bytes at 0x%llx (footprint to 0x%llx), entry 0x%llx",
+              bz.version >> 8, bz.version & 0xFF, entry64 ? "64-bit" : "32-bit", (unsigned long long)bz.kernel_size,
               (unsigned long long)BOOT_KERNEL_ADDR, (unsigned long long)kernel_end,
               (unsigned long long)m->kernel_entry);
     return 0;
