@@ -14,7 +14,7 @@
 
 static void create_usage(FILE *f)
 {
-    fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
+    fprintf(f, "usage: vmctl create NAME --kernel KERNEL [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly][,format=raw|qcow2]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
                "                   [--device isa-debug-exit] [--on-panic auto|stop|reboot|ignore] [--boot-protocol auto|32|64]\n"
                "                   [--request-id ID] [--autostart]\n"

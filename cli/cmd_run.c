@@ -33,14 +33,15 @@
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: vmctl run --kernel BZIMAGE [options]\n"
+            "usage: vmctl run --kernel KERNEL [options]\n"
             "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
             "  --irqchip auto|pic|apic  interrupt controllers: i8259 only, or local APIC + IOAPIC + MSI-X\n"
             "                         (auto: apic, or what --restore's snapshot used; pic only under emu)\n"
             "  --memory MIB           guest RAM (default 256)\n"
             "  --cpus N               vCPUs (default 1)\n"
-            "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
-            "  --initrd FILE          initial ramdisk\n"
+            "  --kernel KERNEL        Linux kernel (bzImage, boot protocol >= 2.06), or a multiboot v1\n"
+            "                         image (ELF32 or a.out kludge, as QEMU's -kernel)\n"
+            "  --initrd FILE          initial ramdisk (multiboot: the one module)\n"
             "  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
             "  --boot-protocol auto|32|64  bzImage entry: 64-bit (long mode) or 32-bit (code32_start,\n"
             "                         flat protected mode; a 64-bit kernel switches to long mode itself)\n"

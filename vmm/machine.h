@@ -108,6 +108,8 @@ struct machine {
     uint64_t kernel_entry;   /* entry point: 64-bit, or 32-bit (code32_start) if kernel_entry32 */
     bool kernel_entry32;     /* the 32-bit boot protocol: flat protected mode, no paging */
     uint64_t boot_params_gpa;
+    bool multiboot;          /* a multiboot kernel: EAX = 0x2BADB002, EBX = multiboot_info at entry */
+    uint64_t multiboot_info;
 
     /* The status a guest asked to end with (isa-debug-exit, devices/debug_exit.c): set under dev_lock
      * before MACHINE_STOP_GUEST_EXIT is requested; read after machine_join. */

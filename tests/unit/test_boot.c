@@ -17,6 +17,7 @@
 
 #include "devices/pci.h"
 #include "devices/pvpanic.h"
+#include "vmm/boot/multiboot.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/boot.h"
@@ -1042,6 +1043,93 @@ static void test_acpi_tables_disassemble_with_iasl(void **state)
     vm_free(v);
 }
 
+/* A 4 KiB multiboot image with the a.out kludge: the header at offset 0 (loaded at load_addr),
+ * NOPs after it, entry at +0x20, bss to load_addr + 0x3000. */
+static char *write_multiboot(uint32_t load_addr)
+{
+    static uint8_t mb[4096];
+    memset(mb, 0x90, sizeof(mb));
+    const uint32_t flags = MULTIBOOT_AOUT_KLUDGE | MULTIBOOT_PAGE_ALIGN | MULTIBOOT_MEMORY_INFO;
+    const uint32_t h[8] = {MULTIBOOT_HEADER_MAGIC, flags, (uint32_t)-(MULTIBOOT_HEADER_MAGIC + flags), load_addr,
+                           load_addr, 0, load_addr + 0x3000, load_addr + 0x20};
+    memcpy(mb, h, sizeof(h));
+    return write_file("multiboot.bin", mb, sizeof(mb));
+}
+
+/* A multiboot kernel: loaded at its address with the bss zeroed, the initrd as its one module,
+ * the info (flags, memory, mmap = e820, "KERNEL CMDLINE", loader name), and the entry state the
+ * spec asks for: flat 32-bit protected mode, paging off, EAX magic, EBX the info. */
+static void test_multiboot_load(void **state)
+{
+    (void)state;
+    char *initrd = write_file("module", "MODULE-BYTES", 12);
+    struct vm *v = vm_new(64, 1, false, write_multiboot(0x200000), initrd, "hello mb");
+    memset(guest_mem_ptr(&v->m.mem, 0x201000, 0x2000), 0xAA, 0x2000); /* the bss must be zeroed */
+    assert_int_equal(vm_load(v), 0);
+    assert_true(v->m.multiboot);
+    const uint8_t *k = guest_mem_ptr(&v->m.mem, 0x200000, 0x3000);
+    assert_int_equal(rd32(k), MULTIBOOT_HEADER_MAGIC);
+    assert_int_equal(k[0x20], 0x90);
+    assert_int_equal(k[0x1000], 0);
+    assert_int_equal(k[0x2FFF], 0);
+    struct cpu_state s;
+    boot_cpu_state(&v->m, 0, &s);
+    assert_int_equal(s.rip, 0x200020);
+    assert_int_equal(s.gpr[GPR_RAX], 0x2BADB002);
+    assert_int_equal(s.gpr[GPR_RBX], 0x9000);
+    assert_int_equal(s.cr0 & (CR0_PE | CR0_PG), CR0_PE);
+    assert_int_equal(s.efer & EFER_LME, 0);
+    assert_int_equal(s.rflags & 0x200, 0);
+    assert_int_equal(s.seg[SEG_CS].db, 1);
+    assert_int_equal(s.seg[SEG_CS].limit, 0xFFFFFFFF);
+    const uint8_t *mbi = guest_mem_ptr(&v->m.mem, 0x9000, 88);
+    assert_int_equal(rd32(mbi), 0x24D);
+    assert_int_equal(rd32(mbi + 4), 639);
+    assert_int_equal(rd32(mbi + 8), 63 * 1024);
+    char *cmd = (char *)guest_mem_ptr(&v->m.mem, rd32(mbi + 16), 64);
+    char want[200];
+    snprintf(want, sizeof(want), "%s hello mb", v->cfg.kernel);
+    assert_string_equal(cmd, want);
+    assert_int_equal(rd32(mbi + 20), 1);
+    const uint8_t *mod = guest_mem_ptr(&v->m.mem, rd32(mbi + 24), 16);
+    assert_int_equal(rd32(mod), 0x203000); /* page-aligned after the image's bss */
+    assert_int_equal(rd32(mod + 4), 0x203000 + 12);
+    assert_memory_equal(guest_mem_ptr(&v->m.mem, 0x203000, 12), "MODULE-BYTES", 12);
+    assert_string_equal((char *)guest_mem_ptr(&v->m.mem, rd32(mod + 8), 8), initrd);
+    /* mmap: the e820 map, each entry after its size */
+    struct boot_e820_entry e820[16];
+    int n = e820_build(&v->m.mem, e820, 16);
+    assert_true(n > 0);
+    assert_int_equal(rd32(mbi + 44), (uint32_t)n * 24);
+    const uint8_t *mm = guest_mem_ptr(&v->m.mem, rd32(mbi + 48), (size_t)n * 24);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rd32(mm + i * 24), 20);
+        assert_int_equal(rd64(mm + i * 24 + 4), e820[i].addr);
+        assert_int_equal(rd64(mm + i * 24 + 12), e820[i].size);
+        assert_int_equal(rd32(mm + i * 24 + 20), e820[i].type);
+    }
+    assert_string_equal((char *)guest_mem_ptr(&v->m.mem, rd32(mbi + 64), 4), "vmd");
+    vm_free(v);
+}
+
+/* Images below 1 MiB or past the end of RAM, and a module that does not fit, are refused. */
+static void test_multiboot_placement_refused(void **state)
+{
+    (void)state;
+    struct vm *v = vm_new(64, 1, false, write_multiboot(0x10000), NULL, NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    assert_non_null(strstr(v->err, "between 1 MiB and the end of low RAM"));
+    vm_free(v);
+    v = vm_new(64, 1, false, write_multiboot(0x3FFF000), NULL, NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    vm_free(v);
+    static uint8_t big[1 << 20];
+    v = vm_new(16, 1, false, write_multiboot(0xF00000), write_file("big", big, sizeof(big)), NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    assert_non_null(strstr(v->err, "does not fit in RAM after the multiboot image"));
+    vm_free(v);
+}
+
 static void test_aml_pkglength_encoding(void **state)
 {
     (void)state;
@@ -1271,6 +1359,8 @@ int main(void)
         cmocka_unit_test(test_bsp_state),
         cmocka_unit_test(test_32bit_boot_protocol),
         cmocka_unit_test(test_boot_protocol_64_forced),
+        cmocka_unit_test(test_multiboot_load),
+        cmocka_unit_test(test_multiboot_placement_refused),
         cmocka_unit_test(test_ap_reset_state),
         cmocka_unit_test(test_acpi_rsdp_and_checksums),
         cmocka_unit_test(test_acpi_fadt_fields),
