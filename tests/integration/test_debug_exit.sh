@@ -2,7 +2,7 @@
 # emulator writes 0x10 to the port (tests/guest/debug_exit.sh, with tests/guest/outb.c): `vmctl run` exits
 # with (0x10<<1)|1 = 33 and the guest runs no further. Without the device the write goes nowhere and
 # the guest powers off (vmctl exits 0). Under vmd, a VM defined with "devices": ["isa-debug-exit"]
-# stops, and vm.info reports exit_status 33 (also after a vmd restart: status.json keeps it).
+# stops, and vm.info and vm.list report exit_status 33 (also after a vmd restart: status.json keeps it).
 # timeout: 400
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
@@ -46,7 +46,9 @@ wait_state dx stopped "$limit" || { tail -n 20 "$STATE/vms/dx/console.log"; fail
 [ "$(vm_field dx exit_status)" = 33 ] || fail "vm.info exit_status is '$(vm_field dx exit_status)', expected 33"
 vm_field dx reason | grep -q "exited with status 33" || fail "vm.info reason: $(vm_field dx reason)"
 "$VMCTL" info dx | grep -q "^exit status: 33" || fail "vmctl info does not show the exit status"
-ok "under vmd: dx stopped, vm.info exit_status 33 ($(vm_field dx reason))"
+[ "$("$VMCTL" --json list | python3 -c 'import json,sys; print([v["exit_status"] for v in json.load(sys.stdin) if v["name"] == "dx"][0])')" = 33 ] ||
+    fail "vm.list does not report dx's exit_status 33"
+ok "under vmd: dx stopped, vm.info and vm.list exit_status 33 ($(vm_field dx reason))"
 stop_vmd_hard
 start_vmd
 [ "$(vm_field dx exit_status)" = 33 ] || fail "after a vmd restart vm.info exit_status is '$(vm_field dx exit_status)'"
