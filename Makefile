@@ -56,6 +56,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 # Test tools (tests/tools/*.c): small programs integration tests drive, e.g. a VNC viewer.
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
+# The multiboot test kernel (tests/guest/mbtest.s, GNU as --32), as an ELF image and as a flat
+# binary with the a.out kludge; tests/integration/test_multiboot.sh boots both. Not BUILD-specific.
+MB_TEST_KERNELS := build/guest/mbtest-elf build/guest/mbtest-aout
 
 # Mode test ROMs (tests/guest/modes/*.s, GNU as): flat 64 KiB images for `vmctl run --firmware`
 # and `qemu-system-x86_64 -bios` (tests/integration/test_emu_realmode.sh). Built, never committed.
@@ -74,7 +77,7 @@ build/roms/%.rom: tests/guest/modes/%.s $(wildcard tests/guest/modes/*.inc)
 all: build
 
 # `make` gives build/bin/{vmd,vmd-worker,vmctl}: links to the release build.
-build: $(PROGS) $(TOOL_BINS) $(MODE_ROMS)
+build: $(PROGS) $(TOOL_BINS) $(MODE_ROMS) $(MB_TEST_KERNELS)
 	@mkdir -p $(BIN)
 	@for p in $(PROGS); do ln -sf ../$(BUILD)/bin/$$(basename $$p) $(BIN)/$$(basename $$p); done
 
@@ -114,7 +117,18 @@ $(O)/tools/%: $(O)/tests/tools/%.o $(call obj,$(UNIT_HELPER_SRCS)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LINK_LIBS) $(LDLIBS)
 
-tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS) $(MODE_ROMS)
+tests: $(UNIT_BINS) $(PROGS) $(TOOL_BINS) $(MODE_ROMS) $(MB_TEST_KERNELS)
+
+MB_LDFLAGS := -m elf_i386 -N -Ttext=0x100000 -e _start --no-warn-rwx-segments
+build/guest/mbtest-elf: tests/guest/mbtest.s
+	@mkdir -p $(dir $@)
+	as --32 -o $@.o $<
+	ld $(MB_LDFLAGS) -o $@ $@.o
+build/guest/mbtest-aout: tests/guest/mbtest.s
+	@mkdir -p $(dir $@)
+	as --32 --defsym AOUT=1 -o $@.o $<
+	ld $(MB_LDFLAGS) -o $@.elf $@.o
+	objcopy -O binary $@.elf $@
 
 # Install the Debian packages the build and the tests need (idempotent; skips apt when all are present).
 deps:

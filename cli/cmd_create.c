@@ -14,9 +14,10 @@
 
 static void create_usage(FILE *f)
 {
-    fprintf(f, "usage: vmctl create NAME --kernel BZIMAGE [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
+    fprintf(f, "usage: vmctl create NAME --kernel KERNEL [--initrd FILE] [--cmdline S] [--memory MIB] [--cpus N]\n"
                "       vmctl create NAME --firmware ROM [options]\n"
                "                   [--accel auto|kvm|emu] [--irqchip auto|pic|apic] [--disk PATH[,readonly][,format=raw|qcow2]]... [--net SPEC]... [--vnc ADDR:PORT]\n"
+               "                   [--device isa-debug-exit] [--on-panic auto|stop|reboot|ignore] [--boot-protocol auto|32|64]\n"
                "                   [--cloud-init USER-DATA [--cloud-init-meta FILE] [--cloud-init-network FILE]]\n"
                "                   [--request-id ID] [--autostart]\n"
                "Options are those of 'vmctl run' (see vmctl run --help). --request-id makes the call safe to retry:\n"

@@ -56,6 +56,8 @@ int cmd_info(int argc, char **argv)
         json_t *def = json_object_get(vm, "definition");
         printf("name:     %s\n", str_or(vm, "name", "?"));
         printf("state:    %s (%s)\n", str_or(vm, "state", "?"), str_or(vm, "reason", "-"));
+        if (json_is_integer(json_object_get(vm, "exit_status")))
+            printf("exit status: %lld\n", (long long)json_integer_value(json_object_get(vm, "exit_status")));
         if (json_is_integer(json_object_get(vm, "pid"))) printf("pid:      %lld\n", (long long)json_integer_value(json_object_get(vm, "pid")));
         else printf("pid:      -\n");
         printf("uptime:   %s\n", up);

@@ -1,5 +1,7 @@
 /* vmctl run: one VM in the foreground, serial console on stdin/stdout.
- * Exits 0 when the guest powers off (or resets, with --no-reboot).
+ * Exits 0 when the guest powers off (or resets, with --no-reboot); with --device isa-debug-exit,
+ * (V<<1)|1 when the guest writes V to port 0xf4, 70 when its kernel panicked and the panic policy
+ * stopped it (docs/operations.md "vmctl run's exit status").
  * Run by root, it confines itself as vmd's workers do (vmm/sandbox.h, docs/security.md) before
  * any guest code runs: what the VM needs is opened first, then it drops to an unprivileged user
  * with no capabilities, no_new_privs and the seccomp filter (no mount namespace: the snapshot
@@ -32,23 +34,31 @@
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: vmctl run --kernel BZIMAGE [options]\n"
+            "usage: vmctl run --kernel KERNEL [options]\n"
             "       vmctl run --firmware ROM [options]\n"
             "  --accel auto|kvm|emu   CPU backend (auto: kvm where the host has vmx/svm, else emu)\n"
             "  --irqchip auto|pic|apic  interrupt controllers: i8259 only, or local APIC + IOAPIC + MSI-X\n"
             "                         (auto: apic, or what --restore's snapshot used; pic only under emu)\n"
             "  --memory MIB           guest RAM (default 256)\n"
             "  --cpus N               vCPUs (default 1)\n"
-            "  --kernel BZIMAGE       Linux kernel (bzImage, boot protocol >= 2.06)\n"
-            "  --initrd FILE          initial ramdisk\n"
+            "  --kernel KERNEL        Linux kernel (bzImage, boot protocol >= 2.06), or a multiboot v1\n"
+            "                         image (ELF32 or a.out kludge, as QEMU's -kernel)\n"
+            "  --initrd FILE          initial ramdisk (multiboot: the one module)\n"
             "  --cmdline STRING       kernel command line (default \"console=ttyS0\")\n"
             "  --firmware ROM         boot a ROM image (a multiple of 64 KiB, at most 16 MiB) from the\n"
             "                         reset vector instead of a kernel (emulator only; docs/boot.md)\n"
+            "  --boot-protocol auto|32|64  bzImage entry: 64-bit (long mode) or 32-bit (code32_start,\n"
+            "                         flat protected mode; a 64-bit kernel switches to long mode itself)\n"
+            "                         (auto: 64 when the kernel has a 64-bit entry point, else 32)\n"
             "  --disk PATH[,readonly][,format=raw|qcow2]  virtio-blk disk (repeatable; the format is\n"
             "                         read from the image's first bytes when not given)\n"
             "  --net slirp[,hostfwd=tcp:ADDR:HPORT-:GPORT] | tap:BRIDGE  (repeatable)\n"
             "  --vnc ADDR:PORT        VNC console\n"
             VM_CLOUD_INIT_USAGE
+            "  --device isa-debug-exit  port 0xf4: a guest write of V ends the VM, vmctl exits (V<<1)|1\n"
+            "  --on-panic auto|stop|reboot|ignore  on a guest kernel panic (pvpanic): stop the VM (exit 70),\n"
+            "                         reset it, or only log it (auto: ignore with panic=N != 0 in --cmdline,\n"
+            "                         which reboots the guest itself, else stop)\n"
             "  --no-reboot            exit when the guest resets instead of rebooting it\n"
             "  --snapshot-on-signal PATH  on SIGUSR2: pause the VM, save a snapshot to PATH, resume\n"
             "                         (a snapshot file; into PATH when it is an existing, empty directory)\n"
@@ -349,6 +359,7 @@ int cmd_run(int argc, char **argv)
         } else {
             why = run_console(&run, snapshot_path);
         }
+        int guest_status = run.live ? run.m.guest_exit_status : 0;
         vm_run_teardown(&run);
         if (vm_run_reboots(why, no_reboot)) {
             log_info("guest reset: rebooting");
@@ -357,6 +368,11 @@ int cmd_run(int argc, char **argv)
         switch (why) {
         case MACHINE_STOP_POWEROFF:
         case MACHINE_STOP_RESET: rc = VMCTL_EXIT_OK; break;
+        case MACHINE_STOP_GUEST_EXIT: rc = guest_status; break;
+        case MACHINE_STOP_PANIC:
+            fprintf(stderr, "vmctl run: guest kernel panicked: VM stopped (exit status %d)\n", VMCTL_EXIT_GUEST_PANIC);
+            rc = VMCTL_EXIT_GUEST_PANIC;
+            break;
         case MACHINE_STOP_KILL: rc = 128 + (g_signalled ? g_signalled : SIGTERM); break;
         default: rc = VMCTL_EXIT_FAIL; break;
         }

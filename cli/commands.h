@@ -13,6 +13,9 @@ struct vmctl_command {
 #define VMCTL_EXIT_OK 0
 #define VMCTL_EXIT_FAIL 1
 #define VMCTL_EXIT_USAGE 2
+/* vmctl run: the guest kernel panicked (pvpanic) and the VM was stopped. EX_SOFTWARE from
+ * sysexits.h; even, so never an isa-debug-exit status ((V<<1)|1 is odd). */
+#define VMCTL_EXIT_GUEST_PANIC 70
 
 int cmd_run(int argc, char **argv);
 int cmd_create(int argc, char **argv);

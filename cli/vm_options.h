@@ -17,7 +17,8 @@
         {"vnc", required_argument, 0, 0}, {"name", required_argument, 0, 0},                           \
         {"irqchip", required_argument, 0, 0}, {"cloud-init", required_argument, 0, 0},                 \
         {"cloud-init-meta", required_argument, 0, 0}, {"cloud-init-network", required_argument, 0, 0}, \
-        {"firmware", required_argument, 0, 0}
+        {"firmware", required_argument, 0, 0}, {"device", required_argument, 0, 0},                     \
+        {"on-panic", required_argument, 0, 0}, {"boot-protocol", required_argument, 0, 0}
 
 /* The options' help text, for both commands' usage. */
 #define VM_CLOUD_INIT_USAGE                                                                            \

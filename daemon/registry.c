@@ -34,6 +34,7 @@ static struct vm_record *record_new(struct vmd *d, const char *name)
     vm->d = d;
     snprintf(vm->name, sizeof(vm->name), "%s", name);
     vm->since = time(NULL);
+    vm->exit_status = vm->final_exit_status = -1;
     /* keep the list sorted by name so vm.list is stable */
     struct vm_record **pp = &d->vms;
     while (*pp && strcmp((*pp)->name, name) < 0) pp = &(*pp)->next;
@@ -167,6 +168,9 @@ int registry_load(struct vmd *d)
         const char *reason = st ? json_string_value(json_object_get(st, "reason")) : NULL;
         snprintf(vm->reason, sizeof(vm->reason), "%s", reason ? reason : "");
         vm->state = s;
+        json_t *es = st ? json_object_get(st, "exit_status") : NULL;
+        if (json_is_integer(es) && json_integer_value(es) >= 0 && json_integer_value(es) <= 255)
+            vm->exit_status = (int)json_integer_value(es);
         if (st && json_is_integer(json_object_get(st, "since"))) vm->since = (time_t)json_integer_value(json_object_get(st, "since"));
         json_decref(st);
 
@@ -240,7 +244,7 @@ int registry_create(struct vmd *d, const json_t *def, const json_t *options, str
     if (!r && options) r = vm_store_write_json(opath, options);
     else if (!r) unlink(opath); /* an orphan directory's */
     if (!r) r = vm_store_write_json(path, def);
-    if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0);
+    if (!r) r = vm_store_write_status(d->state_dir, c->name, VM_DEFINED, "created", 0, -1);
     char seed_err[600] = "";
     if (!r) r = registry_write_seed(d, c->name, c, seed_err, sizeof(seed_err));
     if (r) {
@@ -304,7 +308,8 @@ void vm_set_state(struct vm_record *vm, enum vm_state s, const char *reason)
     vm->since = time(NULL);
     snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
     if (s != VM_RUNNING && s != VM_PAUSED) vm->pid = 0;
-    int r = vm_store_write_status(vm->d->state_dir, vm->name, s, reason, vm->pid);
+    if (s == VM_RUNNING || s == VM_PAUSED) vm->exit_status = -1; /* a new run has none yet */
+    int r = vm_store_write_status(vm->d->state_dir, vm->name, s, reason, vm->pid, vm->exit_status);
     if (r) log_warn("%s: writing status.json: %s", vm->name, strerror(-r));
     if (vm->op_ends_on_state) vm_op_end(vm, vm->op_id); /* e.g. running again after a reboot */
     if (changed) {
@@ -339,6 +344,7 @@ json_t *vm_info_json(const struct vm_record *vm, bool full)
                           "vcpus", broken ? 0 : (int)vm->cfg.cpus, "accel", vm->accel);
     json_object_set_new(j, "pid", live && vm->pid ? json_integer(vm->pid) : json_null());
     json_object_set_new(j, "autostart", json_boolean(vm_autostart(vm)));
+    json_object_set_new(j, "exit_status", vm->exit_status >= 0 ? json_integer(vm->exit_status) : json_null());
     json_object_set_new(j, "uptime_s", live && vm->started_at ? json_integer((json_int_t)(time(NULL) - vm->started_at)) : json_null());
     /* The address the worker listens on (PORT 0 in the definition means "pick one"). */
     const char *vnc = vm->vnc_address[0] ? vm->vnc_address : vm->cfg.vnc;

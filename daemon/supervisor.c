@@ -47,10 +47,12 @@ static void worker_gone(struct vm_record *vm, const char *why_if_unknown)
     vm->started_at = 0;
     json_decref(vm->stats); /* a later worker counts from zero */
     vm->stats = NULL;
+    vm->exit_status = !why_if_unknown && vm->final_seen ? vm->final_exit_status : -1;
     if (why_if_unknown) vm_set_state(vm, VM_CRASHED, why_if_unknown);
     else if (vm->final_seen) vm_set_state(vm, vm->final_state, vm->final_reason);
     else vm_set_state(vm, VM_STOPPED, "worker exited");
     vm->final_seen = false;
+    vm->final_exit_status = -1;
     vm->adopted = false;
 }
 
@@ -115,6 +117,10 @@ static void apply_worker_state(struct vm_record *vm, json_t *st)
         vm->final_seen = true;
         vm->final_state = s;
         snprintf(vm->final_reason, sizeof(vm->final_reason), "%s", reason);
+        json_t *es = json_object_get(st, "exit_status");
+        vm->final_exit_status = json_is_integer(es) && json_integer_value(es) >= 0 && json_integer_value(es) <= 255
+                                    ? (int)json_integer_value(es)
+                                    : -1;
         return;
     }
     if (s == VM_RUNNING && !vm->started_at) vm->started_at = time(NULL);
@@ -177,6 +183,10 @@ static void reap_poll(uv_timer_t *t)
             vm->final_seen = true;
             vm->final_state = s;
             snprintf(vm->final_reason, sizeof(vm->final_reason), "%s", json_string_value(json_object_get(st, "reason")));
+            json_t *es = json_object_get(st, "exit_status");
+            vm->final_exit_status = json_is_integer(es) && json_integer_value(es) >= 0 && json_integer_value(es) <= 255
+                                        ? (int)json_integer_value(es)
+                                        : -1;
         }
         json_decref(st);
     }

@@ -71,6 +71,8 @@ struct vm_record {
     bool final_seen;        /* the worker reported its last state */
     enum vm_state final_state;
     char final_reason[512];
+    int final_exit_status;  /* the exit status in the worker's last state (isa-debug-exit), -1: none */
+    int exit_status;        /* the guest's exit status of its last run (vm.info exit_status), -1: none */
     uv_timer_t *reap_timer; /* polls an adopted worker's pid after its connection closed */
     struct vm_waiter *waiters;
     enum vm_op op;          /* the transition in flight (VM_OP_NONE: none) */

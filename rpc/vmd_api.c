@@ -10,7 +10,7 @@
 #define READ_ONLY .read_only = true /* "x-role": "read-only" */
 
 const struct vmd_api_method vmd_api_methods[] = {
-    {"vm.create", 15, {
+    {"vm.create", 18, {
         NAME_PARAM,
         {"memory_mib", RPC_T_INTEGER, false, 16, 1048576},
         {"vcpus", RPC_T_INTEGER, false, 1, 64},
@@ -26,6 +26,9 @@ const struct vmd_api_method vmd_api_methods[] = {
         {"autostart", RPC_T_BOOLEAN, false, NOCHECK},
         {"cloud_init", RPC_T_OBJECT, false, NOCHECK}, /* its fields: vm_config_from_json */
         {"firmware", RPC_T_STRING, false, 1, 4095},
+        {"devices", RPC_T_ARRAY, false, 0, 8},
+        {"on_panic", RPC_T_STRING, false, 4, 6},
+        {"boot_protocol", RPC_T_INTEGER, false, 32, 64},
     }, ADMIN},
     {"vm.start", 2, {NAME_PARAM, {"if_not_running", RPC_T_BOOLEAN, false, NOCHECK}}, ADMIN},
     {"vm.stop", 3, {NAME_PARAM, {"force", RPC_T_BOOLEAN, false, NOCHECK}, {"timeout", RPC_T_INTEGER, false, 1, 3600}}, ADMIN},

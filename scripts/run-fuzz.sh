@@ -3,7 +3,7 @@
 # usage: scripts/run-fuzz.sh [SECONDS] [TARGET...]   (default 60 s each, every target;
 #        TARGET is e.g. "jsonrpc" or "fuzz_jsonrpc")
 # Each target keeps a corpus in .cache/fuzz/<target>, seeded from tests/fuzz/seeds/<target>/
-# (and, for targets that build valid seeds at runtime — snapshot, bzimage, virtqueue, qcow2 — from
+# (and, for targets that build valid seeds at runtime — snapshot, bzimage, multiboot, virtqueue, qcow2 — from
 # FUZZ_SEED_DIR); crash inputs go to
 # .cache/fuzz/crashes/, full logs to .cache/fuzz/logs/. Prints one line per target and exits
 # non-zero if any target crashed (or could not be built/run).

@@ -103,13 +103,16 @@ json_t *vm_store_read_json(const char *path)
     return j;
 }
 
-int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid)
+int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid,
+                          int exit_status)
 {
     char path[4096];
     int r = vm_store_path(path, sizeof(path), state_dir, name, "status.json");
     if (r) return r;
     json_t *j = json_pack("{s:s, s:s, s:i, s:I}", "state", vm_state_name(s), "reason", reason ? reason : "", "pid",
                           (int)pid, "since", (json_int_t)time(NULL));
+    if (!j) return -ENOMEM;
+    if (exit_status >= 0) json_object_set_new(j, "exit_status", json_integer(exit_status));
     r = vm_store_write_json(path, j);
     json_decref(j);
     return r;

@@ -35,7 +35,9 @@ int vm_store_write_json(const char *path, const json_t *j);
 int vm_store_open_regular(const char *path);
 json_t *vm_store_read_json(const char *path); /* NULL if absent or unreadable */
 
-int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid);
+/* exit_status: the guest's own exit status (isa-debug-exit), written only when >= 0. */
+int vm_store_write_status(const char *state_dir, const char *name, enum vm_state s, const char *reason, pid_t pid,
+                          int exit_status);
 
 /* mkdir -p with mode. */
 int vm_store_mkdirs(const char *path, mode_t mode);

@@ -29,6 +29,8 @@ enum machine_stop {
     MACHINE_STOP_PAUSE,    /* host asked to pause: vCPUs return, state kept */
     MACHINE_STOP_RESET,    /* guest reset (i8042 pulse, triple fault, ACPI reset) */
     MACHINE_STOP_POWEROFF, /* guest powered off (ACPI S5) */
+    MACHINE_STOP_GUEST_EXIT, /* guest wrote its exit status to isa-debug-exit (machine.guest_exit_status) */
+    MACHINE_STOP_PANIC,    /* guest kernel panicked (pvpanic) and the panic policy stops the VM */
     MACHINE_STOP_KILL,     /* host asked to stop now */
     MACHINE_STOP_ERROR,    /* a backend or device failed */
 };
@@ -113,6 +115,12 @@ struct machine {
     uint64_t kernel_entry;   /* entry point: 64-bit, or 32-bit (code32_start) if kernel_entry32 */
     bool kernel_entry32;     /* the 32-bit boot protocol: flat protected mode, no paging */
     uint64_t boot_params_gpa;
+    bool multiboot;          /* a multiboot kernel: EAX = 0x2BADB002, EBX = multiboot_info at entry */
+    uint64_t multiboot_info;
+
+    /* The status a guest asked to end with (isa-debug-exit, devices/debug_exit.c): set under dev_lock
+     * before MACHINE_STOP_GUEST_EXIT is requested; read after machine_join. */
+    int guest_exit_status;
 
     /* Devices (NULL when absent). Typed as opaque here; see devices/. */
     struct uart *com1;

@@ -49,9 +49,24 @@ const char *vm_irqchip_name(enum vm_irqchip i)
     }
 }
 
+const char *vm_on_panic_name(enum vm_on_panic p)
+{
+    switch (p) {
+    case ON_PANIC_STOP: return "stop";
+    case ON_PANIC_REBOOT: return "reboot";
+    case ON_PANIC_IGNORE: return "ignore";
+    default: return "auto";
+    }
+}
+
 const char *vm_disk_format_name(enum vm_disk_format f)
 {
     return f == DISK_FORMAT_RAW ? "raw" : f == DISK_FORMAT_QCOW2 ? "qcow2" : NULL;
+}
+
+const char *vm_device_name(unsigned bit)
+{
+    return bit == VM_DEVICE_ISA_DEBUG_EXIT ? "isa-debug-exit" : NULL;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -201,6 +216,20 @@ int vm_config_set(struct vm_config *c, const char *opt, const char *v, char *err
             opt_s = next;
         }
         c->disks[c->ndisks++] = (struct vm_disk){.path = path, .readonly = ro, .format = fmt};
+    } else if (!strcmp(opt, "device")) {
+        if (!strcmp(v, "isa-debug-exit")) c->devices |= VM_DEVICE_ISA_DEBUG_EXIT;
+        else FAIL("--device: '%s' is not a known device (isa-debug-exit)", v);
+    } else if (!strcmp(opt, "boot-protocol")) {
+        if (!strcmp(v, "auto")) c->boot_protocol = BOOT_PROTOCOL_AUTO;
+        else if (!strcmp(v, "32")) c->boot_protocol = BOOT_PROTOCOL_32;
+        else if (!strcmp(v, "64")) c->boot_protocol = BOOT_PROTOCOL_64;
+        else FAIL("--boot-protocol: '%s' is not one of auto, 32, 64", v);
+    } else if (!strcmp(opt, "on-panic")) {
+        if (!strcmp(v, "auto")) c->on_panic = ON_PANIC_AUTO;
+        else if (!strcmp(v, "stop")) c->on_panic = ON_PANIC_STOP;
+        else if (!strcmp(v, "reboot")) c->on_panic = ON_PANIC_REBOOT;
+        else if (!strcmp(v, "ignore")) c->on_panic = ON_PANIC_IGNORE;
+        else FAIL("--on-panic: '%s' is not one of auto, stop, reboot, ignore", v);
     } else if (!strcmp(opt, "net")) {
         if (c->nnets == VM_MAX_NETS) FAIL("--net: at most %d network interfaces", VM_MAX_NETS);
         int r = vm_net_parse(&c->nets[c->nnets], v, err, errlen);

@@ -40,6 +40,9 @@ struct vm_hostfwd {
 
 enum vm_net_kind { NET_SLIRP, NET_TAP };
 
+/* Optional devices a VM may add (--device NAME, the definition's "devices" list): bits. */
+#define VM_DEVICE_ISA_DEBUG_EXIT 0x1u /* port 0xf4: a guest write of V ends the VM with status (V<<1)|1 */
+
 struct vm_net {
     enum vm_net_kind kind;
     char bridge[32];                 /* NET_TAP */
@@ -55,6 +58,13 @@ struct vm_net {
 struct vm_cloud_init {
     char *user_data, *meta_data, *network_config;
 };
+
+/* Which bzImage entry the direct boot uses: auto (64-bit when the kernel has one, else 32-bit),
+ * or forced. 32 enters code32_start in flat 32-bit protected mode even for a 64-bit kernel. */
+enum vm_boot_protocol { BOOT_PROTOCOL_AUTO, BOOT_PROTOCOL_32, BOOT_PROTOCOL_64 };
+
+/* What a guest kernel panic reported through pvpanic does (devices/pvpanic.h). */
+enum vm_on_panic { ON_PANIC_AUTO, ON_PANIC_STOP, ON_PANIC_REBOOT, ON_PANIC_IGNORE };
 
 struct vm_config {
     char *name;
@@ -74,6 +84,9 @@ struct vm_config {
      * virtio-blk disk after `disks`, with serial "vmd-cidata". Set by whoever built it (vmd-worker:
      * the file vmd keeps in the VM's directory; `vmctl run`: a temporary file), never from JSON. */
     char *cloud_init_seed;
+    unsigned devices; /* VM_DEVICE_* */
+    enum vm_on_panic on_panic;
+    enum vm_boot_protocol boot_protocol;
 };
 
 /* The seed disk's slot in the per-disk I/O counters (vmm/machine.h), after the VM's own disks. */
@@ -90,7 +103,10 @@ int vm_config_validate(const struct vm_config *c, char *err, size_t errlen);
 
 const char *vm_accel_name(enum vm_accel a);
 const char *vm_irqchip_name(enum vm_irqchip i);
+const char *vm_on_panic_name(enum vm_on_panic p);
 const char *vm_disk_format_name(enum vm_disk_format f); /* "raw", "qcow2", NULL for unset */
+/* The name of one VM_DEVICE_* bit ("isa-debug-exit"), NULL for an unknown one. */
+const char *vm_device_name(unsigned bit);
 int vm_net_parse(struct vm_net *n, const char *spec, char *err, size_t errlen);
 
 /* Check one cloud-init text of len bytes (what: its name in messages, e.g. "cloud_init.user_data"):

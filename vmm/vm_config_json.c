@@ -37,6 +37,9 @@ json_t *vm_config_to_json(const struct vm_config *c)
     json_object_set_new(j, "vcpus", json_integer(c->cpus));
     json_object_set_new(j, "accel", json_string(vm_accel_name(c->accel)));
     if (c->irqchip != IRQCHIP_AUTO) json_object_set_new(j, "irqchip", json_string(vm_irqchip_name(c->irqchip)));
+    if (c->boot_protocol != BOOT_PROTOCOL_AUTO)
+        json_object_set_new(j, "boot_protocol", json_integer(c->boot_protocol == BOOT_PROTOCOL_32 ? 32 : 64));
+    if (c->on_panic != ON_PANIC_AUTO) json_object_set_new(j, "on_panic", json_string(vm_on_panic_name(c->on_panic)));
     if (c->kernel) json_object_set_new(j, "kernel", json_string(c->kernel));
     if (c->initrd) json_object_set_new(j, "initrd", json_string(c->initrd));
     if (c->firmware) json_object_set_new(j, "firmware", json_string(c->firmware));
@@ -72,6 +75,12 @@ json_t *vm_config_to_json(const struct vm_config *c)
         if (c->cloud_init.network_config)
             json_object_set_new(ci, "network_config", json_string(c->cloud_init.network_config));
         json_object_set_new(j, "cloud_init", ci);
+    }
+    if (c->devices) {
+        json_t *devs = json_array();
+        for (unsigned bit = 1; bit; bit <<= 1)
+            if ((c->devices & bit) && vm_device_name(bit)) json_array_append_new(devs, json_string(vm_device_name(bit)));
+        json_object_set_new(j, "devices", devs);
     }
     return j;
 }
@@ -219,10 +228,28 @@ static int set_cloud_init(struct vm_config *c, const json_t *ci, char *err, size
     return 0;
 }
 
+static int set_devices(struct vm_config *c, const json_t *devs, char *err, size_t errlen, const char **field)
+{
+    if (!devs || json_is_null(devs)) return 0;
+    if (!json_is_array(devs)) FIELD_FAIL("devices", "devices: must be an array of device names");
+    if (json_array_size(devs) > 8) FIELD_FAIL("devices", "devices: at most 8 entries");
+    size_t i;
+    json_t *d;
+    json_array_foreach(devs, i, d) {
+        if (!json_is_string(d)) FIELD_FAIL("devices", "devices[%zu]: must be a string (e.g. \"isa-debug-exit\")", i);
+        if (vm_config_set(c, "device", json_string_value(d), err, errlen)) {
+            *field = "devices";
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t errlen, const char **field)
 {
     static const char *const known[] = {"name", "memory_mib", "vcpus", "accel", "irqchip", "kernel", "initrd",
-                                        "cmdline", "firmware", "disks", "nets", "vnc", "cloud_init"};
+                                        "cmdline", "firmware", "disks", "nets", "vnc", "cloud_init", "devices",
+                                        "on_panic", "boot_protocol"};
     const char *dummy;
     if (!field) field = &dummy;
     *field = NULL;
@@ -254,9 +281,12 @@ int vm_config_from_json(struct vm_config *c, const json_t *j, char *err, size_t 
         (r = set_string(c, j, "firmware", "firmware", err, errlen, field)) ||
         (r = set_string(c, j, "cmdline", "cmdline", err, errlen, field)) ||
         (r = set_string(c, j, "vnc", "vnc", err, errlen, field)) ||
+        (r = set_string(c, j, "on_panic", "on-panic", err, errlen, field)) ||
+        (r = set_integer(c, j, "boot_protocol", "boot-protocol", err, errlen, field)) ||
         (r = set_disks(c, json_object_get(j, "disks"), err, errlen, field)) ||
         (r = set_nets(c, json_object_get(j, "nets"), err, errlen, field)) ||
-        (r = set_cloud_init(c, json_object_get(j, "cloud_init"), err, errlen, field)))
+        (r = set_cloud_init(c, json_object_get(j, "cloud_init"), err, errlen, field)) ||
+        (r = set_devices(c, json_object_get(j, "devices"), err, errlen, field)))
         return r;
     if (vm_config_validate(c, err, errlen)) {
         /* vm_config_validate's messages start with the option as on the command line; map it

@@ -77,6 +77,7 @@ static struct worker {
     bool stopping, stop_forced, stop_timed_out, pause_requested, reboot_requested, exiting;
     int stop_timeout_s;
     int exit_code;
+    int exit_status;        /* the guest's own exit status (isa-debug-exit), -1 without one */
     int progress_percent;   /* last snapshot.progress sent */
     struct machine_totals past; /* the counters of the machines torn down (a reboot builds a new one) */
 } W;
@@ -97,6 +98,7 @@ static int write_status(enum vm_state s, const char *reason)
 {
     json_t *j = json_pack("{s:s, s:s, s:i, s:I}", "state", vm_state_name(s), "reason", reason ? reason : "", "pid",
                           (int)getpid(), "since", (json_int_t)time(NULL));
+    if (j && W.exit_status >= 0) json_object_set_new(j, "exit_status", json_integer(W.exit_status));
     int r = j ? vm_store_write_json("status.json", j) : -ENOMEM;
     json_decref(j);
     return r;
@@ -263,9 +265,18 @@ static void on_stop_fd(uv_poll_t *p, int status, int events)
         }
         return;
     }
+    int guest_status = W.run.live ? W.run.m.guest_exit_status : 0;
     machine_teardown();
     switch (why) {
     case MACHINE_STOP_POWEROFF: finish(VM_STOPPED, "guest powered off", 0); break;
+    case MACHINE_STOP_PANIC: finish(VM_CRASHED, "guest kernel panicked", 0); break;
+    case MACHINE_STOP_GUEST_EXIT: {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "guest exited with status %d (isa-debug-exit)", guest_status);
+        W.exit_status = guest_status;
+        finish(VM_STOPPED, reason, 0);
+        break;
+    }
     case MACHINE_STOP_RESET: finish(VM_STOPPED, "guest shut down (reset after the stop request)", 0); break;
     case MACHINE_STOP_KILL: {
         char reason[128];
@@ -338,11 +349,13 @@ static int do_stop(bool force, int timeout_s, char *err, size_t errlen)
 
 static json_t *status_json(void)
 {
-    return json_pack("{s:s, s:s, s:i, s:I, s:s, s:s?, s:I, s:i}", "state", vm_state_name(W.state), "reason", W.reason,
+    json_t *j = json_pack("{s:s, s:s, s:i, s:I, s:s, s:s?, s:I, s:i}", "state", vm_state_name(W.state), "reason", W.reason,
                      "pid", (int)getpid(), "started_at", (json_int_t)W.started_at, "accel",
                      W.run.backend ? W.run.backend->name : "none", "vnc",
                      W.run.live && W.run.m.vnc ? vnc_address(W.run.m.vnc) : W.cfg.vnc, "memory_mib", (json_int_t)W.cfg.memory_mib,
                      "vcpus", (int)W.cfg.cpus);
+    if (j && W.exit_status >= 0) json_object_set_new(j, "exit_status", json_integer(W.exit_status));
+    return j;
 }
 
 /* stats: the VM's counters since the worker started (docs/worker-protocol.md). */
@@ -626,6 +639,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int control_fd = -1, c;
+    W.exit_status = -1;
     while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
         switch (c) {
         case 's': W.state_dir = optarg; break;

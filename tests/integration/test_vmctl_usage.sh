@@ -27,7 +27,7 @@ run_expect 2 "'--restore'" --kernel /dev/null --restore
 run_expect 2 "'--snapshot-on-signal'" --kernel /dev/null --snapshot-on-signal
 # --help is not an error: usage on stdout, exit 0
 "$VMCTL" run --help > "$out" 2>&1 || fail "vmctl run --help: exit $?"
-grep -q -- "--kernel BZIMAGE" "$out" || fail "vmctl run --help does not describe --kernel"
+grep -q -- "--kernel KERNEL" "$out" || fail "vmctl run --help does not describe --kernel"
 grep -q -- "--restore PATH" "$out" || fail "vmctl run --help does not describe --restore"
 grep -q -- "--snapshot-on-signal PATH" "$out" || fail "vmctl run --help does not describe --snapshot-on-signal"
 ok "vmctl run --help"

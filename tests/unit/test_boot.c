@@ -17,6 +17,8 @@
 
 #include "devices/pci.h"
 #include "devices/fw_cfg.h"
+#include "devices/pvpanic.h"
+#include "vmm/boot/multiboot.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/boot.h"
@@ -631,11 +633,12 @@ static void test_gdt_descriptors(void **state)
 static void test_32bit_boot_protocol(void **state)
 {
     (void)state;
-    for (int variant = 0; variant < 2; variant++) {
+    for (int variant = 0; variant < 3; variant++) {
         struct fake_kernel k = default_kernel();
         if (variant == 0) k.xloadflags = 0;
-        else k.version = 0x020A;
+        else if (variant == 1) k.version = 0x020A;
         struct vm *v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+        if (variant == 2) v->cfg.boot_protocol = BOOT_PROTOCOL_32; /* a 64-bit kernel, forced */
         assert_int_equal(vm_load(v), 0);
         assert_true(v->m.kernel_entry32);
         assert_int_equal(v->m.kernel_entry, 0x100000);
@@ -667,6 +670,27 @@ static void test_32bit_boot_protocol(void **state)
         assert_int_equal((desc >> 53) & 3, 2); /* L=0, D=1 */
         vm_free(v);
     }
+}
+
+/* --boot-protocol 64 needs the 64-bit entry: a 32-bit kernel is refused, naming the reason; with it,
+ * the 64-bit entry is used as by default. */
+static void test_boot_protocol_64_forced(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    k.xloadflags = 0;
+    struct vm *v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+    v->cfg.boot_protocol = BOOT_PROTOCOL_64;
+    assert_int_equal(vm_load(v), -ENOEXEC);
+    assert_non_null(strstr(v->err, "--boot-protocol 64: the kernel has no 64-bit entry point"));
+    vm_free(v);
+    k = default_kernel();
+    v = vm_new(64, 1, false, write_kernel(&k), NULL, NULL);
+    v->cfg.boot_protocol = BOOT_PROTOCOL_64;
+    assert_int_equal(vm_load(v), 0);
+    assert_false(v->m.kernel_entry32);
+    assert_int_equal(v->m.kernel_entry, 0x100200);
+    vm_free(v);
 }
 
 static void test_bsp_state(void **state)
@@ -942,6 +966,46 @@ static void test_acpi_dsdt_pci_host_bridge(void **state)
     vm_free(v);
 }
 
+/* With the pvpanic device, the DSDT has \_SB.PEVT: _HID "QEMU0001" (a String, which Linux's
+ * pvpanic-mmio matches) and an IO _CRS for port 0x505. */
+static void add_pvpanic(struct vm *v)
+{
+    bus_init(&v->m.pio);
+    char err[128];
+    assert_int_equal(pvpanic_device.init(&v->m, err, sizeof(err)), 0);
+}
+
+static void drop_pvpanic(struct vm *v)
+{
+    pvpanic_device.destroy(&v->m);
+    bus_free(&v->m.pio);
+}
+
+static void test_acpi_dsdt_pvpanic(void **state)
+{
+    (void)state;
+    struct fake_kernel k = default_kernel();
+    struct vm *v = vm_new(256, 1, false, write_kernel(&k), NULL, NULL);
+    const uint8_t hid[] = {0x08, '_', 'H', 'I', 'D', 0x0D, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0};
+    const uint8_t crs[] = {0x08, '_', 'C', 'R', 'S', 0x11, 0x0D, 0x0A, 0x0A, /* Buffer (10) */
+                           0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00};
+    assert_int_equal(vm_load(v), 0);
+    const uint8_t *fadt = find_table(v, "FACP");
+    const uint8_t *dsdt = acpi_table(v, rd64(fadt + 140), "DSDT");
+    assert_null(memmem(dsdt + 36, rd32(dsdt + 4) - 36, "PEVT", 4)); /* no device, no description */
+    add_pvpanic(v);
+    assert_int_equal(vm_load(v), 0);
+    fadt = find_table(v, "FACP");
+    dsdt = acpi_table(v, rd64(fadt + 140), "DSDT");
+    size_t len = rd32(dsdt + 4) - 36;
+    const uint8_t *dev = memmem(dsdt + 36, len, "PEVT", 4);
+    assert_non_null(dev);
+    assert_non_null(memmem(dev, len - (size_t)(dev - dsdt - 36), hid, sizeof(hid)));
+    assert_non_null(memmem(dev, len - (size_t)(dev - dsdt - 36), crs, sizeof(crs)));
+    drop_pvpanic(v);
+    vm_free(v);
+}
+
 /* Disassemble our tables with ACPICA's iasl (Debian acpica-tools), the reference AML parser. */
 static void test_acpi_tables_disassemble_with_iasl(void **state)
 {
@@ -953,6 +1017,7 @@ static void test_acpi_tables_disassemble_with_iasl(void **state)
     struct fake_kernel k = default_kernel();
     struct vm *v = vm_new(256, 2, true, write_kernel(&k), NULL, NULL);
     vm_add_pci_devices(v);
+    add_pvpanic(v);
     assert_int_equal(vm_load(v), 0);
     const uint8_t *fadt = find_table(v, "FACP");
     const uint8_t *tables[] = {fadt, acpi_table(v, rd64(fadt + 140), "DSDT"), find_table(v, "APIC")};
@@ -975,6 +1040,97 @@ static void test_acpi_tables_disassemble_with_iasl(void **state)
     snprintf(cmd, sizeof(cmd), "grep -q 'EisaId (\"PNP0A03\")' '%s/dsdt.dsl' && grep -q 'Name (_S5, Package (0x04)' '%s/dsdt.dsl' "
              "&& grep -q '0x0005FFFF' '%s/dsdt.dsl'", tmpdir, tmpdir, tmpdir);
     assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "grep -q 'Name (_HID, \"QEMU0001\")' '%s/dsdt.dsl' && "
+             "grep -q 'IO (Decode16,' '%s/dsdt.dsl' && grep -q '0x0505,' '%s/dsdt.dsl'", tmpdir, tmpdir, tmpdir);
+    if (system(cmd) != 0) fail_msg("iasl's listing lacks pvpanic's _HID or IO _CRS (see %s/dsdt.dsl)", tmpdir);
+    drop_pvpanic(v);
+    vm_free(v);
+}
+
+/* A 4 KiB multiboot image with the a.out kludge: the header at offset 0 (loaded at load_addr),
+ * NOPs after it, entry at +0x20, bss to load_addr + 0x3000. */
+static char *write_multiboot(uint32_t load_addr)
+{
+    static uint8_t mb[4096];
+    memset(mb, 0x90, sizeof(mb));
+    const uint32_t flags = MULTIBOOT_AOUT_KLUDGE | MULTIBOOT_PAGE_ALIGN | MULTIBOOT_MEMORY_INFO;
+    const uint32_t h[8] = {MULTIBOOT_HEADER_MAGIC, flags, (uint32_t)-(MULTIBOOT_HEADER_MAGIC + flags), load_addr,
+                           load_addr, 0, load_addr + 0x3000, load_addr + 0x20};
+    memcpy(mb, h, sizeof(h));
+    return write_file("multiboot.bin", mb, sizeof(mb));
+}
+
+/* A multiboot kernel: loaded at its address with the bss zeroed, the initrd as its one module,
+ * the info (flags, memory, mmap = e820, "KERNEL CMDLINE", loader name), and the entry state the
+ * spec asks for: flat 32-bit protected mode, paging off, EAX magic, EBX the info. */
+static void test_multiboot_load(void **state)
+{
+    (void)state;
+    char *initrd = write_file("module", "MODULE-BYTES", 12);
+    struct vm *v = vm_new(64, 1, false, write_multiboot(0x200000), initrd, "hello mb");
+    memset(guest_mem_ptr(&v->m.mem, 0x201000, 0x2000), 0xAA, 0x2000); /* the bss must be zeroed */
+    assert_int_equal(vm_load(v), 0);
+    assert_true(v->m.multiboot);
+    const uint8_t *k = guest_mem_ptr(&v->m.mem, 0x200000, 0x3000);
+    assert_int_equal(rd32(k), MULTIBOOT_HEADER_MAGIC);
+    assert_int_equal(k[0x20], 0x90);
+    assert_int_equal(k[0x1000], 0);
+    assert_int_equal(k[0x2FFF], 0);
+    struct cpu_state s;
+    boot_cpu_state(&v->m, 0, &s);
+    assert_int_equal(s.rip, 0x200020);
+    assert_int_equal(s.gpr[GPR_RAX], 0x2BADB002);
+    assert_int_equal(s.gpr[GPR_RBX], 0x9000);
+    assert_int_equal(s.cr0 & (CR0_PE | CR0_PG), CR0_PE);
+    assert_int_equal(s.efer & EFER_LME, 0);
+    assert_int_equal(s.rflags & 0x200, 0);
+    assert_int_equal(s.seg[SEG_CS].db, 1);
+    assert_int_equal(s.seg[SEG_CS].limit, 0xFFFFFFFF);
+    const uint8_t *mbi = guest_mem_ptr(&v->m.mem, 0x9000, 88);
+    assert_int_equal(rd32(mbi), 0x24D);
+    assert_int_equal(rd32(mbi + 4), 639);
+    assert_int_equal(rd32(mbi + 8), 63 * 1024);
+    char *cmd = (char *)guest_mem_ptr(&v->m.mem, rd32(mbi + 16), 64);
+    char want[200];
+    snprintf(want, sizeof(want), "%s hello mb", v->cfg.kernel);
+    assert_string_equal(cmd, want);
+    assert_int_equal(rd32(mbi + 20), 1);
+    const uint8_t *mod = guest_mem_ptr(&v->m.mem, rd32(mbi + 24), 16);
+    assert_int_equal(rd32(mod), 0x203000); /* page-aligned after the image's bss */
+    assert_int_equal(rd32(mod + 4), 0x203000 + 12);
+    assert_memory_equal(guest_mem_ptr(&v->m.mem, 0x203000, 12), "MODULE-BYTES", 12);
+    assert_string_equal((char *)guest_mem_ptr(&v->m.mem, rd32(mod + 8), 8), initrd);
+    /* mmap: the e820 map, each entry after its size */
+    struct boot_e820_entry e820[16];
+    int n = e820_build(&v->m.mem, e820, 16);
+    assert_true(n > 0);
+    assert_int_equal(rd32(mbi + 44), (uint32_t)n * 24);
+    const uint8_t *mm = guest_mem_ptr(&v->m.mem, rd32(mbi + 48), (size_t)n * 24);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rd32(mm + i * 24), 20);
+        assert_int_equal(rd64(mm + i * 24 + 4), e820[i].addr);
+        assert_int_equal(rd64(mm + i * 24 + 12), e820[i].size);
+        assert_int_equal(rd32(mm + i * 24 + 20), e820[i].type);
+    }
+    assert_string_equal((char *)guest_mem_ptr(&v->m.mem, rd32(mbi + 64), 4), "vmd");
+    vm_free(v);
+}
+
+/* Images below 1 MiB or past the end of RAM, and a module that does not fit, are refused. */
+static void test_multiboot_placement_refused(void **state)
+{
+    (void)state;
+    struct vm *v = vm_new(64, 1, false, write_multiboot(0x10000), NULL, NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    assert_non_null(strstr(v->err, "between 1 MiB and the end of low RAM"));
+    vm_free(v);
+    v = vm_new(64, 1, false, write_multiboot(0x3FFF000), NULL, NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    vm_free(v);
+    static uint8_t big[1 << 20];
+    v = vm_new(16, 1, false, write_multiboot(0xF00000), write_file("big", big, sizeof(big)), NULL);
+    assert_int_equal(vm_load(v), -ENOMEM);
+    assert_non_null(strstr(v->err, "does not fit in RAM after the multiboot image"));
     vm_free(v);
 }
 
@@ -1296,12 +1452,16 @@ int main(void)
         cmocka_unit_test(test_gdt_descriptors),
         cmocka_unit_test(test_bsp_state),
         cmocka_unit_test(test_32bit_boot_protocol),
+        cmocka_unit_test(test_boot_protocol_64_forced),
+        cmocka_unit_test(test_multiboot_load),
+        cmocka_unit_test(test_multiboot_placement_refused),
         cmocka_unit_test(test_ap_reset_state),
         cmocka_unit_test(test_acpi_rsdp_and_checksums),
         cmocka_unit_test(test_acpi_fadt_fields),
         cmocka_unit_test(test_acpi_madt),
         cmocka_unit_test(test_acpi_dsdt_pci_host_bridge),
         cmocka_unit_test(test_aml_pkglength_encoding),
+        cmocka_unit_test(test_acpi_dsdt_pvpanic),
         cmocka_unit_test(test_acpi_tables_disassemble_with_iasl),
         cmocka_unit_test(test_mptable),
         cmocka_unit_test(test_max_cpus_fit),

@@ -149,6 +149,30 @@ static void test_pmode_int80_iret_and_gp_frame(void **state)
     assert_false(emu_get_rflags(cpu) & RFLAGS_IF); /* an interrupt gate */
 }
 
+/* IN/OUT at CPL3 > IOPL go through the TSS's I/O permission bitmap (what Linux's ioperm() sets
+ * up): a 4-byte OUT is allowed when the 4 bits of its ports are clear, #GP(0) when one is set or
+ * the bitmap lies beyond the TSS limit. The testbed's exception port records the value written. */
+static void test_pmode_io_bitmap(void **state)
+{
+    struct testbed *tb = *state;
+    /* mov $0x42,%eax; out %eax,$GB_EXC_PORT; jmp . */
+    static const uint8_t code[] = {0xb8, 0x42, 0, 0, 0, 0xe7, GB_EXC_PORT, 0xeb, 0xfe};
+    static uint8_t bitmap[0x2001];
+    const uint16_t iomap_base = 0x68;
+    for (unsigned pass = 0; pass < 3; pass++) {
+        setup_pmode(tb, code, sizeof(code));
+        memset(bitmap, 0xff, sizeof(bitmap));
+        for (unsigned p = GB_EXC_PORT; p < GB_EXC_PORT + 4u; p++)
+            if (!(pass == 1 && p == GB_EXC_PORT + 3u)) bitmap[p / 8] &= (uint8_t)~(1u << (p % 8));
+        put(tb, P_TSS + 102, &iomap_base, 2);
+        put(tb, P_TSS + iomap_base, bitmap, sizeof(bitmap));
+        if (pass < 2) tb->cpu.s.seg[SEG_TR].limit = iomap_base + sizeof(bitmap) - 1;
+        int v = run(tb);
+        if (pass == 0) assert_int_equal(v, 0x42);   /* allowed: the write reached the port */
+        else assert_int_equal(v, EXC_GP);           /* one bit set / no bitmap within the limit */
+    }
+}
+
 /* A 16-bit interrupt gate to a 16-bit code segment: the frame's slots are 2 bytes. Runs at CPL0
  * (no stack switch): #UD from UD2. */
 static void test_pmode_16bit_gate(void **state)
@@ -261,6 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pmode_int80_iret_and_gp_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_16bit_gate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pmode_io_bitmap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_paging_32bit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pmode_paging_pae_nx, setup, teardown),
     };

@@ -22,7 +22,8 @@ static void test_round_trip(void **state)
         {"cmdline", "console=ttyS0 quiet"}, {"disk", "/d/root.img"}, {"disk", "/d/ro.img,readonly"},
         {"disk", "/d/ov.qcow2,format=qcow2"}, {"disk", "/d/b.img,format=raw,readonly"},
         {"net", "slirp,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:5353-:53"}, {"net", "tap:br0"},
-        {"vnc", "127.0.0.1:5901"},
+        {"vnc", "127.0.0.1:5901"}, {"device", "isa-debug-exit"},
+        {"on-panic", "reboot"}, {"boot-protocol", "32"},
     };
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         assert_int_equal(vm_config_set(&a, opts[i][0], opts[i][1], err, sizeof(err)), 0);
@@ -60,6 +61,9 @@ static void test_round_trip(void **state)
     assert_int_equal(b.nets[1].kind, NET_TAP);
     assert_string_equal(b.nets[1].bridge, "br0");
     assert_string_equal(b.vnc, "127.0.0.1:5901");
+    assert_int_equal(b.devices, VM_DEVICE_ISA_DEBUG_EXIT);
+    assert_int_equal(b.on_panic, ON_PANIC_REBOOT);
+    assert_int_equal(b.boot_protocol, BOOT_PROTOCOL_32);
     /* and the second serialisation is identical to the first */
     j = vm_config_to_json(&b);
     char *text2 = json_dumps(j, JSON_SORT_KEYS);
@@ -94,6 +98,12 @@ static void test_bad_fields_are_named(void **state)
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"vnc\":\"nocolon\"}", "vnc"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"colour\":\"red\"}", "colour"},
         {"{\"name\":\"a\",\"kernel\":\"/k\",\"accel\":\"emu\",\"vcpus\":2}", "vcpus"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"devices\":[\"pvpanic2\"]}", "devices"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"devices\":\"isa-debug-exit\"}", "devices"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"devices\":[7]}", "devices"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"on_panic\":\"pause\"}", "on_panic"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"boot_protocol\":16}", "boot_protocol"},
+        {"{\"name\":\"a\",\"kernel\":\"/k\",\"boot_protocol\":\"32\"}", "boot_protocol"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *j = json_loads(cases[i].json, 0, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "devices/fw_cfg.h"
+#include "devices/pvpanic.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/pci_intx.h"
@@ -73,7 +74,7 @@ static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 }
 
 
-/* Largest DSDT we build: \_S5_, and PCI0 with _CRS and a _PRT of up to 32 entries. */
+/* Largest DSDT we build: \_S5_, PCI0 with _CRS and a _PRT of up to 32 entries, PEVT (pvpanic). */
 #define DSDT_AML_MAX 4096
 
 static void word_addr(struct aml *a, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
@@ -155,6 +156,21 @@ static void build_dsdt_aml(const struct machine *m, struct aml *a)
     }
     aml_pkg_end(a, prt);
     aml_pkg_end(a, dev);
+
+    /* pvpanic (devices/pvpanic.h), as QEMU describes it: Linux's pvpanic-mmio binds to
+     * _HID "QEMU0001" and takes the port from _CRS (IO Decode16, one byte). */
+    if (pvpanic_present(m)) {
+        size_t pev = aml_device(a, "PEVT");
+        aml_name_decl(a, "_HID");
+        aml_string(a, "QEMU0001");
+        aml_name_decl(a, "_CRS");
+        const uint8_t io[] = {0x47, 0x01, PVPANIC_PORT & 0xFF, PVPANIC_PORT >> 8, PVPANIC_PORT & 0xFF,
+                              PVPANIC_PORT >> 8, 0x01, 0x01, 0x79, 0x00}; /* IO (Decode16, 0x505, 0x505, 1, 1), end */
+        size_t iobuf = aml_buffer(a, sizeof(io));
+        aml_bytes(a, io, sizeof(io));
+        aml_pkg_end(a, iobuf);
+        aml_pkg_end(a, pev);
+    }
     aml_pkg_end(a, sb);
     if (r.overflow) a->overflow = true;
 }

@@ -68,6 +68,12 @@ void aml_int(struct aml *a, uint64_t v)
     }
 }
 
+void aml_string(struct aml *a, const char *s)
+{
+    aml_byte(a, 0x0D); /* StringPrefix */
+    aml_bytes(a, s, strlen(s) + 1);
+}
+
 void aml_name(struct aml *a, const char *name)
 {
     if (*name == AML_ROOT) {

@@ -21,6 +21,8 @@ void aml_bytes(struct aml *a, const void *p, size_t n);
 void aml_int(struct aml *a, uint64_t v);
 /* A 4-character NameSeg, or a rooted path like "\\_SB_" (NameSegs only, no dual/multi). */
 void aml_name(struct aml *a, const char *name);
+/* A String (StringPrefix, the ASCII characters, NUL), e.g. a _HID like "QEMU0001". */
+void aml_string(struct aml *a, const char *s);
 
 /* Open a PkgLength-prefixed construct after its opcode has been emitted; returns a
  * token for aml_pkg_end, which back-fills the length. */

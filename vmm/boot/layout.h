@@ -22,6 +22,18 @@
 #define BOOT_PD_ADDR 0xB000ULL         /* four page directories, 0xB000-0xEFFF: 4 GiB of 2 MiB pages */
 #define BOOT_PD_COUNT 4
 
+/* Multiboot (multiboot_load.c): the info structure and what it points to, where the 64-bit
+ * protocol's page tables would be (a multiboot kernel is entered with paging off); its command
+ * line at BOOT_CMDLINE_ADDR. */
+#define BOOT_MB_INFO_ADDR 0x9000ULL       /* struct multiboot_info (88 bytes used) */
+#define BOOT_MB_MMAP_ADDR 0x9100ULL       /* the memory map, 24 bytes an entry */
+#define BOOT_MB_MMAP_MAX 32
+#define BOOT_MB_MODS_ADDR 0x9400ULL       /* the module list (16 bytes per module; one module) */
+#define BOOT_MB_LOADER_NAME_ADDR 0x9480ULL
+#define BOOT_MB_MODSTR_ADDR 0x9500ULL     /* the module's string, up to BOOT_MB_MODSTR_MAX with its NUL */
+#define BOOT_MB_MODSTR_MAX 0x1000ULL
+#define BOOT_MB_MIN_LOAD 0x100000ULL      /* multiboot images load from 1 MiB up */
+
 #define BOOT_CMDLINE_ADDR 0x20000ULL
 #define BOOT_CMDLINE_MAX 0x10000ULL    /* room reserved for the command line, NUL included */
 

@@ -16,17 +16,18 @@
 #include "vmm/boot/bzimage.h"
 #include "vmm/boot/e820.h"
 #include "vmm/boot/firmware.h"
+#include "vmm/boot/image_file.h"
 #include "vmm/boot/layout.h"
 #include "vmm/boot/longmode.h"
 #include "vmm/boot/mptable.h"
+#include "vmm/boot/multiboot.h"
 #include "vmm/emu/cpu.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 
 #define MIB (1024ULL * 1024ULL)
 
-/* Read exactly len bytes at off (short reads retried). 0, -EIO on early EOF, or -errno. */
-static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+int boot_pread_full(int fd, void *buf, uint64_t len, uint64_t off)
 {
     uint8_t *p = buf;
     while (len > 0) {
@@ -44,9 +45,7 @@ static int pread_full(int fd, void *buf, uint64_t len, uint64_t off)
     return 0;
 }
 
-/* Open a regular file for reading. what is "kernel" or "initrd", for messages. The path is one
- * vmd resolved (or vmctl run, for its user): a symlink put there since is not followed. */
-static int open_image(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
+int boot_open_image(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
 {
     int fd = host_files_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     if (fd < 0) {
@@ -86,6 +85,32 @@ static void fill_screen_info(struct screen_info *si)
     si->orig_video_page = 0;
 }
 
+int boot_platform_tables(struct machine *m, uint64_t *rsdp, char *err, size_t errlen)
+{
+    /* BIOS data area: EBDA segment and base memory, as a BIOS leaves them. */
+    uint16_t ebda_seg = (uint16_t)(BOOT_EBDA_ADDR >> 4), base_kb = (uint16_t)(BOOT_EBDA_ADDR >> 10);
+    int r = guest_mem_write(&m->mem, BDA_EBDA_SEGMENT, &ebda_seg, 2);
+    r |= guest_mem_write(&m->mem, BDA_BASE_MEM_KB, &base_kb, 2);
+    if (r < 0) {
+        snprintf(err, errlen, "BIOS data area: outside guest RAM");
+        return -EFAULT;
+    }
+    /* Platform tables in the BIOS area and EBDA */
+    int t = acpi_build(m, rsdp);
+    if (t < 0) {
+        snprintf(err, errlen, "ACPI tables: %s", strerror(-t));
+        return t;
+    }
+    if (m->apic) {
+        t = mptable_build(m);
+        if (t < 0) {
+            snprintf(err, errlen, "MP table: %s", strerror(-t));
+            return t;
+        }
+    }
+    return 0;
+}
+
 int boot_linux_load(struct machine *m, char *err, size_t errlen)
 {
     const struct vm_config *cfg = m->cfg;
@@ -101,24 +126,46 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
 
     /* Kernel */
     uint64_t ksize;
-    int fd = open_image("kernel", cfg->kernel, &ksize, err, errlen);
+    int fd = boot_open_image("kernel", cfg->kernel, &ksize, err, errlen);
     if (fd < 0) return fd;
-    uint8_t head[BZIMAGE_HEAD_BYTES];
+    uint8_t head[MULTIBOOT_SEARCH];
     uint64_t head_len = ksize < sizeof(head) ? ksize : sizeof(head);
-    int r = pread_full(fd, head, head_len, 0);
+    int r = boot_pread_full(fd, head, head_len, 0);
     if (r < 0) {
         snprintf(err, errlen, "kernel '%s': %s", cfg->kernel, strerror(-r));
         close(fd);
         return r;
     }
     struct bzimage bz;
-    char why[160];
-    r = bzimage_parse(head, (size_t)head_len, ksize, &bz, why, sizeof(why));
+    char why[200];
+    /* A multiboot image (as QEMU's -kernel takes it): a multiboot header in the first 8 KiB and no
+     * bzImage header (a bzImage wins, as in QEMU). */
+    if (head_len < 0x206 || memcmp(head + 0x202, "HdrS", 4) != 0) {
+        uint32_t mb_off;
+        r = multiboot_find(head, (size_t)head_len, &mb_off, why, sizeof(why));
+        if (r != 0) {
+            if (r > 0) r = multiboot_load(m, fd, ksize, err, errlen);
+            else snprintf(err, errlen, "kernel '%s': %s", cfg->kernel, why);
+            close(fd);
+            return r;
+        }
+    }
+    r = bzimage_parse(head, (size_t)(head_len < BZIMAGE_HEAD_BYTES ? head_len : BZIMAGE_HEAD_BYTES), ksize, &bz, why,
+                      sizeof(why));
     if (r < 0) {
         snprintf(err, errlen, "kernel '%s': %s", cfg->kernel, why);
         close(fd);
         return r;
     }
+    /* --boot-protocol: 32 enters even a 64-bit kernel at code32_start (its startup_32 then
+     * builds its own page tables and switches to long mode); 64 needs the 64-bit entry. */
+    if (cfg->boot_protocol == BOOT_PROTOCOL_64 && !bz.has_entry64) {
+        snprintf(err, errlen, "kernel '%s': --boot-protocol 64: the kernel has no 64-bit entry point (a 32-bit kernel)",
+                 cfg->kernel);
+        close(fd);
+        return -ENOEXEC;
+    }
+    bool entry64 = bz.has_entry64 && cfg->boot_protocol != BOOT_PROTOCOL_32;
     uint64_t kernel_end = bzimage_footprint_end(&bz, BOOT_KERNEL_ADDR);
     if (kernel_end > low_end) {
         snprintf(err, errlen, "kernel '%s': does not fit in RAM (needs %llu MiB below 3 GiB, the VM has %llu MiB there)",
@@ -126,7 +173,7 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
         close(fd);
         return -ENOMEM;
     }
-    r = pread_full(fd, guest_mem_ptr(&m->mem, BOOT_KERNEL_ADDR, bz.kernel_size), bz.kernel_size, bz.kernel_offset);
+    r = boot_pread_full(fd, guest_mem_ptr(&m->mem, BOOT_KERNEL_ADDR, bz.kernel_size), bz.kernel_size, bz.kernel_offset);
     close(fd);
     if (r < 0) {
         snprintf(err, errlen, "kernel '%s': %s", cfg->kernel, strerror(-r));
@@ -156,7 +203,7 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
     /* Initrd: as high as allowed, page-aligned, clear of the kernel's footprint. */
     if (cfg->initrd) {
         uint64_t isize;
-        fd = open_image("initrd", cfg->initrd, &isize, err, errlen);
+        fd = boot_open_image("initrd", cfg->initrd, &isize, err, errlen);
         if (fd < 0) return fd;
         uint64_t top = low_end;
         if (bz.initrd_addr_max + 1 < top) top = bz.initrd_addr_max + 1;
@@ -170,7 +217,7 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
             close(fd);
             return -ENOMEM;
         }
-        r = isize ? pread_full(fd, guest_mem_ptr(&m->mem, addr, isize), isize, 0) : 0;
+        r = isize ? boot_pread_full(fd, guest_mem_ptr(&m->mem, addr, isize), isize, 0) : 0;
         close(fd);
         if (r < 0) {
             snprintf(err, errlen, "initrd '%s': %s", cfg->initrd, strerror(-r));
@@ -199,39 +246,23 @@ int boot_linux_load(struct machine *m, char *err, size_t errlen)
     }
     bp.e820_entries = (uint8_t)r;
 
-    /* BIOS data area: EBDA segment and base memory, as a BIOS leaves them. */
-    uint16_t ebda_seg = (uint16_t)(BOOT_EBDA_ADDR >> 4), base_kb = (uint16_t)(BOOT_EBDA_ADDR >> 10);
-    r = guest_mem_write(&m->mem, BDA_EBDA_SEGMENT, &ebda_seg, 2);
-    r |= guest_mem_write(&m->mem, BDA_BASE_MEM_KB, &base_kb, 2);
-
-    /* Platform tables in the BIOS area and EBDA */
     uint64_t rsdp = 0;
-    int t = acpi_build(m, &rsdp);
-    if (t < 0) {
-        snprintf(err, errlen, "ACPI tables: %s", strerror(-t));
-        return t;
-    }
+    r = boot_platform_tables(m, &rsdp, err, errlen);
+    if (r < 0) return r;
     bp.acpi_rsdp_addr = rsdp;
-    if (m->apic) {
-        t = mptable_build(m);
-        if (t < 0) {
-            snprintf(err, errlen, "MP table: %s", strerror(-t));
-            return t;
-        }
-    }
 
     r |= guest_mem_write(&m->mem, BOOT_PARAMS_ADDR, &bp, sizeof(bp));
-    r |= bz.has_entry64 ? longmode_write_tables(&m->mem) : protmode_write_tables(&m->mem);
-    if (bz.has_entry64) r |= longmode_write_pagetables(&m->mem);
+    r |= entry64 ? longmode_write_tables(&m->mem) : protmode_write_tables(&m->mem);
+    if (entry64) r |= longmode_write_pagetables(&m->mem);
     if (r < 0) {
         snprintf(err, errlen, "boot structures: outside guest RAM");
         return -EFAULT;
     }
-    m->kernel_entry32 = !bz.has_entry64;
-    m->kernel_entry = BOOT_KERNEL_ADDR + (bz.has_entry64 ? BOOT_KERNEL_ENTRY64_OFFSET : 0);
+    m->kernel_entry32 = !entry64;
+    m->kernel_entry = BOOT_KERNEL_ADDR + (entry64 ? BOOT_KERNEL_ENTRY64_OFFSET : 0);
     m->boot_params_gpa = BOOT_PARAMS_ADDR;
-    log_debug("boot: protocol %u.%02u, kernel %llu bytes at 0x%llx (footprint to 0x%llx), entry 0x%llx",
-              bz.version >> 8, bz.version & 0xFF, (unsigned long long)bz.kernel_size,
+    log_debug("boot: protocol %u.%02u, %s entry, kernel %llu bytes at 0x%llx (footprint to 0x%llx), entry 0x%llx",
+              bz.version >> 8, bz.version & 0xFF, entry64 ? "64-bit" : "32-bit", (unsigned long long)bz.kernel_size,
               (unsigned long long)BOOT_KERNEL_ADDR, (unsigned long long)kernel_end,
               (unsigned long long)m->kernel_entry);
     return 0;
@@ -264,6 +295,11 @@ void boot_cpu_state(const struct machine *m, unsigned index, struct cpu_state *s
         else longmode_cpu_state(s);
         s->rip = m->kernel_entry;
         s->gpr[GPR_RSI] = m->boot_params_gpa;
+        if (m->multiboot) { /* the multiboot entry: magic in EAX, the info in EBX */
+            s->gpr[GPR_RAX] = MULTIBOOT_BOOTLOADER_MAGIC;
+            s->gpr[GPR_RBX] = m->multiboot_info;
+            s->gpr[GPR_RSI] = 0;
+        }
         s->gpr[GPR_RSP] = BOOT_STACK_TOP;
         s->apic_base = BOOT_LAPIC_ADDR | (1ULL << 11) | (1ULL << 8); /* enabled, BSP */
         return;
