@@ -4,3 +4,4 @@
 echo "GUEST: cmdline $(cat /proc/cmdline)"
 echo "GUEST: acpi $(ls /sys/firmware/acpi/tables 2>/dev/null | tr '\n' ' ')"
 echo "GUEST: memtotal-kb $(awk '/MemTotal/ { print $2 }' /proc/meminfo)"
+echo "GUEST: dsdt-oem $(dd if=/sys/firmware/acpi/tables/DSDT bs=1 skip=10 count=6 2>/dev/null)"

@@ -2,6 +2,9 @@
  * copied below 1 MiB, and the reset state the vCPU starts from. Interface: firmware.h. */
 #include "vmm/boot/firmware.h"
 
+#include "devices/fw_cfg.h"
+#include "vmm/boot/acpi.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -112,6 +115,14 @@ int boot_firmware_load(struct machine *m, char *err, size_t errlen)
         goto fail;
     }
     m->firmware = rom;
+    /* what firmware reads about the machine: vmd's ACPI tables through fw_cfg's table loader */
+    struct fw_cfg *f = fw_cfg_of(m);
+    if (f && (r = acpi_build_fw_cfg(m, f)) < 0) {
+        snprintf(err, errlen, "firmware: ACPI tables for fw_cfg: %s", strerror(-r));
+        bus_unregister(&m->mmio, (1ULL << 32) - size);
+        m->firmware = NULL;
+        goto fail;
+    }
     log_debug("firmware: %llu KiB at 0x%llx, the last %llu KiB at 0x%llx", (unsigned long long)(size >> 10),
               (unsigned long long)((1ULL << 32) - size), (unsigned long long)(low >> 10),
               (unsigned long long)(0x100000 - low));
