@@ -445,7 +445,7 @@ void emu_tlb_drop_privileged(struct emu_cpu *cpu)
         if (cpu->tlb[i].gpa_page & EMU_TLB_PRIVILEGED) memset(&cpu->tlb[i], 0, sizeof(cpu->tlb[i]));
 }
 
-uint64_t emu_seg_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc)
+uint64_t emu_seg_linear_checked(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc)
 {
     if (cpu->long64) {
         uint64_t la = offset;

@@ -31,7 +31,26 @@ void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa);
 
 /* Linear address of seg:offset (adds the segment base in legacy modes and for FS/GS in
  * 64-bit mode; checks canonical form in 64-bit mode and limits otherwise). */
-uint64_t emu_seg_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc);
+uint64_t emu_seg_linear_checked(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc);
+
+/* A flat segment (base 0, 4 GiB limit, usable, and of a type that permits `acc`: readable code
+ * or expand-up data, writable data for a write) needs no checks outside 64-bit mode: what every
+ * 32-bit OS loads into its code, data and stack segments. */
+static inline bool emu_seg_flat(const struct cpu_segment *s, enum emu_access acc)
+{
+    if (s->base || s->limit != 0xffffffffu || s->unusable || !s->s) return false;
+    if (acc == ACC_WRITE) return (s->type & 0xE) == 0x2;    /* data, expand-up, writable */
+    return (s->type & 0xA) != 0x8 && (s->type & 0xC) != 0x4; /* not execute-only, not expand-down */
+}
+
+/* The linear address of seg:offset for an access of `size` bytes (emu_seg_linear_checked: the
+ * limit and type checks), with flat segments outside 64-bit mode taken inline. */
+static inline uint64_t emu_seg_linear(struct emu_cpu *cpu, int seg, uint64_t offset, unsigned size, enum emu_access acc)
+{
+    if (!cpu->long64 && emu_seg_flat(&cpu->s.seg[seg], acc) && offset + (size ? size - 1 : 0) <= 0xffffffffu)
+        return offset;
+    return emu_seg_linear_checked(cpu, seg, offset, size, acc);
+}
 
 /* Translate one page for an access at the given privilege (user = the access is a CPL3
  * user-mode access; implicit descriptor/TSS/IDT accesses pass false). Installs a TLB entry
