@@ -2,6 +2,7 @@
 # tables, ACPI and MP tables, kernel, initrd) boots Debian's kernel to userland under QEMU TCG and
 # powers off through ACPI S5, independently of vmd's own CPU backends (tests/boot/qemu-crosscheck.sh).
 # timeout: 900
+# duration: 14
 . "$(dirname "$0")/lib.sh"
 need_guest_assets
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 not installed"

@@ -6,6 +6,7 @@
 # next vmd re-adopts it (the same pid, not a second worker). Guests: the busybox ticker (shuts down
 # on Ctrl-Alt-Del) and tests/guest/deaf.sh, under the emulator.
 # timeout: 400
+# duration: 21
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

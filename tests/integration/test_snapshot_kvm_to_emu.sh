@@ -9,6 +9,8 @@
 # Then the same through vmd: the snapshot is put in a stopped emu VM's snapshot store and
 # `vmctl restore` starts the VM from it (vm.restore), which carries on the same boot too.
 # timeout: 1000
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 205
 # (The rig gzips the snapshot and sends it through a TCG-emulated serial port: about 2 minutes on an
 # idle 2-core host, over 4 on a loaded one; the rig's limit leaves room for that.)
 . "$(dirname "$0")/lib.sh"

@@ -6,6 +6,7 @@
 # This runs on the emulator's PIC platform (--irqchip pic: i8259 only, virtio on INTx); with
 # IRQCHIP=apic (test_emu_apic_platform.sh) on its default APIC platform.
 # timeout: 900
+# duration: 11
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

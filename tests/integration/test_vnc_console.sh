@@ -3,6 +3,7 @@
 # line that a shell on the guest's tty1 reads and echoes, and sees the echo; then types "quit" and
 # the guest powers off. Viewers connecting and disconnecting meanwhile leave the VM running.
 # timeout: 600
+# duration: 67
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

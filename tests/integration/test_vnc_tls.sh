@@ -4,6 +4,7 @@
 # protocol version; the certificate presented is the configured one (a client trusting only
 # another CA rejects it).
 # timeout: 300
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

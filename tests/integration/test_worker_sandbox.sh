@@ -7,6 +7,7 @@
 # serves a page the host fetches through a hostfwd port. vmd --no-sandbox runs the worker
 # unconfined (debugging only).
 # timeout: 600
+# duration: 17
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
