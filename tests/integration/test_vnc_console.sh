@@ -23,7 +23,7 @@ ok "VNC on $addr"
 ok "guest text read back from the VNC framebuffer"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$vm/status"; }
 rss0=$(rss)
-for _ in $(seq 100); do "$PROBE" "$addr" --timeout 1 > /dev/null || fail "reconnect refused"; done
+for _ in $(seq 100); do "$PROBE" "$addr" --timeout 10 > /dev/null || fail "reconnect refused"; done
 # Clients that send garbage instead of the RFB handshake.
 port=${addr##*:}
 for i in $(seq 30); do
@@ -42,7 +42,8 @@ for i in range(40):
     time.sleep(random.uniform(0.0, 0.1))
     s.close()
 PY
-"$PROBE" "$addr" --timeout 5 --wait-text "VMD-VNC-MARKER 42" > /dev/null || fail "no longer serving after garbage clients"
+# (a wedged server never answers; 60 s, not 5, for a machine busy with other tests)
+"$PROBE" "$addr" --timeout 60 --wait-text "VMD-VNC-MARKER 42" > /dev/null || fail "no longer serving after garbage clients"
 sleep 1
 cpu() { awk '{ print $14 + $15 }' "/proc/$vm/stat"; }
 c0=$(cpu); sleep 2; c1=$(cpu)
