@@ -51,8 +51,13 @@ run_one() {
     name=$(basename "$t" .sh)
     (
         start=$(date +%s.%N)
-        timeout -k 10 "$limit" bash "$t" > "$logs/$name.log" 2>&1 < /dev/null
+        timeout -k 10 "$limit" bash "$t" > "$logs/$name.log" 2>&1 < /dev/null &
+        tpid=$!
+        wait $tpid
         rc=$?
+        # timeout ran the test in a process group of its own (pgid = its pid): whatever the test
+        # left running there (a VM a failing test did not stop) ends now, not under the next tests
+        kill -KILL -- -"$tpid" 2>/dev/null
         echo "$rc $limit $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" > "$out/$BASHPID"
     ) &
     running[$!]=$t

@@ -15,6 +15,7 @@ log=$TEST_TMP/vmctl.log
 "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$initrd" --vnc 127.0.0.1:0 \
     --cmdline "console=ttyS0 quiet" < /dev/null > "$log" 2>&1 &
 vm=$!
+trap 'kill $vm 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
 for _ in $(seq 150); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
 addr=$(sed -n 's/.*vnc: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
 [ -n "$addr" ] || { cat "$log"; kill $vm; fail "vmctl did not report its VNC address"; }
