@@ -53,6 +53,7 @@ run_one() {
         start=$(date +%s.%N)
         timeout -k 10 "$limit" bash "$t" > "$logs/$name.log" 2>&1 < /dev/null &
         tpid=$!
+        echo "$tpid" > "$out/$BASHPID.pgid"
         wait $tpid
         rc=$?
         # timeout ran the test in a process group of its own (pgid = its pid): whatever the test
@@ -88,9 +89,12 @@ wait_one() {
     [ -n "${pid:-}" ] && [ -n "${running[$pid]+set}" ] && report "$pid"
 }
 
+# On INT/TERM: end every running test's process group (timeout's and the test's), then stop.
 stop_all() {
-    local p
-    for p in "${!running[@]}"; do pkill -TERM -P "$p" 2>/dev/null; done
+    local p g
+    for p in "${!running[@]}"; do
+        g=$(cat "$out/$p.pgid" 2>/dev/null) && [ -n "$g" ] && kill -TERM -- -"$g" 2>/dev/null
+    done
     wait
     rm -rf "$out"
     exit 130
