@@ -12,6 +12,8 @@ O := build/$(BUILD)
 BIN := build/bin
 
 CC ?= cc
+# Parallel jobs for the sub-makes of test, unit and integration (the number of CPUs).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PKGS := libuv jansson libvncserver libvncclient slirp openssl zlib libmicrohttpd libseccomp libisofs-1
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow=local -Wvla
 CFLAGS_COMMON := -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -g -MMD -MP -pthread \
@@ -79,7 +81,8 @@ all: build
 # `make` gives build/bin/{vmd,vmd-worker,vmctl}: links to the release build.
 build: $(PROGS) $(TOOL_BINS) $(MODE_ROMS) $(MB_TEST_KERNELS)
 	@mkdir -p $(BIN)
-	@for p in $(PROGS); do ln -sf ../$(BUILD)/bin/$$(basename $$p) $(BIN)/$$(basename $$p); done
+	@for p in $(PROGS); do l=$(BIN)/$$(basename $$p) t=../$(BUILD)/bin/$$(basename $$p); \
+	    [ "$$(readlink $$l)" = $$t ] || ln -sfn $$t $$l; done # unchanged links are left alone: tests may be running them
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -139,18 +142,19 @@ assets: deps
 	@scripts/fetch-guest-assets.sh
 
 unit: deps
-	$(MAKE) BUILD=asan tests
+	$(MAKE) -j$(JOBS) BUILD=asan tests
 	scripts/run-unit-tests.sh build/asan/tests
 
 integration: deps assets
-	$(MAKE) BUILD=release build
-	$(MAKE) BUILD=asan tests
+	$(MAKE) -j$(JOBS) BUILD=release build
+	$(MAKE) -j$(JOBS) BUILD=asan tests
 	scripts/run-integration-tests.sh
 
 # What CI runs: deps, a sanitizer build with unit tests, then integration tests that boot real guests.
+# The builds use every CPU (JOBS); the tests run in parallel too (docs/testing.md).
 test: deps
-	$(MAKE) BUILD=asan tests
-	$(MAKE) BUILD=release build
+	$(MAKE) -j$(JOBS) BUILD=asan tests
+	$(MAKE) -j$(JOBS) BUILD=release build
 	scripts/fetch-guest-assets.sh
 	scripts/run-all-tests.sh
 

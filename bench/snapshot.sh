@@ -7,13 +7,14 @@
 # worker: machine created, then the snapshot loaded before the first instruction), vm.snap size.
 #
 # usage: bench/snapshot.sh [SIZES_MIB...]   (default: 256 1024)
-# Needs .cache/guest (scripts/fetch-guest-assets.sh) and build/bin (make).
+# Needs .cache/guest (scripts/fetch-guest-assets.sh); builds the release binaries if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(256 1024)
 [ -s .cache/guest/vmlinuz ] || scripts/fetch-guest-assets.sh
-for b in vmd vmd-worker vmctl; do [ -x build/bin/$b ] || { echo "snapshot: build first (make)" >&2; exit 1; }; done
+R=build/release/bin # the release build, as the other benchmarks use (build/bin may be missing or another flavour)
+[ -x $R/vmd ] && [ -x $R/vmd-worker ] && [ -x $R/vmctl ] || make -s -j"$(nproc)" BUILD=release build > /dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/snap-bench.XXXXXX")
 vmd_pid=
 cleanup() {
@@ -24,12 +25,12 @@ cleanup() {
 }
 trap cleanup EXIT
 export VMD_SOCKET=unix:$work/vmd.sock
-build/bin/vmd --state-dir "$work/state" --socket "$work/vmd.sock" --worker build/bin/vmd-worker \
+$R/vmd --state-dir "$work/state" --socket "$work/vmd.sock" --worker $R/vmd-worker \
     > "$work/vmd.log" 2>&1 &
 vmd_pid=$!
 for _ in $(seq 50); do [ -S "$work/vmd.sock" ] && break; sleep 0.1; done
 scripts/mkinitramfs.sh "$work/fill.cpio.gz" --script tests/guest/snapshot_fill.sh > /dev/null 2>&1
-V=build/bin/vmctl
+V=$R/vmctl
 now() { date +%s.%N; }
 secs() { python3 -c "print('%.2f' % ($2 - $1))"; }
 

@@ -12,7 +12,11 @@ set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 GUEST=$ROOT/.cache/guest
-VMCTL=${VMCTL:-$ROOT/build/bin/vmctl} # VMCTL=path/to/vmctl compares another build
+# VMCTL=path/to/vmctl compares another build; by default the release build's (made here if missing)
+if [ -z "${VMCTL:-}" ]; then
+    VMCTL=$ROOT/build/release/bin/vmctl
+    [ -x "$VMCTL" ] || make -s -j"$(nproc)" BUILD=release build > /dev/null
+fi
 scripts/fetch-guest-assets.sh > /dev/null || exit 1
 [ -x "$VMCTL" ] || { echo "virtio bench: build vmctl first (make)"; exit 1; }
 tmp=$(mktemp -d /tmp/vmd-virtio-bench.XXXXXX)

@@ -20,6 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 G=.cache/guest
+# One fetch at a time: integration tests run in parallel and each makes sure of the assets (and
+# apt-get refuses a second update of the same lists); the others wait, then find the cache complete.
+mkdir -p $G
+exec 9> $G/.lock
+flock 9
 
 fetch_i386() {
     [ "${FORCE:-0}" != 1 ] && [ -x $G/busybox-i386 ] && [ -s $G/vmlinuz-686-pae ] && return 0

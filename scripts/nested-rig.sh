@@ -22,6 +22,9 @@
 #                         nested SVM has been seen to stall the whole outer guest), dump its registers and
 #                         boot the rig again, up to N times (default 0). The output of a hung attempt is
 #                         printed with a "hung-attempt| " prefix, so exact-line checks only see the last one.
+#   --idle-timeout SEC    with --hang-retries: an attempt counts as hung as soon as the outer guest has printed
+#                         nothing (console or --serial2) for SEC seconds, whatever --timeout says; then
+#                         --timeout can be generous for a rig that is slow but progressing (a loaded host)
 #   --keep DIR            keep the built initramfs images in DIR
 #   --serial2 FILE        the outer guest's second serial port (/dev/ttyS1) writes to FILE (a way out for data)
 #   --outer-cpu MODEL     the outer QEMU's -cpu (default qemu64,+svm,+npt; a restored snapshot needs
@@ -43,6 +46,7 @@ vmctl_timeout=180
 with_qemu=0
 timeout_s=600
 hang_retries=0
+idle_timeout=0
 keep=""
 serial2=""
 outer_cpu="qemu64,+svm,+npt"
@@ -62,6 +66,7 @@ while [ $# -gt 0 ]; do
         --add) adds+=(--add "$2"); shift 2 ;;
         --timeout) timeout_s=$2; shift 2 ;;
         --hang-retries) hang_retries=$2; shift 2 ;;
+        --idle-timeout) idle_timeout=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
         --serial2) serial2=$2; shift 2 ;;
         --outer-cpu) outer_cpu=$2; shift 2 ;;
@@ -137,11 +142,38 @@ while :; do
     # where its vCPUs are before timeout kills QEMU.
     ( sleep $((timeout_s > 10 ? timeout_s - 5 : timeout_s / 2)); dump_outer_registers > "$work/regs" 2>&1 ) &
     watcher=$!
+    rm -f "$work/idle"
+    idle_watcher=
+    if [ "$idle_timeout" -gt 0 ]; then
+        # No output for idle_timeout seconds: record the registers and end QEMU (QMP quit).
+        (
+            last=-1 changed=$SECONDS
+            while sleep 5; do
+                now=$(stat -c %s "$work/out" ${serial2:+"$serial2"} 2>/dev/null | awk '{ s += $1 } END { print s + 0 }') || now=-1
+                [ "$now" = "$last" ] || { last=$now changed=$SECONDS; }
+                if [ $((SECONDS - changed)) -ge "$idle_timeout" ]; then
+                    echo "$idle_timeout" > "$work/idle"
+                    dump_outer_registers > "$work/regs" 2>&1
+                    python3 -c 'import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1]); f = s.makefile("rw"); f.readline()
+for c in ({"execute": "qmp_capabilities"}, {"execute": "quit"}): f.write(json.dumps(c) + "\n"); f.flush(); f.readline()' \
+                        "$work/qmp" > /dev/null 2>&1
+                    break
+                fi
+            done
+        ) &
+        idle_watcher=$!
+    fi
     run_outer > "$work/out" 2>&1 || rc=$?
-    kill $watcher 2>/dev/null || true; wait $watcher 2>/dev/null || true
+    kill $watcher $idle_watcher 2>/dev/null || true; wait $watcher $idle_watcher 2>/dev/null || true
+    if [ -f "$work/idle" ] && ! grep -q 'RIG: vmctl exit' "$work/out"; then
+        rc=124 why="no output for $(cat "$work/idle")s"
+    else
+        why="no 'RIG: vmctl exit' within ${timeout_s}s"
+    fi
     if [ $rc -eq 124 ] && ! grep -q 'RIG: vmctl exit' "$work/out" && [ $attempt -le "$hang_retries" ]; then
         sed 's/^/hung-attempt| /' "$work/out"
-        echo "nested-rig: attempt $attempt: the outer guest hung (no 'RIG: vmctl exit' within ${timeout_s}s); its registers:"
+        echo "nested-rig: attempt $attempt: the outer guest hung ($why); its registers:"
         [ -f "$work/regs" ] && sed 's/^/hung-attempt| /' "$work/regs" | head -80
         echo "nested-rig: booting the rig again"
         continue

@@ -6,14 +6,15 @@
 # (and, for targets that build valid seeds at runtime — snapshot, bzimage, multiboot, virtqueue, qcow2 — from
 # FUZZ_SEED_DIR); crash inputs go to
 # .cache/fuzz/crashes/, full logs to .cache/fuzz/logs/. Prints one line per target and exits
-# non-zero if any target crashed (or could not be built/run).
+# non-zero if any target crashed (or could not be built/run). FUZZ_JOBS targets run at once (default:
+# the number of CPUs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 case "$secs" in '' | *[!0-9]*) echo "run-fuzz: SECONDS must be a number, not '$secs'" >&2; exit 2 ;; esac
 
-if ! make -s BUILD=fuzz fuzzers -j2; then
+if ! make -s BUILD=fuzz fuzzers -j"$(nproc 2>/dev/null || echo 2)"; then
     echo "run-fuzz: building the fuzz targets failed" >&2
     exit 1
 fi
@@ -26,19 +27,18 @@ else
 fi
 
 mkdir -p .cache/fuzz/crashes .cache/fuzz/logs
-passed=0 failed=0
-for t in "${targets[@]}"; do
+# fuzz_one TARGET: run it; prints its one result line and exits 0 (ok) or 1.
+fuzz_one() {
+    local t=$1 bin corpus log extra=() start rc took execs art why
     bin=build/fuzz/fuzz_$t
     corpus=.cache/fuzz/$t
     log=.cache/fuzz/logs/$t.log
     if [ ! -x "$bin" ]; then
         echo "fuzz_$t: FAIL (no such target: $bin)"
-        failed=$((failed + 1))
-        continue
+        return 1
     fi
     mkdir -p "$corpus"
     [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null
-    extra=()
     [ "$t" = decode ] && extra+=(-max_len=64)
     [ "$t" = qcow2 ] && extra+=(-max_len=16384) # room for images with a few tables beyond the seeds
     start=$(date +%s)
@@ -49,13 +49,33 @@ for t in "${targets[@]}"; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     if [ $rc -eq 0 ]; then
         echo "fuzz_$t: ok, ${execs:-?} executions in ${took}s, corpus $(ls "$corpus" | wc -l) inputs"
-        passed=$((passed + 1))
-    else
-        art=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //')
-        why=$(grep -m1 -E "^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal|timeout" "$log" | cut -c1-160)
-        echo "fuzz_$t: CRASH after ${execs:-?} executions in ${took}s: ${why:-exit $rc} (input: ${art:-none}, log: $log)"
-        failed=$((failed + 1))
+        return 0
     fi
+    art=$(grep -o "Test unit written to [^ ]*" "$log" | tail -1 | sed 's/Test unit written to //')
+    why=$(grep -m1 -E "^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal|timeout" "$log" | cut -c1-160)
+    echo "fuzz_$t: CRASH after ${execs:-?} executions in ${took}s: ${why:-exit $rc} (input: ${art:-none}, log: $log)"
+    return 1
+}
+
+# FUZZ_JOBS targets (default: the number of CPUs) run at once, each on one core for SECONDS;
+# each target's line is printed when it ends.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case "$jobs" in '' | *[!0-9]* | 0) echo "run-fuzz: FUZZ_JOBS must be a positive number, not '$jobs'" >&2; exit 2 ;; esac
+passed=0 failed=0 running=()
+reap() { # wait for one target to end and count it
+    local pid rc
+    wait -n -p pid "${running[@]}"
+    rc=$?
+    local left=() p
+    for p in "${running[@]}"; do [ "$p" = "$pid" ] || left+=("$p"); done
+    running=("${left[@]}")
+    if [ $rc -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+for t in "${targets[@]}"; do
+    while [ ${#running[@]} -ge "$jobs" ]; do reap; done
+    fuzz_one "$t" &
+    running+=($!)
 done
+while [ ${#running[@]} -gt 0 ]; do reap; done
 echo "fuzz: $passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -27,7 +27,7 @@ busybox=$(command -v busybox || echo /bin/busybox)
 [ -x "$busybox" ] || { echo "SKIP: busybox not installed"; exit 77; }
 [ -f build/release/libvmm.a ] || { echo "build first: make"; exit 1; }
 
-out=build/crosscheck
+out=${CROSSCHECK_OUT:-build/crosscheck} # the integration test gives each run its own
 rm -rf "$out" && mkdir -p "$out/rootfs/bin" "$out/rootfs/proc" "$out/rootfs/sys" "$out/rootfs/dev"
 as --64 -o "$out/tramp.o" tests/boot/tramp.S && objcopy -O binary "$out/tramp.o" "$out/tramp.bin" || exit 1
 cc -std=gnu11 -D_GNU_SOURCE -I. -o "$out/bootdump" tests/boot/bootdump.c build/release/libvmm.a -lpthread || exit 1

@@ -44,7 +44,9 @@ need_daemon_bins() {
 ensure_worker_user() {
     [ "$(id -u)" = 0 ] || return 0
     getent passwd vmd > /dev/null && return 0
-    useradd --system --no-create-home --shell /usr/sbin/nologin vmd 2> /dev/null
+    # under a lock: tests running in parallel would otherwise race for /etc/passwd
+    flock /run/lock/vmd-itest-useradd.lock sh -c \
+        'getent passwd vmd > /dev/null || useradd --system --no-create-home --shell /usr/sbin/nologin vmd' 2> /dev/null
     getent passwd vmd > /dev/null || fail "cannot create the worker user 'vmd' (useradd)"
 }
 ensure_worker_user
@@ -63,7 +65,7 @@ start_vmd() {
     "$VMD" --state-dir "$STATE" --socket "$SOCK" "${dirs[@]}" "$@" >> "$VMD_LOG" 2>&1 &
     VMD_PID=$!
     disown "$VMD_PID" # no "Killed" job messages when a test kills it
-    for _ in $(seq 100); do
+    for _ in $(seq 400); do # up to 20 s: other tests may be keeping the CPUs busy
         [ -S "$SOCK" ] && [ "$(grep -c "ready" "$VMD_LOG")" -gt "$before" ] && return 0
         kill -0 "$VMD_PID" 2>/dev/null || { cat "$VMD_LOG"; fail "vmd exited at start-up"; }
         sleep 0.05
@@ -109,8 +111,6 @@ make_client_cert() {
     ) || fail "openssl could not create the certificate $1 ($2)"
 }
 
-# A free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # vm_state NAME: the VM's state as vmctl reports it.
 vm_state() { "$VMCTL" --json info "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }

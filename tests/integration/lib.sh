@@ -30,6 +30,54 @@ expect_lines() {
         ok "$want"
     done < "$1"
 }
+# free_port [N]: N (default 1) distinct free TCP ports on 127.0.0.1, one a line, all bound at once while
+# the kernel picks them (tests run in parallel: never a fixed or random port number).
+free_port() {
+    python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print("\n".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
+}
+
+# The host side of tests/guest/disk_net.sh (test_virtio_disk_net, test_emu_apic_platform,
+# test_worker_sandbox). disk_net_image FILE: an 8 MiB disk whose first 4 KiB the guest reads and
+# hashes ("vmd-disk-test" and a pattern); its sector 100 is where the guest writes.
+disk_net_image() {
+    python3 - "$1" <<'PY' || fail "creating the disk image $1"
+import sys
+with open(sys.argv[1], "wb") as f:
+    f.write(b"vmd-disk-test" + bytes((i * 7) & 0xff for i in range(4096 - 13)))
+    f.truncate(8 << 20)
+PY
+}
+# disk_net_server BYTES: $TEST_TMP/blob (BYTES random bytes, BLOB_SHA256 its hash) served on loopback
+# at http://127.0.0.1:$HOST_PORT/blob, and /done once $TEST_TMP/fetched exists (the guest polls it
+# after serving its page); HOST_FWD is another free port for the guest's hostfwd. SERVER_PID is the
+# server's pid: the caller's EXIT trap kills it.
+disk_net_server() {
+    command -v python3 > /dev/null || fail "python3 is needed for the host-side server"
+    head -c "$1" /dev/urandom > "$TEST_TMP/blob"
+    BLOB_SHA256=$(sha256sum "$TEST_TMP/blob" | cut -d' ' -f1)
+    { read -r HOST_PORT; read -r HOST_FWD; } < <(free_port 2)
+    python3 - "$TEST_TMP" "$HOST_PORT" > "$TEST_TMP/server.log" 2>&1 <<'PY' &
+import http.server, os, sys
+root, port = sys.argv[1], int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/blob":
+            body = open(os.path.join(root, "blob"), "rb").read()
+        elif self.path == "/done" and os.path.exists(os.path.join(root, "fetched")):
+            body = b"done\n"
+        else:
+            self.send_response(404); self.end_headers(); return
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+    SERVER_PID=$!
+}
+
 # marker FILE NAME: the value after "NAME " on the last line starting with it (guest output has \r\n).
 marker() { tr -d '\r' < "$1" | sed -n "s/^$2 //p" | tail -1; }
 

@@ -5,6 +5,7 @@
 # for Debian's 32-bit kernel (when fetched) is refused with a message naming the reason, and a bad
 # value is a usage error.
 # timeout: 400
+# duration: 8
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

@@ -2,6 +2,7 @@
 # tables, ACPI and MP tables, kernel, initrd) boots Debian's kernel to userland under QEMU TCG and
 # powers off through ACPI S5, independently of vmd's own CPU backends (tests/boot/qemu-crosscheck.sh).
 # timeout: 900
+# duration: 14
 . "$(dirname "$0")/lib.sh"
 need_guest_assets
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 not installed"
@@ -10,7 +11,7 @@ command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 not instal
 run() { # run NAME ARGS...: one cross-check boot, its output in $TEST_TMP/NAME
     local name=$1; shift
     local rc=0
-    tests/boot/qemu-crosscheck.sh "$@" > "$TEST_TMP/$name" 2>&1 || rc=$?
+    CROSSCHECK_OUT=$TEST_TMP/crosscheck-$name tests/boot/qemu-crosscheck.sh "$@" > "$TEST_TMP/$name" 2>&1 || rc=$?
     [ $rc -eq 77 ] && skip "$(tail -1 "$TEST_TMP/$name")"
     [ $rc -eq 0 ] || { cat "$TEST_TMP/$name"; fail "$name: cross-check boot failed"; }
 }

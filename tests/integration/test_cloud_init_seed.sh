@@ -9,6 +9,7 @@
 # network-config with exactly the bytes given, under Rock Ridge and Joliet names. vm.delete
 # removes the seed. `vmctl run --cloud-init` gives a guest the same kind of seed.
 # timeout: 300
+# duration: 20
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

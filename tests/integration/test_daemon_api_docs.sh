@@ -5,6 +5,7 @@
 # method vmd answers is in the document (and vice versa:
 # vmd knows every documented method, so none answers -32601).
 # timeout: 60
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -6,6 +6,7 @@
 # next vmd re-adopts it (the same pid, not a second worker). Guests: the busybox ticker (shuts down
 # on Ctrl-Alt-Del) and tests/guest/deaf.sh, under the emulator.
 # timeout: 400
+# duration: 21
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
@@ -96,7 +97,9 @@ ok "--keep-running-on-exit: vmd exited in $took s, a1's worker $pid1 runs on"
 start_vmd --shutdown-timeout 20
 wait_state a1 running 10 || fail "a1 is $(vm_state a1) after the restart"
 [ "$(vm_field a1 pid)" = "$pid1" ] || fail "a1 has worker $(vm_field a1 pid), not the re-adopted $pid1"
-[ "$(pgrep -f -- "--name a1 " | wc -l)" = 1 ] || fail "more than one worker for a1: $(pgrep -af -- '--name a1 ')"
+# (this state dir's workers only: other tests may run VMs named a1 at the same time)
+[ "$(pgrep -f -- "--state-dir $STATE --name a1 " | wc -l)" = 1 ] ||
+    fail "more than one worker for a1: $(pgrep -af -- "--state-dir $STATE --name a1 ")"
 expect_in "$VMD_LOG" "a1: re-adopted worker pid $pid1" "the next vmd re-adopts a1"
 ok "the next vmd re-adopted a1 (pid $pid1) instead of autostarting a second worker"
 "$V" stop --force a1 > /dev/null || fail "stop a1"

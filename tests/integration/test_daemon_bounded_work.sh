@@ -6,6 +6,7 @@
 # give a few log lines and a "suppressed" count; quotas from the config file refuse vm.create
 # with -32602 (per-VM limits) or -32011 (totals) and define nothing.
 # timeout: 300
+# duration: 6
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -6,6 +6,7 @@
 # vm.info. The same for 8 concurrent vm.stop --force (none left afterwards) and a batch of
 # pause + resume + reboot + snapshot + stop; read-only calls are answered meanwhile.
 # timeout: 300
+# duration: 2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -3,6 +3,7 @@
 # of vmd leaves the VMs running (their serial logs keep growing), and a restarted vmd re-adopts
 # them (same pids, running), can still pause and stop them, and notices when an adopted worker dies.
 # timeout: 600
+# duration: 18
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -5,6 +5,7 @@
 # line, which `vmctl log` shows, and it stops and is deleted. `vmctl create --firmware` does the
 # same from the command line.
 # timeout: 90
+# duration: 3
 . "$(dirname "$0")/lib.sh"
 IMG=$TEST_TMP/imgs
 IMAGE_DIRS=("$IMG")

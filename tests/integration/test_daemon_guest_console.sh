@@ -7,6 +7,7 @@
 # The guest side was cross-checked under QEMU TCG: ticks, the echoed input, and "reboot:
 # Restarting system" right after a Ctrl-Alt-Del (sendkey ctrl-alt-delete).
 # timeout: 900
+# duration: 16
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -5,6 +5,7 @@
 # running VM (vmctl start --if-not-running too) where a plain vm.start gets -32002. The guest is the
 # busybox ticker on the emu backend.
 # timeout: 300
+# duration: 12
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

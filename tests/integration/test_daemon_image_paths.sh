@@ -11,6 +11,7 @@
 # STATE_DIR/images is created; the config file's image_dirs work; a missing --image-dir stops vmd
 # with a clear error.
 # timeout: 120
+# duration: 3
 . "$(dirname "$0")/lib.sh"
 IMG=$TEST_TMP/imgs IMG2=$TEST_TMP/other IMGX=$TEST_TMP/imgsx
 IMAGE_DIRS=("$IMG" "$IMG2")

@@ -5,6 +5,7 @@
 # the emu backend: the test checks the guest boots, stays silent while paused, ticks again after
 # resume, boots again after reboot, and shuts down on the graceful stop's Ctrl-Alt-Del.
 # timeout: 600
+# duration: 34
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -2,6 +2,7 @@
 # working, and a slot frees when a client leaves); a second vmd on the same state dir refuses to
 # start; the API socket is mode 0660, so another user cannot connect.
 # timeout: 60
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

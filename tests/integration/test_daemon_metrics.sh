@@ -7,6 +7,7 @@
 # The endpoint answers only GET /metrics and stays bounded: 40 idle connections and an oversize
 # request neither grow vmd nor stop the API. After a stop the VM shows as stopped without counters.
 # timeout: 400
+# duration: 29
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -8,6 +8,7 @@
 # overlay runs, is snapshotted and restored while running and restarted from the snapshot; the
 # snapshot's copy of the disk passes `qemu-img check` (when qemu-utils is installed).
 # timeout: 180
+# duration: 5
 . "$(dirname "$0")/lib.sh"
 IMG=$TEST_TMP/imgs
 IMAGE_DIRS=("$IMG")

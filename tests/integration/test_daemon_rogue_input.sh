@@ -5,6 +5,7 @@
 # status.json) are 0600 in a 0700 directory, and a snapshot's files (vm.snap, meta.json, the disk
 # copy) are 0600, whatever the umask.
 # timeout: 120
+# duration: 2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

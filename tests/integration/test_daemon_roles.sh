@@ -6,6 +6,7 @@
 # applies new roles to connected clients and keeps the old rules when the new file is bad;
 # without an access file every CA-signed client is admin.
 # timeout: 120
+# duration: 5
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

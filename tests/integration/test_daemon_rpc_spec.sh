@@ -3,6 +3,7 @@
 # batches (mixed, empty, notifications only), notifications (no response), string/number/null
 # ids, application errors, split and coalesced messages, and an oversize message.
 # timeout: 120
+# duration: 5
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

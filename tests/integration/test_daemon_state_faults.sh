@@ -9,6 +9,7 @@
 # a bad header, a missing disk copy, a truncated meta.json) are refused with -32008 both on a
 # running VM (which runs on, same worker) and on a stopped one (which stays stopped, no worker).
 # timeout: 240
+# duration: 36
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -7,6 +7,7 @@
 # each running or paused VM has exactly one vmd-worker (its pid in vm.info), the others none,
 # vm.list agrees with the process table, and neither vmd nor a worker reported a sanitizer error.
 # timeout: 120
+# duration: 61
 . "$(dirname "$0")/lib.sh"
 VMD=${VMD:-$ROOT/build/asan/bin/vmd}
 . "$(dirname "$0")/daemon_lib.sh"

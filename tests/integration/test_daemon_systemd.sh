@@ -4,6 +4,7 @@
 # READY=1 over $NOTIFY_SOCKET. (Starting the unit under a real systemd is not possible in
 # this container: systemd is not PID 1 here.)
 # timeout: 120
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

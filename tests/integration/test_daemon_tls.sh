@@ -4,6 +4,7 @@
 # plain TCP gets none; TLS 1.1 is refused; a client that never handshakes is closed after 10 s;
 # 40 concurrent TLS clients making 25 calls each all succeed; vmctl works over tls://.
 # timeout: 180
+# duration: 14
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -4,6 +4,7 @@
 # the guest powers off (vmctl exits 0). Under vmd, a VM defined with "devices": ["isa-debug-exit"]
 # stops, and vm.info and vm.list report exit_status 33 (also after a vmd restart: status.json keeps it).
 # timeout: 400
+# duration: 45
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -1,6 +1,7 @@
 # test_demo: `make demo`'s script without a terminal (as in CI) boots the scripted guest under
 # vmctl run --accel auto; the guest reports its kernel and a computed value and powers off; exit 0.
 # timeout: 900
+# duration: 7
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

@@ -3,6 +3,7 @@
 # that must equal the host's own computation (python3), and vmctl exits 0 once the guest powers off.
 # VMM=qemu runs the same guest under qemu-system-x86_64 (TCG) instead, to check the test itself.
 # timeout: 900
+# duration: 18
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

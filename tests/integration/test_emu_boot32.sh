@@ -3,6 +3,7 @@
 # Debian's i386 static busybox as init and shell. The guest reports an i686 kernel, computes
 # tests/guest/compute.sh's values, which must equal the host's, and powers off; vmctl exits 0.
 # timeout: 600
+# duration: 59
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

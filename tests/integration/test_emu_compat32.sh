@@ -5,6 +5,7 @@
 # the host's, and powers off; vmctl exits 0. Its system calls go through the 32-bit vDSO (SYSCALL on the
 # emulated AMD CPU) and int 0x80, and return through SYSRET and IRET to compatibility mode.
 # timeout: 600
+# duration: 17
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

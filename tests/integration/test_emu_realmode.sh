@@ -10,6 +10,7 @@
 # guest resets (triple fault, port 0xcf9, the i8042) restart at the reset vector with the reset
 # state, and bad ROM images are refused before the VM starts.
 # timeout: 120
+# duration: 3
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 ROMS=$ROOT/build/roms

@@ -8,6 +8,7 @@
 # fw_cfg's table loader), and the guest powers off: vmctl exits 0. A disk with no boot sector
 # shows SeaBIOS's "No bootable device." and the VM keeps running.
 # timeout: 400
+# duration: 26
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

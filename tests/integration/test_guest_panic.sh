@@ -6,6 +6,7 @@
 #   the test stops it then;
 # - under vmd: the VM ends crashed with reason "guest kernel panicked".
 # timeout: 600
+# duration: 80
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -4,6 +4,8 @@
 # a value it computed and powers off, and vmctl must exit 0. The inner guest has 2 vCPUs and must see
 # both online. A second inner guest runs `reboot -f` under vmctl run --no-reboot, which must exit 0.
 # timeout: 900
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 17
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"

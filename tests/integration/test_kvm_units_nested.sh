@@ -5,6 +5,8 @@
 # Every test of both suites must pass there; a host with its own /dev/kvm runs them directly
 # (scripts/run-unit-tests.sh), so this test skips.
 # timeout: 900
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 13
 . "$(dirname "$0")/lib.sh"
 [ -c /dev/kvm ] && skip "this host has /dev/kvm: the unit run covers test_kvm and test_kvm_irqchip"
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"

@@ -10,6 +10,7 @@
 # name) and loader name "vmd" are checked apart; QEMU also sets a boot device and says "qemu".
 # A corrupted header is refused with a clear error.
 # timeout: 120
+# duration: 2
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 for k in mbtest-elf mbtest-aout; do

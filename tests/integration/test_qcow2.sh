@@ -14,6 +14,7 @@
 #     has no corruption (leaked clusters are allowed, as QEMU allows them) and vmd opens, reads and
 #     writes it again.
 # timeout: 600
+# duration: 27
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-img > /dev/null || skip "qemu-img is not installed (package qemu-utils)"

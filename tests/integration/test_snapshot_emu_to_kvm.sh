@@ -8,6 +8,8 @@
 # With IRQCHIP=apic (test_snapshot_emu_apic_to_kvm.sh) the guest runs on the emulator's APIC
 # platform instead, and its local APIC and IOAPIC are what KVM's in-kernel irqchip takes over.
 # timeout: 600
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 49
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"

@@ -8,9 +8,13 @@
 # taken, and keep counting on the emulator's APIC platform (KVM's irqchip and kvmclock taken over).
 # Then the same through vmd: the snapshot is put in a stopped emu VM's snapshot store and
 # `vmctl restore` starts the VM from it (vm.restore), which carries on the same boot too.
-# timeout: 1000
+# timeout: 1400
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 205
 # (The rig gzips the snapshot and sends it through a TCG-emulated serial port: about 2 minutes on an
-# idle 2-core host, over 4 on a loaded one; the rig's limit leaves room for that.)
+# idle 2-core host, over 4 on a loaded one and 7 or more at a load average of 10. So an attempt
+# counts as hung only after 240 s without output (--idle-timeout; the outer boot alone was silent
+# for 80 s at that load), and its overall limit is generous.)
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"
@@ -21,7 +25,7 @@ scripts/mkinitramfs.sh "$INITRD" --script tests/guest/snapshot_counter.sh > /dev
 RIG_LOG=$TEST_TMP/rig.log
 COM2=$TEST_TMP/com2.txt
 rc=0
-scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-420}" --hang-retries 1 --inner-script tests/guest/snapshot_counter.sh \
+scripts/nested-rig.sh --timeout "${RIG_TIMEOUT:-900}" --idle-timeout 240 --hang-retries 1 --inner-script tests/guest/snapshot_counter.sh \
     --inner-memory $MEM --inner-cmdline "console=ttyS0 quiet" --vmctl-timeout 60 \
     --outer-script tests/guest/rig-outer-snapshot.sh --serial2 "$COM2" > "$RIG_LOG" 2>&1 || rc=$?
 tr -d '\r' < "$RIG_LOG" > "$RIG_LOG.txt"

@@ -9,6 +9,7 @@
 # (which stays stopped). DISK_FORMAT=qcow2 (test_snapshot_restore_qcow2) runs it all on a qcow2
 # overlay over the disk image.
 # timeout: 600
+# duration: 42
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

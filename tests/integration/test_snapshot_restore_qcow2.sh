@@ -3,4 +3,5 @@
 # stopped or running VM (the running device re-reads the image's metadata), `vmctl run --restore`
 # takes the snapshot directory.
 # timeout: 600
+# duration: 39
 DISK_FORMAT=qcow2 exec bash "$(dirname "$0")/test_snapshot_restore.sh"

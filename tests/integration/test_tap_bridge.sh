@@ -1,6 +1,7 @@
 # test_tap_bridge: two VMs with `--net tap:BRIDGE` on one Linux bridge, inside a network namespace
 # this test creates, ping each other. Skips where network namespaces or tap devices can't be made.
 # timeout: 900
+# duration: 27
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets

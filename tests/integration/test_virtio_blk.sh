@@ -3,6 +3,8 @@
 # it reads data the host wrote (same SHA-256), its flushed write reaches the image file (checked after
 # vmctl exits), and the read-only disk refuses writes and stays unchanged.
 # timeout: 900
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 15
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"

@@ -6,42 +6,16 @@
 # This runs on the emulator's PIC platform (--irqchip pic: i8259 only, virtio on INTx); with
 # IRQCHIP=apic (test_emu_apic_platform.sh) on its default APIC platform.
 # timeout: 900
+# duration: 11
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets
-command -v python3 > /dev/null || fail "python3 is needed for the host-side server"
 disk=$TEST_TMP/disk.img
-python3 - "$disk" <<'PY'
-import sys
-with open(sys.argv[1], "wb") as f:
-    head = b"vmd-disk-test" + bytes((i * 7) & 0xff for i in range(4096 - 13))
-    f.write(head)
-    f.truncate(8 << 20)
-PY
+disk_net_image "$disk"
 expected_disk=$(head -c 4096 "$disk" | sha256sum | cut -d' ' -f1)
-head -c 3000000 /dev/urandom > "$TEST_TMP/blob"
-expected_blob=$(sha256sum "$TEST_TMP/blob" | cut -d' ' -f1)
-# Host server on loopback: serves /blob, and /done once the page was fetched through hostfwd.
-port=$((30000 + RANDOM % 10000))
-fwd=$((port + 1))
-python3 - "$TEST_TMP" "$port" > "$TEST_TMP/server.log" 2>&1 <<'PY' &
-import http.server, os, sys
-root, port = sys.argv[1], int(sys.argv[2])
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/blob":
-            body = open(os.path.join(root, "blob"), "rb").read()
-        elif self.path == "/done" and os.path.exists(os.path.join(root, "fetched")):
-            body = b"done\n"
-        else:
-            self.send_response(404); self.end_headers(); return
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
-server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
+disk_net_server 3000000 # the host's server on loopback (lib.sh): /blob, and /done once the page was fetched
+port=$HOST_PORT fwd=$HOST_FWD expected_blob=$BLOB_SHA256
+trap 'kill $SERVER_PID 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
 initrd=$TEST_TMP/disknet.cpio.gz
 scripts/mkinitramfs.sh "$initrd" --script tests/guest/disk_net.sh --modules-dir "$GUEST/modules-cloud" \
     --modules "virtio_pci virtio_blk virtio_net virtio-rng" || fail "mkinitramfs"

@@ -3,6 +3,8 @@
 # 10.0.2.2), downloads 1 MiB over HTTP from the host side intact (same SHA-256 as the host's), and
 # answers an HTTP request the host side sends through the port forward.
 # timeout: 900
+# serial: the nested KVM rig: QEMU TCG with 2 vCPUs, whose hang detection (per-attempt limits) assumes both CPUs
+# duration: 18
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 command -v qemu-system-x86_64 > /dev/null || skip "qemu-system-x86_64 is not installed (package qemu-system-x86)"

@@ -1,5 +1,6 @@
 # test_vmctl_kernel_errors: `vmctl run` refuses a kernel it cannot boot with a message naming the file
 # and the reason, and a non-zero exit: a missing file, a file that is not a bzImage, an empty file.
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 out=$TEST_TMP/out

@@ -1,4 +1,5 @@
 # test_vmctl_usage: `vmctl run` rejects bad options with a usage error (exit 2) that names the option.
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 out=$TEST_TMP/out

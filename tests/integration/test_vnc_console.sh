@@ -3,6 +3,7 @@
 # line that a shell on the guest's tty1 reads and echoes, and sees the echo; then types "quit" and
 # the guest powers off. Viewers connecting and disconnecting meanwhile leave the VM running.
 # timeout: 600
+# duration: 67
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets
@@ -14,7 +15,8 @@ log=$TEST_TMP/vmctl.log
 "$VMCTL" run --accel emu --memory 256 --kernel "$GUEST/vmlinuz" --initrd "$initrd" --vnc 127.0.0.1:0 \
     --cmdline "console=ttyS0 quiet" < /dev/null > "$log" 2>&1 &
 vm=$!
-for _ in $(seq 50); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
+trap 'kill $vm 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
+for _ in $(seq 150); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
 addr=$(sed -n 's/.*vnc: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
 [ -n "$addr" ] || { cat "$log"; kill $vm; fail "vmctl did not report its VNC address"; }
 ok "VNC on $addr"
@@ -22,7 +24,7 @@ ok "VNC on $addr"
 ok "guest text read back from the VNC framebuffer"
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$vm/status"; }
 rss0=$(rss)
-for _ in $(seq 100); do "$PROBE" "$addr" --timeout 1 > /dev/null || fail "reconnect refused"; done
+for _ in $(seq 100); do "$PROBE" "$addr" --timeout 10 > /dev/null || fail "reconnect refused"; done
 # Clients that send garbage instead of the RFB handshake.
 port=${addr##*:}
 for i in $(seq 30); do
@@ -41,7 +43,8 @@ for i in range(40):
     time.sleep(random.uniform(0.0, 0.1))
     s.close()
 PY
-"$PROBE" "$addr" --timeout 5 --wait-text "VMD-VNC-MARKER 42" > /dev/null || fail "no longer serving after garbage clients"
+# (a wedged server never answers; 60 s, not 5, for a machine busy with other tests)
+"$PROBE" "$addr" --timeout 60 --wait-text "VMD-VNC-MARKER 42" > /dev/null || fail "no longer serving after garbage clients"
 sleep 1
 cpu() { awk '{ print $14 + $15 }' "/proc/$vm/stat"; }
 c0=$(cpu); sleep 2; c1=$(cpu)

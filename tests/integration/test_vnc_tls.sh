@@ -4,6 +4,7 @@
 # protocol version; the certificate presented is the configured one (a client trusting only
 # another CA rejects it).
 # timeout: 300
+# duration: 1
 . "$(dirname "$0")/lib.sh"
 need_vmctl
 need_guest_assets
@@ -27,7 +28,7 @@ fi
     --vnc "127.0.0.1:0,tls-cert=$TEST_TMP/cert.pem,tls-key=$TEST_TMP/key.pem" < /dev/null > "$log" 2>&1 &
 vm=$!
 trap 'kill $vm 2>/dev/null; rm -rf "$TEST_TMP"' EXIT
-for _ in $(seq 50); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
+for _ in $(seq 150); do grep -q "vnc: listening on" "$log" && break; sleep 0.2; done
 addr=$(sed -n 's/.*vnc: listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)
 [ -n "$addr" ] || { cat "$log"; fail "vmctl did not report its VNC address"; }
 expect_in "$log" "vnc: listening on $addr .*TLS" "VNC listens with TLS on $addr"

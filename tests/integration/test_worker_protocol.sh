@@ -4,6 +4,7 @@
 # VM's worker, reached on its worker.sock as a restarted vmd would, answers `status` with the
 # documented fields, refuses an undocumented method (-32601) and bad params (-32602).
 # timeout: 180
+# duration: 4
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins

@@ -7,6 +7,7 @@
 # serves a page the host fetches through a hostfwd port. vmd --no-sandbox runs the worker
 # unconfined (debugging only).
 # timeout: 600
+# duration: 17
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/daemon_lib.sh"
 need_daemon_bins
@@ -21,33 +22,10 @@ vmd_uid=$(id -u vmd) vmd_gid=$(id -g vmd)
 
 # --- the guest: virtio disk + slirp (tests/guest/disk_net.sh) ---
 disk=$TEST_TMP/disk.img
-python3 - "$disk" <<'PY'
-import sys
-with open(sys.argv[1], "wb") as f:
-    f.write(b"vmd-disk-test" + bytes((i * 7) & 0xff for i in range(4096 - 13)))
-    f.truncate(8 << 20)
-PY
-head -c 300000 /dev/urandom > "$TEST_TMP/blob"
-expected_blob=$(sha256sum "$TEST_TMP/blob" | cut -d' ' -f1)
-port=$(free_port) fwd=$(free_port)
-python3 - "$TEST_TMP" "$port" > "$TEST_TMP/server.log" 2>&1 <<'PY' &
-import http.server, os, sys
-root, port = sys.argv[1], int(sys.argv[2])
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path == "/blob":
-            body = open(os.path.join(root, "blob"), "rb").read()
-        elif self.path == "/done" and os.path.exists(os.path.join(root, "fetched")):
-            body = b"done\n"
-        else:
-            self.send_response(404); self.end_headers(); return
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-PY
-server=$!
-trap 'kill $server 2>/dev/null; cleanup_daemon' EXIT
+disk_net_image "$disk"
+disk_net_server 300000 # the host's server on loopback (lib.sh), as in test_virtio_disk_net
+port=$HOST_PORT fwd=$HOST_FWD expected_blob=$BLOB_SHA256
+trap 'kill $SERVER_PID 2>/dev/null; cleanup_daemon' EXIT
 initrd=$TEST_TMP/disknet.cpio.gz
 scripts/mkinitramfs.sh "$initrd" --script tests/guest/disk_net.sh --modules-dir "$GUEST/modules-cloud" \
     --modules "virtio_pci virtio_blk virtio_net virtio-rng" > "$TEST_TMP/mkinitramfs.log" 2>&1 || fail "mkinitramfs"

@@ -4,6 +4,7 @@
 # (BUILD=asan, -DVMD_TEST_HOOKS): VMD_TEST_SECCOMP_VIOLATION=NAME makes NAME's worker call keyctl(2)
 # a second after its VM started.
 # timeout: 300
+# duration: 4
 . "$(dirname "$0")/lib.sh"
 VMD=${VMD:-$ROOT/build/asan/bin/vmd}
 . "$(dirname "$0")/daemon_lib.sh"
