@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 /* libburn is not used: libisofs then declares struct burn_source itself */
 #define LIBISOFS_WITHOUT_LIBBURN yes
 #include <libisofs.h>
@@ -12,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "store/vm_store.h"
 
 char *cloud_init_default_meta_data(const char *vm_name)
 {
@@ -189,12 +190,6 @@ int cloud_init_seed_write(const struct vm_cloud_init *ci, const char *vm_name, c
         else snprintf(err, errlen, "cloud-init seed '%s': %s: %s", path, step, strerror(-r));
         return r;
     }
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    vm_store_sync_dir_of(path); /* the rename itself survives a crash */
     return 0;
 }

@@ -70,14 +70,19 @@ int vm_store_write_json(const char *path, const json_t *j)
         unlink(tmp);
         return r;
     }
+    vm_store_sync_dir_of(path);
+    return 0;
+}
+
+void vm_store_sync_dir_of(const char *path)
+{
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s", path);
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) return;
     int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
     }
-    return 0;
 }
 
 int vm_store_open_regular(const char *path)

@@ -29,6 +29,8 @@ int vm_state_parse(const char *name, enum vm_state *out); /* 0 or -EINVAL */
 int vm_store_path(char *buf, size_t len, const char *state_dir, const char *name, const char *file);
 
 int vm_store_write_json(const char *path, const json_t *j);
+/* fsync the directory holding path, so that a rename into it is durable (best effort). */
+void vm_store_sync_dir_of(const char *path);
 /* Open path for reading if it is a regular file, not following a symlink in its last component
  * and not blocking on a FIFO: the files of a VM's directory belong to its (sandboxed, possibly
  * compromised) worker, which vmd reads as root. An fd, or -errno (-EINVAL: not a regular file). */
