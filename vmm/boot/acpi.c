@@ -159,7 +159,7 @@ static void build_dsdt_aml(const struct machine *m, struct aml *a)
 
     /* pvpanic (devices/pvpanic.h), as QEMU describes it: Linux's pvpanic-mmio binds to
      * _HID "QEMU0001" and takes the port from _CRS (IO Decode16, one byte). */
-    if (pvpanic_present(m)) {
+    if (bus_find(&m->pio, PVPANIC_PORT)) { /* the device claimed its port (pvpanic.c) */
         size_t pev = aml_device(a, "PEVT");
         aml_name_decl(a, "_HID");
         aml_string(a, "QEMU0001");
