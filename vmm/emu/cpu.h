@@ -7,9 +7,12 @@
  *   cpu.h                 state, constants, emu_raise
  *   flags.h, flags.c      lazy arithmetic flags, condition codes, RFLAGS
  *   mmu.h, mmu.c          linear->physical translation, software TLB, memory accessors, segments
- *   except.h, except.c    descriptors, segment loads, the mode cache, exception and interrupt
- *                         delivery, INT/IRET, SYSCALL/SYSRET, far transfers, the stack helpers;
- *   task.c                call gates, task switches, virtual-8086 mode, the TSS I/O bitmap
+ *   seg.h, seg.c          descriptors, the segment caches the system part builds, the mode cache
+ *   realmode.h/.c, task.c real mode (IVT, IRET, far transfers, segment loads); call gates, task
+ *                         switches, virtual-8086 mode, the TSS I/O bitmap
+ *   except.h, except.c    segment loads, exception and interrupt delivery, INT/IRET,
+ *                         SYSCALL/SYSRET, far transfers, the stack helpers; hands real mode and
+ *                         system descriptors to the two above
  *   sys.h, sys.c, msr.c, cpuid.c   system instructions, MSRs, CPUID
  *   exec.h                the decoded instruction, operand and memory helpers for handlers
  *   decode.c, exec_*.c    decoder and instruction handlers (decode.c picks handlers: the one

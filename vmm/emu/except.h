@@ -1,9 +1,10 @@
-/* except: the emulator's protected-mode machinery: descriptors and segment-register loads, the
- * mode cache, exception and interrupt delivery through the IDT of long mode or of legacy
+/* except: the emulator's protected-mode machinery: segment-register loads, exception and
+ * interrupt delivery through the IDT of long mode or of legacy
  * protected mode (#DF, triple fault), INT n,
  * IRET, SYSCALL/SYSRET, SWAPGS, far JMP/CALL/RET through code-segment descriptors and the
  * stack helpers (except.c); call gates, task switches, virtual-8086 mode and the TSS I/O
- * permission bitmap (task.c). Layer: above cpu.h, flags.h and mmu.h.
+ * permission bitmap (task.c); real mode (realmode.h). Layer: above cpu.h, flags.h, mmu.h and
+ * seg.h (descriptors, segment caches, the mode cache), which it includes.
  *
  * Convention with the exec part: when an emu_sys_* function runs, s.rip already holds the
  * address of the next instruction and cpu->insn_rip the current one. Every function here
@@ -16,9 +17,7 @@
 #include <stdint.h>
 
 #include "vmm/emu/cpu.h"
-
-/* Re-derive cpl/long64/code32/paging after a change of CR0, CR4, EFER or CS. */
-void emu_update_mode(struct emu_cpu *cpu);
+#include "vmm/emu/seg.h"
 
 /* Deliver the pending exception (cpu->exc_vector) through the IDT, handling #DF and triple
  * fault (which requests a machine reset). Called by emu_exec after a longjmp. */
@@ -39,30 +38,6 @@ void emu_sys_far_ret(struct emu_cpu *cpu, unsigned opsize, uint16_t pop_bytes); 
 /* Stack helpers honouring SS/stack-size rules for the current mode. */
 void emu_push(struct emu_cpu *cpu, uint64_t val, unsigned size);
 uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
-
-/* Descriptors */
-struct emu_desc {
-    uint32_t lo, hi;   /* the 8-byte descriptor */
-    uint64_t base_hi;  /* bits 63:32 of the base for 16-byte system descriptors */
-};
-/* Read the descriptor for `sel` from the GDT or LDT. Raises #GP(sel & ~3) (plus `ext`) if the
- * selector lies beyond the table limit. `sys16`: read a 16-byte long-mode system descriptor. */
-void desc_read(struct emu_cpu *cpu, uint16_t sel, struct emu_desc *d, bool sys16, uint32_t ext);
-/* Set the accessed bit of a code/data descriptor in memory if it is clear. */
-void desc_set_accessed(struct emu_cpu *cpu, uint16_t sel, struct emu_desc *d);
-void desc_to_seg(const struct emu_desc *d, uint16_t sel, struct cpu_segment *seg);
-static inline unsigned desc_dpl(const struct emu_desc *d) { return (d->hi >> 13) & 3; }
-static inline bool desc_present(const struct emu_desc *d) { return (d->hi >> 15) & 1; }
-static inline bool desc_s(const struct emu_desc *d) { return (d->hi >> 12) & 1; }
-static inline unsigned desc_type(const struct emu_desc *d) { return (d->hi >> 8) & 15; }
-static inline bool desc_is_code(const struct emu_desc *d) { return desc_s(d) && (desc_type(d) & 8); }
-static inline bool desc_l(const struct emu_desc *d) { return (d->hi >> 21) & 1; }
-static inline bool desc_db(const struct emu_desc *d) { return (d->hi >> 22) & 1; }
-
-/* Segment register values the system part builds directly */
-void seg_load_flat_code(struct cpu_segment *s, uint16_t sel, unsigned dpl, bool l);
-void seg_load_flat_data(struct cpu_segment *s, uint16_t sel, unsigned dpl);
-void seg_load_null(struct cpu_segment *s, uint16_t sel);
 
 /* task.c: far CALL/JMP to the system descriptor `d` (read for `sel`): a call gate, a TSS or a
  * task gate; #GP(sel) for any other type. */
@@ -88,8 +63,5 @@ bool emu_v86_iopl_trap(const struct emu_cpu *cpu);
 /* The TSS I/O permission bitmap allows `size` bytes at `port` (false without a 32/64-bit TSS
  * or when the bitmap does not cover them). */
 bool emu_io_permitted(struct emu_cpu *cpu, uint16_t port, unsigned size);
-
-/* Load CS from a code-segment descriptor (already checked) and update the mode. */
-void sys_set_cs(struct emu_cpu *cpu, const struct emu_desc *d, uint16_t sel, unsigned cpl);
 
 #endif

@@ -9,7 +9,7 @@
  */
 #include "vmm/emu/realmode.h"
 
-#include "vmm/emu/except.h"
+#include "vmm/emu/seg.h"
 #include "vmm/emu/flags.h"
 #include "vmm/emu/mmu.h"
 
