@@ -30,7 +30,8 @@ busybox=$(command -v busybox || echo /bin/busybox)
 out=${CROSSCHECK_OUT:-build/crosscheck} # the integration test gives each run its own
 rm -rf "$out" && mkdir -p "$out/rootfs/bin" "$out/rootfs/proc" "$out/rootfs/sys" "$out/rootfs/dev"
 as --64 -o "$out/tramp.o" tests/boot/tramp.S && objcopy -O binary "$out/tramp.o" "$out/tramp.bin" || exit 1
-cc -std=gnu11 -D_GNU_SOURCE -I. -o "$out/bootdump" tests/boot/bootdump.c build/release/libvmm.a -lpthread || exit 1
+# libvmm.a's objects that bootdump pulls in need zlib (the snapshot code, through the device models)
+cc -std=gnu11 -D_GNU_SOURCE -I. -o "$out/bootdump" tests/boot/bootdump.c build/release/libvmm.a -lpthread -lz || exit 1
 
 cp "$busybox" "$out/rootfs/bin/busybox"
 for c in sh mount cat poweroff grep ls; do ln -sf busybox "$out/rootfs/bin/$c"; done
