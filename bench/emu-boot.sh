@@ -31,27 +31,8 @@ else
 fi
 cmdline="console=ttyS0 quiet"
 
-# run NAME CMD...: prints "WALL CPU" (seconds) of the best-wall run of $runs; fails if userspace
-# never ran. CPU (user+sys) is printed too because this host is shared: wall time includes
-# waiting for a core, CPU time does not.
-run() {
-    local name=$1 best="" bestcpu="" t
-    shift
-    for _ in $(seq "$runs"); do
-        local TIMEFORMAT="%R %U %S"
-        if ! t=$( { time timeout 600 "$@" </dev/null >"$work/$name.log" 2>&1; } 2>&1 ); then
-            echo "emu-boot: $name failed; last output:" >&2
-            tail -5 "$work/$name.log" >&2
-            return 1
-        fi
-        grep -q bench-userspace-ok "$work/$name.log" || { echo "emu-boot: $name: userspace did not run" >&2; return 1; }
-        local wall cpu
-        wall=$(echo "$t" | awk '{print $1}')
-        cpu=$(echo "$t" | awk '{print $2 + $3}')
-        if [ -z "$best" ] || [ "$(echo "$wall < $best" | bc -l)" = 1 ]; then best=$wall; bestcpu=$cpu; fi
-    done
-    echo "$best $bestcpu"
-}
+bench=emu-boot
+. bench/lib.sh # run NAME CMD...: "WALL CPU" of the best of $runs runs
 
 read -r qemu qemu_cpu < <(run qemu qemu-system-x86_64 -M pc -accel tcg -m 256 -nographic -no-reboot \
     -kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline")

@@ -22,25 +22,8 @@ trap 'rm -rf "$work"' EXIT
 printf 'echo bench-userspace-ok\n' > "$work/test.sh"
 scripts/mkinitramfs.sh "$work/init.cpio.gz" --script "$work/test.sh" >/dev/null
 
-# run NAME CMD...: "WALL CPU" of the best-wall run of $runs
-run() {
-    local name=$1 best="" bestcpu="" t
-    shift
-    for _ in $(seq "$runs"); do
-        local TIMEFORMAT="%R %U %S"
-        if ! t=$( { time timeout 600 "$@" </dev/null >"$work/$name.log" 2>&1; } 2>&1 ); then
-            echo "firmware-boot: $name failed; last output:" >&2
-            tail -5 "$work/$name.log" >&2
-            return 1
-        fi
-        grep -aq bench-userspace-ok "$work/$name.log" || { echo "firmware-boot: $name: userspace did not run" >&2; return 1; }
-        local wall cpu
-        wall=$(echo "$t" | awk '{print $1}')
-        cpu=$(echo "$t" | awk '{print $2 + $3}')
-        if [ -z "$best" ] || [ "$(echo "$wall < $best" | bc -l)" = 1 ]; then best=$wall; bestcpu=$cpu; fi
-    done
-    echo "$best $bestcpu"
-}
+bench=firmware-boot
+. bench/lib.sh # run NAME CMD...: "WALL CPU" of the best of $runs runs
 
 printf '%-10s %12s %12s %12s %12s %8s\n' image "vmd wall s" "vmd cpu s" "qemu wall s" "qemu cpu s" "vmd/qemu"
 for loader in syslinux grub; do
